@@ -1,0 +1,108 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "pullsync",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "PullSync", targets: ["PullSync"]),
+        .library(name: "PullSyncKernel", targets: ["PullSyncKernel"]),
+        .library(name: "PartnerManifest", targets: ["PartnerManifest"]),
+        .library(name: "PullSyncTesting", targets: ["PullSyncTesting"]),
+        .executable(name: "pullsync", targets: ["pullsync"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // Decisions and fan-out: no sockets, no YAML, no NIO.
+        .target(
+            name: "PullSyncKernel",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // YAML manifests -> validated partner definitions, with source positions.
+        .target(
+            name: "PartnerManifest",
+            dependencies: [
+                "PullSyncKernel",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The public face: registry loading, configuration, Service conformance.
+        .target(
+            name: "PullSync",
+            dependencies: [
+                "PullSyncKernel",
+                "PartnerManifest",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Deterministic clock, randomness and a scriptable transport for tests.
+        .target(
+            name: "PullSyncTesting",
+            dependencies: ["PullSyncKernel"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "pullsync",
+            dependencies: [
+                "PullSync",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "KernelDecisionsBenchmark",
+            dependencies: ["PullSyncKernel", "PullSyncTesting"],
+            path: "Benchmarks/KernelDecisions",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PullSyncKernelTests",
+            dependencies: [
+                "PullSyncKernel",
+                "PullSyncTesting",
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PartnerManifestTests",
+            dependencies: ["PartnerManifest"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PullSyncTests",
+            dependencies: [
+                "PullSync",
+                "PullSyncTesting",
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "pullsyncTests",
+            dependencies: ["pullsync"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

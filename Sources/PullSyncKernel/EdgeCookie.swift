@@ -1,0 +1,52 @@
+/// A validated Edge Cookie (EC): the publisher's first-party identifier for one browser.
+///
+/// The default format is 64 lowercase hex digits, a dot, and 6 alphanumerics. The part
+/// before the first `.` is the ``hash``, which keys the identity graph and rate limits.
+public struct EdgeCookie: Sendable, Hashable, CustomStringConvertible {
+    /// The whole cookie value, for example `3f…9a.AbC123`.
+    public let value: String
+    /// The part before the first `.`.
+    public let hash: Substring
+
+    /// Wraps a value that an ``EdgeCookieFormat`` accepted. `hash` is the part before the first `.`.
+    public init(unchecked value: String) {
+        self.value = value
+        self.hash = value.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).first ?? Substring(value)
+    }
+
+    /// The hash as a `String`.
+    public var hashString: String { String(hash) }
+
+    public var description: String { value }
+}
+
+/// Decides whether a raw cookie value is a well-formed EC. Pluggable so that deployments
+/// with another EC scheme can use the kernel unchanged.
+public protocol EdgeCookieFormat: Sendable {
+    /// Returns the parsed EC, or `nil` when `raw` is not well formed.
+    func parse(_ raw: some StringProtocol) -> EdgeCookie?
+}
+
+/// `^[0-9a-f]{64}\.[A-Za-z0-9]{6}$`, checked byte by byte (no regex engine on the hot path).
+public struct DefaultEdgeCookieFormat: EdgeCookieFormat {
+    public init() {}
+
+    public func parse(_ raw: some StringProtocol) -> EdgeCookie? {
+        let utf8 = raw.utf8
+        guard utf8.count == 71 else { return nil }
+        var index = 0
+        for byte in utf8 {
+            switch index {
+            case 0..<64:
+                guard (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66) else { return nil }
+            case 64:
+                guard byte == 0x2E else { return nil }
+            default:
+                guard (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                else { return nil }
+            }
+            index += 1
+        }
+        return EdgeCookie(unchecked: String(raw))
+    }
+}

@@ -1,0 +1,134 @@
+/// The default, manifest-driven partner protocol: `GET {url}?{query}` with templated
+/// headers and `Authorization: Bearer {token}`, answered by JSON holding the UID.
+public struct HTTPPullAdapter: PartnerAdapter {
+    /// Everything a manifest says about the request and the response.
+    public struct Configuration: Sendable, Hashable {
+        /// How the token is sent.
+        public enum Auth: Sendable, Hashable {
+            /// No token.
+            case none
+            /// `Authorization: Bearer {token}`.
+            case bearer(SecretReference)
+            /// Only as `{token}` in header templates.
+            case headerTemplate(SecretReference)
+
+            /// The secret reference, if any.
+            public var reference: SecretReference? {
+                switch self {
+                case .none: nil
+                case .bearer(let reference), .headerTemplate(let reference): reference
+                }
+            }
+        }
+
+        public var url: PartnerURL
+        /// Query items, in order. Default: `ec_id={ec_id}`.
+        public var query: [QueryItem]
+        /// Extra headers, in order.
+        public var headers: [QueryItem]
+        public var auth: Auth
+        /// Object keys leading to the UID; default `["uid"]`.
+        public var uidPath: [String]
+        /// Statuses that mean "this partner doesn't know the EC"; default `[404]`.
+        public var notFoundStatuses: Set<Int>
+
+        /// One name and its value template.
+        public struct QueryItem: Sendable, Hashable {
+            public var name: String
+            public var value: Template
+            public init(name: String, value: Template) {
+                self.name = name
+                self.value = value
+            }
+        }
+
+        public init(
+            url: PartnerURL,
+            query: [QueryItem]? = nil,
+            headers: [QueryItem] = [],
+            auth: Auth = .none,
+            uidPath: [String] = ["uid"],
+            notFoundStatuses: Set<Int> = [404]
+        ) {
+            self.url = url
+            self.query = query ?? [QueryItem(name: "ec_id", value: Self.ecIDTemplate)]
+            self.headers = headers
+            self.auth = auth
+            self.uidPath = uidPath
+            self.notFoundStatuses = notFoundStatuses
+        }
+
+        // `{ec_id}` always parses.
+        static let ecIDTemplate: Template = try! Template(parsing: "{ec_id}")
+    }
+
+    public let configuration: Configuration
+    private let token: Secret?
+
+    /// `token` is the resolved secret of `configuration.auth`, or `nil` when unresolved (then
+    /// building a request fails, naming the reference).
+    public init(configuration: Configuration, token: Secret?) {
+        self.configuration = configuration
+        self.token = token
+    }
+
+    public func makeRequest(for context: PullContext) throws(AdapterError) -> PullRequest {
+        if let reference = configuration.auth.reference, token == nil {
+            throw AdapterError("secret \(reference) is not resolved")
+        }
+        let value: (TemplateVariable) -> String = { variable in
+            Self.value(of: variable, context: context, token: self.token)
+        }
+        let query = configuration.query.map { (name: $0.name, value: $0.value.render(value)) }
+        var headers: [PullRequest.Header] = configuration.headers.map {
+            PullRequest.Header(name: $0.name, value: $0.value.render(value), isSecret: $0.value.variables.contains(.token))
+        }
+        if case .bearer = configuration.auth, let token {
+            headers.append(PullRequest.Header(name: "Authorization", value: "Bearer " + token.reveal(), isSecret: true))
+        }
+        return PullRequest(method: "GET", url: configuration.url, query: query, headers: headers)
+    }
+
+    public func classify(_ result: TransportResult, context: PullContext) -> PullOutcome {
+        switch result {
+        case .failure(let failure):
+            return PullOutcome(failure)
+        case .response(let status, _, let body):
+            if configuration.notFoundStatuses.contains(status) { return .notFound }
+            guard status == 200 else { return .httpError(status: status) }
+            return Self.extractUID(from: body, path: configuration.uidPath)
+        }
+    }
+
+    /// Classifies a 200 body: the string at `path`, or why there is none.
+    public static func extractUID(from body: [UInt8], path: [String]) -> PullOutcome {
+        guard body.count <= ResponseLimits.maxBodyBytes else { return .tooLarge }
+        guard let document = JSONValue.parse(body), case .object = document else { return .invalidBody }
+        switch document.value(at: path) {
+        case nil, .null?:
+            return .nullUID
+        case .string(let uid)?:
+            if uid.allSatisfy(\.isWhitespace) { return .nullUID }
+            if uid.utf8.count > ResponseLimits.maxUIDBytes { return .tooLarge }
+            return .uid(uid)
+        case .some:
+            return .invalidBody
+        }
+    }
+
+    static func value(of variable: TemplateVariable, context: PullContext, token: Secret?) -> String {
+        switch variable {
+        case .ecID: context.edgeCookie.value
+        case .ecHash: context.edgeCookie.hashString
+        case .partnerID: context.partnerID
+        case .sourceDomain: context.sourceDomain
+        case .timestamp: String(context.now.secondsSinceEpoch)
+        case .token: token?.reveal() ?? ""
+        case .clientIP: context.clientIP ?? ""
+        case .gdprConsent: context.consentStrings.tcf ?? ""
+        case .gpp: context.consentStrings.gpp ?? ""
+        case .gppSID: context.consentStrings.gppSectionIDs.map(String.init).joined(separator: ",")
+        case .usPrivacy: context.consentStrings.usPrivacy ?? ""
+        }
+    }
+}

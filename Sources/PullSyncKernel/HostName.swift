@@ -1,0 +1,70 @@
+/// Host-name handling shared by manifest validation and the send-time URL check.
+public enum HostName {
+    /// Lowercases ASCII letters and removes one trailing dot, so that `Sync.Example.` and
+    /// `sync.example` compare equal.
+    public static func normalize(_ host: some StringProtocol) -> String {
+        var bytes = Array(host.utf8)
+        if bytes.last == UInt8(ascii: ".") { bytes.removeLast() }
+        for index in bytes.indices where bytes[index] >= 0x41 && bytes[index] <= 0x5A {
+            bytes[index] += 0x20
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Whether `host` is a syntactically valid DNS name: labels of 1-63 letters, digits and
+    /// hyphens (not at either end), 253 characters at most. IP literals are not DNS names.
+    public static func isValidDNSName(_ host: some StringProtocol) -> Bool {
+        let name = normalize(host)
+        guard !name.isEmpty, name.utf8.count <= 253 else { return false }
+        var labelLength = 0
+        var previous: UInt8 = UInt8(ascii: ".")
+        var allDigitsAndDots = true
+        for byte in name.utf8 {
+            switch byte {
+            case UInt8(ascii: "."):
+                guard labelLength > 0, previous != UInt8(ascii: "-") else { return false }
+                labelLength = 0
+            case UInt8(ascii: "-"):
+                guard labelLength > 0 else { return false }
+                labelLength += 1
+                allDigitsAndDots = false
+            case UInt8(ascii: "a")...UInt8(ascii: "z"):
+                labelLength += 1
+                allDigitsAndDots = false
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                labelLength += 1
+            default:
+                return false
+            }
+            guard labelLength <= 63 else { return false }
+            previous = byte
+        }
+        return labelLength > 0 && previous != UInt8(ascii: "-") && !allDigitsAndDots
+    }
+
+    /// Whether `host` names this machine: `localhost`, `*.localhost`, `127.0.0.0/8` or `::1`.
+    public static func isLoopback(_ host: some StringProtocol) -> Bool {
+        let name = normalize(host)
+        if name == "localhost" || name.hasSuffix(".localhost") { return true }
+        if name == "::1" || name == "[::1]" { return true }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "127" else { return false }
+        return parts.allSatisfy { part in UInt8(part) != nil }
+    }
+}
+
+/// The hosts a partner's pull URL may point at. Compared case-insensitively, ignoring a
+/// trailing dot. Checked when the manifest loads and again before every send.
+public struct AllowedHosts: Sendable, Hashable {
+    /// Normalized host names.
+    public let hosts: Set<String>
+
+    public init(_ hosts: some Sequence<String>) {
+        self.hosts = Set(hosts.map { HostName.normalize($0) })
+    }
+
+    /// Whether `host` is on the list.
+    public func contains(_ host: some StringProtocol) -> Bool {
+        hosts.contains(HostName.normalize(host))
+    }
+}
