@@ -1,0 +1,95 @@
+/// A partner UID as the identity graph keeps it.
+public struct PartnerUID: Sendable, Hashable {
+    public var uid: String
+    /// When it was learned.
+    public var syncedAt: Timestamp
+    /// A partner-given expiry that overrides the partner's TTL, if any.
+    public var expiresAt: Timestamp?
+
+    public init(uid: String, syncedAt: Timestamp, expiresAt: Timestamp? = nil) {
+        self.uid = uid
+        self.syncedAt = syncedAt
+        self.expiresAt = expiresAt
+    }
+
+    /// Whether this UID is still fresh at `now` for a partner whose TTL is `ttl`.
+    public func isFresh(at now: Timestamp, ttl: Duration) -> Bool {
+        if let expiresAt { return now < expiresAt }
+        return now - syncedAt < ttl
+    }
+}
+
+/// One EC's root entry and the partner UIDs learned for it.
+public struct ECRecord: Sendable, Hashable {
+    /// The EC hash that keys the record.
+    public var ecHash: String
+    /// The EC value it was created with.
+    public var ecID: String
+    public var createdAt: Timestamp
+    /// Consent was withdrawn: nothing is written or pulled for this EC any more.
+    public var withdrawn: Bool
+    /// UIDs keyed by the partner's `source_domain`.
+    public var partners: [String: PartnerUID]
+
+    public init(
+        ecHash: String,
+        ecID: String,
+        createdAt: Timestamp,
+        withdrawn: Bool = false,
+        partners: [String: PartnerUID] = [:]
+    ) {
+        self.ecHash = ecHash
+        self.ecID = ecID
+        self.createdAt = createdAt
+        self.withdrawn = withdrawn
+        self.partners = partners
+    }
+}
+
+/// A conditional UID write: store `value` under `sourceDomain` only if the entry there is
+/// still `expected` (what eligibility saw), so a newer UID from another writer is never
+/// clobbered.
+public struct UIDWrite: Sendable, Hashable {
+    public var sourceDomain: String
+    public var value: PartnerUID
+    /// The entry eligibility saw: `nil` when it was missing.
+    public var expected: PartnerUID?
+
+    public init(sourceDomain: String, value: PartnerUID, expected: PartnerUID?) {
+        self.sourceDomain = sourceDomain
+        self.value = value
+        self.expected = expected
+    }
+}
+
+/// What became of one ``UIDWrite``.
+public enum WriteResult: String, Sendable, Hashable, CaseIterable {
+    /// Written.
+    case stored
+    /// Not written: another writer changed the entry after eligibility was decided.
+    case conflict
+    /// Not written: the EC's consent was withdrawn.
+    case withdrawn
+    /// Not written: the EC has no root entry (deleted meanwhile).
+    case unknownEC = "unknown_ec"
+}
+
+/// The publisher's identity graph: for each EC, the partner UIDs learned for it.
+///
+/// Implementations must make ``write(_:ecHash:)`` atomic per write: the comparison with
+/// `expected`, the withdrawal check and the store happen as one step.
+public protocol IdentityGraph: Sendable {
+    /// The record for `ecHash`, or `nil` when the EC is unknown.
+    func record(ecHash: String) async throws -> ECRecord?
+
+    /// Creates the root entry for `edgeCookie` if there is none (an EC issued on this
+    /// request); returns the record as it is after the call.
+    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord
+
+    /// Applies conditional writes for one EC, in one round trip; returns one result per write.
+    func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult]
+
+    /// Marks the EC withdrawn and forgets its partner UIDs. Returns whether the EC was known.
+    @discardableResult
+    func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool
+}

@@ -1,0 +1,61 @@
+import Synchronization
+
+/// An identity graph in process memory (`memory:` store): lost on exit, exact, and the
+/// reference for what other stores must do.
+public final class InMemoryIdentityGraph: IdentityGraph {
+    private let records: Mutex<[String: ECRecord]>
+
+    public init(records: [ECRecord] = []) {
+        self.records = Mutex(Dictionary(records.map { ($0.ecHash, $0) }, uniquingKeysWith: { _, last in last }))
+    }
+
+    public func record(ecHash: String) async throws -> ECRecord? {
+        records.withLock { $0[ecHash] }
+    }
+
+    public func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
+        records.withLock { records in
+            let hash = edgeCookie.hashString
+            if let existing = records[hash] { return existing }
+            let record = ECRecord(ecHash: hash, ecID: edgeCookie.value, createdAt: now)
+            records[hash] = record
+            return record
+        }
+    }
+
+    public func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
+        records.withLock { records in
+            guard var record = records[ecHash] else { return writes.map { _ in .unknownEC } }
+            if record.withdrawn { return writes.map { _ in .withdrawn } }
+            let results: [WriteResult] = writes.map { write in
+                guard record.partners[write.sourceDomain] == write.expected else { return .conflict }
+                record.partners[write.sourceDomain] = write.value
+                return .stored
+            }
+            records[ecHash] = record
+            return results
+        }
+    }
+
+    public func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
+        records.withLock { records in
+            guard var record = records[ecHash] else { return false }
+            record.withdrawn = true
+            record.partners.removeAll()
+            records[ecHash] = record
+            return true
+        }
+    }
+
+    /// Stores `uid` unconditionally (a second writer, seeding, tests).
+    public func set(_ uid: PartnerUID, sourceDomain: String, ecHash: String) {
+        records.withLock { records in
+            records[ecHash]?.partners[sourceDomain] = uid
+        }
+    }
+
+    /// Every record, for inspection.
+    public var allRecords: [ECRecord] {
+        records.withLock { Array($0.values) }
+    }
+}

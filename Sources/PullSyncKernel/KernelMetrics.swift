@@ -1,0 +1,90 @@
+public import CoreMetrics
+
+/// The kernel's metrics, created once per registry so that the hot path only increments.
+///
+/// - `pullsync_submissions_total{result}`: what became of each organic request handed to the
+///   dispatcher (`enqueued`, `dropped`, `not_running`, or a request-level skip reason).
+/// - `pullsync_decisions_total{partner, decision}`: `dispatch` or a skip reason, per partner.
+/// - `pullsync_outcomes_total{partner, outcome}`: the classified outcome of each call.
+/// - `pullsync_writes_total{partner, result}`: `stored`, `conflict`, `withdrawn`, `unknown_ec`, `error`.
+/// - `pullsync_call_duration_seconds{partner}`: call latency.
+/// - `pullsync_inflight_calls`: calls in flight.
+public struct KernelMetrics: Sendable {
+    let submissions: [String: Counter]
+    let decisions: [[Counter]]  // [partner][reason index], index 0 = dispatch
+    let outcomes: [[Counter]]  // [partner][OutcomeClass index]
+    let writes: [[Counter]]  // [partner][WriteResult index], last = error
+    let durations: [Timer]
+    let inFlight: Meter
+
+    static let submissionResults =
+        ["enqueued", "dropped", "not_running"] + [SkipReason.route, .invalidEC, .consent].map(\.rawValue)
+    static let decisionNames = ["dispatch"] + SkipReason.allCases.map(\.rawValue)
+    static let writeNames = WriteResult.allCases.map(\.rawValue) + ["error"]
+
+    /// Creates every metric for `partnerIDs` on `factory`.
+    public init(partnerIDs: [String], factory: any MetricsFactory) {
+        submissions = Dictionary(
+            uniqueKeysWithValues: Self.submissionResults.map {
+                ($0, Counter(label: "pullsync_submissions_total", dimensions: [("result", $0)], factory: factory))
+            }
+        )
+        decisions = partnerIDs.map { id in
+            Self.decisionNames.map {
+                Counter(label: "pullsync_decisions_total", dimensions: [("partner", id), ("decision", $0)], factory: factory)
+            }
+        }
+        outcomes = partnerIDs.map { id in
+            OutcomeClass.allCases.map {
+                Counter(
+                    label: "pullsync_outcomes_total",
+                    dimensions: [("partner", id), ("outcome", $0.rawValue)],
+                    factory: factory
+                )
+            }
+        }
+        writes = partnerIDs.map { id in
+            Self.writeNames.map {
+                Counter(label: "pullsync_writes_total", dimensions: [("partner", id), ("result", $0)], factory: factory)
+            }
+        }
+        durations = partnerIDs.map {
+            Timer(
+                label: "pullsync_call_duration_seconds",
+                dimensions: [("partner", $0)],
+                preferredDisplayUnit: .seconds,
+                factory: factory
+            )
+        }
+        inFlight = Meter(label: "pullsync_inflight_calls", factory: factory)
+    }
+
+    func submission(_ result: String) {
+        submissions[result]?.increment()
+    }
+
+    func decision(_ partner: Int, _ decision: Decision) {
+        switch decision {
+        case .dispatch: decisions[partner][0].increment()
+        case .skip(let reason): decisions[partner][Self.reasonIndex[reason]!].increment()
+        }
+    }
+
+    func outcome(_ partner: Int, _ outcome: OutcomeClass) {
+        outcomes[partner][Self.outcomeIndex[outcome]!].increment()
+    }
+
+    func write(_ partner: Int, _ result: WriteResult?) {
+        writes[partner][result.map { Self.writeIndex[$0]! } ?? Self.writeNames.count - 1].increment()
+    }
+
+    private static let reasonIndex: [SkipReason: Int] = Dictionary(
+        uniqueKeysWithValues: SkipReason.allCases.enumerated().map { ($1, $0 + 1) }
+    )
+    private static let outcomeIndex: [OutcomeClass: Int] = Dictionary(
+        uniqueKeysWithValues: OutcomeClass.allCases.enumerated().map { ($1, $0) }
+    )
+    private static let writeIndex: [WriteResult: Int] = Dictionary(
+        uniqueKeysWithValues: WriteResult.allCases.enumerated().map { ($1, $0) }
+    )
+}

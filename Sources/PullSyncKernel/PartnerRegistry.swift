@@ -1,0 +1,52 @@
+/// The partners the kernel knows, indexed once at load time so that no request scans them.
+public struct PartnerRegistry: Sendable {
+    /// Why partners can't form a registry.
+    public struct Error: Swift.Error, Sendable, Hashable, CustomStringConvertible {
+        public var problems: [String]
+        public var description: String { problems.joined(separator: "\n") }
+    }
+
+    /// Every partner, in load order.
+    public let partners: [Partner]
+    /// Indices (into `partners`) of the partners enabled for pull sync.
+    public let enabledIndices: [Int]
+    private let indexByID: [String: Int]
+    private let enabledFlags: [Bool]
+
+    /// Indexes `partners`; ids and source domains must be valid and unique.
+    public init(_ partners: [Partner]) throws(Error) {
+        var problems: [String] = []
+        var indexByID: [String: Int] = [:]
+        var domains: [String: String] = [:]
+        for (index, partner) in partners.enumerated() {
+            if !Partner.isValidID(partner.id) {
+                problems.append("partner id '\(partner.id)' must match ^[a-z0-9_-]{1,32}$ and not be reserved")
+            }
+            if let earlier = indexByID.updateValue(index, forKey: partner.id) {
+                problems.append("duplicate partner id '\(partner.id)' (also partner #\(earlier + 1))")
+            }
+            if !HostName.isValidDNSName(partner.sourceDomain) {
+                problems.append("partner '\(partner.id)': source_domain '\(partner.sourceDomain)' is not a DNS name")
+            }
+            if let other = domains.updateValue(partner.id, forKey: partner.sourceDomain) {
+                problems.append("partners '\(other)' and '\(partner.id)' share source_domain '\(partner.sourceDomain)'")
+            }
+        }
+        guard problems.isEmpty else { throw Error(problems: problems) }
+        self.partners = partners
+        self.indexByID = indexByID
+        self.enabledFlags = partners.map { $0.pullEnabled && $0.disabledReason == nil }
+        self.enabledIndices = partners.indices.filter { enabledFlags[$0] }
+    }
+
+    /// Whether the partner at `index` is enabled for pull sync.
+    public func isEnabled(_ index: Int) -> Bool { enabledFlags[index] }
+
+    /// The index of the partner with `id`.
+    public func index(of id: String) -> Int? { indexByID[id] }
+
+    /// The partner with `id`.
+    public subscript(id id: String) -> Partner? {
+        indexByID[id].map { partners[$0] }
+    }
+}

@@ -1,0 +1,183 @@
+import Synchronization
+
+/// What ``PullDispatcher/submit(_:)`` did with a request. It never waits to find out more.
+public enum SubmitResult: Sendable, Hashable {
+    /// Queued for pull sync.
+    case enqueued
+    /// Skipped before queueing (route, EC format, host consent).
+    case skipped(SkipReason)
+    /// The queue was full: dropped and counted, the page unaffected.
+    case dropped
+    /// The dispatcher is shutting down or has stopped.
+    case notRunning
+}
+
+/// Runs pull sync behind a bounded queue, after the host's response has gone.
+///
+/// ``submit(_:)`` never suspends: it runs the cheap checks and enqueues, dropping (and
+/// counting) what doesn't fit. ``run()`` processes the queue with at most
+/// `maxInFlightCalls` calls in flight across all requests and a sliding window of
+/// `perRequestConcurrency` per request, until ``beginShutdown()`` or cancellation. On
+/// shutdown it stops taking work, drops what is queued, lets calls in flight finish within
+/// `shutdownGracePeriod` (storing what they return), then cancels the rest.
+public final class PullDispatcher: Sendable {
+    private struct Job: Sendable {
+        var request: OrganicRequest
+    }
+
+    private struct State {
+        var shuttingDown = false
+        var started = false
+    }
+
+    /// The kernel that decides and calls.
+    public let kernel: PullKernel
+    private let queue: AsyncStream<Job>
+    private let queueInput: AsyncStream<Job>.Continuation
+    private let shutdownSignal: AsyncStream<Void>
+    private let shutdownInput: AsyncStream<Void>.Continuation
+    private let callSlots: AsyncSemaphore
+    private let requestSlots: AsyncSemaphore
+    private let state = Mutex(State())
+    private let counters = Mutex(DispatcherStatistics())
+
+    public init(kernel: PullKernel) {
+        self.kernel = kernel
+        (queue, queueInput) = AsyncStream.makeStream(
+            of: Job.self,
+            bufferingPolicy: .bufferingOldest(kernel.configuration.queueCapacity)
+        )
+        (shutdownSignal, shutdownInput) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        callSlots = AsyncSemaphore(permits: kernel.configuration.maxInFlightCalls)
+        requestSlots = AsyncSemaphore(permits: kernel.configuration.maxInFlightCalls)
+    }
+
+    /// Hands one organic request to pull sync. Never suspends, never throws, never fails the page.
+    @discardableResult
+    public func submit(_ request: OrganicRequest) -> SubmitResult {
+        let result: SubmitResult
+        switch kernel.gate(request) {
+        case .skip(let reason):
+            result = .skipped(reason)
+            kernel.metrics.submission(reason.rawValue)
+        case .pass:
+            switch queueInput.yield(Job(request: request)) {
+            case .enqueued:
+                result = .enqueued
+                kernel.metrics.submission("enqueued")
+            case .dropped:
+                result = .dropped
+                kernel.metrics.submission("dropped")
+            case .terminated:
+                result = .notRunning
+                kernel.metrics.submission("not_running")
+            @unknown default:
+                result = .dropped
+                kernel.metrics.submission("dropped")
+            }
+        }
+        counters.withLock { $0.count(result) }
+        return result
+    }
+
+    /// Processes the queue until shutdown completes or the task is cancelled.
+    public func run() async {
+        let alreadyStarted = state.withLock { state in
+            defer { state.started = true }
+            return state.started
+        }
+        precondition(!alreadyStarted, "PullDispatcher.run() may be called only once")
+        let grace = kernel.configuration.shutdownGracePeriod
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.consume() }
+            group.addTask {
+                // Ends `grace` after shutdown begins; the first child to end cancels the other.
+                for await _ in self.shutdownSignal { break }
+                guard !Task.isCancelled else { return }
+                try? await Task.sleep(for: grace)
+            }
+            await group.next()
+            group.cancelAll()
+        }
+        queueInput.finish()
+    }
+
+    /// Stops taking work; calls in flight get the grace period to finish. Safe to call more than once.
+    public func beginShutdown() {
+        let first = state.withLock { state in
+            defer { state.shuttingDown = true }
+            return !state.shuttingDown
+        }
+        guard first else { return }
+        queueInput.finish()
+        shutdownInput.yield()
+        shutdownInput.finish()
+    }
+
+    /// Whether shutdown has begun.
+    public var isShuttingDown: Bool { state.withLock { $0.shuttingDown } }
+
+    /// Counts since start, for tests, health and the CLI summary.
+    public var statistics: DispatcherStatistics { counters.withLock { $0 } }
+
+    private func consume() async {
+        await withDiscardingTaskGroup { group in
+            for await job in queue {
+                if isShuttingDown {
+                    counters.withLock { $0.droppedAtShutdown += 1 }
+                    continue
+                }
+                do { try await requestSlots.acquire() } catch { break }
+                group.addTask {
+                    defer { self.requestSlots.release() }
+                    let plan = await self.kernel.plan(job.request)
+                    let results = await self.kernel.execute(
+                        plan,
+                        globalSlots: self.callSlots,
+                        shouldStartMore: { [self] in !self.isShuttingDown }
+                    )
+                    self.counters.withLock { $0.record(plan: plan, results: results) }
+                }
+            }
+        }
+    }
+}
+
+/// Running totals of a dispatcher.
+public struct DispatcherStatistics: Sendable, Hashable {
+    /// Requests queued.
+    public var enqueued = 0
+    /// Requests skipped before queueing.
+    public var skippedAtSubmit = 0
+    /// Requests dropped because the queue was full.
+    public var dropped = 0
+    /// Requests refused because the dispatcher was not running.
+    public var notRunning = 0
+    /// Queued requests dropped because shutdown began before they started.
+    public var droppedAtShutdown = 0
+    /// Requests fully processed.
+    public var processed = 0
+    /// Calls made, and their outcomes by class name.
+    public var calls = 0
+    public var outcomes: [String: Int] = [:]
+    /// UIDs written.
+    public var stored = 0
+
+    mutating func count(_ result: SubmitResult) {
+        switch result {
+        case .enqueued: enqueued += 1
+        case .skipped: skippedAtSubmit += 1
+        case .dropped: dropped += 1
+        case .notRunning: notRunning += 1
+        }
+    }
+
+    mutating func record(plan: RequestPlan, results: [CallResult]) {
+        processed += 1
+        calls += results.count
+        for result in results {
+            outcomes[result.outcome.className, default: 0] += 1
+            if result.write == .stored { stored += 1 }
+        }
+    }
+}

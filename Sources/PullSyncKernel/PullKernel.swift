@@ -1,0 +1,397 @@
+public import CoreMetrics
+public import Logging
+
+/// One partner call, decided and built, waiting to be sent.
+public struct PlannedCall: Sendable {
+    /// The partner's index in the registry.
+    public var partnerIndex: Int
+    public var partnerID: String
+    public var request: PullRequest
+    public var context: PullContext
+    /// The graph entry eligibility saw, for the conditional write.
+    public var expected: PartnerUID?
+}
+
+/// The outcome of the checks that need no store.
+public enum GateResult: Sendable, Hashable {
+    /// The request may go on, with this EC.
+    case pass(EdgeCookie)
+    /// Every partner is skipped for this reason.
+    case skip(SkipReason)
+}
+
+/// What the kernel decided for one organic request.
+public struct RequestPlan: Sendable {
+    /// The EC, when the request got as far as having a valid one.
+    public var edgeCookie: EdgeCookie?
+    /// One decision per partner considered, in the order they were decided.
+    public var decisions: [PartnerDecision]
+    /// The calls to make, in the fair order.
+    public var calls: [PlannedCall]
+
+    /// The decision for `partnerID`, if one was made.
+    public func decision(for partnerID: String) -> Decision? {
+        decisions.first { $0.partnerID == partnerID }?.decision
+    }
+}
+
+/// What one call came to.
+public struct CallResult: Sendable, Hashable {
+    public var partnerID: String
+    public var outcome: PullOutcome
+    /// What became of the UID write; `nil` when there was nothing to write or the store failed.
+    public var write: WriteResult?
+    /// How long the call took.
+    public var duration: Duration
+}
+
+/// The whole story of one organic request: every decision and every call's result.
+public struct RequestReport: Sendable {
+    public var plan: RequestPlan
+    public var results: [CallResult]
+}
+
+/// The pull-sync kernel: decides, for one organic request, which partners to call, calls
+/// them with bounded fan-out, classifies the answers and writes UIDs to the identity graph.
+///
+/// It holds no sockets and reads no files: the transport, identity graph, rate limiter,
+/// clock and randomness are injected.
+public struct PullKernel: Sendable {
+    public let registry: PartnerRegistry
+    public let configuration: PullSyncConfiguration
+    let graph: any IdentityGraph
+    let rateLimiter: any RateLimiter
+    let transport: any PullTransport
+    let clock: any WallClock
+    let random: any RandomSource
+    let partnerGuard: PartnerGuard
+    let metrics: KernelMetrics
+    let logger: Logger
+
+    public init(
+        registry: PartnerRegistry,
+        configuration: PullSyncConfiguration = PullSyncConfiguration(),
+        graph: any IdentityGraph,
+        rateLimiter: any RateLimiter,
+        transport: any PullTransport,
+        clock: any WallClock = SystemWallClock(),
+        random: any RandomSource = SystemRandomSource(),
+        metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance,
+        logger: Logger = Logger(label: "pullsync", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
+        self.registry = registry
+        self.configuration = configuration
+        self.graph = graph
+        self.rateLimiter = rateLimiter
+        self.transport = transport
+        self.clock = clock
+        self.random = random
+        self.partnerGuard = PartnerGuard(
+            budgets: registry.partners.map(\.budgetPerSecond),
+            policy: configuration.circuitBreaker
+        )
+        self.metrics = KernelMetrics(partnerIDs: registry.partners.map(\.id), factory: metricsFactory)
+        self.logger = logger
+    }
+
+    // MARK: Deciding
+
+    /// The checks that need no store: route, EC format, the host's consent. Cheap enough to
+    /// run on the request path before anything is queued.
+    public func gate(_ request: OrganicRequest) -> GateResult {
+        guard configuration.routes.isOrganic(request.path) else { return .skip(.route) }
+        guard let raw = request.edgeCookie, let edgeCookie = configuration.edgeCookieFormat.parse(raw) else {
+            return .skip(.invalidEC)
+        }
+        guard request.consent.granted else { return .skip(.consent) }
+        return .pass(edgeCookie)
+    }
+
+    /// Decides every partner for `request` without sending, counting or writing anything:
+    /// what `pullsync explain` prints. Disabled partners are included.
+    public func explain(_ request: OrganicRequest) async -> RequestPlan {
+        await plan(request, committing: false)
+    }
+
+    /// Decides `request` for real: creates the root entry of an EC issued on this request,
+    /// takes budget tokens and counts the calls it plans in the rate limiter.
+    public func plan(_ request: OrganicRequest) async -> RequestPlan {
+        await plan(request, committing: true)
+    }
+
+    private func plan(_ request: OrganicRequest, committing: Bool) async -> RequestPlan {
+        let edgeCookie: EdgeCookie
+        switch gate(request) {
+        case .skip(let reason):
+            return skipAll(reason, edgeCookie: nil, committing: committing)
+        case .pass(let value):
+            edgeCookie = value
+        }
+        let now = clock.now()
+
+        let record: ECRecord?
+        do {
+            record = try await lookUp(edgeCookie, issued: request.ecIssuedOnThisRequest, now: now, committing: committing)
+        } catch {
+            logger.warning("identity graph lookup failed; skipping pull sync", metadata: ["error": "\(error)"])
+            return skipAll(.storeUnavailable, edgeCookie: edgeCookie, committing: committing)
+        }
+        guard let record else { return skipAll(.unknownEC, edgeCookie: edgeCookie, committing: committing) }
+        if record.withdrawn { return skipAll(.consent, edgeCookie: edgeCookie, committing: committing) }
+
+        var decisions: [PartnerDecision] = []
+        var candidates: [Int] = []
+        if !committing {
+            for index in registry.partners.indices where !registry.isEnabled(index) {
+                decisions.append(PartnerDecision(partnerID: registry.partners[index].id, decision: .skip(.disabled)))
+            }
+        }
+        for index in registry.enabledIndices {
+            let partner = registry.partners[index]
+            if !request.consent.allows(partner.consent) {
+                decide(index, .skip(.consent), into: &decisions, committing: committing)
+            } else if let existing = record.partners[partner.sourceDomain], existing.isFresh(at: now, ttl: partner.ttl) {
+                decide(index, .skip(.fresh), into: &decisions, committing: committing)
+            } else {
+                candidates.append(index)
+            }
+        }
+
+        // A fresh random order per request: differs across ECs and over time, fair in expectation.
+        for position in stride(from: candidates.count - 1, to: 0, by: -1) {
+            candidates.swapAt(position, random.next(below: position + 1))
+        }
+
+        var calls: [PlannedCall] = []
+        var remaining = candidates[...]
+        let cap = configuration.maxCallsPerRequest ?? Int.max
+        while calls.count < cap, !remaining.isEmpty {
+            // Admit locally (circuit, budget, URL) up to the cap, then count them in one batch.
+            var batch: [PlannedCall] = []
+            while calls.count + batch.count < cap, let index = remaining.popFirst() {
+                let partner = registry.partners[index]
+                if let reason = committing ? partnerGuard.admit(index, at: now) : partnerGuard.peek(index, at: now) {
+                    decide(index, .skip(reason), into: &decisions, committing: committing)
+                    continue
+                }
+                let context = PullContext(
+                    edgeCookie: edgeCookie,
+                    partnerID: partner.id,
+                    sourceDomain: partner.sourceDomain,
+                    now: now,
+                    clientIP: configuration.forwardClientIP ? request.clientIP : nil,
+                    consentStrings: request.consentStrings
+                )
+                let built: PullRequest
+                do {
+                    built = try partner.adapter.makeRequest(for: context)
+                } catch {
+                    logger.warning(
+                        "adapter could not build a request",
+                        metadata: ["partner": "\(partner.id)", "error": "\(error.message)"]
+                    )
+                    if committing { partnerGuard.refund(index) }
+                    decide(index, .skip(.adapterError), into: &decisions, committing: committing)
+                    continue
+                }
+                guard isAllowed(built.url, for: partner) else {
+                    if committing { partnerGuard.refund(index) }
+                    decide(index, .skip(.badURL), into: &decisions, committing: committing)
+                    continue
+                }
+                batch.append(
+                    PlannedCall(
+                        partnerIndex: index,
+                        partnerID: partner.id,
+                        request: built,
+                        context: context,
+                        expected: record.partners[partner.sourceDomain]
+                    )
+                )
+            }
+            if batch.isEmpty { break }
+            let admitted: [Bool]
+            do {
+                admitted = try await admitRateLimits(batch, ecHash: edgeCookie.hash, now: now, committing: committing)
+            } catch {
+                logger.warning("rate limiter failed; skipping pull sync", metadata: ["error": "\(error)"])
+                for call in batch {
+                    if committing { partnerGuard.refund(call.partnerIndex) }
+                    decide(call.partnerIndex, .skip(.storeUnavailable), into: &decisions, committing: committing)
+                }
+                break
+            }
+            for (call, isAdmitted) in zip(batch, admitted) {
+                if isAdmitted {
+                    decide(call.partnerIndex, .dispatch, into: &decisions, committing: committing)
+                    calls.append(call)
+                } else {
+                    if committing { partnerGuard.refund(call.partnerIndex) }
+                    decide(call.partnerIndex, .skip(.rateLimited), into: &decisions, committing: committing)
+                }
+            }
+        }
+        for index in remaining {
+            decide(index, .skip(.deferred), into: &decisions, committing: committing)
+        }
+        return RequestPlan(edgeCookie: edgeCookie, decisions: decisions, calls: calls)
+    }
+
+    private func lookUp(_ edgeCookie: EdgeCookie, issued: Bool, now: Timestamp, committing: Bool) async throws
+        -> ECRecord?
+    {
+        if let record = try await graph.record(ecHash: edgeCookie.hashString) { return record }
+        guard issued else { return nil }
+        if committing { return try await graph.createRoot(for: edgeCookie, at: now) }
+        return ECRecord(ecHash: edgeCookie.hashString, ecID: edgeCookie.value, createdAt: now)
+    }
+
+    private func admitRateLimits(_ batch: [PlannedCall], ecHash: Substring, now: Timestamp, committing: Bool)
+        async throws -> [Bool]
+    {
+        let requests = batch.map { call in
+            RateLimitRequest(
+                key: RateLimitRequest.pullKey(partnerID: call.partnerID, ecHash: ecHash),
+                policy: registry.partners[call.partnerIndex].rateLimit
+            )
+        }
+        if committing { return try await rateLimiter.acquire(requests, at: now) }
+        var admitted: [Bool] = []
+        for request in requests {
+            let used = try await rateLimiter.count(key: request.key, window: request.policy.window, at: now)
+            admitted.append(used < request.policy.calls)
+        }
+        return admitted
+    }
+
+    private func skipAll(_ reason: SkipReason, edgeCookie: EdgeCookie?, committing: Bool) -> RequestPlan {
+        // Request-level skips are counted once per request (by the dispatcher), not per partner.
+        let decisions =
+            committing
+            ? []
+            : registry.partners.indices.map { index in
+                PartnerDecision(
+                    partnerID: registry.partners[index].id,
+                    decision: registry.isEnabled(index) ? .skip(reason) : .skip(.disabled)
+                )
+            }
+        return RequestPlan(edgeCookie: edgeCookie, decisions: decisions, calls: [])
+    }
+
+    private func decide(_ index: Int, _ decision: Decision, into decisions: inout [PartnerDecision], committing: Bool) {
+        decisions.append(PartnerDecision(partnerID: registry.partners[index].id, decision: decision))
+        if committing { metrics.decision(index, decision) }
+    }
+
+    /// Whether `url` may be sent to for `partner`: on its allow-list, and `https`, unless the
+    /// host is loopback and the development switch allows it.
+    public func isAllowed(_ url: PartnerURL, for partner: Partner) -> Bool {
+        guard partner.allowedHosts.contains(url.host) else { return false }
+        if HostName.isLoopback(url.host) {
+            return configuration.allowLoopback && (url.scheme == "https" || url.scheme == "http")
+        }
+        return url.scheme == "https"
+    }
+
+    // MARK: Calling
+
+    /// Plans `request` and makes its calls (sliding window, no queue), returning everything
+    /// that happened. The dispatcher does the same behind its queue.
+    public func process(_ request: OrganicRequest) async -> RequestReport {
+        let plan = await plan(request)
+        let results = await execute(plan, globalSlots: nil, shouldStartMore: { true })
+        return RequestReport(plan: plan, results: results)
+    }
+
+    /// Makes a plan's calls with at most `perRequestConcurrency` in flight: when one ends,
+    /// the next starts, so one slow partner never holds the others back.
+    func execute(
+        _ plan: RequestPlan,
+        globalSlots: AsyncSemaphore?,
+        shouldStartMore: @escaping @Sendable () -> Bool
+    ) async -> [CallResult] {
+        guard let edgeCookie = plan.edgeCookie, !plan.calls.isEmpty else { return [] }
+        let ecHash = edgeCookie.hashString
+        return await withTaskGroup(of: CallResult?.self) { group in
+            var pending = plan.calls[...]
+            var results: [CallResult] = []
+            results.reserveCapacity(plan.calls.count)
+            func startNext() -> Bool {
+                guard shouldStartMore(), let call = pending.popFirst() else { return false }
+                group.addTask {
+                    if let globalSlots {
+                        do { try await globalSlots.acquire() } catch { return nil }
+                    }
+                    defer { globalSlots?.release() }
+                    return await self.call(call, ecHash: ecHash)
+                }
+                return true
+            }
+            var running = 0
+            while running < configuration.perRequestConcurrency, startNext() { running += 1 }
+            for await result in group {
+                if let result { results.append(result) }
+                _ = startNext()
+            }
+            // Calls never started (shutdown) give their counted slot back to nobody: the rate
+            // limit stays conservative, and the budget is refunded.
+            for call in pending { partnerGuard.refund(call.partnerIndex) }
+            return results
+        }
+    }
+
+    /// Sends one planned call, classifies it and writes a UID.
+    func call(_ call: PlannedCall, ecHash: String) async -> CallResult {
+        let partner = registry.partners[call.partnerIndex]
+        let started = ContinuousClock.now
+        metrics.inFlight.increment()
+        let outcome: PullOutcome
+        if isAllowed(call.request.url, for: partner) {
+            let limits = TransportLimits(timeout: partner.timeout, maxBodyBytes: configuration.maxBodyBytes)
+            let result = await transport.send(call.request, limits: limits)
+            outcome = partner.adapter.classify(result, context: call.context)
+        } else {
+            outcome = .refusedTarget
+        }
+        metrics.inFlight.decrement()
+        let duration = ContinuousClock.now - started
+        let now = clock.now()
+        partnerGuard.record(call.partnerIndex, failed: outcome.isPartnerFailure, at: now)
+        metrics.outcome(call.partnerIndex, outcome.outcomeClass)
+        metrics.durations[call.partnerIndex].recordNanoseconds(duration.nanoseconds)
+
+        var write: WriteResult?
+        if case .uid(let uid, let expiresAt) = outcome {
+            let value = PartnerUID(uid: uid, syncedAt: now, expiresAt: expiresAt)
+            do {
+                write = try await graph.write(
+                    [UIDWrite(sourceDomain: partner.sourceDomain, value: value, expected: call.expected)],
+                    ecHash: ecHash
+                ).first
+            } catch {
+                logger.warning(
+                    "identity graph write failed",
+                    metadata: ["partner": "\(partner.id)", "error": "\(error)"]
+                )
+            }
+            metrics.write(call.partnerIndex, write)
+        }
+        log(outcome, write: write, partner: partner, duration: duration)
+        return CallResult(partnerID: partner.id, outcome: outcome, write: write, duration: duration)
+    }
+
+    private func log(_ outcome: PullOutcome, write: WriteResult?, partner: Partner, duration: Duration) {
+        var metadata: Logger.Metadata = [
+            "partner": "\(partner.id)",
+            "outcome": "\(outcome.className)",
+            "duration_ms": "\(duration.nanoseconds / 1_000_000)",
+        ]
+        if case .httpError(let status) = outcome { metadata["status"] = "\(status)" }
+        if let write { metadata["write"] = "\(write.rawValue)" }
+        if outcome.isPartnerFailure {
+            logger.warning("pull call failed", metadata: metadata)
+        } else {
+            logger.debug("pull call finished", metadata: metadata)
+        }
+    }
+}

@@ -1,0 +1,55 @@
+/// How the kernel decides and fans out. Every value has the spec's default.
+public struct PullSyncConfiguration: Sendable {
+    /// Calls in flight at once for one organic request (a sliding window). Default 3.
+    public var perRequestConcurrency: Int
+    /// Calls per organic request; the rest wait for a later request of the same EC.
+    /// Default `nil`: no cap.
+    public var maxCallsPerRequest: Int?
+    /// Calls in flight at once across all requests. Default 64.
+    public var maxInFlightCalls: Int
+    /// Organic requests waiting to be processed; more are dropped and counted. Default 1,024.
+    public var queueCapacity: Int
+    /// Which paths are organic.
+    public var routes: RouteFilter
+    /// What a well-formed EC looks like.
+    public var edgeCookieFormat: any EdgeCookieFormat
+    /// Development switch: lets partner URLs point at loopback hosts, over `https` or `http`.
+    public var allowLoopback: Bool
+    /// Sends the browser's IP to partners whose templates ask for `{client_ip}`. Default off.
+    public var forwardClientIP: Bool
+    /// How long shutdown waits for in-flight calls before cancelling them. Default 5 s.
+    public var shutdownGracePeriod: Duration
+    /// The largest response body read. Default 64 KiB.
+    public var maxBodyBytes: Int
+    public var circuitBreaker: CircuitBreakerPolicy
+
+    public init(
+        perRequestConcurrency: Int = 3,
+        maxCallsPerRequest: Int? = nil,
+        maxInFlightCalls: Int = 64,
+        queueCapacity: Int = 1024,
+        routes: RouteFilter = RouteFilter(),
+        edgeCookieFormat: any EdgeCookieFormat = DefaultEdgeCookieFormat(),
+        allowLoopback: Bool = false,
+        forwardClientIP: Bool = false,
+        shutdownGracePeriod: Duration = .seconds(5),
+        maxBodyBytes: Int = ResponseLimits.maxBodyBytes,
+        circuitBreaker: CircuitBreakerPolicy = CircuitBreakerPolicy()
+    ) {
+        precondition(perRequestConcurrency >= 1, "perRequestConcurrency must be at least 1")
+        precondition(maxCallsPerRequest.map { $0 >= 1 } ?? true, "maxCallsPerRequest must be at least 1")
+        precondition(maxInFlightCalls >= 1, "maxInFlightCalls must be at least 1")
+        precondition(queueCapacity >= 1, "queueCapacity must be at least 1")
+        self.perRequestConcurrency = perRequestConcurrency
+        self.maxCallsPerRequest = maxCallsPerRequest
+        self.maxInFlightCalls = maxInFlightCalls
+        self.queueCapacity = queueCapacity
+        self.routes = routes
+        self.edgeCookieFormat = edgeCookieFormat
+        self.allowLoopback = allowLoopback
+        self.forwardClientIP = forwardClientIP
+        self.shutdownGracePeriod = shutdownGracePeriod
+        self.maxBodyBytes = maxBodyBytes
+        self.circuitBreaker = circuitBreaker
+    }
+}

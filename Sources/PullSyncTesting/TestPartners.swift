@@ -1,0 +1,44 @@
+public import PullSyncKernel
+
+/// Builders for partners and ECs in tests and benchmarks.
+public enum TestPartners {
+    /// A manifest-style partner `id` at `https://{id}.partner.example/pull`, bearer token `token-{id}`.
+    public static func partner(
+        _ id: String,
+        ttl: Duration = .seconds(86_400),
+        rateLimit: RateLimitPolicy = RateLimitPolicy(),
+        timeout: Duration = .seconds(1),
+        budgetPerSecond: Double? = nil,
+        consent: PartnerConsentRequirements = PartnerConsentRequirements(),
+        pullEnabled: Bool = true,
+        token: Secret? = nil
+    ) -> Partner {
+        let host = "\(id).partner.example"
+        let configuration = HTTPPullAdapter.Configuration(
+            url: PartnerURL(scheme: "https", host: host, path: "/pull"),
+            auth: .bearer(.environment("TOKEN_\(id.uppercased())"))
+        )
+        return Partner(
+            id: id,
+            sourceDomain: "\(id).example",
+            pullEnabled: pullEnabled,
+            allowedHosts: AllowedHosts([host]),
+            ttl: ttl,
+            rateLimit: rateLimit,
+            timeout: timeout,
+            budgetPerSecond: budgetPerSecond,
+            consent: consent,
+            adapter: HTTPPullAdapter(configuration: configuration, token: token ?? Secret("token-\(id)"))
+        )
+    }
+
+    /// The host `partner(id)` sends to.
+    public static func host(_ id: String) -> String { "\(id).partner.example" }
+
+    /// A well-formed EC whose hash is derived from `n`.
+    public static func edgeCookie(_ n: Int, suffix: String = "AbC123") -> String {
+        var hex = String(UInt64(truncatingIfNeeded: n), radix: 16)
+        hex = String(repeating: "0", count: 64 - hex.count) + hex
+        return hex + "." + suffix
+    }
+}
