@@ -35,7 +35,8 @@ public struct PartnerRegistry: Sendable {
         guard problems.isEmpty else { throw Error(problems: problems) }
         self.partners = partners
         self.indexByID = indexByID
-        self.enabledFlags = partners.map { $0.pullEnabled && $0.disabledReason == nil }
+        let enabledFlags = partners.map { $0.pullEnabled && $0.disabledReason == nil }
+        self.enabledFlags = enabledFlags
         self.enabledIndices = partners.indices.filter { enabledFlags[$0] }
     }
 
