@@ -66,7 +66,7 @@ public struct KernelMetrics: Sendable {
     func decision(_ partner: Int, _ decision: Decision) {
         switch decision {
         case .dispatch: decisions[partner][0].increment()
-        case .skip(let reason): decisions[partner][Self.reasonIndex[reason]!].increment()
+        case .skip(let reason): decisions[partner][Self.reasonIndex[Int(reason.ordinal)]].increment()
         }
     }
 
@@ -78,13 +78,37 @@ public struct KernelMetrics: Sendable {
         writes[partner][result.map { Self.writeIndex[$0]! } ?? Self.writeNames.count - 1].increment()
     }
 
-    private static let reasonIndex: [SkipReason: Int] = Dictionary(
-        uniqueKeysWithValues: SkipReason.allCases.enumerated().map { ($1, $0 + 1) }
-    )
+    // Counter slot per reason ordinal: slot 0 is `dispatch`.
+    private static let reasonIndex: [Int] = {
+        var slots = [Int](repeating: 0, count: SkipReason.allCases.count)
+        for (position, reason) in SkipReason.allCases.enumerated() { slots[Int(reason.ordinal)] = position + 1 }
+        return slots
+    }()
     private static let outcomeIndex: [OutcomeClass: Int] = Dictionary(
         uniqueKeysWithValues: OutcomeClass.allCases.enumerated().map { ($1, $0) }
     )
     private static let writeIndex: [WriteResult: Int] = Dictionary(
         uniqueKeysWithValues: WriteResult.allCases.enumerated().map { ($1, $0) }
     )
+}
+
+extension SkipReason {
+    /// A dense index for table lookups on the hot path (no hashing).
+    var ordinal: UInt8 {
+        switch self {
+        case .route: 0
+        case .invalidEC: 1
+        case .unknownEC: 2
+        case .consent: 3
+        case .disabled: 4
+        case .fresh: 5
+        case .rateLimited: 6
+        case .circuitOpen: 7
+        case .budget: 8
+        case .badURL: 9
+        case .adapterError: 10
+        case .deferred: 11
+        case .storeUnavailable: 12
+        }
+    }
 }

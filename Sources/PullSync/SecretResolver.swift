@@ -1,0 +1,57 @@
+import Foundation
+public import PullSyncKernel
+
+/// Why a secret reference did not resolve. Names the reference, never a value.
+public struct SecretResolutionError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var reference: SecretReference
+    public var problem: String
+    public var description: String { "secret \(reference) \(problem)" }
+}
+
+/// Turns secret references into values.
+public protocol SecretResolver: Sendable {
+    func resolve(_ reference: SecretReference) throws(SecretResolutionError) -> Secret
+}
+
+/// Resolves `env:NAME` from the process environment (or a given one) and `file:PATH` by
+/// reading the file (at most 64 KiB, trailing newlines removed; relative paths against
+/// `baseDirectory`).
+public struct EnvironmentSecretResolver: SecretResolver {
+    private let environment: [String: String]
+    private let baseDirectory: String?
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment, baseDirectory: String? = nil) {
+        self.environment = environment
+        self.baseDirectory = baseDirectory
+    }
+
+    public func resolve(_ reference: SecretReference) throws(SecretResolutionError) -> Secret {
+        switch reference {
+        case .environment(let name):
+            guard let value = environment[name] else {
+                throw SecretResolutionError(reference: reference, problem: "is not set")
+            }
+            guard !value.isEmpty else { throw SecretResolutionError(reference: reference, problem: "is empty") }
+            return Secret(value)
+        case .file(let path):
+            let fullPath = path.hasPrefix("/") || baseDirectory == nil ? path : baseDirectory! + "/" + path
+            guard let handle = FileHandle(forReadingAtPath: fullPath) else {
+                throw SecretResolutionError(reference: reference, problem: "cannot be read")
+            }
+            defer { try? handle.close() }
+            let limit = 64 * 1024
+            guard let data = try? handle.read(upToCount: limit + 1) else {
+                throw SecretResolutionError(reference: reference, problem: "is empty")
+            }
+            guard data.count <= limit else {
+                throw SecretResolutionError(reference: reference, problem: "is larger than 64 KiB")
+            }
+            guard var value = String(data: data, encoding: .utf8) else {
+                throw SecretResolutionError(reference: reference, problem: "is not UTF-8 text")
+            }
+            while value.hasSuffix("\n") || value.hasSuffix("\r") { value.removeLast() }
+            guard !value.isEmpty else { throw SecretResolutionError(reference: reference, problem: "is empty") }
+            return Secret(value)
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import ArgumentParser
+import Foundation
+import PullSync
+
+struct ExplainCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explain",
+        abstract: "Show each partner's decision for one hypothetical request, without sending anything."
+    )
+
+    enum ConsentChoice: String, ExpressibleByArgument, CaseIterable {
+        case granted, denied
+    }
+
+    @Option(help: "The partner manifests folder (or a file).")
+    var partners: String = "partners.d"
+
+    @Option(name: .customLong("ec-id"), help: "The EC value, e.g. <64 hex>.<6 alphanumerics>.")
+    var ecID: String
+
+    @Option(help: "The request path.")
+    var path: String = "/"
+
+    @Option(help: "The host's consent decision.")
+    var consent: ConsentChoice = .granted
+
+    @Flag(help: "Treat the EC as issued on this request (known even if the store has never seen it).")
+    var issued = false
+
+    @Option(help: "The store to read: memory: (default), sqlite:PATH or postgres://USER@HOST/DB.")
+    var store: String = "memory:"
+
+    @Option(
+        name: .customLong("max-calls-per-request"),
+        help: "Cap the calls made for one request; the rest are deferred."
+    )
+    var maxCallsPerRequest: Int?
+
+    @Flag(name: .customLong("allow-loopback"), help: "Allow partner URLs on loopback hosts (development).")
+    var allowLoopback = false
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func validate() throws {
+        if let maxCallsPerRequest, maxCallsPerRequest < 1 {
+            throw ValidationError("--max-calls-per-request must be at least 1")
+        }
+    }
+
+    func run() async throws {
+        let loaded = PartnerLoader.load(paths: [partners], secrets: nil)
+        for diagnostic in loaded.diagnostics {
+            FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8))
+        }
+        let opened: PullSyncStore
+        do {
+            opened = try PullSyncStore.open(store)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let kernel = PullKernel(
+            registry: loaded.registry,
+            configuration: PullSyncConfiguration(maxCallsPerRequest: maxCallsPerRequest, allowLoopback: allowLoopback),
+            graph: opened.graph,
+            rateLimiter: opened.rateLimiter,
+            transport: RefusingTransport()
+        )
+        let request = OrganicRequest(
+            path: path,
+            edgeCookie: ecID,
+            ecIssuedOnThisRequest: issued,
+            consent: consent == .granted ? .granted : .denied
+        )
+        let plan = await kernel.explain(request)
+        let order = Dictionary(uniqueKeysWithValues: loaded.registry.partners.enumerated().map { ($1.id, $0) })
+        let decisions = plan.decisions.sorted { order[$0.partnerID, default: 0] < order[$1.partnerID, default: 0] }
+        if json {
+            print(try ExplainReport(request: request, plan: plan, decisions: decisions).jsonString())
+        } else {
+            print(ExplainReport(request: request, plan: plan, decisions: decisions).table(registry: loaded.registry))
+        }
+        if !loaded.diagnostics.isEmpty { throw ExitCode(1) }
+    }
+}
+
+/// `explain` never sends; if the kernel ever tried, this refuses.
+struct RefusingTransport: PullTransport {
+    func send(_ request: PullRequest, limits: TransportLimits) async -> TransportResult {
+        .failure(.refusedTarget)
+    }
+}
+
+struct ExplainReport: Encodable {
+    struct Entry: Encodable {
+        var partner: String
+        var decision: String
+        var reason: String
+        var url: String?
+    }
+
+    var ecID: String
+    var ecHash: String?
+    var path: String
+    var consent: String
+    var issued: Bool
+    var partners: [Entry]
+
+    enum CodingKeys: String, CodingKey {
+        case ecID = "ec_id"
+        case ecHash = "ec_hash"
+        case path, consent, issued, partners
+    }
+
+    init(request: OrganicRequest, plan: RequestPlan, decisions: [PartnerDecision]) {
+        ecID = request.edgeCookie ?? ""
+        ecHash = plan.edgeCookie?.hashString
+        path = request.path
+        consent = request.consent.granted ? "granted" : "denied"
+        issued = request.ecIssuedOnThisRequest
+        let urls = Dictionary(plan.calls.map { ($0.partnerID, $0.request.renderedURL) }, uniquingKeysWith: { a, _ in a })
+        partners = decisions.map { decision in
+            Entry(
+                partner: decision.partnerID,
+                decision: decision.decision.kind,
+                reason: decision.decision == .dispatch ? "eligible" : decision.decision.reason,
+                url: urls[decision.partnerID]
+            )
+        }
+    }
+
+    func jsonString() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    func table(registry: PartnerRegistry) -> String {
+        var lines = ["EC \(ecID) on \(path) (consent \(consent)\(issued ? ", issued on this request" : ""))"]
+        let width = max(7, partners.map(\.partner.count).max() ?? 0)
+        func pad(_ text: String, _ count: Int) -> String { text + String(repeating: " ", count: max(0, count - text.count)) }
+        lines.append(pad("PARTNER", width) + "  " + pad("DECISION", 8) + "  REASON")
+        for entry in partners {
+            var line = pad(entry.partner, width) + "  " + pad(entry.decision, 8) + "  " + entry.reason
+            if let url = entry.url { line += "  " + url }
+            lines.append(line)
+        }
+        if partners.isEmpty { lines.append("(no partners)") }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import PullSync
+import Testing
+
+@Suite struct PartnerLoaderTests {
+    /// Every reference the shipped manifests make, resolved to a distinctive value.
+    func shippedEnvironment() -> [String: String] {
+        let set = ManifestLoader.load(paths: [shippedPartners])
+        var environment: [String: String] = [:]
+        for manifest in set.manifests {
+            if case .environment(let name)? = manifest.secretReference { environment[name] = "tok-\(name)" }
+        }
+        return environment
+    }
+
+    @Test func shippedManifestsLoadAndEnableWithTheirSecrets() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // File references in shipped manifests resolve against a folder we fill.
+        let set = ManifestLoader.load(paths: [shippedPartners])
+        for manifest in set.manifests {
+            if case .file(let path)? = manifest.secretReference {
+                let url = URL(fileURLWithPath: path, relativeTo: directory)
+                try FileManager.default.createDirectory(
+                    at: url.deletingLastPathComponent(),
+                    withIntermediateDirectories: true
+                )
+                try "tok-file\n".write(to: url, atomically: true, encoding: .utf8)
+            }
+        }
+        let resolver = EnvironmentSecretResolver(environment: shippedEnvironment(), baseDirectory: directory.path)
+        let loaded = PartnerLoader.load(paths: [shippedPartners], secrets: resolver)
+        let fileReferences = set.manifests.filter { if case .file(let p)? = $0.secretReference { p.hasPrefix("/") } else { false } }
+        #expect(set.diagnostics.isEmpty)
+        #expect(loaded.registry.partners.count >= 3)
+        #expect(loaded.disabled.count == fileReferences.count)
+        #expect(loaded.files.count >= 3)
+    }
+
+    @Test func aMissingSecretDisablesOnlyThatPartnerAndNamesTheReference() throws {
+        let loaded = PartnerLoader.load(paths: [shippedPartners], secrets: EnvironmentSecretResolver(environment: [:]))
+        let set = ManifestLoader.load(paths: [shippedPartners])
+        let withSecrets = set.manifests.filter { $0.secretReference != nil }
+        #expect(!withSecrets.isEmpty)
+        #expect(loaded.disabled.count == withSecrets.count)
+        for manifest in withSecrets {
+            let partner = try #require(loaded.registry[id: manifest.id])
+            let reason = try #require(partner.disabledReason)
+            #expect(reason.contains(manifest.secretReference!.description))
+            #expect(!loaded.registry.enabledIndices.contains(loaded.registry.index(of: manifest.id)!))
+            let diagnostic = try #require(loaded.diagnostics.first { $0.path == manifest.path })
+            #expect(diagnostic.message.contains("partner '\(manifest.id)' is disabled"))
+            if let location = manifest.secretLocation {
+                #expect(diagnostic.line == location.line)
+                #expect(diagnostic.column == location.column)
+            }
+        }
+        // Partners without secrets stay enabled.
+        let withoutSecrets = set.manifests.filter { $0.secretReference == nil && $0.pullEnabled }
+        for manifest in withoutSecrets {
+            #expect(loaded.registry.isEnabled(loaded.registry.index(of: manifest.id)!))
+        }
+    }
+
+    @Test func secretsNeverAppearInDiagnosticsOrReasons() throws {
+        let environment = shippedEnvironment()
+        let loaded = PartnerLoader.load(
+            paths: [shippedPartners],
+            secrets: EnvironmentSecretResolver(environment: environment)
+        )
+        let text = loaded.diagnostics.map(\.description).joined() + loaded.disabled.map(\.reason).joined()
+            + loaded.registry.partners.map { "\($0)" }.joined()
+        for value in environment.values {
+            #expect(!text.contains(value))
+        }
+    }
+}
+
+@Suite struct SecretResolverTests {
+    @Test func environmentReferences() throws {
+        let resolver = EnvironmentSecretResolver(environment: ["A": "alpha", "EMPTY": ""])
+        #expect(try resolver.resolve(.environment("A")).reveal() == "alpha")
+        #expect(throws: SecretResolutionError(reference: .environment("B"), problem: "is not set")) {
+            try resolver.resolve(.environment("B"))
+        }
+        #expect(throws: SecretResolutionError(reference: .environment("EMPTY"), problem: "is empty")) {
+            try resolver.resolve(.environment("EMPTY"))
+        }
+    }
+
+    @Test func fileReferences() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "s3cr3t\r\n".write(to: directory.appendingPathComponent("token"), atomically: true, encoding: .utf8)
+        try Data(count: 70_000).write(to: directory.appendingPathComponent("big"))
+        let resolver = EnvironmentSecretResolver(environment: [:], baseDirectory: directory.path)
+        #expect(try resolver.resolve(.file("token")).reveal() == "s3cr3t")
+        #expect(try resolver.resolve(.file(directory.appendingPathComponent("token").path)).reveal() == "s3cr3t")
+        #expect(throws: SecretResolutionError(reference: .file("missing"), problem: "cannot be read")) {
+            try resolver.resolve(.file("missing"))
+        }
+        #expect(throws: SecretResolutionError(reference: .file("big"), problem: "is larger than 64 KiB")) {
+            try resolver.resolve(.file("big"))
+        }
+        let error = SecretResolutionError(reference: .file("/run/secrets/x"), problem: "is empty")
+        #expect(error.description == "secret file:/run/secrets/x is empty")
+    }
+}

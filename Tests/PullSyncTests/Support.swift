@@ -1,0 +1,24 @@
+import Foundation
+
+/// The package root, found from this file's path.
+let packageRoot: URL = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// The shipped manifests folder.
+let shippedPartners = packageRoot.appendingPathComponent("partners.d").path
+
+/// A fresh temporary folder, removed by the caller.
+func makeTemporaryDirectory() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("pullsync-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// Waits until `condition` holds, polling every 10 ms, for at most `attempts` polls.
+func eventually(attempts: Int = 500, _ condition: () -> Bool) async throws -> Bool {
+    for _ in 0..<attempts {
+        if condition() { return true }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
