@@ -89,3 +89,21 @@ struct PrefixedEdgeCookieFormat: EdgeCookieFormat {
         return EdgeCookie(unchecked: value)
     }
 }
+
+/// A value shared between a test and the tasks or hooks it starts.
+final class Box<Value: Sendable>: Sendable {
+    private let storage: Mutex<Value>
+
+    init(_ value: Value) {
+        self.storage = Mutex(value)
+    }
+
+    var value: Value {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
+
+    func update(_ change: (inout Value) -> Void) {
+        storage.withLock { change(&$0) }
+    }
+}
