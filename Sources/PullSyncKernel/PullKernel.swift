@@ -320,7 +320,19 @@ public struct PullKernel: Sendable {
                 guard shouldStartMore(), let call = pending.popFirst() else { return false }
                 group.addTask {
                     if let globalSlots {
-                        do { try await globalSlots.acquire() } catch { return nil }
+                        do {
+                            try await globalSlots.acquire()
+                        } catch {
+                            self.partnerGuard.refund(call.partnerIndex)
+                            return nil
+                        }
+                        // Shutdown may have begun while this call waited for a slot: it was
+                        // never sent, so it is not sent now either.
+                        guard shouldStartMore() else {
+                            globalSlots.release()
+                            self.partnerGuard.refund(call.partnerIndex)
+                            return nil
+                        }
                     }
                     defer { globalSlots?.release() }
                     return await self.call(call, ecHash: ecHash)
