@@ -58,10 +58,10 @@ struct ShutdownTests {
         }
     }
 
-    @Test("A request's calls not yet started when shutdown begins are never sent")
+    @Test("A request's calls not yet started when shutdown begins are never sent, and give their budget back")
     func pendingCallsOfARequestNotStarted() async throws {
         let harness = try Harness(
-            partners: partners(count: 4),
+            partners: partners(count: 4) { $0.budgetPerSecond = 1 },
             configuration: PullSyncConfiguration(perRequestConcurrency: 1, shutdownGracePeriod: .seconds(5)),
             fallback: .uid("u", after: .milliseconds(50))
         )
@@ -77,12 +77,18 @@ struct ShutdownTests {
         #expect(dispatcher.statistics.calls == 1)
         #expect(dispatcher.statistics.stored == 1)
         #expect(try await harness.record(1)?.partners.count == 1)
+        let sent = try #require(harness.transport.records.first?.request.url.host)
+        let explained = await harness.kernel.explain(request(2, issued: true))
+        for decision in explained.decisions {
+            let wasSent = TestPartners.host(decision.partnerID) == sent
+            #expect(decision.decision == (wasSent ? .skip(.budget) : .dispatch), "\(decision.partnerID)")
+        }
     }
 
-    @Test("Calls waiting for a global slot when shutdown begins are never sent")
+    @Test("Calls waiting for a global slot when shutdown begins are never sent, and give their budget back")
     func callsWaitingForAGlobalSlotNotSent() async throws {
         let harness = try Harness(
-            partners: partners(count: 3),
+            partners: partners(count: 3) { $0.budgetPerSecond = 1 },
             configuration: PullSyncConfiguration(maxInFlightCalls: 1, shutdownGracePeriod: .seconds(5)),
             fallback: .uid("u", after: .milliseconds(50))
         )
@@ -97,5 +103,12 @@ struct ShutdownTests {
         #expect(harness.transport.records.count == 1)
         #expect(dispatcher.statistics.calls == 1)
         #expect(try await harness.record(1)?.partners.count == 1)
+        // At the same instant, only the partner that was called has used its one token.
+        let sent = try #require(harness.transport.records.first?.request.url.host)
+        let explained = await harness.kernel.explain(request(2, issued: true))
+        for decision in explained.decisions {
+            let wasSent = TestPartners.host(decision.partnerID) == sent
+            #expect(decision.decision == (wasSent ? .skip(.budget) : .dispatch), "\(decision.partnerID)")
+        }
     }
 }
