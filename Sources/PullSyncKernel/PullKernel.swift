@@ -219,6 +219,11 @@ public struct PullKernel: Sendable {
                     if committing { partnerGuard.refund(call.partnerIndex) }
                     decide(call.partnerIndex, .skip(.storeUnavailable), into: &decisions, committing: committing)
                 }
+                // The partners not yet batched can't be admitted either: not deferred, unavailable.
+                for index in remaining {
+                    decide(index, .skip(.storeUnavailable), into: &decisions, committing: committing)
+                }
+                remaining = []
                 break
             }
             for (call, isAdmitted) in zip(batch, admitted) {
