@@ -40,6 +40,24 @@ struct StoreFailureTests {
         #expect(warnings.map(\.message.description).contains("rate limiter failed; skipping pull sync"))
     }
 
+    @Test("With a per-request cap, a rate limiter failure marks every candidate store_unavailable, not deferred")
+    func rateLimiterFailsWithCap() async throws {
+        let harness = try Harness(
+            partners: partners(count: 5),
+            configuration: PullSyncConfiguration(maxCallsPerRequest: 2),
+            rateLimiter: FailingRateLimiter()
+        )
+        try await harness.seed(1)
+
+        let report = await harness.kernel.process(request(1))
+        let explained = await harness.kernel.explain(request(1))
+
+        #expect(report.plan.calls.isEmpty)
+        #expect(report.plan.decisions.map(\.decision) == Array(repeating: .skip(.storeUnavailable), count: 5))
+        #expect(explained.decisions.map(\.decision) == Array(repeating: .skip(.storeUnavailable), count: 5))
+        #expect(harness.transport.records.isEmpty)
+    }
+
     @Test("A rate limiter failure gives the budget tokens back")
     func rateLimiterFailureRefundsBudget() async throws {
         let harness = try Harness(
