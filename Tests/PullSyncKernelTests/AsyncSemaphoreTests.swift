@@ -1,5 +1,6 @@
-@testable import PullSyncKernel
 import Testing
+
+@testable import PullSyncKernel
 
 /// The semaphore behind the dispatcher's global caps: permits, first come first served,
 /// cancellation of a waiter.
@@ -97,7 +98,10 @@ struct AsyncSemaphoreTests {
             for _ in 0..<200 {
                 group.addTask {
                     try await semaphore.acquire()
-                    holders.update { $0.now += 1; $0.peak = max($0.peak, $0.now) }
+                    holders.update {
+                        $0.now += 1
+                        $0.peak = max($0.peak, $0.now)
+                    }
                     await Task.yield()
                     holders.update { $0.now -= 1 }
                     semaphore.release()

@@ -7,9 +7,13 @@ import Testing
 struct BudgetTests {
     @Test("budgetPerSecond 2 allows at most two calls per second of clock, then refills")
     func twoPerSecond() async throws {
-        let harness = try Harness(partners: [TestPartners.partner("a", budgetPerSecond: 2), TestPartners.partner("free")])
+        let harness = try Harness(partners: [
+            TestPartners.partner("a", budgetPerSecond: 2), TestPartners.partner("free"),
+        ])
         var decisions: [Decision?] = []
-        for n in 1...5 { decisions.append(await harness.kernel.process(request(n, issued: true)).plan.decision(for: "a")) }
+        for n in 1...5 {
+            decisions.append(await harness.kernel.process(request(n, issued: true)).plan.decision(for: "a"))
+        }
         #expect(decisions == [.dispatch, .dispatch, .skip(.budget), .skip(.budget), .skip(.budget)])
         #expect(harness.calls("free") == 5)
 
@@ -19,7 +23,9 @@ struct BudgetTests {
 
         harness.clock.advance(by: .seconds(10))
         decisions = []
-        for n in 8...10 { decisions.append(await harness.kernel.process(request(n, issued: true)).plan.decision(for: "a")) }
+        for n in 8...10 {
+            decisions.append(await harness.kernel.process(request(n, issued: true)).plan.decision(for: "a"))
+        }
         #expect(decisions == [.dispatch, .dispatch, .skip(.budget)])
         #expect(harness.calls("a") == 5)
         #expect(harness.decisions("a", "budget") == 5)

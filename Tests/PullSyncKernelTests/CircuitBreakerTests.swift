@@ -18,7 +18,9 @@ struct CircuitBreakerTests {
             let (probing, duringProbe, kernel) = (probing, duringProbe, kernel)
             harness = try Harness(partners: partners(["a", "b"])) { base in
                 HookTransport(base: base) { sent in
-                    guard sent.url.host == TestPartners.host("a"), probing.value, let kernel = kernel.value else { return }
+                    guard sent.url.host == TestPartners.host("a"), probing.value, let kernel = kernel.value else {
+                        return
+                    }
                     let plan = await kernel.plan(request(1_000 + duringProbe.value.count, issued: true))
                     duringProbe.update { $0.append(plan.decision(for: "a")) }
                 }

@@ -14,9 +14,12 @@ struct DispatcherTests {
         #expect(dispatcher.submit(request(1, path: "/sync")) == .skipped(.route))
         #expect(dispatcher.submit(request(1, path: "/_pullsync/ids")) == .skipped(.route))
         #expect(
-            dispatcher.submit(OrganicRequest(path: "/", edgeCookie: "not-an-ec", consent: .granted)) == .skipped(.invalidEC)
+            dispatcher.submit(OrganicRequest(path: "/", edgeCookie: "not-an-ec", consent: .granted))
+                == .skipped(.invalidEC)
         )
-        #expect(dispatcher.submit(OrganicRequest(path: "/", edgeCookie: nil, consent: .granted)) == .skipped(.invalidEC))
+        #expect(
+            dispatcher.submit(OrganicRequest(path: "/", edgeCookie: nil, consent: .granted)) == .skipped(.invalidEC)
+        )
         #expect(dispatcher.submit(request(1, consent: .denied)) == .skipped(.consent))
         // The queue of one is still free.
         #expect(dispatcher.submit(request(1)) == .enqueued)

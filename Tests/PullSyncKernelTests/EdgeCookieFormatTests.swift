@@ -77,7 +77,12 @@ struct EdgeCookieFormatTests {
             configuration: PullSyncConfiguration(edgeCookieFormat: PrefixedEdgeCookieFormat())
         )
         harness.transport.script(TestPartners.host("a"), .uid("u"))
-        let custom = OrganicRequest(path: "/", edgeCookie: "ec-Abcdef123", ecIssuedOnThisRequest: true, consent: .granted)
+        let custom = OrganicRequest(
+            path: "/",
+            edgeCookie: "ec-Abcdef123",
+            ecIssuedOnThisRequest: true,
+            consent: .granted
+        )
         let standard = OrganicRequest(path: "/", edgeCookie: ec(1), ecIssuedOnThisRequest: true, consent: .granted)
 
         #expect(harness.kernel.gate(standard) == .skip(.invalidEC))
@@ -87,7 +92,11 @@ struct EdgeCookieFormatTests {
         #expect(harness.transport.requests.first?.query.map(\.value) == ["ec-Abcdef123"])
         #expect(try await harness.graph.record(ecHash: "ec-Abcdef123")?.partners["a.example"]?.uid == "u")
         #expect(
-            try await harness.rateLimiter.count(key: "pull:a:ec-Abcdef123", window: .seconds(3600), at: harness.clock.now())
+            try await harness.rateLimiter.count(
+                key: "pull:a:ec-Abcdef123",
+                window: .seconds(3600),
+                at: harness.clock.now()
+            )
                 == 1
         )
     }

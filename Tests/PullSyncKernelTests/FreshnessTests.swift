@@ -22,13 +22,27 @@ struct FreshnessTests {
         arguments: [
             Case(name: "just learned", age: .zero, expected: .skip(.fresh)),
             Case(name: "younger than the default TTL", age: .seconds(86_399), expected: .skip(.fresh)),
-            Case(name: "one nanosecond short of the TTL", age: .seconds(86_400) - .nanoseconds(1), expected: .skip(.fresh)),
+            Case(
+                name: "one nanosecond short of the TTL",
+                age: .seconds(86_400) - .nanoseconds(1),
+                expected: .skip(.fresh)
+            ),
             Case(name: "exactly at the TTL is stale", age: .seconds(86_400), expected: .dispatch),
             Case(name: "older than the default TTL", age: .seconds(86_401), expected: .dispatch),
             Case(name: "custom TTL, younger", age: .seconds(599), ttl: .seconds(600), expected: .skip(.fresh)),
             Case(name: "custom TTL, older", age: .seconds(601), ttl: .seconds(600), expected: .dispatch),
-            Case(name: "expiresAt ahead keeps an old UID fresh", age: .seconds(200_000), expiresIn: .seconds(1), expected: .skip(.fresh)),
-            Case(name: "expiresAt passed makes a young UID stale", age: .seconds(10), expiresIn: .seconds(-1), expected: .dispatch),
+            Case(
+                name: "expiresAt ahead keeps an old UID fresh",
+                age: .seconds(200_000),
+                expiresIn: .seconds(1),
+                expected: .skip(.fresh)
+            ),
+            Case(
+                name: "expiresAt passed makes a young UID stale",
+                age: .seconds(10),
+                expiresIn: .seconds(-1),
+                expected: .dispatch
+            ),
             Case(name: "exactly at expiresAt is stale", age: .seconds(10), expiresIn: .zero, expected: .dispatch),
         ]
     )

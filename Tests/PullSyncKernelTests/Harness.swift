@@ -1,7 +1,7 @@
 import InMemoryLogging
 import Logging
 import MetricsTestKit
-@testable import PullSyncKernel
+import PullSyncKernel
 import PullSyncTesting
 import Synchronization
 

@@ -60,7 +60,9 @@ struct MetricsTests {
     func createdUpFront() throws {
         let harness = try Harness(partners: partners(["a", "b", "c"]))
 
-        #expect(harness.metrics.counters(label: "pullsync_decisions_total").count == 3 * (1 + SkipReason.allCases.count))
+        #expect(
+            harness.metrics.counters(label: "pullsync_decisions_total").count == 3 * (1 + SkipReason.allCases.count)
+        )
         #expect(harness.metrics.counters(label: "pullsync_outcomes_total").count == 3 * OutcomeClass.allCases.count)
         #expect(harness.metrics.counters(label: "pullsync_writes_total").count == 3 * (WriteResult.allCases.count + 1))
         let submissionResults = harness.metrics.counters(label: "pullsync_submissions_total")

@@ -66,7 +66,9 @@ struct RedactionTests {
         let built = try Self.builtRequest()
 
         // On the wire, the token is there.
-        #expect(built.headers.contains { $0.name == "Authorization" && $0.value == "Bearer \(Self.token)" && $0.isSecret })
+        #expect(
+            built.headers.contains { $0.name == "Authorization" && $0.value == "Bearer \(Self.token)" && $0.isSecret }
+        )
         #expect(built.headers.contains { $0.name == "X-Api-Key" && $0.value == "key=\(Self.token)" && $0.isSecret })
         #expect(built.headers.contains { $0.name == "X-Partner" && $0.value == "acme" && !$0.isSecret })
         // In every printout, it is not.
@@ -102,7 +104,9 @@ struct RedactionTests {
         let report = await harness.kernel.process(request(1))
         #expect(report.plan.decision(for: "acme") == .skip(.adapterError))
         #expect(harness.transport.records.isEmpty)
-        let entry = try #require(harness.logs.entries.first { $0.message.description == "adapter could not build a request" })
+        let entry = try #require(
+            harness.logs.entries.first { $0.message.description == "adapter could not build a request" }
+        )
         #expect(entry.level == .warning)
         #expect(entry.metadata["error"]?.description == "secret env:ACME_TOKEN is not resolved")
     }
@@ -131,7 +135,11 @@ struct RedactionTests {
         }
         list.append(httpPartner("unresolved", token: nil))
         list.append(
-            httpPartner("badurl", url: PartnerURL(scheme: "http", host: "badurl.partner.example"), token: Secret(Self.token))
+            httpPartner(
+                "badurl",
+                url: PartnerURL(scheme: "http", host: "badurl.partner.example"),
+                token: Secret(Self.token)
+            )
         )
         let harness = try Harness(partners: list)
         for (id, reply) in replies { harness.transport.script(TestPartners.host(id), reply) }
@@ -143,7 +151,8 @@ struct RedactionTests {
         let entries = harness.logs.entries
         #expect(entries.count >= replies.count + 1)
         for entry in entries {
-            let texts = [entry.message.description] + entry.metadata.values.map(\.description)
+            let texts =
+                [entry.message.description] + entry.metadata.values.map(\.description)
                 + [entry.error.map { "\($0)" } ?? ""]
             for text in texts { #expect(!text.contains(Self.token), "\(text)") }
             #expect(entry.level <= .warning)

@@ -14,7 +14,12 @@ struct ResponseClassificationTests {
         var testDescription: String { name }
 
         static func ok(_ name: String, _ body: String, _ expected: PullOutcome, uidPath: [String] = ["uid"]) -> Case {
-            Case(name: name, result: .response(status: 200, headers: [], body: Array(body.utf8)), expected: expected, uidPath: uidPath)
+            Case(
+                name: name,
+                result: .response(status: 200, headers: [], body: Array(body.utf8)),
+                expected: expected,
+                uidPath: uidPath
+            )
         }
 
         static func status(_ status: Int, _ expected: PullOutcome, notFound: Set<Int> = [404]) -> Case {
@@ -72,8 +77,18 @@ struct ResponseClassificationTests {
         .ok("nested uid path", "{\"data\":{\"user\":{\"id\":\"n-1\"}}}", .uid("n-1"), uidPath: ["data", "user", "id"]),
         .ok("nested uid path, missing leaf", "{\"data\":{\"user\":{}}}", .nullUID, uidPath: ["data", "user", "id"]),
         .ok("nested uid path, missing branch", "{\"data\":{}}", .nullUID, uidPath: ["data", "user", "id"]),
-        .ok("nested uid path, null leaf", "{\"data\":{\"user\":{\"id\":null}}}", .nullUID, uidPath: ["data", "user", "id"]),
-        .ok("nested uid path, numeric leaf", "{\"data\":{\"user\":{\"id\":7}}}", .invalidBody, uidPath: ["data", "user", "id"]),
+        .ok(
+            "nested uid path, null leaf",
+            "{\"data\":{\"user\":{\"id\":null}}}",
+            .nullUID,
+            uidPath: ["data", "user", "id"]
+        ),
+        .ok(
+            "nested uid path, numeric leaf",
+            "{\"data\":{\"user\":{\"id\":7}}}",
+            .invalidBody,
+            uidPath: ["data", "user", "id"]
+        ),
         Case(name: "transport timeout", result: .failure(.timeout), expected: .timeout),
         Case(name: "transport error", result: .failure(.transportError), expected: .transportError),
         Case(name: "TLS error", result: .failure(.tlsError), expected: .tlsError),
@@ -123,7 +138,10 @@ struct ResponseClassificationTests {
         let result = try #require(report.results.first)
         #expect(report.results.count == 1)
         #expect(result.outcome == scenario.expected)
-        #expect(harness.counter("pullsync_outcomes_total", [("partner", "a"), ("outcome", scenario.expected.className)]) == 1)
+        #expect(
+            harness.counter("pullsync_outcomes_total", [("partner", "a"), ("outcome", scenario.expected.className)])
+                == 1
+        )
         let stored = try await harness.storedUID(1, "a")
         if case .uid(let value, _) = scenario.expected {
             #expect(result.write == .stored)
@@ -158,7 +176,9 @@ struct ResponseClassificationTests {
         let report = await harness.kernel.process(request(1))
 
         #expect(report.results.map(\.outcome) == [.timeout])
-        #expect(harness.transport.records.first?.limits == TransportLimits(timeout: .milliseconds(10), maxBodyBytes: 65_536))
+        #expect(
+            harness.transport.records.first?.limits == TransportLimits(timeout: .milliseconds(10), maxBodyBytes: 65_536)
+        )
         #expect(try await harness.storedUID(1, "a") == nil)
     }
 }

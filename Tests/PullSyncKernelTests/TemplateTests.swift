@@ -94,7 +94,9 @@ struct TemplateTests {
         let built = try partner.adapter.makeRequest(for: Self.context)
 
         let value = try #require(Self.expected[variable])
-        #expect(built.headers.first == PullRequest.Header(name: "X-V", value: "<\(value)>", isSecret: variable == .token))
+        #expect(
+            built.headers.first == PullRequest.Header(name: "X-V", value: "<\(value)>", isSecret: variable == .token)
+        )
         if variable != .token {
             #expect(built.query.map(\.name) == ["v"])
             #expect(built.query.map(\.value) == ["<\(value)>"])
@@ -105,10 +107,18 @@ struct TemplateTests {
     func absentValuesRenderEmpty() throws {
         let partner = httpPartner(
             "acme",
-            query: [item("ip", "{client_ip}"), item("gdpr", "{gdpr_consent}"), item("gpp", "{gpp}"), item("sid", "{gpp_sid}"), item("usp", "{us_privacy}")],
+            query: [
+                item("ip", "{client_ip}"), item("gdpr", "{gdpr_consent}"), item("gpp", "{gpp}"),
+                item("sid", "{gpp_sid}"), item("usp", "{us_privacy}"),
+            ],
             token: Secret("t")
         )
-        let bare = PullContext(edgeCookie: EdgeCookie(unchecked: ec(1)), partnerID: "acme", sourceDomain: "acme.example", now: Self.context.now)
+        let bare = PullContext(
+            edgeCookie: EdgeCookie(unchecked: ec(1)),
+            partnerID: "acme",
+            sourceDomain: "acme.example",
+            now: Self.context.now
+        )
 
         let built = try partner.adapter.makeRequest(for: bare)
 
@@ -144,16 +154,29 @@ struct TemplateTests {
 
     @Test("Fixed query items come first, then rendered ones in order")
     func fixedQuery() {
-        let url = PartnerURL(scheme: "https", host: "P.Example.", port: 8443, path: "/v1/pull", fixedQuery: "v=2&src=edge")
+        let url = PartnerURL(
+            scheme: "https",
+            host: "P.Example.",
+            port: 8443,
+            path: "/v1/pull",
+            fixedQuery: "v=2&src=edge"
+        )
         #expect(url.host == "p.example")
         #expect(url.rendered(query: []) == "https://p.example:8443/v1/pull?v=2&src=edge")
         #expect(url.rendered(query: [("a", "1"), ("b", "2")]) == "https://p.example:8443/v1/pull?v=2&src=edge&a=1&b=2")
-        #expect(PartnerURL(scheme: "https", host: "p.example", path: "").rendered(query: [("a", "1")]) == "https://p.example/?a=1")
+        #expect(
+            PartnerURL(scheme: "https", host: "p.example", path: "").rendered(query: [("a", "1")])
+                == "https://p.example/?a=1"
+        )
     }
 
     @Test("client_ip is empty unless the deployment opts in with forwardClientIP", arguments: [false, true])
     func clientIPOptIn(forward: Bool) async throws {
-        let partner = httpPartner("acme", query: [item("ec", "{ec_id}"), item("ip", "{client_ip}")], token: Secret("t"))
+        let partner = httpPartner(
+            "acme",
+            query: [item("ec", "{ec_id}"), item("ip", "{client_ip}")],
+            token: Secret("t")
+        )
         let harness = try Harness(partners: [partner], configuration: PullSyncConfiguration(forwardClientIP: forward))
         try await harness.seed(1)
 
@@ -168,7 +191,11 @@ struct TemplateTests {
 
     @Test("Consent strings of the request are passed to templates")
     func consentStringsThroughKernel() async throws {
-        let partner = httpPartner("acme", query: [item("gdpr", "{gdpr_consent}"), item("sid", "{gpp_sid}")], token: Secret("t"))
+        let partner = httpPartner(
+            "acme",
+            query: [item("gdpr", "{gdpr_consent}"), item("sid", "{gpp_sid}")],
+            token: Secret("t")
+        )
         let harness = try Harness(partners: [partner])
         try await harness.seed(1)
 

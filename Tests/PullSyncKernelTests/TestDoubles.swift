@@ -60,23 +60,13 @@ struct FixedOutcomeAdapter: PartnerAdapter {
     let outcome: PullOutcome
 
     func makeRequest(for context: PullContext) throws(AdapterError) -> PullRequest {
-        PullRequest(url: PartnerURL(scheme: "https", host: host, path: "/ids"), query: [("ec", context.edgeCookie.value)])
+        PullRequest(
+            url: PartnerURL(scheme: "https", host: host, path: "/ids"),
+            query: [("ec", context.edgeCookie.value)]
+        )
     }
 
     func classify(_ result: TransportResult, context: PullContext) -> PullOutcome { outcome }
-}
-
-/// A random source that hands out a fixed list of values, then repeats the last one.
-final class ScriptedRandomSource: RandomSource {
-    private let values: Mutex<[UInt64]>
-
-    init(_ values: [UInt64]) {
-        self.values = Mutex(values)
-    }
-
-    func next() -> UInt64 {
-        values.withLock { values in values.count > 1 ? values.removeFirst() : values[0] }
-    }
 }
 
 /// An EC format for another scheme: `ec-` followed by 8 or more alphanumerics (no hash suffix).

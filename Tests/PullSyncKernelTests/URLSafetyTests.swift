@@ -1,6 +1,7 @@
-@testable import PullSyncKernel
 import PullSyncTesting
 import Testing
+
+@testable import PullSyncKernel
 
 /// Spec "Behaviour" 5: `https` only, host on the allow-list (case-insensitive, trailing dot
 /// ignored), checked before every send; `http` only to loopback behind the development switch.
@@ -162,11 +163,14 @@ struct URLSafetyTests {
         #expect(harness.transport.records.isEmpty)
     }
 
-    @Test("Loopback detection", arguments: [
-        ("localhost", true), ("LOCALHOST.", true), ("api.localhost", true), ("127.0.0.1", true),
-        ("127.255.0.9", true), ("::1", true), ("[::1]", true), ("128.0.0.1", false), ("127.0.0", false),
-        ("127.0.0.256", false), ("localhost.example", false), ("example.com", false),
-    ])
+    @Test(
+        "Loopback detection",
+        arguments: [
+            ("localhost", true), ("LOCALHOST.", true), ("api.localhost", true), ("127.0.0.1", true),
+            ("127.255.0.9", true), ("::1", true), ("[::1]", true), ("128.0.0.1", false), ("127.0.0", false),
+            ("127.0.0.256", false), ("localhost.example", false), ("example.com", false),
+        ]
+    )
     func loopback(host: String, isLoopback: Bool) {
         #expect(HostName.isLoopback(host) == isLoopback)
     }

@@ -134,7 +134,9 @@ struct WriteTests {
         harness.clock.advance(by: .seconds(1))
         let after = await harness.kernel.process(request(1))
 
-        #expect(stored == PartnerUID(uid: "c-1", syncedAt: Timestamp(secondsSinceEpoch: 1_767_225_600), expiresAt: expiry))
+        #expect(
+            stored == PartnerUID(uid: "c-1", syncedAt: Timestamp(secondsSinceEpoch: 1_767_225_600), expiresAt: expiry)
+        )
         #expect(before.plan.decision(for: "compiled") == .skip(.fresh))
         #expect(after.plan.decision(for: "compiled") == .dispatch)
     }
@@ -146,7 +148,10 @@ struct WriteTests {
         let first = PartnerUID(uid: "1", syncedAt: t)
         let second = PartnerUID(uid: "2", syncedAt: t + .seconds(1))
 
-        #expect(try await graph.write([UIDWrite(sourceDomain: "a.example", value: first, expected: nil)], ecHash: hash(1)) == [.unknownEC])
+        #expect(
+            try await graph.write([UIDWrite(sourceDomain: "a.example", value: first, expected: nil)], ecHash: hash(1))
+                == [.unknownEC]
+        )
         _ = try await graph.createRoot(for: EdgeCookie(unchecked: ec(1)), at: t)
         let results = try await graph.write(
             [
@@ -156,11 +161,22 @@ struct WriteTests {
             ecHash: hash(1)
         )
         #expect(results == [.stored, .conflict])
-        #expect(try await graph.write([UIDWrite(sourceDomain: "a.example", value: second, expected: nil)], ecHash: hash(1)) == [.conflict])
-        #expect(try await graph.write([UIDWrite(sourceDomain: "a.example", value: second, expected: first)], ecHash: hash(1)) == [.stored])
+        #expect(
+            try await graph.write([UIDWrite(sourceDomain: "a.example", value: second, expected: nil)], ecHash: hash(1))
+                == [.conflict]
+        )
+        #expect(
+            try await graph.write(
+                [UIDWrite(sourceDomain: "a.example", value: second, expected: first)],
+                ecHash: hash(1)
+            ) == [.stored]
+        )
         #expect(try await graph.record(ecHash: hash(1))?.partners == ["a.example": second])
         #expect(try await graph.withdraw(ecHash: hash(1), at: t))
-        #expect(try await graph.write([UIDWrite(sourceDomain: "a.example", value: first, expected: nil)], ecHash: hash(1)) == [.withdrawn])
+        #expect(
+            try await graph.write([UIDWrite(sourceDomain: "a.example", value: first, expected: nil)], ecHash: hash(1))
+                == [.withdrawn]
+        )
         #expect(try await graph.withdraw(ecHash: hash(2), at: t) == false)
     }
 }
