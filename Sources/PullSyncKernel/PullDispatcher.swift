@@ -128,6 +128,13 @@ public final class PullDispatcher: Sendable {
                     continue
                 }
                 do { try await requestSlots.acquire() } catch { break }
+                // Shutdown may have begun while this job waited for a slot: it has not started,
+                // so it is dropped like the jobs still queued.
+                if isShuttingDown {
+                    requestSlots.release()
+                    counters.withLock { $0.droppedAtShutdown += 1 }
+                    continue
+                }
                 group.addTask {
                     defer { self.requestSlots.release() }
                     let plan = await self.kernel.plan(job.request)

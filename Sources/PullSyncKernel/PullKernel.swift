@@ -219,6 +219,11 @@ public struct PullKernel: Sendable {
                     if committing { partnerGuard.refund(call.partnerIndex) }
                     decide(call.partnerIndex, .skip(.storeUnavailable), into: &decisions, committing: committing)
                 }
+                // The partners not yet batched can't be admitted either: not deferred, unavailable.
+                for index in remaining {
+                    decide(index, .skip(.storeUnavailable), into: &decisions, committing: committing)
+                }
+                remaining = []
                 break
             }
             for (call, isAdmitted) in zip(batch, admitted) {
@@ -320,7 +325,19 @@ public struct PullKernel: Sendable {
                 guard shouldStartMore(), let call = pending.popFirst() else { return false }
                 group.addTask {
                     if let globalSlots {
-                        do { try await globalSlots.acquire() } catch { return nil }
+                        do {
+                            try await globalSlots.acquire()
+                        } catch {
+                            self.partnerGuard.refund(call.partnerIndex)
+                            return nil
+                        }
+                        // Shutdown may have begun while this call waited for a slot: it was
+                        // never sent, so it is not sent now either.
+                        guard shouldStartMore() else {
+                            globalSlots.release()
+                            self.partnerGuard.refund(call.partnerIndex)
+                            return nil
+                        }
                     }
                     defer { globalSlots?.release() }
                     return await self.call(call, ecHash: ecHash)

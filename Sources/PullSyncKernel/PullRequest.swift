@@ -53,6 +53,20 @@ public struct PullRequest: Sendable, CustomStringConvertible {
     }
 }
 
+extension PullRequest.Header: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// `name: value`, with a secret value redacted.
+    public var description: String { "\(name): \(isSecret ? "<redacted>" : value)" }
+    public var debugDescription: String { "Header(\(description))" }
+    /// Reflection (`dump`, default printing of the enclosing request) shows a secret value redacted.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: ["name": name, "value": isSecret ? "<redacted>" : value, "isSecret": isSecret],
+            displayStyle: .struct
+        )
+    }
+}
+
 /// The outcome of sending a ``PullRequest``, before the adapter classifies it.
 public enum TransportResult: Sendable {
     /// A complete response; `body` is at most the transport's body limit.

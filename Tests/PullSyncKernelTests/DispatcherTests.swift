@@ -1,0 +1,141 @@
+import PullSyncKernel
+import PullSyncTesting
+import Testing
+
+/// Spec "Behaviour" 4 and 9: the dispatcher takes organic requests without ever waiting,
+/// behind a bounded queue that drops and counts under overload.
+@Suite("Dispatcher")
+struct DispatcherTests {
+    @Test("submit skips gate failures without queueing them, and counts each reason")
+    func skippedAtSubmit() async throws {
+        let harness = try Harness(partners: partners(count: 2), configuration: PullSyncConfiguration(queueCapacity: 1))
+        let dispatcher = PullDispatcher(kernel: harness.kernel)
+
+        #expect(dispatcher.submit(request(1, path: "/sync")) == .skipped(.route))
+        #expect(dispatcher.submit(request(1, path: "/_pullsync/ids")) == .skipped(.route))
+        #expect(
+            dispatcher.submit(OrganicRequest(path: "/", edgeCookie: "not-an-ec", consent: .granted))
+                == .skipped(.invalidEC)
+        )
+        #expect(
+            dispatcher.submit(OrganicRequest(path: "/", edgeCookie: nil, consent: .granted)) == .skipped(.invalidEC)
+        )
+        #expect(dispatcher.submit(request(1, consent: .denied)) == .skipped(.consent))
+        // The queue of one is still free.
+        #expect(dispatcher.submit(request(1)) == .enqueued)
+
+        let statistics = dispatcher.statistics
+        #expect(statistics.skippedAtSubmit == 5)
+        #expect(statistics.enqueued == 1)
+        #expect(statistics.dropped == 0)
+        #expect(harness.counter("pullsync_submissions_total", [("result", "route")]) == 2)
+        #expect(harness.counter("pullsync_submissions_total", [("result", "invalid_ec")]) == 2)
+        #expect(harness.counter("pullsync_submissions_total", [("result", "consent")]) == 1)
+        #expect(harness.counter("pullsync_submissions_total", [("result", "enqueued")]) == 1)
+    }
+
+    @Test("A full queue drops and counts; run() then processes what was queued")
+    func overflowThenRun() async throws {
+        let harness = try Harness(
+            partners: partners(["a"]),
+            configuration: PullSyncConfiguration(queueCapacity: 4),
+            fallback: .uid("u")
+        )
+        let dispatcher = PullDispatcher(kernel: harness.kernel)
+
+        let results = (1...6).map { dispatcher.submit(request($0, issued: true)) }
+
+        #expect(results == [.enqueued, .enqueued, .enqueued, .enqueued, .dropped, .dropped])
+        #expect(dispatcher.statistics.enqueued == 4)
+        #expect(dispatcher.statistics.dropped == 2)
+        #expect(harness.counter("pullsync_submissions_total", [("result", "dropped")]) == 2)
+        #expect(harness.counter("pullsync_submissions_total", [("result", "enqueued")]) == 4)
+        #expect(harness.transport.records.isEmpty)
+
+        let running = Task { await dispatcher.run() }
+        let processed = await eventually { dispatcher.statistics.processed == 4 }
+        dispatcher.beginShutdown()
+        #expect(await finishes(running))
+
+        #expect(processed)
+        let statistics = dispatcher.statistics
+        #expect(statistics.calls == 4)
+        #expect(statistics.stored == 4)
+        #expect(statistics.outcomes == ["uid": 4])
+        for n in 1...4 { #expect(try await harness.storedUID(n, "a")?.uid == "u") }
+        // Dropped requests left no trace.
+        for n in 5...6 { #expect(try await harness.record(n) == nil) }
+        #expect(harness.transport.records.count == 4)
+    }
+
+    @Test("Requests submitted while running are processed; unknown ECs are processed without calls")
+    func submitWhileRunning() async throws {
+        let harness = try Harness(partners: partners(["a", "b"]), fallback: .uid("u", after: .milliseconds(10)))
+        let dispatcher = PullDispatcher(kernel: harness.kernel)
+        let running = Task { await dispatcher.run() }
+
+        #expect(dispatcher.submit(request(1, issued: true)) == .enqueued)
+        #expect(dispatcher.submit(request(2)) == .enqueued)
+        #expect(dispatcher.submit(request(3, issued: true)) == .enqueued)
+        let processed = await eventually { dispatcher.statistics.processed == 3 }
+        dispatcher.beginShutdown()
+        #expect(await finishes(running))
+
+        #expect(processed)
+        #expect(dispatcher.statistics.calls == 4)
+        #expect(dispatcher.statistics.stored == 4)
+        #expect(try await harness.record(2) == nil)
+        #expect(try await harness.storedUID(3, "b")?.uid == "u")
+    }
+
+    @Test("submit after shutdown answers notRunning and counts it")
+    func submitAfterShutdown() async throws {
+        let harness = try Harness(partners: partners(["a"]))
+        let dispatcher = PullDispatcher(kernel: harness.kernel)
+        let running = Task { await dispatcher.run() }
+        dispatcher.beginShutdown()
+        dispatcher.beginShutdown()
+        #expect(await finishes(running))
+
+        #expect(dispatcher.isShuttingDown)
+        #expect(dispatcher.submit(request(1, issued: true)) == .notRunning)
+        #expect(dispatcher.submit(request(1, path: "/sync")) == .skipped(.route))
+        #expect(dispatcher.statistics.notRunning == 1)
+        #expect(harness.counter("pullsync_submissions_total", [("result", "not_running")]) == 1)
+        #expect(harness.transport.records.isEmpty)
+    }
+
+    @Test("submit after beginShutdown, before run() was ever called, answers notRunning")
+    func shutdownBeforeRun() async throws {
+        let harness = try Harness(partners: partners(["a"]))
+        let dispatcher = PullDispatcher(kernel: harness.kernel)
+        #expect(dispatcher.submit(request(1, issued: true)) == .enqueued)
+        dispatcher.beginShutdown()
+
+        #expect(dispatcher.submit(request(2, issued: true)) == .notRunning)
+        let running = Task { await dispatcher.run() }
+        #expect(await finishes(running))
+        #expect(dispatcher.statistics.droppedAtShutdown == 1)
+        #expect(dispatcher.statistics.processed == 0)
+        #expect(harness.transport.records.isEmpty)
+    }
+
+    @Test("Cancelling the task running run() ends it promptly and cancels calls in flight")
+    func cancellation() async throws {
+        let harness = try Harness(
+            partners: [TestPartners.partner("slow", timeout: .seconds(60))],
+            fallback: .uid("never", after: .seconds(30))
+        )
+        let dispatcher = PullDispatcher(kernel: harness.kernel)
+        let running = Task { await dispatcher.run() }
+        #expect(dispatcher.submit(request(1, issued: true)) == .enqueued)
+        #expect(await eventually { harness.transport.inFlight == 1 })
+
+        running.cancel()
+
+        #expect(await finishes(running))
+        #expect(harness.transport.inFlight == 0)
+        #expect(try await harness.storedUID(1, "slow") == nil)
+        #expect(dispatcher.submit(request(2, issued: true)) == .notRunning)
+    }
+}

@@ -1,0 +1,70 @@
+import PullSyncKernel
+import PullSyncTesting
+import Testing
+
+/// Spec "Behaviour" 4: a fair order. The partner that goes first differs across ECs and over
+/// time, so no partner is starved and none gets every first call.
+@Suite("Fair order")
+struct FairOrderTests {
+    static let ids = (0..<10).map { "p\($0)" }
+
+    @Test("Over 10,000 ECs with one call per request, every partner gets the first call within ±10 % of the mean")
+    func firstCallsSpreadEvenly() async throws {
+        let harness = try Harness(
+            partners: partners(Self.ids),
+            configuration: PullSyncConfiguration(maxCallsPerRequest: 1),
+            random: SeededRandomSource(seed: 2026)
+        )
+        let requests = 10_000
+
+        for n in 0..<requests {
+            let report = await harness.kernel.process(request(n, issued: true))
+            #expect(report.plan.calls.count == 1)
+        }
+
+        #expect(harness.transport.records.count == requests)
+        let mean = requests / Self.ids.count
+        for id in Self.ids {
+            let firsts = harness.calls(id)
+            #expect(abs(firsts - mean) <= mean / 10, "\(id) went first \(firsts) times; mean \(mean)")
+        }
+    }
+
+    @Test("The order differs across ECs")
+    func orderDiffersAcrossECs() async throws {
+        let harness = try Harness(partners: partners(Self.ids), random: SeededRandomSource(seed: 7))
+        var orders: Set<[String]> = []
+        var firsts: Set<String> = []
+
+        for n in 0..<100 {
+            let plan = await harness.kernel.plan(request(n, issued: true))
+            #expect(Set(plan.calls.map(\.partnerID)) == Set(Self.ids))
+            orders.insert(plan.calls.map(\.partnerID))
+            firsts.insert(plan.calls[0].partnerID)
+        }
+
+        #expect(orders.count > 90)
+        #expect(firsts == Set(Self.ids))
+    }
+
+    @Test("The same EC over time gets different first partners")
+    func sameECOverTime() async throws {
+        let harness = try Harness(
+            partners: partners(Self.ids),
+            configuration: PullSyncConfiguration(maxCallsPerRequest: 1),
+            random: SeededRandomSource(seed: 11)
+        )
+        try await harness.seed(1)
+        var firsts: [String] = []
+
+        for _ in 0..<100 {
+            let report = await harness.kernel.process(request(1))
+            firsts.append(try #require(report.plan.calls.first?.partnerID))
+            // Past the rate-limit window, so that every partner stays eligible.
+            harness.clock.advance(by: .seconds(3600))
+        }
+
+        #expect(Set(firsts) == Set(Self.ids))
+        #expect(Self.ids.allSatisfy { id in firsts.count { $0 == id } < 25 })
+    }
+}

@@ -1,0 +1,62 @@
+import PullSyncKernel
+import Testing
+
+/// Spec "Behaviour" 1: only organic routes; `/sync`, `/identify`, `/auction`, `/admin/*` and
+/// `/_pullsync/*` are excluded by default, and the set is configurable.
+@Suite("Route filter")
+struct RouteFilterTests {
+    @Test(
+        "Default exclusions, their subpaths, query strings and fragments",
+        arguments: [
+            "/sync", "/sync/", "/sync/abc", "/sync?x=1", "/sync#top", "/identify", "/identify/", "/identify?ec=1",
+            "/auction", "/auction/openrtb2", "/auction?id=1", "/admin", "/admin/", "/admin/x", "/admin/x/y?z=1",
+            "/_pullsync", "/_pullsync/", "/_pullsync/ids", "/_pullsync/ids?ec=1",
+        ]
+    )
+    func excludedByDefault(path: String) {
+        #expect(!RouteFilter().isOrganic(path))
+    }
+
+    @Test(
+        "Organic paths, including look-alikes of excluded ones",
+        arguments: [
+            "/", "", "/?sync=1", "/news/a", "/news/a?utm=1", "/synced", "/syncs/x", "/auctions", "/identify-me",
+            "/administrator", "/_pullsyncx", "/news/sync", "/a/admin/x", "/index.html",
+        ]
+    )
+    func organicByDefault(path: String) {
+        #expect(RouteFilter().isOrganic(path))
+    }
+
+    @Test("The default list is the spec's")
+    func defaultList() {
+        #expect(RouteFilter().excluded == ["/sync", "/identify", "/auction", "/admin/*", "/_pullsync/*"])
+        #expect(RouteFilter.defaultExcluded == RouteFilter().excluded)
+    }
+
+    @Test(
+        "The excluded set is configurable",
+        arguments: [
+            ("/sync", true), ("/api", false), ("/api/v1/x", false), ("/apiary", true), ("/health", false),
+            ("/health/", false), ("/healthz", true), ("/static", false), ("/static/app.js", false), ("/", true),
+        ]
+    )
+    func customExclusions(path: String, organic: Bool) {
+        let filter = RouteFilter(excluded: ["/api/*", "/health", "/static/"])
+        #expect(filter.isOrganic(path) == organic)
+    }
+
+    @Test("With no exclusions every path is organic; excluding / excludes everything")
+    func extremes() {
+        #expect(RouteFilter(excluded: []).isOrganic("/sync"))
+        #expect(!RouteFilter(excluded: ["/"]).isOrganic("/news/a"))
+        #expect(!RouteFilter(excluded: ["/*"]).isOrganic("/"))
+        #expect(!RouteFilter(excluded: ["/*"]).isOrganic("/news"))
+    }
+
+    @Test("Substring paths work like strings")
+    func substrings() {
+        let target = "GET /admin/users HTTP/1.1".split(separator: " ")[1]
+        #expect(!RouteFilter().isOrganic(target))
+    }
+}

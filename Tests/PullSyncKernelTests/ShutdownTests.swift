@@ -1,0 +1,114 @@
+import PullSyncKernel
+import PullSyncTesting
+import Testing
+
+/// Graceful shutdown of the dispatcher: stop taking work, drop what is queued, let calls in
+/// flight finish within the grace period (storing what they return), cancel the rest.
+@Suite("Dispatcher shutdown")
+struct ShutdownTests {
+    @Test("Calls answering within the grace period are stored; slower ones are cancelled and not stored")
+    func gracePeriod() async throws {
+        let harness = try Harness(
+            partners: [TestPartners.partner("fast"), TestPartners.partner("slow", timeout: .seconds(60))],
+            configuration: PullSyncConfiguration(shutdownGracePeriod: .milliseconds(500))
+        )
+        harness.transport.script(TestPartners.host("fast"), .uid("fast-uid", after: .milliseconds(30)))
+        harness.transport.script(TestPartners.host("slow"), .uid("slow-uid", after: .seconds(30)))
+        let dispatcher = PullDispatcher(kernel: harness.kernel)
+        #expect(dispatcher.submit(request(1, issued: true)) == .enqueued)
+        let running = Task { await dispatcher.run() }
+        #expect(await eventually { harness.transport.inFlight == 2 })
+
+        dispatcher.beginShutdown()
+
+        #expect(await finishes(running))
+        #expect(try await harness.storedUID(1, "fast")?.uid == "fast-uid")
+        #expect(try await harness.storedUID(1, "slow") == nil)
+        let statistics = dispatcher.statistics
+        #expect(statistics.processed == 1)
+        #expect(statistics.stored == 1)
+        #expect(statistics.outcomes == ["uid": 1, "transport_error": 1])
+        #expect(harness.transport.records.allSatisfy { $0.endedAt != nil })
+    }
+
+    @Test("Queued requests that have not started are dropped at shutdown and leave no trace")
+    func queuedJobsDropped() async throws {
+        let harness = try Harness(
+            partners: partners(["a"]),
+            configuration: PullSyncConfiguration(maxInFlightCalls: 1, shutdownGracePeriod: .seconds(5)),
+            fallback: .uid("u", after: .milliseconds(50))
+        )
+        let dispatcher = PullDispatcher(kernel: harness.kernel)
+        let running = Task { await dispatcher.run() }
+        #expect(dispatcher.submit(request(1, issued: true)) == .enqueued)
+        #expect(await eventually { harness.transport.inFlight == 1 })
+        for n in 2...4 { #expect(dispatcher.submit(request(n, issued: true)) == .enqueued) }
+
+        dispatcher.beginShutdown()
+
+        #expect(await finishes(running))
+        let statistics = dispatcher.statistics
+        #expect(statistics.processed == 1)
+        #expect(statistics.droppedAtShutdown == 3)
+        #expect(harness.transport.records.count == 1)
+        #expect(try await harness.storedUID(1, "a")?.uid == "u")
+        for n in 2...4 {
+            #expect(try await harness.record(n) == nil)
+            #expect(try await harness.rateCount("a", n) == 0)
+        }
+    }
+
+    @Test("A request's calls not yet started when shutdown begins are never sent, and give their budget back")
+    func pendingCallsOfARequestNotStarted() async throws {
+        let harness = try Harness(
+            partners: partners(count: 4) { $0.budgetPerSecond = 1 },
+            configuration: PullSyncConfiguration(perRequestConcurrency: 1, shutdownGracePeriod: .seconds(5)),
+            fallback: .uid("u", after: .milliseconds(50))
+        )
+        let dispatcher = PullDispatcher(kernel: harness.kernel)
+        #expect(dispatcher.submit(request(1, issued: true)) == .enqueued)
+        let running = Task { await dispatcher.run() }
+        #expect(await eventually { harness.transport.inFlight == 1 })
+
+        dispatcher.beginShutdown()
+
+        #expect(await finishes(running))
+        #expect(harness.transport.records.count == 1)
+        #expect(dispatcher.statistics.calls == 1)
+        #expect(dispatcher.statistics.stored == 1)
+        #expect(try await harness.record(1)?.partners.count == 1)
+        let sent = try #require(harness.transport.records.first?.request.url.host)
+        let explained = await harness.kernel.explain(request(2, issued: true))
+        for decision in explained.decisions {
+            let wasSent = TestPartners.host(decision.partnerID) == sent
+            #expect(decision.decision == (wasSent ? .skip(.budget) : .dispatch), "\(decision.partnerID)")
+        }
+    }
+
+    @Test("Calls waiting for a global slot when shutdown begins are never sent, and give their budget back")
+    func callsWaitingForAGlobalSlotNotSent() async throws {
+        let harness = try Harness(
+            partners: partners(count: 3) { $0.budgetPerSecond = 1 },
+            configuration: PullSyncConfiguration(maxInFlightCalls: 1, shutdownGracePeriod: .seconds(5)),
+            fallback: .uid("u", after: .milliseconds(50))
+        )
+        let dispatcher = PullDispatcher(kernel: harness.kernel)
+        #expect(dispatcher.submit(request(1, issued: true)) == .enqueued)
+        let running = Task { await dispatcher.run() }
+        #expect(await eventually { harness.transport.inFlight == 1 })
+
+        dispatcher.beginShutdown()
+
+        #expect(await finishes(running))
+        #expect(harness.transport.records.count == 1)
+        #expect(dispatcher.statistics.calls == 1)
+        #expect(try await harness.record(1)?.partners.count == 1)
+        // At the same instant, only the partner that was called has used its one token.
+        let sent = try #require(harness.transport.records.first?.request.url.host)
+        let explained = await harness.kernel.explain(request(2, issued: true))
+        for decision in explained.decisions {
+            let wasSent = TestPartners.host(decision.partnerID) == sent
+            #expect(decision.decision == (wasSent ? .skip(.budget) : .dispatch), "\(decision.partnerID)")
+        }
+    }
+}
