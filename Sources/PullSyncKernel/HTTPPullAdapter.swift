@@ -64,15 +64,19 @@ public struct HTTPPullAdapter: PartnerAdapter {
 
     public let configuration: Configuration
     private let token: Secret?
+    private let queryUsesToken: Bool
 
     /// `token` is the resolved secret of `configuration.auth`, or `nil` when unresolved (then
     /// building a request fails, naming the reference).
     public init(configuration: Configuration, token: Secret?) {
         self.configuration = configuration
         self.token = token
+        self.queryUsesToken = configuration.query.contains { $0.value.variables.contains(.token) }
     }
 
     public func makeRequest(for context: PullContext) throws(AdapterError) -> PullRequest {
+        // A token in a URL ends up in access logs and printouts; manifests refuse it, and so do we.
+        if queryUsesToken { throw AdapterError("query templates may not use {token}; send it in a header") }
         if let reference = configuration.auth.reference, token == nil {
             throw AdapterError("secret \(reference) is not resolved")
         }

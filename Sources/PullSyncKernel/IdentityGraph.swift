@@ -12,10 +12,11 @@ public struct PartnerUID: Sendable, Hashable {
         self.expiresAt = expiresAt
     }
 
-    /// Whether this UID is still fresh at `now` for a partner whose TTL is `ttl`.
+    /// Whether this UID is still fresh at `now` for a partner whose TTL is `ttl`: not older
+    /// than the TTL, or, when the partner gave an expiry, not yet expired.
     public func isFresh(at now: Timestamp, ttl: Duration) -> Bool {
         if let expiresAt { return now < expiresAt }
-        return now - syncedAt < ttl
+        return now - syncedAt <= ttl
     }
 }
 

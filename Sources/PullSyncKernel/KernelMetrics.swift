@@ -3,7 +3,9 @@ public import CoreMetrics
 /// The kernel's metrics, created once per registry so that the hot path only increments.
 ///
 /// - `pullsync_submissions_total{result}`: what became of each organic request handed to the
-///   dispatcher (`enqueued`, `dropped`, `not_running`, or a request-level skip reason).
+///   dispatcher: `enqueued`, `dropped` (queue full), `not_running`, `skipped`.
+/// - `pullsync_request_skips_total{reason}`: requests skipped as a whole, by reason (`route`,
+///   `invalid_ec`, `consent`, `unknown_ec`, `store_unavailable`).
 /// - `pullsync_decisions_total{partner, decision}`: `dispatch` or a skip reason, per partner.
 /// - `pullsync_outcomes_total{partner, outcome}`: the classified outcome of each call.
 /// - `pullsync_writes_total{partner, result}`: `stored`, `conflict`, `withdrawn`, `unknown_ec`, `error`.
@@ -11,14 +13,14 @@ public import CoreMetrics
 /// - `pullsync_inflight_calls`: calls in flight.
 public struct KernelMetrics: Sendable {
     let submissions: [String: Counter]
+    let requestSkips: [Counter]  // by SkipReason ordinal
     let decisions: [[Counter]]  // [partner][reason index], index 0 = dispatch
     let outcomes: [[Counter]]  // [partner][OutcomeClass index]
     let writes: [[Counter]]  // [partner][WriteResult index], last = error
     let durations: [Timer]
     let inFlight: Meter
 
-    static let submissionResults =
-        ["enqueued", "dropped", "not_running"] + [SkipReason.route, .invalidEC, .consent].map(\.rawValue)
+    static let submissionResults = ["enqueued", "dropped", "not_running", "skipped"]
     static let decisionNames = ["dispatch"] + SkipReason.allCases.map(\.rawValue)
     static let writeNames = WriteResult.allCases.map(\.rawValue) + ["error"]
 
@@ -29,6 +31,9 @@ public struct KernelMetrics: Sendable {
                 ($0, Counter(label: "pullsync_submissions_total", dimensions: [("result", $0)], factory: factory))
             }
         )
+        requestSkips = SkipReason.allCases.sorted { $0.ordinal < $1.ordinal }.map {
+            Counter(label: "pullsync_request_skips_total", dimensions: [("reason", $0.rawValue)], factory: factory)
+        }
         decisions = partnerIDs.map { id in
             Self.decisionNames.map {
                 Counter(label: "pullsync_decisions_total", dimensions: [("partner", id), ("decision", $0)], factory: factory)
@@ -61,6 +66,10 @@ public struct KernelMetrics: Sendable {
 
     func submission(_ result: String) {
         submissions[result]?.increment()
+    }
+
+    func requestSkip(_ reason: SkipReason) {
+        requestSkips[Int(reason.ordinal)].increment()
     }
 
     func decision(_ partner: Int, _ decision: Decision) {

@@ -59,7 +59,8 @@ public final class PullDispatcher: Sendable {
         switch kernel.gate(request) {
         case .skip(let reason):
             result = .skipped(reason)
-            kernel.metrics.submission(reason.rawValue)
+            kernel.metrics.submission("skipped")
+            kernel.metrics.requestSkip(reason)
         case .pass:
             switch queueInput.yield(Job(request: request)) {
             case .enqueued:

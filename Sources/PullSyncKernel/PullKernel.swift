@@ -28,6 +28,8 @@ public struct RequestPlan: Sendable {
     public var decisions: [PartnerDecision]
     /// The calls to make, in the fair order.
     public var calls: [PlannedCall]
+    /// Set when the whole request was skipped for one reason (route, EC, consent, unknown EC, store).
+    public var requestSkip: SkipReason?
 
     /// The decision for `partnerID`, if one was made.
     public func decision(for partnerID: String) -> Decision? {
@@ -270,7 +272,8 @@ public struct PullKernel: Sendable {
     }
 
     private func skipAll(_ reason: SkipReason, edgeCookie: EdgeCookie?, committing: Bool) -> RequestPlan {
-        // Request-level skips are counted once per request (by the dispatcher), not per partner.
+        // A request-level skip is counted once per request, not once per partner.
+        if committing { metrics.requestSkip(reason) }
         let decisions =
             committing
             ? []
@@ -280,7 +283,7 @@ public struct PullKernel: Sendable {
                     decision: registry.isEnabled(index) ? .skip(reason) : .skip(.disabled)
                 )
             }
-        return RequestPlan(edgeCookie: edgeCookie, decisions: decisions, calls: [])
+        return RequestPlan(edgeCookie: edgeCookie, decisions: decisions, calls: [], requestSkip: reason)
     }
 
     private func decide(_ index: Int, _ decision: Decision, into decisions: inout [PartnerDecision], committing: Bool) {
@@ -373,7 +376,13 @@ public struct PullKernel: Sendable {
         metrics.inFlight.decrement()
         let duration = ContinuousClock.now - started
         let now = clock.now()
-        partnerGuard.record(call.partnerIndex, failed: outcome.isPartnerFailure, at: now)
+        // Our own refusals and calls cut short by shutdown say nothing about the partner's health.
+        let cancelled = Task.isCancelled
+        if outcome != .refusedTarget && !cancelled {
+            partnerGuard.record(call.partnerIndex, failed: outcome.isPartnerFailure, at: now)
+        } else {
+            partnerGuard.refund(call.partnerIndex)
+        }
         metrics.outcome(call.partnerIndex, outcome.outcomeClass)
         metrics.durations[call.partnerIndex].recordNanoseconds(duration.nanoseconds)
 
@@ -393,11 +402,17 @@ public struct PullKernel: Sendable {
             }
             metrics.write(call.partnerIndex, write)
         }
-        log(outcome, write: write, partner: partner, duration: duration)
+        log(outcome, write: write, partner: partner, duration: duration, cancelled: cancelled)
         return CallResult(partnerID: partner.id, outcome: outcome, write: write, duration: duration)
     }
 
-    private func log(_ outcome: PullOutcome, write: WriteResult?, partner: Partner, duration: Duration) {
+    private func log(
+        _ outcome: PullOutcome,
+        write: WriteResult?,
+        partner: Partner,
+        duration: Duration,
+        cancelled: Bool
+    ) {
         var metadata: Logger.Metadata = [
             "partner": "\(partner.id)",
             "outcome": "\(outcome.className)",
@@ -405,7 +420,9 @@ public struct PullKernel: Sendable {
         ]
         if case .httpError(let status) = outcome { metadata["status"] = "\(status)" }
         if let write { metadata["write"] = "\(write.rawValue)" }
-        if outcome.isPartnerFailure {
+        if cancelled {
+            logger.debug("pull call cut short by shutdown", metadata: metadata)
+        } else if outcome.isPartnerFailure || outcome == .refusedTarget {
             logger.warning("pull call failed", metadata: metadata)
         } else {
             logger.debug("pull call finished", metadata: metadata)

@@ -28,9 +28,10 @@ struct DispatcherTests {
         #expect(statistics.skippedAtSubmit == 5)
         #expect(statistics.enqueued == 1)
         #expect(statistics.dropped == 0)
-        #expect(harness.counter("pullsync_submissions_total", [("result", "route")]) == 2)
-        #expect(harness.counter("pullsync_submissions_total", [("result", "invalid_ec")]) == 2)
-        #expect(harness.counter("pullsync_submissions_total", [("result", "consent")]) == 1)
+        #expect(harness.counter("pullsync_submissions_total", [("result", "skipped")]) == 5)
+        #expect(harness.counter("pullsync_request_skips_total", [("reason", "route")]) == 2)
+        #expect(harness.counter("pullsync_request_skips_total", [("reason", "invalid_ec")]) == 2)
+        #expect(harness.counter("pullsync_request_skips_total", [("reason", "consent")]) == 1)
         #expect(harness.counter("pullsync_submissions_total", [("result", "enqueued")]) == 1)
     }
 

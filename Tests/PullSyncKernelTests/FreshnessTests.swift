@@ -27,7 +27,7 @@ struct FreshnessTests {
                 age: .seconds(86_400) - .nanoseconds(1),
                 expected: .skip(.fresh)
             ),
-            Case(name: "exactly at the TTL is stale", age: .seconds(86_400), expected: .dispatch),
+            Case(name: "exactly the TTL old is not older, so fresh", age: .seconds(86_400), expected: .skip(.fresh)),
             Case(name: "older than the default TTL", age: .seconds(86_401), expected: .dispatch),
             Case(name: "custom TTL, younger", age: .seconds(599), ttl: .seconds(600), expected: .skip(.fresh)),
             Case(name: "custom TTL, older", age: .seconds(601), ttl: .seconds(600), expected: .dispatch),
@@ -89,7 +89,8 @@ struct FreshnessTests {
         let learned = Timestamp(secondsSinceEpoch: 1_000)
         let plain = PartnerUID(uid: "x", syncedAt: learned)
         #expect(plain.isFresh(at: learned + .seconds(59), ttl: .seconds(60)))
-        #expect(!plain.isFresh(at: learned + .seconds(60), ttl: .seconds(60)))
+        #expect(plain.isFresh(at: learned + .seconds(60), ttl: .seconds(60)))
+        #expect(!plain.isFresh(at: learned + .seconds(60) + .nanoseconds(1), ttl: .seconds(60)))
         let expiring = PartnerUID(uid: "x", syncedAt: learned, expiresAt: learned + .seconds(5))
         #expect(expiring.isFresh(at: learned + .seconds(4), ttl: .seconds(1)))
         #expect(!expiring.isFresh(at: learned + .seconds(5), ttl: .seconds(3600)))

@@ -67,7 +67,8 @@ struct MetricsTests {
         #expect(harness.metrics.counters(label: "pullsync_writes_total").count == 3 * (WriteResult.allCases.count + 1))
         let submissionResults = harness.metrics.counters(label: "pullsync_submissions_total")
             .compactMap { counter in counter.dimensions.first { $0.0 == "result" }?.1 }
-        #expect(Set(submissionResults) == ["enqueued", "dropped", "not_running", "route", "invalid_ec", "consent"])
+        #expect(Set(submissionResults) == ["enqueued", "dropped", "not_running", "skipped"])
+        #expect(harness.metrics.counters(label: "pullsync_request_skips_total").count == SkipReason.allCases.count)
         #expect(harness.metrics.timers(label: "pullsync_call_duration_seconds").count == 3)
         #expect(harness.metrics.counters.allSatisfy { $0.totalValue == 0 })
     }
