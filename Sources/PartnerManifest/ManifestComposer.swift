@@ -22,12 +22,15 @@ struct ManifestComposer {
         var message: String
     }
 
-    /// Renaming stops after this many repeated keys (each costs one more parse).
+    /// Renaming stops after this many repeated keys (each costs one more parse)...
     static let maxRenames = 16
+    /// ...or when the parses would read more than this many bytes in all.
+    static let renameBudget = 2 * 1_048_576
 
     static func compose(_ text: SourceText) -> Outcome {
         var working = text.bytes
         var renamed: [SourcePosition: String] = [:]
+        let maxRenames = min(Self.maxRenames, Self.renameBudget / max(text.bytes.count, 1))
         while true {
             do {
                 let string = String(decoding: working, as: UTF8.self)
@@ -40,13 +43,18 @@ struct ManifestComposer {
                     renamed[position] == nil,
                     rename(at: position, in: &working, serial: renamed.count)
                 else {
-                    return .failed([
-                        Problem(
-                            position: position,
-                            message: "duplicate key \(Quote.text(key)) in one mapping; "
-                                + "each key may appear once (this is its first occurrence)"
-                        )
-                    ])
+                    // Without a tree, the later occurrences can't be found: report the first ones.
+                    var firstOccurrences = renamed
+                    firstOccurrences[position] = key
+                    return .failed(
+                        firstOccurrences.sorted { $0.key < $1.key }.map {
+                            Problem(
+                                position: $0.key,
+                                message: "duplicate key \(Quote.text($0.value)) in one mapping; "
+                                    + "each key may appear once (this is its first occurrence)"
+                            )
+                        }
+                    )
                 }
                 renamed[position] = key
             } catch let error as YamlError {

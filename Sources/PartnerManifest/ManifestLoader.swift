@@ -83,12 +83,29 @@ public enum ManifestLoader {
         var sourceDomain: (String, SourcePosition)?
     }
 
+    /// At most this many diagnostics are reported per file; one more says how many were left out.
+    static let maxDiagnosticsPerFile = 100
+
     private static func check(bytes: [UInt8], path: String) -> Checked {
-        func failed(_ problems: [ManifestComposer.Problem]) -> Checked {
-            let diagnostics = problems.map {
+        func failed(_ problems: [ManifestComposer.Problem], omitted: Int = 0) -> Checked {
+            var diagnostics = problems.map {
                 ManifestDiagnostic(path: path, line: $0.position.line, column: $0.position.column, message: $0.message)
             }
-            return Checked(diagnostics: diagnostics.sorted(by: ManifestDiagnostic.sourceOrder))
+            diagnostics.sort(by: ManifestDiagnostic.sourceOrder)
+            if diagnostics.count > maxDiagnosticsPerFile {
+                let next = diagnostics[maxDiagnosticsPerFile]
+                let more = diagnostics.count - maxDiagnosticsPerFile + omitted
+                diagnostics.removeSubrange(maxDiagnosticsPerFile...)
+                diagnostics.append(
+                    ManifestDiagnostic(
+                        path: path,
+                        line: next.line,
+                        column: next.column,
+                        message: "\(more) more problem\(more == 1 ? "" : "s") in this file not shown"
+                    )
+                )
+            }
+            return Checked(diagnostics: diagnostics)
         }
 
         let text: SourceText
@@ -151,7 +168,7 @@ public enum ManifestLoader {
             )
         }
         let manifest = validator.validate(root)
-        var checked = failed(validator.problems)
+        var checked = failed(validator.problems, omitted: validator.omitted)
         checked.manifest = validator.problems.isEmpty ? manifest : nil
         checked.id = validator.id.map { ($0.value, $0.position) }
         checked.sourceDomain = validator.sourceDomain.map { ($0.value, $0.position) }

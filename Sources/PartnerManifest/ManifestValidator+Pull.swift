@@ -25,7 +25,7 @@ extension ManifestValidator {
                 expected: "a mapping with keys url, allowed_hosts and others"
             )
         else { return nil }
-        let before = problems.count
+        let before = problemCount
 
         var enabled = true
         if let entry = pull["enabled"], let value = bool(entry) { enabled = value }
@@ -138,7 +138,7 @@ extension ManifestValidator {
             }
         }
 
-        guard problems.count == before, let hosts, let url, let request else { return nil }
+        guard problemCount == before, let hosts, let url, let request else { return nil }
         return PullSection(
             enabled: enabled,
             allowedHosts: hosts,

@@ -12,7 +12,7 @@ struct RequestSection {
 extension ManifestValidator {
     /// `pull.query`, `pull.headers` and `pull.auth`, and the rules that tie them together.
     mutating func validateRequest(_ pull: Fields) -> RequestSection? {
-        let before = problems.count
+        let before = problemCount
 
         var query: [HTTPPullAdapter.Configuration.QueryItem]?
         if let entry = pull["query"] { query = queryItems(entry) }
@@ -58,7 +58,7 @@ extension ManifestValidator {
                     + "remove one"
             )
         }
-        guard problems.count == before else { return nil }
+        guard problemCount == before else { return nil }
         return RequestSection(query: query, headers: headers, auth: auth, secretPosition: secretPosition)
     }
 

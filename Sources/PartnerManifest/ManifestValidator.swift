@@ -21,7 +21,12 @@ struct ManifestValidator {
     let text: SourceText
     /// Positions of first occurrences of repeated keys, renamed by the composer, and their names.
     let renamedKeys: [SourcePosition: String]
+    /// Problems in the order found; after ``maxProblems``, only counted (in ``omitted``).
     private(set) var problems: [Problem] = []
+    /// Problems found beyond ``maxProblems``.
+    private(set) var omitted = 0
+    /// More than the loader shows, so that it can say how many it left out.
+    static let maxProblems = ManifestLoader.maxDiagnosticsPerFile + 1
     /// `id`, when valid on its own (for cross-file duplicate checks even if the file has other problems).
     private(set) var id: (value: String, position: SourcePosition)?
     /// `source_domain`, normalized, when valid on its own.
@@ -33,9 +38,18 @@ struct ManifestValidator {
         self.renamedKeys = renamedKeys
     }
 
-    mutating func error(_ position: SourcePosition, _ message: String) {
-        problems.append(Problem(position: position, message: message))
+    /// Records a problem. The message is only built while problems are still being kept, so a
+    /// file with a huge number of problems costs little more than a valid one.
+    mutating func error(_ position: SourcePosition, _ message: @autoclosure () -> String) {
+        guard problems.count < Self.maxProblems else {
+            omitted += 1
+            return
+        }
+        problems.append(Problem(position: position, message: message()))
     }
+
+    /// Problems found, kept or not.
+    var problemCount: Int { problems.count + omitted }
 
     // MARK: - The document
 
@@ -131,7 +145,7 @@ struct ManifestValidator {
                 expected: "a mapping with keys tcf_vendor_id, gpp_skip_sections"
             )
         else { return nil }
-        let before = problems.count
+        let before = problemCount
         var result = PartnerConsentRequirements()
         if let entry = consent["tcf_vendor_id"] {
             result.tcfVendorID = integer(entry, in: 1...65_535, meaning: "the IAB TCF vendor ID")
@@ -146,7 +160,7 @@ struct ManifestValidator {
             )
             result.gppSkipSections = Set(sections ?? [])
         }
-        return problems.count == before ? result : nil
+        return problemCount == before ? result : nil
     }
 }
 
@@ -205,21 +219,25 @@ extension ManifestValidator {
         var entries: [Entry] = []
         for entry in self.entries(of: mapping, path: path, sensitive: sensitive) {
             guard validKeys.contains(entry.key) else {
-                let valid = validKeys.joined(separator: ", ")
-                let suggestion = KeySuggestion.closest(to: entry.key, in: validKeys).map { "; did you mean '\($0)'?" } ?? ""
-                if sensitive, let path {
-                    error(entry.keyPosition, "unknown key in '\(path)'; valid keys: \(valid)\(suggestion)")
-                } else {
-                    error(
-                        entry.keyPosition,
-                        "unknown key \(Quote.text(entry.path)); valid keys: \(valid)\(suggestion)"
-                    )
-                }
+                error(entry.keyPosition, Self.unknownKeyMessage(entry, in: path, validKeys: validKeys, sensitive: sensitive))
                 continue
             }
             entries.append(entry)
         }
         return Fields(path: path, position: node.position, entries: entries)
+    }
+
+    /// "unknown key 'pull.tiemout'; valid keys: …; did you mean 'timeout'?". Under `pull.auth`
+    /// the key itself is left out: a misplaced secret must not be echoed.
+    private static func unknownKeyMessage(_ entry: Entry, in path: String?, validKeys: [String], sensitive: Bool)
+        -> String
+    {
+        let valid = validKeys.joined(separator: ", ")
+        let suggestion = KeySuggestion.closest(to: entry.key, in: validKeys).map { "; did you mean '\($0)'?" } ?? ""
+        if sensitive, let path {
+            return "unknown key in '\(path)'; valid keys: \(valid)\(suggestion)"
+        }
+        return "unknown key \(Quote.text(entry.path)); valid keys: \(valid)\(suggestion)"
     }
 
     /// The entries of a mapping, in order. Reports keys that are not scalars, and repeated keys
