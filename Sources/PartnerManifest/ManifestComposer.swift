@@ -50,8 +50,8 @@ struct ManifestComposer {
                         firstOccurrences.sorted { $0.key < $1.key }.map {
                             Problem(
                                 position: $0.key,
-                                message: "duplicate key \(Quote.text($0.value)) in one mapping; "
-                                    + "each key may appear once (this is its first occurrence)"
+                                message: "key \(Quote.text($0.value)) is repeated later in this mapping; "
+                                    + "each key may appear once"
                             )
                         }
                     )

@@ -52,6 +52,8 @@ enum ManifestFiles {
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
             guard !name.hasPrefix("."), name.hasSuffix(".yaml") || name.hasSuffix(".yml") else { continue }
+            var info = stat()
+            if stat(folder + "/" + name, &info) == 0, info.st_mode & S_IFMT == S_IFDIR { continue }
             names.append(name)
         }
         return .success(names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
