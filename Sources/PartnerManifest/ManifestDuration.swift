@@ -24,7 +24,8 @@ enum ManifestDuration {
         let unit = String(decoding: bytes[index...], as: UTF8.self)
         let attosecondsPerUnit: Int128
         switch unit {
-        case "" where plain && fractionDigits.isEmpty && index > integerStart: attosecondsPerUnit = 1_000_000_000_000_000_000
+        case "" where plain && fractionDigits.isEmpty && index > integerStart:
+            attosecondsPerUnit = 1_000_000_000_000_000_000
         case "ms": attosecondsPerUnit = 1_000_000_000_000_000
         case "s": attosecondsPerUnit = 1_000_000_000_000_000_000
         case "m": attosecondsPerUnit = 60 * 1_000_000_000_000_000_000

@@ -29,7 +29,9 @@ public enum ManifestLoader {
             let bytes: [UInt8]
             switch file.contents {
             case .failure(let problem):
-                set.diagnostics.append(ManifestDiagnostic(path: file.path, line: 1, column: 1, message: problem.message))
+                set.diagnostics.append(
+                    ManifestDiagnostic(path: file.path, line: 1, column: 1, message: problem.message)
+                )
                 continue
             case .success(let contents):
                 bytes = contents
@@ -149,7 +151,9 @@ public enum ManifestLoader {
         let renamedKeys: [SourcePosition: String]
         switch ManifestComposer.compose(text) {
         case .empty:
-            return failed([.init(position: .start, message: "empty manifest; expected a mapping with keys id, source_domain, pull")])
+            return failed([
+                .init(position: .start, message: "empty manifest; expected a mapping with keys id, source_domain, pull")
+            ])
         case .failed(let problems):
             return failed(problems)
         case .document(let node, let renamed):

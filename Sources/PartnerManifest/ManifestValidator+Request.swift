@@ -57,6 +57,15 @@ extension ManifestValidator {
                 "'\(header.path)' conflicts with 'pull.auth.bearer', which sends Authorization: Bearer <token>; "
                     + "remove one"
             )
+        } else if let header = authorizationHeader,
+            let template = headers.first(where: { $0.name == header.key })?.value,
+            !template.variables.contains(.token)
+        {
+            // A credential written into the manifest: refuse it, without repeating it.
+            error(
+                header.value.position,
+                "'\(header.path)' must take its credential from {token} (see pull.auth), never a literal value"
+            )
         }
         guard problemCount == before else { return nil }
         return RequestSection(query: query, headers: headers, auth: auth, secretPosition: secretPosition)
@@ -73,7 +82,10 @@ extension ManifestValidator {
 
     private mutating func queryItems(_ entry: Entry) -> [HTTPPullAdapter.Configuration.QueryItem]? {
         guard
-            let entries = templateEntries(entry, expected: "a mapping of parameter names to templates like ec_id: \"{ec_id}\"")
+            let entries = templateEntries(
+                entry,
+                expected: "a mapping of parameter names to templates like ec_id: \"{ec_id}\""
+            )
         else { return nil }
         var items: [HTTPPullAdapter.Configuration.QueryItem] = []
         var valid = true
@@ -185,13 +197,19 @@ extension ManifestValidator {
         guard case .scalar(let scalar) = node,
             let range = scalar.string.utf8.firstRange(of: "{token}".utf8)
         else { return node.position }
-        return position(in: node, byteOffset: scalar.string.utf8.distance(from: scalar.string.utf8.startIndex, to: range.lowerBound))
+        return position(
+            in: node,
+            byteOffset: scalar.string.utf8.distance(from: scalar.string.utf8.startIndex, to: range.lowerBound)
+        )
     }
 
     /// `pull.auth`: exactly one of `bearer` and `header_token`, each a secret reference.
     private mutating func auth(
         _ entry: Entry
-    ) -> (auth: HTTPPullAdapter.Configuration.Auth, key: String, keyPosition: SourcePosition, secretPosition: SourcePosition)? {
+    ) -> (
+        auth: HTTPPullAdapter.Configuration.Auth, key: String, keyPosition: SourcePosition,
+        secretPosition: SourcePosition
+    )? {
         guard
             let fields = fields(
                 of: entry.value,

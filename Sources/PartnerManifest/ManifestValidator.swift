@@ -67,7 +67,10 @@ struct ManifestValidator {
             if let value = string(entry) {
                 if Partner.reservedIDs.contains(value) {
                     let reserved = Partner.reservedIDs.sorted().joined(separator: ", ")
-                    error(entry.value.position, "'id' \(Quote.text(value)) is reserved; choose another (reserved: \(reserved))")
+                    error(
+                        entry.value.position,
+                        "'id' \(Quote.text(value)) is reserved; choose another (reserved: \(reserved))"
+                    )
                 } else if !Partner.isValidID(value) {
                     error(
                         entry.value.position,
@@ -95,7 +98,10 @@ struct ManifestValidator {
                 sourceDomain = HostName.normalize(value)
                 self.sourceDomain = (HostName.normalize(value), entry.value.position)
             } else {
-                error(entry.value.position, "'source_domain' must be a DNS name like acme.example; found \(Quote.text(value))")
+                error(
+                    entry.value.position,
+                    "'source_domain' must be a DNS name like acme.example; found \(Quote.text(value))"
+                )
             }
         }
 
@@ -219,7 +225,10 @@ extension ManifestValidator {
         var entries: [Entry] = []
         for entry in self.entries(of: mapping, path: path, sensitive: sensitive) {
             guard validKeys.contains(entry.key) else {
-                error(entry.keyPosition, Self.unknownKeyMessage(entry, in: path, validKeys: validKeys, sensitive: sensitive))
+                error(
+                    entry.keyPosition,
+                    Self.unknownKeyMessage(entry, in: path, validKeys: validKeys, sensitive: sensitive)
+                )
                 continue
             }
             entries.append(entry)
@@ -229,7 +238,12 @@ extension ManifestValidator {
 
     /// "unknown key 'pull.tiemout'; valid keys: …; did you mean 'timeout'?". Under `pull.auth`
     /// the key itself is left out: a misplaced secret must not be echoed.
-    private static func unknownKeyMessage(_ entry: Entry, in path: String?, validKeys: [String], sensitive: Bool)
+    private static func unknownKeyMessage(
+        _ entry: Entry,
+        in path: String?,
+        validKeys: [String],
+        sensitive: Bool
+    )
         -> String
     {
         let valid = validKeys.joined(separator: ", ")
@@ -255,7 +269,8 @@ extension ManifestValidator {
             let renamed = renamedKeys[keyPosition]
             let key = renamed ?? keyScalar.string
             if let first = firstSeen[key] {
-                let place = sensitive ? "duplicate key in '\(path ?? "")'" : "duplicate key \(Quote.text(Self.join(path, key)))"
+                let place =
+                    sensitive ? "duplicate key in '\(path ?? "")'" : "duplicate key \(Quote.text(Self.join(path, key)))"
                 error(keyPosition, "\(place); first defined at line \(first.line), column \(first.column)")
                 result.removeAll { $0.key == key }
             } else {
@@ -269,7 +284,10 @@ extension ManifestValidator {
     /// A string value: any scalar but null. `sensitive` keeps the value out of messages.
     mutating func string(_ entry: Entry, expected: String = "a string", sensitive: Bool = false) -> String? {
         guard case .scalar(let scalar) = entry.value, ScalarMeaning(scalar) != .null else {
-            error(entry.value.position, "'\(entry.path)' must be \(expected); found \(entry.value.found(redacted: sensitive))")
+            error(
+                entry.value.position,
+                "'\(entry.path)' must be \(expected); found \(entry.value.found(redacted: sensitive))"
+            )
             return nil
         }
         return scalar.string

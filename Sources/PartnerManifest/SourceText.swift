@@ -122,9 +122,15 @@ struct SourceText {
         var scalar: UInt32
         switch lead {
         case 0x00...0x7F: return (UInt32(lead), 1)
-        case 0xC2...0xDF: width = 2; scalar = UInt32(lead & 0x1F)
-        case 0xE0...0xEF: width = 3; scalar = UInt32(lead & 0x0F)
-        case 0xF0...0xF4: width = 4; scalar = UInt32(lead & 0x07)
+        case 0xC2...0xDF:
+            width = 2
+            scalar = UInt32(lead & 0x1F)
+        case 0xE0...0xEF:
+            width = 3
+            scalar = UInt32(lead & 0x0F)
+        case 0xF0...0xF4:
+            width = 4
+            scalar = UInt32(lead & 0x07)
         default: return nil
         }
         guard index + width <= bytes.count else { return nil }

@@ -64,7 +64,8 @@ extension BadManifest {
             yaml: "id: acme\nsource_domain: [acme.example\n",
             line: 3,
             column: 1,
-            message: "invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence at line 2, column 16)"
+            message:
+                "invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence at line 2, column 16)"
         ),
         BadManifest(
             name: "tab in indentation",
@@ -193,7 +194,8 @@ extension BadManifest {
             yaml: base.replacingOccurrences(of: "id: acme", with: "id: " + String(repeating: "a", count: 33)),
             line: 1,
             column: 5,
-            message: "'id' must be 1 to 32 characters of a-z, 0-9, '_' and '-'; found '\(String(repeating: "a", count: 33))'"
+            message:
+                "'id' must be 1 to 32 characters of a-z, 0-9, '_' and '-'; found '\(String(repeating: "a", count: 33))'"
         ),
         BadManifest(
             name: "reserved id",
@@ -382,7 +384,8 @@ extension BadManifest {
             yaml: base + "  query: [ec_id]\n",
             line: 6,
             column: 10,
-            message: "'pull.query' must be a mapping of parameter names to templates like ec_id: \"{ec_id}\"; found a list"
+            message:
+                "'pull.query' must be a mapping of parameter names to templates like ec_id: \"{ec_id}\"; found a list"
         ),
         BadManifest(
             name: "query value is empty",
@@ -448,6 +451,14 @@ extension BadManifest {
             column: 5,
             message: "'pull.headers.Authorization' conflicts with 'pull.auth.bearer', "
                 + "which sends Authorization: Bearer <token>; remove one"
+        ),
+        BadManifest(
+            name: "literal Authorization header, not echoed",
+            yaml: base + "  headers:\n    authorization: Basic dXNlcjpodW50ZXIy\n",
+            line: 7,
+            column: 20,
+            message: "'pull.headers.authorization' must take its credential from {token} (see pull.auth), "
+                + "never a literal value"
         ),
         BadManifest(
             name: "header_token that no header uses",
@@ -702,7 +713,9 @@ extension BadManifest {
         } else {
             #expect(diagnostic.message == bad.message)
         }
-        #expect(diagnostic.description == "m.yaml:\(diagnostic.line):\(diagnostic.column): error: \(diagnostic.message)")
+        #expect(
+            diagnostic.description == "m.yaml:\(diagnostic.line):\(diagnostic.column): error: \(diagnostic.message)"
+        )
     }
 
     @Test func theTableIsLarge() {
@@ -716,6 +729,7 @@ extension BadManifest {
             #expect(!diagnostic.message.contains("sk_live_4f9a8b7c6d"))
             #expect(!diagnostic.message.contains("sk-live-4f9a"))
             #expect(!diagnostic.message.contains("hunter2"))
+            #expect(!diagnostic.message.contains("dXNlcjpodW50ZXIy"))
         }
     }
 }

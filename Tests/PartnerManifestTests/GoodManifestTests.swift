@@ -122,13 +122,15 @@ import Testing
         #expect(manifest.timeout == .seconds(30))
     }
 
-    @Test(arguments: [
-        ("http://127.0.0.1:8080/pull", "[127.0.0.1]", "127.0.0.1", 8080),
-        ("http://localhost/pull", "[localhost]", "localhost", nil),
-        ("http://[::1]:9000/pull", "[\"[::1]\"]", "::1", 9000),
-        ("https://[::1]/pull", "[\"::1\"]", "::1", nil),
-        ("http://partner.localhost/pull", "[partner.localhost]", "partner.localhost", nil),
-    ] as [(String, String, String, Int?)])
+    @Test(
+        arguments: [
+            ("http://127.0.0.1:8080/pull", "[127.0.0.1]", "127.0.0.1", 8080),
+            ("http://localhost/pull", "[localhost]", "localhost", nil),
+            ("http://[::1]:9000/pull", "[\"[::1]\"]", "::1", 9000),
+            ("https://[::1]/pull", "[\"::1\"]", "::1", nil),
+            ("http://partner.localhost/pull", "[partner.localhost]", "partner.localhost", nil),
+        ] as [(String, String, String, Int?)]
+    )
     func loopbackURLs(_ url: String, _ hosts: String, _ host: String, _ port: Int?) throws {
         let yaml = ManifestFixtures.withHosts(hosts).replacingOccurrences(
             of: "https://sync.acme.example/v1/pull",
@@ -159,10 +161,20 @@ import Testing
 
     @Test func tokenInAHeaderWithBearerAuthIsAllowed() throws {
         let manifest = try ManifestFixtures.manifest(
-            ManifestFixtures.base + "  headers:\n    X-Sig: \"{token}\"\n  auth:\n    bearer: { file: /run/secrets/acme }\n"
+            ManifestFixtures.base
+                + "  headers:\n    X-Sig: \"{token}\"\n  auth:\n    bearer: { file: /run/secrets/acme }\n"
         )
         #expect(manifest.http.auth == .bearer(.file("/run/secrets/acme")))
         #expect(manifest.http.headers.map(\.name) == ["X-Sig"])
+    }
+
+    @Test func authorizationHeaderFromTheToken() throws {
+        let manifest = try ManifestFixtures.manifest(
+            ManifestFixtures.base
+                + "  headers:\n    Authorization: \"Token {token}\"\n  auth:\n    header_token: { env: ACME_TOKEN }\n"
+        )
+        #expect(manifest.http.headers.map(\.value.source) == ["Token {token}"])
+        #expect(manifest.http.auth == .headerTemplate(.environment("ACME_TOKEN")))
     }
 
     @Test func emptyQueryMeansNoQueryItems() throws {
@@ -171,7 +183,9 @@ import Testing
     }
 
     @Test func emptyNotFoundStatuses() throws {
-        let manifest = try ManifestFixtures.manifest(ManifestFixtures.base + "  response:\n    not_found_statuses: []\n")
+        let manifest = try ManifestFixtures.manifest(
+            ManifestFixtures.base + "  response:\n    not_found_statuses: []\n"
+        )
         #expect(manifest.http.notFoundStatuses.isEmpty)
     }
 
@@ -200,7 +214,9 @@ import Testing
         #expect(manifest.name == "Acme & *Partners* !really")
         #expect(manifest.http.url.fixedQuery == "a=1&b=*")
         #expect(
-            manifest.http.headers.map(\.value.source) == ["&quoted *too* !yes # not a comment", "a&b*c!d", "&it's *fine*"]
+            manifest.http.headers.map(\.value.source) == [
+                "&quoted *too* !yes # not a comment", "a&b*c!d", "&it's *fine*",
+            ]
         )
         #expect(manifest.http.uidPath == ["*folded* &text"])
     }

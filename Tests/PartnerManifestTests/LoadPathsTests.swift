@@ -134,7 +134,11 @@ import Darwin
         let folder = try Folder()
         let file = try folder.write("big.yaml", String(repeating: "#", count: 2 * 1_048_576))
         let set = ManifestLoader.load(paths: [file])
-        #expect(set.diagnostics.map(\.description) == ["\(file):1:1: error: manifest is 2097152 bytes; the limit is 1048576"])
+        #expect(
+            set.diagnostics.map(\.description) == [
+                "\(file):1:1: error: manifest is 2097152 bytes; the limit is 1048576"
+            ]
+        )
     }
 
     @Test func fifoIsRefusedWithoutBlocking() throws {
@@ -150,7 +154,9 @@ import Darwin
         let link = folder.path + "/gone.yaml"
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: folder.path + "/nowhere")
         let set = ManifestLoader.load(paths: [folder.path])
-        #expect(set.diagnostics.map(\.description) == ["\(link):1:1: error: cannot read \(link): No such file or directory"])
+        #expect(
+            set.diagnostics.map(\.description) == ["\(link):1:1: error: cannot read \(link): No such file or directory"]
+        )
     }
 
     @Test func symlinkToAManifestIsRead() throws {

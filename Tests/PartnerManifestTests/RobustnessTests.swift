@@ -23,7 +23,9 @@ import Testing
     }
 
     @Test func pngHeader() {
-        let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52]
+        let png: [UInt8] = [
+            0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+        ]
         let diagnostic = only(png + [UInt8](repeating: 0, count: 64))
         #expect(diagnostic?.line == 1)
         #expect(diagnostic?.column == 1)
@@ -39,7 +41,10 @@ import Testing
 
     @Test func utf16Text() {
         let diagnostic = only([0xFF, 0xFE] + Array("id: acme\n".utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }))
-        #expect(diagnostic?.description == "m.yaml:1:1: error: manifest is not UTF-8 text (byte 0xFF is invalid here); is this a binary file?")
+        #expect(
+            diagnostic?.description
+                == "m.yaml:1:1: error: manifest is not UTF-8 text (byte 0xFF is invalid here); is this a binary file?"
+        )
     }
 
     @Test func controlCharacter() {
@@ -89,7 +94,8 @@ import Testing
     /// Block sequences at their mapping's own indentation nest without indenting further; the
     /// depth is counted on the node tree too.
     @Test func deepIndentlessSequences() {
-        let text = "k:\n" + (1..<45).map { String(repeating: "  ", count: $0 - 1) + "- k:\n" }.joined()
+        let text =
+            "k:\n" + (1..<45).map { String(repeating: "  ", count: $0 - 1) + "- k:\n" }.joined()
             + String(repeating: "  ", count: 44) + "- x\n"
         let diagnostic = only(text)
         #expect(diagnostic?.message == Self.depthMessage)
@@ -164,7 +170,10 @@ import Testing
 
     @Test func badIndentation() {
         let diagnostic = only("id: acme\n  source_domain: acme.example\n")
-        #expect(diagnostic?.description == "m.yaml:2:16: error: invalid YAML: mapping values are not allowed in this context")
+        #expect(
+            diagnostic?.description
+                == "m.yaml:2:16: error: invalid YAML: mapping values are not allowed in this context"
+        )
     }
 
     @Test func tabsBetweenKeyAndValueAreFine() throws {
@@ -174,14 +183,19 @@ import Testing
 
     @Test func tabIndentationAfterATabIsStillClear() {
         let diagnostic = only("id: acme\n\tname: x\n")
-        #expect(diagnostic?.description == "m.yaml:2:1: error: tab character in indentation; YAML indents with spaces only")
+        #expect(
+            diagnostic?.description == "m.yaml:2:1: error: tab character in indentation; YAML indents with spaces only"
+        )
     }
 
     @Test func manyRepeatedKeysAreReportedWithoutATree() {
         let text = (1...40).map { _ in "a: 1\n" }.joined()
         let diagnostics = ManifestFixtures.diagnostics(text)
         #expect(diagnostics.count == 17)
-        #expect(diagnostics.first?.description == "m.yaml:1:1: error: key 'a' is repeated later in this mapping; each key may appear once")
+        #expect(
+            diagnostics.first?.description
+                == "m.yaml:1:1: error: key 'a' is repeated later in this mapping; each key may appear once"
+        )
     }
 
     @Test func repeatedKeysAreEachReportedAtTheirLaterOccurrence() {
