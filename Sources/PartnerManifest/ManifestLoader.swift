@@ -1,0 +1,205 @@
+import Yams
+
+/// Loads partner manifests: YAML text to validated ``PartnerManifest`` values, with
+/// `path:line:column` diagnostics.
+///
+/// Every input is safe to load: the loader checks size, encoding, nesting depth and anchors
+/// before the text reaches the YAML parser, never recurses without bound and never expands an
+/// alias, so it returns promptly whatever it is given.
+public enum ManifestLoader {
+    /// Parses and validates one manifest's bytes. `path` is used in diagnostics only.
+    public static func load(bytes: [UInt8], path: String) -> Result<PartnerManifest, ManifestErrors> {
+        let checked = check(bytes: bytes, path: path)
+        if let manifest = checked.manifest { return .success(manifest) }
+        return .failure(ManifestErrors(diagnostics: checked.diagnostics))
+    }
+
+    /// Loads files and folders. A folder contributes its `*.yaml` and `*.yml` files (not those
+    /// whose name starts with `.`), sorted by name, not recursively.
+    ///
+    /// Reports every problem of every file, and an `id` or `source_domain` that repeats an
+    /// earlier file's (at the later file's value, naming the earlier `file:line:column`).
+    /// A path that can't be read is a diagnostic at line 1, column 1.
+    public static func load(paths: [String]) -> ManifestSet {
+        var set = ManifestSet()
+        var ids: [String: String] = [:]
+        var sourceDomains: [String: String] = [:]
+        for file in ManifestFiles.expand(paths) {
+            set.files.append(file.path)
+            let bytes: [UInt8]
+            switch file.contents {
+            case .failure(let problem):
+                set.diagnostics.append(
+                    ManifestDiagnostic(path: file.path, line: 1, column: 1, message: problem.message)
+                )
+                continue
+            case .success(let contents):
+                bytes = contents
+            }
+            let checked = check(bytes: bytes, path: file.path)
+            set.diagnostics += checked.diagnostics
+            var duplicate = false
+            if let (id, position) = checked.id {
+                if let earlier = ids[id] {
+                    set.diagnostics.append(
+                        ManifestDiagnostic(
+                            path: file.path,
+                            line: position.line,
+                            column: position.column,
+                            message: "duplicate partner id \(Quote.text(id)); already used at \(earlier)"
+                        )
+                    )
+                    duplicate = true
+                } else {
+                    ids[id] = "\(file.path):\(position.line):\(position.column)"
+                }
+            }
+            if let (domain, position) = checked.sourceDomain {
+                if let earlier = sourceDomains[domain] {
+                    set.diagnostics.append(
+                        ManifestDiagnostic(
+                            path: file.path,
+                            line: position.line,
+                            column: position.column,
+                            message: "duplicate source_domain \(Quote.text(domain)); already used at \(earlier)"
+                        )
+                    )
+                    duplicate = true
+                } else {
+                    sourceDomains[domain] = "\(file.path):\(position.line):\(position.column)"
+                }
+            }
+            if let manifest = checked.manifest, !duplicate {
+                set.manifests.append(manifest)
+            }
+        }
+        set.diagnostics.sort(by: ManifestDiagnostic.sourceOrder)
+        return set
+    }
+
+    /// What checking one file found.
+    private struct Checked {
+        var manifest: PartnerManifest?
+        var diagnostics: [ManifestDiagnostic] = []
+        var id: (String, SourcePosition)?
+        var sourceDomain: (String, SourcePosition)?
+    }
+
+    /// At most this many diagnostics are reported per file; one more says how many were left out.
+    static let maxDiagnosticsPerFile = 100
+
+    private static func check(bytes: [UInt8], path: String) -> Checked {
+        func failed(_ problems: [ManifestComposer.Problem], omitted: Int = 0) -> Checked {
+            var diagnostics = problems.map {
+                ManifestDiagnostic(path: path, line: $0.position.line, column: $0.position.column, message: $0.message)
+            }
+            diagnostics.sort(by: ManifestDiagnostic.sourceOrder)
+            if diagnostics.count > maxDiagnosticsPerFile {
+                let next = diagnostics[maxDiagnosticsPerFile]
+                let more = diagnostics.count - maxDiagnosticsPerFile + omitted
+                diagnostics.removeSubrange(maxDiagnosticsPerFile...)
+                diagnostics.append(
+                    ManifestDiagnostic(
+                        path: path,
+                        line: next.line,
+                        column: next.column,
+                        message: "\(more) more problem\(more == 1 ? "" : "s") in this file not shown"
+                    )
+                )
+            }
+            return Checked(diagnostics: diagnostics)
+        }
+
+        let text: SourceText
+        do {
+            text = try SourceText(bytes)
+        } catch {
+            return failed([.init(position: error.position, message: error.message)])
+        }
+
+        let scan = YAMLTokenScanner(text.bytes)
+        var refusals: [ManifestComposer.Problem] = []
+        if let position = scan.tooDeep {
+            refusals.append(.init(position: position, message: depthMessage))
+        }
+        for finding in scan.findings {
+            switch finding.kind {
+            case .anchor:
+                refusals.append(
+                    .init(
+                        position: finding.position,
+                        message: "YAML anchors (\(Quote.text(finding.text))) are not allowed in manifests; "
+                            + "write each value out in full"
+                    )
+                )
+            case .alias:
+                refusals.append(
+                    .init(
+                        position: finding.position,
+                        message: "YAML aliases (\(Quote.text(finding.text))) are not allowed in manifests; "
+                            + "write each value out in full"
+                    )
+                )
+            case .tag:
+                continue
+            }
+        }
+        // Anchors, aliases and deep nesting stop here: the text never reaches the YAML parser.
+        guard refusals.isEmpty else { return failed(refusals) }
+
+        let root: Node
+        let renamedKeys: [SourcePosition: String]
+        switch ManifestComposer.compose(text) {
+        case .empty:
+            return failed([
+                .init(position: .start, message: "empty manifest; expected a mapping with keys id, source_domain, pull")
+            ])
+        case .failed(let problems):
+            return failed(problems)
+        case .document(let node, let renamed):
+            root = node
+            renamedKeys = renamed
+        }
+        if let position = firstTooDeep(root) {
+            return failed([.init(position: position, message: depthMessage)])
+        }
+
+        var validator = ManifestValidator(path: path, text: text, renamedKeys: renamedKeys)
+        for finding in scan.findings where finding.kind == .tag {
+            validator.error(
+                finding.position,
+                "YAML tags (\(Quote.text(finding.text))) are not allowed in manifests; write the plain value"
+            )
+        }
+        let manifest = validator.validate(root)
+        var checked = failed(validator.problems, omitted: validator.omitted)
+        checked.manifest = validator.problems.isEmpty ? manifest : nil
+        checked.id = validator.id.map { ($0.value, $0.position) }
+        checked.sourceDomain = validator.sourceDomain.map { ($0.value, $0.position) }
+        return checked
+    }
+
+    private static let depthMessage = "nesting deeper than \(YAMLTokenScanner.maxDepth) levels"
+
+    /// The first collection nested deeper than the limit, found without recursion. (The token
+    /// scanner already bounds depth; this counts exactly, on the tree.)
+    private static func firstTooDeep(_ root: Node) -> SourcePosition? {
+        var stack: [(node: Node, depth: Int)] = [(root, 1)]
+        while let (node, depth) = stack.popLast() {
+            switch node {
+            case .mapping(let mapping):
+                if depth > YAMLTokenScanner.maxDepth { return node.position }
+                for (key, value) in mapping.reversed() {
+                    stack.append((value, depth + 1))
+                    stack.append((key, depth + 1))
+                }
+            case .sequence(let sequence):
+                if depth > YAMLTokenScanner.maxDepth { return node.position }
+                for element in sequence.reversed() { stack.append((element, depth + 1)) }
+            case .scalar, .alias:
+                continue
+            }
+        }
+        return nil
+    }
+}
