@@ -4,7 +4,14 @@ public import PullSyncKernel
 /// Why a secret reference did not resolve. Names the reference, never a value.
 public struct SecretResolutionError: Error, Sendable, Hashable, CustomStringConvertible {
     public var reference: SecretReference
+    /// What is wrong, e.g. `is not set`.
     public var problem: String
+
+    public init(reference: SecretReference, problem: String) {
+        self.reference = reference
+        self.problem = problem
+    }
+
     public var description: String { "secret \(reference) \(problem)" }
 }
 
@@ -20,8 +27,11 @@ public struct EnvironmentSecretResolver: SecretResolver {
     private let environment: [String: String]
     private let baseDirectory: String?
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment, baseDirectory: String? = nil) {
-        self.environment = environment
+    /// - Parameters:
+    ///   - environment: the variables `env:` references read; `nil` means the process environment.
+    ///   - baseDirectory: where relative `file:` paths start; `nil` means the working directory.
+    public init(environment: [String: String]? = nil, baseDirectory: String? = nil) {
+        self.environment = environment ?? ProcessInfo.processInfo.environment
         self.baseDirectory = baseDirectory
     }
 
@@ -49,7 +59,7 @@ public struct EnvironmentSecretResolver: SecretResolver {
             guard var value = String(data: data, encoding: .utf8) else {
                 throw SecretResolutionError(reference: reference, problem: "is not UTF-8 text")
             }
-            while value.hasSuffix("\n") || value.hasSuffix("\r") { value.removeLast() }
+            while let last = value.last, last.isNewline { value.removeLast() }
             guard !value.isEmpty else { throw SecretResolutionError(reference: reference, problem: "is empty") }
             return Secret(value)
         }

@@ -49,7 +49,7 @@ struct ExplainCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let loaded = PartnerLoader.load(paths: [partners], secrets: nil)
+        let loaded = PartnerLoader.load(paths: [partners], secrets: StandInSecrets())
         for diagnostic in loaded.diagnostics {
             FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8))
         }
@@ -81,6 +81,14 @@ struct ExplainCommand: AsyncParsableCommand {
             print(ExplainReport(request: request, plan: plan, decisions: decisions).table(registry: loaded.registry))
         }
         if !loaded.diagnostics.isEmpty { throw ExitCode(1) }
+    }
+}
+
+/// `explain` needs no secrets (it never sends, and never prints headers), so every reference
+/// gets a stand-in value that lets requests be built and their URLs shown.
+struct StandInSecrets: SecretResolver {
+    func resolve(_ reference: SecretReference) throws(SecretResolutionError) -> Secret {
+        Secret("unresolved-\(reference)")
     }
 }
 

@@ -74,7 +74,7 @@ struct FreshnessTests {
         _ = await harness.kernel.process(request(1, issued: true))
         harness.clock.advance(by: .seconds(3599))
         let early = await harness.kernel.process(request(1))
-        harness.clock.advance(by: .seconds(1))
+        harness.clock.advance(by: .seconds(2))  // now older than the TTL
         harness.transport.script(TestPartners.host("a"), .uid("u2"))
         let late = await harness.kernel.process(request(1))
 

@@ -157,13 +157,13 @@ struct RedactionTests {
             for text in texts { #expect(!text.contains(Self.token), "\(text)") }
             #expect(entry.level <= .warning)
         }
-        // Normal answers at debug, failures at warning.
+        // Normal answers at debug; failures, and a target we refused, at warning.
         let levels = Dictionary(
             entries.compactMap { entry in entry.metadata["partner"].map { ("\($0)", entry.level) } },
             uniquingKeysWith: { Swift.max($0, $1) }
         )
-        for id in ["uid", "notfound", "nulluid", "refused"] { #expect(levels[id] == .debug, "\(id)") }
-        for id in ["httperror", "timeout", "transport", "tls", "toolarge", "invalid"] {
+        for id in ["uid", "notfound", "nulluid"] { #expect(levels[id] == .debug, "\(id)") }
+        for id in ["httperror", "timeout", "transport", "tls", "toolarge", "invalid", "refused"] {
             #expect(levels[id] == .warning, "\(id)")
         }
     }

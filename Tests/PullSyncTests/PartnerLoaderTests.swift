@@ -13,32 +13,36 @@ import Testing
         return environment
     }
 
-    @Test func shippedManifestsLoadAndEnableWithTheirSecrets() throws {
-        let directory = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        // File references in shipped manifests resolve against a folder we fill.
-        let set = ManifestLoader.load(paths: [shippedPartners])
-        for manifest in set.manifests {
-            if case .file(let path)? = manifest.secretReference {
-                let url = URL(fileURLWithPath: path, relativeTo: directory)
-                try FileManager.default.createDirectory(
-                    at: url.deletingLastPathComponent(),
-                    withIntermediateDirectories: true
-                )
-                try "tok-file\n".write(to: url, atomically: true, encoding: .utf8)
-            }
+    /// Resolves every reference to a distinctive value, as a deployment's secrets would.
+    struct EveryReferenceResolves: SecretResolver {
+        func resolve(_ reference: SecretReference) throws(SecretResolutionError) -> Secret {
+            Secret("tok-\(reference)")
         }
-        let resolver = EnvironmentSecretResolver(environment: shippedEnvironment(), baseDirectory: directory.path)
-        let loaded = PartnerLoader.load(paths: [shippedPartners], secrets: resolver)
-        let fileReferences = set.manifests.filter { if case .file(let p)? = $0.secretReference { p.hasPrefix("/") } else { false } }
+    }
+
+    @Test func shippedManifestsLoadAndEnableWithTheirSecrets() throws {
+        let set = ManifestLoader.load(paths: [shippedPartners])
+        let loaded = PartnerLoader.load(paths: [shippedPartners], secrets: EveryReferenceResolves())
         #expect(set.diagnostics.isEmpty)
+        #expect(loaded.diagnostics.isEmpty)
+        #expect(loaded.disabled.isEmpty)
+        #expect(loaded.registry.partners.count == set.manifests.count)
         #expect(loaded.registry.partners.count >= 3)
-        #expect(loaded.disabled.count == fileReferences.count)
-        #expect(loaded.files.count >= 3)
+        // Exactly the manifests with `enabled: true` (the default) are in the pull index.
+        let enabled = Set(set.manifests.filter(\.pullEnabled).map(\.id))
+        #expect(Set(loaded.registry.enabledIndices.map { loaded.registry.partners[$0].id }) == enabled)
+        #expect(loaded.files.count == set.manifests.count)
+    }
+
+    /// Resolves nothing, as on a machine without the deployment's secrets.
+    struct NothingResolves: SecretResolver {
+        func resolve(_ reference: SecretReference) throws(SecretResolutionError) -> Secret {
+            throw SecretResolutionError(reference: reference, problem: "is not set")
+        }
     }
 
     @Test func aMissingSecretDisablesOnlyThatPartnerAndNamesTheReference() throws {
-        let loaded = PartnerLoader.load(paths: [shippedPartners], secrets: EnvironmentSecretResolver(environment: [:]))
+        let loaded = PartnerLoader.load(paths: [shippedPartners], secrets: NothingResolves())
         let set = ManifestLoader.load(paths: [shippedPartners])
         let withSecrets = set.manifests.filter { $0.secretReference != nil }
         #expect(!withSecrets.isEmpty)

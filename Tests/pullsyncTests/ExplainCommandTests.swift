@@ -35,8 +35,11 @@ import Testing
         for entry in enabled {
             #expect(entry.decision == "dispatch")
             #expect(entry.reason == "eligible")
-            // The URL carries the EC and never a token.
-            #expect(entry.url?.contains("ec_id=\(Self.ec)") == true || entry.url?.contains(Self.ec) == true)
+            // The URL carries the EC (or its hash, as the manifest asks) and never a token.
+            let url = try #require(entry.url)
+            #expect(url.hasPrefix("https://"))
+            #expect(url.contains(String(Self.ec.prefix(64))))
+            #expect(!url.contains("unresolved"))
         }
         for entry in report.partners where entry.reason == "disabled" {
             #expect(entry.decision == "skip")
