@@ -15,7 +15,8 @@ public enum ManifestLoader {
     }
 
     /// Loads files and folders. A folder contributes its `*.yaml` and `*.yml` files (not those
-    /// whose name starts with `.`), sorted by name, not recursively.
+    /// whose name starts with `.`), sorted by name, not recursively. A path named twice is
+    /// examined once.
     ///
     /// Reports every problem of every file, and an `id` or `source_domain` that repeats an
     /// earlier file's (at the later file's value, naming the earlier `file:line:column`).
@@ -24,7 +25,10 @@ public enum ManifestLoader {
         var set = ManifestSet()
         var ids: [String: String] = [:]
         var sourceDomains: [String: String] = [:]
+        var examined: Set<String> = []
         for file in ManifestFiles.expand(paths) {
+            // A file named twice (as itself and through its folder) is checked once.
+            guard examined.insert(file.path).inserted else { continue }
             set.files.append(file.path)
             let bytes: [UInt8]
             switch file.contents {

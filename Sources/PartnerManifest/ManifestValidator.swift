@@ -120,7 +120,7 @@ struct ManifestValidator {
             }
         }
 
-        guard problems.isEmpty, consentValid, let id, let sourceDomain, let pull else { return nil }
+        guard problemCount == 0, consentValid, let id, let sourceDomain, let pull else { return nil }
         return PartnerManifest(
             path: path,
             id: id,
@@ -212,13 +212,13 @@ extension ManifestValidator {
         sensitive: Bool = false
     ) -> Fields? {
         guard case .mapping(let mapping) = node else {
-            if path == nil {
+            if let path {
+                error(node.position, "'\(path)' must be \(expected); found \(node.found(redacted: sensitive))")
+            } else {
                 error(
                     node.position,
                     "a manifest must be a mapping with keys id, source_domain, pull; found \(node.found())"
                 )
-            } else {
-                error(node.position, "'\(path!)' must be \(expected); found \(node.found(redacted: sensitive))")
             }
             return nil
         }

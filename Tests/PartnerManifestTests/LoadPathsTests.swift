@@ -111,6 +111,15 @@ import Darwin
         )
     }
 
+    @Test func aFileNamedTwiceIsExaminedOnce() throws {
+        let folder = try Folder()
+        let file = try folder.write("acme.yaml", Self.manifest(id: "acme", domain: "acme.example"))
+        let set = ManifestLoader.load(paths: [folder.path, file, file])
+        #expect(set.files == [file])
+        #expect(set.diagnostics.isEmpty)
+        #expect(set.manifests.map(\.id) == ["acme"])
+    }
+
     @Test func missingPathIsADiagnosticNotACrash() {
         let set = ManifestLoader.load(paths: ["/nonexistent/partners.d/acme.yaml"])
         #expect(set.files == ["/nonexistent/partners.d/acme.yaml"])

@@ -226,6 +226,35 @@ import Testing
     }
 }
 
+extension RobustnessTests {
+    /// Fragments that exercise every corner of YAML's token rules.
+    static let fragments = [
+        "&a", "*a", "!t", "!!str", "!<x,y>", "|", ">-", "'", "\"", "\\", "''", "#", " #", ":", ": ", "- ", "? ",
+        "[", "]", "{", "}", ",", "\n", "\n  ", "\n    ", " ", "\t", "id", "acme", "pull", "url", "source_domain",
+        "allowed_hosts", "{token}", "https://a.example/", "%", "---", "...", "\r\n", "\u{85}", "\u{2028}", "é", "😀",
+        "a*b", "a&b", "@", "`", "0", "1s", "-1", "1e9", "~", "null", "true", "<<",
+    ]
+
+    @Test func generatedInputsAlwaysReturnADiagnosticOrAManifest() {
+        var generator = SplitMix64(seed: 2024)
+        for _ in 0..<3000 {
+            var text = ""
+            for _ in 0..<Int.random(in: 1...40, using: &generator) {
+                text += Self.fragments.randomElement(using: &generator)!
+            }
+            switch ManifestLoader.load(bytes: Array(text.utf8), path: "m.yaml") {
+            case .success(let manifest):
+                #expect(!manifest.id.isEmpty)
+            case .failure(let errors):
+                #expect(!errors.diagnostics.isEmpty)
+                for diagnostic in errors.diagnostics {
+                    #expect(diagnostic.line >= 1 && diagnostic.column >= 1)
+                }
+            }
+        }
+    }
+}
+
 /// A small deterministic generator, so that "random" inputs are the same on every run.
 struct SplitMix64: RandomNumberGenerator {
     private var state: UInt64
