@@ -1,9 +1,13 @@
 /// Host-name handling shared by manifest validation and the send-time URL check.
 public enum HostName {
-    /// Lowercases ASCII letters and removes one trailing dot, so that `Sync.Example.` and
-    /// `sync.example` compare equal.
+    /// Lowercases ASCII letters, removes one trailing dot and the brackets of an IPv6
+    /// literal, so that `Sync.Example.` and `sync.example` (and `[::1]` and `::1`) compare equal.
     public static func normalize(_ host: some StringProtocol) -> String {
         var bytes = Array(host.utf8)
+        if bytes.count >= 2, bytes.first == UInt8(ascii: "["), bytes.last == UInt8(ascii: "]") {
+            bytes.removeFirst()
+            bytes.removeLast()
+        }
         if bytes.last == UInt8(ascii: ".") { bytes.removeLast() }
         for index in bytes.indices where bytes[index] >= 0x41 && bytes[index] <= 0x5A {
             bytes[index] += 0x20
@@ -46,7 +50,7 @@ public enum HostName {
     public static func isLoopback(_ host: some StringProtocol) -> Bool {
         let name = normalize(host)
         if name == "localhost" || name.hasSuffix(".localhost") { return true }
-        if name == "::1" || name == "[::1]" { return true }
+        if name == "::1" { return true }
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == "127" else { return false }
         return parts.allSatisfy { part in UInt8(part) != nil }
