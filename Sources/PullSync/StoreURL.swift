@@ -27,6 +27,8 @@ public struct PullSyncStore: Sendable {
             let scheme = url.prefix { $0 != ":" }
             throw URLError(description: "store '\(scheme):' is not available in this build; use memory:")
         }
-        throw URLError(description: "unknown store URL '\(url)'; expected memory:, sqlite:PATH or postgres://USER@HOST/DB")
+        throw URLError(
+            description: "unknown store URL '\(url)'; expected memory:, sqlite:PATH or postgres://USER@HOST/DB"
+        )
     }
 }

@@ -11,7 +11,8 @@ public struct EdgeCookie: Sendable, Hashable, CustomStringConvertible {
     /// Wraps a value that an ``EdgeCookieFormat`` accepted. `hash` is the part before the first `.`.
     public init(unchecked value: String) {
         self.value = value
-        self.hash = value.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).first ?? Substring(value)
+        self.hash =
+            value.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).first ?? Substring(value)
     }
 
     /// The hash as a `String`.

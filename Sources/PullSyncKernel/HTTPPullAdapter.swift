@@ -85,7 +85,11 @@ public struct HTTPPullAdapter: PartnerAdapter {
         }
         let query = configuration.query.map { (name: $0.name, value: $0.value.render(value)) }
         var headers: [PullRequest.Header] = configuration.headers.map {
-            PullRequest.Header(name: $0.name, value: $0.value.render(value), isSecret: $0.value.variables.contains(.token))
+            PullRequest.Header(
+                name: $0.name,
+                value: $0.value.render(value),
+                isSecret: $0.value.variables.contains(.token)
+            )
         }
         if case .bearer = configuration.auth, let token {
             headers.append(PullRequest.Header(name: "Authorization", value: "Bearer " + token.reveal(), isSecret: true))

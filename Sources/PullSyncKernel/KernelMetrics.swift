@@ -36,7 +36,11 @@ public struct KernelMetrics: Sendable {
         }
         decisions = partnerIDs.map { id in
             Self.decisionNames.map {
-                Counter(label: "pullsync_decisions_total", dimensions: [("partner", id), ("decision", $0)], factory: factory)
+                Counter(
+                    label: "pullsync_decisions_total",
+                    dimensions: [("partner", id), ("decision", $0)],
+                    factory: factory
+                )
             }
         }
         outcomes = partnerIDs.map { id in
@@ -50,7 +54,11 @@ public struct KernelMetrics: Sendable {
         }
         writes = partnerIDs.map { id in
             Self.writeNames.map {
-                Counter(label: "pullsync_writes_total", dimensions: [("partner", id), ("result", $0)], factory: factory)
+                Counter(
+                    label: "pullsync_writes_total",
+                    dimensions: [("partner", id), ("result", $0)],
+                    factory: factory
+                )
             }
         }
         durations = partnerIDs.map {

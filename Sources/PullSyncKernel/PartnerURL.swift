@@ -37,7 +37,8 @@ public struct PartnerURL: Sendable, Hashable, CustomStringConvertible {
             separator = "&"
         }
         for item in query {
-            result += separator + PercentEncoding.encodeQueryComponent(item.name) + "="
+            result +=
+                separator + PercentEncoding.encodeQueryComponent(item.name) + "="
                 + PercentEncoding.encodeQueryComponent(item.value)
             separator = "&"
         }

@@ -133,7 +133,12 @@ public struct PullKernel: Sendable {
 
         let record: ECRecord?
         do {
-            record = try await lookUp(edgeCookie, issued: request.ecIssuedOnThisRequest, now: now, committing: committing)
+            record = try await lookUp(
+                edgeCookie,
+                issued: request.ecIssuedOnThisRequest,
+                now: now,
+                committing: committing
+            )
         } catch {
             logger.warning("identity graph lookup failed; skipping pull sync", metadata: ["error": "\(error)"])
             return skipAll(.storeUnavailable, edgeCookie: edgeCookie, committing: committing)
@@ -152,7 +157,8 @@ public struct PullKernel: Sendable {
             let partner = registry.partners[index]
             if !request.consent.allows(partner.consent) {
                 decide(index, .skip(.consent), into: &decisions, committing: committing)
-            } else if let existing = record.partners[partner.sourceDomain], existing.isFresh(at: now, ttl: partner.ttl) {
+            } else if let existing = record.partners[partner.sourceDomain], existing.isFresh(at: now, ttl: partner.ttl)
+            {
                 decide(index, .skip(.fresh), into: &decisions, committing: committing)
             } else {
                 candidates.append(index)
@@ -244,7 +250,12 @@ public struct PullKernel: Sendable {
         return RequestPlan(edgeCookie: edgeCookie, decisions: decisions, calls: calls)
     }
 
-    private func lookUp(_ edgeCookie: EdgeCookie, issued: Bool, now: Timestamp, committing: Bool) async throws
+    private func lookUp(
+        _ edgeCookie: EdgeCookie,
+        issued: Bool,
+        now: Timestamp,
+        committing: Bool
+    ) async throws
         -> ECRecord?
     {
         if let record = try await graph.record(ecHash: edgeCookie.hashString) { return record }
@@ -253,7 +264,12 @@ public struct PullKernel: Sendable {
         return ECRecord(ecHash: edgeCookie.hashString, ecID: edgeCookie.value, createdAt: now)
     }
 
-    private func admitRateLimits(_ batch: [PlannedCall], ecHash: Substring, now: Timestamp, committing: Bool)
+    private func admitRateLimits(
+        _ batch: [PlannedCall],
+        ecHash: Substring,
+        now: Timestamp,
+        committing: Bool
+    )
         async throws -> [Bool]
     {
         let requests = batch.map { call in

@@ -24,7 +24,8 @@ struct CheckCommand: ParsableCommand {
             var output = ""
             for diagnostic in loaded.diagnostics { output += diagnostic.description + "\n" }
             let files = Set(loaded.diagnostics.map(\.path)).count
-            output += "\(loaded.diagnostics.count) problem\(loaded.diagnostics.count == 1 ? "" : "s") in \(files) file\(files == 1 ? "" : "s")\n"
+            output +=
+                "\(loaded.diagnostics.count) problem\(loaded.diagnostics.count == 1 ? "" : "s") in \(files) file\(files == 1 ? "" : "s")\n"
             FileHandle.standardError.write(Data(output.utf8))
             throw ExitCode(1)
         }

@@ -126,7 +126,10 @@ struct ExplainReport: Encodable {
         path = request.path
         consent = request.consent.granted ? "granted" : "denied"
         issued = request.ecIssuedOnThisRequest
-        let urls = Dictionary(plan.calls.map { ($0.partnerID, $0.request.renderedURL) }, uniquingKeysWith: { a, _ in a })
+        let urls = Dictionary(
+            plan.calls.map { ($0.partnerID, $0.request.renderedURL) },
+            uniquingKeysWith: { a, _ in a }
+        )
         partners = decisions.map { decision in
             Entry(
                 partner: decision.partnerID,
@@ -146,7 +149,9 @@ struct ExplainReport: Encodable {
     func table(registry: PartnerRegistry) -> String {
         var lines = ["EC \(ecID) on \(path) (consent \(consent)\(issued ? ", issued on this request" : ""))"]
         let width = max(7, partners.map(\.partner.count).max() ?? 0)
-        func pad(_ text: String, _ count: Int) -> String { text + String(repeating: " ", count: max(0, count - text.count)) }
+        func pad(_ text: String, _ count: Int) -> String {
+            text + String(repeating: " ", count: max(0, count - text.count))
+        }
         lines.append(pad("PARTNER", width) + "  " + pad("DECISION", 8) + "  REASON")
         for entry in partners {
             var line = pad(entry.partner, width) + "  " + pad(entry.decision, 8) + "  " + entry.reason

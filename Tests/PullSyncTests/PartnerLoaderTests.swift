@@ -72,7 +72,8 @@ import Testing
             paths: [shippedPartners],
             secrets: EnvironmentSecretResolver(environment: environment)
         )
-        let text = loaded.diagnostics.map(\.description).joined() + loaded.disabled.map(\.reason).joined()
+        let text =
+            loaded.diagnostics.map(\.description).joined() + loaded.disabled.map(\.reason).joined()
             + loaded.registry.partners.map { "\($0)" }.joined()
         for value in environment.values {
             #expect(!text.contains(value))

@@ -43,7 +43,9 @@ import Testing
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 #expect(
-                    dispatcher.submit(OrganicRequest(path: "/", edgeCookie: ec, ecIssuedOnThisRequest: true, consent: .granted))
+                    dispatcher.submit(
+                        OrganicRequest(path: "/", edgeCookie: ec, ecIssuedOnThisRequest: true, consent: .granted)
+                    )
                         == .enqueued
                 )
                 #expect(try await eventually { transport.inFlight == 2 })

@@ -21,21 +21,21 @@ import Testing
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try """
-            id: one
-            source_domain: one.example
-            pull:
-              url: https://pull.one.example/x
-              allowed_hosts: [pull.one.example]
-              tiemout: 1s
-              ttl: forever
-            """.write(to: directory.appendingPathComponent("a.yaml"), atomically: true, encoding: .utf8)
+        id: one
+        source_domain: one.example
+        pull:
+          url: https://pull.one.example/x
+          allowed_hosts: [pull.one.example]
+          tiemout: 1s
+          ttl: forever
+        """.write(to: directory.appendingPathComponent("a.yaml"), atomically: true, encoding: .utf8)
         try """
-            id: Two!
-            source_domain: two.example
-            pull:
-              url: http://pull.two.example/x
-              allowed_hosts: [pull.two.example]
-            """.write(to: directory.appendingPathComponent("b.yml"), atomically: true, encoding: .utf8)
+        id: Two!
+        source_domain: two.example
+        pull:
+          url: http://pull.two.example/x
+          allowed_hosts: [pull.two.example]
+        """.write(to: directory.appendingPathComponent("b.yml"), atomically: true, encoding: .utf8)
         try "ignored: true".write(to: directory.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
 
         let result = try await runPullSync(["check", directory.path])
@@ -100,14 +100,14 @@ import Testing
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try """
-            id: one
-            source_domain: one.example
-            pull:
-              url: https://pull.one.example/x
-              allowed_hosts: [pull.one.example]
-              auth:
-                bearer: { env: PULLSYNC_TEST_UNSET_TOKEN }
-            """.write(to: directory.appendingPathComponent("one.yaml"), atomically: true, encoding: .utf8)
+        id: one
+        source_domain: one.example
+        pull:
+          url: https://pull.one.example/x
+          allowed_hosts: [pull.one.example]
+          auth:
+            bearer: { env: PULLSYNC_TEST_UNSET_TOKEN }
+        """.write(to: directory.appendingPathComponent("one.yaml"), atomically: true, encoding: .utf8)
         let plain = try await runPullSync(["check", directory.path])
         #expect(plain.status == 0)
         let resolved = try await runPullSync(["check", "--resolve-secrets", directory.path])

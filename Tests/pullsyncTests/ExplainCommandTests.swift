@@ -21,7 +21,9 @@ import Testing
     }
 
     func explain(_ extra: [String]) async throws -> Report {
-        let result = try await runPullSync(["explain", "--partners", "partners.d", "--ec-id", Self.ec, "--json"] + extra)
+        let result = try await runPullSync(
+            ["explain", "--partners", "partners.d", "--ec-id", Self.ec, "--json"] + extra
+        )
         #expect(result.status == 0, "stderr: \(result.stderr)")
         return try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
     }
