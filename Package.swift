@@ -23,6 +23,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     ],
     targets: [
         // Decisions and fan-out: no sockets, no YAML, no NIO.
@@ -50,14 +55,28 @@ let package = Package(
                 "PullSyncKernel",
                 "PartnerManifest",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
-        // Deterministic clock, randomness and a scriptable transport for tests.
+        // Deterministic clock, randomness, a scripted transport, and a scriptable loopback
+        // partner server (HTTP and HTTPS with a generated test CA) for tests.
         .target(
             name: "PullSyncTesting",
-            dependencies: ["PullSyncKernel"],
+            dependencies: [
+                "PullSyncKernel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -94,6 +113,7 @@ let package = Package(
             dependencies: [
                 "PullSync",
                 "PullSyncTesting",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ],
@@ -101,7 +121,7 @@ let package = Package(
         ),
         .testTarget(
             name: "pullsyncTests",
-            dependencies: ["pullsync"],
+            dependencies: ["pullsync", "PullSyncTesting"],
             swiftSettings: swiftSettings
         ),
     ]
