@@ -45,6 +45,19 @@ public struct CallResult: Sendable, Hashable {
     public var write: WriteResult?
     /// How long the call took.
     public var duration: Duration
+    /// The HTTP status, when a response arrived.
+    public var status: Int?
+}
+
+/// One call made by ``PullKernel/probe(partnerID:edgeCookie:)``: what was sent and what came back.
+public struct ProbeResult: Sendable {
+    public var partnerID: String
+    /// The request as built (print it with `description` or `redactedHeaders`; never raw headers).
+    public var request: PullRequest
+    /// The HTTP status, when a response arrived.
+    public var status: Int?
+    public var outcome: PullOutcome
+    public var duration: Duration
 }
 
 /// The whole story of one organic request: every decision and every call's result.
@@ -381,14 +394,7 @@ public struct PullKernel: Sendable {
         let partner = registry.partners[call.partnerIndex]
         let started = ContinuousClock.now
         metrics.inFlight.increment()
-        let outcome: PullOutcome
-        if isAllowed(call.request.url, for: partner) {
-            let limits = TransportLimits(timeout: partner.timeout, maxBodyBytes: configuration.maxBodyBytes)
-            let result = await transport.send(call.request, limits: limits)
-            outcome = partner.adapter.classify(result, context: call.context)
-        } else {
-            outcome = .refusedTarget
-        }
+        let (status, outcome) = await send(call.request, context: call.context, partner: partner)
         metrics.inFlight.decrement()
         let duration = ContinuousClock.now - started
         let now = clock.now()
@@ -419,7 +425,38 @@ public struct PullKernel: Sendable {
             metrics.write(call.partnerIndex, write)
         }
         log(outcome, write: write, partner: partner, duration: duration, cancelled: cancelled)
-        return CallResult(partnerID: partner.id, outcome: outcome, write: write, duration: duration)
+        return CallResult(partnerID: partner.id, outcome: outcome, write: write, duration: duration, status: status)
+    }
+
+    /// Checks the URL again right before sending, sends, and classifies.
+    private func send(_ request: PullRequest, context: PullContext, partner: Partner) async -> (Int?, PullOutcome) {
+        guard isAllowed(request.url, for: partner) else { return (nil, .refusedTarget) }
+        let limits = TransportLimits(timeout: partner.timeout, maxBodyBytes: configuration.maxBodyBytes)
+        let result = await transport.send(request, limits: limits)
+        var status: Int?
+        if case .response(let code, _, _) = result { status = code }
+        return (status, partner.adapter.classify(result, context: context))
+    }
+
+    /// Sends one partner's real pull request for `edgeCookie` once, ignoring eligibility, rate
+    /// limits, budget and circuit, and writing nothing: what `pullsync try` does. The URL
+    /// safety checks still apply. `nil` when no partner has that id; an adapter that can't
+    /// build a request throws.
+    public func probe(partnerID: String, edgeCookie: EdgeCookie) async throws(AdapterError) -> ProbeResult? {
+        guard let index = registry.index(of: partnerID) else { return nil }
+        let partner = registry.partners[index]
+        let context = PullContext(
+            edgeCookie: edgeCookie,
+            partnerID: partner.id,
+            sourceDomain: partner.sourceDomain,
+            now: clock.now()
+        )
+        let request = try partner.adapter.makeRequest(for: context)
+        let started = ContinuousClock.now
+        let (status, outcome) = await send(request, context: context, partner: partner)
+        let duration = ContinuousClock.now - started
+        metrics.outcome(index, outcome.outcomeClass)
+        return ProbeResult(partnerID: partner.id, request: request, status: status, outcome: outcome, duration: duration)
     }
 
     private func log(

@@ -1,0 +1,298 @@
+import AsyncHTTPClient
+public import Logging
+public import NIOCore
+import NIOHTTP1
+public import NIOPosix
+import NIOSSL
+public import PullSyncKernel
+public import ServiceLifecycle
+import Synchronization
+
+/// The real transport: HTTPS to partners over AsyncHTTPClient, hardened against partners
+/// (and DNS answers) that misbehave.
+///
+/// - Redirects are never followed (a `3xx` comes back as a status); no retries.
+/// - The whole call, connect to last byte, ends at `limits.timeout`.
+/// - A declared `Content-Length` over the body limit is refused before reading; a streamed
+///   body is abandoned as soon as it passes the limit.
+/// - TLS verification is always on, with optional extra trust roots.
+/// - Targets are checked on the resolved address: loopback, private, link-local, unspecified
+///   and other non-public addresses are refused (loopback is allowed only with
+///   `allowLoopback`, the development switch). The connection is pinned to the address that
+///   was checked (AsyncHTTPClient's `dnsOverride`, one client per partner host), and the
+///   connected peer is checked again when the connection opens.
+///
+/// Run it in your `ServiceGroup` (it owns HTTP clients and shuts them down on shutdown), or
+/// call ``shutdown()`` when done.
+public final class HTTPPullTransport: PullTransport, Service {
+    /// How the transport connects.
+    public struct Configuration: Sendable {
+        /// Development switch: allow loopback targets, over `https` or `http`. Default off.
+        public var allowLoopback: Bool
+        /// PEM files whose certificates are trusted in addition to the system's roots.
+        public var additionalTrustRootFiles: [String]
+        /// The longest a connection may take to open (the call's deadline still applies). Default 1 s.
+        public var connectTimeout: Duration
+        /// How long a checked address stays pinned before the name is resolved again. Default 60 s.
+        public var addressTTL: Duration
+        /// Resolves partner host names.
+        public var resolver: any HostResolver
+        /// Connections kept per partner host. Default 8.
+        public var connectionsPerHost: Int
+
+        public init(
+            allowLoopback: Bool = false,
+            additionalTrustRootFiles: [String] = [],
+            connectTimeout: Duration = .seconds(1),
+            addressTTL: Duration = .seconds(60),
+            resolver: any HostResolver = SystemHostResolver(),
+            connectionsPerHost: Int = 8
+        ) {
+            self.allowLoopback = allowLoopback
+            self.additionalTrustRootFiles = additionalTrustRootFiles
+            self.connectTimeout = connectTimeout
+            self.addressTTL = addressTTL
+            self.resolver = resolver
+            self.connectionsPerHost = connectionsPerHost
+        }
+    }
+
+    private enum Pinning {
+        case success(HTTPClient)
+        case failure(TransportFailure)
+    }
+
+    private struct Pin {
+        var address: IPAddress
+        var client: HTTPClient
+        var resolvedAt: ContinuousClock.Instant
+    }
+
+    private struct State {
+        var pins: [String: Pin] = [:]
+        var shutDown = false
+    }
+
+    private let configuration: Configuration
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+    private let tlsConfiguration: TLSConfiguration
+    private let state = Mutex(State())
+    private let retired: AsyncStream<HTTPClient>.Continuation
+    private let retiredClients: AsyncStream<HTTPClient>
+
+    /// - Parameters:
+    ///   - eventLoopGroup: the NIO event loops the clients run on; default the shared singleton.
+    public init(
+        configuration: Configuration = Configuration(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "pullsync.transport", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = .fullVerification
+        tls.minimumTLSVersion = .tlsv12
+        if !configuration.additionalTrustRootFiles.isEmpty {
+            tls.additionalTrustRoots = configuration.additionalTrustRootFiles.map { .file($0) }
+        }
+        self.tlsConfiguration = tls
+        (retiredClients, retired) = AsyncStream.makeStream(of: HTTPClient.self)
+    }
+
+    // MARK: Service
+
+    /// Shuts down clients replaced after an address change as they retire; on graceful
+    /// shutdown or cancellation, shuts down the rest.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            for await client in self.retiredClients {
+                try? await client.shutdown()
+            }
+        }
+        await shutdown()
+    }
+
+    /// Shuts down every client. Sends after this fail as `transport_error`.
+    public func shutdown() async {
+        let clients = state.withLock { state -> [HTTPClient] in
+            state.shutDown = true
+            defer { state.pins.removeAll() }
+            return state.pins.values.map(\.client)
+        }
+        retired.finish()
+        for client in clients { try? await client.shutdown() }
+        // Clients retired but not yet shut down by `run()`.
+        for await client in retiredClients { try? await client.shutdown() }
+    }
+
+    // MARK: Sending
+
+    public func send(_ request: PullRequest, limits: TransportLimits) async -> TransportResult {
+        let url = request.url
+        let host = url.host
+        let isLoopbackName = HostName.isLoopback(host)
+        guard url.scheme == "https" || (url.scheme == "http" && configuration.allowLoopback) else {
+            return .failure(.refusedTarget)
+        }
+        if isLoopbackName && !configuration.allowLoopback { return .failure(.refusedTarget) }
+
+        let client: HTTPClient
+        switch await pinnedClient(for: host, scheme: url.scheme) {
+        case .success(let pinned): client = pinned
+        case .failure(let failure): return .failure(failure)
+        }
+
+        var outgoing = HTTPClientRequest(url: request.renderedURL)
+        outgoing.method = HTTPMethod(rawValue: request.method)
+        outgoing.headers.add(name: "User-Agent", value: "pullsync")
+        outgoing.headers.add(name: "Accept", value: "application/json")
+        for header in request.headers { outgoing.headers.replaceOrAdd(name: header.name, value: header.value) }
+        if let body = request.body { outgoing.body = .bytes(ByteBuffer(bytes: body)) }
+
+        let prepared = outgoing
+        let timeout = limits.timeout
+        let maxBody = limits.maxBodyBytes
+        // The deadline covers the body too: a partner that sends headers and then stalls is
+        // cut off at the deadline, whatever the client library does.
+        return await withTaskGroup(of: TransportResult?.self) { group in
+            group.addTask { await self.perform(prepared, client: client, timeout: timeout, maxBody: maxBody) }
+            group.addTask {
+                do {
+                    try await Task.sleep(for: timeout)
+                    return .failure(.timeout)
+                } catch {
+                    return nil
+                }
+            }
+            var result: TransportResult = .failure(.timeout)
+            if let first = await group.next(), let value = first { result = value }
+            group.cancelAll()
+            return result
+        }
+    }
+
+    private func perform(
+        _ request: HTTPClientRequest,
+        client: HTTPClient,
+        timeout: Duration,
+        maxBody: Int
+    ) async -> TransportResult {
+        do {
+            let response = try await client.execute(request, timeout: .nanoseconds(timeout.nanoseconds), logger: logger)
+            let status = Int(response.status.code)
+            let headers = response.headers.map { (name: $0.name, value: $0.value) }
+            if let declared = response.headers.first(name: "content-length").flatMap(Int.init), declared > maxBody {
+                return .failure(.tooLarge)
+            }
+            var body: [UInt8] = []
+            for try await chunk in response.body {
+                guard body.count + chunk.readableBytes <= maxBody else { return .failure(.tooLarge) }
+                body.append(contentsOf: chunk.readableBytesView)
+            }
+            return .response(status: status, headers: headers, body: body)
+        } catch {
+            if Task.isCancelled { return .failure(.timeout) }
+            return .failure(Self.classify(error))
+        }
+    }
+
+    /// Maps a client error to its outcome class.
+    static func classify(_ error: any Error) -> TransportFailure {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout, .readTimeout, .writeTimeout, .deadlineExceeded, .tlsHandshakeTimeout,
+                .getConnectionFromPoolTimeout:
+                return .timeout
+            default:
+                return .transportError
+            }
+        }
+        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
+            return .tlsError
+        }
+        if error is PinnedAddressMismatch { return .refusedTarget }
+        return .transportError
+    }
+
+    // MARK: Pinning
+
+    private func pinnedClient(for host: String, scheme: String) async -> Pinning {
+        let now = ContinuousClock.now
+        let cached = state.withLock { state -> Pin? in
+            guard let pin = state.pins[host], now - pin.resolvedAt < configuration.addressTTL else { return nil }
+            return pin
+        }
+        if let cached { return allowedScheme(scheme, for: cached.address) ? .success(cached.client) : .failure(.refusedTarget) }
+
+        let addresses: [IPAddress]
+        do {
+            addresses = try await configuration.resolver.resolve(host: host)
+        } catch {
+            logger.debug("partner host did not resolve", metadata: ["host": "\(host)", "error": "\(error)"])
+            return .failure(.transportError)
+        }
+        guard let address = addresses.first(where: isAllowed) else {
+            logger.warning(
+                "partner host resolves only to refused addresses",
+                metadata: ["host": "\(host)", "addresses": "\(addresses.map(\.description))"]
+            )
+            return .failure(.refusedTarget)
+        }
+        guard allowedScheme(scheme, for: address) else { return .failure(.refusedTarget) }
+
+        return state.withLock { state -> Pinning in
+            guard !state.shutDown else { return .failure(.transportError) }
+            if let pin = state.pins[host] {
+                if pin.address == address {
+                    state.pins[host]?.resolvedAt = now
+                    return .success(pin.client)
+                }
+                retired.yield(pin.client)
+            }
+            let client = makeClient(host: host, address: address)
+            state.pins[host] = Pin(address: address, client: client, resolvedAt: now)
+            return .success(client)
+        }
+    }
+
+    private func isAllowed(_ address: IPAddress) -> Bool {
+        if address.isLoopback { return configuration.allowLoopback }
+        return address.nonPublicRange == nil
+    }
+
+    // Plain http only ever goes to this machine.
+    private func allowedScheme(_ scheme: String, for address: IPAddress) -> Bool {
+        scheme == "https" || (scheme == "http" && address.isLoopback && configuration.allowLoopback)
+    }
+
+    private func makeClient(host: String, address: IPAddress) -> HTTPClient {
+        var clientConfiguration = HTTPClient.Configuration(
+            tlsConfiguration: tlsConfiguration,
+            redirectConfiguration: .disallow,
+            timeout: HTTPClient.Configuration.Timeout(connect: .nanoseconds(configuration.connectTimeout.nanoseconds)),
+            connectionPool: HTTPClient.Configuration.ConnectionPool(
+                idleTimeout: .seconds(60),
+                concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.connectionsPerHost
+            ),
+            decompression: .disabled
+        )
+        clientConfiguration.dnsOverride = [host: address.description]
+        // Defence in depth: the connected peer must be the address that was checked.
+        let check: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
+            guard let peer = channel.remoteAddress?.ipAddress.flatMap(IPAddress.init), peer == address else {
+                return channel.eventLoop.makeFailedFuture(PinnedAddressMismatch())
+            }
+            return channel.eventLoop.makeSucceededVoidFuture()
+        }
+        clientConfiguration.http1_1ConnectionDebugInitializer = check
+        clientConfiguration.http2ConnectionDebugInitializer = check
+        return HTTPClient(eventLoopGroup: eventLoopGroup, configuration: clientConfiguration)
+    }
+}
+
+/// A connection reached an address other than the one that was checked.
+struct PinnedAddressMismatch: Error, CustomStringConvertible {
+    var description: String { "connected peer is not the checked address" }
+}

@@ -1,0 +1,143 @@
+import ArgumentParser
+import Foundation
+import PullSync
+
+struct TryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "try",
+        abstract: "Send one partner's real pull request once and show the classified outcome.",
+        discussion: """
+            Ignores eligibility, rate limits, budget and circuit state, and stores nothing. The \
+            URL safety rules still apply. Secrets are resolved from the environment or files and \
+            are never printed. Exits 0 whenever the outcome was classified, whatever it is.
+            """
+    )
+
+    @Option(help: "The partner manifests folder (or a file).")
+    var partners: String = "partners.d"
+
+    @Option(help: "The partner to call (its manifest id).")
+    var partner: String
+
+    @Option(name: .customLong("ec-id"), help: "The EC value to send.")
+    var ecID: String
+
+    @Option(name: .customLong("tls-ca-file"), help: "A PEM file of extra trust roots for partner TLS.")
+    var tlsCAFile: String?
+
+    @Flag(name: .customLong("allow-loopback"), help: "Allow loopback partner URLs, over https or http (development).")
+    var allowLoopback = false
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() async throws {
+        let loaded = PartnerLoader.load(paths: [partners], secrets: EnvironmentSecretResolver())
+        guard let index = loaded.registry.index(of: partner) else {
+            for diagnostic in loaded.diagnostics { printError(diagnostic.description) }
+            let known = loaded.registry.partners.map(\.id).joined(separator: ", ")
+            throw ValidationError("no valid partner '\(partner)' in \(partners) (valid: \(known.isEmpty ? "none" : known))")
+        }
+        let selected = loaded.registry.partners[index]
+        if let reason = selected.disabledReason {
+            for diagnostic in loaded.diagnostics where diagnostic.message.contains("'\(partner)'") {
+                printError(diagnostic.description)
+            }
+            throw ValidationError("partner '\(partner)' can't be called: \(reason)")
+        }
+        guard let edgeCookie = DefaultEdgeCookieFormat().parse(ecID) else {
+            throw ValidationError("--ec-id '\(ecID)' is not a valid EC (64 lowercase hex, '.', 6 alphanumerics)")
+        }
+        if let tlsCAFile, !FileManager.default.isReadableFile(atPath: tlsCAFile) {
+            throw ValidationError("--tls-ca-file '\(tlsCAFile)' cannot be read")
+        }
+
+        let transport = HTTPPullTransport(
+            configuration: HTTPPullTransport.Configuration(
+                allowLoopback: allowLoopback,
+                additionalTrustRootFiles: tlsCAFile.map { [$0] } ?? []
+            )
+        )
+        let kernel = PullKernel(
+            registry: loaded.registry,
+            configuration: PullSyncConfiguration(allowLoopback: allowLoopback),
+            graph: InMemoryIdentityGraph(),
+            rateLimiter: InMemoryRateLimiter(),
+            transport: transport
+        )
+        let result: ProbeResult?
+        do {
+            result = try await kernel.probe(partnerID: partner, edgeCookie: edgeCookie)
+        } catch {
+            await transport.shutdown()
+            throw ValidationError("partner '\(partner)': \(error.message)")
+        }
+        await transport.shutdown()
+        guard let result else { throw ValidationError("no partner '\(partner)'") }
+        let report = TryReport(result)
+        print(json ? try report.jsonString() : report.text)
+    }
+
+    private func printError(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+struct TryReport: Encodable {
+    struct Request: Encodable {
+        var method: String
+        var url: String
+        var headers: [String: String]
+    }
+
+    var partner: String
+    var request: Request
+    var status: Int?
+    var outcome: String
+    var uid: String?
+    var elapsedMS: Double
+
+    enum CodingKeys: String, CodingKey {
+        case partner, request, status, outcome, uid
+        case elapsedMS = "elapsed_ms"
+    }
+
+    init(_ result: ProbeResult) {
+        partner = result.partnerID
+        request = Request(
+            method: result.request.method,
+            url: result.request.renderedURL,
+            headers: Dictionary(result.request.redactedHeaders.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
+        )
+        status = result.status
+        outcome = result.outcome.className
+        if case .uid(let value, _) = result.outcome { uid = value }
+        elapsedMS = (result.duration.seconds * 1000 * 10).rounded() / 10
+    }
+
+    // Encodes `status` and `uid` as null when absent (the contract lists them as present).
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(partner, forKey: .partner)
+        try container.encode(request, forKey: .request)
+        try container.encode(status, forKey: .status)
+        try container.encode(outcome, forKey: .outcome)
+        try container.encode(uid, forKey: .uid)
+        try container.encode(elapsedMS, forKey: .elapsedMS)
+    }
+
+    func jsonString() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    var text: String {
+        var lines = ["\(request.method) \(request.url)"]
+        for (name, value) in request.headers.sorted(by: { $0.key < $1.key }) { lines.append("  \(name): \(value)") }
+        lines.append("status:  \(status.map(String.init) ?? "none")")
+        lines.append("outcome: \(outcome)\(uid.map { " (uid \($0))" } ?? "")")
+        lines.append("elapsed: \(elapsedMS) ms")
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,66 @@
+import PullSync
+import Testing
+
+@Suite struct IPAddressTests {
+    @Test(arguments: [
+        ("127.0.0.1", "loopback (127.0.0.0/8)"),
+        ("127.9.9.9", "loopback (127.0.0.0/8)"),
+        ("10.1.2.3", "private (10.0.0.0/8)"),
+        ("172.16.0.1", "private (172.16.0.0/12)"),
+        ("172.31.255.255", "private (172.16.0.0/12)"),
+        ("192.168.1.1", "private (192.168.0.0/16)"),
+        ("169.254.169.254", "link-local (169.254.0.0/16)"),
+        ("0.0.0.0", "unspecified (0.0.0.0/8)"),
+        ("100.64.0.1", "shared address space (100.64.0.0/10)"),
+        ("224.0.0.1", "multicast (224.0.0.0/4)"),
+        ("255.255.255.255", "reserved (240.0.0.0/4)"),
+        ("198.18.0.1", "benchmarking (198.18.0.0/15)"),
+        ("::", "unspecified (::)"),
+        ("::1", "loopback (::1)"),
+        ("[::1]", "loopback (::1)"),
+        ("fd00::1", "unique local (fc00::/7)"),
+        ("fe80::1%eth0", "link-local (fe80::/10)"),
+        ("ff02::1", "multicast (ff00::/8)"),
+        ("::ffff:169.254.169.254", "link-local (169.254.0.0/16)"),
+        ("::ffff:127.0.0.1", "loopback (127.0.0.0/8)"),
+        ("64:ff9b::a00:1", "NAT64 of private (10.0.0.0/8)"),
+        ("2001:db8::1", "documentation (2001:db8::/32)"),
+    ])
+    func nonPublicAddressesAreNamed(literal: String, range: String) throws {
+        let address = try #require(IPAddress(literal))
+        #expect(address.nonPublicRange == range)
+    }
+
+    @Test(arguments: ["93.184.215.14", "8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8"])
+    func publicAddressesPass(literal: String) throws {
+        let address = try #require(IPAddress(literal))
+        #expect(address.nonPublicRange == nil)
+        #expect(!address.isLoopback)
+    }
+
+    @Test(arguments: ["", "localhost", "1.2.3", "256.1.1.1", "::g", "example.com"])
+    func notLiterals(text: String) {
+        #expect(IPAddress(text) == nil)
+    }
+
+    @Test func descriptionRoundTrips() throws {
+        #expect(try #require(IPAddress("10.0.0.1")).description == "10.0.0.1")
+        #expect(try #require(IPAddress("[0:0::1]")).description == "::1")
+        #expect(try #require(IPAddress("2001:DB8:0:0:0:0:0:1")).description == "2001:db8::1")
+    }
+
+    @Test func staticResolverAnswersFromItsTableAndFallsBack() async throws {
+        let resolver = StaticHostResolver(["Partner.Example.": [try #require(IPAddress("127.0.0.1"))]])
+        #expect(try await resolver.resolve(host: "partner.example") == [IPAddress("127.0.0.1")!])
+        #expect(try await resolver.resolve(host: "10.0.0.9") == [IPAddress("10.0.0.9")!])
+        await #expect(throws: HostResolutionError.self) { try await resolver.resolve(host: "other.example") }
+    }
+
+    @Test func systemResolverResolvesLiteralsAndLocalhost() async throws {
+        let resolver = SystemHostResolver()
+        #expect(try await resolver.resolve(host: "127.0.0.1") == [IPAddress("127.0.0.1")!])
+        let localhost = try await resolver.resolve(host: "localhost")
+        #expect(!localhost.isEmpty)
+        #expect(localhost.allSatisfy { $0.isLoopback })
+    }
+}
