@@ -62,8 +62,10 @@ struct KernelDecisionsBenchmark {
             }
             return record
         }
+        // Plans are measured, not executed: lift the in-flight cap that executing would release.
         let kernel = PullKernel(
             registry: registry,
+            configuration: PullSyncConfiguration(maxInFlightPerPartner: .max),
             graph: InMemoryIdentityGraph(records: records),
             rateLimiter: InMemoryRateLimiter(),
             transport: ScriptedTransport(),

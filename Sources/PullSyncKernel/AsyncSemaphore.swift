@@ -29,12 +29,22 @@ final class AsyncSemaphore: Sendable {
         guard let id else { return }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let cancelled = state.withLock { state -> Bool in
-                    if Task.isCancelled { return true }
+                enum Next { case cancelled, acquired, wait }
+                let next = state.withLock { state -> Next in
+                    if Task.isCancelled { return .cancelled }
+                    // A release may have come between deciding to wait and registering.
+                    if state.permits > 0 {
+                        state.permits -= 1
+                        return .acquired
+                    }
                     state.waiters.append((id, continuation))
-                    return false
+                    return .wait
                 }
-                if cancelled { continuation.resume(throwing: CancellationError()) }
+                switch next {
+                case .cancelled: continuation.resume(throwing: CancellationError())
+                case .acquired: continuation.resume()
+                case .wait: break
+                }
             }
         } onCancel: {
             let continuation = state.withLock { state -> CheckedContinuation<Void, any Error>? in

@@ -22,10 +22,22 @@ public struct ConsentDecision: Sendable {
     /// Consent denied.
     public static let denied = ConsentDecision(granted: false)
 
-    /// Whether a partner with `requirements` may be called.
-    public func allows(_ requirements: PartnerConsentRequirements) -> Bool {
+    /// Whether a partner with `requirements` may be called, given the request's signals.
+    ///
+    /// - The host's decision must be granted.
+    /// - A partner is skipped when one of its `gppSkipSections` applies to the request.
+    /// - Where a TCF string is present (TCF applies), the per-partner policy decides; with no
+    ///   policy to read it, every partner is skipped: consent that can't be verified is no consent.
+    /// - Otherwise the per-partner policy, when there is one, decides.
+    public func allows(_ requirements: PartnerConsentRequirements, signals: ConsentStrings) -> Bool {
         guard granted else { return false }
-        return partnerPolicy?.allows(requirements) ?? true
+        if !requirements.gppSkipSections.isEmpty,
+            signals.gppSectionIDs.contains(where: requirements.gppSkipSections.contains)
+        {
+            return false
+        }
+        if let partnerPolicy { return partnerPolicy.allows(requirements) }
+        return signals.tcf == nil
     }
 }
 

@@ -84,11 +84,18 @@ public struct HTTPPullAdapter: PartnerAdapter {
             Self.value(of: variable, context: context, token: self.token)
         }
         let query = configuration.query.map { (name: $0.name, value: $0.value.render(value)) }
-        var headers: [PullRequest.Header] = configuration.headers.map {
-            PullRequest.Header(
-                name: $0.name,
-                value: $0.value.render(value),
-                isSecret: $0.value.variables.contains(.token)
+        var headers: [PullRequest.Header] = []
+        headers.reserveCapacity(configuration.headers.count + 1)
+        for header in configuration.headers {
+            let rendered = header.value.render(value)
+            // Values like {gdpr_consent} come from the browser: a line break or control byte
+            // would inject a header, and an oversized value would draw a 431 that counts
+            // against the partner. Refuse the request instead (not the partner's fault).
+            guard Self.isSafeHeaderValue(rendered) else {
+                throw AdapterError("header '\(header.name)' would carry control characters or more than 8 KiB")
+            }
+            headers.append(
+                PullRequest.Header(name: header.name, value: rendered, isSecret: header.value.variables.contains(.token))
             )
         }
         if case .bearer = configuration.auth, let token {
@@ -106,6 +113,16 @@ public struct HTTPPullAdapter: PartnerAdapter {
             guard status == 200 else { return .httpError(status: status) }
             return Self.extractUID(from: body, path: configuration.uidPath)
         }
+    }
+
+    /// Whether `value` may be sent as a header value: at most 8 KiB, no control bytes but tab.
+    public static func isSafeHeaderValue(_ value: String) -> Bool {
+        var count = 0
+        for byte in value.utf8 {
+            count += 1
+            if count > 8192 || (byte < 0x20 && byte != 0x09) || byte == 0x7F { return false }
+        }
+        return true
     }
 
     /// Classifies a 200 body: the string at `path`, or why there is none.

@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Host-name handling shared by manifest validation and the send-time URL check.
 public enum HostName {
     /// Lowercases ASCII letters, removes one trailing dot and the brackets of an IPv6
@@ -43,7 +51,13 @@ public enum HostName {
             guard labelLength <= 63 else { return false }
             previous = byte
         }
-        return labelLength > 0 && previous != UInt8(ascii: "-") && !allDigitsAndDots
+        guard labelLength > 0, previous != UInt8(ascii: "-"), !allDigitsAndDots else { return false }
+        // `0x7f000001`, `0xa.0.0.1`, `2130706433`: forms that resolvers read as IPv4 addresses.
+        // A real name's last label (its top-level domain) is never all digits (RFC 3696 §2).
+        var probe = in_addr()
+        if inet_aton(name, &probe) != 0 { return false }
+        let lastLabel = name.split(separator: ".").last ?? ""
+        return !lastLabel.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
     }
 
     /// Whether `host` names this machine: `localhost`, `*.localhost`, `127.0.0.0/8` or `::1`.

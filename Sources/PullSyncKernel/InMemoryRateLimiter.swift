@@ -3,45 +3,78 @@ import Synchronization
 /// An exact sliding-window rate limiter in process memory.
 ///
 /// Keeps, per key, the send times still inside the window (at most `calls` of them), so
-/// memory is bounded by keys × limit, and expired keys are dropped as they are touched and
-/// by ``purge(before:)``.
+/// memory is bounded by the keys active in the last window × limit: expired times are dropped
+/// as keys are touched, and keys nobody touches again are swept at most once per
+/// `sweepInterval` (a pass over all keys, amortized over the calls in between).
 public final class InMemoryRateLimiter: RateLimiter {
-    private let windows: Mutex<[String: [Timestamp]]>
+    private struct State {
+        /// Send times per key, and the window they were counted in.
+        var windows: [String: (times: [Timestamp], window: Duration)] = [:]
+        var lastSweep: Timestamp?
+    }
 
-    public init() {
-        self.windows = Mutex([:])
+    private let state: Mutex<State>
+    private let sweepInterval: Duration
+
+    /// - Parameter sweepInterval: how often keys idle past their window are forgotten. Default 60 s.
+    public init(sweepInterval: Duration = .seconds(60)) {
+        self.state = Mutex(State())
+        self.sweepInterval = sweepInterval
     }
 
     public func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
-        windows.withLock { windows in
-            requests.map { request in
+        state.withLock { state in
+            if let lastSweep = state.lastSweep {
+                if now - lastSweep >= sweepInterval { Self.sweep(&state, now: now) }
+            } else {
+                state.lastSweep = now
+            }
+            return requests.map { request in
                 let start = now - request.policy.window
-                var times = windows[request.key, default: []]
-                times.removeAll { $0 <= start }
-                let admitted = times.count < request.policy.calls
-                if admitted { times.append(now) }
-                windows[request.key] = times.isEmpty ? nil : times
+                // Mutate in place: copying the array out would copy it on every append.
+                var admitted = false
+                if state.windows[request.key] == nil {
+                    state.windows[request.key] = ([], request.policy.window)
+                }
+                state.windows[request.key]!.times.removeAll { $0 <= start }
+                state.windows[request.key]!.window = request.policy.window
+                if state.windows[request.key]!.times.count < request.policy.calls {
+                    state.windows[request.key]!.times.append(now)
+                    admitted = true
+                }
+                if state.windows[request.key]!.times.isEmpty { state.windows[request.key] = nil }
                 return admitted
             }
         }
     }
 
+    private static func sweep(_ state: inout State, now: Timestamp) {
+        state.lastSweep = now
+        state.windows = state.windows.filter { _, entry in
+            guard let newest = entry.times.last else { return false }
+            return newest > now - entry.window
+        }
+    }
+
+    /// Keys currently held (for tests and metrics).
+    public var keyCount: Int { state.withLock { $0.windows.count } }
+
     public func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
         let start = now - window
-        return windows.withLock { windows in
-            windows[key, default: []].count { $0 > start }
+        return state.withLock { state in
+            state.windows[key]?.times.count { $0 > start } ?? 0
         }
     }
 
     /// Drops send times older than `cutoff`; returns how many keys remain.
     @discardableResult
     public func purge(before cutoff: Timestamp) -> Int {
-        windows.withLock { windows in
-            for (key, times) in windows {
-                let kept = times.filter { $0 > cutoff }
-                windows[key] = kept.isEmpty ? nil : kept
+        state.withLock { state in
+            for (key, entry) in state.windows {
+                let kept = entry.times.filter { $0 > cutoff }
+                state.windows[key] = kept.isEmpty ? nil : (kept, entry.window)
             }
-            return windows.count
+            return state.windows.count
         }
     }
 }

@@ -126,6 +126,7 @@ extension SkipReason {
         case .adapterError: 10
         case .deferred: 11
         case .storeUnavailable: 12
+        case .partnerBusy: 13
         }
     }
 }

@@ -13,19 +13,32 @@ public struct CircuitBreakerPolicy: Sendable, Hashable {
     }
 }
 
-/// Per-process protection of each partner: a circuit breaker and an optional
-/// calls-per-second budget (a token bucket holding at most one second of calls).
+/// What ``PartnerGuard`` decided for one call.
+public enum Admission: Sendable, Hashable {
+    /// The call may go; `probe` when it is the half-open circuit's single probe.
+    case admitted(probe: Bool)
+    case refused(SkipReason)
+}
+
+/// Per-process protection of each partner: a circuit breaker, an optional calls-per-second
+/// budget (a token bucket holding at most one second of calls), and a cap on the calls in
+/// flight to one partner, so that a partner that hangs can't take every call slot.
+///
+/// Every admitted call must end in exactly one ``record(_:failed:probe:at:)`` (it was sent)
+/// or ``refund(_:probe:)`` (it was not, or its outcome says nothing about the partner).
 public final class PartnerGuard: Sendable {
     private enum Circuit {
         case closed(consecutiveFailures: Int)
         case open(until: Timestamp)
-        case halfOpen(probeInFlight: Bool)
+        /// `probeSince` is when the current probe was admitted, `nil` when none is out.
+        case halfOpen(probeSince: Timestamp?)
     }
 
     private struct State {
         var circuit: Circuit = .closed(consecutiveFailures: 0)
         var tokens: Double
         var refilledAt: Timestamp?
+        var inFlight = 0
     }
 
     private final class Slot: Sendable {
@@ -39,49 +52,77 @@ public final class PartnerGuard: Sendable {
 
     private let slots: [Slot]
     private let policy: CircuitBreakerPolicy
+    private let maxInFlightPerPartner: Int
 
     /// One slot per partner, in registry order; `budgets[i]` is partner `i`'s calls per second.
-    public init(budgets: [Double?], policy: CircuitBreakerPolicy = CircuitBreakerPolicy()) {
+    public init(
+        budgets: [Double?],
+        policy: CircuitBreakerPolicy = CircuitBreakerPolicy(),
+        maxInFlightPerPartner: Int = .max
+    ) {
         self.slots = budgets.map { Slot(budget: $0) }
         self.policy = policy
+        self.maxInFlightPerPartner = maxInFlightPerPartner
     }
 
-    /// Whether partner `index` may be called at `now`, taking a budget token and, when the
-    /// circuit is half open, the single probe slot. `nil` means admitted.
+    /// Whether partner `index` may be called at `now`, taking a budget token, an in-flight
+    /// place and, when the circuit is half open, the single probe. `nil` means admitted.
     public func admit(_ index: Int, at now: Timestamp) -> SkipReason? {
+        switch admission(index, at: now) {
+        case .admitted: nil
+        case .refused(let reason): reason
+        }
+    }
+
+    /// Like ``admit(_:at:)``, saying whether the admitted call is the circuit's probe.
+    public func admission(_ index: Int, at now: Timestamp) -> Admission {
         check(index, at: now, consume: true)
     }
 
     /// Like ``admit(_:at:)`` but changes nothing (for `explain`).
     public func peek(_ index: Int, at now: Timestamp) -> SkipReason? {
-        check(index, at: now, consume: false)
-    }
-
-    /// Gives back what ``admit(_:at:)`` took, for a call that was not sent after all.
-    public func refund(_ index: Int) {
-        let slot = slots[index]
-        slot.state.withLock { state in
-            if let budget = slot.budget { state.tokens = min(state.tokens + 1, max(budget, 1)) }
-            if case .halfOpen = state.circuit { state.circuit = .halfOpen(probeInFlight: false) }
+        switch check(index, at: now, consume: false) {
+        case .admitted: nil
+        case .refused(let reason): reason
         }
     }
 
-    /// Records a finished call: a failure counts toward opening the circuit; a success closes it.
-    public func record(_ index: Int, failed: Bool, at now: Timestamp) {
+    /// Gives back what an admission took, for a call that was not sent after all (or whose
+    /// outcome says nothing about the partner). `probe` frees the half-open probe.
+    public func refund(_ index: Int, probe: Bool = false) {
+        let slot = slots[index]
+        slot.state.withLock { state in
+            if let budget = slot.budget { state.tokens = min(state.tokens + 1, max(budget, 1)) }
+            state.inFlight = max(0, state.inFlight - 1)
+            if probe, case .halfOpen = state.circuit { state.circuit = .halfOpen(probeSince: nil) }
+        }
+    }
+
+    /// Records a finished call: a failure counts toward opening the circuit; a success closes
+    /// it. While the circuit is open or half open, only the probe's failure reopens it (a late
+    /// failure of a call sent before the circuit opened is old news).
+    public func record(_ index: Int, failed: Bool, probe: Bool = false, at now: Timestamp) {
         let threshold = policy.failureThreshold
         let openDuration = policy.openDuration
         slots[index].state.withLock { state in
+            state.inFlight = max(0, state.inFlight - 1)
             switch (state.circuit, failed) {
             case (_, false):
                 state.circuit = .closed(consecutiveFailures: 0)
             case (.closed(let failures), true):
                 state.circuit =
-                    failures + 1 >= threshold
-                    ? .open(until: now + openDuration) : .closed(consecutiveFailures: failures + 1)
+                    failures + 1 >= threshold ? .open(until: now + openDuration) : .closed(consecutiveFailures: failures + 1)
             case (.halfOpen, true), (.open, true):
-                state.circuit = .open(until: now + openDuration)
+                if probe || !Self.isLateFailure(state.circuit) { state.circuit = .open(until: now + openDuration) }
             }
         }
+    }
+
+    // Direct calls to `record` without `probe` (tests, tools) keep the simple rule: a failure
+    // while open keeps it open; in half-open only the probe's failure counts.
+    private static func isLateFailure(_ circuit: Circuit) -> Bool {
+        if case .halfOpen = circuit { return true }
+        return false
     }
 
     /// Whether partner `index`'s circuit is open at `now` (for health and metrics).
@@ -92,18 +133,30 @@ public final class PartnerGuard: Sendable {
         }
     }
 
-    private func check(_ index: Int, at now: Timestamp, consume: Bool) -> SkipReason? {
+    /// Calls admitted to partner `index` and not yet recorded or refunded.
+    public func inFlight(_ index: Int) -> Int {
+        slots[index].state.withLock { $0.inFlight }
+    }
+
+    private func check(_ index: Int, at now: Timestamp, consume: Bool) -> Admission {
         let slot = slots[index]
+        let openDuration = policy.openDuration
+        let maxInFlight = maxInFlightPerPartner
         return slot.state.withLock { state in
+            var probe = false
             switch state.circuit {
             case .closed:
                 break
             case .open(let until):
-                guard now >= until else { return .circuitOpen }
-                if consume { state.circuit = .halfOpen(probeInFlight: false) }
-            case .halfOpen(let probeInFlight):
-                if probeInFlight { return .circuitOpen }
+                guard now >= until else { return .refused(.circuitOpen) }
+                probe = true
+            case .halfOpen(let probeSince):
+                // A probe that never came back (a leak, a hung transport) expires after the
+                // open duration, so the circuit can't stay shut for good.
+                if let probeSince, now < probeSince + openDuration { return .refused(.circuitOpen) }
+                probe = true
             }
+            guard state.inFlight < maxInFlight else { return .refused(.partnerBusy) }
             if let budget = slot.budget {
                 let capacity = max(budget, 1)
                 var tokens = state.tokens
@@ -115,15 +168,18 @@ public final class PartnerGuard: Sendable {
                         state.tokens = tokens
                         state.refilledAt = now
                     }
-                    return .budget
+                    return .refused(.budget)
                 }
                 if consume {
                     state.tokens = tokens - 1
                     state.refilledAt = now
                 }
             }
-            if consume, case .halfOpen = state.circuit { state.circuit = .halfOpen(probeInFlight: true) }
-            return nil
+            if consume {
+                state.inFlight += 1
+                if probe { state.circuit = .halfOpen(probeSince: now) }
+            }
+            return .admitted(probe: probe)
         }
     }
 }

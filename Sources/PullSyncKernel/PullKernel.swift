@@ -10,6 +10,8 @@ public struct PlannedCall: Sendable {
     public var context: PullContext
     /// The graph entry eligibility saw, for the conditional write.
     public var expected: PartnerUID?
+    /// Whether this call is its partner's half-open circuit probe.
+    var isProbe: Bool = false
 }
 
 /// The outcome of the checks that need no store.
@@ -103,7 +105,8 @@ public struct PullKernel: Sendable {
         self.random = random
         self.partnerGuard = PartnerGuard(
             budgets: registry.partners.map(\.budgetPerSecond),
-            policy: configuration.circuitBreaker
+            policy: configuration.circuitBreaker,
+            maxInFlightPerPartner: configuration.effectiveMaxInFlightPerPartner
         )
         self.metrics = KernelMetrics(partnerIDs: registry.partners.map(\.id), factory: metricsFactory)
         self.logger = logger
@@ -129,8 +132,10 @@ public struct PullKernel: Sendable {
     }
 
     /// Decides `request` for real: creates the root entry of an EC issued on this request,
-    /// takes budget tokens and counts the calls it plans in the rate limiter.
-    public func plan(_ request: OrganicRequest) async -> RequestPlan {
+    /// takes budget tokens and in-flight places, and counts the calls it plans in the rate
+    /// limiter. What it takes is given back only by executing the plan, so it is not public:
+    /// use ``process(_:)`` or a ``PullDispatcher``.
+    package func plan(_ request: OrganicRequest) async -> RequestPlan {
         await plan(request, committing: true)
     }
 
@@ -168,7 +173,7 @@ public struct PullKernel: Sendable {
         }
         for index in registry.enabledIndices {
             let partner = registry.partners[index]
-            if !request.consent.allows(partner.consent) {
+            if !request.consent.allows(partner.consent, signals: request.consentStrings) {
                 decide(index, .skip(.consent), into: &decisions, committing: committing)
             } else if let existing = record.partners[partner.sourceDomain], existing.isFresh(at: now, ttl: partner.ttl)
             {
@@ -191,7 +196,16 @@ public struct PullKernel: Sendable {
             var batch: [PlannedCall] = []
             while calls.count + batch.count < cap, let index = remaining.popFirst() {
                 let partner = registry.partners[index]
-                if let reason = committing ? partnerGuard.admit(index, at: now) : partnerGuard.peek(index, at: now) {
+                var isProbe = false
+                if committing {
+                    switch partnerGuard.admission(index, at: now) {
+                    case .admitted(let probe):
+                        isProbe = probe
+                    case .refused(let reason):
+                        decide(index, .skip(reason), into: &decisions, committing: committing)
+                        continue
+                    }
+                } else if let reason = partnerGuard.peek(index, at: now) {
                     decide(index, .skip(reason), into: &decisions, committing: committing)
                     continue
                 }
@@ -211,12 +225,12 @@ public struct PullKernel: Sendable {
                         "adapter could not build a request",
                         metadata: ["partner": "\(partner.id)", "error": "\(error.message)"]
                     )
-                    if committing { partnerGuard.refund(index) }
+                    if committing { partnerGuard.refund(index, probe: isProbe) }
                     decide(index, .skip(.adapterError), into: &decisions, committing: committing)
                     continue
                 }
                 guard isAllowed(built.url, for: partner) else {
-                    if committing { partnerGuard.refund(index) }
+                    if committing { partnerGuard.refund(index, probe: isProbe) }
                     decide(index, .skip(.badURL), into: &decisions, committing: committing)
                     continue
                 }
@@ -226,7 +240,8 @@ public struct PullKernel: Sendable {
                         partnerID: partner.id,
                         request: built,
                         context: context,
-                        expected: record.partners[partner.sourceDomain]
+                        expected: record.partners[partner.sourceDomain],
+                        isProbe: isProbe
                     )
                 )
             }
@@ -237,7 +252,7 @@ public struct PullKernel: Sendable {
             } catch {
                 logger.warning("rate limiter failed; skipping pull sync", metadata: ["error": "\(error)"])
                 for call in batch {
-                    if committing { partnerGuard.refund(call.partnerIndex) }
+                    if committing { partnerGuard.refund(call.partnerIndex, probe: call.isProbe) }
                     decide(call.partnerIndex, .skip(.storeUnavailable), into: &decisions, committing: committing)
                 }
                 // The partners not yet batched can't be admitted either: not deferred, unavailable.
@@ -252,7 +267,7 @@ public struct PullKernel: Sendable {
                     decide(call.partnerIndex, .dispatch, into: &decisions, committing: committing)
                     calls.append(call)
                 } else {
-                    if committing { partnerGuard.refund(call.partnerIndex) }
+                    if committing { partnerGuard.refund(call.partnerIndex, probe: call.isProbe) }
                     decide(call.partnerIndex, .skip(.rateLimited), into: &decisions, committing: committing)
                 }
             }
@@ -360,14 +375,14 @@ public struct PullKernel: Sendable {
                         do {
                             try await globalSlots.acquire()
                         } catch {
-                            self.partnerGuard.refund(call.partnerIndex)
+                            self.partnerGuard.refund(call.partnerIndex, probe: call.isProbe)
                             return nil
                         }
                         // Shutdown may have begun while this call waited for a slot: it was
                         // never sent, so it is not sent now either.
                         guard shouldStartMore() else {
                             globalSlots.release()
-                            self.partnerGuard.refund(call.partnerIndex)
+                            self.partnerGuard.refund(call.partnerIndex, probe: call.isProbe)
                             return nil
                         }
                     }
@@ -384,7 +399,7 @@ public struct PullKernel: Sendable {
             }
             // Calls never started (shutdown) give their counted slot back to nobody: the rate
             // limit stays conservative, and the budget is refunded.
-            for call in pending { partnerGuard.refund(call.partnerIndex) }
+            for call in pending { partnerGuard.refund(call.partnerIndex, probe: call.isProbe) }
             return results
         }
     }
@@ -401,9 +416,9 @@ public struct PullKernel: Sendable {
         // Our own refusals and calls cut short by shutdown say nothing about the partner's health.
         let cancelled = Task.isCancelled
         if outcome != .refusedTarget && !cancelled {
-            partnerGuard.record(call.partnerIndex, failed: outcome.isPartnerFailure, at: now)
+            partnerGuard.record(call.partnerIndex, failed: outcome.isPartnerFailure, probe: call.isProbe, at: now)
         } else {
-            partnerGuard.refund(call.partnerIndex)
+            partnerGuard.refund(call.partnerIndex, probe: call.isProbe)
         }
         metrics.outcome(call.partnerIndex, outcome.outcomeClass)
         metrics.durations[call.partnerIndex].recordNanoseconds(duration.nanoseconds)

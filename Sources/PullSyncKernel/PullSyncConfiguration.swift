@@ -7,6 +7,11 @@ public struct PullSyncConfiguration: Sendable {
     public var maxCallsPerRequest: Int?
     /// Calls in flight at once across all requests. Default 64.
     public var maxInFlightCalls: Int
+    /// Calls in flight at once to one partner, across all requests; more are skipped as
+    /// `partner_busy`, so a partner that hangs can't take every call slot. Default `nil`:
+    /// half of `maxInFlightCalls`, and at least `perRequestConcurrency`. (Skipped calls are
+    /// tried again on the EC's next organic request.)
+    public var maxInFlightPerPartner: Int?
     /// Organic requests waiting to be processed; more are dropped and counted. Default 1,024.
     public var queueCapacity: Int
     /// Which paths are organic.
@@ -27,6 +32,7 @@ public struct PullSyncConfiguration: Sendable {
         perRequestConcurrency: Int = 3,
         maxCallsPerRequest: Int? = nil,
         maxInFlightCalls: Int = 64,
+        maxInFlightPerPartner: Int? = nil,
         queueCapacity: Int = 1024,
         routes: RouteFilter = RouteFilter(),
         edgeCookieFormat: any EdgeCookieFormat = DefaultEdgeCookieFormat(),
@@ -40,9 +46,11 @@ public struct PullSyncConfiguration: Sendable {
         precondition(maxCallsPerRequest.map { $0 >= 1 } ?? true, "maxCallsPerRequest must be at least 1")
         precondition(maxInFlightCalls >= 1, "maxInFlightCalls must be at least 1")
         precondition(queueCapacity >= 1, "queueCapacity must be at least 1")
+        precondition(maxInFlightPerPartner.map { $0 >= 1 } ?? true, "maxInFlightPerPartner must be at least 1")
         self.perRequestConcurrency = perRequestConcurrency
         self.maxCallsPerRequest = maxCallsPerRequest
         self.maxInFlightCalls = maxInFlightCalls
+        self.maxInFlightPerPartner = maxInFlightPerPartner
         self.queueCapacity = queueCapacity
         self.routes = routes
         self.edgeCookieFormat = edgeCookieFormat
@@ -51,5 +59,10 @@ public struct PullSyncConfiguration: Sendable {
         self.shutdownGracePeriod = shutdownGracePeriod
         self.maxBodyBytes = maxBodyBytes
         self.circuitBreaker = circuitBreaker
+    }
+
+    /// The per-partner in-flight cap in force.
+    public var effectiveMaxInFlightPerPartner: Int {
+        maxInFlightPerPartner ?? max(perRequestConcurrency, maxInFlightCalls / 2)
     }
 }

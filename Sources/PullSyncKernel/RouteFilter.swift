@@ -2,8 +2,11 @@
 /// trigger pull sync.
 ///
 /// An excluded entry `"/sync"` excludes `/sync` and everything under `/sync/`; an entry
-/// ending in `/*` (`"/admin/*"`) excludes everything under that prefix. The query string
-/// is ignored.
+/// ending in `/*` (`"/admin/*"`) excludes everything under that prefix. Paths are compared
+/// the way routers see them, and erring on the side of exclusion: the query string is
+/// ignored, percent-escapes are decoded, repeated slashes collapsed, `.` and `..` segments
+/// resolved, and letters compared case-insensitively, so `//sync`, `/SYNC` and
+/// `/news/../sync` are all excluded.
 public struct RouteFilter: Sendable, Hashable {
     /// The excluded entries as given.
     public let excluded: [String]
@@ -17,7 +20,7 @@ public struct RouteFilter: Sendable, Hashable {
         self.excluded = excluded
         var prefixes: [String] = []
         var exact: Set<String> = []
-        for entry in excluded {
+        for entry in excluded.map(Self.normalizeEntry) {
             if entry.hasSuffix("/*") {
                 let base = String(entry.dropLast(2))
                 exact.insert(base.isEmpty ? "/" : base)
@@ -34,10 +37,66 @@ public struct RouteFilter: Sendable, Hashable {
 
     /// Whether `path` is organic.
     public func isOrganic(_ path: some StringProtocol) -> Bool {
-        var path = Substring(path)
-        if let query = path.firstIndex(where: { $0 == "?" || $0 == "#" }) { path = path[..<query] }
-        if path.isEmpty { path = "/" }
-        if exact.contains(String(path)) { return false }
+        let path = Self.normalize(path)
+        if exact.contains(path) { return false }
         return !prefixes.contains { path.hasPrefix($0) }
+    }
+
+    private static func normalizeEntry(_ entry: String) -> String {
+        guard entry.hasSuffix("/*") else { return normalize(entry) }
+        let base = normalize(entry.dropLast(2))
+        return base == "/" ? "/*" : base + "/*"
+    }
+
+    /// The path as compared: no query, decoded, lowercased, no empty, `.` or `..` segments.
+    static func normalize(_ raw: some StringProtocol) -> String {
+        var bytes: [UInt8] = []
+        var iterator = raw.utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "?") || byte == UInt8(ascii: "#") { break }
+            bytes.append(byte)
+        }
+        // Percent-decode, then lowercase ASCII letters.
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count,
+                let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
+            {
+                decoded.append(high << 4 | low)
+                index += 3
+            } else {
+                decoded.append(bytes[index])
+                index += 1
+            }
+        }
+        for position in decoded.indices where decoded[position] >= 0x41 && decoded[position] <= 0x5A {
+            decoded[position] += 0x20
+        }
+        var segments: [ArraySlice<UInt8>] = []
+        for segment in decoded.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
+            if segment.elementsEqual([UInt8(ascii: ".")]) { continue }
+            if segment.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")]) {
+                if !segments.isEmpty { segments.removeLast() }
+                continue
+            }
+            segments.append(segment)
+        }
+        var result: [UInt8] = []
+        for segment in segments {
+            result.append(UInt8(ascii: "/"))
+            result.append(contentsOf: segment)
+        }
+        return result.isEmpty ? "/" : String(decoding: result, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }

@@ -22,7 +22,35 @@ struct PartnerGuardTests {
         #expect(!guardian.isOpen(0, at: t0 + .seconds(30)))
         #expect(guardian.admit(0, at: t0 + .seconds(30)) == nil)
         #expect(guardian.admit(0, at: t0 + .seconds(30)) == .circuitOpen)
-        #expect(guardian.admit(0, at: t0 + .seconds(90)) == .circuitOpen)
+        #expect(guardian.admit(0, at: t0 + .seconds(60) - .nanoseconds(1)) == .circuitOpen)
+        // A probe that never comes back expires after the open duration: the circuit can't wedge.
+        #expect(guardian.admit(0, at: t0 + .seconds(60)) == nil)
+    }
+
+    @Test("A late failure of a call sent before the circuit opened doesn't reopen a half-open circuit")
+    func lateFailureIsOldNews() {
+        let guardian = PartnerGuard(budgets: [nil])
+        for _ in 0..<5 { guardian.record(0, failed: true, at: t0) }
+        #expect(guardian.admission(0, at: t0 + .seconds(30)) == .admitted(probe: true))
+        guardian.record(0, failed: true, probe: false, at: t0 + .seconds(31))
+        #expect(!guardian.isOpen(0, at: t0 + .seconds(31)))
+        guardian.record(0, failed: false, probe: true, at: t0 + .seconds(31))
+        #expect(guardian.admission(0, at: t0 + .seconds(31)) == .admitted(probe: false))
+    }
+
+    @Test("The in-flight cap refuses a partner's calls beyond it until one ends")
+    func inFlightCap() {
+        let guardian = PartnerGuard(budgets: [nil, nil], maxInFlightPerPartner: 2)
+        #expect(guardian.admit(0, at: t0) == nil)
+        #expect(guardian.admit(0, at: t0) == nil)
+        #expect(guardian.admit(0, at: t0) == .partnerBusy)
+        #expect(guardian.admit(1, at: t0) == nil)
+        #expect(guardian.inFlight(0) == 2)
+        guardian.record(0, failed: true, at: t0)
+        #expect(guardian.admit(0, at: t0) == nil)
+        guardian.refund(0)
+        guardian.refund(0)
+        #expect(guardian.inFlight(0) == 0)
     }
 
     @Test("A successful probe closes the circuit; a failed one reopens it for another 30 s")
@@ -41,7 +69,7 @@ struct PartnerGuardTests {
         for _ in 0..<4 { closing.record(0, failed: true, at: t0 + .seconds(32)) }
         #expect(closing.admit(0, at: t0 + .seconds(32)) == nil)
 
-        reopening.record(0, failed: true, at: t0 + .seconds(31))
+        reopening.record(0, failed: true, probe: true, at: t0 + .seconds(31))
         #expect(reopening.isOpen(0, at: t0 + .seconds(31)))
         #expect(reopening.admit(0, at: t0 + .seconds(60)) == .circuitOpen)
         #expect(reopening.admit(0, at: t0 + .seconds(61)) == nil)
@@ -78,7 +106,7 @@ struct PartnerGuardTests {
         let guardian = PartnerGuard(budgets: [nil])
         for _ in 0..<5 { guardian.record(0, failed: true, at: t0) }
         #expect(guardian.admit(0, at: t0 + .seconds(30)) == nil)
-        guardian.refund(0)
+        guardian.refund(0, probe: true)
         #expect(guardian.admit(0, at: t0 + .seconds(30)) == nil)
         #expect(guardian.admit(0, at: t0 + .seconds(30)) == .circuitOpen)
     }

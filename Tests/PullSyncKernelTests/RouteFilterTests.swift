@@ -60,3 +60,25 @@ struct RouteFilterTests {
         #expect(!RouteFilter().isOrganic(target))
     }
 }
+
+@Suite("Route filter normalization")
+struct RouteFilterNormalizationTests {
+    @Test(
+        "Paths that a router would send to an excluded endpoint are excluded",
+        arguments: ["//sync", "/SYNC", "/Auction", "/news/../sync", "/./identify", "/%73ync", "/admin//users", "/_PULLSYNC/x"]
+    )
+    func evasionsAreExcluded(path: String) {
+        #expect(!RouteFilter().isOrganic(path))
+    }
+
+    @Test("Normalization keeps organic pages organic", arguments: ["/", "/news/a", "//news", "/synced", "/a/../b"])
+    func organicStaysOrganic(path: String) {
+        #expect(RouteFilter().isOrganic(path))
+    }
+
+    @Test("A catch-all entry excludes everything")
+    func catchAll() {
+        #expect(!RouteFilter(excluded: ["/*"]).isOrganic("/anything"))
+        #expect(!RouteFilter(excluded: ["/*"]).isOrganic("/"))
+    }
+}

@@ -199,7 +199,11 @@ struct TemplateTests {
         let harness = try Harness(partners: [partner])
         try await harness.seed(1)
 
-        _ = await harness.kernel.process(request(1, consentStrings: ConsentStrings(tcf: "TCF", gppSectionIDs: [8])))
+        // Where a TC string is present, a per-partner policy must vouch for the call.
+        let consent = ConsentDecision(granted: true, partnerPolicy: DenyVendor(vendorID: 999))
+        _ = await harness.kernel.process(
+            request(1, consent: consent, consentStrings: ConsentStrings(tcf: "TCF", gppSectionIDs: [8]))
+        )
 
         #expect(harness.transport.requests.first?.query.map(\.value) == ["TCF", "8"])
     }
