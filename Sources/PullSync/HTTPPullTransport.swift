@@ -224,7 +224,9 @@ public final class HTTPPullTransport: PullTransport, Service {
             guard let pin = state.pins[host], now - pin.resolvedAt < configuration.addressTTL else { return nil }
             return pin
         }
-        if let cached { return allowedScheme(scheme, for: cached.address) ? .success(cached.client) : .failure(.refusedTarget) }
+        if let cached {
+            return allowedScheme(scheme, for: cached.address) ? .success(cached.client) : .failure(.refusedTarget)
+        }
 
         let addresses: [IPAddress]
         do {

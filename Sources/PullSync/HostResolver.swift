@@ -1,3 +1,5 @@
+import NIOPosix
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,7 +7,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import NIOPosix
 
 /// Resolves a partner's host name to addresses, so that the transport can check them
 /// before connecting and pin the connection to the address it checked.
@@ -63,7 +64,12 @@ public struct SystemHostResolver: HostResolver {
                         UInt32(bigEndian: $0.pointee.sin_addr.s_addr)
                     }
                     addresses.append(
-                        .v4(UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF))
+                        .v4(
+                            UInt8(value >> 24),
+                            UInt8((value >> 16) & 0xFF),
+                            UInt8((value >> 8) & 0xFF),
+                            UInt8(value & 0xFF)
+                        )
                     )
                 case AF_INET6:
                     var v6 = sockaddr.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }

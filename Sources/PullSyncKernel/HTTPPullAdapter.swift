@@ -95,7 +95,11 @@ public struct HTTPPullAdapter: PartnerAdapter {
                 throw AdapterError("header '\(header.name)' would carry control characters or more than 8 KiB")
             }
             headers.append(
-                PullRequest.Header(name: header.name, value: rendered, isSecret: header.value.variables.contains(.token))
+                PullRequest.Header(
+                    name: header.name,
+                    value: rendered,
+                    isSecret: header.value.variables.contains(.token)
+                )
             )
         }
         if case .bearer = configuration.auth, let token {

@@ -111,7 +111,8 @@ public final class PartnerGuard: Sendable {
                 state.circuit = .closed(consecutiveFailures: 0)
             case (.closed(let failures), true):
                 state.circuit =
-                    failures + 1 >= threshold ? .open(until: now + openDuration) : .closed(consecutiveFailures: failures + 1)
+                    failures + 1 >= threshold
+                    ? .open(until: now + openDuration) : .closed(consecutiveFailures: failures + 1)
             case (.halfOpen, true), (.open, true):
                 if probe || !Self.isLateFailure(state.circuit) { state.circuit = .open(until: now + openDuration) }
             }

@@ -1,11 +1,5 @@
 /// The partners the kernel knows, indexed once at load time so that no request scans them.
 public struct PartnerRegistry: Sendable {
-    /// Why partners can't form a registry.
-    public struct Error: Swift.Error, Sendable, Hashable, CustomStringConvertible {
-        public var problems: [String]
-        public var description: String { problems.joined(separator: "\n") }
-    }
-
     /// Every partner, in load order.
     public let partners: [Partner]
     /// Indices (into `partners`) of the partners enabled for pull sync.
@@ -14,7 +8,7 @@ public struct PartnerRegistry: Sendable {
     private let enabledFlags: [Bool]
 
     /// Indexes `partners`; ids and source domains must be valid and unique.
-    public init(_ partners: [Partner]) throws(Error) {
+    public init(_ partners: [Partner]) throws(PartnerRegistryError) {
         var problems: [String] = []
         var indexByID: [String: Int] = [:]
         var domains: [String: String] = [:]
@@ -32,7 +26,7 @@ public struct PartnerRegistry: Sendable {
                 problems.append("partners '\(other)' and '\(partner.id)' share source_domain '\(partner.sourceDomain)'")
             }
         }
-        guard problems.isEmpty else { throw Error(problems: problems) }
+        guard problems.isEmpty else { throw PartnerRegistryError(problems: problems) }
         self.partners = partners
         self.indexByID = indexByID
         let enabledFlags = partners.map { $0.pullEnabled && $0.disabledReason == nil }
@@ -50,4 +44,16 @@ public struct PartnerRegistry: Sendable {
     public subscript(id id: String) -> Partner? {
         indexByID[id].map { partners[$0] }
     }
+}
+
+/// Why partners can't form a registry: every problem found, one per entry.
+public struct PartnerRegistryError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What is wrong, one line each (never a secret).
+    public var problems: [String]
+
+    public init(problems: [String]) {
+        self.problems = problems
+    }
+
+    public var description: String { problems.joined(separator: "\n") }
 }

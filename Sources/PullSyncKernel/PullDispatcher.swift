@@ -81,13 +81,18 @@ public final class PullDispatcher: Sendable {
         return result
     }
 
-    /// Processes the queue until shutdown completes or the task is cancelled.
+    /// Processes the queue until shutdown completes or the task is cancelled. A dispatcher runs
+    /// once: a second call logs an error and returns at once.
     public func run() async {
         let alreadyStarted = state.withLock { state in
             defer { state.started = true }
             return state.started
         }
-        precondition(!alreadyStarted, "PullDispatcher.run() may be called only once")
+        // A second run (say, a restarted service) would compete for one queue: refuse it, loudly.
+        guard !alreadyStarted else {
+            kernel.logger.error("PullDispatcher.run() called a second time; ignoring it")
+            return
+        }
         let grace = kernel.configuration.shutdownGracePeriod
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.consume() }

@@ -306,7 +306,14 @@ public struct PullKernel: Sendable {
                 policy: registry.partners[call.partnerIndex].rateLimit
             )
         }
-        if committing { return try await rateLimiter.acquire(requests, at: now) }
+        if committing {
+            let admitted = try await rateLimiter.acquire(requests, at: now)
+            // A store that answers for fewer calls than asked is broken: count nothing as admitted.
+            guard admitted.count == requests.count else {
+                throw StoreAnswerMismatch(asked: requests.count, got: admitted.count)
+            }
+            return admitted
+        }
         var admitted: [Bool] = []
         for request in requests {
             let used = try await rateLimiter.count(key: request.key, window: request.policy.window, at: now)
@@ -420,8 +427,12 @@ public struct PullKernel: Sendable {
         } else {
             partnerGuard.refund(call.partnerIndex, probe: call.isProbe)
         }
-        metrics.outcome(call.partnerIndex, outcome.outcomeClass)
-        metrics.durations[call.partnerIndex].recordNanoseconds(duration.nanoseconds)
+        // A call cut short by shutdown is not the partner's answer: it is logged, not counted
+        // (unless the answer made it in before the cut).
+        if !cancelled || outcome.outcomeClass == .uid {
+            metrics.outcome(call.partnerIndex, outcome.outcomeClass)
+            metrics.durations[call.partnerIndex].recordNanoseconds(duration.nanoseconds)
+        }
 
         var write: WriteResult?
         if case .uid(let uid, let expiresAt) = outcome {
@@ -471,7 +482,13 @@ public struct PullKernel: Sendable {
         let (status, outcome) = await send(request, context: context, partner: partner)
         let duration = ContinuousClock.now - started
         metrics.outcome(index, outcome.outcomeClass)
-        return ProbeResult(partnerID: partner.id, request: request, status: status, outcome: outcome, duration: duration)
+        return ProbeResult(
+            partnerID: partner.id,
+            request: request,
+            status: status,
+            outcome: outcome,
+            duration: duration
+        )
     }
 
     private func log(
@@ -496,4 +513,11 @@ public struct PullKernel: Sendable {
             logger.debug("pull call finished", metadata: metadata)
         }
     }
+}
+
+/// A store answered a batch with the wrong number of results.
+struct StoreAnswerMismatch: Error, CustomStringConvertible {
+    var asked: Int
+    var got: Int
+    var description: String { "store answered \(got) results for \(asked) requests" }
 }

@@ -20,12 +20,19 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         let loaded = PartnerLoader.load(paths: paths, secrets: resolveSecrets ? EnvironmentSecretResolver() : nil)
-        guard loaded.diagnostics.isEmpty else {
+        var diagnostics = loaded.diagnostics
+        // A check pointed at the wrong folder must not pass: no manifests is a problem.
+        if loaded.files.isEmpty && diagnostics.isEmpty {
+            diagnostics = paths.map {
+                ManifestDiagnostic(path: $0, line: 1, column: 1, message: "no partner manifests (*.yaml, *.yml) found")
+            }
+        }
+        guard diagnostics.isEmpty else {
             var output = ""
-            for diagnostic in loaded.diagnostics { output += diagnostic.description + "\n" }
-            let files = Set(loaded.diagnostics.map(\.path)).count
+            for diagnostic in diagnostics { output += diagnostic.description + "\n" }
+            let files = Set(diagnostics.map(\.path)).count
             output +=
-                "\(loaded.diagnostics.count) problem\(loaded.diagnostics.count == 1 ? "" : "s") in \(files) file\(files == 1 ? "" : "s")\n"
+                "\(diagnostics.count) problem\(diagnostics.count == 1 ? "" : "s") in \(files) file\(files == 1 ? "" : "s")\n"
             FileHandle.standardError.write(Data(output.utf8))
             throw ExitCode(1)
         }

@@ -27,7 +27,7 @@ struct ExplainCommand: AsyncParsableCommand {
     @Flag(help: "Treat the EC as issued on this request (known even if the store has never seen it).")
     var issued = false
 
-    @Option(help: "The store to read: memory: (default), sqlite:PATH or postgres://USER@HOST/DB.")
+    @Option(help: "The store to read (memory: for now).")
     var store: String = "memory:"
 
     @Option(
@@ -57,7 +57,8 @@ struct ExplainCommand: AsyncParsableCommand {
         do {
             opened = try PullSyncStore.open(store)
         } catch {
-            throw ValidationError(error.description)
+            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+            throw ExitCode(1)
         }
         let kernel = PullKernel(
             registry: loaded.registry,

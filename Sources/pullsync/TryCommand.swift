@@ -36,7 +36,9 @@ struct TryCommand: AsyncParsableCommand {
         guard let index = loaded.registry.index(of: partner) else {
             for diagnostic in loaded.diagnostics { printError(diagnostic.description) }
             let known = loaded.registry.partners.map(\.id).joined(separator: ", ")
-            throw ValidationError("no valid partner '\(partner)' in \(partners) (valid: \(known.isEmpty ? "none" : known))")
+            throw ValidationError(
+                "no valid partner '\(partner)' in \(partners) (valid: \(known.isEmpty ? "none" : known))"
+            )
         }
         let selected = loaded.registry.partners[index]
         if let reason = selected.disabledReason {

@@ -79,7 +79,10 @@ import Testing
         #expect(!HostName.isValidDNSName(host))
     }
 
-    @Test("Ordinary names stay valid", arguments: ["acme.example", "x0a.example", "0x.example", "a1.b2.c3", "localhost"])
+    @Test(
+        "Ordinary names stay valid",
+        arguments: ["acme.example", "x0a.example", "0x.example", "a1.b2.c3", "localhost"]
+    )
     func accepted(host: String) {
         #expect(HostName.isValidDNSName(host))
     }
@@ -118,7 +121,10 @@ import Testing
             }
         )
         let consent = ConsentDecision(granted: true, partnerPolicy: policy ? DenyVendor(vendorID: 999) : nil)
-        let strings = ConsentStrings(tcf: tcf ? "CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA" : nil, gppSectionIDs: sections)
+        let strings = ConsentStrings(
+            tcf: tcf ? "CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA" : nil,
+            gppSectionIDs: sections
+        )
         let plan = await harness.kernel.explain(request(1, issued: true, consent: consent, consentStrings: strings))
         #expect(plan.decision(for: "strict") == (strict ? .dispatch : .skip(.consent)))
         #expect(plan.decision(for: "plain") == (plain ? .dispatch : .skip(.consent)))
@@ -154,7 +160,10 @@ import Testing
         _ = await harness.kernel.process(
             request(1, issued: true, consent: consent, consentStrings: ConsentStrings(tcf: "CPXxRfAPXxRfA.tab\there"))
         )
-        #expect(harness.transport.requests.first?.headers.first { $0.name == "X-Consent" }?.value == "CPXxRfAPXxRfA.tab\there")
+        #expect(
+            harness.transport.requests.first?.headers.first { $0.name == "X-Consent" }?.value
+                == "CPXxRfAPXxRfA.tab\there"
+        )
     }
 }
 

@@ -65,7 +65,9 @@ struct RouteFilterTests {
 struct RouteFilterNormalizationTests {
     @Test(
         "Paths that a router would send to an excluded endpoint are excluded",
-        arguments: ["//sync", "/SYNC", "/Auction", "/news/../sync", "/./identify", "/%73ync", "/admin//users", "/_PULLSYNC/x"]
+        arguments: [
+            "//sync", "/SYNC", "/Auction", "/news/../sync", "/./identify", "/%73ync", "/admin//users", "/_PULLSYNC/x",
+        ]
     )
     func evasionsAreExcluded(path: String) {
         #expect(!RouteFilter().isOrganic(path))

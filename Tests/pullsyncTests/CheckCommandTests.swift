@@ -121,3 +121,13 @@ import Testing
         #expect(!(set.stdout + set.stderr).contains("value-that-must-not-print"))
     }
 }
+
+@Suite struct CheckEmptyFolderTests {
+    @Test func aFolderWithoutManifestsFails() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try await runPullSync(["check", directory.path])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("\(directory.path):1:1: error: no partner manifests (*.yaml, *.yml) found"))
+    }
+}
