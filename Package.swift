@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "PullSync", targets: ["PullSync"]),
         .library(name: "PullSyncKernel", targets: ["PullSyncKernel"]),
         .library(name: "PartnerManifest", targets: ["PartnerManifest"]),
+        .library(name: "PullSyncHummingbird", targets: ["PullSyncHummingbird"]),
+        .library(name: "PullSyncEdge", targets: ["PullSyncEdge"]),
         .library(name: "PullSyncTesting", targets: ["PullSyncTesting"]),
         .executable(name: "pullsync", targets: ["pullsync"]),
     ],
@@ -28,6 +30,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // Decisions and fan-out: no sockets, no YAML, no NIO.
@@ -65,6 +70,34 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Middleware for Hummingbird services: route classification, EC issuing, consent, and
+        // submitting organic requests to the dispatcher after the response is written.
+        .target(
+            name: "PullSyncHummingbird",
+            dependencies: [
+                "PullSync",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The reference edge service behind `pullsync serve`: the middleware on a Hummingbird
+        // app, an origin proxy, the admin API and Prometheus metrics.
+        .target(
+            name: "PullSyncEdge",
+            dependencies: [
+                "PullSyncHummingbird",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Deterministic clock, randomness, a scripted transport, and a scriptable loopback
         // partner server (HTTP and HTTPS with a generated test CA) for tests.
         .target(
@@ -84,7 +117,10 @@ let package = Package(
             name: "pullsync",
             dependencies: [
                 "PullSync",
+                "PullSyncEdge",
+                "PullSyncTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -117,6 +153,25 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PullSyncHummingbirdTests",
+            dependencies: [
+                "PullSyncHummingbird",
+                "PullSyncTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PullSyncEdgeTests",
+            dependencies: [
+                "PullSyncEdge",
+                "PullSyncTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -4,10 +4,18 @@ public import PullSyncKernel
 public struct PullSyncStore: Sendable {
     public var graph: any IdentityGraph
     public var rateLimiter: any RateLimiter
+    /// The EC-issuing secret kept in the store, created on first use, so that restarts and
+    /// every node sharing the store agree (used when `PULLSYNC_EC_SECRET` is not set).
+    public var ecSecret: @Sendable () async throws -> [UInt8]
 
-    public init(graph: any IdentityGraph, rateLimiter: any RateLimiter) {
+    public init(
+        graph: any IdentityGraph,
+        rateLimiter: any RateLimiter,
+        ecSecret: @escaping @Sendable () async throws -> [UInt8]
+    ) {
         self.graph = graph
         self.rateLimiter = rateLimiter
+        self.ecSecret = ecSecret
     }
 
     /// A bad or unsupported store URL.
@@ -21,7 +29,14 @@ public struct PullSyncStore: Sendable {
     /// until those stores ship.
     public static func open(_ url: String) throws(URLError) -> PullSyncStore {
         if url == "memory:" || url == "memory" {
-            return PullSyncStore(graph: InMemoryIdentityGraph(), rateLimiter: InMemoryRateLimiter())
+            // Lives as long as the process: one random secret per store.
+            var generator = SystemRandomNumberGenerator()
+            let secret = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            return PullSyncStore(
+                graph: InMemoryIdentityGraph(),
+                rateLimiter: InMemoryRateLimiter(),
+                ecSecret: { secret }
+            )
         }
         if url.hasPrefix("sqlite:") || url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
             let scheme = url.prefix { $0 != ":" }

@@ -1,0 +1,119 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Prometheus
+import PullSync
+
+/// The admin API under `/_pullsync/`: health (open), EC lookup and Prometheus metrics
+/// (bearer token from `PULLSYNC_ADMIN_TOKEN`; without one, 404 to everything but health).
+struct AdminRoutes: Sendable {
+    let token: String?
+    let graph: any IdentityGraph
+    let dispatcher: PullDispatcher
+    let loaded: LoadedPartners
+    let metrics: PrometheusCollectorRegistry
+
+    func register(on router: Router<EdgeRequestContext>) {
+        let admin = router.group("_pullsync")
+        admin.get("health") { _, _ in try json(health()) }
+        let protected = admin.group().add(middleware: AdminTokenMiddleware(token: token))
+        protected.get("ids/:ec_id") { _, context in
+            let raw = try context.parameters.require("ec_id")
+            guard let edgeCookie = dispatcher.kernel.configuration.edgeCookieFormat.parse(raw),
+                let record = try await graph.record(ecHash: edgeCookie.hashString)
+            else {
+                return Response(status: .notFound)
+            }
+            return try json(IDsResponse(record))
+        }
+        protected.get("metrics") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
+        }
+    }
+
+    struct IDsResponse: Encodable {
+        struct Entry: Encodable {
+            var uid: String
+            var synced_at: Int64
+        }
+        var ec_id: String
+        var partners: [String: Entry]
+
+        init(_ record: ECRecord) {
+            ec_id = record.ecID
+            partners = record.partners.mapValues { Entry(uid: $0.uid, synced_at: $0.syncedAt.secondsSinceEpoch) }
+        }
+    }
+
+    struct Health: Encodable {
+        struct Disabled: Encodable {
+            var id: String
+            var reason: String
+        }
+        var status = "ok"
+        var partners_enabled: [String]
+        var partners_disabled: [Disabled]
+        var manifest_problems: Int
+        var dispatcher: [String: Int]
+    }
+
+    func health() -> Health {
+        let registry = dispatcher.kernel.registry
+        let statistics = dispatcher.statistics
+        return Health(
+            partners_enabled: registry.enabledIndices.map { registry.partners[$0].id },
+            partners_disabled: registry.partners.indices.filter { !registry.isEnabled($0) }.map {
+                let partner = registry.partners[$0]
+                return Health.Disabled(id: partner.id, reason: partner.disabledReason ?? "disabled in its manifest")
+            },
+            manifest_problems: loaded.diagnostics.count,
+            dispatcher: [
+                "enqueued": statistics.enqueued, "dropped": statistics.dropped, "processed": statistics.processed,
+                "calls": statistics.calls, "stored": statistics.stored,
+            ]
+        )
+    }
+}
+
+/// Refuses admin requests without the right bearer token; with no token configured, the
+/// admin API doesn't exist (404).
+struct AdminTokenMiddleware: RouterMiddleware {
+    typealias Context = EdgeRequestContext
+    let token: String?
+
+    func handle(
+        _ request: Request,
+        context: EdgeRequestContext,
+        next: (Request, EdgeRequestContext) async throws -> Response
+    ) async throws -> Response {
+        guard let token else { return Response(status: .notFound) }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+            constantTimeEquals(Array(header.utf8.dropFirst(7)), Array(token.utf8))
+        else {
+            var headers = HTTPFields()
+            headers[.wwwAuthenticate] = "Bearer"
+            return Response(status: .unauthorized, headers: headers)
+        }
+        return try await next(request, context)
+    }
+
+    // Compares without an early exit, so timing doesn't reveal how much of the token matched.
+    private func constantTimeEquals(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+        var difference = UInt8(lhs.count == rhs.count ? 0 : 1)
+        for index in 0..<max(lhs.count, rhs.count) {
+            difference |= (index < lhs.count ? lhs[index] : 0) ^ (index < rhs.count ? rhs[index] : 0)
+        }
+        return difference == 0
+    }
+}
+
+/// A JSON response.
+func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    var headers = HTTPFields()
+    headers[.contentType] = "application/json"
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+}

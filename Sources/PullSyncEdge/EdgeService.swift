@@ -1,0 +1,148 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+public import Hummingbird
+public import Logging
+public import Prometheus
+public import PullSync
+import PullSyncHummingbird
+import ServiceLifecycle
+
+/// The reference edge service: a Hummingbird application serving organic pages, running pull
+/// sync after each response, with the admin API, under one `ServiceGroup` that shuts down on
+/// SIGTERM/SIGINT (server first, then the dispatcher's grace period, then the transport).
+public struct EdgeService: Sendable {
+    /// Why the service can't start.
+    public struct StartError: Error, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The application (run it with `runService()`, or test it with HummingbirdTesting).
+    public let application: Application<RouterResponder<EdgeRequestContext>>
+    public let dispatcher: PullDispatcher
+    public let graph: any IdentityGraph
+    public let loaded: LoadedPartners
+    /// The metrics the admin API exposes.
+    public let metrics: PrometheusCollectorRegistry
+
+    /// Builds the service.
+    ///
+    /// - Parameters:
+    ///   - environment: reads `PULLSYNC_ADMIN_TOKEN` and `PULLSYNC_EC_SECRET` (never logged);
+    ///     default the process environment.
+    ///   - secrets: resolves token references; default the environment and files.
+    ///   - hostResolver: resolves partner hosts; default the system resolver.
+    ///   - wrapTransport: lets a caller wrap the HTTP transport (the demo redirects ports).
+    ///   - onServerRunning: called with the bound port once the server listens.
+    public static func make(
+        configuration: EdgeServiceConfiguration,
+        environment: [String: String]? = nil,
+        secrets: (any SecretResolver)? = nil,
+        hostResolver: (any HostResolver)? = nil,
+        wrapTransport: (@Sendable (any PullTransport) -> any PullTransport)? = nil,
+        logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws -> EdgeService {
+        let environment = environment ?? ProcessInfo.processInfo.environment
+        let loaded = PartnerLoader.load(
+            paths: [configuration.partnersDirectory],
+            secrets: secrets ?? EnvironmentSecretResolver(environment: environment)
+        )
+        for diagnostic in loaded.diagnostics { logger.error("\(diagnostic.description)") }
+
+        let store: PullSyncStore
+        do {
+            store = try PullSyncStore.open(configuration.store)
+        } catch {
+            throw StartError(description: error.description)
+        }
+        let secret: [UInt8]
+        if let configured = environment["PULLSYNC_EC_SECRET"] {
+            guard configured.utf8.count >= 16 else {
+                throw StartError(description: "PULLSYNC_EC_SECRET must be at least 16 bytes")
+            }
+            secret = Array(configured.utf8)
+        } else {
+            secret = try await store.ecSecret()
+        }
+
+        let metrics = PrometheusCollectorRegistry()
+        let factory = PrometheusMetricsFactory(registry: metrics)
+        var transportConfiguration = HTTPPullTransport.Configuration(
+            allowLoopback: configuration.allowLoopback,
+            additionalTrustRootFiles: configuration.tlsCAFile.map { [$0] } ?? []
+        )
+        if let hostResolver { transportConfiguration.resolver = hostResolver }
+        let transport = HTTPPullTransport(
+            configuration: transportConfiguration,
+            logger: Logger(label: "pullsync.transport", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        let overrides = configuration.pullSync
+        let defaults = PullSyncConfiguration()
+        let kernelConfiguration = PullSyncConfiguration(
+            perRequestConcurrency: overrides.perRequestConcurrency ?? defaults.perRequestConcurrency,
+            maxCallsPerRequest: overrides.maxCallsPerRequest,
+            maxInFlightCalls: overrides.maxInFlightCalls ?? defaults.maxInFlightCalls,
+            queueCapacity: overrides.queueCapacity ?? defaults.queueCapacity,
+            allowLoopback: configuration.allowLoopback,
+            shutdownGracePeriod: overrides.shutdownGracePeriod ?? defaults.shutdownGracePeriod
+        )
+        let kernel = PullKernel(
+            registry: loaded.registry,
+            configuration: kernelConfiguration,
+            graph: store.graph,
+            rateLimiter: store.rateLimiter,
+            transport: wrapTransport?(transport) ?? transport,
+            metricsFactory: factory,
+            logger: logger
+        )
+        let dispatcher = PullDispatcher(kernel: kernel)
+
+        let router = Router(context: EdgeRequestContext.self)
+        AdminRoutes(
+            token: environment["PULLSYNC_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 },
+            graph: store.graph,
+            dispatcher: dispatcher,
+            loaded: loaded,
+            metrics: metrics
+        ).register(on: router)
+
+        let pages = router.group()
+        if !overrides.disabled {
+            pages.add(
+                middleware: PullSyncMiddleware(
+                    dispatcher: dispatcher,
+                    graph: store.graph,
+                    issuer: EdgeCookieIssuer(secret: secret),
+                    clientIP: configuration.clientIPHeader.map { .header($0) } ?? .socketPeer,
+                    logger: logger
+                )
+            )
+        }
+        let responder = PageResponder(origin: configuration.origin, client: HTTPClient.shared)
+        let methods: [HTTPRequest.Method] =
+            configuration.origin == nil ? [.get, .head] : [.get, .head, .post, .put, .patch, .delete, .options]
+        for method in methods {
+            pages.on("/", method: method) { request, context in try await responder.respond(request, context: context) }
+            pages.on("**", method: method) { request, context in try await responder.respond(request, context: context) }
+        }
+
+        let application = Application(
+            router: router,
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.port),
+                serverName: "pullsync"
+            ),
+            services: [transport, PullSyncService(dispatcher: dispatcher)],
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+        return EdgeService(
+            application: application,
+            dispatcher: dispatcher,
+            graph: store.graph,
+            loaded: loaded,
+            metrics: metrics
+        )
+    }
+}

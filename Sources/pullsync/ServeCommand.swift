@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PullSync
+import PullSyncEdge
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the reference edge service: pages, pull sync after each response, the admin API.",
+        discussion: """
+            Environment: PULLSYNC_ADMIN_TOKEN enables the admin API under /_pullsync/ (bearer \
+            token); PULLSYNC_EC_SECRET is the EC-issuing secret (else one kept in the store). \
+            SIGTERM or SIGINT stops accepting, lets pulls in flight finish within the grace \
+            period, and exits 0.
+            """
+    )
+
+    @Option(help: "The partner manifests folder.")
+    var partners: String = "partners.d"
+
+    @Option(help: "Listen address, HOST:PORT.")
+    var listen: String = "127.0.0.1:8080"
+
+    @Option(help: "The store URL (memory: for now).")
+    var store: String = "memory:"
+
+    @Option(help: "Proxy organic pages from this origin (http(s)://host[:port]); default a built-in page.")
+    var origin: String?
+
+    @Option(name: .customLong("tls-ca-file"), help: "A PEM file of extra trust roots for partner TLS.")
+    var tlsCAFile: String?
+
+    @Flag(name: .customLong("allow-loopback"), help: "Allow loopback partner targets, over https or http (development).")
+    var allowLoopback = false
+
+    @Option(name: .customLong("client-ip-header"), help: "Take the client IP from the first address of this header.")
+    var clientIPHeader: String?
+
+    @Option(name: .customLong("grace-period"), help: "Seconds pulls in flight get to finish at shutdown.")
+    var gracePeriod: Double = 5
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard Self.parseListen(listen) != nil else {
+            throw ValidationError("--listen '\(listen)' must be HOST:PORT, e.g. 127.0.0.1:8080")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level '\(logLevel)' must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard gracePeriod >= 0, gracePeriod <= 300 else { throw ValidationError("--grace-period must be 0 to 300 seconds") }
+        if let origin, !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
+            throw ValidationError("--origin '\(origin)' must start with http:// or https://")
+        }
+    }
+
+    static func parseListen(_ value: String) -> (host: String, port: Int)? {
+        guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        var host = String(value[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
+    }
+
+    func run() async throws {
+        let (host, port) = Self.parseListen(listen)!
+        var logger = Logger(label: "pullsync")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let configuration = EdgeServiceConfiguration(
+            partnersDirectory: partners,
+            host: host,
+            port: port,
+            store: store,
+            origin: origin.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 },
+            tlsCAFile: tlsCAFile,
+            allowLoopback: allowLoopback,
+            clientIPHeader: clientIPHeader,
+            pullSync: PullSyncConfigurationOverrides(shutdownGracePeriod: .milliseconds(Int64(gracePeriod * 1000)))
+        )
+        let service: EdgeService
+        let startLogger = logger
+        do {
+            service = try await EdgeService.make(configuration: configuration, logger: logger) { port in
+                startLogger.notice("pullsync serve listening", metadata: ["address": "\(host):\(port)"])
+            }
+        } catch let error as EdgeService.StartError {
+            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+            throw ExitCode(1)
+        }
+        try await service.application.runService()
+        let statistics = service.dispatcher.statistics
+        logger.notice(
+            "pullsync serve stopped",
+            metadata: [
+                "processed": "\(statistics.processed)", "calls": "\(statistics.calls)", "stored": "\(statistics.stored)",
+                "dropped_at_shutdown": "\(statistics.droppedAtShutdown)",
+            ]
+        )
+    }
+}

@@ -1,0 +1,192 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import PullSync
+import PullSyncHummingbird
+import PullSyncTesting
+import Testing
+
+/// A Hummingbird app with the middleware, a dispatcher running as one of its services, and a
+/// scripted partner transport (the partner side is the kernel's seam here; real partner HTTP
+/// is covered by the edge service's tests).
+struct MiddlewareHarness {
+    let transport = ScriptedTransport()
+    let graph = InMemoryIdentityGraph()
+    let dispatcher: PullDispatcher
+    let application: Application<RouterResponder<BasicRequestContext>>
+    static let partnerIDs = ["a", "b"]
+
+    init(issue: Bool = true) throws {
+        for id in Self.partnerIDs { transport.script(TestPartners.host(id), .uid("uid-\(id)")) }
+        let kernel = PullKernel(
+            registry: try PartnerRegistry(Self.partnerIDs.map { TestPartners.partner($0) }),
+            graph: graph,
+            rateLimiter: InMemoryRateLimiter(),
+            transport: transport,
+            random: SeededRandomSource(seed: 3)
+        )
+        dispatcher = PullDispatcher(kernel: kernel)
+        let router = Router()
+        router.add(
+            middleware: PullSyncMiddleware(
+                dispatcher: dispatcher,
+                graph: graph,
+                issuer: issue ? EdgeCookieIssuer(secret: Array("0123456789abcdef0123".utf8)) : nil,
+                clientIP: .header("X-Forwarded-For")
+            )
+        )
+        router.get("/") { _, _ in "page body" }
+        router.get("**") { _, _ in "page body" }
+        router.post("auction") { _, _ in "bids" }
+        application = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            services: [PullSyncService(dispatcher: dispatcher)]
+        )
+    }
+
+    /// Waits until the dispatcher has processed `count` requests (a hang guard, not a timing assertion).
+    func processed(_ count: Int) async throws -> Bool {
+        for _ in 0..<500 {
+            if dispatcher.statistics.processed >= count { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+}
+
+func headers(_ fields: [(String, String)]) -> HTTPFields {
+    var result = HTTPFields()
+    for (name, value) in fields { result.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
+    return result
+}
+
+func ecCookie(from response: TestResponse) -> String? {
+    guard let setCookie = response.headers[.setCookie], setCookie.hasPrefix("ts-ec=") else { return nil }
+    return String(setCookie.dropFirst(6).prefix { $0 != ";" })
+}
+
+@Suite struct PullSyncMiddlewareTests {
+    @Test func anOrganicRequestIssuesAnECAndCallsEveryPartnerOnThatRequest() async throws {
+        let harness = try MiddlewareHarness()
+        try await harness.application.test(.live) { client in
+            let response = try await client.execute(
+                uri: "/news/today",
+                method: .get,
+                headers: headers([("X-Forwarded-For", "203.0.113.9, 10.0.0.1")])
+            )
+            #expect(response.status == .ok)
+            #expect(String(buffer: response.body) == "page body")
+            let ec = try #require(ecCookie(from: response))
+            #expect(DefaultEdgeCookieFormat().parse(ec) != nil)
+            #expect(response.headers[.setCookie]?.contains("HttpOnly") == true)
+            #expect(response.headers[.setCookie]?.contains("SameSite=Lax") == true)
+            #expect(try await harness.processed(1))
+            let record = try #require(try await harness.graph.record(ecHash: String(ec.prefix(64))))
+            #expect(record.partners["a.example"]?.uid == "uid-a")
+            #expect(record.partners["b.example"]?.uid == "uid-b")
+            #expect(harness.transport.requests.count == 2)
+        }
+    }
+
+    @Test(arguments: ["/auction", "/sync", "/identify", "/admin/x", "/_pullsync/ids/x", "/SYNC"])
+    func excludedRoutesNeverCallPartnersNorIssue(path: String) async throws {
+        let harness = try MiddlewareHarness()
+        try await harness.application.test(.live) { client in
+            let response = try await client.execute(
+                uri: path,
+                method: path == "/auction" ? .post : .get,
+                headers: headers([("X-Forwarded-For", "203.0.113.9")])
+            )
+            #expect(response.status == .ok)
+            #expect(response.headers[.setCookie] == nil)
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(harness.dispatcher.statistics.enqueued == 0)
+            #expect(harness.transport.requests.isEmpty)
+        }
+    }
+
+    @Test(arguments: [[("Sec-GPC", "1")], [("Cookie", "ts-consent=0")]])
+    func optOutSignalsNeverCallPartnersNorIssue(signal: [(String, String)]) async throws {
+        let harness = try MiddlewareHarness()
+        try await harness.application.test(.live) { client in
+            let response = try await client.execute(
+                uri: "/",
+                method: .get,
+                headers: headers([("X-Forwarded-For", "203.0.113.9")] + signal)
+            )
+            #expect(response.status == .ok)
+            #expect(response.headers[.setCookie] == nil)
+            // With a known EC and the opt-out, still nothing.
+            let known = TestPartners.edgeCookie(5)
+            _ = try await harness.graph.createRoot(for: EdgeCookie(unchecked: known), at: SystemWallClock().now())
+            let cookie = signal[0].0 == "Cookie" ? "ts-ec=\(known); ts-consent=0" : "ts-ec=\(known)"
+            var fields = [("X-Forwarded-For", "203.0.113.9"), ("Cookie", cookie)]
+            if signal[0].0 == "Sec-GPC" { fields.append(("Sec-GPC", "1")) }
+            _ = try await client.execute(uri: "/", method: .get, headers: headers(fields))
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(harness.transport.requests.isEmpty)
+            #expect(harness.dispatcher.statistics.skippedAtSubmit == 2)
+        }
+    }
+
+    @Test func aWellFormedUnknownECNeverCausesACall() async throws {
+        let harness = try MiddlewareHarness()
+        try await harness.application.test(.live) { client in
+            let spoofed = TestPartners.edgeCookie(424_242)
+            let response = try await client.execute(
+                uri: "/",
+                method: .get,
+                headers: headers([("X-Forwarded-For", "203.0.113.9"), ("Cookie", "ts-ec=\(spoofed)")])
+            )
+            #expect(response.status == .ok)
+            #expect(response.headers[.setCookie] == nil)
+            #expect(try await harness.processed(1))
+            #expect(harness.transport.requests.isEmpty)
+            #expect(try await harness.graph.record(ecHash: String(spoofed.prefix(64))) == nil)
+        }
+    }
+
+    @Test func aKnownECIsUsedAsIsAndNotReissued() async throws {
+        let harness = try MiddlewareHarness()
+        let known = TestPartners.edgeCookie(7)
+        _ = try await harness.graph.createRoot(for: EdgeCookie(unchecked: known), at: SystemWallClock().now())
+        try await harness.application.test(.live) { client in
+            let response = try await client.execute(
+                uri: "/a",
+                method: .get,
+                headers: headers([("X-Forwarded-For", "203.0.113.9"), ("Cookie", "other=1; ts-ec=\(known)")])
+            )
+            #expect(response.headers[.setCookie] == nil)
+            #expect(try await harness.processed(1))
+            #expect(harness.transport.requests.count == 2)
+            #expect(harness.transport.requests.allSatisfy { $0.query.first?.value == known })
+        }
+    }
+
+    @Test func withoutAnIssuerNoECIsIssued() async throws {
+        let harness = try MiddlewareHarness(issue: false)
+        try await harness.application.test(.live) { client in
+            let response = try await client.execute(uri: "/", method: .get, headers: headers([("X-Forwarded-For", "203.0.113.9")]))
+            #expect(response.headers[.setCookie] == nil)
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(harness.transport.requests.isEmpty)
+        }
+    }
+}
+
+@Suite struct EdgeCookieIssuerTests {
+    @Test func theHashIsHMACOfTheClientIPAndTheSuffixIsRandom() {
+        let issuer = EdgeCookieIssuer(secret: Array("0123456789abcdef".utf8), random: SeededRandomSource(seed: 1))
+        let first = issuer.issue(clientIP: "203.0.113.9")
+        let second = issuer.issue(clientIP: "203.0.113.9")
+        let other = issuer.issue(clientIP: "203.0.113.10")
+        #expect(DefaultEdgeCookieFormat().parse(first) != nil)
+        #expect(first.prefix(64) == second.prefix(64))
+        #expect(first.suffix(6) != second.suffix(6))
+        #expect(first.prefix(64) != other.prefix(64))
+        // HMAC-SHA256("0123456789abcdef", "203.0.113.9"), computed independently with Python's hmac module.
+        #expect(first.prefix(64) == "6c12fd2b48792833d1b66bab19e823a5fc150b64d196e3985133ae5ce983bd49")
+    }
+}
