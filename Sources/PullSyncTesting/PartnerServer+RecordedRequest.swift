@@ -70,7 +70,8 @@ extension PartnerServer {
             }
             if !target.hasPrefix("/"), let scheme = target.range(of: "://") {
                 let afterAuthority = target[scheme.upperBound...]
-                target = afterAuthority.firstIndex(where: { $0 == "/" || $0 == "?" }).map { afterAuthority[$0...] } ?? "/"
+                target =
+                    afterAuthority.firstIndex(where: { $0 == "/" || $0 == "?" }).map { afterAuthority[$0...] } ?? "/"
             }
             guard let mark = target.firstIndex(of: "?") else {
                 return (String(target), nil)

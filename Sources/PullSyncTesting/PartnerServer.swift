@@ -91,7 +91,9 @@ public final class PartnerServer: Sendable {
         for connection in connections {
             connection.eventLoop.execute {
                 // Close below TLS: a stalled peer need not answer `close_notify` for the socket to go.
-                if let edge = try? connection.pipeline.syncOperations.context(handlerType: PartnerSocketEdgeHandler.self) {
+                if let edge = try? connection.pipeline.syncOperations.context(
+                    handlerType: PartnerSocketEdgeHandler.self
+                ) {
                     edge.close(promise: nil)
                 } else {
                     connection.close(promise: nil)

@@ -158,7 +158,7 @@ final class PartnerConnectionHandler: ChannelInboundHandler {
             context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
 
         case .large(let byteCount, let declareLength):
-            let head = responseHead(status: 200, bodyLength: declareLength ? byteCount : nil)
+            let head = responseHead(status: 200, bodyLength: declareLength ? max(0, byteCount) : nil)
             context.write(wrapOutboundOut(.head(head)), promise: nil)
             if isHead {
                 finishResponse(requestNumber, context)

@@ -1,6 +1,6 @@
-public import NIOSSL
 import Crypto
 import Foundation
+public import NIOSSL
 import X509
 
 #if canImport(Glibc)
@@ -15,6 +15,8 @@ import Darwin
 public struct IssuedCertificate: Sendable {
     /// The leaf followed by the CA certificate, PEM-encoded (what a server presents).
     public let certificateChainPEM: String
+    /// The leaf certificate alone, PEM-encoded (for inspecting it).
+    public let leafCertificatePEM: String
     /// The leaf's private key, PEM-encoded (PKCS#8).
     public let privateKeyPEM: String
     /// The chain as NIOSSL certificates, leaf first.
@@ -145,11 +147,12 @@ public struct TestCertificateAuthority: Sendable {
             extensions: extensions,
             issuerPrivateKey: Certificate.PrivateKey(caKey)
         )
-        let leafPEM = try leaf.serializeAsPEM().pemString
-        let chainPEM = leafPEM + "\n" + caCertificatePEM
+        let leafPEM = try leaf.serializeAsPEM().pemString + "\n"
+        let chainPEM = leafPEM + caCertificatePEM
         let keyPEM = leafKey.pemRepresentation + "\n"
         return IssuedCertificate(
             certificateChainPEM: chainPEM,
+            leafCertificatePEM: leafPEM,
             privateKeyPEM: keyPEM,
             certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(chainPEM.utf8)),
             privateKey: try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem)

@@ -74,7 +74,10 @@ struct PartnerServerBehaviorTests {
             server.script(path: "/moved", .redirect(status: 307, location: "/new"))
             server.script(path: "/new", .uid("moved"))
             let (found, temporary) = try await withClient { client in
-                (try await fetch(client, pullRequest(server, "/old")), try await fetch(client, pullRequest(server, "/moved")))
+                (
+                    try await fetch(client, pullRequest(server, "/old")),
+                    try await fetch(client, pullRequest(server, "/moved"))
+                )
             }
             #expect(found.status == 302)
             #expect(found.headers.first(name: "location") == "/new")
@@ -92,7 +95,8 @@ struct PartnerServerBehaviorTests {
 
     @Test(
         "large streams exactly byteCount bytes of JSON-looking filler",
-        arguments: Scheme.allCases, [true, false]
+        arguments: Scheme.allCases,
+        [true, false]
     )
     func largeComplete(scheme: Scheme, declareLength: Bool) async throws {
         try await withServer(scheme) { server in

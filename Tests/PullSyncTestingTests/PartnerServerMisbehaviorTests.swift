@@ -46,7 +46,8 @@ struct PartnerServerMisbehaviorTests {
 
     @Test(
         "headersThenStall fails the body read with readTimeout and the server serves the next request",
-        arguments: Scheme.allCases, [64, nil] as [Int?]
+        arguments: Scheme.allCases,
+        [64, nil] as [Int?]
     )
     func stall(scheme: Scheme, contentLength: Int?) async throws {
         try await withServer(scheme) { server in
@@ -55,7 +56,10 @@ struct PartnerServerMisbehaviorTests {
             // AsyncHTTPClient's deadline only runs until the response head; a stalled body is cut by the read
             // (idle) timeout, so both are ~300 ms here.
             try await withClient(configure: { $0.timeout.read = .milliseconds(300) }) { client in
-                let response = try await client.execute(pullRequest(server, "/stall"), deadline: .now() + .milliseconds(300))
+                let response = try await client.execute(
+                    pullRequest(server, "/stall"),
+                    deadline: .now() + .milliseconds(300)
+                )
                 #expect(response.status == .ok)
                 if let contentLength {
                     #expect(response.headers.first(name: "content-length") == String(contentLength))
@@ -128,17 +132,23 @@ struct PartnerServerMisbehaviorTests {
             let stranger = TestCertificateAuthority(commonName: "some other CA")
             // Without retries the request fails on the first handshake.
             let error = await #expect(throws: NIOSSLError.self) {
-                try await withClient(trusting: stranger, configure: {
-                    $0.connectionPool.retryConnectionEstablishment = false
-                }) { _ = try await fetch($0, pullRequest(server, "/sync")) }
+                try await withClient(
+                    trusting: stranger,
+                    configure: {
+                        $0.connectionPool.retryConnectionEstablishment = false
+                    }
+                ) { _ = try await fetch($0, pullRequest(server, "/sync")) }
             }
             #expect(error.map(isCertificateVerifyFailure) == true)
             // With retries (the default) AsyncHTTPClient retries with backoff until `timeout.connect`, then
             // throws the last handshake error.
             let retried = await #expect(throws: NIOSSLError.self) {
-                try await withClient(trusting: stranger, configure: {
-                    $0.timeout.connect = .milliseconds(300)
-                }) { _ = try await fetch($0, pullRequest(server, "/sync")) }
+                try await withClient(
+                    trusting: stranger,
+                    configure: {
+                        $0.timeout.connect = .milliseconds(300)
+                    }
+                ) { _ = try await fetch($0, pullRequest(server, "/sync")) }
             }
             #expect(retried.map(isCertificateVerifyFailure) == true)
             #expect(server.requests.isEmpty)
@@ -185,7 +195,8 @@ struct PartnerServerMisbehaviorTests {
 
     @Test(
         "shutdown with a stalled connection open returns and closes it",
-        arguments: Scheme.allCases, [1000, nil] as [Int?]
+        arguments: Scheme.allCases,
+        [1000, nil] as [Int?]
     )
     func shutdownWithStalledConnection(scheme: Scheme, contentLength: Int?) async throws {
         try await withServer(scheme) { server in
