@@ -133,3 +133,8 @@ func withHangGuard<T: Sendable>(
         return value
     }
 }
+
+/// Every suite of this target, one test case at a time: real sockets, TLS handshakes and streamed bodies in
+/// parallel would saturate a 2-core machine in bursts and starve timing-sensitive tests of other targets that
+/// `swift test` runs alongside.
+@Suite(.serialized) enum AllPullSyncTestingTests {}
