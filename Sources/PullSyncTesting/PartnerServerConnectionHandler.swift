@@ -22,6 +22,8 @@ final class PartnerConnectionHandler: ChannelInboundHandler {
 
     /// The body chunk size of `.large`.
     static let largeChunkSize = 16 * 1024
+    /// How many `.large` chunks are written before yielding to the event loop.
+    static let largeChunksPerTurn = 16
 
     private struct LargeBody {
         let path: String
@@ -44,6 +46,8 @@ final class PartnerConnectionHandler: ChannelInboundHandler {
     private var pendingDelay: Scheduled<Void>?
     private var largeBody: LargeBody?
     private var isPumping = false
+    private var pendingPump: Scheduled<Void>?
+    private var isPumpQueued = false
     /// From a request's end until its response's end is written (or forever, for a stall).
     private var isResponding = false
     private var queuedParts: [HTTPServerRequestPart] = []
@@ -106,8 +110,15 @@ final class PartnerConnectionHandler: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
-            pumpLargeBody(context)
+        // A pump running now rechecks writability itself, and a scheduled one will run anyway.
+        if context.channel.isWritable, largeBody != nil, !isPumping, !isPumpQueued, pendingPump == nil {
+            // Not synchronously: this runs inside NIO's flush, which keeps writing what the pump adds for as
+            // long as the socket takes it, and the connection's reads would wait until the body is out.
+            isPumpQueued = true
+            context.eventLoop.assumeIsolated().execute {
+                self.isPumpQueued = false
+                self.pumpLargeBody(context)
+            }
         }
         context.fireChannelWritabilityChanged()
     }
@@ -116,6 +127,8 @@ final class PartnerConnectionHandler: ChannelInboundHandler {
         isActive = false
         pendingDelay?.cancel()
         pendingDelay = nil
+        pendingPump?.cancel()
+        pendingPump = nil
         largeBody = nil
         queuedParts.removeAll()
         for _ in openRequests {
@@ -239,15 +252,33 @@ final class PartnerConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Writes `.large` chunks while the channel is writable; `channelWritabilityChanged` resumes it. Each
-    /// chunk is flushed at once so that writability reflects it (TLS buffers unflushed plaintext).
+    /// Writes `.large` chunks while the channel is writable, flushing each at once so that writability
+    /// reflects it (TLS buffers unflushed plaintext); `channelWritabilityChanged` resumes it.
+    ///
+    /// The pump must leave room for the connection's reads, or a client's FIN or TLS close_notify goes unread
+    /// until the whole body is out (seen with a client reading as fast as the server writes). So it writes at
+    /// most `largeChunksPerTurn` chunks per turn and then reschedules itself 1 ms later (`execute` would not
+    /// do: NIO runs tasks enqueued by tasks in the same tick, before polling I/O again), which caps the rate
+    /// near 256 MB/s, plenty for tests; and writability changes resume it from a task, not from inside the
+    /// flush that reported them.
     private func pumpLargeBody(_ context: ChannelHandlerContext) {
         // A write can fire writability changes synchronously; the loop below already rechecks writability.
         guard !isPumping else { return }
         isPumping = true
         defer { isPumping = false }
 
+        var chunksThisTurn = 0
         while isActive, context.channel.isWritable, var large = largeBody, large.sent < large.total {
+            guard chunksThisTurn < Self.largeChunksPerTurn else {
+                if pendingPump == nil {
+                    pendingPump = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(1)) {
+                        self.pendingPump = nil
+                        self.pumpLargeBody(context)
+                    }
+                }
+                return
+            }
+            chunksThisTurn += 1
             let count = min(Self.largeChunkSize, large.total - large.sent)
             var buffer = context.channel.allocator.buffer(capacity: count)
             Self.writeFiller(into: &buffer, offset: large.sent, count: count, total: large.total)
