@@ -180,5 +180,13 @@ let package = Package(
             dependencies: ["pullsync", "PullSyncTesting"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "PullSyncTestingTests",
+            dependencies: [
+                "PullSyncTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

@@ -1,0 +1,140 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import PullSyncTesting
+import Testing
+
+/// Plain HTTP or HTTPS: the behaviour tests run over both.
+enum Scheme: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case http
+    case https
+
+    var testDescription: String { rawValue }
+}
+
+/// One CA for the whole suite; tests that need a stranger make their own.
+let suiteCA = TestCertificateAuthority()
+
+/// A server for `scheme` (HTTPS presents a leaf for `localhost` from ``suiteCA``), shut down after `body`.
+func withServer<T>(
+    _ scheme: Scheme,
+    _ body: (PartnerServer) async throws -> T
+) async throws -> T {
+    let tls = scheme == .https ? try suiteCA.issue(dnsNames: ["localhost"]) : nil
+    let server = try await PartnerServer.start(tls: tls)
+    do {
+        let result = try await body(server)
+        try await server.shutdown()
+        return result
+    } catch {
+        try? await server.shutdown()
+        throw error
+    }
+}
+
+/// An AsyncHTTPClient on the shared event loop group that trusts only `trusting` (the suite CA by default)
+/// and does not follow redirects, shut down after `body`.
+func withClient<T>(
+    trusting ca: TestCertificateAuthority = suiteCA,
+    configure: (inout HTTPClient.Configuration) -> Void = { _ in },
+    _ body: (HTTPClient) async throws -> T
+) async throws -> T {
+    var tls = TLSConfiguration.makeClientConfiguration()
+    tls.trustRoots = ca.trustRoots
+    // A TLS connection AsyncHTTPClient abandons mid-body sends close_notify and, no longer reading, can wait
+    // this long for the server's reply (queued behind body bytes it will never read); `shutdown()` waits for it.
+    // The 5 s default only slows the suite down.
+    tls.shutdownTimeout = .milliseconds(500)
+    var configuration = HTTPClient.Configuration(
+        tlsConfiguration: tls,
+        redirectConfiguration: .disallow,
+        timeout: .init(connect: .seconds(10), read: .seconds(30))
+    )
+    configure(&configuration)
+    let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    do {
+        let result = try await body(client)
+        try await client.shutdown()
+        return result
+    } catch {
+        try? await client.shutdown()
+        throw error
+    }
+}
+
+/// The URL of `path` on `server`, by the name its certificate carries (`localhost`).
+func url(_ server: PartnerServer, _ path: String) -> String {
+    server.url(path, host: "localhost")
+}
+
+/// A GET of `path` with a pull-like query and bearer token.
+func pullRequest(_ server: PartnerServer, _ path: String) -> HTTPClientRequest {
+    var request = HTTPClientRequest(url: url(server, path) + "?ec_id=ec-123")
+    request.headers.add(name: "Authorization", value: "Bearer test-token")
+    return request
+}
+
+/// A response's status, headers and whole body.
+struct Fetched: Sendable {
+    var status: Int
+    var headers: HTTPHeaders
+    var body: [UInt8]
+
+    var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// Sends `request` and reads the whole body (up to 64 MiB).
+func fetch(
+    _ client: HTTPClient,
+    _ request: HTTPClientRequest,
+    timeout: TimeAmount = .seconds(20)
+) async throws -> Fetched {
+    let response = try await client.execute(request, timeout: timeout)
+    let body = try await response.body.collect(upTo: 64 << 20)
+    return Fetched(status: Int(response.status.code), headers: response.headers, body: Array(body.readableBytesView))
+}
+
+/// Raised by ``eventually(_:_:)`` and ``withHangGuard(_:_:)`` when their generous limit passes.
+struct HangGuardExpired: Error, CustomStringConvertible {
+    var what: String
+    var description: String { "hang guard expired waiting for \(what)" }
+}
+
+/// Polls `condition` until it holds. The limit only guards against hangs; nothing asserts timing.
+func eventually(
+    _ what: String,
+    within limit: Duration = .seconds(20),
+    _ condition: () -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + limit
+    while !condition() {
+        guard ContinuousClock.now < deadline else { throw HangGuardExpired(what: what) }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+/// Runs `body`, failing with ``HangGuardExpired`` if it has not finished within the (generous) `limit`.
+func withHangGuard<T: Sendable>(
+    _ what: String,
+    limit: Duration = .seconds(30),
+    _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else {
+            throw HangGuardExpired(what: what)
+        }
+        return value
+    }
+}
+
+/// Every suite of this target, one test case at a time: real sockets, TLS handshakes and streamed bodies in
+/// parallel would saturate a 2-core machine in bursts and starve timing-sensitive tests of other targets that
+/// `swift test` runs alongside.
+@Suite(.serialized) enum AllPullSyncTestingTests {}
