@@ -94,6 +94,8 @@ public final class HTTPPullTransport: PullTransport, Service {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .fullVerification
         tls.minimumTLSVersion = .tlsv12
+        // Abandoning an oversized body sends close_notify; don't wait long for the partner's reply.
+        tls.shutdownTimeout = .milliseconds(500)
         if !configuration.additionalTrustRootFiles.isEmpty {
             tls.additionalTrustRoots = configuration.additionalTrustRootFiles.map { .file($0) }
         }
@@ -280,6 +282,9 @@ public final class HTTPPullTransport: PullTransport, Service {
             ),
             decompression: .disabled
         )
+        // No retries: a refused connection or a failed handshake is this call's outcome (AHC
+        // would otherwise retry until the connect timeout and report a timeout instead).
+        clientConfiguration.connectionPool.retryConnectionEstablishment = false
         clientConfiguration.dnsOverride = [host: address.description]
         // Defence in depth: the connected peer must be the address that was checked.
         let check: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
