@@ -127,6 +127,7 @@ extension SkipReason {
         case .deferred: 11
         case .storeUnavailable: 12
         case .partnerBusy: 13
+        case .inFlight: 14
         }
     }
 }

@@ -82,6 +82,7 @@ public struct PullKernel: Sendable {
     let clock: any WallClock
     let random: any RandomSource
     let partnerGuard: PartnerGuard
+    let inFlight = InFlightCalls()
     let metrics: KernelMetrics
     let logger: Logger
 
@@ -198,13 +199,23 @@ public struct PullKernel: Sendable {
                 let partner = registry.partners[index]
                 var isProbe = false
                 if committing {
+                    // One call per partner and EC at a time: a page view arriving while the
+                    // previous one's call is out must not ask the partner again.
+                    guard inFlight.begin(index, ecHash: edgeCookie.hash) else {
+                        decide(index, .skip(.inFlight), into: &decisions, committing: committing)
+                        continue
+                    }
                     switch partnerGuard.admission(index, at: now) {
                     case .admitted(let probe):
                         isProbe = probe
                     case .refused(let reason):
+                        inFlight.end(index, ecHash: edgeCookie.hash)
                         decide(index, .skip(reason), into: &decisions, committing: committing)
                         continue
                     }
+                } else if inFlight.contains(index, ecHash: edgeCookie.hash) {
+                    decide(index, .skip(.inFlight), into: &decisions, committing: committing)
+                    continue
                 } else if let reason = partnerGuard.peek(index, at: now) {
                     decide(index, .skip(reason), into: &decisions, committing: committing)
                     continue
@@ -225,12 +236,12 @@ public struct PullKernel: Sendable {
                         "adapter could not build a request",
                         metadata: ["partner": "\(partner.id)", "error": "\(error.message)"]
                     )
-                    if committing { partnerGuard.refund(index, probe: isProbe) }
+                    if committing { release(index, ecHash: edgeCookie.hash, probe: isProbe) }
                     decide(index, .skip(.adapterError), into: &decisions, committing: committing)
                     continue
                 }
                 guard isAllowed(built.url, for: partner) else {
-                    if committing { partnerGuard.refund(index, probe: isProbe) }
+                    if committing { release(index, ecHash: edgeCookie.hash, probe: isProbe) }
                     decide(index, .skip(.badURL), into: &decisions, committing: committing)
                     continue
                 }
@@ -252,7 +263,7 @@ public struct PullKernel: Sendable {
             } catch {
                 logger.warning("rate limiter failed; skipping pull sync", metadata: ["error": "\(error)"])
                 for call in batch {
-                    if committing { partnerGuard.refund(call.partnerIndex, probe: call.isProbe) }
+                    if committing { release(call.partnerIndex, ecHash: edgeCookie.hash, probe: call.isProbe) }
                     decide(call.partnerIndex, .skip(.storeUnavailable), into: &decisions, committing: committing)
                 }
                 // The partners not yet batched can't be admitted either: not deferred, unavailable.
@@ -267,7 +278,7 @@ public struct PullKernel: Sendable {
                     decide(call.partnerIndex, .dispatch, into: &decisions, committing: committing)
                     calls.append(call)
                 } else {
-                    if committing { partnerGuard.refund(call.partnerIndex, probe: call.isProbe) }
+                    if committing { release(call.partnerIndex, ecHash: edgeCookie.hash, probe: call.isProbe) }
                     decide(call.partnerIndex, .skip(.rateLimited), into: &decisions, committing: committing)
                 }
             }
@@ -342,6 +353,19 @@ public struct PullKernel: Sendable {
         if committing { metrics.decision(index, decision) }
     }
 
+    /// Gives back everything a committed plan took for calls that will never be sent (for
+    /// benchmarks and tests that inspect plans without executing them). Rate-limit counts stay.
+    package func abandon(_ plan: RequestPlan) {
+        guard let edgeCookie = plan.edgeCookie else { return }
+        for call in plan.calls { release(call.partnerIndex, ecHash: edgeCookie.hash, probe: call.isProbe) }
+    }
+
+    /// Gives back what planning took for a call that won't be sent.
+    private func release(_ index: Int, ecHash: Substring, probe: Bool) {
+        partnerGuard.refund(index, probe: probe)
+        inFlight.end(index, ecHash: ecHash)
+    }
+
     /// Whether `url` may be sent to for `partner`: on its allow-list, and `https`, unless the
     /// host is loopback and the development switch allows it.
     public func isAllowed(_ url: PartnerURL, for partner: Partner) -> Bool {
@@ -382,14 +406,14 @@ public struct PullKernel: Sendable {
                         do {
                             try await globalSlots.acquire()
                         } catch {
-                            self.partnerGuard.refund(call.partnerIndex, probe: call.isProbe)
+                            self.release(call.partnerIndex, ecHash: ecHash[...], probe: call.isProbe)
                             return nil
                         }
                         // Shutdown may have begun while this call waited for a slot: it was
                         // never sent, so it is not sent now either.
                         guard shouldStartMore() else {
                             globalSlots.release()
-                            self.partnerGuard.refund(call.partnerIndex, probe: call.isProbe)
+                            self.release(call.partnerIndex, ecHash: ecHash[...], probe: call.isProbe)
                             return nil
                         }
                     }
@@ -406,7 +430,7 @@ public struct PullKernel: Sendable {
             }
             // Calls never started (shutdown) give their counted slot back to nobody: the rate
             // limit stays conservative, and the budget is refunded.
-            for call in pending { partnerGuard.refund(call.partnerIndex, probe: call.isProbe) }
+            for call in pending { release(call.partnerIndex, ecHash: ecHash[...], probe: call.isProbe) }
             return results
         }
     }
@@ -427,6 +451,7 @@ public struct PullKernel: Sendable {
         } else {
             partnerGuard.refund(call.partnerIndex, probe: call.isProbe)
         }
+        defer { inFlight.end(call.partnerIndex, ecHash: ecHash[...]) }
         // A call cut short by shutdown is not the partner's answer: it is logged, not counted
         // (unless the answer made it in before the cut).
         if !cancelled || outcome.outcomeClass == .uid {

@@ -19,6 +19,8 @@ public enum SkipReason: String, Sendable, Hashable, CaseIterable {
     case circuitOpen = "circuit_open"
     /// The partner's calls-per-second budget is used up.
     case budget
+    /// A call to this partner for this EC is already in flight (an earlier page view's).
+    case inFlight = "in_flight"
     /// The partner already has its maximum of calls in flight (it may be hanging).
     case partnerBusy = "partner_busy"
     /// The built URL is not `https` or its host is not on the allow-list.

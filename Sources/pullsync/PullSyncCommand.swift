@@ -6,7 +6,7 @@ struct PullSyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pullsync",
         abstract: "Server-to-server pull sync of ad-tech partner user IDs.",
-        subcommands: [CheckCommand.self, ExplainCommand.self, TryCommand.self, ServeCommand.self]
+        subcommands: [CheckCommand.self, ExplainCommand.self, TryCommand.self, ServeCommand.self, DemoCommand.self]
     )
 
     static func main() async {

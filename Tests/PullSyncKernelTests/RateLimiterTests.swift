@@ -98,10 +98,31 @@ struct RateLimiterTests {
             }
             return await group.reduce(0, +)
         }
+        // Concurrent views of one EC mostly meet the first call in flight; then views one by one.
+        var total = dispatched
+        for _ in 0..<40 { total += await kernel.process(request(1)).plan.calls.count }
 
-        #expect(dispatched == 10)
+        #expect(dispatched <= 10)
+        #expect(total == 10)
         #expect(harness.calls("a") == 10)
         #expect(try await harness.rateCount("a", 1) == 10)
+    }
+
+    @Test("The limiter's check-and-count is exact under concurrent acquires")
+    func concurrentAcquires() async throws {
+        let limiter = InMemoryRateLimiter()
+        let now = Timestamp(secondsSinceEpoch: 1_000)
+        let policy = RateLimitPolicy(calls: 10, window: .seconds(3600))
+        let admitted = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<200 {
+                group.addTask {
+                    try await limiter.acquire([RateLimitRequest(key: "pull:a:x", policy: policy)], at: now)
+                        .filter { $0 }.count
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(admitted == 10)
     }
 
     @Test("Several edge nodes sharing one store never overshoot the limit together")
@@ -126,8 +147,11 @@ struct RateLimiterTests {
             }
             return await group.reduce(0, +)
         }
+        var total = dispatched
+        for index in 0..<60 { total += await nodes[index % nodes.count].process(request(1)).plan.calls.count }
 
-        #expect(dispatched == 10)
+        #expect(dispatched <= 10)
+        #expect(total == 10)
         #expect(harness.calls("a") == 10)
     }
 

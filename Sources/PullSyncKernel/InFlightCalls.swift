@@ -1,0 +1,28 @@
+import Synchronization
+
+/// The (partner, EC) pairs with a call in flight in this process, so that two page views of
+/// one browser in quick succession don't both ask the partner. (Across edge nodes a shared
+/// store's lease does the same.)
+final class InFlightCalls: Sendable {
+    private struct Key: Hashable {
+        var partner: Int
+        var ecHash: String
+    }
+
+    private let keys = Mutex(Set<Key>())
+
+    /// Marks the pair in flight; `false` when it already was.
+    func begin(_ partner: Int, ecHash: Substring) -> Bool {
+        keys.withLock { $0.insert(Key(partner: partner, ecHash: String(ecHash))).inserted }
+    }
+
+    func end(_ partner: Int, ecHash: Substring) {
+        _ = keys.withLock { $0.remove(Key(partner: partner, ecHash: String(ecHash))) }
+    }
+
+    func contains(_ partner: Int, ecHash: Substring) -> Bool {
+        keys.withLock { $0.contains(Key(partner: partner, ecHash: String(ecHash))) }
+    }
+
+    var count: Int { keys.withLock { $0.count } }
+}

@@ -1,0 +1,293 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import PullSync
+import PullSyncEdge
+import PullSyncTesting
+import ServiceLifecycle
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the whole pipeline on this machine and print what happened.",
+        discussion: """
+            Starts loopback HTTPS partners (a throwaway test CA) for the manifests in --partners, \
+            the edge service with the embedded store, drives organic traffic through it from \
+            simulated browsers, then the same traffic with pull sync off, and prints requests \
+            served, partner calls, outcomes, UIDs learned and page latency on vs off. No network \
+            beyond loopback, no server to install. With --partner-delay-ms 2000 it is the \
+            slow-partner latency benchmark.
+            """
+    )
+
+    @Option(help: "The partner manifests folder.")
+    var partners: String = "partners.d"
+
+    @Option(help: "Simulated browsers (distinct client IPs).")
+    var browsers: Int = 40
+
+    @Option(name: .customLong("page-views"), help: "Organic page views per browser.")
+    var pageViews: Int = 5
+
+    @Option(help: "Browsers browsing at the same time.")
+    var concurrency: Int = 8
+
+    @Option(name: .customLong("partner-delay-ms"), help: "How long every partner takes to answer.")
+    var partnerDelayMS: Int = 20
+
+    @Option(name: .customLong("opt-out-every"), help: "Every Nth browser sends Sec-GPC: 1 (0 for none).")
+    var optOutEvery: Int = 10
+
+    func validate() throws {
+        guard browsers >= 1, pageViews >= 1, concurrency >= 1, partnerDelayMS >= 0, optOutEvery >= 0 else {
+            throw ValidationError("counts must be at least 1 and delays not negative")
+        }
+    }
+
+    func run() async throws {
+        let logger = Logger(label: "pullsync.demo", factory: { _ in SwiftLogNoOpLogHandler() })
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pullsync-demo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+
+        // Partners: every enabled manifest answers from one loopback HTTPS server.
+        let loaded = PartnerLoader.load(paths: [partners], secrets: DemoSecrets())
+        for diagnostic in loaded.diagnostics { FileHandle.standardError.write(Data("\(diagnostic)\n".utf8)) }
+        let enabled = loaded.registry.enabledIndices.map { loaded.registry.partners[$0] }
+        let endpoints = enabled.compactMap { partner -> (Partner, HTTPPullAdapter.Configuration)? in
+            guard let adapter = partner.adapter as? HTTPPullAdapter else { return nil }
+            return (partner, adapter.configuration)
+        }
+        guard !endpoints.isEmpty else {
+            throw ValidationError("no enabled manifest-driven partners in \(partners)")
+        }
+        let hosts = Array(Set(endpoints.map(\.1.url.host))).sorted()
+        let authority = TestCertificateAuthority(commonName: "pullsync demo CA")
+        let caFile = scratch.appendingPathComponent("demo-ca.pem").path
+        try authority.writeCACertificate(to: caFile)
+        let server = try await PartnerServer.start(tls: try authority.issue(dnsNames: hosts))
+        for (partner, configuration) in endpoints {
+            let answer = Self.answer(uid: "\(partner.id)-demo-uid", path: configuration.uidPath)
+            server.script(path: configuration.url.path, .delayed(.milliseconds(partnerDelayMS), .json(answer)))
+        }
+        let loopback = IPAddress("127.0.0.1")!
+        let resolver = StaticHostResolver(Dictionary(uniqueKeysWithValues: hosts.map { ($0, [loopback]) }))
+        let serverPort = server.port
+
+        print("pullsync demo")
+        print("  partners:  \(endpoints.map(\.0.id).joined(separator: ", ")) on 127.0.0.1:\(serverPort) (HTTPS, throwaway CA), answering after \(partnerDelayMS) ms")
+        let disabled = loaded.registry.partners.filter { partner in !enabled.contains { $0.id == partner.id } }.map(\.id)
+        if !disabled.isEmpty { print("  disabled:  \(disabled.joined(separator: ", "))") }
+
+        var on = try await runEdge(
+            pullSync: true, caFile: caFile, resolver: resolver, serverPort: serverPort, logger: logger
+        )
+        for (_, configuration) in endpoints {
+            on.callsByPath[configuration.url.path] = server.requestCount(path: configuration.url.path)
+        }
+        on.peakConcurrent = server.peakConcurrentRequests
+        let off = try await runEdge(
+            pullSync: false, caFile: caFile, resolver: resolver, serverPort: serverPort, logger: logger
+        )
+        try await server.shutdown()
+
+        let organic = on.traffic.organicLatencies.count
+        print("  traffic:   \(browsers) browsers x \(pageViews) page views, \(concurrency) at a time, same traffic with pull sync off as baseline")
+        print("  served:    \(on.traffic.served) requests (\(organic) organic pages, \(on.traffic.excluded) /auction, \(on.traffic.optedOut) opted out with Sec-GPC)")
+        let calls = endpoints.map { "\($0.0.id) \(on.callsByPath[$0.1.url.path] ?? 0)" }.joined(separator: ", ")
+        print("  calls:     \(calls); at most \(on.peakConcurrent) in flight at the partners")
+        let outcomes = on.statistics.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+        print("  outcomes:  \(outcomes.isEmpty ? "none" : outcomes.joined(separator: ", "))")
+        print("  learned:   \(on.uidsLearned) UIDs for \(on.ecsWithUIDs) ECs (\(on.ecsKnown) ECs issued and known)")
+        print("  dropped:   \(on.statistics.dropped) (queue full)")
+        let p50On = Self.percentile(on.traffic.organicLatencies, 0.50)
+        let p99On = Self.percentile(on.traffic.organicLatencies, 0.99)
+        let p50Off = Self.percentile(off.traffic.organicLatencies, 0.50)
+        let p99Off = Self.percentile(off.traffic.organicLatencies, 0.99)
+        print(
+            "  latency:   organic pages p50 \(Self.ms(p50On)) ms, p99 \(Self.ms(p99On)) ms with pull sync; "
+                + "p50 \(Self.ms(p50Off)) ms, p99 \(Self.ms(p99Off)) ms without "
+                + "(ratio p50 \(Self.ratio(p50On, p50Off)), p99 \(Self.ratio(p99On, p99Off)))"
+        )
+    }
+
+    struct Run {
+        var traffic: Traffic
+        var statistics: DispatcherStatistics
+        var callsByPath: [String: Int]
+        var peakConcurrent: Int
+        var uidsLearned: Int
+        var ecsWithUIDs: Int
+        var ecsKnown: Int
+    }
+
+    struct Traffic {
+        var served = 0
+        var excluded = 0
+        var optedOut = 0
+        var organicLatencies: [Duration] = []
+    }
+
+    private func runEdge(
+        pullSync: Bool,
+        caFile: String,
+        resolver: StaticHostResolver,
+        serverPort: Int,
+        logger: Logger
+    ) async throws -> Run {
+        let (portStream, portInput) = AsyncStream.makeStream(of: Int.self)
+        let service = try await EdgeService.make(
+            configuration: EdgeServiceConfiguration(
+                partnersDirectory: partners,
+                port: 0,
+                store: "memory:",
+                tlsCAFile: caFile,
+                allowLoopback: true,
+                clientIPHeader: "X-Forwarded-For",
+                pullSync: PullSyncConfigurationOverrides(disabled: !pullSync)
+            ),
+            environment: [:],
+            secrets: DemoSecrets(),
+            hostResolver: resolver,
+            wrapTransport: { PortRedirectingTransport(base: $0, port: serverPort) },
+            logger: logger,
+            onServerRunning: { port in
+                portInput.yield(port)
+                portInput.finish()
+            }
+        )
+        let group = ServiceGroup(configuration: .init(services: [service.application], logger: logger))
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var edgePort = 0
+            for await port in portStream { edgePort = port }
+            let traffic = try await drive(port: edgePort)
+            // Let pull sync finish what the traffic started (bounded wait).
+            let deadline = ContinuousClock.now + .seconds(60)
+            while pullSync, ContinuousClock.now < deadline {
+                let statistics = service.dispatcher.statistics
+                if statistics.processed + statistics.dropped >= statistics.enqueued + statistics.dropped { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+
+            var learned = 0
+            var withUIDs = 0
+            var known = 0
+            if let graph = service.graph as? InMemoryIdentityGraph {
+                for record in graph.allRecords {
+                    known += 1
+                    learned += record.partners.count
+                    if !record.partners.isEmpty { withUIDs += 1 }
+                }
+            }
+            return Run(
+                traffic: traffic,
+                statistics: service.dispatcher.statistics,
+                callsByPath: [:],
+                peakConcurrent: 0,
+                uidsLearned: learned,
+                ecsWithUIDs: withUIDs,
+                ecsKnown: known
+            )
+        }
+    }
+
+    /// Browsers: each keeps its EC cookie, views pages, and calls /auction once.
+    private func drive(port: Int) async throws -> Traffic {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { _ = client.shutdown() }
+        let base = "http://127.0.0.1:\(port)"
+        return try await withThrowingTaskGroup(of: Traffic.self) { group in
+            var next = 0
+            var total = Traffic()
+            func add() {
+                let browser = next
+                next += 1
+                group.addTask {
+                    try await self.browse(browser, base: base, client: client)
+                }
+            }
+            for _ in 0..<min(concurrency, browsers) { add() }
+            for try await traffic in group {
+                total.served += traffic.served
+                total.excluded += traffic.excluded
+                total.optedOut += traffic.optedOut
+                total.organicLatencies += traffic.organicLatencies
+                if next < browsers { add() }
+            }
+            return total
+        }
+    }
+
+    private func browse(_ browser: Int, base: String, client: HTTPClient) async throws -> Traffic {
+        var traffic = Traffic()
+        let ip = "198.51.\(100 + browser / 250).\(browser % 250 + 1)"
+        let optsOut = optOutEvery > 0 && browser % optOutEvery == optOutEvery - 1
+        var cookie: String?
+        for view in 0..<pageViews {
+            var request = HTTPClientRequest(url: "\(base)/articles/\(browser)-\(view)")
+            request.headers.add(name: "X-Forwarded-For", value: ip)
+            if let cookie { request.headers.add(name: "Cookie", value: "ts-ec=\(cookie)") }
+            if optsOut { request.headers.add(name: "Sec-GPC", value: "1") }
+            let started = ContinuousClock.now
+            let response = try await client.execute(request, timeout: .seconds(30))
+            _ = try await response.body.collect(upTo: 1 << 20)
+            traffic.organicLatencies.append(ContinuousClock.now - started)
+            traffic.served += 1
+            if optsOut { traffic.optedOut += 1 }
+            for value in response.headers["set-cookie"] where value.hasPrefix("ts-ec=") {
+                cookie = String(value.dropFirst(6).prefix { $0 != ";" })
+            }
+        }
+        var auction = HTTPClientRequest(url: "\(base)/auction")
+        auction.headers.add(name: "X-Forwarded-For", value: ip)
+        if let cookie { auction.headers.add(name: "Cookie", value: "ts-ec=\(cookie)") }
+        _ = try await client.execute(auction, timeout: .seconds(30)).body.collect(upTo: 1 << 20)
+        traffic.served += 1
+        traffic.excluded += 1
+        return traffic
+    }
+
+    /// `{"uid": …}` nested along the manifest's `uid_field` path.
+    static func answer(uid: String, path: [String]) -> String {
+        var json = "\"\(uid)\""
+        for key in path.reversed() { json = "{\"\(key)\":\(json)}" }
+        return json
+    }
+
+    static func percentile(_ values: [Duration], _ fraction: Double) -> Duration {
+        guard !values.isEmpty else { return .zero }
+        let sorted = values.sorted()
+        return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * fraction).rounded()))]
+    }
+
+    static func ms(_ duration: Duration) -> String {
+        String(format: "%.2f", duration.seconds * 1000)
+    }
+
+    static func ratio(_ value: Duration, _ baseline: Duration) -> String {
+        baseline > .zero ? String(format: "%.2f", value.seconds / baseline.seconds) : "n/a"
+    }
+}
+
+/// The demo's partners accept any token: every reference resolves to a stand-in.
+struct DemoSecrets: SecretResolver {
+    func resolve(_ reference: SecretReference) throws(SecretResolutionError) -> Secret { Secret("demo-token") }
+}
+
+/// Sends every partner request to the demo's partner server port (the manifests name the
+/// partners' real ports; their host names resolve to loopback through the demo's resolver).
+struct PortRedirectingTransport: PullTransport {
+    let base: any PullTransport
+    let port: Int
+
+    func send(_ request: PullRequest, limits: TransportLimits) async -> TransportResult {
+        var redirected = request
+        redirected.url.port = port
+        return await base.send(redirected, limits: limits)
+    }
+}
