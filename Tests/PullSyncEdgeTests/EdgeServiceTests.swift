@@ -1,0 +1,221 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import PullSync
+import PullSyncEdge
+import PullSyncTesting
+import Testing
+
+/// The reference edge service over real sockets: HummingbirdTesting's live server for the
+/// edge, an HTTPS `PartnerServer` with a throwaway CA for six partners.
+struct EdgeHarness {
+    static let partnerIDs = ["p1", "p2", "p3", "p4", "p5", "p6"]
+    let scratch: URL
+    let server: PartnerServer
+    let service: EdgeService
+    let adminToken = "admin-\(UUID().uuidString)"
+    let partnerToken = "tok-\(UUID().uuidString)"
+
+    static func make(partnerDelay: Duration = .milliseconds(150)) async throws -> EdgeHarness {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pullsync-edge-\(UUID().uuidString)")
+        let partners = scratch.appendingPathComponent("partners.d")
+        try FileManager.default.createDirectory(at: partners, withIntermediateDirectories: true)
+        let authority = TestCertificateAuthority()
+        let hosts = partnerIDs.map { "\($0).partner.test" }
+        let server = try await PartnerServer.start(tls: try authority.issue(dnsNames: hosts))
+        for id in partnerIDs {
+            try """
+                id: \(id)
+                source_domain: \(id).example
+                pull:
+                  url: https://\(id).partner.test:\(server.port)/\(id)/pull
+                  allowed_hosts: [\(id).partner.test]
+                  auth:
+                    bearer: { env: EDGE_TEST_TOKEN }
+                  timeout: 5s
+                """.write(to: partners.appendingPathComponent("\(id).yaml"), atomically: true, encoding: .utf8)
+            server.script(path: "/\(id)/pull", .delayed(partnerDelay, .uid("\(id)-uid")))
+        }
+        let caFile = scratch.appendingPathComponent("ca.pem").path
+        try authority.writeCACertificate(to: caFile)
+        let harnessTokens = (admin: "admin-\(UUID().uuidString)", partner: "tok-\(UUID().uuidString)")
+        let loopback = IPAddress("127.0.0.1")!
+        let service = try await EdgeService.make(
+            configuration: EdgeServiceConfiguration(
+                partnersDirectory: partners.path,
+                port: 0,
+                tlsCAFile: caFile,
+                allowLoopback: true,
+                clientIPHeader: "X-Forwarded-For"
+            ),
+            environment: [
+                "PULLSYNC_ADMIN_TOKEN": harnessTokens.admin, "EDGE_TEST_TOKEN": harnessTokens.partner,
+                "PULLSYNC_EC_SECRET": "edge-test-secret-0123456789",
+            ],
+            hostResolver: StaticHostResolver(Dictionary(uniqueKeysWithValues: hosts.map { ($0, [loopback]) })),
+            logger: Logger(label: "edge-test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        return EdgeHarness(scratch: scratch, server: server, service: service, tokens: harnessTokens)
+    }
+
+    init(scratch: URL, server: PartnerServer, service: EdgeService, tokens: (admin: String, partner: String)) {
+        self.scratch = scratch
+        self.server = server
+        self.service = service
+        self.adminTokenValue = tokens.admin
+        self.partnerTokenValue = tokens.partner
+    }
+
+    private let adminTokenValue: String
+    private let partnerTokenValue: String
+    var admin: String { adminTokenValue }
+    var partnerSecret: String { partnerTokenValue }
+
+    func close() async throws {
+        try await server.shutdown()
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
+    func waitUntil(_ condition: () async throws -> Bool) async throws -> Bool {
+        for _ in 0..<1000 {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+}
+
+func fields(_ pairs: [(String, String)]) -> HTTPFields {
+    var result = HTTPFields()
+    for (name, value) in pairs { result.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
+    return result
+}
+
+@Suite(.serialized) struct EdgeServiceTests {
+    @Test func oneOrganicRequestCallsAllSixPartnersNeverMoreThanThreeAtOnce() async throws {
+        let harness = try await EdgeHarness.make()
+        try await harness.service.application.test(.live) { client in
+            let response = try await client.execute(
+                uri: "/news/today",
+                method: .get,
+                headers: fields([("X-Forwarded-For", "203.0.113.50")])
+            )
+            #expect(response.status == .ok)
+            let setCookie = try #require(response.headers[.setCookie])
+            let ec = String(setCookie.dropFirst("ts-ec=".count).prefix { $0 != ";" })
+            #expect(DefaultEdgeCookieFormat().parse(ec) != nil)
+            #expect(try await harness.waitUntil { harness.service.dispatcher.statistics.stored == 6 })
+            #expect(harness.server.requests.count == 6)
+            #expect(harness.server.peakConcurrentRequests <= 3)
+            #expect(harness.server.peakConcurrentRequests >= 2)
+            for request in harness.server.requests {
+                #expect(request.queryValue("ec_id") == ec)
+                #expect(request.header("Authorization") == "Bearer \(harness.partnerSecret)")
+                #expect(request.queryItems.count == 1)  // only ec_id: no client IP, nothing else
+            }
+
+            // The admin API returns what was learned, with synced_at.
+            let ids = try await client.execute(
+                uri: "/_pullsync/ids/\(ec)",
+                method: .get,
+                headers: fields([("Authorization", "Bearer \(harness.admin)")])
+            )
+            #expect(ids.status == .ok)
+            struct IDs: Decodable {
+                struct Entry: Decodable {
+                    var uid: String
+                    var synced_at: Int64
+                }
+                var ec_id: String
+                var partners: [String: Entry]
+            }
+            let decoded = try JSONDecoder().decode(IDs.self, from: Data(buffer: ids.body))
+            #expect(decoded.ec_id == ec)
+            #expect(decoded.partners.count == 6)
+            #expect(decoded.partners["p3.example"]?.uid == "p3-uid")
+            let now = Int64(Date().timeIntervalSince1970)
+            #expect(decoded.partners.values.allSatisfy { abs($0.synced_at - now) < 120 })
+        }
+        try await harness.close()
+    }
+
+    @Test(arguments: [
+        ("/auction", [(String, String)]()),
+        ("/sync", []),
+        ("/identify", []),
+        ("/admin/x", []),
+        ("/_pullsync/health", []),
+        ("/page", [("Sec-GPC", "1")]),
+        ("/page", [("Cookie", "ts-consent=0")]),
+        ("/page", [("Cookie", "ts-ec=\(String(repeating: "ab", count: 32)).ZZZZZZ")]),
+    ])
+    func requestsThatMustNeverCallPartners(path: String, extra: [(String, String)]) async throws {
+        let harness = try await EdgeHarness.make(partnerDelay: .milliseconds(1))
+        try await harness.service.application.test(.live) { client in
+            _ = try await client.execute(
+                uri: path,
+                method: path == "/auction" ? .post : .get,
+                headers: fields([("X-Forwarded-For", "203.0.113.51")] + extra)
+            )
+            // A control request proves the pipeline works, then nothing else may have reached a partner.
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(harness.server.requests.isEmpty, "\(path) \(extra)")
+        }
+        try await harness.close()
+    }
+
+    @Test func theAdminAPIRefusesMissingOrWrongTokensAndHealthIsOpen() async throws {
+        let harness = try await EdgeHarness.make()
+        try await harness.service.application.test(.live) { client in
+            let ec = String(repeating: "cd", count: 32) + ".Abc123"
+            let missing = try await client.execute(uri: "/_pullsync/ids/\(ec)", method: .get)
+            #expect(missing.status == .unauthorized)
+            let wrong = try await client.execute(
+                uri: "/_pullsync/metrics",
+                method: .get,
+                headers: fields([("Authorization", "Bearer not-the-token")])
+            )
+            #expect(wrong.status == .unauthorized)
+            let unknown = try await client.execute(
+                uri: "/_pullsync/ids/\(ec)",
+                method: .get,
+                headers: fields([("Authorization", "Bearer \(harness.admin)")])
+            )
+            #expect(unknown.status == .notFound)
+            let metrics = try await client.execute(
+                uri: "/_pullsync/metrics",
+                method: .get,
+                headers: fields([("Authorization", "Bearer \(harness.admin)")])
+            )
+            #expect(metrics.status == .ok)
+            let text = String(buffer: metrics.body)
+            #expect(text.contains("pullsync_decisions_total"))
+            #expect(!text.contains(harness.partnerSecret))
+            let health = try await client.execute(uri: "/_pullsync/health", method: .get)
+            #expect(health.status == .ok)
+            #expect(String(buffer: health.body).contains("\"partners_enabled\":[\"p1\",\"p2\",\"p3\",\"p4\",\"p5\",\"p6\"]"))
+        }
+        try await harness.close()
+    }
+
+    @Test func withoutAnAdminTokenTheAdminAPIIsNotThere() async throws {
+        let service = try await EdgeService.make(
+            configuration: EdgeServiceConfiguration(partnersDirectory: "/nonexistent", port: 0),
+            environment: [:],
+            logger: Logger(label: "edge-test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        try await service.application.test(.live) { client in
+            let ids = try await client.execute(
+                uri: "/_pullsync/ids/x",
+                method: .get,
+                headers: fields([("Authorization", "Bearer anything")])
+            )
+            #expect(ids.status == .notFound)
+            #expect(try await client.execute(uri: "/_pullsync/metrics", method: .get).status == .notFound)
+            #expect(try await client.execute(uri: "/_pullsync/health", method: .get).status == .ok)
+            #expect(try await client.execute(uri: "/", method: .get).status == .ok)
+        }
+    }
+}
