@@ -15,8 +15,6 @@ struct EdgeHarness {
     let scratch: URL
     let server: PartnerServer
     let service: EdgeService
-    let adminToken = "admin-\(UUID().uuidString)"
-    let partnerToken = "tok-\(UUID().uuidString)"
 
     static func make(partnerDelay: Duration = .milliseconds(150)) async throws -> EdgeHarness {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pullsync-edge-\(UUID().uuidString)")
