@@ -75,6 +75,8 @@ public final class HTTPPullTransport: PullTransport, Service {
 
     private let configuration: Configuration
     private let eventLoopGroup: any EventLoopGroup
+    /// A group this transport created and so must shut down.
+    private let ownedGroup: MultiThreadedEventLoopGroup?
     private let logger: Logger
     private let tlsConfiguration: TLSConfiguration
     private let state = Mutex(State())
@@ -83,13 +85,34 @@ public final class HTTPPullTransport: PullTransport, Service {
 
     /// - Parameters:
     ///   - eventLoopGroup: the NIO event loops the clients run on; default the shared singleton.
-    public init(
+    public convenience init(
         configuration: Configuration = Configuration(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "pullsync.transport", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
+        self.init(configuration: configuration, group: eventLoopGroup, owned: nil, logger: logger)
+    }
+
+    /// A transport on event loops of its own (`threads` of them), so that partner TLS and I/O
+    /// never run on the loops that serve pages. They are shut down with the transport.
+    public convenience init(
+        configuration: Configuration = Configuration(),
+        dedicatedThreads threads: Int,
+        logger: Logger = Logger(label: "pullsync.transport", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        self.init(configuration: configuration, group: group, owned: group, logger: logger)
+    }
+
+    private init(
+        configuration: Configuration,
+        group eventLoopGroup: any EventLoopGroup,
+        owned: MultiThreadedEventLoopGroup?,
+        logger: Logger = Logger(label: "pullsync.transport", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
+        self.ownedGroup = owned
         self.logger = logger
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .fullVerification
@@ -127,6 +150,7 @@ public final class HTTPPullTransport: PullTransport, Service {
         for client in clients { try? await client.shutdown() }
         // Clients retired but not yet shut down by `run()`.
         for await client in retiredClients { try? await client.shutdown() }
+        try? await ownedGroup?.shutdownGracefully()
     }
 
     // MARK: Sending

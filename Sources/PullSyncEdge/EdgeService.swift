@@ -73,8 +73,10 @@ public struct EdgeService: Sendable {
             additionalTrustRootFiles: configuration.tlsCAFile.map { [$0] } ?? []
         )
         if let hostResolver { transportConfiguration.resolver = hostResolver }
+        // Partner TLS and I/O on a loop of their own: they never hold up the loops serving pages.
         let transport = HTTPPullTransport(
             configuration: transportConfiguration,
+            dedicatedThreads: 1,
             logger: Logger(label: "pullsync.transport", factory: { _ in SwiftLogNoOpLogHandler() })
         )
         let overrides = configuration.pullSync
