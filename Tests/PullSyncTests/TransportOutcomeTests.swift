@@ -90,6 +90,34 @@ extension AllTransportTests {
             }
         }
 
+        @Test(
+            "a body of exactly 64 KiB is read; one byte more is too_large",
+            arguments: [65_536, 65_537],
+            [true, false]
+        )
+        func bodyLimitBoundary(size: Int, declareLength: Bool) async throws {
+            try await withPartnerServer { server in
+                // A valid document padded with trailing whitespace to `size` bytes.
+                let document = Array(#"{"uid":"edge-uid"}"#.utf8)
+                let body = document + Array(repeating: UInt8(ascii: " "), count: size - document.count)
+                let headers: [(String, String)] = declareLength ? [] : [("Transfer-Encoding", "chunked")]
+                server.script(path: "/pull", .respond(status: 200, headers: headers, body: body))
+                let partner = makePartner("acme", port: server.port, token: makeToken())
+                try await withHarness(try TransportHarness(partners: [partner])) { harness in
+                    let result = try harness.onlyResult(await harness.process())
+                    let stored = try await harness.stored()
+                    if size <= 64 << 10 {
+                        #expect(result.outcome == .uid("edge-uid"))
+                        #expect(stored["acme.example"]?.uid == "edge-uid")
+                    } else {
+                        #expect(result.outcome == .tooLarge)
+                        #expect(stored.isEmpty)
+                    }
+                    #expect(server.requests.count == 1)
+                }
+            }
+        }
+
         @Test("a 10 MiB body is abandoned as too_large", arguments: [true, false])
         func hugeBody(declareLength: Bool) async throws {
             try await withPartnerServer { server in

@@ -136,6 +136,26 @@ extension AllTransportTests {
             }
         }
 
+        @Test("a name resolving to ::1 is pinned to it and served over IPv6")
+        func ipv6Loopback() async throws {
+            let server = try await PartnerServer.start(tls: try transportCA.issue(dnsNames: [partnerHost]), host: "::1")
+            do {
+                server.script(path: "/pull", .uid("v6-uid"))
+                let partner = makePartner("acme", port: server.port, token: makeToken())
+                let resolver = StaticHostResolver([partnerHost: [ip("::1")]])
+                try await withHarness(try TransportHarness(partners: [partner], resolver: resolver)) { harness in
+                    let result = try harness.onlyResult(await harness.process())
+                    #expect(result.outcome == .uid("v6-uid"))
+                    #expect(try await harness.stored()["acme.example"]?.uid == "v6-uid")
+                }
+                #expect(server.requests.count == 1)
+                try await server.shutdown()
+            } catch {
+                try? await server.shutdown()
+                throw error
+            }
+        }
+
         @Test("a call in flight when its host's address changes finishes on the old connection")
         func addressChangeKeepsCallsInFlight() async throws {
             try await withPartnerServer { server in

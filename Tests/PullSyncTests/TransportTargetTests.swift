@@ -40,6 +40,23 @@ extension AllTransportTests {
             }
         }
 
+        @Test("refused addresses in an answer are skipped: the first allowed one is pinned")
+        func refusedAddressesSkipped() async throws {
+            try await withPartnerServer { server in
+                server.script(path: "/pull", .uid("mixed-uid"))
+                let resolver = RecordingResolver([
+                    partnerHost: [ip("10.0.0.5"), ip("169.254.169.254"), ip("0.0.0.0"), loopbackV4]
+                ])
+                let partner = makePartner("acme", port: server.port, token: makeToken())
+                try await withHarness(try TransportHarness(partners: [partner], resolver: resolver)) { harness in
+                    let result = try harness.onlyResult(await harness.process())
+                    #expect(result.outcome == .uid("mixed-uid"))
+                }
+                #expect(server.requests.count == 1)
+                #expect(server.acceptedConnections == 1)
+            }
+        }
+
         @Test("a name resolving only to refused addresses is refused, whatever their order")
         func everyAnswerRefused() async throws {
             let resolver = RecordingResolver([

@@ -34,13 +34,14 @@ import Testing
 
     func withSetup(
         timeout: String? = nil,
+        tls: Bool = true,
         _ body: (Setup) async throws -> Void
     ) async throws {
         let ca = TestCertificateAuthority(commonName: "pullsync try tests CA")
         let localhost = try await SystemHostResolver().resolve(host: "localhost")
         let address = try #require(localhost.first { $0.isLoopback }, "localhost must resolve to loopback")
         let server = try await PartnerServer.start(
-            tls: try ca.issue(dnsNames: ["localhost"]),
+            tls: tls ? try ca.issue(dnsNames: ["localhost"]) : nil,
             host: address.description
         )
         let directory = try makeTemporaryDirectory()
@@ -52,7 +53,7 @@ import Testing
                 name: Try Partner
                 source_domain: try.example
                 pull:
-                  url: https://localhost:\(server.port)/pull
+                  url: \(tls ? "https" : "http")://localhost:\(server.port)/pull
                   allowed_hosts: [localhost]
                   auth:
                     bearer: { env: \(Self.tokenVariable) }
@@ -79,12 +80,11 @@ import Testing
         token: String?,
         partner: String = "trypartner",
         allowLoopback: Bool = true,
+        trustCA: Bool = true,
         json: Bool = true
     ) async throws -> CLIResult {
-        var arguments = [
-            "try", "--partners", setup.partnersDirectory, "--partner", partner, "--ec-id", Self.ec,
-            "--tls-ca-file", setup.caFile,
-        ]
+        var arguments = ["try", "--partners", setup.partnersDirectory, "--partner", partner, "--ec-id", Self.ec]
+        if trustCA { arguments += ["--tls-ca-file", setup.caFile] }
         if allowLoopback { arguments.append("--allow-loopback") }
         if json { arguments.append("--json") }
         var environment: [String: String] = [:]
@@ -184,6 +184,37 @@ import Testing
             #expect(report.request.headers["Authorization"] == "<redacted>")
             expectNoToken(token, in: result)
             #expect(setup.server.acceptedConnections == 0)
+        }
+    }
+
+    @Test func withoutTheCAFileTheCertificateIsNotTrusted() async throws {
+        try await withSetup { setup in
+            setup.server.script(path: "/pull", .uid("must-not-be-read"))
+            let token = makeToken()
+            let result = try await runTry(setup, token: token, trustCA: false)
+            let report = try decode(result)
+            #expect(report.outcome == "tls_error")
+            #expect(report.status == nil)
+            expectNoToken(token, in: result)
+            #expect(setup.server.requests.isEmpty)
+        }
+    }
+
+    @Test func plainHTTPToLocalhostIsAllowedWithTheSwitch() async throws {
+        try await withSetup(tls: false) { setup in
+            setup.server.script(path: "/pull", .uid("plain-uid"))
+            let token = makeToken()
+            let result = try await runTry(setup, token: token)
+            let report = try decode(result)
+            #expect(report.request.url.hasPrefix("http://localhost:"))
+            #expect(report.outcome == "uid")
+            #expect(report.uid == "plain-uid")
+            expectNoToken(token, in: result)
+            #expect(setup.server.requests.first?.header("Authorization") == "Bearer \(token)")
+
+            let refused = try decode(try await runTry(setup, token: token, allowLoopback: false))
+            #expect(refused.outcome == "refused_target")
+            #expect(setup.server.requests.count == 1)
         }
     }
 
