@@ -70,7 +70,15 @@ public final class HTTPPullTransport: PullTransport, Service {
 
     private struct State {
         var pins: [String: Pin] = [:]
+        /// Calls in progress on each client.
+        var callsInProgress: [ObjectIdentifier: Int] = [:]
+        /// Clients replaced after an address change that still carry calls: retired when the last one ends.
+        var replaced: [ObjectIdentifier: HTTPClient] = [:]
         var shutDown = false
+
+        mutating func callStarted(on client: HTTPClient) {
+            callsInProgress[ObjectIdentifier(client), default: 0] += 1
+        }
     }
 
     private let configuration: Configuration
@@ -128,8 +136,8 @@ public final class HTTPPullTransport: PullTransport, Service {
 
     // MARK: Service
 
-    /// Shuts down clients replaced after an address change as they retire; on graceful
-    /// shutdown or cancellation, shuts down the rest.
+    /// Shuts down clients replaced after an address change once the calls they carry have
+    /// ended; on graceful shutdown or cancellation, shuts down the rest.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             for await client in self.retiredClients {
@@ -143,8 +151,11 @@ public final class HTTPPullTransport: PullTransport, Service {
     public func shutdown() async {
         let clients = state.withLock { state -> [HTTPClient] in
             state.shutDown = true
-            defer { state.pins.removeAll() }
-            return state.pins.values.map(\.client)
+            defer {
+                state.pins.removeAll()
+                state.replaced.removeAll()
+            }
+            return state.pins.values.map(\.client) + state.replaced.values
         }
         retired.finish()
         for client in clients { try? await client.shutdown() }
@@ -169,6 +180,7 @@ public final class HTTPPullTransport: PullTransport, Service {
         case .success(let pinned): client = pinned
         case .failure(let failure): return .failure(failure)
         }
+        defer { callEnded(on: client) }
 
         var outgoing = HTTPClientRequest(url: request.renderedURL)
         outgoing.method = HTTPMethod(rawValue: request.method)
@@ -246,13 +258,13 @@ public final class HTTPPullTransport: PullTransport, Service {
 
     private func pinnedClient(for host: String, scheme: String) async -> Pinning {
         let now = ContinuousClock.now
-        let cached = state.withLock { state -> Pin? in
+        let cached = state.withLock { state -> Pinning? in
             guard let pin = state.pins[host], now - pin.resolvedAt < configuration.addressTTL else { return nil }
-            return pin
+            guard allowedScheme(scheme, for: pin.address) else { return .failure(.refusedTarget) }
+            state.callStarted(on: pin.client)
+            return .success(pin.client)
         }
-        if let cached {
-            return allowedScheme(scheme, for: cached.address) ? .success(cached.client) : .failure(.refusedTarget)
-        }
+        if let cached { return cached }
 
         let addresses: [IPAddress]
         do {
@@ -275,13 +287,34 @@ public final class HTTPPullTransport: PullTransport, Service {
             if let pin = state.pins[host] {
                 if pin.address == address {
                     state.pins[host]?.resolvedAt = now
+                    state.callStarted(on: pin.client)
                     return .success(pin.client)
                 }
-                retired.yield(pin.client)
+                // Calls still in flight on the old client finish there; it retires after the last one.
+                if state.callsInProgress[ObjectIdentifier(pin.client)] == nil {
+                    retired.yield(pin.client)
+                } else {
+                    state.replaced[ObjectIdentifier(pin.client)] = pin.client
+                }
             }
             let client = makeClient(host: host, address: address)
             state.pins[host] = Pin(address: address, client: client, resolvedAt: now)
+            state.callStarted(on: client)
             return .success(client)
+        }
+    }
+
+    /// Counts a call on `client` as ended, retiring the client if it was replaced and this was its last call.
+    private func callEnded(on client: HTTPClient) {
+        let id = ObjectIdentifier(client)
+        state.withLock { state in
+            let remaining = state.callsInProgress[id, default: 1] - 1
+            guard remaining == 0 else {
+                state.callsInProgress[id] = remaining
+                return
+            }
+            state.callsInProgress[id] = nil
+            if let replaced = state.replaced.removeValue(forKey: id) { retired.yield(replaced) }
         }
     }
 

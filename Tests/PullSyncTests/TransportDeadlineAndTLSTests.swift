@@ -1,0 +1,186 @@
+import Foundation
+import PullSync
+import PullSyncTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension AllTransportTests {
+    /// Partners that never finish answering, and partners whose TLS can't be trusted.
+    @Suite("Transport: deadlines and TLS")
+    struct TransportDeadlineAndTLSTests {
+        /// The partner's whole-call deadline in the timeout tests.
+        static let partnerTimeout = Duration.milliseconds(500)
+        /// The hang guard: generous, not a performance assertion.
+        static let margin = Duration.seconds(2)
+
+        enum Stall: String, CaseIterable, CustomTestStringConvertible, Sendable {
+            case headersThenNoBodyWithLength = "headers, then no body (Content-Length)"
+            case headersThenNoBodyChunked = "headers, then no body (chunked)"
+            case noHeaders = "no response head at all"
+
+            var behavior: PartnerServer.Behavior {
+                switch self {
+                case .headersThenNoBodyWithLength: .headersThenStall(contentLength: 64)
+                case .headersThenNoBodyChunked: .headersThenStall(contentLength: nil)
+                case .noHeaders: .delayed(.seconds(30), .uid("too-late"))
+                }
+            }
+
+            var testDescription: String { rawValue }
+        }
+
+        @Test(
+            "a partner that never finishes its answer is a timeout, cut at the partner's deadline",
+            arguments: Stall.allCases
+        )
+        func stalledPartnerTimesOut(stall: Stall) async throws {
+            try await withPartnerServer { server in
+                server.script(path: "/pull", stall.behavior)
+                let partner = makePartner("acme", port: server.port, token: makeToken(), timeout: Self.partnerTimeout)
+                try await withHarness(try TransportHarness(partners: [partner])) { harness in
+                    let (report, elapsed) = await timed { await harness.process() }
+                    let result = try harness.onlyResult(report)
+                    #expect(result.outcome == .timeout)
+                    #expect(result.status == nil)
+                    #expect(elapsed < Self.partnerTimeout + Self.margin, "took \(elapsed)")
+                    #expect(try await harness.stored().isEmpty)
+                    // No retry after a timeout.
+                    #expect(server.requestCount(path: "/pull") == 1)
+                    // The abandoned connection is closed, not left hanging on the partner.
+                    try await poll("the server to see the client go") { server.requestsInProgress == 0 }
+                }
+            }
+        }
+
+        @Test("a partner that accepts the connection but never answers the TLS handshake is a timeout")
+        func silentHandshakeTimesOut() async throws {
+            // A listening socket nobody accepts on: the kernel completes TCP handshakes into the backlog, and
+            // the ClientHello is never answered.
+            let listener = try SilentListener()
+            defer { listener.close() }
+            let partner = makePartner("acme", port: listener.port, token: makeToken(), timeout: Self.partnerTimeout)
+            // A connect timeout longer than the partner's deadline plus the hang guard's margin: the deadline
+            // must still end the call. (Shutting the transport down afterwards waits for the abandoned
+            // connection attempt, up to the connect timeout: AsyncHTTPClient's shutdown does.)
+            let harness = try TransportHarness(partners: [partner], connectTimeout: .seconds(3))
+            try await withHarness(harness) { harness in
+                let (report, elapsed) = await timed { await harness.process() }
+                let result = try harness.onlyResult(report)
+                #expect(result.outcome == .timeout)
+                #expect(elapsed < Self.partnerTimeout + Self.margin, "took \(elapsed)")
+                #expect(try await harness.stored().isEmpty)
+            }
+        }
+
+        @Test("a certificate from an untrusted CA is a tls_error, long before the deadline")
+        func untrustedCA() async throws {
+            let stranger = TestCertificateAuthority(commonName: "a stranger's CA")
+            try await withPartnerServer(certificate: try stranger.issue(dnsNames: [partnerHost])) { server in
+                server.script(path: "/pull", .uid("must-not-be-read"))
+                let partner = makePartner("acme", port: server.port, token: makeToken(), timeout: .seconds(10))
+                try await withHarness(try TransportHarness(partners: [partner])) { harness in
+                    let (report, elapsed) = await timed { await harness.process() }
+                    let result = try harness.onlyResult(report)
+                    #expect(result.outcome == .tlsError)
+                    #expect(result.status == nil)
+                    #expect(elapsed < .seconds(5), "took \(elapsed)")
+                    // The handshake failed: no request (and no token) reached the server.
+                    #expect(server.requests.isEmpty)
+                    #expect(try await harness.stored().isEmpty)
+                }
+            }
+        }
+
+        @Test("a certificate for another name is a tls_error")
+        func hostnameMismatch() async throws {
+            // Issued by the trusted CA, for another name and no IP addresses.
+            let certificate = try transportCA.issue(dnsNames: ["other.partner.test"], ipAddresses: [])
+            try await withPartnerServer(certificate: certificate) { server in
+                server.script(path: "/pull", .uid("must-not-be-read"))
+                let partner = makePartner("acme", port: server.port, token: makeToken(), timeout: .seconds(10))
+                try await withHarness(try TransportHarness(partners: [partner])) { harness in
+                    let (report, elapsed) = await timed { await harness.process() }
+                    let result = try harness.onlyResult(report)
+                    #expect(result.outcome == .tlsError)
+                    #expect(elapsed < .seconds(5), "took \(elapsed)")
+                    #expect(server.requests.isEmpty)
+                    #expect(try await harness.stored().isEmpty)
+                }
+            }
+        }
+
+        @Test("without the extra trust root, the test CA is not trusted")
+        func noExtraTrustRoot() async throws {
+            try await withPartnerServer { server in
+                server.script(path: "/pull", .uid("must-not-be-read"))
+                let partner = makePartner("acme", port: server.port, token: makeToken(), timeout: .seconds(10))
+                try await withHarness(try TransportHarness(partners: [partner], trustRootFiles: [])) { harness in
+                    let result = try harness.onlyResult(await harness.process())
+                    #expect(result.outcome == .tlsError)
+                    #expect(server.requests.isEmpty)
+                }
+            }
+        }
+    }
+}
+
+/// A loopback TCP socket that listens and never accepts: connections complete (into the backlog) and then
+/// hear nothing.
+final class SilentListener: Sendable {
+    let port: Int
+    private let descriptor: Int32
+
+    init() throws {
+        #if canImport(Glibc)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { throw SilentListenerError(step: "socket") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0, listen(fd, 16) == 0 else {
+            closeDescriptor(fd)
+            throw SilentListenerError(step: "bind/listen")
+        }
+        var actual = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &actual) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else {
+            closeDescriptor(fd)
+            throw SilentListenerError(step: "getsockname")
+        }
+        descriptor = fd
+        port = Int(UInt16(bigEndian: actual.sin_port))
+    }
+
+    func close() {
+        closeDescriptor(descriptor)
+    }
+}
+
+struct SilentListenerError: Error {
+    var step: String
+}
+
+private func closeDescriptor(_ descriptor: Int32) {
+    #if canImport(Glibc)
+    _ = Glibc.close(descriptor)
+    #else
+    _ = Darwin.close(descriptor)
+    #endif
+}
