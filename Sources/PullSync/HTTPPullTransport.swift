@@ -37,7 +37,7 @@ public final class HTTPPullTransport: PullTransport, Service {
         public var addressTTL: Duration
         /// Resolves partner host names.
         public var resolver: any HostResolver
-        /// Connections kept per partner host. Default 8.
+        /// Connections kept per partner host. Default 32.
         public var connectionsPerHost: Int
 
         public init(
@@ -46,7 +46,7 @@ public final class HTTPPullTransport: PullTransport, Service {
             connectTimeout: Duration = .seconds(1),
             addressTTL: Duration = .seconds(60),
             resolver: any HostResolver = SystemHostResolver(),
-            connectionsPerHost: Int = 8
+            connectionsPerHost: Int = 32
         ) {
             self.allowLoopback = allowLoopback
             self.additionalTrustRootFiles = additionalTrustRootFiles

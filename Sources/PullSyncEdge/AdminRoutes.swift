@@ -29,7 +29,11 @@ struct AdminRoutes: Sendable {
         protected.get("metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
+            return Response(
+                status: .ok,
+                headers: headers,
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer()))
+            )
         }
     }
 
@@ -115,5 +119,9 @@ func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> 
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     var headers = HTTPFields()
     headers[.contentType] = "application/json"
-    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    return Response(
+        status: status,
+        headers: headers,
+        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value)))
+    )
 }

@@ -126,7 +126,8 @@ public struct EdgeService: Sendable {
             configuration.origin == nil ? [.get, .head] : [.get, .head, .post, .put, .patch, .delete, .options]
         for method in methods {
             pages.on("/", method: method) { request, context in try await responder.respond(request, context: context) }
-            pages.on("**", method: method) { request, context in try await responder.respond(request, context: context) }
+            pages.on("**", method: method) { request, context in try await responder.respond(request, context: context)
+            }
         }
 
         let application = Application(

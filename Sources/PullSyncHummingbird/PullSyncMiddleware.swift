@@ -24,7 +24,8 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         public var secure: Bool
         public var domain: String?
 
-        public init(name: String = "ts-ec", maxAge: Int = 365 * 24 * 3600, secure: Bool = false, domain: String? = nil) {
+        public init(name: String = "ts-ec", maxAge: Int = 365 * 24 * 3600, secure: Bool = false, domain: String? = nil)
+        {
             self.name = name
             self.maxAge = maxAge
             self.secure = secure
@@ -121,10 +122,24 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
             do {
                 try await body.write(writer)
             } catch {
-                await Self.afterResponse(organic, issued: issuedCookie, dispatcher: dispatcher, graph: graph, clock: clock, logger: logger)
+                await Self.afterResponse(
+                    organic,
+                    issued: issuedCookie,
+                    dispatcher: dispatcher,
+                    graph: graph,
+                    clock: clock,
+                    logger: logger
+                )
                 throw error
             }
-            await Self.afterResponse(organic, issued: issuedCookie, dispatcher: dispatcher, graph: graph, clock: clock, logger: logger)
+            await Self.afterResponse(
+                organic,
+                issued: issuedCookie,
+                dispatcher: dispatcher,
+                graph: graph,
+                clock: clock,
+                logger: logger
+            )
         }
         return response
     }

@@ -185,8 +185,15 @@ public struct DispatcherStatistics: Sendable, Hashable {
         }
     }
 
+    /// Skips by reason: request-level ones once per request, partner-level ones per partner.
+    public var skips: [String: Int] = [:]
+
     mutating func record(plan: RequestPlan, results: [CallResult]) {
         processed += 1
+        if let reason = plan.requestSkip { skips[reason.rawValue, default: 0] += 1 }
+        for decision in plan.decisions {
+            if case .skip(let reason) = decision.decision { skips[reason.rawValue, default: 0] += 1 }
+        }
         calls += results.count
         for result in results {
             outcomes[result.outcome.className, default: 0] += 1

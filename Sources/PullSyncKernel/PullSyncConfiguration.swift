@@ -5,7 +5,7 @@ public struct PullSyncConfiguration: Sendable {
     /// Calls per organic request; the rest wait for a later request of the same EC.
     /// Default `nil`: no cap.
     public var maxCallsPerRequest: Int?
-    /// Calls in flight at once across all requests. Default 64.
+    /// Calls in flight at once across all requests. Default 128.
     public var maxInFlightCalls: Int
     /// Calls in flight at once to one partner, across all requests; more are skipped as
     /// `partner_busy`, so a partner that hangs can't take every call slot. Default `nil`:
@@ -31,7 +31,7 @@ public struct PullSyncConfiguration: Sendable {
     public init(
         perRequestConcurrency: Int = 3,
         maxCallsPerRequest: Int? = nil,
-        maxInFlightCalls: Int = 64,
+        maxInFlightCalls: Int = 128,
         maxInFlightPerPartner: Int? = nil,
         queueCapacity: Int = 1024,
         routes: RouteFilter = RouteFilter(),

@@ -40,15 +40,21 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .customLong("opt-out-every"), help: "Every Nth browser sends Sec-GPC: 1 (0 for none).")
     var optOutEvery: Int = 10
 
+    @Option(name: .customLong("think-ms"), help: "A browser's pause between page views.")
+    var thinkMS: Int = 25
+
     func validate() throws {
-        guard browsers >= 1, pageViews >= 1, concurrency >= 1, partnerDelayMS >= 0, optOutEvery >= 0 else {
+        guard browsers >= 1, pageViews >= 1, concurrency >= 1, partnerDelayMS >= 0, optOutEvery >= 0, thinkMS >= 0
+        else {
             throw ValidationError("counts must be at least 1 and delays not negative")
         }
     }
 
     func run() async throws {
         let logger = Logger(label: "pullsync.demo", factory: { _ in SwiftLogNoOpLogHandler() })
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pullsync-demo-\(UUID().uuidString)")
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "pullsync-demo-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
 
@@ -77,31 +83,51 @@ struct DemoCommand: AsyncParsableCommand {
         let serverPort = server.port
 
         print("pullsync demo")
-        print("  partners:  \(endpoints.map(\.0.id).joined(separator: ", ")) on 127.0.0.1:\(serverPort) (HTTPS, throwaway CA), answering after \(partnerDelayMS) ms")
-        let disabled = loaded.registry.partners.filter { partner in !enabled.contains { $0.id == partner.id } }.map(\.id)
+        print(
+            "  partners:  \(endpoints.map(\.0.id).joined(separator: ", ")) on 127.0.0.1:\(serverPort) (HTTPS, throwaway CA), answering after \(partnerDelayMS) ms"
+        )
+        let disabled = loaded.registry.partners.filter { partner in !enabled.contains { $0.id == partner.id } }.map(
+            \.id
+        )
         if !disabled.isEmpty { print("  disabled:  \(disabled.joined(separator: ", "))") }
 
+        // Baseline first, then pull sync; each edge is warmed up before it is measured.
+        let off = try await runEdge(
+            pullSync: false,
+            caFile: caFile,
+            resolver: resolver,
+            serverPort: serverPort,
+            logger: logger
+        )
         var on = try await runEdge(
-            pullSync: true, caFile: caFile, resolver: resolver, serverPort: serverPort, logger: logger
+            pullSync: true,
+            caFile: caFile,
+            resolver: resolver,
+            serverPort: serverPort,
+            logger: logger
         )
         for (_, configuration) in endpoints {
             on.callsByPath[configuration.url.path] = server.requestCount(path: configuration.url.path)
         }
         on.peakConcurrent = server.peakConcurrentRequests
-        let off = try await runEdge(
-            pullSync: false, caFile: caFile, resolver: resolver, serverPort: serverPort, logger: logger
-        )
         try await server.shutdown()
 
         let organic = on.traffic.organicLatencies.count
-        print("  traffic:   \(browsers) browsers x \(pageViews) page views, \(concurrency) at a time, same traffic with pull sync off as baseline")
-        print("  served:    \(on.traffic.served) requests (\(organic) organic pages, \(on.traffic.excluded) /auction, \(on.traffic.optedOut) opted out with Sec-GPC)")
+        print(
+            "  traffic:   \(browsers) browsers x \(pageViews) page views \(thinkMS) ms apart, \(concurrency) at a time; the same with pull sync off as baseline"
+        )
+        print(
+            "  served:    \(on.traffic.served) requests (\(organic) organic pages, \(on.traffic.excluded) /auction, \(on.traffic.optedOut) opted out with Sec-GPC)"
+        )
         let calls = endpoints.map { "\($0.0.id) \(on.callsByPath[$0.1.url.path] ?? 0)" }.joined(separator: ", ")
         print("  calls:     \(calls); at most \(on.peakConcurrent) in flight at the partners")
         let outcomes = on.statistics.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         print("  outcomes:  \(outcomes.isEmpty ? "none" : outcomes.joined(separator: ", "))")
         print("  learned:   \(on.uidsLearned) UIDs for \(on.ecsWithUIDs) ECs (\(on.ecsKnown) ECs issued and known)")
-        print("  dropped:   \(on.statistics.dropped) (queue full)")
+        let skips = on.statistics.skips.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+        print(
+            "  skipped:   \(skips.isEmpty ? "none" : skips.joined(separator: ", ")); \(on.statistics.dropped) dropped (queue full)"
+        )
         let p50On = Self.percentile(on.traffic.organicLatencies, 0.50)
         let p99On = Self.percentile(on.traffic.organicLatencies, 0.99)
         let p50Off = Self.percentile(off.traffic.organicLatencies, 0.50)
@@ -163,6 +189,8 @@ struct DemoCommand: AsyncParsableCommand {
             tasks.addTask { try await group.run() }
             var edgePort = 0
             for await port in portStream { edgePort = port }
+            // Warm-up: opted-out browsers exercise every page path but call no partner.
+            _ = try await drive(port: edgePort, warmUp: true)
             let traffic = try await drive(port: edgePort)
             // Let pull sync finish what the traffic started (bounded wait).
             let deadline = ContinuousClock.now + .seconds(60)
@@ -197,7 +225,8 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     /// Browsers: each keeps its EC cookie, views pages, and calls /auction once.
-    private func drive(port: Int) async throws -> Traffic {
+    private func drive(port: Int, warmUp: Bool = false) async throws -> Traffic {
+        let browsers = warmUp ? min(self.browsers, 20) : self.browsers
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         defer { _ = client.shutdown() }
         let base = "http://127.0.0.1:\(port)"
@@ -208,7 +237,7 @@ struct DemoCommand: AsyncParsableCommand {
                 let browser = next
                 next += 1
                 group.addTask {
-                    try await self.browse(browser, base: base, client: client)
+                    try await self.browse(browser, base: base, client: client, warmUp: warmUp)
                 }
             }
             for _ in 0..<min(concurrency, browsers) { add() }
@@ -223,10 +252,10 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
-    private func browse(_ browser: Int, base: String, client: HTTPClient) async throws -> Traffic {
+    private func browse(_ browser: Int, base: String, client: HTTPClient, warmUp: Bool) async throws -> Traffic {
         var traffic = Traffic()
-        let ip = "198.51.\(100 + browser / 250).\(browser % 250 + 1)"
-        let optsOut = optOutEvery > 0 && browser % optOutEvery == optOutEvery - 1
+        let ip = warmUp ? "192.0.2.\(browser % 250 + 1)" : "198.51.\(100 + browser / 250).\(browser % 250 + 1)"
+        let optsOut = warmUp || (optOutEvery > 0 && browser % optOutEvery == optOutEvery - 1)
         var cookie: String?
         for view in 0..<pageViews {
             var request = HTTPClientRequest(url: "\(base)/articles/\(browser)-\(view)")
@@ -242,6 +271,7 @@ struct DemoCommand: AsyncParsableCommand {
             for value in response.headers["set-cookie"] where value.hasPrefix("ts-ec=") {
                 cookie = String(value.dropFirst(6).prefix { $0 != ";" })
             }
+            if thinkMS > 0 && !warmUp { try await Task.sleep(for: .milliseconds(thinkMS)) }
         }
         var auction = HTTPClientRequest(url: "\(base)/auction")
         auction.headers.add(name: "X-Forwarded-For", value: ip)

@@ -31,7 +31,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("tls-ca-file"), help: "A PEM file of extra trust roots for partner TLS.")
     var tlsCAFile: String?
 
-    @Flag(name: .customLong("allow-loopback"), help: "Allow loopback partner targets, over https or http (development).")
+    @Flag(
+        name: .customLong("allow-loopback"),
+        help: "Allow loopback partner targets, over https or http (development)."
+    )
     var allowLoopback = false
 
     @Option(name: .customLong("client-ip-header"), help: "Take the client IP from the first address of this header.")
@@ -48,9 +51,13 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--listen '\(listen)' must be HOST:PORT, e.g. 127.0.0.1:8080")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("--log-level '\(logLevel)' must be one of trace, debug, info, notice, warning, error, critical")
+            throw ValidationError(
+                "--log-level '\(logLevel)' must be one of trace, debug, info, notice, warning, error, critical"
+            )
         }
-        guard gracePeriod >= 0, gracePeriod <= 300 else { throw ValidationError("--grace-period must be 0 to 300 seconds") }
+        guard gracePeriod >= 0, gracePeriod <= 300 else {
+            throw ValidationError("--grace-period must be 0 to 300 seconds")
+        }
         if let origin, !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
             throw ValidationError("--origin '\(origin)' must start with http:// or https://")
         }
@@ -95,7 +102,8 @@ struct ServeCommand: AsyncParsableCommand {
         logger.notice(
             "pullsync serve stopped",
             metadata: [
-                "processed": "\(statistics.processed)", "calls": "\(statistics.calls)", "stored": "\(statistics.stored)",
+                "processed": "\(statistics.processed)", "calls": "\(statistics.calls)",
+                "stored": "\(statistics.stored)",
                 "dropped_at_shutdown": "\(statistics.droppedAtShutdown)",
             ]
         )

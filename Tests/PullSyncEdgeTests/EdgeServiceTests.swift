@@ -17,7 +17,9 @@ struct EdgeHarness {
     let service: EdgeService
 
     static func make(partnerDelay: Duration = .milliseconds(150)) async throws -> EdgeHarness {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pullsync-edge-\(UUID().uuidString)")
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "pullsync-edge-\(UUID().uuidString)"
+        )
         let partners = scratch.appendingPathComponent("partners.d")
         try FileManager.default.createDirectory(at: partners, withIntermediateDirectories: true)
         let authority = TestCertificateAuthority()
@@ -25,15 +27,15 @@ struct EdgeHarness {
         let server = try await PartnerServer.start(tls: try authority.issue(dnsNames: hosts))
         for id in partnerIDs {
             try """
-                id: \(id)
-                source_domain: \(id).example
-                pull:
-                  url: https://\(id).partner.test:\(server.port)/\(id)/pull
-                  allowed_hosts: [\(id).partner.test]
-                  auth:
-                    bearer: { env: EDGE_TEST_TOKEN }
-                  timeout: 5s
-                """.write(to: partners.appendingPathComponent("\(id).yaml"), atomically: true, encoding: .utf8)
+            id: \(id)
+            source_domain: \(id).example
+            pull:
+              url: https://\(id).partner.test:\(server.port)/\(id)/pull
+              allowed_hosts: [\(id).partner.test]
+              auth:
+                bearer: { env: EDGE_TEST_TOKEN }
+              timeout: 5s
+            """.write(to: partners.appendingPathComponent("\(id).yaml"), atomically: true, encoding: .utf8)
             server.script(path: "/\(id)/pull", .delayed(partnerDelay, .uid("\(id)-uid")))
         }
         let caFile = scratch.appendingPathComponent("ca.pem").path
@@ -193,7 +195,9 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
             #expect(!text.contains(harness.partnerSecret))
             let health = try await client.execute(uri: "/_pullsync/health", method: .get)
             #expect(health.status == .ok)
-            #expect(String(buffer: health.body).contains("\"partners_enabled\":[\"p1\",\"p2\",\"p3\",\"p4\",\"p5\",\"p6\"]"))
+            #expect(
+                String(buffer: health.body).contains("\"partners_enabled\":[\"p1\",\"p2\",\"p3\",\"p4\",\"p5\",\"p6\"]")
+            )
         }
         try await harness.close()
     }

@@ -168,7 +168,11 @@ func ecCookie(from response: TestResponse) -> String? {
     @Test func withoutAnIssuerNoECIsIssued() async throws {
         let harness = try MiddlewareHarness(issue: false)
         try await harness.application.test(.live) { client in
-            let response = try await client.execute(uri: "/", method: .get, headers: headers([("X-Forwarded-For", "203.0.113.9")]))
+            let response = try await client.execute(
+                uri: "/",
+                method: .get,
+                headers: headers([("X-Forwarded-For", "203.0.113.9")])
+            )
             #expect(response.headers[.setCookie] == nil)
             try await Task.sleep(for: .milliseconds(50))
             #expect(harness.transport.requests.isEmpty)

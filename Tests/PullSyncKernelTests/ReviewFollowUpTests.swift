@@ -194,7 +194,7 @@ import Testing
 
     @Test("The default per-partner cap is half the global cap, at least the per-request window")
     func defaults() {
-        #expect(PullSyncConfiguration().effectiveMaxInFlightPerPartner == 32)
+        #expect(PullSyncConfiguration().effectiveMaxInFlightPerPartner == 64)
         #expect(PullSyncConfiguration(maxInFlightCalls: 4).effectiveMaxInFlightPerPartner == 3)
         #expect(PullSyncConfiguration(maxInFlightPerPartner: 5).effectiveMaxInFlightPerPartner == 5)
     }
