@@ -1,0 +1,93 @@
+import AsyncHTTPClient
+import Foundation
+import PullSync
+import PullSyncTesting
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `pullsync serve` as a real process: SIGTERM while slow partner calls are in flight.
+@Suite(.serialized) struct ServeShutdownTests {
+    /// Collects a pipe's text as it arrives.
+    final class Collector: Sendable {
+        let text = Mutex("")
+        func append(_ data: Data) { text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
+        var value: String { text.withLock { $0 } }
+    }
+
+    func waitFor(_ condition: () -> Bool, attempts: Int = 1000) async throws -> Bool {
+        for _ in 0..<attempts {
+            if condition() { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return condition()
+    }
+
+    @Test(arguments: [("fast partner answers within the grace period", 600, 1), ("slow partner outlives it", 8_000, 0)])
+    func sigtermLetsCallsInFlightFinishWithinTheGracePeriodAndExitsZero(
+        scenario: String,
+        partnerDelayMS: Int,
+        expectedStored: Int
+    ) async throws {
+        let ca = TestCertificateAuthority()
+        let server = try await PartnerServer.start(tls: try ca.issue(dnsNames: ["localhost"]))
+        server.script(path: "/pull", .delayed(.milliseconds(partnerDelayMS), .uid("u-1")))
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let partners = directory.appendingPathComponent("partners.d")
+        try FileManager.default.createDirectory(at: partners, withIntermediateDirectories: true)
+        try """
+            id: slowpartner
+            source_domain: slow.example
+            pull:
+              url: https://localhost:\(server.port)/pull
+              allowed_hosts: [localhost]
+              timeout: 10s
+            """.write(to: partners.appendingPathComponent("slow.yaml"), atomically: true, encoding: .utf8)
+        let caFile = directory.appendingPathComponent("ca.pem").path
+        try ca.writeCACertificate(to: caFile)
+
+        let process = Process()
+        process.executableURL = try pullsyncBinary()
+        process.arguments = [
+            "serve", "--partners", partners.path, "--listen", "127.0.0.1:0", "--allow-loopback",
+            "--tls-ca-file", caFile, "--grace-period", "2",
+        ]
+        let errors = Pipe()
+        let collector = Collector()
+        errors.fileHandleForReading.readabilityHandler = { handle in collector.append(handle.availableData) }
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer {
+            if process.isRunning { process.terminate() }
+            errors.fileHandleForReading.readabilityHandler = nil
+        }
+
+        #expect(try await waitFor { collector.value.contains("pullsync serve listening") })
+        let port = try #require(
+            collector.value.firstMatch(of: #/address=127\.0\.0\.1:(\d+)/#).flatMap { Int($0.output.1) }
+        )
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let response = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/page"), timeout: .seconds(10))
+        #expect(response.status == .ok)
+        #expect(response.headers["set-cookie"].first?.hasPrefix("ts-ec=") == true)
+        try await client.shutdown()
+        // The partner call is out (its response is delayed); now stop the service.
+        #expect(try await waitFor { server.requestsInProgress == 1 })
+        let stopped = ContinuousClock.now
+        kill(process.processIdentifier, SIGTERM)
+        #expect(try await waitFor({ !process.isRunning }, attempts: 1500))
+        let elapsed = ContinuousClock.now - stopped
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 0)
+        // Bounded by the 2 s grace period (plus process teardown), not by the partner's delay.
+        #expect(elapsed < .seconds(6), "\(scenario)")
+        #expect(try await waitFor { collector.value.contains("pullsync serve stopped") })
+        #expect(collector.value.contains("stored=\(expectedStored)"), "\(collector.value)")
+        try await server.shutdown()
+    }
+}
