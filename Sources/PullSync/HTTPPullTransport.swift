@@ -168,34 +168,16 @@ public final class HTTPPullTransport: PullTransport, Service {
 
     public func send(_ request: PullRequest, limits: TransportLimits) async -> TransportResult {
         let url = request.url
-        let host = url.host
-        let isLoopbackName = HostName.isLoopback(host)
         guard url.scheme == "https" || (url.scheme == "http" && configuration.allowLoopback) else {
             return .failure(.refusedTarget)
         }
-        if isLoopbackName && !configuration.allowLoopback { return .failure(.refusedTarget) }
+        if HostName.isLoopback(url.host) && !configuration.allowLoopback { return .failure(.refusedTarget) }
 
-        let client: HTTPClient
-        switch await pinnedClient(for: host, scheme: url.scheme) {
-        case .success(let pinned): client = pinned
-        case .failure(let failure): return .failure(failure)
-        }
-        defer { callEnded(on: client) }
-
-        var outgoing = HTTPClientRequest(url: request.renderedURL)
-        outgoing.method = HTTPMethod(rawValue: request.method)
-        outgoing.headers.add(name: "User-Agent", value: "pullsync")
-        outgoing.headers.add(name: "Accept", value: "application/json")
-        for header in request.headers { outgoing.headers.replaceOrAdd(name: header.name, value: header.value) }
-        if let body = request.body { outgoing.body = .bytes(ByteBuffer(bytes: body)) }
-
-        let prepared = outgoing
         let timeout = limits.timeout
-        let maxBody = limits.maxBodyBytes
-        // The deadline covers the body too: a partner that sends headers and then stalls is
-        // cut off at the deadline, whatever the client library does.
+        // The deadline covers everything: resolving the name, connecting, and the body too (a
+        // partner that sends headers and then stalls is cut off, whatever the client library does).
         return await withTaskGroup(of: TransportResult?.self) { group in
-            group.addTask { await self.perform(prepared, client: client, timeout: timeout, maxBody: maxBody) }
+            group.addTask { await self.resolveAndPerform(request, limits: limits) }
             group.addTask {
                 do {
                     try await Task.sleep(for: timeout)
@@ -209,6 +191,23 @@ public final class HTTPPullTransport: PullTransport, Service {
             group.cancelAll()
             return result
         }
+    }
+
+    private func resolveAndPerform(_ request: PullRequest, limits: TransportLimits) async -> TransportResult {
+        let client: HTTPClient
+        switch await pinnedClient(for: request.url.host, scheme: request.url.scheme) {
+        case .success(let pinned): client = pinned
+        case .failure(let failure): return .failure(failure)
+        }
+        defer { callEnded(on: client) }
+
+        var outgoing = HTTPClientRequest(url: request.renderedURL)
+        outgoing.method = HTTPMethod(rawValue: request.method)
+        outgoing.headers.add(name: "User-Agent", value: "pullsync")
+        outgoing.headers.add(name: "Accept", value: "application/json")
+        for header in request.headers { outgoing.headers.replaceOrAdd(name: header.name, value: header.value) }
+        if let body = request.body { outgoing.body = .bytes(ByteBuffer(bytes: body)) }
+        return await perform(outgoing, client: client, timeout: limits.timeout, maxBody: limits.maxBodyBytes)
     }
 
     private func perform(
@@ -346,6 +345,7 @@ public final class HTTPPullTransport: PullTransport, Service {
         // Defence in depth: the connected peer must be the address that was checked.
         let check: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
             guard let peer = channel.remoteAddress?.ipAddress.flatMap(IPAddress.init), peer == address else {
+                channel.close(promise: nil)
                 return channel.eventLoop.makeFailedFuture(PinnedAddressMismatch())
             }
             return channel.eventLoop.makeSucceededVoidFuture()

@@ -1,4 +1,6 @@
+import NIOCore
 import NIOPosix
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -33,8 +35,19 @@ public struct SystemHostResolver: HostResolver {
 
     public func resolve(host: String) async throws -> [IPAddress] {
         if let literal = IPAddress(host) { return [literal] }
-        let addresses = try await NIOThreadPool.singleton.runIfActive {
+        // getaddrinfo can't be interrupted: the caller stops waiting when cancelled (its deadline
+        // passed), and the lookup finishes on the pool thread with nobody listening.
+        let future = NIOThreadPool.singleton.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) {
             try Self.lookUp(host)
+        }
+        let once = ResumeOnce<[IPAddress]>()
+        let addresses: [IPAddress] = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                once.set(continuation)
+                future.whenComplete { once.resume(with: $0) }
+            }
+        } onCancel: {
+            once.resume(with: .failure(CancellationError()))
         }
         guard !addresses.isEmpty else { throw HostResolutionError(host: host, reason: "no addresses") }
         return addresses
@@ -109,5 +122,44 @@ public struct StaticHostResolver: HostResolver {
         var name = host.lowercased()
         if name.hasSuffix(".") { name.removeLast() }
         return name
+    }
+}
+
+/// Resumes a continuation exactly once, with whichever result comes first (the lookup or a
+/// cancellation), even when that result arrives before the continuation is set.
+private final class ResumeOnce<Value: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<Value, any Error>?
+        var early: Result<Value, any Error>?
+        var finished = false
+    }
+
+    private let state = Mutex(State())
+
+    func set(_ continuation: CheckedContinuation<Value, any Error>) {
+        let early = state.withLock { state -> Result<Value, any Error>? in
+            if let early = state.early {
+                state.finished = true
+                state.early = nil
+                return early
+            }
+            state.continuation = continuation
+            return nil
+        }
+        if let early { continuation.resume(with: early) }
+    }
+
+    func resume(with result: Result<Value, any Error>) {
+        let continuation = state.withLock { state -> CheckedContinuation<Value, any Error>? in
+            guard !state.finished else { return nil }
+            guard let continuation = state.continuation else {
+                if state.early == nil { state.early = result }
+                return nil
+            }
+            state.finished = true
+            state.continuation = nil
+            return continuation
+        }
+        continuation?.resume(with: result)
     }
 }

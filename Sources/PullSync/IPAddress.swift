@@ -52,6 +52,9 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
         return .v4(bytes[12], bytes[13], bytes[14], bytes[15])
     }
 
+    /// The address with an IPv4-mapped IPv6 form (`::ffff:a.b.c.d`) written as IPv4.
+    public var canonical: IPAddress { mappedIPv4 ?? self }
+
     /// `127.0.0.0/8` or `::1`.
     public var isLoopback: Bool {
         if let mapped = mappedIPv4 { return mapped.isLoopback }
@@ -92,6 +95,17 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
             if bytes[0] == 0x20 && bytes[1] == 0x01 && bytes[2] == 0x0D && bytes[3] == 0xB8 {
                 return "documentation (2001:db8::/32)"
             }
+            if bytes[0..<12].allSatisfy({ $0 == 0 }) { return "IPv4-compatible (::/96)" }
+            if bytes[0..<8].allSatisfy({ $0 == 0 }) && bytes[8] == 0xFF && bytes[9] == 0xFF && bytes[10] == 0
+                && bytes[11] == 0
+            {
+                return "IPv4-translated (::ffff:0:0/96)"
+            }
+            if bytes[0] == 0xFE && bytes[1] & 0xC0 == 0xC0 { return "site-local (fec0::/10)" }
+            if bytes[0] == 0x20 && bytes[1] == 0x02 {
+                return IPAddress.v4(bytes[2], bytes[3], bytes[4], bytes[5]).nonPublicRange.map { "6to4 of \($0)" }
+            }
+            if bytes[0..<6] == [0, 0x64, 0xFF, 0x9B, 0, 0x01][...] { return "local-use NAT64 (64:ff9b:1::/48)" }
             if bytes[0..<12] == [0, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0][...] {
                 return IPAddress.v4(bytes[12], bytes[13], bytes[14], bytes[15]).nonPublicRange
                     .map { "NAT64 of \($0)" }

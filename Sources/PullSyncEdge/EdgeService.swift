@@ -121,7 +121,15 @@ public struct EdgeService: Sendable {
                 )
             )
         }
-        let responder = PageResponder(origin: configuration.origin, client: HTTPClient.shared)
+        // The origin client fails fast (no connection retries) so a down origin is a quick 502.
+        var originConfiguration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(2), read: .seconds(10)),
+            decompression: .disabled
+        )
+        originConfiguration.connectionPool.retryConnectionEstablishment = false
+        let originClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: originConfiguration)
+        let responder = PageResponder(origin: configuration.origin, client: originClient)
         let methods: [HTTPRequest.Method] =
             configuration.origin == nil ? [.get, .head] : [.get, .head, .post, .put, .patch, .delete, .options]
         for method in methods {
@@ -132,11 +140,13 @@ public struct EdgeService: Sendable {
 
         let application = Application(
             router: router,
+            // Idle connections close, so a stalled client can't hold shutdown (or a socket) open.
+            server: .http1(configuration: .init(idleTimeout: .seconds(30))),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "pullsync"
             ),
-            services: [transport, PullSyncService(dispatcher: dispatcher)],
+            services: [OriginClientService(client: originClient), transport, PullSyncService(dispatcher: dispatcher)],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger
         )
@@ -147,5 +157,15 @@ public struct EdgeService: Sendable {
             loaded: loaded,
             metrics: metrics
         )
+    }
+}
+
+/// Shuts the origin client down when the service group shuts down (after the server stopped).
+struct OriginClientService: Service {
+    let client: HTTPClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown()
     }
 }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -11,16 +12,27 @@ struct PageResponder: Sendable {
     let client: HTTPClient
 
     static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host",
-        "content-length",
+        "connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate",
+        "transfer-encoding", "te", "trailer", "upgrade", "host", "content-length",
     ]
 
     func respond(_ request: Request, context: EdgeRequestContext) async throws -> Response {
         guard let origin else { return builtInPage(request) }
         var outgoing = HTTPClientRequest(url: origin + (request.uri.path.isEmpty ? "/" : request.uri.description))
         outgoing.method = HTTPMethod(rawValue: request.method.rawValue)
-        for field in request.headers where !Self.hopByHop.contains(field.name.canonicalName) {
+        // Hop-by-hop headers, and any the client lists in Connection, stay with this hop.
+        let listed = Set(
+            request.headers[values: .connection].flatMap { $0.split(separator: ",") }.map {
+                $0.trimmingCharacters(in: .whitespaces).lowercased()
+            }
+        )
+        for field in request.headers
+        where !Self.hopByHop.contains(field.name.canonicalName) && !listed.contains(field.name.canonicalName) {
             outgoing.headers.add(name: field.name.rawName, value: field.value)
+        }
+        if let peer = context.remoteAddress?.ipAddress {
+            let forwarded = request.headers[.init("X-Forwarded-For")!].map { "\($0), \(peer)" } ?? peer
+            outgoing.headers.replaceOrAdd(name: "X-Forwarded-For", value: forwarded)
         }
         if request.method != .get && request.method != .head {
             let body = try await request.body.collect(upTo: 1 << 20)

@@ -1,5 +1,6 @@
 import HTTPTypes
 public import Hummingbird
+import PullSync
 
 /// Where the browser's IP address comes from.
 public enum ClientIPSource: Sendable, Hashable {
@@ -9,18 +10,29 @@ public enum ClientIPSource: Sendable, Hashable {
     /// (`X-Forwarded-For`, `CF-Connecting-IP`, …). Only trust a header your proxy sets.
     case header(String)
 
-    /// The client IP of `request`, or `nil` when it can't be told.
+    /// The client IP of `request`, in canonical form (`::ffff:1.2.3.4` and `1.2.3.4:5555` are
+    /// `1.2.3.4`), or `nil` when there is no valid IP address (then no EC is issued).
     public func clientIP<Context: RequestContext>(of request: Request, context: Context) -> String? {
         switch self {
         case .socketPeer:
-            return (context as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress
+            guard let peer = (context as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress else { return nil }
+            return Self.normalize(peer)
         case .header(let name):
             guard let field = HTTPField.Name(name), let value = request.headers[field] else { return nil }
-            let first = value.split(separator: ",", maxSplits: 1).first.map {
-                String($0.filter { $0 != " " && $0 != "\t" })
-            }
-            guard let first, !first.isEmpty, first.utf8.count <= 64 else { return nil }
-            return first
+            guard let first = value.split(separator: ",", maxSplits: 1).first else { return nil }
+            return Self.normalize(first)
         }
+    }
+
+    /// A literal IP address, with an optional port, as one canonical string; `nil` otherwise.
+    public static func normalize(_ text: some StringProtocol) -> String? {
+        var candidate = Substring(text).filter { $0 != " " && $0 != "\t" }[...]
+        guard !candidate.isEmpty, candidate.utf8.count <= 64 else { return nil }
+        if candidate.hasPrefix("["), let close = candidate.firstIndex(of: "]") {
+            candidate = candidate[candidate.index(after: candidate.startIndex)..<close]  // [v6]:port
+        } else if candidate.filter({ $0 == ":" }).count == 1, let colon = candidate.firstIndex(of: ":") {
+            candidate = candidate[..<colon]  // v4:port
+        }
+        return IPAddress(candidate)?.canonical.description
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PullSync
 import PullSyncEdge
+import ServiceLifecycle
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -97,7 +98,20 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
             throw ExitCode(1)
         }
-        try await service.application.runService()
+        // Bounded: the grace period for pulls in flight, plus a little for the server to stop;
+        // past that, whatever is left is cancelled and the process still exits 0.
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [service.application],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64(gracePeriod * 1000) + 3000)
+        groupConfiguration.maximumCancellationDuration = .seconds(2)
+        do {
+            try await ServiceGroup(configuration: groupConfiguration).run()
+        } catch {
+            logger.warning("shutdown did not finish in time; the rest was cancelled", metadata: ["error": "\(error)"])
+        }
         let statistics = service.dispatcher.statistics
         logger.notice(
             "pullsync serve stopped",

@@ -221,3 +221,64 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
         }
     }
 }
+
+@Suite struct OriginProxyTests {
+    @Test func organicPagesAreProxiedFromTheOriginAndStillIssueAnEC() async throws {
+        let origin = try await PartnerServer.start()
+        origin.script(
+            path: "/articles/1",
+            .respond(
+                status: 201,
+                headers: [("Content-Type", "text/html"), ("X-Origin", "yes")],
+                body: Array("<p>from origin</p>".utf8)
+            )
+        )
+        let service = try await EdgeService.make(
+            configuration: EdgeServiceConfiguration(
+                partnersDirectory: "/nonexistent",
+                port: 0,
+                origin: "http://127.0.0.1:\(origin.port)",
+                clientIPHeader: "X-Forwarded-For"
+            ),
+            environment: [:],
+            logger: Logger(label: "edge-test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        try await service.application.test(.live) { client in
+            let response = try await client.execute(
+                uri: "/articles/1?x=2",
+                method: .get,
+                headers: fields([("X-Forwarded-For", "203.0.113.60"), ("Connection", "keep-alive")])
+            )
+            #expect(response.status == .created)
+            #expect(String(buffer: response.body) == "<p>from origin</p>")
+            #expect(response.headers[HTTPField.Name("X-Origin")!] == "yes")
+            #expect(response.headers[.setCookie]?.hasPrefix("ts-ec=") == true)
+            let seen = try #require(origin.requests.first)
+            #expect(seen.uri == "/articles/1?x=2")
+            #expect(seen.header("X-Forwarded-For") == "203.0.113.60, 127.0.0.1")
+
+            let missing = try await client.execute(uri: "/nothing-here", method: .get)
+            #expect(missing.status == .notFound)  // the origin's answer, passed through
+        }
+        try await origin.shutdown()
+    }
+
+    @Test func anOriginThatIsDownGives502() async throws {
+        let origin = try await PartnerServer.start()
+        let port = origin.port
+        try await origin.shutdown()
+        let service = try await EdgeService.make(
+            configuration: EdgeServiceConfiguration(
+                partnersDirectory: "/nonexistent",
+                port: 0,
+                origin: "http://127.0.0.1:\(port)"
+            ),
+            environment: [:],
+            logger: Logger(label: "edge-test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        try await service.application.test(.live) { client in
+            let response = try await client.execute(uri: "/", method: .get)
+            #expect(response.status == .badGateway)
+        }
+    }
+}

@@ -194,3 +194,18 @@ func ecCookie(from response: TestResponse) -> String? {
         #expect(first.prefix(64) == "6c12fd2b48792833d1b66bab19e823a5fc150b64d196e3985133ae5ce983bd49")
     }
 }
+
+@Suite struct ClientIPNormalizationTests {
+    @Test(arguments: [
+        ("1.2.3.4", "1.2.3.4"), ("1.2.3.4:5555", "1.2.3.4"), ("::ffff:1.2.3.4", "1.2.3.4"), (" 1.2.3.4 ", "1.2.3.4"),
+        ("[2001:db8::1]:443", "2001:db8::1"), ("2001:DB8:0::1", "2001:db8::1"),
+    ])
+    func equivalentFormsAreOneAddress(raw: String, canonical: String) {
+        #expect(ClientIPSource.normalize(raw) == canonical)
+    }
+
+    @Test(arguments: ["garbage", "", "1.2.3", "unknown", String(repeating: "1", count: 100)])
+    func nonAddressesAreRefused(raw: String) {
+        #expect(ClientIPSource.normalize(raw) == nil)
+    }
+}

@@ -64,3 +64,48 @@ import Testing
         #expect(localhost.allSatisfy { $0.isLoopback })
     }
 }
+
+@Suite struct IPv6EmbeddedFormTests {
+    @Test(arguments: [
+        ("::127.0.0.1", "IPv4-compatible (::/96)"),
+        ("::ffff:0:10.0.0.1", "IPv4-translated (::ffff:0:0/96)"),
+        ("fec0::1", "site-local (fec0::/10)"),
+        ("2002:a00:1::1", "6to4 of private (10.0.0.0/8)"),
+        ("2002:7f00:1::1", "6to4 of loopback (127.0.0.0/8)"),
+        ("64:ff9b:1::a00:1", "local-use NAT64 (64:ff9b:1::/48)"),
+    ])
+    func embeddedAndDeprecatedFormsAreNotPublic(literal: String, range: String) throws {
+        #expect(try #require(IPAddress(literal)).nonPublicRange == range)
+    }
+
+    @Test func sixToFourOfAPublicAddressIsPublic() throws {
+        #expect(try #require(IPAddress("2002:808:808::1")).nonPublicRange == nil)
+    }
+}
+
+/// A resolver that answers only after `delay` (cancellable), to show the call's deadline covers it.
+struct SlowResolver: HostResolver {
+    let delay: Duration
+    func resolve(host: String) async throws -> [IPAddress] {
+        try await Task.sleep(for: delay)
+        return [IPAddress("127.0.0.1")!]
+    }
+}
+
+@Suite struct ResolutionDeadlineTests {
+    @Test func aSlowNameLookupEndsAtTheCallDeadlineAsATimeout() async throws {
+        let transport = HTTPPullTransport(
+            configuration: .init(allowLoopback: true, resolver: SlowResolver(delay: .seconds(5)))
+        )
+        let request = PullRequest(url: PartnerURL(scheme: "https", host: "slow-dns.partner.test", path: "/pull"))
+        let started = ContinuousClock.now
+        let result = await transport.send(request, limits: TransportLimits(timeout: .milliseconds(300)))
+        let elapsed = ContinuousClock.now - started
+        guard case .failure(.timeout) = result else {
+            Issue.record("expected a timeout, got \(result)")
+            return
+        }
+        #expect(elapsed < .seconds(3))  // a hang guard: the 5 s lookup did not hold the call
+        await transport.shutdown()
+    }
+}

@@ -40,13 +40,13 @@ import Glibc
         let partners = directory.appendingPathComponent("partners.d")
         try FileManager.default.createDirectory(at: partners, withIntermediateDirectories: true)
         try """
-            id: slowpartner
-            source_domain: slow.example
-            pull:
-              url: https://localhost:\(server.port)/pull
-              allowed_hosts: [localhost]
-              timeout: 10s
-            """.write(to: partners.appendingPathComponent("slow.yaml"), atomically: true, encoding: .utf8)
+        id: slowpartner
+        source_domain: slow.example
+        pull:
+          url: https://localhost:\(server.port)/pull
+          allowed_hosts: [localhost]
+          timeout: 10s
+        """.write(to: partners.appendingPathComponent("slow.yaml"), atomically: true, encoding: .utf8)
         let caFile = directory.appendingPathComponent("ca.pem").path
         try ca.writeCACertificate(to: caFile)
 
@@ -72,7 +72,10 @@ import Glibc
             collector.value.firstMatch(of: #/address=127\.0\.0\.1:(\d+)/#).flatMap { Int($0.output.1) }
         )
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let response = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/page"), timeout: .seconds(10))
+        let response = try await client.execute(
+            HTTPClientRequest(url: "http://127.0.0.1:\(port)/page"),
+            timeout: .seconds(10)
+        )
         #expect(response.status == .ok)
         #expect(response.headers["set-cookie"].first?.hasPrefix("ts-ec=") == true)
         try await client.shutdown()
