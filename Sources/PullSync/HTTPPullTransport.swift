@@ -75,6 +75,8 @@ public final class HTTPPullTransport: PullTransport, Service {
         /// Clients replaced after an address change that still carry calls: retired when the last one ends.
         var replaced: [ObjectIdentifier: HTTPClient] = [:]
         var shutDown = false
+        /// `run()` is active (and so is the retired stream's reader).
+        var running = false
 
         mutating func callStarted(on client: HTTPClient) {
             callsInProgress[ObjectIdentifier(client), default: 0] += 1
@@ -139,29 +141,41 @@ public final class HTTPPullTransport: PullTransport, Service {
     /// Shuts down clients replaced after an address change once the calls they carry have
     /// ended; on graceful shutdown or cancellation, shuts down the rest.
     public func run() async throws {
+        state.withLock { $0.running = true }
         await cancelWhenGracefulShutdown {
             for await client in self.retiredClients {
                 try? await client.shutdown()
             }
         }
-        await shutdown()
+        _ = await closeClients()
+        // This task is the stream's only reader: drain what is left, then release the loops.
+        for await client in retiredClients { try? await client.shutdown() }
+        try? await ownedGroup?.shutdownGracefully()
     }
 
-    /// Shuts down every client. Sends after this fail as `transport_error`.
+    /// Shuts down every client. Sends after this fail as `transport_error`. When the transport
+    /// runs as a service, `run()` finishes the job (it alone reads the retired-clients stream).
     public func shutdown() async {
-        let clients = state.withLock { state -> [HTTPClient] in
+        let running = await closeClients()
+        guard !running else { return }
+        for await client in retiredClients { try? await client.shutdown() }
+        try? await ownedGroup?.shutdownGracefully()
+    }
+
+    /// Marks the transport shut down, closes its clients and ends the retired stream; returns
+    /// whether `run()` is active.
+    private func closeClients() async -> Bool {
+        let (clients, running) = state.withLock { state -> ([HTTPClient], Bool) in
             state.shutDown = true
             defer {
                 state.pins.removeAll()
                 state.replaced.removeAll()
             }
-            return state.pins.values.map(\.client) + state.replaced.values
+            return (state.pins.values.map(\.client) + state.replaced.values, state.running)
         }
         retired.finish()
         for client in clients { try? await client.shutdown() }
-        // Clients retired but not yet shut down by `run()`.
-        for await client in retiredClients { try? await client.shutdown() }
-        try? await ownedGroup?.shutdownGracefully()
+        return running
     }
 
     // MARK: Sending

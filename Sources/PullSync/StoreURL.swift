@@ -42,8 +42,13 @@ public struct PullSyncStore: Sendable {
             let scheme = url.prefix { $0 != ":" }
             throw URLError(description: "store '\(scheme):' is not available in this build; use memory:")
         }
+        // Never echo a password: drop anything between "://" and "@".
+        var shown = url
+        if let scheme = shown.range(of: "://"), let at = shown[scheme.upperBound...].firstIndex(of: "@") {
+            shown.replaceSubrange(scheme.upperBound..<at, with: "…")
+        }
         throw URLError(
-            description: "unknown store URL '\(url)'; expected memory:, sqlite:PATH or postgres://USER@HOST/DB"
+            description: "unknown store URL '\(shown)'; expected memory:, sqlite:PATH or postgres://USER@HOST/DB"
         )
     }
 }

@@ -93,7 +93,8 @@ struct AdminTokenMiddleware: RouterMiddleware {
         next: (Request, EdgeRequestContext) async throws -> Response
     ) async throws -> Response {
         guard let token else { return Response(status: .notFound) }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+        // The scheme is case-insensitive (RFC 9110); the token is compared in constant time.
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer "),
             constantTimeEquals(Array(header.utf8.dropFirst(7)), Array(token.utf8))
         else {
             var headers = HTTPFields()

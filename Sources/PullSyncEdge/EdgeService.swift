@@ -77,7 +77,7 @@ public struct EdgeService: Sendable {
         let transport = HTTPPullTransport(
             configuration: transportConfiguration,
             dedicatedThreads: 1,
-            logger: Logger(label: "pullsync.transport", factory: { _ in SwiftLogNoOpLogHandler() })
+            logger: logger
         )
         let overrides = configuration.pullSync
         let defaults = PullSyncConfiguration()

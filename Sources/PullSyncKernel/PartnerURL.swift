@@ -17,8 +17,12 @@ public struct PartnerURL: Sendable, Hashable, CustomStringConvertible {
         self.scheme = scheme.lowercased()
         self.host = HostName.normalize(host)
         self.port = port
-        self.path = path.isEmpty ? "/" : path
-        self.fixedQuery = fixedQuery?.isEmpty == true ? nil : fixedQuery
+        // A path always starts with "/" (so nothing can pass for userinfo or a host) and
+        // nothing carries a fragment.
+        let bare = path.prefix { $0 != "#" }
+        self.path = bare.hasPrefix("/") ? String(bare) : "/" + bare
+        let query = fixedQuery.map { String($0.prefix { $0 != "#" }) }
+        self.fixedQuery = query?.isEmpty == true ? nil : query
     }
 
     /// `scheme://host[:port]`.
