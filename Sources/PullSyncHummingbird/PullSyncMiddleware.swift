@@ -119,18 +119,13 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         // Hand over only once the body has been written: nothing here can delay or fail it.
         let body = response.body
         response.body = ResponseBody(contentLength: body.contentLength) { writer in
+            // Runs whether or not the write succeeded (a client that went away still viewed the page).
+            let written: Result<Void, any Error>
             do {
                 try await body.write(writer)
+                written = .success(())
             } catch {
-                await Self.afterResponse(
-                    organic,
-                    issued: issuedCookie,
-                    dispatcher: dispatcher,
-                    graph: graph,
-                    clock: clock,
-                    logger: logger
-                )
-                throw error
+                written = .failure(error)
             }
             await Self.afterResponse(
                 organic,
@@ -140,6 +135,7 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
                 clock: clock,
                 logger: logger
             )
+            try written.get()
         }
         return response
     }
