@@ -114,10 +114,8 @@ public struct EdgeService: Sendable {
             pages.add(
                 middleware: PullSyncMiddleware(
                     dispatcher: dispatcher,
-                    graph: store.graph,
                     issuer: EdgeCookieIssuer(secret: secret),
-                    clientIP: configuration.clientIPHeader.map { .header($0) } ?? .socketPeer,
-                    logger: logger
+                    clientIP: configuration.clientIPHeader.map { .header($0) } ?? .socketPeer
                 )
             )
         }

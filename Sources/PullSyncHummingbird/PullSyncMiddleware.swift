@@ -1,11 +1,10 @@
 public import Hummingbird
-public import Logging
 public import PullSync
 
 /// Adds pull sync to a Hummingbird application in one line:
 ///
 /// ```swift
-/// router.add(middleware: PullSyncMiddleware(dispatcher: dispatcher, graph: graph, issuer: issuer))
+/// router.add(middleware: PullSyncMiddleware(dispatcher: dispatcher, issuer: issuer))
 /// ```
 ///
 /// For each organic request (a route the kernel's `RouteFilter` doesn't exclude) it reads the
@@ -34,38 +33,28 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     private let dispatcher: PullDispatcher
-    private let graph: any IdentityGraph
     private let issuer: EdgeCookieIssuer?
     private let consentSource: any ConsentSource
     private let clientIP: ClientIPSource
     private let cookie: CookieOptions
-    private let clock: any WallClock
-    private let logger: Logger
 
     /// - Parameters:
     ///   - dispatcher: receives organic requests; its kernel's configuration decides routes and EC format.
-    ///   - graph: where an issued EC's root entry is recorded (the kernel's graph).
     ///   - issuer: issues ECs to consenting browsers without one; `nil` never issues.
     ///   - consent: the consent decision per request. Default: `Sec-GPC` and `ts-consent`.
     ///   - clientIP: where the browser's IP comes from. Default: the socket peer.
     public init(
         dispatcher: PullDispatcher,
-        graph: any IdentityGraph,
         issuer: EdgeCookieIssuer?,
         consent: any ConsentSource = StandardConsentSource(),
         clientIP: ClientIPSource = .socketPeer,
-        cookie: CookieOptions = CookieOptions(),
-        clock: any WallClock = SystemWallClock(),
-        logger: Logger = Logger(label: "pullsync.middleware", factory: { _ in SwiftLogNoOpLogHandler() })
+        cookie: CookieOptions = CookieOptions()
     ) {
         self.dispatcher = dispatcher
-        self.graph = graph
         self.issuer = issuer
         self.consentSource = consent
         self.clientIP = clientIP
         self.cookie = cookie
-        self.clock = clock
-        self.logger = logger
     }
 
     public func handle(
@@ -111,15 +100,12 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
             consentStrings: strings,
             clientIP: ip
         )
-        let issuedCookie = issued
         let dispatcher = self.dispatcher
-        let graph = self.graph
-        let clock = self.clock
-        let logger = self.logger
-        // Hand over only once the body has been written: nothing here can delay or fail it.
+        // Hand over only once the body has been written (whether or not the write succeeded: the
+        // page was served). Nothing here can delay or fail it: submitting never waits, and the
+        // dispatcher records an issued EC's root entry itself.
         let body = response.body
         response.body = ResponseBody(contentLength: body.contentLength) { writer in
-            // Runs whether or not the write succeeded (a client that went away still viewed the page).
             let written: Result<Void, any Error>
             do {
                 try await body.write(writer)
@@ -127,36 +113,10 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
             } catch {
                 written = .failure(error)
             }
-            await Self.afterResponse(
-                organic,
-                issued: issuedCookie,
-                dispatcher: dispatcher,
-                graph: graph,
-                clock: clock,
-                logger: logger
-            )
+            dispatcher.submit(organic)
             try written.get()
         }
         return response
     }
 
-    private static func afterResponse(
-        _ organic: OrganicRequest,
-        issued: EdgeCookie?,
-        dispatcher: PullDispatcher,
-        graph: any IdentityGraph,
-        clock: any WallClock,
-        logger: Logger
-    ) async {
-        // Record an issued EC even when the queue turns the pull work away, so the browser's
-        // next request is known.
-        if let issued {
-            do {
-                _ = try await graph.createRoot(for: issued, at: clock.now())
-            } catch {
-                logger.warning("could not record an issued EC", metadata: ["error": "\(error)"])
-            }
-        }
-        dispatcher.submit(organic)
-    }
 }

@@ -40,6 +40,7 @@ public final class PullDispatcher: Sendable {
     private let requestSlots: AsyncSemaphore
     private let state = Mutex(State())
     private let counters = Mutex(DispatcherStatistics())
+    private let recentlyIssued = RecentlyIssued(capacity: 65_536)
 
     public init(kernel: PullKernel) {
         self.kernel = kernel
@@ -55,8 +56,18 @@ public final class PullDispatcher: Sendable {
     /// Hands one organic request to pull sync. Never suspends, never throws, never fails the page.
     @discardableResult
     public func submit(_ request: OrganicRequest) -> SubmitResult {
+        var request = request
         let result: SubmitResult
-        switch kernel.gate(request) {
+        let gate = kernel.gate(request)
+        if case .pass(let edgeCookie) = gate {
+            // An EC this process issued moments ago is known even before its root is written.
+            if request.ecIssuedOnThisRequest {
+                recentlyIssued.insert(edgeCookie.hash)
+            } else if recentlyIssued.contains(edgeCookie.hash) {
+                request.ecIssuedOnThisRequest = true
+            }
+        }
+        switch gate {
         case .skip(let reason):
             result = .skipped(reason)
             kernel.metrics.submission("skipped")

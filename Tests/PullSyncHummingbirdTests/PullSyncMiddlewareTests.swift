@@ -31,7 +31,6 @@ struct MiddlewareHarness {
         router.add(
             middleware: PullSyncMiddleware(
                 dispatcher: dispatcher,
-                graph: graph,
                 issuer: issue ? EdgeCookieIssuer(secret: Array("0123456789abcdef0123".utf8)) : nil,
                 clientIP: .header("X-Forwarded-For")
             )

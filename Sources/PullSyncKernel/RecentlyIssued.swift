@@ -1,0 +1,32 @@
+import Synchronization
+
+/// EC hashes this process issued recently, so that a browser's next page view counts as known
+/// even when it arrives before the first one's root entry was written (or when the queue turned
+/// the first one away). Only hashes this process minted go in, so it can't be fed spoofed IDs.
+/// Bounded: the oldest entries leave first.
+final class RecentlyIssued: Sendable {
+    private struct State {
+        var members: Set<Substring> = []
+        var ring: [Substring?]
+        var next = 0
+    }
+
+    private let state: Mutex<State>
+
+    init(capacity: Int) {
+        self.state = Mutex(State(ring: Array(repeating: nil, count: max(1, capacity))))
+    }
+
+    func insert(_ hash: Substring) {
+        state.withLock { state in
+            guard state.members.insert(hash).inserted else { return }
+            if let evicted = state.ring[state.next] { state.members.remove(evicted) }
+            state.ring[state.next] = hash
+            state.next = (state.next + 1) % state.ring.count
+        }
+    }
+
+    func contains(_ hash: Substring) -> Bool {
+        state.withLock { $0.members.contains(hash) }
+    }
+}
