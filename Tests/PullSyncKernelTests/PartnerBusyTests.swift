@@ -1,0 +1,36 @@
+import PullSyncKernel
+import PullSyncTesting
+import Testing
+
+@Suite struct PartnerBusyTests {
+    @Test("A hanging partner can hold at most its in-flight cap; the others keep being called")
+    func hangingPartnerDoesNotStarveOthers() async throws {
+        let harness = try Harness(
+            partners: partners(["slow", "fast"]) { $0.timeout = .seconds(30) },
+            configuration: PullSyncConfiguration(maxInFlightCalls: 4, maxInFlightPerPartner: 2)
+        )
+        harness.transport.script(TestPartners.host("slow"), .uid("s", after: .seconds(30)))
+        harness.transport.script(TestPartners.host("fast"), .uid("f", after: .milliseconds(5)))
+        let dispatcher = PullDispatcher(kernel: harness.kernel)
+        let running = Task { await dispatcher.run() }
+        // Page views one after another: without the cap, the hanging partner would take all
+        // four global slots by the fourth request and every later call would wait 30 s.
+        for n in 1...12 {
+            _ = dispatcher.submit(request(n, issued: true))
+            let stored = try await eventually(within: .seconds(10)) { try await harness.storedUID(n, "fast") != nil }
+            #expect(stored, "request \(n)")
+        }
+        #expect(harness.transport.count(host: TestPartners.host("slow")) == 2)
+        #expect(harness.decisions("slow", "partner_busy") == 10)
+        #expect(harness.decisions("fast", "dispatch") == 12)
+        dispatcher.beginShutdown()
+        _ = await finishes(running)
+    }
+
+    @Test("The default per-partner cap is half the global cap, at least the per-request window")
+    func defaults() {
+        #expect(PullSyncConfiguration().effectiveMaxInFlightPerPartner == 64)
+        #expect(PullSyncConfiguration(maxInFlightCalls: 4).effectiveMaxInFlightPerPartner == 3)
+        #expect(PullSyncConfiguration(maxInFlightPerPartner: 5).effectiveMaxInFlightPerPartner == 5)
+    }
+}
