@@ -31,7 +31,7 @@ public struct KernelMetrics: Sendable {
                 ($0, Counter(label: "pullsync_submissions_total", dimensions: [("result", $0)], factory: factory))
             }
         )
-        requestSkips = SkipReason.allCases.sorted { $0.ordinal < $1.ordinal }.map {
+        requestSkips = SkipReason.allCases.map {
             Counter(label: "pullsync_request_skips_total", dimensions: [("reason", $0.rawValue)], factory: factory)
         }
         decisions = partnerIDs.map { id in
@@ -83,7 +83,7 @@ public struct KernelMetrics: Sendable {
     func decision(_ partner: Int, _ decision: Decision) {
         switch decision {
         case .dispatch: decisions[partner][0].increment()
-        case .skip(let reason): decisions[partner][Self.reasonIndex[Int(reason.ordinal)]].increment()
+        case .skip(let reason): decisions[partner][Int(reason.ordinal) + 1].increment()
         }
     }
 
@@ -95,12 +95,6 @@ public struct KernelMetrics: Sendable {
         writes[partner][result.map { Self.writeIndex[$0]! } ?? Self.writeNames.count - 1].increment()
     }
 
-    // Counter slot per reason ordinal: slot 0 is `dispatch`.
-    private static let reasonIndex: [Int] = {
-        var slots = [Int](repeating: 0, count: SkipReason.allCases.count)
-        for (position, reason) in SkipReason.allCases.enumerated() { slots[Int(reason.ordinal)] = position + 1 }
-        return slots
-    }()
     private static let outcomeIndex: [OutcomeClass: Int] = Dictionary(
         uniqueKeysWithValues: OutcomeClass.allCases.enumerated().map { ($1, $0) }
     )
@@ -110,7 +104,7 @@ public struct KernelMetrics: Sendable {
 }
 
 extension SkipReason {
-    /// A dense index for table lookups on the hot path (no hashing).
+    /// The reason's position in `allCases`, without hashing (the hot path's table index).
     var ordinal: UInt8 {
         switch self {
         case .route: 0
@@ -122,12 +116,12 @@ extension SkipReason {
         case .rateLimited: 6
         case .circuitOpen: 7
         case .budget: 8
-        case .badURL: 9
-        case .adapterError: 10
-        case .deferred: 11
-        case .storeUnavailable: 12
-        case .partnerBusy: 13
-        case .inFlight: 14
+        case .inFlight: 9
+        case .partnerBusy: 10
+        case .badURL: 11
+        case .adapterError: 12
+        case .deferred: 13
+        case .storeUnavailable: 14
         }
     }
 }

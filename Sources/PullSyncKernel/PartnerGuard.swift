@@ -98,9 +98,8 @@ public final class PartnerGuard: Sendable {
         }
     }
 
-    /// Records a finished call: a failure counts toward opening the circuit; a success closes
-    /// it. While the circuit is open or half open, only the probe's failure reopens it (a late
-    /// failure of a call sent before the circuit opened is old news).
+    /// Records a finished call: a failure counts toward opening the circuit (or keeps an open
+    /// one open); a success closes it. While half open, only the probe's failure reopens it.
     public func record(_ index: Int, failed: Bool, probe: Bool = false, at now: Timestamp) {
         let threshold = policy.failureThreshold
         let openDuration = policy.openDuration
@@ -113,17 +112,13 @@ public final class PartnerGuard: Sendable {
                 state.circuit =
                     failures + 1 >= threshold
                     ? .open(until: now + openDuration) : .closed(consecutiveFailures: failures + 1)
-            case (.halfOpen, true), (.open, true):
-                if probe || !Self.isLateFailure(state.circuit) { state.circuit = .open(until: now + openDuration) }
+            case (.open, true):
+                state.circuit = .open(until: now + openDuration)
+            case (.halfOpen, true):
+                // Only the probe's failure reopens it; a late failure of an older call is old news.
+                if probe { state.circuit = .open(until: now + openDuration) }
             }
         }
-    }
-
-    // Direct calls to `record` without `probe` (tests, tools) keep the simple rule: a failure
-    // while open keeps it open; in half-open only the probe's failure counts.
-    private static func isLateFailure(_ circuit: Circuit) -> Bool {
-        if case .halfOpen = circuit { return true }
-        return false
     }
 
     /// Whether partner `index`'s circuit is open at `now` (for health and metrics).
