@@ -23,6 +23,8 @@ public enum SubmitResult: Sendable, Hashable {
 public final class PullDispatcher: Sendable {
     private struct Job: Sendable {
         var request: OrganicRequest
+        /// The EC the submission gate accepted (so the worker doesn't gate again).
+        var edgeCookie: EdgeCookie
     }
 
     private struct State {
@@ -58,22 +60,19 @@ public final class PullDispatcher: Sendable {
     public func submit(_ request: OrganicRequest) -> SubmitResult {
         var request = request
         let result: SubmitResult
-        let gate = kernel.gate(request)
-        if case .pass(let edgeCookie) = gate {
+        switch kernel.gate(request) {
+        case .skip(let reason):
+            result = .skipped(reason)
+            kernel.metrics.submission("skipped")
+            kernel.metrics.requestSkip(reason)
+        case .pass(let edgeCookie):
             // An EC this process issued moments ago is known even before its root is written.
             if request.ecIssuedOnThisRequest {
                 recentlyIssued.insert(edgeCookie.hash)
             } else if recentlyIssued.contains(edgeCookie.hash) {
                 request.ecIssuedOnThisRequest = true
             }
-        }
-        switch gate {
-        case .skip(let reason):
-            result = .skipped(reason)
-            kernel.metrics.submission("skipped")
-            kernel.metrics.requestSkip(reason)
-        case .pass:
-            switch queueInput.yield(Job(request: request)) {
+            switch queueInput.yield(Job(request: request, edgeCookie: edgeCookie)) {
             case .enqueued:
                 result = .enqueued
                 kernel.metrics.submission("enqueued")
@@ -154,7 +153,7 @@ public final class PullDispatcher: Sendable {
                 }
                 group.addTask {
                     defer { self.requestSlots.release() }
-                    let plan = await self.kernel.plan(job.request)
+                    let plan = await self.kernel.plan(job.request, gated: job.edgeCookie)
                     let results = await self.kernel.execute(
                         plan,
                         globalSlots: self.callSlots,

@@ -136,13 +136,16 @@ public struct PullKernel: Sendable {
     /// takes budget tokens and in-flight places, and counts the calls it plans in the rate
     /// limiter. What it takes is given back only by executing the plan, so it is not public:
     /// use ``process(_:)`` or a ``PullDispatcher``.
-    package func plan(_ request: OrganicRequest) async -> RequestPlan {
-        await plan(request, committing: true)
+    ///
+    /// - Parameter gated: the EC from a ``gate(_:)`` already passed (the dispatcher gates at
+    ///   submission), so the checks are not run twice.
+    package func plan(_ request: OrganicRequest, gated: EdgeCookie? = nil) async -> RequestPlan {
+        await plan(request, committing: true, gated: gated)
     }
 
-    private func plan(_ request: OrganicRequest, committing: Bool) async -> RequestPlan {
+    private func plan(_ request: OrganicRequest, committing: Bool, gated: EdgeCookie? = nil) async -> RequestPlan {
         let edgeCookie: EdgeCookie
-        switch gate(request) {
+        switch gated.map(GateResult.pass) ?? gate(request) {
         case .skip(let reason):
             return skipAll(reason, edgeCookie: nil, committing: committing)
         case .pass(let value):
