@@ -5,8 +5,9 @@ public import PullSyncKernel
 /// Reads one request's consent decision and raw consent strings. Pluggable: a deployment
 /// with a CMP of its own supplies its own source.
 public protocol ConsentSource: Sendable {
-    /// The host's decision for `request`, and the consent strings it carries.
-    func consent(for request: Request) -> (decision: ConsentDecision, strings: ConsentStrings)
+    /// The host's decision for `request` (whose cookies are already parsed), and the consent
+    /// strings it carries.
+    func consent(for request: Request, cookies: Cookies) -> (decision: ConsentDecision, strings: ConsentStrings)
 }
 
 /// The reference service's consent signals.
@@ -24,8 +25,8 @@ public struct StandardConsentSource: ConsentSource {
         self.partnerPolicy = partnerPolicy
     }
 
-    public func consent(for request: Request) -> (decision: ConsentDecision, strings: ConsentStrings) {
-        let cookies = request.cookies
+    public func consent(for request: Request, cookies: Cookies) -> (decision: ConsentDecision, strings: ConsentStrings)
+    {
         let gpcOptOut = request.headers[values: HTTPField.Name("Sec-GPC")!].contains { $0.trimmed() == "1" }
         let optedOut = cookies["ts-consent"]?.value == "0"
         func capped(_ name: String) -> String? {

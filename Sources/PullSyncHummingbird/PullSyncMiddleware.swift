@@ -66,11 +66,15 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         guard configuration.routes.isOrganic(request.uri.path) else {
             return try await next(request, context)
         }
-        let (consent, strings) = consentSource.consent(for: request)
-        let ip = clientIP.clientIP(of: request, context: context)
-        var edgeCookie = request.cookies[cookie.name]?.value
+        let cookies = request.cookies  // parsed once for the EC and the consent signals
+        let (consent, strings) = consentSource.consent(for: request, cookies: cookies)
+        var edgeCookie = cookies[cookie.name]?.value
+        let mayIssue =
+            consent.granted && issuer != nil && edgeCookie.flatMap(configuration.edgeCookieFormat.parse) == nil
+        // The client IP is only worked out when an EC is issued or partners are sent it.
+        let ip = mayIssue || configuration.forwardClientIP ? clientIP.clientIP(of: request, context: context) : nil
         var issued: EdgeCookie?
-        if edgeCookie.flatMap(configuration.edgeCookieFormat.parse) == nil, consent.granted, let issuer, let ip {
+        if mayIssue, let issuer, let ip {
             let value = issuer.issue(clientIP: ip)
             issued = configuration.edgeCookieFormat.parse(value)
             edgeCookie = value
