@@ -79,16 +79,8 @@ public struct EdgeService: Sendable {
             dedicatedThreads: 1,
             logger: logger
         )
-        let overrides = configuration.pullSync
-        let defaults = PullSyncConfiguration()
-        let kernelConfiguration = PullSyncConfiguration(
-            perRequestConcurrency: overrides.perRequestConcurrency ?? defaults.perRequestConcurrency,
-            maxCallsPerRequest: overrides.maxCallsPerRequest,
-            maxInFlightCalls: overrides.maxInFlightCalls ?? defaults.maxInFlightCalls,
-            queueCapacity: overrides.queueCapacity ?? defaults.queueCapacity,
-            allowLoopback: configuration.allowLoopback,
-            shutdownGracePeriod: overrides.shutdownGracePeriod ?? defaults.shutdownGracePeriod
-        )
+        var kernelConfiguration = configuration.pullSync
+        kernelConfiguration.allowLoopback = configuration.allowLoopback
         let kernel = PullKernel(
             registry: loaded.registry,
             configuration: kernelConfiguration,
@@ -110,7 +102,7 @@ public struct EdgeService: Sendable {
         ).register(on: router)
 
         let pages = router.group()
-        if !overrides.disabled {
+        if configuration.pullSyncEnabled {
             pages.add(
                 middleware: PullSyncMiddleware(
                     dispatcher: dispatcher,

@@ -1,3 +1,5 @@
+public import PullSyncKernel
+
 /// Everything `pullsync serve` is told. Every value but `partnersDirectory` has the
 /// contract's default.
 public struct EdgeServiceConfiguration: Sendable {
@@ -17,8 +19,11 @@ public struct EdgeServiceConfiguration: Sendable {
     public var allowLoopback: Bool
     /// Read the client IP from the first address of this header instead of the TCP peer.
     public var clientIPHeader: String?
-    /// Kernel settings (fan-out, caps, routes, grace period).
-    public var pullSync: PullSyncConfigurationOverrides
+    /// Kernel settings (fan-out, caps, routes, grace period). Its `allowLoopback` is set from
+    /// the service's own switch.
+    public var pullSync: PullSyncConfiguration
+    /// Whether pull sync runs at all (pages are served either way): off is the benchmarks' baseline.
+    public var pullSyncEnabled: Bool
 
     public init(
         partnersDirectory: String = "partners.d",
@@ -29,7 +34,8 @@ public struct EdgeServiceConfiguration: Sendable {
         tlsCAFile: String? = nil,
         allowLoopback: Bool = false,
         clientIPHeader: String? = nil,
-        pullSync: PullSyncConfigurationOverrides = PullSyncConfigurationOverrides()
+        pullSync: PullSyncConfiguration = PullSyncConfiguration(),
+        pullSyncEnabled: Bool = true
     ) {
         self.partnersDirectory = partnersDirectory
         self.host = host
@@ -40,32 +46,6 @@ public struct EdgeServiceConfiguration: Sendable {
         self.allowLoopback = allowLoopback
         self.clientIPHeader = clientIPHeader
         self.pullSync = pullSync
-    }
-}
-
-/// Kernel settings the service lets an operator change; `nil` keeps the kernel's default.
-public struct PullSyncConfigurationOverrides: Sendable {
-    public var perRequestConcurrency: Int?
-    public var maxCallsPerRequest: Int?
-    public var maxInFlightCalls: Int?
-    public var queueCapacity: Int?
-    public var shutdownGracePeriod: Duration?
-    /// Turns pull sync off entirely (pages are still served): the baseline for benchmarks.
-    public var disabled: Bool
-
-    public init(
-        perRequestConcurrency: Int? = nil,
-        maxCallsPerRequest: Int? = nil,
-        maxInFlightCalls: Int? = nil,
-        queueCapacity: Int? = nil,
-        shutdownGracePeriod: Duration? = nil,
-        disabled: Bool = false
-    ) {
-        self.perRequestConcurrency = perRequestConcurrency
-        self.maxCallsPerRequest = maxCallsPerRequest
-        self.maxInFlightCalls = maxInFlightCalls
-        self.queueCapacity = queueCapacity
-        self.shutdownGracePeriod = shutdownGracePeriod
-        self.disabled = disabled
+        self.pullSyncEnabled = pullSyncEnabled
     }
 }

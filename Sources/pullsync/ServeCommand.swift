@@ -86,7 +86,7 @@ struct ServeCommand: AsyncParsableCommand {
             tlsCAFile: tlsCAFile,
             allowLoopback: allowLoopback,
             clientIPHeader: clientIPHeader,
-            pullSync: PullSyncConfigurationOverrides(shutdownGracePeriod: .milliseconds(Int64(gracePeriod * 1000)))
+            pullSync: PullSyncConfiguration(shutdownGracePeriod: .milliseconds(Int64(gracePeriod * 1000)))
         )
         let service: EdgeService
         let startLogger = logger
