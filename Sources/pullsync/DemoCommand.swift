@@ -91,21 +91,29 @@ struct DemoCommand: AsyncParsableCommand {
         )
         if !disabled.isEmpty { print("  disabled:  \(disabled.joined(separator: ", "))") }
 
-        // Baseline first, then pull sync; each edge is warmed up before it is measured.
-        let off = try await runEdge(
-            pullSync: false,
-            caFile: caFile,
-            resolver: resolver,
-            serverPort: serverPort,
-            logger: logger
-        )
-        var on = try await runEdge(
-            pullSync: true,
-            caFile: caFile,
-            resolver: resolver,
-            serverPort: serverPort,
-            logger: logger
-        )
+        // Baseline first, then pull sync; each edge is warmed up before it is measured. The
+        // partner server is shut down whether or not the runs succeed.
+        let off: Run
+        var on: Run
+        do {
+            off = try await runEdge(
+                pullSync: false,
+                caFile: caFile,
+                resolver: resolver,
+                serverPort: serverPort,
+                logger: logger
+            )
+            on = try await runEdge(
+                pullSync: true,
+                caFile: caFile,
+                resolver: resolver,
+                serverPort: serverPort,
+                logger: logger
+            )
+        } catch {
+            try? await server.shutdown()
+            throw error
+        }
         for (_, configuration) in endpoints {
             on.callsByPath[configuration.url.path] = server.requestCount(path: configuration.url.path)
         }
@@ -172,7 +180,7 @@ struct DemoCommand: AsyncParsableCommand {
                 tlsCAFile: caFile,
                 allowLoopback: true,
                 clientIPHeader: "X-Forwarded-For",
-                pullSync: PullSyncConfigurationOverrides(disabled: !pullSync)
+                pullSyncEnabled: pullSync
             ),
             environment: [:],
             secrets: DemoSecrets(),
@@ -196,7 +204,7 @@ struct DemoCommand: AsyncParsableCommand {
             let deadline = ContinuousClock.now + .seconds(60)
             while pullSync, ContinuousClock.now < deadline {
                 let statistics = service.dispatcher.statistics
-                if statistics.processed + statistics.dropped >= statistics.enqueued + statistics.dropped { break }
+                if statistics.processed >= statistics.enqueued { break }
                 try await Task.sleep(for: .milliseconds(20))
             }
             await group.triggerGracefulShutdown()
