@@ -159,9 +159,29 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
                 method: path == "/auction" ? .post : .get,
                 headers: fields([("X-Forwarded-For", "203.0.113.51")] + extra)
             )
-            // A control request proves the pipeline works, then nothing else may have reached a partner.
-            try await Task.sleep(for: .milliseconds(200))
+            // Excluded routes never reach the dispatcher; organic ones are decided (skipped) first.
+            if path == "/page" {
+                #expect(
+                    try await harness.waitUntil {
+                        let statistics = harness.service.dispatcher.statistics
+                        return statistics.processed + statistics.skippedAtSubmit >= 1
+                    }
+                )
+            } else {
+                #expect(
+                    harness.service.dispatcher.statistics.enqueued
+                        + harness.service.dispatcher.statistics.skippedAtSubmit == 0
+                )
+            }
             #expect(harness.server.requests.isEmpty, "\(path) \(extra)")
+            // …while a plain page view through the same service does reach all six: the silence
+            // above is the rule at work, not a broken pipeline.
+            _ = try await client.execute(
+                uri: "/control",
+                method: .get,
+                headers: fields([("X-Forwarded-For", "203.0.113.52")])
+            )
+            #expect(try await harness.waitUntil { harness.server.requests.count == 6 })
         }
         try await harness.close()
     }

@@ -103,6 +103,14 @@ func ecCookie(from response: TestResponse) -> String? {
             try await Task.sleep(for: .milliseconds(50))
             #expect(harness.dispatcher.statistics.enqueued == 0)
             #expect(harness.transport.requests.isEmpty)
+            // Control: an organic page through the same app does reach the partners.
+            _ = try await client.execute(
+                uri: "/page",
+                method: .get,
+                headers: headers([("X-Forwarded-For", "203.0.113.9")])
+            )
+            #expect(try await harness.processed(1))
+            #expect(harness.transport.requests.count == 2)
         }
     }
 
