@@ -141,12 +141,6 @@ struct ExplainReport: Encodable {
         }
     }
 
-    func jsonString() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
-    }
-
     func table(registry: PartnerRegistry) -> String {
         var lines = ["EC \(ecID) on \(path) (consent \(consent)\(issued ? ", issued on this request" : ""))"]
         let width = max(7, partners.map(\.partner.count).max() ?? 0)

@@ -128,12 +128,6 @@ struct TryReport: Encodable {
         try container.encode(elapsedMS, forKey: .elapsedMS)
     }
 
-    func jsonString() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
-    }
-
     var text: String {
         var lines = ["\(request.method) \(request.url)"]
         for (name, value) in request.headers.sorted(by: { $0.key < $1.key }) { lines.append("  \(name): \(value)") }
