@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "PartnerManifest", targets: ["PartnerManifest"]),
         .library(name: "PullSyncHummingbird", targets: ["PullSyncHummingbird"]),
         .library(name: "PullSyncEdge", targets: ["PullSyncEdge"]),
+        .library(name: "PullSyncSQLite", targets: ["PullSyncSQLite"]),
+        .library(name: "PullSyncPostgres", targets: ["PullSyncPostgres"]),
         .library(name: "PullSyncTesting", targets: ["PullSyncTesting"]),
         .executable(name: "pullsync", targets: ["pullsync"]),
     ],
@@ -33,6 +35,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Decisions and fan-out: no sockets, no YAML, no NIO.
@@ -70,6 +74,33 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The embedded, persistent store (`sqlite:PATH`), the default of `pullsync serve`.
+        .target(
+            name: "PullSyncSQLite",
+            dependencies: [
+                "PullSync",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The store for many edge nodes (`postgres://`): its own product, so that users who
+        // don't need it don't build postgres-nio.
+        .target(
+            name: "PullSyncPostgres",
+            dependencies: [
+                "PullSync",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Middleware for Hummingbird services: route classification, EC issuing, consent, and
         // submitting organic requests to the dispatcher after the response is written.
         .target(
@@ -89,6 +120,8 @@ let package = Package(
             name: "PullSyncEdge",
             dependencies: [
                 "PullSyncHummingbird",
+                "PullSyncSQLite",
+                "PullSyncPostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -144,6 +177,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "PullSyncStoreTests",
+            dependencies: [
+                "PullSyncEdge",
+                "PullSyncSQLite",
+                "PullSyncPostgres",
+                "PullSyncTesting",
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "PartnerManifestTests",
             dependencies: ["PartnerManifest"],
             swiftSettings: swiftSettings
@@ -180,7 +226,7 @@ let package = Package(
         ),
         .testTarget(
             name: "pullsyncTests",
-            dependencies: ["pullsync", "PullSyncTesting"],
+            dependencies: ["pullsync", "PullSyncTesting", "PullSyncSQLite"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -52,7 +52,7 @@ public struct EdgeService: Sendable {
 
         let store: PullSyncStore
         do {
-            store = try PullSyncStore.open(configuration.store)
+            store = try await PullSyncStore.open(configuration.store, logger: logger)
         } catch {
             throw StartError(description: error.description)
         }
@@ -136,7 +136,10 @@ public struct EdgeService: Sendable {
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "pullsync"
             ),
-            services: [OriginClientService(client: originClient), transport, PullSyncService(dispatcher: dispatcher)],
+            // The store first: a group shuts down in reverse order, so it outlives the last writes.
+            services: store.services + [
+                OriginClientService(client: originClient), transport, PullSyncService(dispatcher: dispatcher),
+            ],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger
         )

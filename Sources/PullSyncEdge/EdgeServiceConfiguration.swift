@@ -1,4 +1,4 @@
-public import PullSyncKernel
+public import PullSync
 
 /// Everything `pullsync serve` is told. Every value but `partnersDirectory` has the
 /// contract's default.
@@ -9,7 +9,8 @@ public struct EdgeServiceConfiguration: Sendable {
     public var host: String
     /// Listen port. Default 8080; 0 picks a free port.
     public var port: Int
-    /// The store URL: `memory:` (lost on exit); `sqlite:PATH`, `postgres://…` where available.
+    /// The store URL: `sqlite:PATH` (embedded, persistent; the default `sqlite:pullsync.db`),
+    /// `postgres://USER@HOST/DB` (shared by several nodes) or `memory:` (lost on exit).
     public var store: String
     /// Organic pages are proxied from here when set (`http(s)://host[:port]`), else a built-in page answers.
     public var origin: String?
@@ -29,7 +30,7 @@ public struct EdgeServiceConfiguration: Sendable {
         partnersDirectory: String = "partners.d",
         host: String = "127.0.0.1",
         port: Int = 8080,
-        store: String = "memory:",
+        store: String = PullSyncStore.defaultURL,
         origin: String? = nil,
         tlsCAFile: String? = nil,
         allowLoopback: Bool = false,

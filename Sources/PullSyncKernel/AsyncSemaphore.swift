@@ -3,7 +3,7 @@ import Synchronization
 /// A counting semaphore for tasks: ``acquire()`` suspends (never blocks a thread) while no
 /// permit is free, and gives up with `CancellationError` when its task is cancelled.
 /// Waiters are served first come, first served.
-final class AsyncSemaphore: Sendable {
+package final class AsyncSemaphore: Sendable {
     private struct State {
         var permits: Int
         var nextID: UInt64 = 0
@@ -13,11 +13,11 @@ final class AsyncSemaphore: Sendable {
 
     private let state: Mutex<State>
 
-    init(permits: Int) {
+    package init(permits: Int) {
         self.state = Mutex(State(permits: permits))
     }
 
-    func acquire() async throws {
+    package func acquire() async throws {
         let id: UInt64? = state.withLock { state in
             if state.permits > 0 {
                 state.permits -= 1
@@ -57,7 +57,7 @@ final class AsyncSemaphore: Sendable {
         }
     }
 
-    func release() {
+    package func release() {
         let continuation = state.withLock { state -> CheckedContinuation<Void, any Error>? in
             guard state.waiterHead < state.waiters.count else {
                 state.permits += 1

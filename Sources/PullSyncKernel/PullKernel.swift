@@ -85,6 +85,9 @@ public struct PullKernel: Sendable {
     let inFlight = InFlightCalls()
     let metrics: KernelMetrics
     let logger: Logger
+    /// This kernel's name on the leases it takes in a shared store.
+    let leaseHolder: String
+    private let storeWarnings = StoreWarnings()
 
     public init(
         registry: PartnerRegistry,
@@ -111,6 +114,9 @@ public struct PullKernel: Sendable {
         )
         self.metrics = KernelMetrics(partnerIDs: registry.partners.map(\.id), factory: metricsFactory)
         self.logger = logger
+        // Not from `random`: that one is the fair order's, and tests replay it from a seed.
+        var generator = SystemRandomNumberGenerator()
+        self.leaseHolder = String(generator.next(), radix: 16)
     }
 
     // MARK: Deciding
@@ -162,7 +168,11 @@ public struct PullKernel: Sendable {
                 committing: committing
             )
         } catch {
-            logger.warning("identity graph lookup failed; skipping pull sync", metadata: ["error": "\(error)"])
+            storeWarnings.lookup.warning(
+                "identity graph lookup failed; skipping pull sync",
+                metadata: ["error": "\(error)"],
+                to: logger
+            )
             return skipAll(.storeUnavailable, edgeCookie: edgeCookie, committing: committing)
         }
         guard let record else { return skipAll(.unknownEC, edgeCookie: edgeCookie, committing: committing) }
@@ -260,11 +270,15 @@ public struct PullKernel: Sendable {
                 )
             }
             if batch.isEmpty { break }
-            let admitted: [Bool]
+            let admitted: [LeasedAdmission]
             do {
                 admitted = try await admitRateLimits(batch, ecHash: edgeCookie.hash, now: now, committing: committing)
             } catch {
-                logger.warning("rate limiter failed; skipping pull sync", metadata: ["error": "\(error)"])
+                storeWarnings.rateLimiter.warning(
+                    "rate limiter failed; skipping pull sync",
+                    metadata: ["error": "\(error)"],
+                    to: logger
+                )
                 for call in batch {
                     if committing { release(call.partnerIndex, ecHash: edgeCookie.hash, probe: call.isProbe) }
                     decide(call.partnerIndex, .skip(.storeUnavailable), into: &decisions, committing: committing)
@@ -276,13 +290,15 @@ public struct PullKernel: Sendable {
                 remaining = []
                 break
             }
-            for (call, isAdmitted) in zip(batch, admitted) {
-                if isAdmitted {
+            for (call, admission) in zip(batch, admitted) {
+                switch admission {
+                case .admitted:
                     decide(call.partnerIndex, .dispatch, into: &decisions, committing: committing)
                     calls.append(call)
-                } else {
+                case .rateLimited, .leased:
                     if committing { release(call.partnerIndex, ecHash: edgeCookie.hash, probe: call.isProbe) }
-                    decide(call.partnerIndex, .skip(.rateLimited), into: &decisions, committing: committing)
+                    let reason: SkipReason = admission == .leased ? .inFlight : .rateLimited
+                    decide(call.partnerIndex, .skip(reason), into: &decisions, committing: committing)
                 }
             }
         }
@@ -312,7 +328,7 @@ public struct PullKernel: Sendable {
         now: Timestamp,
         committing: Bool
     )
-        async throws -> [Bool]
+        async throws -> [LeasedAdmission]
     {
         let requests = batch.map { call in
             RateLimitRequest(
@@ -321,17 +337,26 @@ public struct PullKernel: Sendable {
             )
         }
         if committing {
-            let admitted = try await rateLimiter.acquire(requests, at: now)
+            let admitted: [LeasedAdmission]
+            if rateLimiter.sharesLeases {
+                // Long enough for the slowest call of the batch and its write; a node that dies
+                // mid-call holds the pair no longer than this.
+                let longest = batch.map { registry.partners[$0.partnerIndex].timeout }.max() ?? .zero
+                let lease = CallLease(holder: leaseHolder, expiresAt: now + longest + configuration.leaseMargin)
+                admitted = try await rateLimiter.admit(requests, lease: lease, at: now)
+            } else {
+                admitted = try await rateLimiter.acquire(requests, at: now).map { $0 ? .admitted : .rateLimited }
+            }
             // A store that answers for fewer calls than asked is broken: count nothing as admitted.
             guard admitted.count == requests.count else {
                 throw StoreAnswerMismatch(asked: requests.count, got: admitted.count)
             }
             return admitted
         }
-        var admitted: [Bool] = []
+        var admitted: [LeasedAdmission] = []
         for request in requests {
             let used = try await rateLimiter.count(key: request.key, window: request.policy.window, at: now)
-            admitted.append(used < request.policy.calls)
+            admitted.append(used < request.policy.calls ? .admitted : .rateLimited)
         }
         return admitted
     }
@@ -398,7 +423,8 @@ public struct PullKernel: Sendable {
     ) async -> [CallResult] {
         guard let edgeCookie = plan.edgeCookie, !plan.calls.isEmpty else { return [] }
         let ecHash = edgeCookie.hashString
-        return await withTaskGroup(of: CallResult?.self) { group in
+        let writer = makeWriter(ecHash: ecHash)
+        let results = await withTaskGroup(of: CallResult?.self) { group in
             var pending = plan.calls[...]
             var results: [CallResult] = []
             results.reserveCapacity(plan.calls.count)
@@ -421,7 +447,7 @@ public struct PullKernel: Sendable {
                         }
                     }
                     defer { globalSlots?.release() }
-                    return await self.call(call, ecHash: ecHash)
+                    return await self.call(call, ecHash: ecHash, writer: writer)
                 }
                 return true
             }
@@ -436,10 +462,37 @@ public struct PullKernel: Sendable {
             for call in pending { release(call.partnerIndex, ecHash: ecHash[...], probe: call.isProbe) }
             return results
         }
+        if rateLimiter.sharesLeases {
+            // Every call of the request has ended: its leases go back in one round trip. (A
+            // fast partner's lease outlives its call by the slow partners' time; its UID is
+            // fresh by then, so nobody else would call it anyway.)
+            let keys = plan.calls.map { RateLimitRequest.pullKey(partnerID: $0.partnerID, ecHash: ecHash) }
+            do {
+                try await rateLimiter.releaseLeases(keys, holder: leaseHolder)
+            } catch {
+                storeWarnings.release.warning(
+                    "releasing call leases failed; they lapse on their own",
+                    metadata: ["error": "\(error)"],
+                    to: logger
+                )
+            }
+        }
+        return results
     }
 
     /// Sends one planned call, classifies it and writes a UID.
     func call(_ call: PlannedCall, ecHash: String) async -> CallResult {
+        await self.call(call, ecHash: ecHash, writer: makeWriter(ecHash: ecHash))
+    }
+
+    /// One request's UID writes go through one batcher.
+    private func makeWriter(ecHash: String) -> WriteBatcher {
+        WriteBatcher(graph: graph, ecHash: ecHash) { [storeWarnings, logger] error in
+            storeWarnings.write.warning("identity graph write failed", metadata: ["error": "\(error)"], to: logger)
+        }
+    }
+
+    func call(_ call: PlannedCall, ecHash: String, writer: WriteBatcher) async -> CallResult {
         let partner = registry.partners[call.partnerIndex]
         let started = ContinuousClock.now
         metrics.inFlight.increment()
@@ -465,17 +518,9 @@ public struct PullKernel: Sendable {
         var write: WriteResult?
         if case .uid(let uid, let expiresAt) = outcome {
             let value = PartnerUID(uid: uid, syncedAt: now, expiresAt: expiresAt)
-            do {
-                write = try await graph.write(
-                    [UIDWrite(sourceDomain: partner.sourceDomain, value: value, expected: call.expected)],
-                    ecHash: ecHash
-                ).first
-            } catch {
-                logger.warning(
-                    "identity graph write failed",
-                    metadata: ["partner": "\(partner.id)", "error": "\(error)"]
-                )
-            }
+            write = await writer.write(
+                UIDWrite(sourceDomain: partner.sourceDomain, value: value, expected: call.expected)
+            )
             metrics.write(call.partnerIndex, write)
         }
         log(outcome, write: write, partner: partner, duration: duration, cancelled: cancelled)
@@ -541,6 +586,14 @@ public struct PullKernel: Sendable {
             logger.debug("pull call finished", metadata: metadata)
         }
     }
+}
+
+/// One throttle per kind of store failure, so each kind still shows up in the log.
+private struct StoreWarnings: Sendable {
+    let lookup = ThrottledWarning()
+    let rateLimiter = ThrottledWarning()
+    let write = ThrottledWarning()
+    let release = ThrottledWarning()
 }
 
 /// A store answered a batch with the wrong number of results.

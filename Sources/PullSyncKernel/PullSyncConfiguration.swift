@@ -27,6 +27,9 @@ public struct PullSyncConfiguration: Sendable {
     /// The largest response body read. Default 64 KiB.
     public var maxBodyBytes: Int
     public var circuitBreaker: CircuitBreakerPolicy
+    /// How long a shared store's call lease outlasts the partner's timeout: covers the wait
+    /// for a call slot and the UID write. Default 30 s.
+    public var leaseMargin: Duration
 
     public init(
         perRequestConcurrency: Int = 3,
@@ -40,7 +43,8 @@ public struct PullSyncConfiguration: Sendable {
         forwardClientIP: Bool = false,
         shutdownGracePeriod: Duration = .seconds(5),
         maxBodyBytes: Int = ResponseLimits.maxBodyBytes,
-        circuitBreaker: CircuitBreakerPolicy = CircuitBreakerPolicy()
+        circuitBreaker: CircuitBreakerPolicy = CircuitBreakerPolicy(),
+        leaseMargin: Duration = .seconds(30)
     ) {
         precondition(perRequestConcurrency >= 1, "perRequestConcurrency must be at least 1")
         precondition(maxCallsPerRequest.map { $0 >= 1 } ?? true, "maxCallsPerRequest must be at least 1")
@@ -59,6 +63,7 @@ public struct PullSyncConfiguration: Sendable {
         self.shutdownGracePeriod = shutdownGracePeriod
         self.maxBodyBytes = maxBodyBytes
         self.circuitBreaker = circuitBreaker
+        self.leaseMargin = leaseMargin
     }
 
     /// The per-partner in-flight cap in force.

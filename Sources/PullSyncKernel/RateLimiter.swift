@@ -27,4 +27,62 @@ public protocol RateLimiter: Sendable {
 
     /// Calls counted under `key` in the window ending at `now`, without counting one.
     func count(key: String, window: Duration, at now: Timestamp) async throws -> Int
+
+    /// Whether leases live in the store, shared by every node using it (see ``CallLease``).
+    var sharesLeases: Bool { get }
+
+    /// Rate-limit check-and-count with a lease on each key, in one step (see the default).
+    func admit(_ requests: [RateLimitRequest], lease: CallLease, at now: Timestamp) async throws -> [LeasedAdmission]
+
+    /// Gives back `holder`'s leases on `keys`.
+    func releaseLeases(_ keys: [String], holder: String) async throws
+}
+
+/// A short claim on a (partner, EC) call held in a shared store while the call is in flight,
+/// so that another edge node doesn't start the same call.
+public struct CallLease: Sendable, Hashable {
+    /// Who holds it: one value per kernel (process), so a release never frees another node's lease.
+    public var holder: String
+    /// When it lapses on its own (a node that dies mid-call doesn't block the pair for long).
+    public var expiresAt: Timestamp
+
+    public init(holder: String, expiresAt: Timestamp) {
+        self.holder = holder
+        self.expiresAt = expiresAt
+    }
+}
+
+/// What a shared store decided for one ``RateLimitRequest`` taken with a lease.
+public enum LeasedAdmission: Sendable, Hashable {
+    /// Lease taken and the call counted.
+    case admitted
+    /// The limit for the window is used up; nothing taken.
+    case rateLimited
+    /// Another holder's unexpired lease is on the key (a call in flight on another node).
+    case leased
+}
+
+extension RateLimiter {
+    /// Whether leases live in the store, shared by every node using it. When `false` (the
+    /// default), the kernel's own in-process bookkeeping is the only guard against duplicate
+    /// calls and it makes no lease round trips.
+    public var sharesLeases: Bool { false }
+
+    /// For each request: takes a lease on its key unless another holder's lease is unexpired,
+    /// then counts the call under the rate limit (giving the lease back when the limit is used
+    /// up). Shared stores do it atomically, for the whole batch in one round trip.
+    ///
+    /// The default, for limiters without leases, is ``acquire(_:at:)``.
+    public func admit(
+        _ requests: [RateLimitRequest],
+        lease: CallLease,
+        at now: Timestamp
+    ) async throws
+        -> [LeasedAdmission]
+    {
+        try await acquire(requests, at: now).map { $0 ? .admitted : .rateLimited }
+    }
+
+    /// Gives back `holder`'s leases on `keys` (its calls ended). Default: nothing to do.
+    public func releaseLeases(_ keys: [String], holder: String) async throws {}
 }

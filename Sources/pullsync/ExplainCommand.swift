@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Logging
 import PullSync
+import PullSyncEdge
 
 struct ExplainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,7 +29,7 @@ struct ExplainCommand: AsyncParsableCommand {
     @Flag(help: "Treat the EC as issued on this request (known even if the store has never seen it).")
     var issued = false
 
-    @Option(help: "The store to read (memory: for now).")
+    @Option(help: "The store to read: memory: (default), sqlite:PATH or postgres://USER@HOST/DB.")
     var store: String = "memory:"
 
     @Option(
@@ -55,7 +57,7 @@ struct ExplainCommand: AsyncParsableCommand {
         }
         let opened: PullSyncStore
         do {
-            opened = try PullSyncStore.open(store)
+            opened = try await PullSyncStore.open(store, logger: Logger(label: "pullsync.explain"))
         } catch {
             FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
             throw ExitCode(1)
@@ -73,7 +75,7 @@ struct ExplainCommand: AsyncParsableCommand {
             ecIssuedOnThisRequest: issued,
             consent: consent == .granted ? .granted : .denied
         )
-        let plan = await kernel.explain(request)
+        let plan = try await opened.withServices { await kernel.explain(request) }
         let order = Dictionary(uniqueKeysWithValues: loaded.registry.partners.enumerated().map { ($1.id, $0) })
         let decisions = plan.decisions.sorted { order[$0.partnerID, default: 0] < order[$1.partnerID, default: 0] }
         if json {

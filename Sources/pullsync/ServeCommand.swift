@@ -23,8 +23,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Listen address, HOST:PORT.")
     var listen: String = "127.0.0.1:8080"
 
-    @Option(help: "The store URL (memory: for now).")
-    var store: String = "memory:"
+    @Option(help: "The store URL: sqlite:PATH (embedded, persistent), postgres://USER@HOST/DB or memory:.")
+    var store: String = PullSyncStore.defaultURL
 
     @Option(help: "Proxy organic pages from this origin (http(s)://host[:port]); default a built-in page.")
     var origin: String?

@@ -46,6 +46,7 @@ struct EdgeHarness {
             configuration: EdgeServiceConfiguration(
                 partnersDirectory: partners.path,
                 port: 0,
+                store: "memory:",
                 tlsCAFile: caFile,
                 allowLoopback: true,
                 clientIPHeader: "X-Forwarded-For"
@@ -224,7 +225,7 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
 
     @Test func withoutAnAdminTokenTheAdminAPIIsNotThere() async throws {
         let service = try await EdgeService.make(
-            configuration: EdgeServiceConfiguration(partnersDirectory: "/nonexistent", port: 0),
+            configuration: EdgeServiceConfiguration(partnersDirectory: "/nonexistent", port: 0, store: "memory:"),
             environment: [:],
             logger: Logger(label: "edge-test", factory: { _ in SwiftLogNoOpLogHandler() })
         )
@@ -257,6 +258,7 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
             configuration: EdgeServiceConfiguration(
                 partnersDirectory: "/nonexistent",
                 port: 0,
+                store: "memory:",
                 origin: "http://127.0.0.1:\(origin.port)",
                 clientIPHeader: "X-Forwarded-For"
             ),
@@ -291,6 +293,7 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
             configuration: EdgeServiceConfiguration(
                 partnersDirectory: "/nonexistent",
                 port: 0,
+                store: "memory:",
                 origin: "http://127.0.0.1:\(port)"
             ),
             environment: [:],

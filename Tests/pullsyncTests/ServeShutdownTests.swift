@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import PullSync
+import PullSyncSQLite
 import PullSyncTesting
 import Synchronization
 import Testing
@@ -55,6 +56,7 @@ import Glibc
         process.arguments = [
             "serve", "--partners", partners.path, "--listen", "127.0.0.1:0", "--allow-loopback",
             "--tls-ca-file", caFile, "--grace-period", "2",
+            "--store", "sqlite:" + directory.appendingPathComponent("store.db").path,
         ]
         let errors = Pipe()
         let collector = Collector()
@@ -77,7 +79,9 @@ import Glibc
             timeout: .seconds(10)
         )
         #expect(response.status == .ok)
-        #expect(response.headers["set-cookie"].first?.hasPrefix("ts-ec=") == true)
+        let cookie = try #require(response.headers["set-cookie"].first)
+        #expect(cookie.hasPrefix("ts-ec="))
+        let ecHash = String(cookie.dropFirst("ts-ec=".count).prefix(64))
         try await client.shutdown()
         // The partner call is out (its response is delayed); now stop the service.
         #expect(try await waitFor { server.requestsInProgress == 1 })
@@ -92,5 +96,12 @@ import Glibc
         #expect(try await waitFor { collector.value.contains("pullsync serve stopped") })
         #expect(collector.value.contains("stored=\(expectedStored)"), "\(collector.value)")
         try await server.shutdown()
+
+        // What the call learned before the exit is in the store file; the EC is there either way.
+        let store = try await SQLiteStore.open(path: directory.appendingPathComponent("store.db").path)
+        let record = try await store.record(ecHash: ecHash)
+        try await store.close()
+        #expect(record != nil, "the EC issued on the page was recorded")
+        #expect(record?.partners["slow.example"]?.uid == (expectedStored == 1 ? "u-1" : nil))
     }
 }

@@ -1,0 +1,85 @@
+import Synchronization
+
+/// Gathers one request's UID writes into as few store round trips as the calls allow: a write
+/// that arrives while another is being stored waits and goes out with every other write that
+/// arrived meanwhile, in one batch. A write never waits for a call still in flight (a slow
+/// partner doesn't hold back the fast partners' UIDs).
+final class WriteBatcher: Sendable {
+    private struct Pending {
+        var write: UIDWrite
+        var continuation: CheckedContinuation<Turn, Never>
+    }
+
+    private enum Turn {
+        /// Nobody was storing: this write leads.
+        case lead
+        /// A leader stored it in a batch.
+        case stored(WriteResult?)
+    }
+
+    private struct State {
+        var flushing = false
+        var pending: [Pending] = []
+    }
+
+    private let graph: any IdentityGraph
+    private let ecHash: String
+    private let onFailure: @Sendable (any Error) -> Void
+    private let state = Mutex(State())
+
+    init(graph: any IdentityGraph, ecHash: String, onFailure: @escaping @Sendable (any Error) -> Void) {
+        self.graph = graph
+        self.ecHash = ecHash
+        self.onFailure = onFailure
+    }
+
+    /// Stores `write` (in a batch with others arriving meanwhile); `nil` when the store failed.
+    func write(_ write: UIDWrite) async -> WriteResult? {
+        let queued: Turn = await withCheckedContinuation { continuation in
+            // Deciding and queueing under one lock: no write can slip between a leader's last
+            // look at the queue and its leaving.
+            let leads = state.withLock { state in
+                if state.flushing {
+                    state.pending.append(Pending(write: write, continuation: continuation))
+                    return false
+                }
+                state.flushing = true
+                return true
+            }
+            if leads { continuation.resume(returning: .lead) }
+        }
+        switch queued {
+        case .lead: return await lead(with: write)
+        case .stored(let result): return result
+        }
+    }
+
+    /// Stores `first`, then whatever queued up meanwhile, until nothing is left.
+    private func lead(with first: UIDWrite) async -> WriteResult? {
+        let own = await store([first]).first ?? nil
+        while true {
+            let batch: [Pending] = state.withLock { state in
+                let batch = state.pending
+                state.pending.removeAll()
+                if batch.isEmpty { state.flushing = false }
+                return batch
+            }
+            if batch.isEmpty { return own }
+            let results = await store(batch.map(\.write))
+            for (pending, result) in zip(batch, results) { pending.continuation.resume(returning: .stored(result)) }
+        }
+    }
+
+    private func store(_ writes: [UIDWrite]) async -> [WriteResult?] {
+        do {
+            let results = try await graph.write(writes, ecHash: ecHash)
+            guard results.count == writes.count else {
+                throw StoreAnswerMismatch(asked: writes.count, got: results.count)
+            }
+            return results
+        } catch {
+            onFailure(error)
+            return writes.map { _ in nil }
+        }
+    }
+}

@@ -1,0 +1,552 @@
+public import Logging
+import NIOCore
+import NIOSSL
+import PostgresNIO
+public import PullSync
+import ServiceLifecycle
+import Synchronization
+
+/// The store for many edge nodes (`postgres://USER@HOST/DB`): identity graph, rate-limit
+/// counters, call leases and the EC-issuing secret in PostgreSQL, shared by every node.
+///
+/// Every operation is one statement (one round trip) and exact under concurrency on one node
+/// and across nodes: rate limits are counted with a conditional upsert on the key's row (its
+/// row lock serializes concurrent counts), UID writes are conditional statements that see the
+/// latest committed row, and a call's lease lives on the same row as its rate-limit count, so
+/// "not in flight elsewhere" and "under the limit" are decided together. Plain SQL only (no
+/// stored procedures, no advisory locks), so PostgreSQL-compatible databases can run it.
+public final class PostgresStore: IdentityGraph, RateLimiter, Sendable {
+    private let client: PostgresClient
+    private let operationTimeout: Duration
+    private let statements = Atomic<Int>(0)
+    private let logger: Logger
+
+    /// Where it is, without the password.
+    public let url: PostgresStoreURL
+
+    /// Brings the schema to this build's version (over a connection of its own, before the
+    /// pool runs) and returns the store. Run ``pullSyncStore(sweepInterval:)``'s services for
+    /// the store to answer.
+    ///
+    /// - Parameter operationTimeout: how long one operation may take before it fails (and the
+    ///   kernel skips as `store_unavailable`); a database that is down must not stall pull sync.
+    public static func open(
+        _ url: PostgresStoreURL,
+        operationTimeout: Duration = .seconds(2),
+        maximumConnections: Int = 20,
+        logger: Logger = Logger(label: "pullsync.postgres")
+    ) async throws -> PostgresStore {
+        try await migrate(url, logger: logger)
+        var configuration = PostgresClient.Configuration(
+            host: url.host,
+            port: url.port,
+            username: url.username,
+            password: url.password,
+            database: url.database,
+            tls: clientTLS(url.sslMode)
+        )
+        if url.host.hasPrefix("/") {
+            configuration = PostgresClient.Configuration(
+                unixSocketPath: "\(url.host)/.s.PGSQL.\(url.port)",
+                username: url.username,
+                password: url.password,
+                database: url.database
+            )
+        }
+        configuration.options.connectTimeout = operationTimeout
+        configuration.options.maximumConnections = maximumConnections
+        configuration.options.additionalStartupParameters = [("search_path", url.schema)]
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        return PostgresStore(client: client, url: url, operationTimeout: operationTimeout, logger: logger)
+    }
+
+    private init(client: PostgresClient, url: PostgresStoreURL, operationTimeout: Duration, logger: Logger) {
+        self.client = client
+        self.url = url
+        self.operationTimeout = operationTimeout
+        self.logger = logger
+    }
+
+    /// The store as the kernel and the service use it. Its services: the connection pool (it
+    /// reconnects on its own after an outage) and the sweep of expired rows every
+    /// `sweepInterval`.
+    public func pullSyncStore(sweepInterval: Duration = .seconds(60)) -> PullSyncStore {
+        PullSyncStore(
+            graph: self,
+            rateLimiter: self,
+            ecSecret: { try await self.ecSecret() },
+            services: [
+                client,
+                StoreMaintenance(
+                    interval: sweepInterval,
+                    logger: logger,
+                    sweep: { try await self.sweep(at: $0) },
+                    close: {}
+                ),
+            ]
+        )
+    }
+
+    /// Statements sent so far: the store's round trips.
+    public var roundTrips: Int { statements.load(ordering: .relaxed) }
+
+    // MARK: Schema
+
+    /// Schema versions, in order; version N is reached by running `migrations[N - 1]`.
+    static let migrations: [[String]] = [
+        [
+            "CREATE TABLE pullsync_meta (name text PRIMARY KEY, value bytea NOT NULL)",
+            """
+            CREATE TABLE pullsync_ecs (
+                ec_hash text PRIMARY KEY,
+                ec_id text NOT NULL,
+                created_at bigint NOT NULL,
+                withdrawn_at bigint
+            )
+            """,
+            """
+            CREATE TABLE pullsync_uids (
+                ec_hash text NOT NULL REFERENCES pullsync_ecs (ec_hash) ON DELETE CASCADE,
+                source_domain text NOT NULL,
+                uid text NOT NULL,
+                synced_at bigint NOT NULL,
+                expires_at bigint,
+                PRIMARY KEY (ec_hash, source_domain)
+            )
+            """,
+            // One row per rate-limit key: the send times inside the window (at most `calls`),
+            // and the lease of the call in flight for it, if any.
+            """
+            CREATE TABLE pullsync_rate (
+                key text PRIMARY KEY,
+                times bigint[] NOT NULL,
+                calls integer NOT NULL,
+                expires_at bigint NOT NULL,
+                lease_holder text,
+                lease_until bigint
+            )
+            """,
+            "CREATE INDEX pullsync_rate_expiry ON pullsync_rate (expires_at)",
+        ]
+    ]
+
+    /// The schema version this build writes.
+    public static var schemaVersion: Int { migrations.count }
+
+    private static func migrate(_ url: PostgresStoreURL, logger: Logger) async throws {
+        var configuration = PostgresConnection.Configuration(
+            host: url.host,
+            port: url.port,
+            username: url.username,
+            password: url.password,
+            database: url.database,
+            tls: try connectionTLS(url.sslMode)
+        )
+        if url.host.hasPrefix("/") {
+            configuration = PostgresConnection.Configuration(
+                unixSocketPath: "\(url.host)/.s.PGSQL.\(url.port)",
+                username: url.username,
+                password: url.password,
+                database: url.database
+            )
+        }
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+        do {
+            // Several nodes may start at once: creating the bookkeeping can race, and loses
+            // harmlessly (the other node created it); the version row is then locked while
+            // migrating, so migrations run once.
+            for attempt in 1...3 {
+                do {
+                    try await connection.query(
+                        PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(url.schema)"),
+                        logger: logger
+                    )
+                    try await connection.query(
+                        PostgresQuery(
+                            unsafeSQL:
+                                "CREATE TABLE IF NOT EXISTS \(url.schema).pullsync_schema (id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL)"
+                        ),
+                        logger: logger
+                    )
+                    try await connection.query(
+                        PostgresQuery(
+                            unsafeSQL: "INSERT INTO \(url.schema).pullsync_schema VALUES (1, 0) ON CONFLICT DO NOTHING"
+                        ),
+                        logger: logger
+                    )
+                    break
+                } catch {
+                    if attempt == 3 { throw error }
+                }
+            }
+            try await connection.query(PostgresQuery(unsafeSQL: "SET search_path TO \(url.schema)"), logger: logger)
+            try await connection.withTransaction(logger: logger) { connection in
+                let rows = try await connection.query(
+                    "SELECT version FROM pullsync_schema WHERE id = 1 FOR UPDATE",
+                    logger: logger
+                )
+                var version = 0
+                for try await value in rows.decode(Int.self) { version = value }
+                guard version <= migrations.count else {
+                    throw PostgresStoreError(
+                        "the database has pullsync schema version \(version), newer than this build's \(migrations.count)"
+                    )
+                }
+                for next in version..<migrations.count {
+                    for statement in migrations[next] {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    try await connection.query(
+                        "UPDATE pullsync_schema SET version = \(next + 1) WHERE id = 1",
+                        logger: logger
+                    )
+                }
+            }
+            try await connection.close()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    private static func clientTLS(_ mode: PostgresStoreURL.SSLMode) -> PostgresClient.Configuration.TLS {
+        switch mode {
+        case .disable: .disable
+        case .prefer: .prefer(.makeClientConfiguration())
+        case .require: .require(.makeClientConfiguration())
+        }
+    }
+
+    private static func connectionTLS(_ mode: PostgresStoreURL.SSLMode) throws -> PostgresConnection.Configuration.TLS {
+        switch mode {
+        case .disable: .disable
+        case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+    }
+
+    // MARK: Running statements
+
+    /// Runs one statement, collecting its rows, within the operation timeout.
+    private func run<Row: Sendable>(
+        _ query: PostgresQuery,
+        _ collect: @escaping @Sendable (PostgresRowSequence) async throws -> Row
+    ) async throws -> Row {
+        statements.add(1, ordering: .relaxed)
+        let client = self.client
+        let timeout = operationTimeout
+        return try await withThrowingTaskGroup(of: Row.self) { group in
+            group.addTask { try await collect(try await client.query(query)) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw PostgresStoreError("no answer from PostgreSQL within \(timeout)")
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { throw CancellationError() }
+            return first
+        }
+    }
+
+    // MARK: IdentityGraph
+
+    private typealias RecordRow = (String, Int64, Int64?, String?, String?, Int64?, Int64?)
+
+    public func record(ecHash: String) async throws -> ECRecord? {
+        let rows = try await run(
+            """
+            SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at
+            FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
+            WHERE e.ec_hash = \(ecHash)
+            """
+        ) { rows in try await Self.collect(rows) }
+        return Self.record(ecHash: ecHash, rows: rows)
+    }
+
+    private static func collect(_ rows: PostgresRowSequence) async throws -> [RecordRow] {
+        var collected: [RecordRow] = []
+        for try await row in rows.decode(RecordRow.self) { collected.append(row) }
+        return collected
+    }
+
+    private static func record(ecHash: String, rows: [RecordRow]) -> ECRecord? {
+        guard let first = rows.first else { return nil }
+        var record = ECRecord(
+            ecHash: ecHash,
+            ecID: first.0,
+            createdAt: Timestamp(nanosecondsSinceEpoch: first.1),
+            withdrawn: first.2 != nil
+        )
+        for row in rows {
+            guard let domain = row.3, let uid = row.4, let syncedAt = row.5 else { continue }
+            record.partners[domain] = PartnerUID(
+                uid: uid,
+                syncedAt: Timestamp(nanosecondsSinceEpoch: syncedAt),
+                expiresAt: row.6.map { Timestamp(nanosecondsSinceEpoch: $0) }
+            )
+        }
+        return record
+    }
+
+    public func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
+        let hash = edgeCookie.hashString
+        let value = edgeCookie.value
+        let created = now.nanosecondsSinceEpoch
+        // Inserted now (no UIDs yet), or already there (read in the same statement).
+        let rows = try await run(
+            """
+            WITH inserted AS (
+                INSERT INTO pullsync_ecs (ec_hash, ec_id, created_at) VALUES (\(hash), \(value), \(created))
+                ON CONFLICT (ec_hash) DO NOTHING
+                RETURNING ec_id, created_at
+            )
+            SELECT ec_id, created_at, NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::bigint FROM inserted
+            UNION ALL
+            SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at
+            FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
+            WHERE e.ec_hash = \(hash) AND NOT EXISTS (SELECT 1 FROM inserted)
+            """
+        ) { rows in try await Self.collect(rows) }
+        if let record = Self.record(ecHash: hash, rows: rows) { return record }
+        // Another node inserted it after this statement's snapshot: it is there now.
+        guard let record = try await record(ecHash: hash) else {
+            throw PostgresStoreError("the root entry of an EC is missing right after it was created")
+        }
+        return record
+    }
+
+    public func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
+        guard !writes.isEmpty else { return [] }
+        // NULL can't travel inside these arrays: -1 stands for "no expiry", and the expected
+        // values of a write that expects no entry are ignored.
+        let domains = writes.map(\.sourceDomain)
+        let uids = writes.map(\.value.uid)
+        let synced = writes.map(\.value.syncedAt.nanosecondsSinceEpoch)
+        let expires = writes.map { $0.value.expiresAt?.nanosecondsSinceEpoch ?? -1 }
+        let hasExpected = writes.map { $0.expected != nil }
+        let expectedUIDs = writes.map { $0.expected?.uid ?? "" }
+        let expectedSynced = writes.map { $0.expected?.syncedAt.nanosecondsSinceEpoch ?? 0 }
+        let expectedExpires = writes.map { $0.expected?.expiresAt?.nanosecondsSinceEpoch ?? -1 }
+        // The root row is share-locked: a withdrawal waits for this write and then deletes
+        // what it stored, or went first and this write sees it (locking reads see the latest
+        // committed row).
+        let (rootCount, withdrawn, stored) = try await run(
+            """
+            WITH root AS (
+                SELECT withdrawn_at FROM pullsync_ecs WHERE ec_hash = \(ecHash) FOR SHARE
+            ), input AS (
+                SELECT * FROM unnest(
+                    \(domains)::text[], \(uids)::text[], \(synced)::bigint[], \(expires)::bigint[],
+                    \(hasExpected)::boolean[], \(expectedUIDs)::text[], \(expectedSynced)::bigint[],
+                    \(expectedExpires)::bigint[]
+                ) AS w(domain, uid, synced_at, expires_at, has_expected, expected_uid, expected_synced, expected_expires)
+            ), inserted AS (
+                INSERT INTO pullsync_uids (ec_hash, source_domain, uid, synced_at, expires_at)
+                SELECT \(ecHash), w.domain, w.uid, w.synced_at, NULLIF(w.expires_at, -1)
+                FROM input w
+                WHERE NOT w.has_expected AND EXISTS (SELECT 1 FROM root WHERE withdrawn_at IS NULL)
+                ORDER BY w.domain
+                ON CONFLICT (ec_hash, source_domain) DO NOTHING
+                RETURNING source_domain
+            ), updated AS (
+                UPDATE pullsync_uids u
+                SET uid = w.uid, synced_at = w.synced_at, expires_at = NULLIF(w.expires_at, -1)
+                FROM input w
+                WHERE u.ec_hash = \(ecHash) AND u.source_domain = w.domain AND w.has_expected
+                    AND u.uid = w.expected_uid AND u.synced_at = w.expected_synced
+                    AND u.expires_at IS NOT DISTINCT FROM NULLIF(w.expected_expires, -1)
+                    AND EXISTS (SELECT 1 FROM root WHERE withdrawn_at IS NULL)
+                RETURNING u.source_domain
+            )
+            SELECT
+                (SELECT count(*) FROM root)::integer,
+                COALESCE((SELECT withdrawn_at IS NOT NULL FROM root), false),
+                ARRAY(SELECT source_domain FROM inserted UNION ALL SELECT source_domain FROM updated)
+            """
+        ) { rows in
+            var answer: (Int, Bool, [String]) = (0, false, [])
+            for try await row in rows.decode((Int, Bool, [String]).self) { answer = row }
+            return answer
+        }
+        if rootCount == 0 { return writes.map { _ in .unknownEC } }
+        if withdrawn { return writes.map { _ in .withdrawn } }
+        let storedDomains = Set(stored)
+        return writes.map { storedDomains.contains($0.sourceDomain) ? .stored : .conflict }
+    }
+
+    public func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
+        let at = now.nanosecondsSinceEpoch
+        return try await run(
+            """
+            WITH marked AS (
+                UPDATE pullsync_ecs SET withdrawn_at = \(at) WHERE ec_hash = \(ecHash) RETURNING ec_hash
+            ), forgotten AS (
+                DELETE FROM pullsync_uids WHERE ec_hash IN (SELECT ec_hash FROM marked) RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM marked)::integer, (SELECT count(*) FROM forgotten)::integer
+            """
+        ) { rows in
+            var known = false
+            for try await (marked, _) in rows.decode((Int, Int).self) { known = marked > 0 }
+            return known
+        }
+    }
+
+    // MARK: RateLimiter
+
+    public var sharesLeases: Bool { true }
+
+    public func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
+        try await count(requests, lease: nil, at: now).map { $0 == .admitted }
+    }
+
+    public func admit(
+        _ requests: [RateLimitRequest],
+        lease: CallLease,
+        at now: Timestamp
+    ) async throws
+        -> [LeasedAdmission]
+    {
+        try await count(requests, lease: lease, at: now)
+    }
+
+    /// One statement for the whole batch: for each key, an upsert of its row that appends
+    /// `now` to the send times only if fewer than `calls` are inside the window and (with a
+    /// lease) no other lease is unexpired, and then takes the lease. Concurrent statements on
+    /// one key wait for each other's row lock and re-check on the row they then see; keys are
+    /// taken in sorted order so that two batches never wait on each other in a cycle.
+    private func count(
+        _ requests: [RateLimitRequest],
+        lease: CallLease?,
+        at now: Timestamp
+    ) async throws
+        -> [LeasedAdmission]
+    {
+        guard !requests.isEmpty else { return [] }
+        let keys = requests.map(\.key)
+        let calls = requests.map { Int32(clamping: $0.policy.calls) }
+        let windows = requests.map { $0.policy.window.nanoseconds }
+        let at = now.nanosecondsSinceEpoch
+        let holder = lease?.holder
+        let until = lease?.expiresAt.nanosecondsSinceEpoch
+        let answer: [String: (admitted: Bool, leased: Bool)] = try await run(
+            """
+            WITH input AS (
+                SELECT * FROM unnest(\(keys)::text[], \(calls)::integer[], \(windows)::bigint[])
+                    AS i(key, calls, window_ns)
+            ), counted AS (
+                INSERT INTO pullsync_rate AS r (key, times, calls, expires_at, lease_holder, lease_until)
+                SELECT i.key, ARRAY[\(at)::bigint], i.calls, \(at) + i.window_ns, \(holder)::text, \(until)::bigint
+                FROM input i
+                ORDER BY i.key
+                ON CONFLICT (key) DO UPDATE SET
+                    times = array_append(
+                        ARRAY(SELECT t FROM unnest(r.times) AS t WHERE t > \(at) - (excluded.expires_at - \(at))),
+                        \(at)::bigint),
+                    calls = excluded.calls,
+                    expires_at = excluded.expires_at,
+                    lease_holder = COALESCE(excluded.lease_holder, r.lease_holder),
+                    lease_until = COALESCE(excluded.lease_until, r.lease_until)
+                WHERE cardinality(ARRAY(SELECT t FROM unnest(r.times) AS t WHERE t > \(at) - (excluded.expires_at - \(at))))
+                        < excluded.calls
+                    AND (excluded.lease_holder IS NULL OR r.lease_until IS NULL OR r.lease_until <= \(at))
+                RETURNING r.key
+            )
+            SELECT i.key,
+                EXISTS (SELECT 1 FROM counted c WHERE c.key = i.key),
+                EXISTS (
+                    SELECT 1 FROM pullsync_rate r
+                    WHERE r.key = i.key AND r.lease_until > \(at) AND \(holder)::text IS NOT NULL
+                )
+            FROM input i
+            """
+        ) { rows in
+            var answer: [String: (admitted: Bool, leased: Bool)] = [:]
+            for try await (key, admitted, leased) in rows.decode((String, Bool, Bool).self) {
+                answer[key] = (admitted, leased)
+            }
+            return answer
+        }
+        return keys.map { key in
+            guard let decided = answer[key] else { return .rateLimited }
+            if decided.admitted { return .admitted }
+            // Refused: the snapshot tells which rule it was (the decision itself was exact).
+            return decided.leased ? .leased : .rateLimited
+        }
+    }
+
+    public func releaseLeases(_ keys: [String], holder: String) async throws {
+        guard !keys.isEmpty else { return }
+        try await run(
+            """
+            UPDATE pullsync_rate SET lease_holder = NULL, lease_until = NULL
+            WHERE key = ANY(\(keys)::text[]) AND lease_holder = \(holder)
+            """
+        ) { rows in for try await _ in rows {} }
+    }
+
+    public func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
+        let at = now.nanosecondsSinceEpoch
+        let start = at - window.nanoseconds
+        return try await run(
+            """
+            SELECT COALESCE((
+                SELECT cardinality(ARRAY(SELECT t FROM unnest(times) AS t WHERE t > \(start) AND t <= \(at)))
+                FROM pullsync_rate WHERE key = \(key)
+            ), 0)::integer
+            """
+        ) { rows in
+            var used = 0
+            for try await value in rows.decode(Int.self) { used = value }
+            return used
+        }
+    }
+
+    // MARK: Upkeep
+
+    /// The EC-issuing secret, created on first use; every node gets the same one.
+    public func ecSecret() async throws -> [UInt8] {
+        let candidate = ByteBuffer(bytes: PullSyncStore.randomSecret())
+        return try await run(
+            """
+            WITH inserted AS (
+                INSERT INTO pullsync_meta (name, value) VALUES ('ec_secret', \(candidate))
+                ON CONFLICT (name) DO NOTHING
+                RETURNING value
+            )
+            SELECT value FROM inserted
+            UNION ALL
+            SELECT value FROM pullsync_meta WHERE name = 'ec_secret' AND NOT EXISTS (SELECT 1 FROM inserted)
+            """
+        ) { rows in
+            for try await value in rows.decode(ByteBuffer.self) { return Array(value.readableBytesView) }
+            throw PostgresStoreError("the EC secret was not stored (another node is creating it: try again)")
+        }
+    }
+
+    /// Deletes rate-limit rows whose window has passed and whose lease (if any) lapsed;
+    /// returns how many.
+    @discardableResult
+    public func sweep(at now: Timestamp = SystemWallClock().now()) async throws -> Int {
+        let at = now.nanosecondsSinceEpoch
+        return try await run(
+            """
+            WITH gone AS (
+                DELETE FROM pullsync_rate
+                WHERE expires_at <= \(at) AND (lease_until IS NULL OR lease_until <= \(at))
+                RETURNING 1
+            )
+            SELECT count(*)::integer FROM gone
+            """
+        ) { rows in
+            var removed = 0
+            for try await value in rows.decode(Int.self) { removed = value }
+            return removed
+        }
+    }
+}
+
+/// A store operation that can't go on.
+public struct PostgresStoreError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

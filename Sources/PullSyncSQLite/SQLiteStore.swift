@@ -1,0 +1,343 @@
+public import Logging
+import NIOCore
+import NIOPosix
+public import PullSync
+import SQLiteNIO
+import ServiceLifecycle
+import Synchronization
+
+/// The embedded, persistent store (`sqlite:PATH`): the identity graph, the rate-limit
+/// counters and the EC-issuing secret in one SQLite file.
+///
+/// One process owns the file: every operation runs as one `BEGIN IMMEDIATE` transaction on
+/// one connection, in turn, so each is atomic (and also against another process opening the
+/// same file). Duplicate calls are prevented in process (the kernel's own bookkeeping); for
+/// several nodes use the PostgreSQL store, whose leases are shared.
+public final class SQLiteStore: IdentityGraph, RateLimiter, Sendable {
+    private let connection: SQLiteConnection
+    private let turn = AsyncSemaphore(permits: 1)
+    private let transactions = Atomic<Int>(0)
+    private let logger: Logger
+
+    /// The file's path.
+    public let path: String
+
+    /// Opens (creating if needed) the database at `path` and brings its schema to the current
+    /// version.
+    public static func open(
+        path: String,
+        logger: Logger = Logger(label: "pullsync.sqlite")
+    ) async throws
+        -> SQLiteStore
+    {
+        let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        let store = SQLiteStore(connection: connection, path: path, logger: logger)
+        do {
+            try await store.migrate()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        return store
+    }
+
+    private init(connection: SQLiteConnection, path: String, logger: Logger) {
+        self.connection = connection
+        self.path = path
+        self.logger = logger
+    }
+
+    /// The store as the kernel and the service use it; its service sweeps expired rate-limit
+    /// rows every `sweepInterval` and closes the file when the group shuts down.
+    public func pullSyncStore(sweepInterval: Duration = .seconds(60)) -> PullSyncStore {
+        PullSyncStore(
+            graph: self,
+            rateLimiter: self,
+            ecSecret: { try await self.ecSecret() },
+            services: [
+                StoreMaintenance(
+                    interval: sweepInterval,
+                    logger: logger,
+                    sweep: { try await self.sweep(at: $0) },
+                    close: { try await self.close() }
+                )
+            ]
+        )
+    }
+
+    /// Transactions run so far: the embedded store's "round trips".
+    public var transactionCount: Int { transactions.load(ordering: .relaxed) }
+
+    /// Closes the file. Later operations fail.
+    public func close() async throws {
+        // Closing must happen even when the caller is being cancelled (shutdown): the wait for
+        // the running transaction runs in a task of its own, awaited here, so it can't be cut short.
+        try await Task.detached { [turn, connection] in
+            try await turn.acquire()
+            defer { turn.release() }
+            if !connection.isClosed { try await connection.close() }
+        }.value
+    }
+
+    // MARK: Schema
+
+    /// Schema versions, in order; version N is reached by running `migrations[N - 1]`.
+    static let migrations: [[String]] = [
+        [
+            """
+            CREATE TABLE pullsync_meta (
+                name TEXT PRIMARY KEY,
+                value BLOB NOT NULL
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE pullsync_ecs (
+                ec_hash TEXT PRIMARY KEY,
+                ec_id TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                withdrawn_at INTEGER
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE pullsync_uids (
+                ec_hash TEXT NOT NULL REFERENCES pullsync_ecs (ec_hash) ON DELETE CASCADE,
+                source_domain TEXT NOT NULL,
+                uid TEXT NOT NULL,
+                synced_at INTEGER NOT NULL,
+                expires_at INTEGER,
+                PRIMARY KEY (ec_hash, source_domain)
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE pullsync_rate_events (
+                key TEXT NOT NULL,
+                at INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL
+            )
+            """,
+            "CREATE INDEX pullsync_rate_events_key ON pullsync_rate_events (key, at)",
+            "CREATE INDEX pullsync_rate_events_expiry ON pullsync_rate_events (expires_at)",
+        ]
+    ]
+
+    /// The schema version this build writes.
+    public static var schemaVersion: Int { migrations.count }
+
+    private func migrate() async throws {
+        // WAL: readers don't block the writer; NORMAL sync is durable across process crashes.
+        _ = try await connection.query("PRAGMA journal_mode = WAL")
+        _ = try await connection.query("PRAGMA synchronous = NORMAL")
+        _ = try await connection.query("PRAGMA foreign_keys = ON")
+        try await transaction { connection in
+            let version = try await connection.query("PRAGMA user_version").first?.column("user_version")?.integer ?? 0
+            guard version <= Self.migrations.count else {
+                throw SQLiteStoreError(
+                    "the database at \(self.path) has schema version \(version), newer than this build's \(Self.migrations.count)"
+                )
+            }
+            for next in Int(version)..<Self.migrations.count {
+                for statement in Self.migrations[next] { _ = try await connection.query(statement) }
+                _ = try await connection.query("PRAGMA user_version = \(next + 1)")
+            }
+        }
+    }
+
+    /// Runs `body` as one immediate transaction, after every earlier one.
+    private func transaction<T: Sendable>(_ body: @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
+        try await turn.acquire()
+        defer { turn.release() }
+        transactions.add(1, ordering: .relaxed)
+        _ = try await connection.query("BEGIN IMMEDIATE")
+        do {
+            let result = try await body(connection)
+            _ = try await connection.query("COMMIT")
+            return result
+        } catch {
+            _ = try? await connection.query("ROLLBACK")
+            throw error
+        }
+    }
+
+    // MARK: IdentityGraph
+
+    public func record(ecHash: String) async throws -> ECRecord? {
+        try await transaction { connection in try await Self.record(ecHash: ecHash, on: connection) }
+    }
+
+    private static func record(ecHash: String, on connection: SQLiteConnection) async throws -> ECRecord? {
+        let rows = try await connection.query(
+            """
+            SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at
+            FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
+            WHERE e.ec_hash = ?1
+            """,
+            [.text(ecHash)]
+        )
+        guard let first = rows.first else { return nil }
+        var record = ECRecord(
+            ecHash: ecHash,
+            ecID: first.column("ec_id")?.string ?? "",
+            createdAt: Timestamp(nanosecondsSinceEpoch: Int64(first.column("created_at")?.integer ?? 0)),
+            withdrawn: !(first.column("withdrawn_at")?.isNull ?? true)
+        )
+        for row in rows {
+            guard let domain = row.column("source_domain")?.string, let uid = row.column("uid")?.string else {
+                continue
+            }
+            record.partners[domain] = PartnerUID(
+                uid: uid,
+                syncedAt: Timestamp(nanosecondsSinceEpoch: Int64(row.column("synced_at")?.integer ?? 0)),
+                expiresAt: row.column("expires_at")?.integer.map { Timestamp(nanosecondsSinceEpoch: Int64($0)) }
+            )
+        }
+        return record
+    }
+
+    public func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
+        let hash = edgeCookie.hashString
+        return try await transaction { connection in
+            _ = try await connection.query(
+                "INSERT OR IGNORE INTO pullsync_ecs (ec_hash, ec_id, created_at) VALUES (?1, ?2, ?3)",
+                [.text(hash), .text(edgeCookie.value), .integer(Self.int(now))]
+            )
+            guard let record = try await Self.record(ecHash: hash, on: connection) else {
+                throw SQLiteStoreError("the root entry just created for an EC is missing")
+            }
+            return record
+        }
+    }
+
+    public func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
+        guard !writes.isEmpty else { return [] }
+        return try await transaction { connection in
+            let root = try await connection.query(
+                "SELECT withdrawn_at FROM pullsync_ecs WHERE ec_hash = ?1",
+                [.text(ecHash)]
+            )
+            guard let row = root.first else { return writes.map { _ in .unknownEC } }
+            if !(row.column("withdrawn_at")?.isNull ?? true) { return writes.map { _ in .withdrawn } }
+            var results: [WriteResult] = []
+            for write in writes {
+                let current = try await connection.query(
+                    "SELECT uid, synced_at, expires_at FROM pullsync_uids WHERE ec_hash = ?1 AND source_domain = ?2",
+                    [.text(ecHash), .text(write.sourceDomain)]
+                ).first.map { row in
+                    PartnerUID(
+                        uid: row.column("uid")?.string ?? "",
+                        syncedAt: Timestamp(nanosecondsSinceEpoch: Int64(row.column("synced_at")?.integer ?? 0)),
+                        expiresAt: row.column("expires_at")?.integer.map { Timestamp(nanosecondsSinceEpoch: Int64($0)) }
+                    )
+                }
+                guard current == write.expected else {
+                    results.append(.conflict)
+                    continue
+                }
+                _ = try await connection.query(
+                    """
+                    INSERT INTO pullsync_uids (ec_hash, source_domain, uid, synced_at, expires_at)
+                    VALUES (?1, ?2, ?3, ?4, ?5)
+                    ON CONFLICT (ec_hash, source_domain) DO UPDATE
+                    SET uid = excluded.uid, synced_at = excluded.synced_at, expires_at = excluded.expires_at
+                    """,
+                    [
+                        .text(ecHash), .text(write.sourceDomain), .text(write.value.uid),
+                        .integer(Self.int(write.value.syncedAt)),
+                        write.value.expiresAt.map { .integer(Self.int($0)) } ?? .null,
+                    ]
+                )
+                results.append(.stored)
+            }
+            return results
+        }
+    }
+
+    public func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
+        try await transaction { connection in
+            let known = try await connection.query(
+                "UPDATE pullsync_ecs SET withdrawn_at = ?2 WHERE ec_hash = ?1 RETURNING ec_hash",
+                [.text(ecHash), .integer(Self.int(now))]
+            )
+            guard !known.isEmpty else { return false }
+            _ = try await connection.query("DELETE FROM pullsync_uids WHERE ec_hash = ?1", [.text(ecHash)])
+            return true
+        }
+    }
+
+    // MARK: RateLimiter
+
+    public func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
+        guard !requests.isEmpty else { return [] }
+        return try await transaction { connection in
+            var admitted: [Bool] = []
+            for request in requests {
+                let used = try await Self.count(request.key, window: request.policy.window, at: now, on: connection)
+                guard used < request.policy.calls else {
+                    admitted.append(false)
+                    continue
+                }
+                _ = try await connection.query(
+                    "INSERT INTO pullsync_rate_events (key, at, expires_at) VALUES (?1, ?2, ?3)",
+                    [.text(request.key), .integer(Self.int(now)), .integer(Self.int(now + request.policy.window))]
+                )
+                admitted.append(true)
+            }
+            return admitted
+        }
+    }
+
+    public func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
+        try await transaction { connection in try await Self.count(key, window: window, at: now, on: connection) }
+    }
+
+    private static func count(
+        _ key: String,
+        window: Duration,
+        at now: Timestamp,
+        on connection: SQLiteConnection
+    )
+        async throws -> Int
+    {
+        let rows = try await connection.query(
+            "SELECT count(*) AS used FROM pullsync_rate_events WHERE key = ?1 AND at > ?2 AND at <= ?3",
+            [.text(key), .integer(int(now - window)), .integer(int(now))]
+        )
+        return Int(rows.first?.column("used")?.integer ?? 0)
+    }
+
+    // MARK: Upkeep
+
+    /// The EC-issuing secret, created on first use.
+    public func ecSecret() async throws -> [UInt8] {
+        try await transaction { connection in
+            let rows = try await connection.query("SELECT value FROM pullsync_meta WHERE name = 'ec_secret'")
+            if let stored = rows.first?.column("value")?.blob, stored.readableBytes >= 16 {
+                return Array(stored.readableBytesView)
+            }
+            let secret = PullSyncStore.randomSecret()
+            _ = try await connection.query(
+                "INSERT OR REPLACE INTO pullsync_meta (name, value) VALUES ('ec_secret', ?1)",
+                [.blob(ByteBuffer(bytes: secret))]
+            )
+            return secret
+        }
+    }
+
+    /// Deletes rate-limit rows whose window has passed; returns how many.
+    @discardableResult
+    public func sweep(at now: Timestamp = SystemWallClock().now()) async throws -> Int {
+        try await transaction { connection in
+            try await connection.query(
+                "DELETE FROM pullsync_rate_events WHERE expires_at <= ?1 RETURNING 1",
+                [.integer(Self.int(now))]
+            ).count
+        }
+    }
+
+    private static func int(_ timestamp: Timestamp) -> SQLiteInt64 { SQLiteInt64(timestamp.nanosecondsSinceEpoch) }
+}
+
+/// A store operation that can't go on.
+public struct SQLiteStoreError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

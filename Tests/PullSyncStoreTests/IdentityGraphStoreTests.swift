@@ -1,0 +1,160 @@
+import PullSync
+import Testing
+
+/// What every identity graph must do, run against each store.
+@Suite("Identity graph, on every store")
+struct IdentityGraphStoreTests {
+    @Test("An unknown EC has no record; createRoot creates it once", arguments: StoreKind.available)
+    func rootEntries(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let graph = opened.store.graph
+            #expect(try await graph.record(ecHash: ecHash(1)) == nil)
+
+            let created = try await graph.createRoot(for: edgeCookie(1), at: t0)
+            let again = try await graph.createRoot(for: edgeCookie(1), at: t0 + .seconds(60))
+
+            #expect(created == ECRecord(ecHash: ecHash(1), ecID: edgeCookie(1).value, createdAt: t0))
+            #expect(again == created, "a second createRoot keeps the first entry")
+            #expect(try await graph.record(ecHash: ecHash(1)) == created)
+            #expect(try await graph.record(ecHash: ecHash(2)) == nil)
+        }
+    }
+
+    @Test(
+        "Conditional writes: stored when the entry is as expected, conflict otherwise",
+        arguments: StoreKind.available
+    )
+    func conditionalWrites(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let graph = opened.store.graph
+            _ = try await graph.createRoot(for: edgeCookie(1), at: t0)
+            let first = uid("u-1", at: t0 + .seconds(1))
+            let expiring = uid("u-2", at: t0 + .seconds(2), expires: t0 + .seconds(600))
+
+            let results = try await graph.write(
+                [
+                    UIDWrite(sourceDomain: "a.example", value: first, expected: nil),
+                    UIDWrite(sourceDomain: "b.example", value: expiring, expected: nil),
+                ],
+                ecHash: ecHash(1)
+            )
+            #expect(results == [.stored, .stored])
+
+            // A writer that saw "missing" loses to the UID stored meanwhile; one that saw the
+            // current entry replaces it; one that saw an older entry loses.
+            let newer = uid("u-3", at: t0 + .seconds(3))
+            let stale = uid("u-old", at: t0)
+            let second = try await graph.write(
+                [
+                    UIDWrite(sourceDomain: "a.example", value: uid("x", at: t0 + .seconds(4)), expected: nil),
+                    UIDWrite(sourceDomain: "b.example", value: newer, expected: expiring),
+                    UIDWrite(sourceDomain: "c.example", value: uid("y", at: t0 + .seconds(4)), expected: stale),
+                ],
+                ecHash: ecHash(1)
+            )
+            #expect(second == [.conflict, .stored, .conflict])
+
+            let record = try #require(try await graph.record(ecHash: ecHash(1)))
+            #expect(record.partners == ["a.example": first, "b.example": newer])
+        }
+    }
+
+    @Test("A partner-given expiry survives the round trip", arguments: StoreKind.available)
+    func expiryRoundTrip(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let graph = opened.store.graph
+            _ = try await graph.createRoot(for: edgeCookie(1), at: t0)
+            let value = uid("u", at: t0, expires: t0 + .seconds(90))
+            _ = try await graph.write(
+                [UIDWrite(sourceDomain: "a.example", value: value, expected: nil)],
+                ecHash: ecHash(1)
+            )
+
+            let stored = try #require(try await graph.record(ecHash: ecHash(1))?.partners["a.example"])
+            #expect(stored == value)
+            #expect(stored.isFresh(at: t0 + .seconds(89), ttl: .seconds(1)))
+            #expect(!stored.isFresh(at: t0 + .seconds(90), ttl: .seconds(3600)))
+        }
+    }
+
+    @Test("Writes for an unknown EC or a withdrawn one store nothing", arguments: StoreKind.available)
+    func unknownAndWithdrawn(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let graph = opened.store.graph
+            let write = UIDWrite(sourceDomain: "a.example", value: uid("u"), expected: nil)
+            #expect(try await graph.write([write, write], ecHash: ecHash(9)) == [.unknownEC, .unknownEC])
+            #expect(try await graph.record(ecHash: ecHash(9)) == nil, "a write never creates a root entry")
+
+            _ = try await graph.createRoot(for: edgeCookie(1), at: t0)
+            #expect(try await graph.write([write], ecHash: ecHash(1)) == [.stored])
+            #expect(try await graph.withdraw(ecHash: ecHash(1), at: t0 + .seconds(5)))
+            #expect(!(try await graph.withdraw(ecHash: ecHash(2), at: t0)), "withdrawing an unknown EC says so")
+
+            let after = try #require(try await graph.record(ecHash: ecHash(1)))
+            #expect(after.withdrawn)
+            #expect(after.partners.isEmpty, "withdrawal forgets the UIDs")
+            let late = UIDWrite(sourceDomain: "b.example", value: uid("late"), expected: nil)
+            #expect(try await graph.write([late], ecHash: ecHash(1)) == [.withdrawn])
+            #expect(try await graph.record(ecHash: ecHash(1))?.partners.isEmpty == true)
+        }
+    }
+
+    @Test("Concurrent writers that all saw 'missing': exactly one UID is stored", arguments: StoreKind.available)
+    func concurrentFirstWriters(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let graph = opened.store.graph
+            _ = try await graph.createRoot(for: edgeCookie(1), at: t0)
+            let results = try await withThrowingTaskGroup(of: WriteResult?.self) { group in
+                for n in 0..<20 {
+                    group.addTask {
+                        try await graph.write(
+                            [UIDWrite(sourceDomain: "a.example", value: uid("w\(n)"), expected: nil)],
+                            ecHash: ecHash(1)
+                        ).first
+                    }
+                }
+                var results: [WriteResult?] = []
+                for try await result in group { results.append(result) }
+                return results
+            }
+            #expect(results.count { $0 == .stored } == 1)
+            #expect(results.count { $0 == .conflict } == 19)
+        }
+    }
+
+    @Test("The EC secret is created once and kept", arguments: StoreKind.available)
+    func ecSecret(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let first = try await opened.store.ecSecret()
+            let second = try await opened.store.ecSecret()
+            #expect(first.count == 32)
+            #expect(first == second)
+        }
+    }
+
+    @Test("What a persistent store keeps survives closing and opening it again", arguments: StoreKind.persistent)
+    func survivesReopening(kind: StoreKind) async throws {
+        let url = try await freshURL(kind)
+        let secret = try await withStore(kind, url: url) { opened in
+            _ = try await opened.store.graph.createRoot(for: edgeCookie(1), at: t0)
+            _ = try await opened.store.graph.write(
+                [UIDWrite(sourceDomain: "a.example", value: uid("kept"), expected: nil)],
+                ecHash: ecHash(1)
+            )
+            _ = try await opened.store.rateLimiter.acquire(
+                [RateLimitRequest(key: "pull:a:\(ecHash(1))", policy: RateLimitPolicy(calls: 1))],
+                at: t0
+            )
+            return try await opened.store.ecSecret()
+        }
+        try await withStore(kind, url: url) { opened in
+            #expect(try await opened.store.graph.record(ecHash: ecHash(1))?.partners["a.example"]?.uid == "kept")
+            #expect(try await opened.store.ecSecret() == secret)
+            let again = try await opened.store.rateLimiter.acquire(
+                [RateLimitRequest(key: "pull:a:\(ecHash(1))", policy: RateLimitPolicy(calls: 1))],
+                at: t0 + .seconds(1)
+            )
+            #expect(again == [false], "the rate-limit count outlives a restart")
+        }
+    }
+}

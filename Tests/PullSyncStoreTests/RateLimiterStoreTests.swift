@@ -1,0 +1,92 @@
+import PullSync
+import Testing
+
+/// What every rate limiter must do, run against each store.
+@Suite("Rate limiter, on every store")
+struct RateLimiterStoreTests {
+    static let policy = RateLimitPolicy(calls: 3, window: .seconds(3600))
+
+    @Test("Admits exactly `calls` in the window, then slides", arguments: StoreKind.available)
+    func slidingWindow(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let limiter = opened.store.rateLimiter
+            let key = RateLimitRequest(key: "pull:a:1", policy: Self.policy)
+            var admitted: [Bool] = []
+            for minute in 0..<5 {
+                admitted += try await limiter.acquire([key], at: t0 + .seconds(60 * minute))
+            }
+            #expect(admitted == [true, true, true, false, false])
+            #expect(try await limiter.count(key: "pull:a:1", window: .seconds(3600), at: t0 + .seconds(300)) == 3)
+
+            // The first call leaves the window exactly one hour after it was made.
+            #expect(try await limiter.acquire([key], at: t0 + .seconds(3600) - .nanoseconds(1)) == [false])
+            #expect(try await limiter.acquire([key], at: t0 + .seconds(3600)) == [true])
+            #expect(try await limiter.acquire([key], at: t0 + .seconds(3601)) == [false])
+            #expect(try await limiter.count(key: "pull:a:1", window: .seconds(3600), at: t0 + .seconds(3601)) == 3)
+        }
+    }
+
+    @Test("A batch decides each key on its own, in one call", arguments: StoreKind.available)
+    func batches(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let limiter = opened.store.rateLimiter
+            let one = RateLimitPolicy(calls: 1, window: .seconds(60))
+            _ = try await limiter.acquire([RateLimitRequest(key: "b", policy: one)], at: t0)
+            let answer = try await limiter.acquire(
+                [
+                    RateLimitRequest(key: "a", policy: one),
+                    RateLimitRequest(key: "b", policy: one),
+                    RateLimitRequest(key: "c", policy: RateLimitPolicy(calls: 2, window: .seconds(60))),
+                ],
+                at: t0 + .seconds(1)
+            )
+            #expect(answer == [true, false, true])
+            #expect(try await limiter.acquire([], at: t0) == [])
+        }
+    }
+
+    @Test(
+        "200 concurrent acquisitions of one key with a limit of 10: exactly 10 admitted",
+        arguments: StoreKind.available
+    )
+    func exactUnderConcurrency(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let limiter = opened.store.rateLimiter
+            let request = RateLimitRequest(
+                key: "pull:hot:1",
+                policy: RateLimitPolicy(calls: 10, window: .seconds(3600))
+            )
+            let admitted = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for n in 0..<200 {
+                    group.addTask {
+                        // Some batches also carry other keys, in both orders, as real requests do.
+                        let other = RateLimitRequest(key: "pull:other\(n % 4):1", policy: request.policy)
+                        let batch = n.isMultiple(of: 2) ? [request, other] : [other, request]
+                        let answer = try await limiter.acquire(batch, at: t0 + .milliseconds(n))
+                        return n.isMultiple(of: 2) ? answer[0] : answer[1]
+                    }
+                }
+                var count = 0
+                for try await admitted in group where admitted { count += 1 }
+                return count
+            }
+            #expect(admitted == 10)
+            #expect(try await limiter.count(key: "pull:hot:1", window: .seconds(3600), at: t0 + .seconds(1)) == 10)
+        }
+    }
+
+    @Test("Expired rows are swept; live ones stay", arguments: StoreKind.persistent)
+    func sweep(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let limiter = opened.store.rateLimiter
+            let short = RateLimitPolicy(calls: 5, window: .seconds(60))
+            _ = try await limiter.acquire([RateLimitRequest(key: "old", policy: short)], at: t0)
+            _ = try await limiter.acquire([RateLimitRequest(key: "live", policy: short)], at: t0 + .seconds(100))
+
+            let removed = try await sweepExpired(opened, at: t0 + .seconds(120))
+
+            #expect(removed == 1)
+            #expect(try await limiter.count(key: "live", window: .seconds(60), at: t0 + .seconds(120)) == 1)
+        }
+    }
+}

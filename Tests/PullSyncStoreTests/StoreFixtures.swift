@@ -1,0 +1,181 @@
+import Foundation
+import Logging
+import PullSync
+import PullSyncEdge
+import PullSyncPostgres
+import PullSyncSQLite
+import PullSyncTesting
+import Synchronization
+import Testing
+
+/// The stores every behaviour test runs against.
+enum StoreKind: String, CustomTestStringConvertible, Sendable, CaseIterable {
+    case memory, sqlite, postgres
+
+    var testDescription: String { rawValue }
+
+    /// Every kind this machine can run: PostgreSQL when `PULLSYNC_TEST_POSTGRES_URL` is set or
+    /// the server binaries are installed (the suite then starts a throwaway cluster).
+    static let available: [StoreKind] = TestPostgres.isAvailable ? allCases : [.memory, .sqlite]
+
+    /// Kinds whose data outlives the store object.
+    static let persistent: [StoreKind] = available.filter { $0 != .memory }
+}
+
+/// A store opened for one test: a fresh SQLite file or a fresh PostgreSQL schema.
+struct OpenedStore: Sendable {
+    let kind: StoreKind
+    let store: PullSyncStore
+    /// The URL that opens the same data again (`memory:` opens a new, empty store).
+    let url: String
+}
+
+/// Opens a fresh store of `kind`, runs its services around `body`, then stops them.
+func withStore<T: Sendable>(
+    _ kind: StoreKind,
+    url reuse: String? = nil,
+    _ body: @Sendable (OpenedStore) async throws -> T
+) async throws -> T {
+    let url: String
+    if let reuse { url = reuse } else { url = try await freshURL(kind) }
+    var logger = Logger(label: "store-test")
+    logger.logLevel = .warning
+    let store = try await PullSyncStore.open(url, logger: logger)
+    return try await store.withServices { try await body(OpenedStore(kind: kind, store: store, url: url)) }
+}
+
+/// A URL for empty data of `kind`.
+func freshURL(_ kind: StoreKind) async throws -> String {
+    switch kind {
+    case .memory:
+        return "memory:"
+    case .sqlite:
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pullsync-store-tests")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return "sqlite:" + folder.appendingPathComponent("\(UUID().uuidString).db").path
+    case .postgres:
+        return try await TestPostgres.shared.freshURL()
+    }
+}
+
+/// The PostgreSQL the tests use: `PULLSYNC_TEST_POSTGRES_URL` when set (CI starts one), else a
+/// throwaway cluster started once per test process with `scripts/test-postgres` and stopped
+/// when the process exits. Each test gets a schema of its own.
+actor TestPostgres {
+    static let shared = TestPostgres()
+
+    static let environmentURL = ProcessInfo.processInfo.environment["PULLSYNC_TEST_POSTGRES_URL"]
+        .flatMap { $0.isEmpty ? nil : $0 }
+
+    static var isAvailable: Bool { environmentURL != nil || serverBinariesInstalled }
+
+    static var serverBinariesInstalled: Bool {
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        return versions.contains {
+            FileManager.default.isExecutableFile(atPath: "/usr/lib/postgresql/\($0)/bin/initdb")
+        }
+    }
+
+    private var baseURL: String?
+
+    /// A URL for an empty schema of its own.
+    func freshURL() throws -> String {
+        let base = try baseURL ?? start()
+        baseURL = base
+        let schema = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
+        return base + (base.contains("?") ? "&" : "?") + "schema=\(schema)"
+    }
+
+    private func start() throws -> String {
+        if let url = Self.environmentURL { return url }
+        return try TestCluster.make(name: "shared").start()
+    }
+}
+
+/// A PostgreSQL cluster of its own, driven by `scripts/test-postgres` (the outage tests stop
+/// and start theirs).
+struct TestCluster: Sendable {
+    let folder: String
+    var port: Int = 0
+
+    static func make(name: String) -> TestCluster {
+        // Under /tmp: the server runs as `postgres` when tests run as root, and must reach it.
+        let folder = "/tmp/pullsync-pg-\(getpid())-\(name)-\(UInt32.random(in: 0...UInt32.max))"
+        return TestCluster(folder: folder, port: freePort())
+    }
+
+    /// Starts the cluster (creating it the first time); returns its store URL. The cluster is
+    /// stopped and deleted when this test process exits.
+    func start() throws -> String {
+        try run("start", "\(port)", "\(getpid())").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @discardableResult
+    func run(_ arguments: String...) throws -> String {
+        let process = Process()
+        process.executableURL = packageRoot.appendingPathComponent("scripts/test-postgres")
+        process.arguments = [arguments[0], folder] + arguments.dropFirst()
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let problems = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ClusterError(
+                description: "test-postgres \(arguments[0]) failed: \(String(decoding: problems, as: UTF8.self))"
+            )
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    struct ClusterError: Error, CustomStringConvertible {
+        var description: String
+    }
+}
+
+/// The package root (this file is `Tests/PullSyncStoreTests/StoreFixtures.swift`).
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// A TCP port nobody listens on right now.
+func freePort() -> Int {
+    let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) }
+    }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+// MARK: Test data
+
+let t0 = Timestamp(secondsSinceEpoch: 1_800_000_000)
+
+/// EC `n` as the kernel sees it.
+func edgeCookie(_ n: Int) -> EdgeCookie { EdgeCookie(unchecked: TestPartners.edgeCookie(n)) }
+
+func ecHash(_ n: Int) -> String { edgeCookie(n).hashString }
+
+func uid(_ value: String, at time: Timestamp = t0, expires: Timestamp? = nil) -> PartnerUID {
+    PartnerUID(uid: value, syncedAt: time, expiresAt: expires)
+}
+
+/// Runs the store's clean-up at `now`; returns the rows removed.
+func sweepExpired(_ opened: OpenedStore, at now: Timestamp) async throws -> Int {
+    switch opened.store.rateLimiter {
+    case let store as SQLiteStore: try await store.sweep(at: now)
+    case let store as PostgresStore: try await store.sweep(at: now)
+    default: 0
+    }
+}
