@@ -10,7 +10,9 @@
 public struct GPPString: Sendable, Equatable {
     /// One section: its ID and its text as it appears in the string.
     public struct Section: Sendable, Equatable {
+        /// The section ID (2 for EU TCF v2, 6 for US privacy, 7 for US national, …).
         public var id: Int
+        /// The section's encoded text.
         public var text: String
     }
 

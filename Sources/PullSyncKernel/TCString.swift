@@ -22,32 +22,46 @@ public struct TCString: Sendable, Equatable {
             case undefined = 3
         }
 
+        /// The purpose restricted (1 to 63).
         public var purposeID: Int
         public var type: RestrictionType
+        /// The vendors it applies to.
         public var vendors: VendorSet
     }
 
     /// The publisher's own purposes (the optional Publisher TC segment).
     public struct PublisherPurposes: Sendable, Equatable {
+        /// Purposes (1 to 24) the user consented to for the publisher.
         public var consents: Set<Int>
+        /// Purposes (1 to 24) whose legitimate interest the publisher established.
         public var legitimateInterests: Set<Int>
+        /// The publisher's custom purposes with consent (1 to `NumCustomPurposes`).
         public var customConsents: Set<Int>
+        /// The publisher's custom purposes with legitimate interest.
         public var customLegitimateInterests: Set<Int>
     }
 
     /// Always 2.
     public var version: Int
+    /// When the string was first created (to the decisecond).
     public var created: Timestamp
+    /// When it was last updated.
     public var lastUpdated: Timestamp
+    /// The ID of the consent management platform that last updated it.
     public var cmpID: Int
+    /// That CMP's version.
     public var cmpVersion: Int
+    /// The CMP screen on which consent was given.
     public var consentScreen: Int
     /// Two upper-case letters, e.g. `EN`.
     public var consentLanguage: String
+    /// The Global Vendor List version the string was made with.
     public var vendorListVersion: Int
     /// The TCF policy version (2 for TCF v2.0, 4 for v2.2).
     public var policyVersion: Int
+    /// Service-specific (stored by the site) rather than global.
     public var isServiceSpecific: Bool
+    /// The CMP used non-standard stack descriptions.
     public var useNonStandardStacks: Bool
     /// Special features opted in to (1 to 12).
     public var specialFeatureOptIns: Set<Int>
@@ -63,6 +77,7 @@ public struct TCString: Sendable, Equatable {
     public var vendorConsents: VendorSet
     /// Vendors whose legitimate interest was established.
     public var vendorLegitimateInterests: VendorSet
+    /// The publisher's restrictions on purposes, per vendor.
     public var publisherRestrictions: [PublisherRestriction]
     /// The DisclosedVendors segment, when present.
     public var disclosedVendors: VendorSet?
@@ -186,11 +201,14 @@ private struct SegmentReader {
         do {
             bits = try ConsentBits(base64URL: text)
         } catch {
-            let character = text.utf8.dropFirst(error.offset).first.map { Character(Unicode.Scalar($0)) }
+            // Printable ASCII is quoted; anything else (a control or non-ASCII byte) is shown in hex.
+            let byte = text.utf8.dropFirst(error.offset).first ?? 0
+            let shown =
+                byte >= 0x20 && byte < 0x7F
+                ? "'\(Character(Unicode.Scalar(byte)))'" : "byte 0x\(String(byte, radix: 16, uppercase: true))"
             throw ConsentStringError(
                 .invalidCharacter,
-                "TC string segment \(number): \(character.map { "'\($0)'" } ?? "a byte") at offset \(error.offset) "
-                    + "is not base64url (A-Z, a-z, 0-9, '-', '_')"
+                "TC string segment \(number): \(shown) at offset \(error.offset) is not base64url (A-Z, a-z, 0-9, '-', '_')"
             )
         }
         self.number = number

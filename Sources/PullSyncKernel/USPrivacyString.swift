@@ -6,8 +6,11 @@
 public struct USPrivacyString: Sendable, Hashable {
     /// One flag of the string.
     public enum Flag: Sendable, Hashable {
+        /// `Y`.
         case yes
+        /// `N`.
         case no
+        /// `-`.
         case notApplicable
     }
 

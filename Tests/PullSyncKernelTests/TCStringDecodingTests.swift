@@ -241,6 +241,11 @@ import Testing
                 "TC string segment 2: segment type 0; expected 1 (disclosed vendors), 2 (allowed vendors) or 3 (publisher TC)"
         ),
         Malformed(
+            string: "COtybn4PA_zT4KjACBENAPCIAEBAAECAAIAAAAAA\nX-Injected: 1",
+            kind: .invalidCharacter,
+            message: "TC string segment 1: byte 0xA at offset 40 is not base64url (A-Z, a-z, 0-9, '-', '_')"
+        ),
+        Malformed(
             string: String(repeating: "A", count: 40_000),
             kind: .tooLong,
             message: "TC string is 40000 bytes; at most 32768"
