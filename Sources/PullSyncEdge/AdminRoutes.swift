@@ -4,8 +4,8 @@ import Hummingbird
 import Prometheus
 import PullSync
 
-/// The admin API under `/_pullsync/`: health (open), EC lookup and Prometheus metrics
-/// (bearer token from `PULLSYNC_ADMIN_TOKEN`; without one, 404 to everything but health).
+/// The admin API under `/_pullsync/`: health (open), EC lookup and withdrawal, and Prometheus
+/// metrics (bearer token from `PULLSYNC_ADMIN_TOKEN`; without one, 404 to everything but health).
 struct AdminRoutes: Sendable {
     let token: String?
     let graph: any IdentityGraph
@@ -26,6 +26,19 @@ struct AdminRoutes: Sendable {
             }
             return try json(IDsResponse(record))
         }
+        // Withdraws the EC's consent: its UIDs are forgotten, calls in flight for it store
+        // nothing, and it is never pulled for again.
+        protected.delete("ids/:ec_id") { _, context in
+            let raw = try context.parameters.require("ec_id")
+            guard let edgeCookie = dispatcher.kernel.configuration.edgeCookieFormat.parse(raw) else {
+                return Response(status: .notFound)
+            }
+            do {
+                return Response(status: try await dispatcher.kernel.withdraw(edgeCookie) ? .noContent : .notFound)
+            } catch {
+                return Response(status: .serviceUnavailable)
+            }
+        }
         protected.get("metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
@@ -44,9 +57,11 @@ struct AdminRoutes: Sendable {
         }
         var ec_id: String
         var partners: [String: Entry]
+        var withdrawn: Bool
 
         init(_ record: ECRecord) {
             ec_id = record.ecID
+            withdrawn = record.withdrawn
             partners = record.partners.mapValues { Entry(uid: $0.uid, synced_at: $0.syncedAt.secondsSinceEpoch) }
         }
     }
@@ -76,6 +91,7 @@ struct AdminRoutes: Sendable {
             dispatcher: [
                 "enqueued": statistics.enqueued, "dropped": statistics.dropped, "processed": statistics.processed,
                 "calls": statistics.calls, "stored": statistics.stored,
+                "withdrawn": statistics.withdrawals["withdrawn", default: 0],
             ]
         )
     }

@@ -2,23 +2,27 @@ import HTTPTypes
 public import Hummingbird
 public import PullSyncKernel
 
-/// Reads one request's consent decision and raw consent strings. Pluggable: a deployment
+/// Reads one request's consent decision and raw consent signals. Pluggable: a deployment
 /// with a CMP of its own supplies its own source.
 public protocol ConsentSource: Sendable {
     /// The host's decision for `request` (whose cookies are already parsed), and the consent
-    /// strings it carries.
+    /// signals it carries (the kernel decodes them per partner).
     func consent(for request: Request, cookies: Cookies) -> (decision: ConsentDecision, strings: ConsentStrings)
 }
 
-/// The reference service's consent signals.
+/// The reference service's consent signals, from the standard cookies and headers:
 ///
-/// - Denied when the request carries `Sec-GPC: 1` or the cookie `ts-consent=0`; granted otherwise.
-/// - Raw strings passed on to partner templates (and to a per-partner policy): the TCF TC
-///   string from the `euconsent-v2` cookie, the US privacy string from `usprivacy`, the GPP
-///   string from `gpp` and its section IDs from `gpp_sid` (comma-separated). Each is capped
-///   at 4 KiB; a longer value is dropped.
+/// - the host's decision: denied by the cookie `ts-consent=0`, granted otherwise;
+/// - `Sec-GPC: 1`: Global Privacy Control, an opt-out of sale and sharing (no partner is called);
+/// - the TCF v2 TC string: cookie `euconsent-v2`;
+/// - the GPP string: cookie `__gpp` (or `gpp`), its applicable section IDs: `__gpp_sid` (or
+///   `gpp_sid`), separated by `,` or `_`;
+/// - the US privacy string: cookie `us_privacy` (or `usprivacy`).
+///
+/// A value over 4 KiB is dropped, and a section list that isn't one is ignored: the kernel
+/// then falls back to the sections the GPP string itself lists.
 public struct StandardConsentSource: ConsentSource {
-    /// Decides a partner's own consent from the strings; `nil` for none.
+    /// Extra per-partner rules; `nil` for none.
     public var partnerPolicy: (any PartnerConsentPolicy)?
 
     public init(partnerPolicy: (any PartnerConsentPolicy)? = nil) {
@@ -27,23 +31,41 @@ public struct StandardConsentSource: ConsentSource {
 
     public func consent(for request: Request, cookies: Cookies) -> (decision: ConsentDecision, strings: ConsentStrings)
     {
-        let gpcOptOut = request.headers[values: HTTPField.Name("Sec-GPC")!].contains { $0.trimmed() == "1" }
+        let gpc = request.headers[values: HTTPField.Name("Sec-GPC")!].contains { $0.trimmed() == "1" }
         let optedOut = cookies["ts-consent"]?.value == "0"
-        func capped(_ name: String) -> String? {
-            guard let value = cookies[name]?.value, !value.isEmpty, value.utf8.count <= 4096 else { return nil }
-            return value
+        func capped(_ names: String...) -> String? {
+            for name in names {
+                if let value = cookies[name]?.value, !value.isEmpty {
+                    // An oversized value is dropped rather than cut: a cut string would decode wrongly.
+                    return value.utf8.count <= 4096 ? value : nil
+                }
+            }
+            return nil
         }
-        let sections =
-            capped("gpp_sid")?.split(separator: ",").prefix(64).compactMap { Int($0.trimmed()) }.filter {
-                (1...255).contains($0)
-            } ?? []
         let strings = ConsentStrings(
             tcf: capped("euconsent-v2"),
-            gpp: capped("gpp"),
-            gppSectionIDs: sections,
-            usPrivacy: capped("usprivacy")
+            gpp: capped("__gpp", "gpp"),
+            gppSectionIDs: capped("__gpp_sid", "gpp_sid").map(Self.sectionIDs) ?? [],
+            usPrivacy: capped("us_privacy", "usprivacy"),
+            globalPrivacyControl: gpc
         )
-        return (ConsentDecision(granted: !(gpcOptOut || optedOut), partnerPolicy: partnerPolicy), strings)
+        return (ConsentDecision(granted: !optedOut, partnerPolicy: partnerPolicy), strings)
+    }
+
+    /// `2,6`, `2_6` or `2%2C6` as section IDs; empty (not given) unless every entry is an ID
+    /// from 1 to 255, at most 64 of them.
+    static func sectionIDs(_ value: String) -> [Int] {
+        let entries = value.replacing("%2C", with: ",").replacing("%2c", with: ",").split(
+            omittingEmptySubsequences: false,
+            whereSeparator: { $0 == "," || $0 == "_" }
+        )
+        guard entries.count <= 64 else { return [] }
+        var ids: [Int] = []
+        for entry in entries {
+            guard let id = Int(entry.trimmed()), (1...255).contains(id) else { return [] }
+            ids.append(id)
+        }
+        return ids
     }
 }
 

@@ -41,7 +41,8 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
     /// - Parameters:
     ///   - dispatcher: receives organic requests; its kernel's configuration decides routes and EC format.
     ///   - issuer: issues ECs to consenting browsers without one; `nil` never issues.
-    ///   - consent: the consent decision per request. Default: `Sec-GPC` and `ts-consent`.
+    ///   - consent: the consent signals per request. Default: the standard cookies and headers
+    ///     (`ts-consent`, `Sec-GPC`, `euconsent-v2`, `__gpp`, `__gpp_sid`, `us_privacy`).
     ///   - clientIP: where the browser's IP comes from. Default: the socket peer.
     public init(
         dispatcher: PullDispatcher,
@@ -69,8 +70,11 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         let cookies = request.cookies  // parsed once for the EC and the consent signals
         let (consent, strings) = consentSource.consent(for: request, cookies: cookies)
         var edgeCookie = cookies[cookie.name]?.value
+        // No EC for a browser that denies consent or opts out (GPC, US opt-outs), nor while its
+        // consent strings can't be read.
         let mayIssue =
-            consent.granted && issuer != nil && edgeCookie.flatMap(configuration.edgeCookieFormat.parse) == nil
+            issuer != nil && edgeCookie.flatMap(configuration.edgeCookieFormat.parse) == nil
+            && ConsentSignals(strings).requestDenial(host: consent) == nil
         // The client IP is only worked out when an EC is issued or partners are sent it.
         let ip = mayIssue || configuration.forwardClientIP ? clientIP.clientIP(of: request, context: context) : nil
         var issued: EdgeCookie?

@@ -1,15 +1,18 @@
-/// Decides a partner's own consent from the request's signals (TCF, GPP, US privacy).
+/// Extra per-partner consent rules of the host's, applied after the standard ones (TCF,
+/// GPP skip sections): a deployment with its own consent platform can refuse partners here.
 public protocol PartnerConsentPolicy: Sendable {
-    /// Whether the request's signals let this partner be called.
+    /// Whether a partner with these requirements may be called for the request.
     func allows(_ requirements: PartnerConsentRequirements) -> Bool
 }
 
-/// The consent decision for one request: the host's global decision, and optionally a
-/// per-partner policy over the request's consent signals.
+/// The host's consent decision for one request, and optionally extra per-partner rules.
+///
+/// The request's own signals (TC string, GPP, US privacy, GPC) travel in ``ConsentStrings``
+/// and are decoded by the kernel (``ConsentSignals``, ``PartnerConsent``).
 public struct ConsentDecision: Sendable {
-    /// The host's decision: `false` means no partner is called.
+    /// The host's decision: `false` means no partner is called, and a known EC is withdrawn.
     public var granted: Bool
-    /// Per-partner consent; `nil` when no per-partner signal applies.
+    /// Extra per-partner rules; `nil` for none.
     public var partnerPolicy: (any PartnerConsentPolicy)?
 
     public init(granted: Bool, partnerPolicy: (any PartnerConsentPolicy)? = nil) {
@@ -17,28 +20,10 @@ public struct ConsentDecision: Sendable {
         self.partnerPolicy = partnerPolicy
     }
 
-    /// Consent granted, no per-partner signals.
+    /// Consent granted, no extra per-partner rules.
     public static let granted = ConsentDecision(granted: true)
     /// Consent denied.
     public static let denied = ConsentDecision(granted: false)
-
-    /// Whether a partner with `requirements` may be called, given the request's signals.
-    ///
-    /// - The host's decision must be granted.
-    /// - A partner is skipped when one of its `gppSkipSections` applies to the request.
-    /// - Where a TCF string is present (TCF applies), the per-partner policy decides; with no
-    ///   policy to read it, every partner is skipped: consent that can't be verified is no consent.
-    /// - Otherwise the per-partner policy, when there is one, decides.
-    public func allows(_ requirements: PartnerConsentRequirements, signals: ConsentStrings) -> Bool {
-        guard granted else { return false }
-        if !requirements.gppSkipSections.isEmpty,
-            signals.gppSectionIDs.contains(where: requirements.gppSkipSections.contains)
-        {
-            return false
-        }
-        if let partnerPolicy { return partnerPolicy.allows(requirements) }
-        return signals.tcf == nil
-    }
 }
 
 /// What the host knows about one organic request, handed to the dispatcher after the
@@ -51,7 +36,8 @@ public struct OrganicRequest: Sendable {
     /// The host issued `edgeCookie` on this very request (so it counts as known).
     public var ecIssuedOnThisRequest: Bool
     public var consent: ConsentDecision
-    /// Raw consent strings, for partners whose templates pass them on.
+    /// The request's consent signals: decoded for per-partner consent, and passed on raw to
+    /// partners whose templates ask for them.
     public var consentStrings: ConsentStrings
     /// The browser's IP. Only sent to partners when the deployment opts in.
     public var clientIP: String?

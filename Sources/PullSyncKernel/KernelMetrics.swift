@@ -5,14 +5,18 @@ public import CoreMetrics
 /// - `pullsync_submissions_total{result}`: what became of each organic request handed to the
 ///   dispatcher: `enqueued`, `dropped` (queue full), `not_running`, `skipped`.
 /// - `pullsync_request_skips_total{reason}`: requests skipped as a whole, by reason (`route`,
-///   `invalid_ec`, `consent`, `unknown_ec`, `store_unavailable`).
+///   `invalid_ec`, `consent`, `us_opt_out`, `malformed_consent`, `unknown_ec`, `store_unavailable`).
 /// - `pullsync_decisions_total{partner, decision}`: `dispatch` or a skip reason, per partner.
 /// - `pullsync_outcomes_total{partner, outcome}`: the classified outcome of each call.
 /// - `pullsync_writes_total{partner, result}`: `stored`, `conflict`, `withdrawn`, `unknown_ec`, `error`.
 /// - `pullsync_call_duration_seconds{partner}`: call latency.
 /// - `pullsync_inflight_calls`: calls in flight.
+/// - `pullsync_withdrawals_total{result}`: consent withdrawals (a denied request with a known
+///   EC, or the admin API): `withdrawn`, `already_withdrawn`, `unknown_ec`, `dropped` (queue
+///   full), `error` (the store failed).
 public struct KernelMetrics: Sendable {
     let submissions: [String: Counter]
+    let withdrawals: [String: Counter]
     let requestSkips: [Counter]  // by SkipReason ordinal
     let decisions: [[Counter]]  // [partner][reason index], index 0 = dispatch
     let outcomes: [[Counter]]  // [partner][OutcomeClass index]
@@ -21,6 +25,7 @@ public struct KernelMetrics: Sendable {
     let inFlight: Meter
 
     static let submissionResults = ["enqueued", "dropped", "not_running", "skipped"]
+    static let withdrawalResults = ["withdrawn", "already_withdrawn", "unknown_ec", "dropped", "error"]
     static let decisionNames = ["dispatch"] + SkipReason.allCases.map(\.rawValue)
     static let writeNames = WriteResult.allCases.map(\.rawValue) + ["error"]
 
@@ -29,6 +34,11 @@ public struct KernelMetrics: Sendable {
         submissions = Dictionary(
             uniqueKeysWithValues: Self.submissionResults.map {
                 ($0, Counter(label: "pullsync_submissions_total", dimensions: [("result", $0)], factory: factory))
+            }
+        )
+        withdrawals = Dictionary(
+            uniqueKeysWithValues: Self.withdrawalResults.map {
+                ($0, Counter(label: "pullsync_withdrawals_total", dimensions: [("result", $0)], factory: factory))
             }
         )
         requestSkips = SkipReason.allCases.map {
@@ -76,6 +86,10 @@ public struct KernelMetrics: Sendable {
         submissions[result]?.increment()
     }
 
+    func withdrawal(_ result: String) {
+        withdrawals[result]?.increment()
+    }
+
     func requestSkip(_ reason: SkipReason) {
         requestSkips[Int(reason.ordinal)].increment()
     }
@@ -111,17 +125,21 @@ extension SkipReason {
         case .invalidEC: 1
         case .unknownEC: 2
         case .consent: 3
-        case .disabled: 4
-        case .fresh: 5
-        case .rateLimited: 6
-        case .circuitOpen: 7
-        case .budget: 8
-        case .inFlight: 9
-        case .partnerBusy: 10
-        case .badURL: 11
-        case .adapterError: 12
-        case .deferred: 13
-        case .storeUnavailable: 14
+        case .tcfConsent: 4
+        case .gppSection: 5
+        case .usOptOut: 6
+        case .malformedConsent: 7
+        case .disabled: 8
+        case .fresh: 9
+        case .rateLimited: 10
+        case .circuitOpen: 11
+        case .budget: 12
+        case .inFlight: 13
+        case .partnerBusy: 14
+        case .badURL: 15
+        case .adapterError: 16
+        case .deferred: 17
+        case .storeUnavailable: 18
         }
     }
 }

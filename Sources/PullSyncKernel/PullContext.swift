@@ -30,21 +30,31 @@ public struct PullContext: Sendable {
     }
 }
 
-/// The raw consent strings of a request, as the host read them.
+/// The raw consent signals of a request, as the host read them. The kernel decodes them
+/// (``ConsentSignals``); templates pass the strings on as they are.
 public struct ConsentStrings: Sendable, Hashable {
-    /// TCF v2 TC string.
+    /// TCF v2 TC string (the `euconsent-v2` cookie).
     public var tcf: String?
     /// GPP string.
     public var gpp: String?
-    /// Applicable GPP section IDs.
+    /// Applicable GPP section IDs (`gpp_sid`); empty when not given.
     public var gppSectionIDs: [Int]
-    /// US privacy (CCPA) string.
+    /// US privacy (CCPA) string, e.g. `1YNN`.
     public var usPrivacy: String?
+    /// The browser sent `Sec-GPC: 1` (Global Privacy Control): an opt-out of sale and sharing.
+    public var globalPrivacyControl: Bool
 
-    public init(tcf: String? = nil, gpp: String? = nil, gppSectionIDs: [Int] = [], usPrivacy: String? = nil) {
+    public init(
+        tcf: String? = nil,
+        gpp: String? = nil,
+        gppSectionIDs: [Int] = [],
+        usPrivacy: String? = nil,
+        globalPrivacyControl: Bool = false
+    ) {
         self.tcf = tcf
         self.gpp = gpp
         self.gppSectionIDs = gppSectionIDs
         self.usPrivacy = usPrivacy
+        self.globalPrivacyControl = globalPrivacyControl
     }
 }

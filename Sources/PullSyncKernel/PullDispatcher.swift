@@ -4,7 +4,8 @@ import Synchronization
 public enum SubmitResult: Sendable, Hashable {
     /// Queued for pull sync.
     case enqueued
-    /// Skipped before queueing (route, EC format, host consent).
+    /// Skipped before queueing (route, EC format, request-level consent). A denial with a
+    /// well-formed EC also queues the EC's withdrawal.
     case skipped(SkipReason)
     /// The queue was full: dropped and counted, the page unaffected.
     case dropped
@@ -20,6 +21,10 @@ public enum SubmitResult: Sendable, Hashable {
 /// `perRequestConcurrency` per request, until ``beginShutdown()`` or cancellation. On
 /// shutdown it stops taking work, drops what is queued, lets calls in flight finish within
 /// `shutdownGracePeriod` (storing what they return), then cancels the rest.
+///
+/// A request that denies consent (the host's decision, GPC, an opt-out) and carries a
+/// well-formed EC queues that EC's withdrawal on a queue of its own, so pulls never delay it;
+/// withdrawals still queued at shutdown are made within the grace period.
 public final class PullDispatcher: Sendable {
     private struct Job: Sendable {
         var request: OrganicRequest
@@ -42,12 +47,19 @@ public final class PullDispatcher: Sendable {
     private let requestSlots: AsyncSemaphore
     private let state = Mutex(State())
     private let counters = Mutex(DispatcherStatistics())
-    private let recentlyIssued = RecentlyIssued(capacity: 65_536)
+    private let recentlyIssued = RecentECHashes(capacity: 65_536)
+    private let recentlyWithdrawn = RecentECHashes(capacity: 65_536)
+    private let withdrawals: AsyncStream<EdgeCookie>
+    private let withdrawalInput: AsyncStream<EdgeCookie>.Continuation
 
     public init(kernel: PullKernel) {
         self.kernel = kernel
         (queue, queueInput) = AsyncStream.makeStream(
             of: Job.self,
+            bufferingPolicy: .bufferingOldest(kernel.configuration.queueCapacity)
+        )
+        (withdrawals, withdrawalInput) = AsyncStream.makeStream(
+            of: EdgeCookie.self,
             bufferingPolicy: .bufferingOldest(kernel.configuration.queueCapacity)
         )
         (shutdownSignal, shutdownInput) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -60,11 +72,13 @@ public final class PullDispatcher: Sendable {
     public func submit(_ request: OrganicRequest) -> SubmitResult {
         var request = request
         let result: SubmitResult
-        switch kernel.gate(request) {
+        let admission = kernel.admission(request)
+        switch admission.result {
         case .skip(let reason):
             result = .skipped(reason)
             kernel.metrics.submission("skipped")
             kernel.metrics.requestSkip(reason)
+            if let edgeCookie = admission.withdrawing { queueWithdrawal(edgeCookie) }
         case .pass(let edgeCookie):
             // An EC this process issued moments ago is known even before its root is written.
             if request.ecIssuedOnThisRequest {
@@ -91,6 +105,19 @@ public final class PullDispatcher: Sendable {
         return result
     }
 
+    private func queueWithdrawal(_ edgeCookie: EdgeCookie) {
+        guard !recentlyWithdrawn.contains(edgeCookie.hash) else { return }
+        switch withdrawalInput.yield(edgeCookie) {
+        case .enqueued:
+            break
+        case .dropped, .terminated:
+            // The browser's next denied page view tries again.
+            kernel.metrics.withdrawal("dropped")
+        @unknown default:
+            kernel.metrics.withdrawal("dropped")
+        }
+    }
+
     /// Processes the queue until shutdown completes or the task is cancelled. A dispatcher runs
     /// once: a second call logs an error and returns at once.
     public func run() async {
@@ -105,7 +132,12 @@ public final class PullDispatcher: Sendable {
         }
         let grace = kernel.configuration.shutdownGracePeriod
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.consume() }
+            group.addTask {
+                // Both queues drain at shutdown; the grace period bounds them together.
+                async let pulls: Void = self.consume()
+                async let withdrawals: Void = self.consumeWithdrawals()
+                _ = await (pulls, withdrawals)
+            }
             group.addTask {
                 // Ends `grace` after shutdown begins; the first child to end cancels the other.
                 for await _ in self.shutdownSignal { break }
@@ -116,6 +148,7 @@ public final class PullDispatcher: Sendable {
             group.cancelAll()
         }
         queueInput.finish()
+        withdrawalInput.finish()
     }
 
     /// Stops taking work; calls in flight get the grace period to finish. Safe to call more than once.
@@ -126,6 +159,7 @@ public final class PullDispatcher: Sendable {
         }
         guard first else { return }
         queueInput.finish()
+        withdrawalInput.finish()
         shutdownInput.yield()
         shutdownInput.finish()
     }
@@ -135,6 +169,18 @@ public final class PullDispatcher: Sendable {
 
     /// Counts since start, for tests, health and the CLI summary.
     public var statistics: DispatcherStatistics { counters.withLock { $0 } }
+
+    /// Withdraws one EC at a time: one read (and, for an EC not yet withdrawn, one write) each.
+    private func consumeWithdrawals() async {
+        for await edgeCookie in withdrawals {
+            let result = await kernel.withdrawDenied(
+                edgeCookie,
+                issuedHere: recentlyIssued.contains(edgeCookie.hash)
+            )
+            if result == "withdrawn" || result == "already_withdrawn" { recentlyWithdrawn.insert(edgeCookie.hash) }
+            counters.withLock { $0.withdrawals[result, default: 0] += 1 }
+        }
+    }
 
     private func consume() async {
         await withDiscardingTaskGroup { group in
@@ -185,6 +231,9 @@ public struct DispatcherStatistics: Sendable, Hashable {
     public var outcomes: [String: Int] = [:]
     /// UIDs written.
     public var stored = 0
+    /// Withdrawals of denied requests' ECs, by result (`withdrawn`, `already_withdrawn`,
+    /// `unknown_ec`, `error`).
+    public var withdrawals: [String: Int] = [:]
 
     mutating func count(_ result: SubmitResult) {
         switch result {

@@ -121,15 +121,24 @@ public struct PullKernel: Sendable {
 
     // MARK: Deciding
 
-    /// The checks that need no store: route, EC format, the host's consent. Cheap enough to
-    /// run on the request path before anything is queued.
+    /// The checks that need no store: route, EC format, and request-level consent (the host's
+    /// decision, GPC, US opt-outs, consent strings that don't decode). Cheap enough to run on
+    /// the request path before anything is queued.
     public func gate(_ request: OrganicRequest) -> GateResult {
-        guard configuration.routes.isOrganic(request.path) else { return .skip(.route) }
+        admission(request).result
+    }
+
+    /// The gate's result, and the EC to withdraw when the request affirmatively denies consent
+    /// (the host's decision, GPC, an opt-out) and carries a well-formed EC.
+    package func admission(_ request: OrganicRequest) -> (result: GateResult, withdrawing: EdgeCookie?) {
+        guard configuration.routes.isOrganic(request.path) else { return (.skip(.route), nil) }
         guard let raw = request.edgeCookie, let edgeCookie = configuration.edgeCookieFormat.parse(raw) else {
-            return .skip(.invalidEC)
+            return (.skip(.invalidEC), nil)
         }
-        guard request.consent.granted else { return .skip(.consent) }
-        return .pass(edgeCookie)
+        if let denial = ConsentSignals(request.consentStrings).requestDenial(host: request.consent) {
+            return (.skip(denial.reason), denial.withdraws ? edgeCookie : nil)
+        }
+        return (.pass(edgeCookie), nil)
     }
 
     /// Decides every partner for `request` without sending, counting or writing anything:
@@ -156,6 +165,15 @@ public struct PullKernel: Sendable {
             return skipAll(reason, edgeCookie: nil, committing: committing)
         case .pass(let value):
             edgeCookie = value
+        }
+        // The TC string is decoded once per request, before any store work: a malformed one
+        // stops every partner.
+        let consent = PartnerConsent(
+            signals: ConsentSignals(request.consentStrings),
+            hostPolicy: request.consent.partnerPolicy
+        )
+        if let denial = consent.requestDenial {
+            return skipAll(denial.reason, edgeCookie: edgeCookie, committing: committing)
         }
         let now = clock.now()
 
@@ -187,8 +205,8 @@ public struct PullKernel: Sendable {
         }
         for index in registry.enabledIndices {
             let partner = registry.partners[index]
-            if !request.consent.allows(partner.consent, signals: request.consentStrings) {
-                decide(index, .skip(.consent), into: &decisions, committing: committing)
+            if let denial = consent.denial(for: partner.consent) {
+                decide(index, .skip(denial.reason), into: &decisions, committing: committing)
             } else if let existing = record.partners[partner.sourceDomain], existing.isFresh(at: now, ttl: partner.ttl)
             {
                 decide(index, .skip(.fresh), into: &decisions, committing: committing)
@@ -402,6 +420,51 @@ public struct PullKernel: Sendable {
             return configuration.allowLoopback && (url.scheme == "https" || url.scheme == "http")
         }
         return url.scheme == "https"
+    }
+
+    // MARK: Withdrawal
+
+    /// Withdraws `edgeCookie`'s consent: marks it withdrawn in the identity graph and forgets its
+    /// UIDs. Calls in flight for it store nothing (the graph refuses their writes), and later
+    /// requests with it call no one, even if consent is given again. Returns whether the EC was
+    /// known. What the admin API's `DELETE /_pullsync/ids/{ec_id}` does.
+    public func withdraw(_ edgeCookie: EdgeCookie) async throws -> Bool {
+        do {
+            let known = try await graph.withdraw(ecHash: edgeCookie.hashString, at: clock.now())
+            metrics.withdrawal(known ? "withdrawn" : "unknown_ec")
+            return known
+        } catch {
+            metrics.withdrawal("error")
+            throw error
+        }
+    }
+
+    /// Withdraws the EC of a request that denied consent (the dispatcher calls it off the
+    /// request path). An EC already withdrawn costs one read; an unknown one is left alone (a
+    /// spoofed EC must not create entries), unless this node issued it moments ago: then its
+    /// root entry may not be written yet, so it is created withdrawn, and the pull its first
+    /// page view queued stores nothing. Returns the metric's result name.
+    package func withdrawDenied(_ edgeCookie: EdgeCookie, issuedHere: Bool) async -> String {
+        let hash = edgeCookie.hashString
+        let result: String
+        do {
+            let record = try await graph.record(ecHash: hash)
+            if record?.withdrawn == true {
+                result = "already_withdrawn"
+            } else if record == nil && !issuedHere {
+                result = "unknown_ec"
+            } else {
+                if record == nil { _ = try await graph.createRoot(for: edgeCookie, at: clock.now()) }
+                try await graph.withdraw(ecHash: hash, at: clock.now())
+                result = "withdrawn"
+                logger.debug("consent withdrawn for an EC")
+            }
+        } catch {
+            logger.warning("identity graph failed to withdraw an EC", metadata: ["error": "\(error)"])
+            result = "error"
+        }
+        metrics.withdrawal(result)
+        return result
     }
 
     // MARK: Calling

@@ -7,8 +7,18 @@ public enum SkipReason: String, Sendable, Hashable, CaseIterable {
     case invalidEC = "invalid_ec"
     /// A well-formed EC the graph doesn't know and the host didn't issue on this request.
     case unknownEC = "unknown_ec"
-    /// Consent denies it: the host's decision, the partner's own consent, or withdrawal.
+    /// The host denied consent (no partner is called), the host's per-partner policy refused
+    /// the partner, or the EC's consent was withdrawn.
     case consent
+    /// TCF applies and the partner has no TCF consent: no `tcf_vendor_id`, no consent for its
+    /// vendor ID, no consent for purpose 1, purpose 1 restricted by the publisher, or no TC string.
+    case tcfConsent = "tcf_consent"
+    /// One of the partner's `gpp_skip_sections` applies to the request.
+    case gppSection = "gpp_section"
+    /// A US opt-out of sale or sharing: `Sec-GPC: 1`, the US privacy string, or a GPP US section.
+    case usOptOut = "us_opt_out"
+    /// A consent string (TC, GPP or US privacy) doesn't decode, so consent can't be verified.
+    case malformedConsent = "malformed_consent"
     /// The partner is disabled for pull sync (in its manifest, or by a load error).
     case disabled
     /// The partner's UID is present and younger than its TTL.

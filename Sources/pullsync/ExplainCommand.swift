@@ -26,6 +26,24 @@ struct ExplainCommand: AsyncParsableCommand {
     @Option(help: "The host's consent decision.")
     var consent: ConsentChoice = .granted
 
+    @Option(name: .customLong("tcf"), help: "The request's TCF v2 TC string (the euconsent-v2 cookie).")
+    var tcf: String?
+
+    @Option(name: .customLong("gpp"), help: "The request's GPP string (the __gpp cookie).")
+    var gpp: String?
+
+    @Option(
+        name: .customLong("gpp-sid"),
+        help: "The GPP section IDs that apply, e.g. 2,7 (the __gpp_sid cookie; default: the GPP string's own)."
+    )
+    var gppSID: String?
+
+    @Option(name: .customLong("us-privacy"), help: "The request's US privacy string, e.g. 1YNN.")
+    var usPrivacy: String?
+
+    @Flag(name: .customLong("gpc"), help: "The request carries Sec-GPC: 1 (Global Privacy Control).")
+    var gpc = false
+
     @Flag(help: "Treat the EC as issued on this request (known even if the store has never seen it).")
     var issued = false
 
@@ -48,6 +66,15 @@ struct ExplainCommand: AsyncParsableCommand {
         if let maxCallsPerRequest, maxCallsPerRequest < 1 {
             throw ValidationError("--max-calls-per-request must be at least 1")
         }
+        if let gppSID, Self.sectionIDs(gppSID) == nil {
+            throw ValidationError("--gpp-sid must be GPP section IDs from 1 to 255, separated by commas, like 2,7")
+        }
+    }
+
+    static func sectionIDs(_ text: String) -> [Int]? {
+        let ids = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !ids.isEmpty, ids.allSatisfy({ $0.map { (1...255).contains($0) } ?? false }) else { return nil }
+        return ids.compactMap { $0 }
     }
 
     func run() async throws {
@@ -73,16 +100,25 @@ struct ExplainCommand: AsyncParsableCommand {
             path: path,
             edgeCookie: ecID,
             ecIssuedOnThisRequest: issued,
-            consent: consent == .granted ? .granted : .denied
+            consent: consent == .granted ? .granted : .denied,
+            consentStrings: ConsentStrings(
+                tcf: tcf,
+                gpp: gpp,
+                gppSectionIDs: gppSID.flatMap(Self.sectionIDs) ?? [],
+                usPrivacy: usPrivacy,
+                globalPrivacyControl: gpc
+            )
         )
         let plan = try await opened.withServices { await kernel.explain(request) }
         let order = Dictionary(uniqueKeysWithValues: loaded.registry.partners.enumerated().map { ($1.id, $0) })
         let decisions = plan.decisions.sorted { order[$0.partnerID, default: 0] < order[$1.partnerID, default: 0] }
-        if json {
-            print(try ExplainReport(request: request, plan: plan, decisions: decisions).jsonString())
-        } else {
-            print(ExplainReport(request: request, plan: plan, decisions: decisions).table(registry: loaded.registry))
-        }
+        let report = ExplainReport(
+            request: request,
+            plan: plan,
+            decisions: decisions,
+            consent: ConsentExplanation(request: request, plan: plan, registry: loaded.registry)
+        )
+        print(json ? try report.jsonString() : report.table())
         if !loaded.diagnostics.isEmpty { throw ExitCode(1) }
     }
 }
@@ -107,6 +143,8 @@ struct ExplainReport: Encodable {
         var partner: String
         var decision: String
         var reason: String
+        /// What the consent signals said, for consent skips.
+        var detail: String?
         var url: String?
     }
 
@@ -115,15 +153,22 @@ struct ExplainReport: Encodable {
     var path: String
     var consent: String
     var issued: Bool
+    var signals: ConsentExplanation.Signals
     var partners: [Entry]
 
     enum CodingKeys: String, CodingKey {
         case ecID = "ec_id"
         case ecHash = "ec_hash"
-        case path, consent, issued, partners
+        case path, consent, issued, signals, partners
     }
 
-    init(request: OrganicRequest, plan: RequestPlan, decisions: [PartnerDecision]) {
+    init(
+        request: OrganicRequest,
+        plan: RequestPlan,
+        decisions: [PartnerDecision],
+        consent explanation: ConsentExplanation
+    ) {
+        signals = explanation.signals
         ecID = request.edgeCookie ?? ""
         ecHash = plan.edgeCookie?.hashString
         path = request.path
@@ -138,13 +183,15 @@ struct ExplainReport: Encodable {
                 partner: decision.partnerID,
                 decision: decision.decision.kind,
                 reason: decision.decision == .dispatch ? "eligible" : decision.decision.reason,
+                detail: explanation.detail(for: decision),
                 url: urls[decision.partnerID]
             )
         }
     }
 
-    func table(registry: PartnerRegistry) -> String {
+    func table() -> String {
         var lines = ["EC \(ecID) on \(path) (consent \(consent)\(issued ? ", issued on this request" : ""))"]
+        lines += signals.lines.map { "  " + $0 }
         let width = max(7, partners.map(\.partner.count).max() ?? 0)
         func pad(_ text: String, _ count: Int) -> String {
             text + String(repeating: " ", count: max(0, count - text.count))
@@ -152,6 +199,7 @@ struct ExplainReport: Encodable {
         lines.append(pad("PARTNER", width) + "  " + pad("DECISION", 8) + "  REASON")
         for entry in partners {
             var line = pad(entry.partner, width) + "  " + pad(entry.decision, 8) + "  " + entry.reason
+            if let detail = entry.detail { line += " (\(detail))" }
             if let url = entry.url { line += "  " + url }
             lines.append(line)
         }

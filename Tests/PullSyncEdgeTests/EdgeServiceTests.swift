@@ -223,6 +223,120 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
         try await harness.close()
     }
 
+    @Test func adminDeleteWithdrawsAnECWhoseCallsAreInFlightAndNothingIsStored() async throws {
+        let harness = try await EdgeHarness.make(partnerDelay: .milliseconds(1500))
+        try await harness.service.application.test(.live) { client in
+            let admin = fields([("Authorization", "Bearer \(harness.admin)")])
+            // A page view issues an EC; its six calls go out, three at a time, each answered
+            // with a UID after 1.5 s.
+            let page = try await client.execute(
+                uri: "/news",
+                method: .get,
+                headers: fields([("X-Forwarded-For", "203.0.113.70")])
+            )
+            let setCookie = try #require(page.headers[.setCookie])
+            let ec = String(setCookie.dropFirst("ts-ec=".count).prefix { $0 != ";" })
+            #expect(try await harness.waitUntil { harness.server.requests.count >= 3 })
+
+            let deleted = try await client.execute(uri: "/_pullsync/ids/\(ec)", method: .delete, headers: admin)
+            #expect(deleted.status == .noContent)
+
+            // Every partner answers afterwards with a UID; none is stored.
+            #expect(try await harness.waitUntil { harness.service.dispatcher.statistics.processed == 1 })
+            let statistics = harness.service.dispatcher.statistics
+            #expect(statistics.outcomes["uid"] == 6)
+            #expect(statistics.stored == 0)
+            let ids = try await client.execute(uri: "/_pullsync/ids/\(ec)", method: .get, headers: admin)
+            #expect(ids.status == .ok)
+            struct IDs: Decodable {
+                var partners: [String: [String: Int64]]
+                var withdrawn: Bool
+            }
+            let decoded = try JSONDecoder().decode(IDs.self, from: Data(buffer: ids.body))
+            #expect(decoded.partners.isEmpty)
+            #expect(decoded.withdrawn)
+
+            // Later page views with that EC call no one.
+            _ = try await client.execute(
+                uri: "/news",
+                method: .get,
+                headers: fields([("X-Forwarded-For", "203.0.113.70"), ("Cookie", "ts-ec=\(ec)")])
+            )
+            #expect(try await harness.waitUntil { harness.service.dispatcher.statistics.processed == 2 })
+            #expect(harness.server.requests.count == 6)
+
+            let metrics = try await client.execute(uri: "/_pullsync/metrics", method: .get, headers: admin)
+            let text = String(buffer: metrics.body)
+            #expect(text.contains("pullsync_withdrawals_total{result=\"withdrawn\"} 1"))
+            #expect(text.contains("pullsync_writes_total{partner=\"p1\",result=\"withdrawn\"} 1"))
+            #expect(text.contains("pullsync_request_skips_total{reason=\"consent\"} 1"))
+        }
+        try await harness.close()
+    }
+
+    @Test func adminDeleteAnswers404ForUnknownOrMalformedECsAndNeedsTheToken() async throws {
+        let harness = try await EdgeHarness.make()
+        try await harness.service.application.test(.live) { client in
+            let admin = fields([("Authorization", "Bearer \(harness.admin)")])
+            let unknown = String(repeating: "ef", count: 32) + ".Abc123"
+            #expect(
+                try await client.execute(uri: "/_pullsync/ids/\(unknown)", method: .delete, headers: admin).status
+                    == .notFound
+            )
+            #expect(
+                try await client.execute(uri: "/_pullsync/ids/not-an-ec", method: .delete, headers: admin).status
+                    == .notFound
+            )
+            #expect(try await client.execute(uri: "/_pullsync/ids/\(unknown)", method: .delete).status == .unauthorized)
+            let wrong = fields([("Authorization", "Bearer wrong")])
+            #expect(
+                try await client.execute(uri: "/_pullsync/ids/\(unknown)", method: .delete, headers: wrong).status
+                    == .unauthorized
+            )
+            // An EC the service issued and recorded is known: 204, and again 204 (already withdrawn).
+            let page = try await client.execute(
+                uri: "/",
+                method: .get,
+                headers: fields([("X-Forwarded-For", "203.0.113.71")])
+            )
+            let ec = String(try #require(page.headers[.setCookie]).dropFirst("ts-ec=".count).prefix { $0 != ";" })
+            #expect(try await harness.waitUntil { harness.service.dispatcher.statistics.processed == 1 })
+            #expect(
+                try await client.execute(uri: "/_pullsync/ids/\(ec)", method: .delete, headers: admin).status
+                    == .noContent
+            )
+            #expect(
+                try await client.execute(uri: "/_pullsync/ids/\(ec)", method: .delete, headers: admin).status
+                    == .noContent
+            )
+        }
+        try await harness.close()
+    }
+
+    @Test func aBrowserThatNowDeniesConsentHasItsECWithdrawn() async throws {
+        let harness = try await EdgeHarness.make(partnerDelay: .milliseconds(1))
+        try await harness.service.application.test(.live) { client in
+            let page = try await client.execute(
+                uri: "/",
+                method: .get,
+                headers: fields([("X-Forwarded-For", "203.0.113.72")])
+            )
+            let ec = String(try #require(page.headers[.setCookie]).dropFirst("ts-ec=".count).prefix { $0 != ";" })
+            #expect(try await harness.waitUntil { harness.service.dispatcher.statistics.stored == 6 })
+            _ = try await client.execute(
+                uri: "/",
+                method: .get,
+                headers: fields([("X-Forwarded-For", "203.0.113.72"), ("Cookie", "ts-ec=\(ec); ts-consent=0")])
+            )
+            let hash = String(ec.prefix(64))
+            #expect(
+                try await harness.waitUntil { try await harness.service.graph.record(ecHash: hash)?.withdrawn == true }
+            )
+            #expect(try await harness.service.graph.record(ecHash: hash)?.partners.isEmpty == true)
+        }
+        try await harness.close()
+    }
+
     @Test func withoutAnAdminTokenTheAdminAPIIsNotThere() async throws {
         let service = try await EdgeService.make(
             configuration: EdgeServiceConfiguration(partnersDirectory: "/nonexistent", port: 0, store: "memory:"),

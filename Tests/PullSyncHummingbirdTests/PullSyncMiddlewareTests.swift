@@ -17,10 +17,12 @@ struct MiddlewareHarness {
     let application: Application<RouterResponder<BasicRequestContext>>
     static let partnerIDs = ["a", "b"]
 
-    init(issue: Bool = true) throws {
+    init(issue: Bool = true, consent: [String: PartnerConsentRequirements] = [:]) throws {
         for id in Self.partnerIDs { transport.script(TestPartners.host(id), .uid("uid-\(id)")) }
         let kernel = PullKernel(
-            registry: try PartnerRegistry(Self.partnerIDs.map { TestPartners.partner($0) }),
+            registry: try PartnerRegistry(
+                Self.partnerIDs.map { TestPartners.partner($0, consent: consent[$0] ?? PartnerConsentRequirements()) }
+            ),
             graph: graph,
             rateLimiter: InMemoryRateLimiter(),
             transport: transport,
@@ -135,6 +137,69 @@ func ecCookie(from response: TestResponse) -> String? {
             try await Task.sleep(for: .milliseconds(50))
             #expect(harness.transport.requests.isEmpty)
             #expect(harness.dispatcher.statistics.skippedAtSubmit == 2)
+        }
+    }
+
+    @Test(arguments: [
+        [("Cookie", "ts-consent=0")], [("Sec-GPC", "1")], [("Cookie", "us_privacy=1YYN")],
+        [("Cookie", "__gpp=DBABTA~1NYN")],
+    ])
+    func aKnownECIsWithdrawnWhenItsBrowserDeniesConsent(signal: [(String, String)]) async throws {
+        let harness = try MiddlewareHarness()
+        let known = TestPartners.edgeCookie(11)
+        let hash = String(known.prefix(64))
+        _ = try await harness.graph.createRoot(for: EdgeCookie(unchecked: known), at: SystemWallClock().now())
+        harness.graph.set(
+            PartnerUID(uid: "old", syncedAt: SystemWallClock().now()),
+            sourceDomain: "a.example",
+            ecHash: hash
+        )
+        try await harness.application.test(.live) { client in
+            let cookie = (["ts-ec=\(known)"] + signal.filter { $0.0 == "Cookie" }.map(\.1)).joined(separator: "; ")
+            let response = try await client.execute(
+                uri: "/page",
+                method: .get,
+                headers: headers(
+                    [("X-Forwarded-For", "203.0.113.9"), ("Cookie", cookie)] + signal.filter { $0.0 != "Cookie" }
+                )
+            )
+            #expect(response.status == .ok)
+            #expect(response.headers[.setCookie] == nil)
+            var withdrawn = false
+            for _ in 0..<500 where !withdrawn {
+                withdrawn = try await harness.graph.record(ecHash: hash)?.withdrawn == true
+                if !withdrawn { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(withdrawn)
+            #expect(try await harness.graph.record(ecHash: hash)?.partners.isEmpty == true)
+            // Consent given again: the EC still calls no one.
+            _ = try await client.execute(
+                uri: "/page",
+                method: .get,
+                headers: headers([("X-Forwarded-For", "203.0.113.9"), ("Cookie", "ts-ec=\(known)")])
+            )
+            #expect(try await harness.processed(1))
+            #expect(harness.transport.requests.isEmpty)
+        }
+    }
+
+    @Test func theTCStringCookieDecidesPerPartner() async throws {
+        // The TCF v2 specification's URL example: purposes 1-3 and vendors 2, 6, 8 consented.
+        let tcf = "COvFyGBOvFyGBAbAAAENAPCAAOAAAAAAAAAAAEEUACCKAAA"
+        let harness = try MiddlewareHarness(
+            consent: ["a": PartnerConsentRequirements(tcfVendorID: 2), "b": PartnerConsentRequirements(tcfVendorID: 3)]
+        )
+        try await harness.application.test(.live) { client in
+            let response = try await client.execute(
+                uri: "/page",
+                method: .get,
+                headers: headers([("X-Forwarded-For", "203.0.113.9"), ("Cookie", "euconsent-v2=\(tcf)")])
+            )
+            // Per-partner consent doesn't stop the EC: the browser consents to some partners.
+            #expect(ecCookie(from: response) != nil)
+            #expect(try await harness.processed(1))
+            #expect(harness.transport.requests.map(\.url.host) == [TestPartners.host("a")])
+            #expect(harness.dispatcher.statistics.skips["tcf_consent"] == 1)
         }
     }
 

@@ -9,11 +9,14 @@ import Testing
     )
     func refused(value: String) async throws {
         let value = value == "8193 bytes" ? String(repeating: "A", count: 8193) : value
-        let partner = httpPartner("acme", headers: [item("X-Consent", "{gdpr_consent}")], token: Secret("t"))
+        let partner = httpPartner("acme", headers: [item("X-Consent", "{gpp}")], token: Secret("t"))
         let harness = try Harness(partners: [partner])
-        let consent = ConsentDecision(granted: true, partnerPolicy: DenyVendor(vendorID: 999))
+        // A well-formed GPP string (header DBABjw: sections 5 and 6, from the GPP specification)
+        // whose Canadian TCF section, which pullsync doesn't decode, carries the value.
+        let gpp = "DBABjw~" + value + "~1YNN"
+        let consent = ConsentDecision.granted
         let report = await harness.kernel.process(
-            request(1, issued: true, consent: consent, consentStrings: ConsentStrings(tcf: value))
+            request(1, issued: true, consent: consent, consentStrings: ConsentStrings(gpp: gpp))
         )
         #expect(report.plan.decision(for: "acme") == .skip(.adapterError))
         #expect(harness.transport.requests.isEmpty)
@@ -25,15 +28,14 @@ import Testing
 
     @Test("Ordinary consent strings pass")
     func passes() async throws {
-        let partner = httpPartner("acme", headers: [item("X-Consent", "{gdpr_consent}")], token: Secret("t"))
+        let partner = httpPartner("acme", headers: [item("X-Consent", "{gpp}")], token: Secret("t"))
         let harness = try Harness(partners: [partner])
-        let consent = ConsentDecision(granted: true, partnerPolicy: DenyVendor(vendorID: 999))
         _ = await harness.kernel.process(
-            request(1, issued: true, consent: consent, consentStrings: ConsentStrings(tcf: "CPXxRfAPXxRfA.tab\there"))
+            request(1, issued: true, consentStrings: ConsentStrings(gpp: "DBABjw~CPXxRfAPXxRfA.tab\there~1YNN"))
         )
         #expect(
             harness.transport.requests.first?.headers.first { $0.name == "X-Consent" }?.value
-                == "CPXxRfAPXxRfA.tab\there"
+                == "DBABjw~CPXxRfAPXxRfA.tab\there~1YNN"
         )
     }
 }

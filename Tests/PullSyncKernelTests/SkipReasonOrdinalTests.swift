@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import PullSyncKernel
@@ -7,6 +8,19 @@ import Testing
     func ordinalIsPosition() {
         for (position, reason) in SkipReason.allCases.enumerated() {
             #expect(Int(reason.ordinal) == position, "\(reason)")
+        }
+    }
+
+    @Test("Every reason has a row in the README's reasons table")
+    func documented() throws {
+        let readme = try String(
+            contentsOf: URL(fileURLWithPath: #filePath)
+                .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("README.md"),
+            encoding: .utf8
+        )
+        for reason in SkipReason.allCases {
+            #expect(readme.contains("| `\(reason.rawValue)` |"), "\(reason.rawValue)")
         }
     }
 }

@@ -191,20 +191,19 @@ struct TemplateTests {
 
     @Test("Consent strings of the request are passed to templates")
     func consentStringsThroughKernel() async throws {
-        let partner = httpPartner(
+        var partner = httpPartner(
             "acme",
             query: [item("gdpr", "{gdpr_consent}"), item("sid", "{gpp_sid}")],
             token: Secret("t")
         )
+        // The TC string (the TCF v2 specification's URL example) consents to vendor 2 and purpose 1.
+        partner.consent = PartnerConsentRequirements(tcfVendorID: 2)
         let harness = try Harness(partners: [partner])
         try await harness.seed(1)
 
-        // Where a TC string is present, a per-partner policy must vouch for the call.
-        let consent = ConsentDecision(granted: true, partnerPolicy: DenyVendor(vendorID: 999))
-        _ = await harness.kernel.process(
-            request(1, consent: consent, consentStrings: ConsentStrings(tcf: "TCF", gppSectionIDs: [8]))
-        )
+        let tcf = "COvFyGBOvFyGBAbAAAENAPCAAOAAAAAAAAAAAEEUACCKAAA"
+        _ = await harness.kernel.process(request(1, consentStrings: ConsentStrings(tcf: tcf, gppSectionIDs: [8])))
 
-        #expect(harness.transport.requests.first?.query.map(\.value) == ["TCF", "8"])
+        #expect(harness.transport.requests.first?.query.map(\.value) == [tcf, "8"])
     }
 }

@@ -1,10 +1,15 @@
 import Synchronization
 
-/// EC hashes this process issued recently, so that a browser's next page view counts as known
-/// even when it arrives before the first one's root entry was written (or when the queue turned
-/// the first one away). Only hashes this process minted go in, so it can't be fed spoofed IDs.
-/// Bounded: the oldest entries leave first.
-final class RecentlyIssued: Sendable {
+/// EC hashes this process saw something of recently, bounded (the oldest leave first). The
+/// dispatcher keeps two:
+///
+/// - ECs it issued, so that a browser's next page view counts as known even when it arrives
+///   before the first one's root entry was written (or when the queue turned the first one away);
+/// - ECs it withdrew (or found withdrawn), so that a denied browser's every page view doesn't
+///   cost a store read.
+///
+/// Only hashes the process minted or the graph confirmed go in, so spoofed IDs can't fill them.
+final class RecentECHashes: Sendable {
     private struct State {
         var members: Set<Substring> = []
         var ring: [Substring?]
