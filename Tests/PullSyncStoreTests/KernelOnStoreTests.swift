@@ -1,0 +1,186 @@
+import Logging
+import PullSync
+import PullSyncPostgres
+import PullSyncSQLite
+import PullSyncTesting
+import Synchronization
+import Testing
+
+/// The kernel's guarantees, end to end, on each store.
+@Suite("Kernel on every store")
+struct KernelOnStoreTests {
+    @Test(
+        "A UID changed by a second writer between eligibility and the write is not overwritten",
+        arguments: StoreKind.available
+    )
+    func secondWriterWins(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let graph = opened.store.graph
+            _ = try await graph.createRoot(for: edgeCookie(1), at: t0)
+            let old = uid("old", at: t0)
+            _ = try await graph.write(
+                [UIDWrite(sourceDomain: "a.example", value: old, expected: nil)],
+                ecHash: ecHash(1)
+            )
+            // While the call is out, another writer (another node, or a sync route) stores a newer UID.
+            let newer = uid("from-second-writer", at: t0 + .seconds(90_000))
+            let transport = HookTransport(reply: ScriptedTransport.Reply.uid("from-partner").result) {
+                let result = try? await graph.write(
+                    [UIDWrite(sourceDomain: "a.example", value: newer, expected: old)],
+                    ecHash: ecHash(1)
+                )
+                #expect(result == [.stored])
+            }
+            let clock = TestWallClock(start: t0 + .seconds(86_401))  // the old UID is stale
+            let kernel = PullKernel(
+                registry: try PartnerRegistry([TestPartners.partner("a")]),
+                graph: graph,
+                rateLimiter: opened.store.rateLimiter,
+                transport: transport,
+                clock: clock
+            )
+
+            let report = await kernel.process(
+                OrganicRequest(path: "/", edgeCookie: edgeCookie(1).value, consent: .granted)
+            )
+
+            #expect(report.plan.decision(for: "a") == .dispatch)
+            #expect(report.results.map(\.write) == [.conflict])
+            #expect(try await graph.record(ecHash: ecHash(1))?.partners["a.example"] == newer)
+        }
+    }
+
+    @Test("An EC withdrawn while its call is out: the partner's answer stores nothing", arguments: StoreKind.available)
+    func withdrawnWhileInFlight(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let graph = opened.store.graph
+            _ = try await graph.createRoot(for: edgeCookie(1), at: t0)
+            let transport = HookTransport(reply: ScriptedTransport.Reply.uid("late").result) {
+                _ = try? await graph.withdraw(ecHash: ecHash(1), at: t0 + .seconds(1))
+            }
+            let kernel = PullKernel(
+                registry: try PartnerRegistry([TestPartners.partner("a"), TestPartners.partner("b")]),
+                graph: graph,
+                rateLimiter: opened.store.rateLimiter,
+                transport: transport,
+                clock: TestWallClock(start: t0)
+            )
+
+            let report = await kernel.process(
+                OrganicRequest(path: "/", edgeCookie: edgeCookie(1).value, consent: .granted)
+            )
+
+            #expect(report.results.count == 2)
+            #expect(report.results.allSatisfy { $0.write == .withdrawn })
+            let record = try #require(try await graph.record(ecHash: ecHash(1)))
+            #expect(record.withdrawn)
+            #expect(record.partners.isEmpty)
+        }
+    }
+
+    @Test("UIDs that arrive together are written in one round trip", arguments: StoreKind.persistent)
+    func writesAreBatched(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let graph = opened.store.graph
+            _ = try await graph.createRoot(for: edgeCookie(1), at: t0)
+            // Three partners answer at once; the first write is held up, so the other two queue
+            // behind it and go together.
+            let gate = Gate()
+            let sent = Atomic<Int>(0)
+            let counting = CountingGraph(base: graph, holdFirstWrite: gate)
+            let kernel = PullKernel(
+                registry: try PartnerRegistry(["a", "b", "c"].map { TestPartners.partner($0) }),
+                graph: counting,
+                rateLimiter: opened.store.rateLimiter,
+                transport: HookTransport(reply: ScriptedTransport.Reply.uid("u").result) {
+                    sent.add(1, ordering: .relaxed)
+                },
+                clock: TestWallClock(start: t0)
+            )
+
+            async let report = kernel.process(
+                OrganicRequest(path: "/", edgeCookie: edgeCookie(1).value, consent: .granted)
+            )
+            #expect(try await eventually { sent.load(ordering: .relaxed) == 3 && counting.batchSizes == [1] })
+            // The answers are in; the two later writes reach the batcher right after.
+            try await Task.sleep(for: .milliseconds(200))
+            gate.open()
+            let results = await report.results
+
+            #expect(results.map(\.write) == [.stored, .stored, .stored])
+            #expect(counting.batchSizes == [1, 2])
+            #expect(try await graph.record(ecHash: ecHash(1))?.partners.count == 3)
+        }
+    }
+}
+
+/// A transport that runs `before` (another writer acting meanwhile) and then answers `reply`.
+struct HookTransport: PullTransport {
+    let reply: TransportResult
+    let before: @Sendable () async -> Void
+
+    init(reply: TransportResult, before: @escaping @Sendable () async -> Void) {
+        self.reply = reply
+        self.before = before
+    }
+
+    func send(_ request: PullRequest, limits: TransportLimits) async -> TransportResult {
+        await before()
+        return reply
+    }
+}
+
+/// A one-shot gate a test opens.
+final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let resume = state.withLock { state in
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if resume { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// Counts the batches written, holding the first one until the gate opens.
+final class CountingGraph: IdentityGraph {
+    private let base: any IdentityGraph
+    private let gate: Gate
+    private let state = Mutex<[Int]>([])
+
+    init(base: any IdentityGraph, holdFirstWrite gate: Gate) {
+        self.base = base
+        self.gate = gate
+    }
+
+    var batchSizes: [Int] { state.withLock { $0 } }
+
+    func record(ecHash: String) async throws -> ECRecord? { try await base.record(ecHash: ecHash) }
+    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
+        try await base.createRoot(for: edgeCookie, at: now)
+    }
+    func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
+        let first = state.withLock { batches in
+            batches.append(writes.count)
+            return batches.count == 1
+        }
+        if first { await gate.wait() }
+        return try await base.write(writes, ecHash: ecHash)
+    }
+    func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
+        try await base.withdraw(ecHash: ecHash, at: now)
+    }
+}
