@@ -43,6 +43,9 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .customLong("think-ms"), help: "A browser's pause between page views.")
     var thinkMS: Int = 25
 
+    @Option(help: "The store URL; default a new SQLite file (the embedded store of serve), deleted afterwards.")
+    var store: String?
+
     func validate() throws {
         guard browsers >= 1, pageViews >= 1, concurrency >= 1, partnerDelayMS >= 0, optOutEvery >= 0, thinkMS >= 0
         else {
@@ -90,6 +93,9 @@ struct DemoCommand: AsyncParsableCommand {
             \.id
         )
         if !disabled.isEmpty { print("  disabled:  \(disabled.joined(separator: ", "))") }
+        print(
+            "  store:     \(store.map { (try? StoreURL(parsing: $0).description) ?? $0 } ?? "sqlite (a scratch file per run)")"
+        )
 
         // Baseline first, then pull sync; each edge is warmed up before it is measured. The
         // partner server is shut down whether or not the runs succeed.
@@ -98,6 +104,7 @@ struct DemoCommand: AsyncParsableCommand {
         do {
             off = try await runEdge(
                 pullSync: false,
+                store: store ?? "sqlite:" + scratch.appendingPathComponent("off.db").path,
                 caFile: caFile,
                 resolver: resolver,
                 serverPort: serverPort,
@@ -105,6 +112,7 @@ struct DemoCommand: AsyncParsableCommand {
             )
             on = try await runEdge(
                 pullSync: true,
+                store: store ?? "sqlite:" + scratch.appendingPathComponent("on.db").path,
                 caFile: caFile,
                 resolver: resolver,
                 serverPort: serverPort,
@@ -162,10 +170,13 @@ struct DemoCommand: AsyncParsableCommand {
         var excluded = 0
         var optedOut = 0
         var organicLatencies: [Duration] = []
+        /// The EC each browser ended with.
+        var edgeCookies: Set<String> = []
     }
 
     private func runEdge(
         pullSync: Bool,
+        store: String,
         caFile: String,
         resolver: StaticHostResolver,
         serverPort: Int,
@@ -176,7 +187,7 @@ struct DemoCommand: AsyncParsableCommand {
             configuration: EdgeServiceConfiguration(
                 partnersDirectory: partners,
                 port: 0,
-                store: "memory:",
+                store: store,
                 tlsCAFile: caFile,
                 allowLoopback: true,
                 clientIPHeader: "X-Forwarded-For",
@@ -207,19 +218,20 @@ struct DemoCommand: AsyncParsableCommand {
                 if statistics.processed >= statistics.enqueued { break }
                 try await Task.sleep(for: .milliseconds(20))
             }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-
+            // What the store learned for the browsers' ECs, read while it still runs.
             var learned = 0
             var withUIDs = 0
             var known = 0
-            if let graph = service.graph as? InMemoryIdentityGraph {
-                for record in graph.allRecords {
-                    known += 1
-                    learned += record.partners.count
-                    if !record.partners.isEmpty { withUIDs += 1 }
+            for edgeCookie in traffic.edgeCookies {
+                guard let record = try await service.graph.record(ecHash: String(edgeCookie.prefix(64))) else {
+                    continue
                 }
+                known += 1
+                learned += record.partners.count
+                if !record.partners.isEmpty { withUIDs += 1 }
             }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
             return Run(
                 traffic: traffic,
                 statistics: service.dispatcher.statistics,
@@ -254,6 +266,7 @@ struct DemoCommand: AsyncParsableCommand {
                 total.excluded += traffic.excluded
                 total.optedOut += traffic.optedOut
                 total.organicLatencies += traffic.organicLatencies
+                total.edgeCookies.formUnion(traffic.edgeCookies)
                 if next < browsers { add() }
             }
             return total
@@ -287,6 +300,7 @@ struct DemoCommand: AsyncParsableCommand {
         _ = try await client.execute(auction, timeout: .seconds(30)).body.collect(upTo: 1 << 20)
         traffic.served += 1
         traffic.excluded += 1
+        if let cookie { traffic.edgeCookies.insert(cookie) }
         return traffic
     }
 
