@@ -166,6 +166,16 @@ let package = Package(
             path: "Benchmarks/KernelDecisions",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "StoreBenchmark",
+            dependencies: [
+                "PullSyncEdge",
+                "PullSyncTesting",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/StoreThroughput",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "PullSyncKernelTests",
             dependencies: [

@@ -1,0 +1,187 @@
+// Store round trips per organic request, and pulls per second, for each store in one run.
+//
+//   swift run -c release StoreBenchmark [--ecs N] [--partners P] [--concurrency C] [--postgres URL]
+//
+// The transport answers at once (no network), so the figures are the kernel and the store.
+// PostgreSQL runs when --postgres or PULLSYNC_TEST_POSTGRES_URL names a server (use
+// scripts/test-postgres to start one); the in-memory store is the baseline of the ratios.
+import Foundation
+import Logging
+import PullSync
+import PullSyncEdge
+import PullSyncTesting
+import Synchronization
+
+struct Options {
+    var ecs = 2_000
+    var partners = 3
+    var concurrency = 16
+    var postgres = ProcessInfo.processInfo.environment["PULLSYNC_TEST_POSTGRES_URL"]
+
+    init(_ arguments: [String]) {
+        var iterator = arguments.makeIterator()
+        while let argument = iterator.next() {
+            switch argument {
+            case "--ecs": ecs = Int(iterator.next() ?? "") ?? ecs
+            case "--partners": partners = Int(iterator.next() ?? "") ?? partners
+            case "--concurrency": concurrency = Int(iterator.next() ?? "") ?? concurrency
+            case "--postgres": postgres = iterator.next()
+            default:
+                FileHandle.standardError.write(Data("unknown argument \(argument)\n".utf8))
+                exit(2)
+            }
+        }
+    }
+}
+
+/// Counts every store operation: each is one round trip (one statement in PostgreSQL, one
+/// transaction in SQLite).
+final class CountingStore: IdentityGraph, RateLimiter {
+    let graph: any IdentityGraph
+    let limiter: any RateLimiter
+    let operations = Atomic<Int>(0)
+
+    init(_ store: PullSyncStore) {
+        graph = store.graph
+        limiter = store.rateLimiter
+    }
+
+    private func counted() { operations.add(1, ordering: .relaxed) }
+
+    func record(ecHash: String) async throws -> ECRecord? {
+        counted()
+        return try await graph.record(ecHash: ecHash)
+    }
+    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
+        counted()
+        return try await graph.createRoot(for: edgeCookie, at: now)
+    }
+    func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
+        counted()
+        return try await graph.write(writes, ecHash: ecHash)
+    }
+    func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
+        counted()
+        return try await graph.withdraw(ecHash: ecHash, at: now)
+    }
+    func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
+        counted()
+        return try await limiter.acquire(requests, at: now)
+    }
+    func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
+        counted()
+        return try await limiter.count(key: key, window: window, at: now)
+    }
+    var sharesLeases: Bool { limiter.sharesLeases }
+    func admit(_ requests: [RateLimitRequest], lease: CallLease, at now: Timestamp) async throws -> [LeasedAdmission] {
+        counted()
+        return try await limiter.admit(requests, lease: lease, at: now)
+    }
+    func releaseLeases(_ keys: [String], holder: String) async throws {
+        counted()
+        try await limiter.releaseLeases(keys, holder: holder)
+    }
+}
+
+struct Phase {
+    var requests: Int
+    var pulls: Int
+    var operations: Int
+    var elapsed: Duration
+
+    var perRequest: Double { Double(operations) / Double(requests) }
+    var pullsPerSecond: Double { Double(pulls) / seconds }
+    var requestsPerSecond: Double { Double(requests) / seconds }
+    var seconds: Double { Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18 }
+}
+
+func run(_ options: Options, kernel: PullKernel, counter: CountingStore, ecs: Range<Int>) async -> Phase {
+    let before = counter.operations.load(ordering: .relaxed)
+    let started = ContinuousClock.now
+    let pulls = await withTaskGroup(of: Int.self) { group in
+        var next = ecs.lowerBound
+        var pulls = 0
+        func add() {
+            let n = next
+            next += 1
+            group.addTask {
+                let request = OrganicRequest(
+                    path: "/article",
+                    edgeCookie: TestPartners.edgeCookie(n),
+                    consent: .granted
+                )
+                return await kernel.process(request).results.count { $0.write == .stored }
+            }
+        }
+        for _ in 0..<min(options.concurrency, ecs.count) { add() }
+        for await stored in group {
+            pulls += stored
+            if next < ecs.upperBound { add() }
+        }
+        return pulls
+    }
+    return Phase(
+        requests: ecs.count,
+        pulls: pulls,
+        operations: counter.operations.load(ordering: .relaxed) - before,
+        elapsed: ContinuousClock.now - started
+    )
+}
+
+let options = Options(Array(CommandLine.arguments.dropFirst()))
+let logger: Logger = {
+    var logger = Logger(label: "store-benchmark")
+    logger.logLevel = .error
+    return logger
+}()
+let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pullsync-store-bench-\(UUID())")
+try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(at: scratch) }
+
+var stores: [(String, String)] = [
+    ("memory", "memory:"), ("sqlite", "sqlite:" + scratch.appendingPathComponent("bench.db").path),
+]
+if let postgres = options.postgres {
+    let schema = "bench_\(UInt32.random(in: 0...UInt32.max))"
+    stores.append(("postgres", postgres + (postgres.contains("?") ? "&" : "?") + "schema=\(schema)"))
+}
+print("store benchmark: \(options.ecs) ECs, \(options.partners) partners, \(options.concurrency) requests at a time")
+print(
+    "| store | round trips per request (all need a call) | (all fresh) | pulls/s | ratio to memory | fresh requests/s | ratio to memory |"
+)
+print("|---|---|---|---|---|---|---|")
+var baseline: (pulls: Double, fresh: Double)?
+for (name, url) in stores {
+    let store = try await PullSyncStore.open(url, logger: logger)
+    let (sync, fresh) = try await store.withServices {
+        let counter = CountingStore(store)
+        let kernel = PullKernel(
+            registry: try PartnerRegistry((0..<options.partners).map { TestPartners.partner("p\($0)") }),
+            configuration: PullSyncConfiguration(perRequestConcurrency: options.partners),
+            graph: counter,
+            rateLimiter: counter,
+            transport: ScriptedTransport(fallback: .uid("u")),
+            logger: logger
+        )
+        for n in 0..<options.ecs {
+            _ = try await store.graph.createRoot(
+                for: EdgeCookie(unchecked: TestPartners.edgeCookie(n)),
+                at: SystemWallClock().now()
+            )
+        }
+        let sync = await run(options, kernel: kernel, counter: counter, ecs: 0..<options.ecs)
+        let fresh = await run(options, kernel: kernel, counter: counter, ecs: 0..<options.ecs)
+        return (sync, fresh)
+    }
+    guard sync.pulls == options.ecs * options.partners else {
+        print("error: \(name) stored \(sync.pulls) UIDs, expected \(options.ecs * options.partners)")
+        exit(1)
+    }
+    let base = baseline ?? (sync.pullsPerSecond, fresh.requestsPerSecond)
+    baseline = base
+    print(
+        "| \(name) | \(String(format: "%.2f", sync.perRequest)) | \(String(format: "%.2f", fresh.perRequest)) | "
+            + "\(Int(sync.pullsPerSecond)) | \(String(format: "%.3f", sync.pullsPerSecond / base.pulls)) | "
+            + "\(Int(fresh.requestsPerSecond)) | \(String(format: "%.3f", fresh.requestsPerSecond / base.fresh)) |"
+    )
+}
