@@ -59,6 +59,7 @@ let package = Package(
             dependencies: [
                 "PullSyncKernel",
                 "PartnerManifest",
+                "PullSyncAdapters",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -145,7 +146,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PartnerManifestTests",
-            dependencies: ["PartnerManifest"],
+            dependencies: ["PartnerManifest", "PullSyncKernel", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -193,3 +194,32 @@ let package = Package(
         ),
     ]
 )
+
+// MARK: - Compiled adapters
+
+package.products += [
+    .library(name: "PullSyncAdapters", targets: ["PullSyncAdapters"]),
+]
+
+package.targets += [
+    // Compiled adapters for partners that manifests can't describe (signatures, JSON bodies).
+    .target(
+        name: "PullSyncAdapters",
+        dependencies: [
+            "PullSyncKernel",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ],
+        swiftSettings: swiftSettings
+    ),
+    .testTarget(
+        name: "PullSyncAdaptersTests",
+        dependencies: [
+            "PullSyncAdapters",
+            "PullSync",
+            "PullSyncTesting",
+        ],
+        // Read at run time from the source tree (one folder per partner), not bundled.
+        exclude: ["Fixtures"],
+        swiftSettings: swiftSettings
+    ),
+]
