@@ -181,7 +181,7 @@ let package = Package(
         ),
         .testTarget(
             name: "pullsyncTests",
-            dependencies: ["pullsync", "PullSyncTesting"],
+            dependencies: ["pullsync", "PullSyncTesting", "PartnerManifestTool"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -195,10 +195,14 @@ let package = Package(
     ]
 )
 
-// MARK: - Compiled adapters
+// MARK: - Compiled adapters, the manifest tool and the plugins
 
 package.products += [
     .library(name: "PullSyncAdapters", targets: ["PullSyncAdapters"]),
+    // Applied by an edge service to its target: compiles the target's partners.d/ into the binary.
+    .plugin(name: "EmbedPartners", targets: ["EmbedPartners"]),
+    // `swift package lint-partners`: the same check as `pullsync check`.
+    .plugin(name: "LintPartners", targets: ["LintPartners"]),
 ]
 
 package.targets += [
@@ -210,6 +214,29 @@ package.targets += [
             .product(name: "Crypto", package: "swift-crypto"),
         ],
         swiftSettings: swiftSettings
+    ),
+    // The one tool both plugins run: validates manifests, generates Swift. It is built for the host
+    // beside every consumer's build, so it depends on manifest parsing only.
+    .executableTarget(
+        name: "PartnerManifestTool",
+        dependencies: ["PartnerManifest"],
+        swiftSettings: swiftSettings
+    ),
+    .plugin(
+        name: "EmbedPartners",
+        capability: .buildTool(),
+        dependencies: ["PartnerManifestTool"]
+    ),
+    .plugin(
+        name: "LintPartners",
+        capability: .command(
+            intent: .custom(
+                verb: "lint-partners",
+                description: "Validate partner manifests (partners.d/ by default), as pullsync check does."
+            )
+            // No permissions: a lint reads and prints, and never writes to the package.
+        ),
+        dependencies: ["PartnerManifestTool"]
     ),
     .testTarget(
         name: "PullSyncAdaptersTests",
