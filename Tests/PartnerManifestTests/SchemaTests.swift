@@ -126,13 +126,49 @@ import Testing
         }
     }
 
-    /// Every manifest in `partners.d/`, and every example manifest in the docs.
+    /// The manifest files the repository ships: `partners.d/`, the example consumer's
+    /// `partners.d/` and the fixture-only partners' manifests.
+    static func manifestFiles() throws -> [URL] {
+        let manager = FileManager.default
+        func yaml(in folder: URL) throws -> [URL] {
+            try manager.contentsOfDirectory(atPath: folder.path)
+                .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
+                .sorted()
+                .map { folder.appendingPathComponent($0) }
+        }
+        var files = try yaml(in: root.appendingPathComponent("partners.d"))
+        let examples = root.appendingPathComponent("Examples")
+        for example in try manager.contentsOfDirectory(atPath: examples.path).sorted() {
+            files += try yaml(in: examples.appendingPathComponent(example).appendingPathComponent("partners.d"))
+        }
+        let fixtures = root.appendingPathComponent("Tests/PullSyncAdaptersTests/Fixtures")
+        for partner in try manager.contentsOfDirectory(atPath: fixtures.path).sorted() {
+            let manifest = fixtures.appendingPathComponent(partner).appendingPathComponent("manifest.yaml")
+            if manager.fileExists(atPath: manifest.path) { files.append(manifest) }
+        }
+        return files
+    }
+
+    /// Each shipped manifest's first line points editors at the schema, by a path that resolves
+    /// to it from the manifest's folder.
+    @Test func everyShippedManifestReferencesTheSchema() throws {
+        let files = try Self.manifestFiles()
+        #expect(files.count >= 8)
+        let prefix = "# yaml-language-server: $schema="
+        for file in files {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            let firstLine = String(text.prefix { $0 != "\n" })
+            #expect(firstLine.hasPrefix(prefix), "\(file.path)")
+            let target = file.deletingLastPathComponent().appendingPathComponent(
+                String(firstLine.dropFirst(prefix.count))
+            )
+            #expect(target.standardizedFileURL.path == SchemaTests.schemaURL.standardizedFileURL.path, "\(file.path)")
+        }
+    }
+
+    /// Every shipped manifest file, and every example manifest in the docs.
     static func shippedManifests() throws -> [(name: String, text: String)] {
-        let folder = root.appendingPathComponent("partners.d")
-        var manifests = try FileManager.default.contentsOfDirectory(atPath: folder.path)
-            .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
-            .sorted()
-            .map { ($0, try String(contentsOf: folder.appendingPathComponent($0), encoding: .utf8)) }
+        var manifests = try manifestFiles().map { ($0.path, try String(contentsOf: $0, encoding: .utf8)) }
         let documented = DocumentationTests.blocks("yaml").filter {
             $0.contains("source_domain:") && !$0.contains("tiemout")
         }
@@ -143,7 +179,7 @@ import Testing
     @Test func everyShippedManifestIsValidAgainstTheSchema() throws {
         let validator = try Self.validator()
         let manifests = try Self.shippedManifests()
-        #expect(manifests.count >= 6)
+        #expect(manifests.count >= 10)
         #expect(manifests.contains { $0.text.contains("adapter: signed-get") })
         #expect(manifests.contains { $0.text.contains("adapter: json-post") })
         for manifest in manifests {
