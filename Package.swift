@@ -63,6 +63,7 @@ let package = Package(
             dependencies: [
                 "PullSyncKernel",
                 "PartnerManifest",
+                "PullSyncAdapters",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -202,7 +203,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PartnerManifestTests",
-            dependencies: ["PartnerManifest"],
+            dependencies: ["PartnerManifest", "PullSyncKernel", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -237,7 +238,7 @@ let package = Package(
         ),
         .testTarget(
             name: "pullsyncTests",
-            dependencies: ["pullsync", "PullSyncTesting", "PullSyncSQLite"],
+            dependencies: ["pullsync", "PullSyncTesting", "PullSyncSQLite", "PartnerManifestTool"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -250,3 +251,59 @@ let package = Package(
         ),
     ]
 )
+
+// MARK: - Compiled adapters, the manifest tool and the plugins
+
+package.products += [
+    .library(name: "PullSyncAdapters", targets: ["PullSyncAdapters"]),
+    // Applied by an edge service to its target: compiles the target's partners.d/ into the binary.
+    .plugin(name: "EmbedPartners", targets: ["EmbedPartners"]),
+    // `swift package lint-partners`: the same check as `pullsync check`.
+    .plugin(name: "LintPartners", targets: ["LintPartners"]),
+]
+
+package.targets += [
+    // Compiled adapters for partners that manifests can't describe (signatures, JSON bodies).
+    .target(
+        name: "PullSyncAdapters",
+        dependencies: [
+            "PullSyncKernel",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ],
+        swiftSettings: swiftSettings
+    ),
+    // The one tool both plugins run: validates manifests, generates Swift. It is built for the host
+    // beside every consumer's build, so it depends on manifest parsing only.
+    .executableTarget(
+        name: "PartnerManifestTool",
+        dependencies: ["PartnerManifest"],
+        swiftSettings: swiftSettings
+    ),
+    .plugin(
+        name: "EmbedPartners",
+        capability: .buildTool(),
+        dependencies: ["PartnerManifestTool"]
+    ),
+    .plugin(
+        name: "LintPartners",
+        capability: .command(
+            intent: .custom(
+                verb: "lint-partners",
+                description: "Validate partner manifests (partners.d/ by default), as pullsync check does."
+            )
+            // No permissions: a lint reads and prints, and never writes to the package.
+        ),
+        dependencies: ["PartnerManifestTool"]
+    ),
+    .testTarget(
+        name: "PullSyncAdaptersTests",
+        dependencies: [
+            "PullSyncAdapters",
+            "PullSync",
+            "PullSyncTesting",
+        ],
+        // Read at run time from the source tree (one folder per partner), not bundled.
+        exclude: ["Fixtures"],
+        swiftSettings: swiftSettings
+    ),
+]

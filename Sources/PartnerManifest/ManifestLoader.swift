@@ -1,3 +1,4 @@
+public import PullSyncKernel
 import Yams
 
 /// Loads partner manifests: YAML text to validated ``PartnerManifest`` values, with
@@ -8,8 +9,14 @@ import Yams
 /// alias, so it returns promptly whatever it is given.
 public enum ManifestLoader {
     /// Parses and validates one manifest's bytes. `path` is used in diagnostics only.
-    public static func load(bytes: [UInt8], path: String) -> Result<PartnerManifest, ManifestErrors> {
-        let checked = check(bytes: bytes, path: path)
+    ///
+    /// - Parameter adapters: the compiled adapters `pull.adapter` may name, with their parameters.
+    public static func load(
+        bytes: [UInt8],
+        path: String,
+        adapters: [AdapterDescriptor] = AdapterDescriptor.builtIn
+    ) -> Result<PartnerManifest, ManifestErrors> {
+        let checked = check(bytes: bytes, path: path, adapters: adapters)
         if let manifest = checked.manifest { return .success(manifest) }
         return .failure(ManifestErrors(diagnostics: checked.diagnostics))
     }
@@ -21,12 +28,31 @@ public enum ManifestLoader {
     /// Reports every problem of every file, and an `id` or `source_domain` that repeats an
     /// earlier file's (at the later file's value, naming the earlier `file:line:column`).
     /// A path that can't be read is a diagnostic at line 1, column 1.
-    public static func load(paths: [String]) -> ManifestSet {
+    ///
+    /// - Parameter adapters: the compiled adapters `pull.adapter` may name, with their parameters.
+    public static func load(paths: [String], adapters: [AdapterDescriptor] = AdapterDescriptor.builtIn) -> ManifestSet {
+        load(files: ManifestFiles.expand(paths), adapters: adapters)
+    }
+
+    /// Loads manifests compiled into the binary (by the build plugin), exactly as ``load(paths:adapters:)``
+    /// loads files: an edge service that can't read files at run time gets the same partners and
+    /// the same diagnostics.
+    public static func load(
+        embedded manifests: [EmbeddedManifest],
+        adapters: [AdapterDescriptor] = AdapterDescriptor.builtIn
+    ) -> ManifestSet {
+        load(
+            files: manifests.map { ManifestFiles.File(path: $0.path, contents: .success(Array($0.text.utf8))) },
+            adapters: adapters
+        )
+    }
+
+    private static func load(files: [ManifestFiles.File], adapters: [AdapterDescriptor]) -> ManifestSet {
         var set = ManifestSet()
         var ids: [String: String] = [:]
         var sourceDomains: [String: String] = [:]
         var examined: Set<String> = []
-        for file in ManifestFiles.expand(paths) {
+        for file in files {
             // A file named twice (as itself and through its folder) is checked once.
             guard examined.insert(file.path).inserted else { continue }
             set.files.append(file.path)
@@ -40,7 +66,7 @@ public enum ManifestLoader {
             case .success(let contents):
                 bytes = contents
             }
-            let checked = check(bytes: bytes, path: file.path)
+            let checked = check(bytes: bytes, path: file.path, adapters: adapters)
             set.diagnostics += checked.diagnostics
             var duplicate = false
             if let (id, position) = checked.id {
@@ -92,7 +118,7 @@ public enum ManifestLoader {
     /// At most this many diagnostics are reported per file; one more says how many were left out.
     static let maxDiagnosticsPerFile = 100
 
-    private static func check(bytes: [UInt8], path: String) -> Checked {
+    private static func check(bytes: [UInt8], path: String, adapters: [AdapterDescriptor]) -> Checked {
         func failed(_ problems: [ManifestComposer.Problem], omitted: Int = 0) -> Checked {
             var diagnostics = problems.map {
                 ManifestDiagnostic(path: path, line: $0.position.line, column: $0.position.column, message: $0.message)
@@ -168,7 +194,12 @@ public enum ManifestLoader {
             return failed([.init(position: position, message: depthMessage)])
         }
 
-        var validator = ManifestValidator(path: path, text: text, renamedKeys: renamedKeys)
+        var validator = ManifestValidator(
+            path: path,
+            text: text,
+            renamedKeys: renamedKeys,
+            adapters: adapters
+        )
         for finding in scan.findings where finding.kind == .tag {
             validator.error(
                 finding.position,

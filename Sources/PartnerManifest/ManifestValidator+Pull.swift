@@ -9,8 +9,9 @@ struct PullSection {
     var rateLimit: RateLimitPolicy
     var timeout: Duration
     var budgetPerSecond: Double?
-    var http: HTTPPullAdapter.Configuration
-    var secretPosition: SourcePosition?
+    var adapter: PartnerManifest.Adapter
+    var secrets: [PartnerManifest.SecretUse]
+    var adapterPosition: SourcePosition?
 }
 
 extension ManifestValidator {
@@ -52,41 +53,26 @@ extension ManifestValidator {
             }
         }
 
-        let request = validateRequest(pull)
-
+        // A compiled adapter speaks its own protocol: the manifest-driven request keys don't apply.
+        var request: RequestSection?
+        var compiled: CompiledAdapterSection?
         var uidPath = ["uid"]
         var notFoundStatuses: Set<Int> = [404]
-        if let entry = pull["response"],
-            let response = fields(
-                of: entry.value,
-                path: entry.path,
-                validKeys: Self.responseKeys,
-                expected: "a mapping with keys uid_field, not_found_statuses"
-            )
-        {
-            if let entry = response["uid_field"], let value = string(entry) {
-                let segments = value.split(separator: ".", omittingEmptySubsequences: false)
-                if segments.contains(where: \.isEmpty) {
-                    error(
-                        entry.value.position,
-                        "'\(entry.path)' must be a dot path of object keys like uid or data.user.id; "
-                            + "found \(Quote.text(value))"
-                    )
-                } else {
-                    uidPath = segments.map(String.init)
-                }
-            }
-            if let entry = response["not_found_statuses"],
-                let statuses = integerList(
-                    entry,
-                    in: 100...599,
-                    meaning: "an HTTP status code",
-                    listExample: "a list of HTTP status codes like [404]",
-                    repeatNoun: "status",
-                    refusing: (200, "a 200 response carries the UID")
+        if let entry = pull["adapter"] {
+            compiled = validateCompiledAdapter(entry, in: pull)
+        } else {
+            if let params = pull["params"] {
+                let adapterNames = self.adapterNames
+                error(
+                    params.keyPosition,
+                    "'pull.params' gives parameters to a compiled adapter, but 'pull.adapter' is not set; "
+                        + "name one (\(adapterNames)) or remove 'pull.params'"
                 )
-            {
-                notFoundStatuses = Set(statuses)
+            }
+            request = validateRequest(pull)
+            if let response = validateResponse(pull) {
+                uidPath = response.uidPath
+                notFoundStatuses = response.notFoundStatuses
             }
         }
 
@@ -138,7 +124,30 @@ extension ManifestValidator {
             }
         }
 
-        guard problemCount == before, let hosts, let url, let request else { return nil }
+        guard problemCount == before, let hosts, let url else { return nil }
+        let adapter: PartnerManifest.Adapter
+        var secrets: [PartnerManifest.SecretUse] = []
+        if let compiled {
+            adapter = .compiled(.init(name: compiled.name, url: url, parameters: compiled.parameters))
+            secrets = compiled.secrets
+        } else if let request {
+            adapter = .http(
+                HTTPPullAdapter.Configuration(
+                    url: url,
+                    query: request.query,
+                    headers: request.headers,
+                    auth: request.auth,
+                    uidPath: uidPath,
+                    notFoundStatuses: notFoundStatuses
+                )
+            )
+            if let reference = request.auth.reference, let position = request.secretPosition {
+                let key = request.auth == .bearer(reference) ? "pull.auth.bearer" : "pull.auth.header_token"
+                secrets = [.init(reference: reference, key: key, line: position.line, column: position.column)]
+            }
+        } else {
+            return nil
+        }
         return PullSection(
             enabled: enabled,
             allowedHosts: hosts,
@@ -146,16 +155,57 @@ extension ManifestValidator {
             rateLimit: rateLimit,
             timeout: timeout,
             budgetPerSecond: budget,
-            http: HTTPPullAdapter.Configuration(
-                url: url,
-                query: request.query,
-                headers: request.headers,
-                auth: request.auth,
-                uidPath: uidPath,
-                notFoundStatuses: notFoundStatuses
-            ),
-            secretPosition: request.secretPosition
+            adapter: adapter,
+            secrets: secrets,
+            adapterPosition: compiled == nil ? nil : pull["adapter"]?.value.position
         )
+    }
+
+    /// `pull.response`: where the UID is, and which statuses mean "not found".
+    private mutating func validateResponse(_ pull: Fields) -> (uidPath: [String], notFoundStatuses: Set<Int>)? {
+        var uidPath = ["uid"]
+        var notFoundStatuses: Set<Int> = [404]
+        guard let entry = pull["response"] else { return (uidPath, notFoundStatuses) }
+        guard
+            let response = fields(
+                of: entry.value,
+                path: entry.path,
+                validKeys: Self.responseKeys,
+                expected: "a mapping with keys uid_field, not_found_statuses"
+            )
+        else { return nil }
+        let before = problemCount
+        if let entry = response["uid_field"], let value = fieldPath(entry) {
+            uidPath = value
+        }
+        if let entry = response["not_found_statuses"],
+            let statuses = integerList(
+                entry,
+                in: 100...599,
+                meaning: "an HTTP status code",
+                listExample: "a list of HTTP status codes like [404]",
+                repeatNoun: "status",
+                refusing: (200, "a 200 response carries the UID")
+            )
+        {
+            notFoundStatuses = Set(statuses)
+        }
+        return problemCount == before ? (uidPath, notFoundStatuses) : nil
+    }
+
+    /// A dot path of object keys, like `data.user.id`.
+    mutating func fieldPath(_ entry: Entry) -> [String]? {
+        guard let value = string(entry) else { return nil }
+        let segments = value.split(separator: ".", omittingEmptySubsequences: false)
+        guard !segments.contains(where: \.isEmpty) else {
+            error(
+                entry.value.position,
+                "'\(entry.path)' must be a dot path of object keys like uid or data.user.id; "
+                    + "found \(Quote.text(value))"
+            )
+            return nil
+        }
+        return segments.map(String.init)
     }
 
     private mutating func durationOfAtLeastOneSecond(_ entry: Entry) -> Duration? {

@@ -231,7 +231,7 @@ extension ManifestValidator {
     }
 
     /// `{ env: NAME }` or `{ file: PATH }`. Values here may be secrets: never in messages.
-    private mutating func secretReference(_ entry: Entry) -> (SecretReference, SourcePosition)? {
+    mutating func secretReference(_ entry: Entry) -> (SecretReference, SourcePosition)? {
         guard case .mapping = entry.value else {
             error(
                 entry.value.position,

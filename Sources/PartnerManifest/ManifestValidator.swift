@@ -8,8 +8,9 @@ struct ManifestValidator {
 
     static let topLevelKeys = ["id", "name", "source_domain", "pull", "consent"]
     static let pullKeys = [
-        "enabled", "url", "allowed_hosts", "query", "headers", "auth", "response", "timeout", "ttl", "rate_limit",
-        "budget_per_second",
+        "enabled", "url", "allowed_hosts", "adapter", "params", "query", "headers", "auth", "response", "timeout",
+        "ttl",
+        "rate_limit", "budget_per_second",
     ]
     static let authKeys = ["bearer", "header_token"]
     static let referenceKeys = ["env", "file"]
@@ -21,6 +22,8 @@ struct ManifestValidator {
     let text: SourceText
     /// Positions of first occurrences of repeated keys, renamed by the composer, and their names.
     let renamedKeys: [SourcePosition: String]
+    /// The compiled adapters `pull.adapter` may name.
+    let adapters: [AdapterDescriptor]
     /// Problems in the order found; after ``maxProblems``, only counted (in ``omitted``).
     private(set) var problems: [Problem] = []
     /// Problems found beyond ``maxProblems``.
@@ -32,10 +35,11 @@ struct ManifestValidator {
     /// `source_domain`, normalized, when valid on its own.
     private(set) var sourceDomain: (value: String, position: SourcePosition)?
 
-    init(path: String, text: SourceText, renamedKeys: [SourcePosition: String]) {
+    init(path: String, text: SourceText, renamedKeys: [SourcePosition: String], adapters: [AdapterDescriptor]) {
         self.path = path
         self.text = text
         self.renamedKeys = renamedKeys
+        self.adapters = adapters
     }
 
     /// Records a problem. The message is only built while problems are still being kept, so a
@@ -133,10 +137,11 @@ struct ManifestValidator {
             timeout: pull.timeout,
             budgetPerSecond: pull.budgetPerSecond,
             consent: consent,
-            http: pull.http,
-            secretLocation: pull.secretPosition.map { ($0.line, $0.column) },
+            adapter: pull.adapter,
+            secrets: pull.secrets,
             idLocation: (self.id?.position.line ?? 1, self.id?.position.column ?? 1),
-            sourceDomainLocation: (self.sourceDomain?.position.line ?? 1, self.sourceDomain?.position.column ?? 1)
+            sourceDomainLocation: (self.sourceDomain?.position.line ?? 1, self.sourceDomain?.position.column ?? 1),
+            adapterLocation: pull.adapterPosition.map { ($0.line, $0.column) }
         )
     }
 

@@ -25,14 +25,16 @@ public struct PartnerManifest: Sendable {
     public var budgetPerSecond: Double?
     /// `consent`.
     public var consent: PartnerConsentRequirements
-    /// The request and response shape: URL, query, headers, auth, response parsing.
-    public var http: HTTPPullAdapter.Configuration
-    /// Where the secret reference's name or path is written, for "secret not resolved" errors.
-    public var secretLocation: (line: Int, column: Int)?
+    /// How the partner is spoken to: the manifest-driven HTTP shape, or a compiled adapter.
+    public var adapter: Adapter
+    /// Every secret reference, with where it is written (for "secret not resolved" errors).
+    public var secrets: [SecretUse]
     /// Where `id`'s value is written.
     public var idLocation: (line: Int, column: Int)
     /// Where `source_domain`'s value is written.
     public var sourceDomainLocation: (line: Int, column: Int)
+    /// Where `pull.adapter`'s value is written, for a compiled adapter.
+    public var adapterLocation: (line: Int, column: Int)?
 
     public init(
         path: String,
@@ -46,10 +48,11 @@ public struct PartnerManifest: Sendable {
         timeout: Duration = .seconds(1),
         budgetPerSecond: Double? = nil,
         consent: PartnerConsentRequirements = PartnerConsentRequirements(),
-        http: HTTPPullAdapter.Configuration,
-        secretLocation: (line: Int, column: Int)? = nil,
+        adapter: Adapter,
+        secrets: [SecretUse] = [],
         idLocation: (line: Int, column: Int) = (1, 1),
-        sourceDomainLocation: (line: Int, column: Int) = (1, 1)
+        sourceDomainLocation: (line: Int, column: Int) = (1, 1),
+        adapterLocation: (line: Int, column: Int)? = nil
     ) {
         self.path = path
         self.id = id
@@ -62,24 +65,59 @@ public struct PartnerManifest: Sendable {
         self.timeout = timeout
         self.budgetPerSecond = budgetPerSecond
         self.consent = consent
-        self.http = http
-        self.secretLocation = secretLocation
+        self.adapter = adapter
+        self.secrets = secrets
         self.idLocation = idLocation
         self.sourceDomainLocation = sourceDomainLocation
+        self.adapterLocation = adapterLocation
     }
 
-    /// The token reference in `pull.auth`, if any.
-    public var secretReference: SecretReference? { http.auth.reference }
+    /// The manifest-driven request and response shape; `nil` for a compiled adapter.
+    public var http: HTTPPullAdapter.Configuration? {
+        if case .http(let configuration) = adapter { configuration } else { nil }
+    }
 
-    /// Builds the kernel's ``Partner``, speaking the manifest-driven ``HTTPPullAdapter``.
+    /// `pull.url`.
+    public var url: PartnerURL {
+        switch adapter {
+        case .http(let configuration): configuration.url
+        case .compiled(let reference): reference.url
+        }
+    }
+
+    /// Builds the kernel's ``Partner``.
     ///
     /// - Parameters:
-    ///   - token: the resolved secret of ``secretReference``; `nil` when there is none or it
-    ///     did not resolve (then building a request fails, naming the reference).
+    ///   - secrets: resolved values of ``secrets``' references; a missing one is unresolved (then
+    ///     building a request fails, naming the reference).
+    ///   - adapters: makes a compiled adapter named in `pull.adapter`.
     ///   - disabledReason: why the partner is disabled although its manifest enables it
     ///     (a secret that did not resolve). Never a secret value.
-    public func makePartner(token: Secret?, disabledReason: String? = nil) -> Partner {
-        Partner(
+    /// - Throws: when `pull.adapter` names an adapter `adapters` doesn't have, or the adapter
+    ///   refuses its parameters.
+    public func makePartner(
+        secrets: [SecretReference: Secret] = [:],
+        adapters: AdapterRegistry = AdapterRegistry(),
+        disabledReason: String? = nil
+    ) throws(AdapterError) -> Partner {
+        let partnerAdapter: any PartnerAdapter
+        switch adapter {
+        case .http(let configuration):
+            partnerAdapter = HTTPPullAdapter(
+                configuration: configuration,
+                token: configuration.auth.reference.flatMap { secrets[$0] }
+            )
+        case .compiled(let reference):
+            partnerAdapter = try adapters.makeAdapter(
+                named: reference.name,
+                configuration: CompiledAdapterConfiguration(
+                    url: reference.url,
+                    parameters: reference.parameters,
+                    secrets: secrets
+                )
+            )
+        }
+        return Partner(
             id: id,
             name: name,
             sourceDomain: sourceDomain,
@@ -91,7 +129,49 @@ public struct PartnerManifest: Sendable {
             timeout: timeout,
             budgetPerSecond: budgetPerSecond,
             consent: consent,
-            adapter: HTTPPullAdapter(configuration: http, token: token)
+            adapter: partnerAdapter
         )
+    }
+}
+
+extension PartnerManifest {
+    /// How a partner is spoken to.
+    public enum Adapter: Sendable, Hashable {
+        /// The manifest-driven ``HTTPPullAdapter``: `pull.query`, `pull.headers`, `pull.auth`, `pull.response`.
+        case http(HTTPPullAdapter.Configuration)
+        /// A compiled adapter: `pull.adapter` and `pull.params`.
+        case compiled(CompiledAdapterReference)
+    }
+
+    /// A compiled adapter named by a manifest, with its checked parameters.
+    public struct CompiledAdapterReference: Sendable, Hashable {
+        /// `pull.adapter`.
+        public var name: String
+        /// `pull.url`.
+        public var url: PartnerURL
+        /// `pull.params`, checked against the adapter's descriptor, defaults filled in.
+        public var parameters: AdapterParameters
+
+        public init(name: String, url: PartnerURL, parameters: AdapterParameters) {
+            self.name = name
+            self.url = url
+            self.parameters = parameters
+        }
+    }
+
+    /// One secret reference in a manifest and where its name or path is written.
+    public struct SecretUse: Sendable, Hashable {
+        public var reference: SecretReference
+        /// The key it is under, e.g. `pull.auth.bearer` or `pull.params.secret`.
+        public var key: String
+        public var line: Int
+        public var column: Int
+
+        public init(reference: SecretReference, key: String, line: Int, column: Int) {
+            self.reference = reference
+            self.key = key
+            self.line = line
+            self.column = column
+        }
     }
 }

@@ -1,3 +1,5 @@
-// `import PullSync` gives the whole public face: kernel types and manifest loading.
+// `import PullSync` gives the whole public face: kernel types, manifest loading and the
+// compiled adapters this package ships.
 @_exported public import PartnerManifest
+@_exported public import PullSyncAdapters
 @_exported public import PullSyncKernel

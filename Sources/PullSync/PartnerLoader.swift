@@ -1,4 +1,5 @@
 public import PartnerManifest
+public import PullSyncAdapters
 public import PullSyncKernel
 
 /// Partners loaded from manifest files: the registry the kernel runs on, and every problem
@@ -18,34 +19,81 @@ public struct LoadedPartners: Sendable {
 public enum PartnerLoader {
     /// Loads manifests from `paths` (folders and files).
     ///
-    /// - Parameter secrets: resolves token references; `nil` leaves them unresolved (enough
-    ///   for `check` and `explain`, which never send). A partner whose secret doesn't
-    ///   resolve is disabled with a reason naming the reference, and the others load.
-    public static func load(paths: [String], secrets: (any SecretResolver)?) -> LoadedPartners {
-        let set = ManifestLoader.load(paths: paths)
+    /// - Parameters:
+    ///   - secrets: resolves secret references; `nil` leaves them unresolved (enough for
+    ///     `check` and `explain`, which never send). A partner one of whose secrets doesn't
+    ///     resolve is disabled with a reason naming the reference, and the others load.
+    ///   - adapters: the compiled adapters manifests may name (`pull.adapter`); default the
+    ///     ones this package ships.
+    public static func load(
+        paths: [String],
+        secrets: (any SecretResolver)?,
+        adapters: AdapterRegistry = .builtIn
+    ) -> LoadedPartners {
+        load(ManifestLoader.load(paths: paths, adapters: adapters.descriptors), secrets: secrets, adapters: adapters)
+    }
+
+    /// Loads manifests compiled into the binary by the build plugin (`EmbeddedPartners.manifests`
+    /// in a target that applies `EmbedPartners`), exactly as ``load(paths:secrets:adapters:)``
+    /// loads files.
+    public static func load(
+        embedded manifests: [EmbeddedManifest],
+        secrets: (any SecretResolver)?,
+        adapters: AdapterRegistry = .builtIn
+    ) -> LoadedPartners {
+        load(
+            ManifestLoader.load(embedded: manifests, adapters: adapters.descriptors),
+            secrets: secrets,
+            adapters: adapters
+        )
+    }
+
+    private static func load(
+        _ set: ManifestSet,
+        secrets: (any SecretResolver)?,
+        adapters: AdapterRegistry
+    ) -> LoadedPartners {
         var diagnostics = set.diagnostics
         var disabled: [(id: String, reason: String)] = []
         var partners: [Partner] = []
         for manifest in set.manifests {
-            guard let secrets, let reference = manifest.secretReference else {
-                partners.append(manifest.makePartner(token: nil))
-                continue
+            var resolved: [SecretReference: Secret] = [:]
+            var failures: [String] = []
+            if let secrets {
+                for use in manifest.secrets {
+                    do {
+                        resolved[use.reference] = try secrets.resolve(use.reference)
+                    } catch {
+                        diagnostics.append(
+                            ManifestDiagnostic(
+                                path: manifest.path,
+                                line: use.line,
+                                column: use.column,
+                                message: "\(error.description); partner '\(manifest.id)' is disabled"
+                            )
+                        )
+                        failures.append(error.description)
+                    }
+                }
             }
+            let reason = failures.isEmpty ? nil : failures.joined(separator: "; ")
             do {
-                partners.append(manifest.makePartner(token: try secrets.resolve(reference)))
+                partners.append(try manifest.makePartner(secrets: resolved, adapters: adapters, disabledReason: reason))
             } catch {
-                let location = manifest.secretLocation ?? (line: 1, column: 1)
+                // The manifest named a registered adapter with valid parameters, and the adapter
+                // still refused them: the partner can't be built at all.
+                let location = manifest.adapterLocation ?? manifest.idLocation
                 diagnostics.append(
                     ManifestDiagnostic(
                         path: manifest.path,
                         line: location.line,
                         column: location.column,
-                        message: "\(error.description); partner '\(manifest.id)' is disabled"
+                        message: "\(error.message); partner '\(manifest.id)' is not loaded"
                     )
                 )
-                disabled.append((manifest.id, error.description))
-                partners.append(manifest.makePartner(token: nil, disabledReason: error.description))
+                continue
             }
+            if let reason { disabled.append((manifest.id, reason)) }
         }
         let registry: PartnerRegistry
         do {
@@ -53,7 +101,9 @@ public enum PartnerLoader {
         } catch {
             // The manifest loader already refuses duplicates; this is a second line of defence.
             for problem in error.problems {
-                diagnostics.append(ManifestDiagnostic(path: paths.first ?? ".", line: 1, column: 1, message: problem))
+                diagnostics.append(
+                    ManifestDiagnostic(path: set.files.first ?? ".", line: 1, column: 1, message: problem)
+                )
             }
             registry = try! PartnerRegistry([])
         }

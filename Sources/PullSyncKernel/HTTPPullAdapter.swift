@@ -133,6 +133,12 @@ public struct HTTPPullAdapter: PartnerAdapter {
     public static func extractUID(from body: [UInt8], path: [String]) -> PullOutcome {
         guard body.count <= ResponseLimits.maxBodyBytes else { return .tooLarge }
         guard let document = JSONValue.parse(body), case .object = document else { return .invalidBody }
+        return extractUID(from: document, path: path)
+    }
+
+    /// Classifies a parsed 200 answer: the string at `path`, or why there is none (for adapters
+    /// that read more than the UID from the same document).
+    public static func extractUID(from document: JSONValue, path: [String]) -> PullOutcome {
         switch document.value(at: path) {
         case nil, .null?:
             return .nullUID

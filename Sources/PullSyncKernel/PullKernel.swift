@@ -603,15 +603,21 @@ public struct PullKernel: Sendable {
     /// Sends one partner's real pull request for `edgeCookie` once, ignoring eligibility, rate
     /// limits, budget and circuit, and writing nothing: what `pullsync try` does. The URL
     /// safety checks still apply. `nil` when no partner has that id; an adapter that can't
-    /// build a request throws.
-    public func probe(partnerID: String, edgeCookie: EdgeCookie) async throws(AdapterError) -> ProbeResult? {
+    /// build a request throws. `consentStrings` are passed to the adapter as an organic
+    /// request's would be (partner fixtures use them).
+    public func probe(
+        partnerID: String,
+        edgeCookie: EdgeCookie,
+        consentStrings: ConsentStrings = ConsentStrings()
+    ) async throws(AdapterError) -> ProbeResult? {
         guard let index = registry.index(of: partnerID) else { return nil }
         let partner = registry.partners[index]
         let context = PullContext(
             edgeCookie: edgeCookie,
             partnerID: partner.id,
             sourceDomain: partner.sourceDomain,
-            now: clock.now()
+            now: clock.now(),
+            consentStrings: consentStrings
         )
         let request = try partner.adapter.makeRequest(for: context)
         let started = ContinuousClock.now

@@ -20,26 +20,16 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         let loaded = PartnerLoader.load(paths: paths, secrets: resolveSecrets ? EnvironmentSecretResolver() : nil)
-        var diagnostics = loaded.diagnostics
-        // A check pointed at the wrong folder must not pass: no manifests is a problem.
-        if loaded.files.isEmpty && diagnostics.isEmpty {
-            diagnostics = paths.map {
-                ManifestDiagnostic(path: $0, line: 1, column: 1, message: "no partner manifests (*.yaml, *.yml) found")
-            }
-        }
-        guard diagnostics.isEmpty else {
-            var output = ""
-            for diagnostic in diagnostics { output += diagnostic.description + "\n" }
-            let files = Set(diagnostics.map(\.path)).count
-            output +=
-                "\(diagnostics.count) problem\(diagnostics.count == 1 ? "" : "s") in \(files) file\(files == 1 ? "" : "s")\n"
-            FileHandle.standardError.write(Data(output.utf8))
-            throw ExitCode(1)
-        }
-        let partners = loaded.registry.partners.count
-        let enabled = loaded.registry.enabledIndices.count
-        print(
-            "\(loaded.files.count) file\(loaded.files.count == 1 ? "" : "s") checked: \(partners) partner\(partners == 1 ? "" : "s") valid (\(enabled) enabled for pull sync)"
+        // The same report `swift package lint-partners` prints, so the two agree line for line.
+        let report = ManifestCheckReport(
+            paths: paths,
+            files: loaded.files,
+            diagnostics: loaded.diagnostics,
+            partners: loaded.registry.partners.count,
+            enabled: loaded.registry.enabledIndices.count
         )
+        FileHandle.standardOutput.write(Data(report.standardOutput.utf8))
+        FileHandle.standardError.write(Data(report.standardError.utf8))
+        if !report.isValid { throw ExitCode(1) }
     }
 }

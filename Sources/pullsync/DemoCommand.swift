@@ -65,21 +65,17 @@ struct DemoCommand: AsyncParsableCommand {
         let loaded = PartnerLoader.load(paths: [partners], secrets: DemoSecrets())
         for diagnostic in loaded.diagnostics { FileHandle.standardError.write(Data("\(diagnostic)\n".utf8)) }
         let enabled = loaded.registry.enabledIndices.map { loaded.registry.partners[$0] }
-        let endpoints = enabled.compactMap { partner -> (Partner, HTTPPullAdapter.Configuration)? in
-            guard let adapter = partner.adapter as? HTTPPullAdapter else { return nil }
-            return (partner, adapter.configuration)
-        }
+        let endpoints = enabled.compactMap(DemoEndpoint.init(partner:))
         guard !endpoints.isEmpty else {
-            throw ValidationError("no enabled manifest-driven partners in \(partners)")
+            throw ValidationError("no enabled partners with a known protocol in \(partners)")
         }
-        let hosts = Array(Set(endpoints.map(\.1.url.host))).sorted()
+        let hosts = Array(Set(endpoints.map(\.url.host))).sorted()
         let authority = TestCertificateAuthority(commonName: "pullsync demo CA")
         let caFile = scratch.appendingPathComponent("demo-ca.pem").path
         try authority.writeCACertificate(to: caFile)
         let server = try await PartnerServer.start(tls: try authority.issue(dnsNames: hosts))
-        for (partner, configuration) in endpoints {
-            let answer = Self.answer(uid: "\(partner.id)-demo-uid", path: configuration.uidPath)
-            server.script(path: configuration.url.path, .delayed(.milliseconds(partnerDelayMS), .json(answer)))
+        for endpoint in endpoints {
+            server.script(path: endpoint.url.path, .delayed(.milliseconds(partnerDelayMS), .json(endpoint.answer)))
         }
         let loopback = IPAddress("127.0.0.1")!
         let resolver = StaticHostResolver(Dictionary(uniqueKeysWithValues: hosts.map { ($0, [loopback]) }))
@@ -87,7 +83,7 @@ struct DemoCommand: AsyncParsableCommand {
 
         print("pullsync demo")
         print(
-            "  partners:  \(endpoints.map(\.0.id).joined(separator: ", ")) on 127.0.0.1:\(serverPort) (HTTPS, throwaway CA), answering after \(partnerDelayMS) ms"
+            "  partners:  \(endpoints.map(\.partner.id).joined(separator: ", ")) on 127.0.0.1:\(serverPort) (HTTPS, throwaway CA), answering after \(partnerDelayMS) ms"
         )
         let disabled = loaded.registry.partners.filter { partner in !enabled.contains { $0.id == partner.id } }.map(
             \.id
@@ -122,8 +118,8 @@ struct DemoCommand: AsyncParsableCommand {
             try? await server.shutdown()
             throw error
         }
-        for (_, configuration) in endpoints {
-            on.callsByPath[configuration.url.path] = server.requestCount(path: configuration.url.path)
+        for endpoint in endpoints {
+            on.callsByPath[endpoint.url.path] = server.requestCount(path: endpoint.url.path)
         }
         on.peakConcurrent = server.peakConcurrentRequests
         try await server.shutdown()
@@ -135,7 +131,7 @@ struct DemoCommand: AsyncParsableCommand {
         print(
             "  served:    \(on.traffic.served) requests (\(organic) organic pages, \(on.traffic.excluded) /auction, \(on.traffic.optedOut) opted out with Sec-GPC)"
         )
-        let calls = endpoints.map { "\($0.0.id) \(on.callsByPath[$0.1.url.path] ?? 0)" }.joined(separator: ", ")
+        let calls = endpoints.map { "\($0.partner.id) \(on.callsByPath[$0.url.path] ?? 0)" }.joined(separator: ", ")
         print("  calls:     \(calls); at most \(on.peakConcurrent) in flight at the partners")
         let outcomes = on.statistics.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         print("  outcomes:  \(outcomes.isEmpty ? "none" : outcomes.joined(separator: ", "))")
@@ -305,11 +301,6 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     /// `{"uid": …}` nested along the manifest's `uid_field` path.
-    static func answer(uid: String, path: [String]) -> String {
-        var json = "\"\(uid)\""
-        for key in path.reversed() { json = "{\"\(key)\":\(json)}" }
-        return json
-    }
 
     static func percentile(_ values: [Duration], _ fraction: Double) -> Duration {
         guard !values.isEmpty else { return .zero }
@@ -341,5 +332,65 @@ struct PortRedirectingTransport: PullTransport {
         var redirected = request
         redirected.url.port = port
         return await base.send(redirected, limits: limits)
+    }
+}
+
+/// One demo partner: where its requests go and what the loopback server answers, in the shape
+/// its adapter reads.
+struct DemoEndpoint {
+    var partner: Partner
+    var url: PartnerURL
+    var answer: String
+
+    /// `nil` for an adapter the demo doesn't know how to answer.
+    init?(partner: Partner) {
+        let uid = JSONValue.string("\(partner.id)-demo-uid")
+        self.partner = partner
+        switch partner.adapter {
+        case let adapter as HTTPPullAdapter:
+            url = adapter.configuration.url
+            answer = Self.document([(adapter.configuration.uidPath, uid)])
+        case let adapter as SignedGetAdapter:
+            url = adapter.url
+            answer = Self.document([(adapter.uidPath, uid)])
+        case let adapter as JSONPostAdapter:
+            // A week from now: a partner-given expiry, overriding the TTL.
+            let week = 7 * 86_400.0
+            let expiry =
+                adapter.expiryFormat == .secondsFromNow
+                ? week : Double(SystemWallClock().now().secondsSinceEpoch) + week
+            url = adapter.url
+            answer = Self.document([(adapter.uidPath, uid), (adapter.expiryPath, .number(expiry))])
+        default:
+            return nil
+        }
+    }
+
+    /// A JSON object with each value at its path of object keys.
+    static func document(_ values: [([String], JSONValue)]) -> String {
+        var root = JSONValue.object([:])
+        for (path, value) in values { root = inserting(value, at: path[...], into: root) }
+        return render(root)
+    }
+
+    private static func inserting(_ value: JSONValue, at path: ArraySlice<String>, into node: JSONValue) -> JSONValue {
+        guard let key = path.first else { return value }
+        var members: [String: JSONValue] = [:]
+        if case .object(let existing) = node { members = existing }
+        members[key] = inserting(value, at: path.dropFirst(), into: members[key] ?? .object([:]))
+        return .object(members)
+    }
+
+    private static func render(_ value: JSONValue) -> String {
+        switch value {
+        case .null: "null"
+        case .bool(let flag): flag ? "true" : "false"
+        case .number(let number): number == number.rounded() ? String(Int64(number)) : String(number)
+        case .string(let text): "\"\(text)\""
+        case .array(let elements): "[" + elements.map(render).joined(separator: ",") + "]"
+        case .object(let members):
+            "{" + members.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\(render($0.value))" }.joined(separator: ",")
+                + "}"
+        }
     }
 }

@@ -17,7 +17,7 @@ struct BadManifest: Sendable, CustomTestStringConvertible {
 private let base = ManifestFixtures.base
 private let validKeys = "id, name, source_domain, pull, consent"
 private let pullKeys =
-    "enabled, url, allowed_hosts, query, headers, auth, response, timeout, ttl, rate_limit, budget_per_second"
+    "enabled, url, allowed_hosts, adapter, params, query, headers, auth, response, timeout, ttl, rate_limit, budget_per_second"
 
 extension BadManifest {
     static let all: [BadManifest] = structure + identity + url + hosts + request + auth + numbers

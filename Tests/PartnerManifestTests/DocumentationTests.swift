@@ -1,5 +1,6 @@
 import Foundation
 import PartnerManifest
+import PullSyncKernel
 import Testing
 
 /// The examples in `docs/manifest-format.md` say what the loader does.
@@ -41,5 +42,18 @@ import Testing
             return
         }
         #expect(errors.description + "\n" == printed)
+    }
+
+    /// Each shipped compiled adapter has its own section, with a row for each parameter.
+    @Test(arguments: AdapterDescriptor.builtIn)
+    func everyCompiledAdapterParameterIsDocumented(descriptor: AdapterDescriptor) throws {
+        let section = try #require(
+            Self.document.components(separatedBy: "### `\(descriptor.name)`\n").dropFirst().first?
+                .components(separatedBy: "\n### ").first
+        )
+        for parameter in descriptor.parameters {
+            #expect(section.contains("| `\(parameter.name)` |"), "\(descriptor.name).\(parameter.name)")
+        }
+        #expect(section.contains("adapter: \(descriptor.name)\n"), "an example manifest")
     }
 }

@@ -18,16 +18,17 @@ import Testing
         #expect(manifest.rateLimit == RateLimitPolicy(calls: 10, window: .seconds(3600)))
         #expect(manifest.budgetPerSecond == nil)
         #expect(manifest.consent == PartnerConsentRequirements())
-        #expect(manifest.http.url == PartnerURL(scheme: "https", host: "sync.acme.example", path: "/v1/pull"))
-        #expect(manifest.http.query.map(\.name) == ["ec_id"])
-        #expect(manifest.http.query.map(\.value.source) == ["{ec_id}"])
-        #expect(manifest.http.headers.isEmpty)
-        #expect(manifest.http.auth == .bearer(.environment("ACME_TOKEN")))
-        #expect(manifest.http.uidPath == ["uid"])
-        #expect(manifest.http.notFoundStatuses == [404])
-        #expect(manifest.secretReference == .environment("ACME_TOKEN"))
-        #expect(manifest.secretLocation?.line == 7)
-        #expect(manifest.secretLocation?.column == 20)
+        #expect(manifest.http?.url == PartnerURL(scheme: "https", host: "sync.acme.example", path: "/v1/pull"))
+        #expect(manifest.http?.query.map(\.name) == ["ec_id"])
+        #expect(manifest.http?.query.map(\.value.source) == ["{ec_id}"])
+        #expect(manifest.http?.headers.isEmpty == true)
+        #expect(manifest.http?.auth == .bearer(.environment("ACME_TOKEN")))
+        #expect(manifest.http?.uidPath == ["uid"])
+        #expect(manifest.http?.notFoundStatuses == [404])
+        #expect(manifest.secrets.map(\.reference) == [.environment("ACME_TOKEN")])
+        #expect(manifest.secrets.first?.key == "pull.auth.bearer")
+        #expect(manifest.secrets.first?.line == 7)
+        #expect(manifest.secrets.first?.column == 20)
         #expect(manifest.idLocation == (1, 5) as (Int, Int))
         #expect(manifest.sourceDomainLocation == (2, 16) as (Int, Int))
     }
@@ -77,20 +78,20 @@ import Testing
         #expect(manifest.sourceDomain == "brightbid.example")
         #expect(!manifest.pullEnabled)
         #expect(manifest.allowedHosts.hosts == ["match.brightbid.example", "backup.brightbid.example"])
-        #expect(manifest.http.url.scheme == "https")
-        #expect(manifest.http.url.host == "match.brightbid.example")
-        #expect(manifest.http.url.port == 8443)
-        #expect(manifest.http.url.path == "/uid/look%20up")
-        #expect(manifest.http.url.fixedQuery == "v=2&src=edge")
-        #expect(manifest.http.query.map(\.name) == ["z_last_name_first", "pid", "consent", "fixed"])
-        #expect(manifest.http.query.map(\.value.source) == ["{ec_hash}", "{partner_id}", "{gdpr_consent}", "abc"])
-        #expect(manifest.http.headers.map(\.name) == ["X-Publisher", "X-Api-Key", "Accept"])
-        #expect(manifest.http.headers.map(\.value.source) == ["pub-123", "Key {token}", "application/json"])
-        #expect(manifest.http.auth == .headerTemplate(.file("/run/secrets/brightbid")))
-        #expect(manifest.secretLocation?.line == 22)
-        #expect(manifest.secretLocation?.column == 13)
-        #expect(manifest.http.uidPath == ["data", "user", "id"])
-        #expect(manifest.http.notFoundStatuses == [404, 410, 204])
+        #expect(manifest.http?.url.scheme == "https")
+        #expect(manifest.http?.url.host == "match.brightbid.example")
+        #expect(manifest.http?.url.port == 8443)
+        #expect(manifest.http?.url.path == "/uid/look%20up")
+        #expect(manifest.http?.url.fixedQuery == "v=2&src=edge")
+        #expect(manifest.http?.query.map(\.name) == ["z_last_name_first", "pid", "consent", "fixed"])
+        #expect(manifest.http?.query.map(\.value.source) == ["{ec_hash}", "{partner_id}", "{gdpr_consent}", "abc"])
+        #expect(manifest.http?.headers.map(\.name) == ["X-Publisher", "X-Api-Key", "Accept"])
+        #expect(manifest.http?.headers.map(\.value.source) == ["pub-123", "Key {token}", "application/json"])
+        #expect(manifest.http?.auth == .headerTemplate(.file("/run/secrets/brightbid")))
+        #expect(manifest.secrets.first?.line == 22)
+        #expect(manifest.secrets.first?.column == 13)
+        #expect(manifest.http?.uidPath == ["data", "user", "id"])
+        #expect(manifest.http?.notFoundStatuses == [404, 410, 204])
         #expect(manifest.timeout == .milliseconds(750))
         #expect(manifest.ttl == .seconds(43_200))
         #expect(manifest.rateLimit == RateLimitPolicy(calls: 4, window: .seconds(1800)))
@@ -137,8 +138,8 @@ import Testing
             with: url
         )
         let manifest = try ManifestFixtures.manifest(yaml)
-        #expect(manifest.http.url.host == host)
-        #expect(manifest.http.url.port == port)
+        #expect(manifest.http?.url.host == host)
+        #expect(manifest.http?.url.port == port)
         #expect(manifest.allowedHosts.contains(host))
     }
 
@@ -149,14 +150,14 @@ import Testing
         let manifest = try ManifestFixtures.manifest(yaml)
         #expect(manifest.sourceDomain == "acme.example")
         #expect(manifest.allowedHosts.hosts == ["sync.acme.example"])
-        #expect(manifest.http.url.scheme == "https")
-        #expect(manifest.http.url.host == "sync.acme.example")
-        #expect(manifest.http.url.description == "https://sync.acme.example/v1/pull")
+        #expect(manifest.http?.url.scheme == "https")
+        #expect(manifest.http?.url.host == "sync.acme.example")
+        #expect(manifest.http?.url.description == "https://sync.acme.example/v1/pull")
     }
 
     @Test func emptyPathBecomesSlash() throws {
         let manifest = try ManifestFixtures.manifest(ManifestFixtures.withURL("https://sync.acme.example"))
-        #expect(manifest.http.url.path == "/")
+        #expect(manifest.http?.url.path == "/")
     }
 
     @Test func tokenInAHeaderWithBearerAuthIsAllowed() throws {
@@ -164,8 +165,8 @@ import Testing
             ManifestFixtures.base
                 + "  headers:\n    X-Sig: \"{token}\"\n  auth:\n    bearer: { file: /run/secrets/acme }\n"
         )
-        #expect(manifest.http.auth == .bearer(.file("/run/secrets/acme")))
-        #expect(manifest.http.headers.map(\.name) == ["X-Sig"])
+        #expect(manifest.http?.auth == .bearer(.file("/run/secrets/acme")))
+        #expect(manifest.http?.headers.map(\.name) == ["X-Sig"])
     }
 
     @Test func authorizationHeaderFromTheToken() throws {
@@ -173,20 +174,20 @@ import Testing
             ManifestFixtures.base
                 + "  headers:\n    Authorization: \"Token {token}\"\n  auth:\n    header_token: { env: ACME_TOKEN }\n"
         )
-        #expect(manifest.http.headers.map(\.value.source) == ["Token {token}"])
-        #expect(manifest.http.auth == .headerTemplate(.environment("ACME_TOKEN")))
+        #expect(manifest.http?.headers.map(\.value.source) == ["Token {token}"])
+        #expect(manifest.http?.auth == .headerTemplate(.environment("ACME_TOKEN")))
     }
 
     @Test func emptyQueryMeansNoQueryItems() throws {
         let manifest = try ManifestFixtures.manifest(ManifestFixtures.base + "  query: {}\n")
-        #expect(manifest.http.query.isEmpty)
+        #expect(manifest.http?.query.isEmpty == true)
     }
 
     @Test func emptyNotFoundStatuses() throws {
         let manifest = try ManifestFixtures.manifest(
             ManifestFixtures.base + "  response:\n    not_found_statuses: []\n"
         )
-        #expect(manifest.http.notFoundStatuses.isEmpty)
+        #expect(manifest.http?.notFoundStatuses.isEmpty == true)
     }
 
     /// `&`, `*`, `!` and `#` that are not YAML anchors, aliases, tags or comments.
@@ -212,13 +213,13 @@ import Testing
             """
         )
         #expect(manifest.name == "Acme & *Partners* !really")
-        #expect(manifest.http.url.fixedQuery == "a=1&b=*")
+        #expect(manifest.http?.url.fixedQuery == "a=1&b=*")
         #expect(
-            manifest.http.headers.map(\.value.source) == [
+            manifest.http?.headers.map(\.value.source) == [
                 "&quoted *too* !yes # not a comment", "a&b*c!d", "&it's *fine*",
             ]
         )
-        #expect(manifest.http.uidPath == ["*folded* &text"])
+        #expect(manifest.http?.uidPath == ["*folded* &text"])
     }
 
     @Test func explicitDocumentMarkersByteOrderMarkAndCRLF() throws {
@@ -233,9 +234,9 @@ import Testing
             "{id: acme, source_domain: acme.example, pull: {url: 'https://sync.acme.example/', "
                 + "allowed_hosts: [sync.acme.example], auth: {bearer: {env: ACME_TOKEN}}}}\n"
         )
-        #expect(manifest.http.auth == .bearer(.environment("ACME_TOKEN")))
-        #expect(manifest.secretLocation?.line == 1)
-        #expect(manifest.secretLocation?.column == 140)
+        #expect(manifest.http?.auth == .bearer(.environment("ACME_TOKEN")))
+        #expect(manifest.secrets.first?.line == 1)
+        #expect(manifest.secrets.first?.column == 140)
     }
 
     @Test func makePartnerCarriesEverything() throws {
@@ -244,7 +245,7 @@ import Testing
                 + "  ttl: 2h\n  timeout: 2s\n  budget_per_second: 5\n  auth:\n    bearer: { env: ACME_TOKEN }\n"
                 + "name: Acme\nconsent:\n  tcf_vendor_id: 7\n"
         )
-        let partner = manifest.makePartner(token: Secret("t0k3n"))
+        let partner = try manifest.makePartner(secrets: [.environment("ACME_TOKEN"): Secret("t0k3n")])
         #expect(partner.id == "acme")
         #expect(partner.name == "Acme")
         #expect(partner.sourceDomain == "acme.example")
@@ -258,7 +259,7 @@ import Testing
         let adapter = try #require(partner.adapter as? HTTPPullAdapter)
         #expect(adapter.configuration == manifest.http)
 
-        let disabled = manifest.makePartner(token: nil, disabledReason: "secret env:ACME_TOKEN is not set")
+        let disabled = try manifest.makePartner(disabledReason: "secret env:ACME_TOKEN is not set")
         #expect(disabled.disabledReason == "secret env:ACME_TOKEN is not set")
     }
 }

@@ -35,7 +35,7 @@ import Testing
                 "'source_domain' must be a DNS name like acme.example; found 'acme_example'",
                 "'pull.url' must use https; found 'ftp'",
                 "'pull.allowed_hosts' must list at least one host",
-                "unknown key 'pull.tiemout'; valid keys: enabled, url, allowed_hosts, query, headers, auth, response, "
+                "unknown key 'pull.tiemout'; valid keys: enabled, url, allowed_hosts, adapter, params, query, headers, auth, response, "
                     + "timeout, ttl, rate_limit, budget_per_second; did you mean 'timeout'?",
                 "invalid duration 'forever' for 'pull.ttl'; write a number with a unit: 500ms, 2s, 5m, 24h, 1d",
                 "duplicate key 'pull.timeout'; first defined at line 8, column 3",

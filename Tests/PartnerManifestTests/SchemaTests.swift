@@ -1,4 +1,5 @@
 import Foundation
+import PullSyncKernel
 import Testing
 
 @testable import PartnerManifest
@@ -57,5 +58,167 @@ import Testing
             )
         }
         #expect(FileManager.default.fileExists(atPath: Self.schemaURL.path))
+    }
+}
+
+/// The schema and the compiled adapters' descriptors agree, and every manifest the repository
+/// ships (and documents) is valid against the schema, checked here in Swift.
+@Suite struct SchemaInstanceTests {
+    static let root = SchemaTests.schemaURL.deletingLastPathComponent().deletingLastPathComponent()
+
+    static func schema() throws -> JSON {
+        try JSONDecoder().decode(JSON.self, from: Data(contentsOf: SchemaTests.schemaURL))
+    }
+
+    static func validator() throws -> JSONSchemaValidator {
+        try JSONSchemaValidator(schema: schema())
+    }
+
+    /// The `$defs` schema a manifest naming `adapter` validates its `params` against.
+    static func paramsSchema(for adapter: String) throws -> JSON {
+        let schema = try schema()
+        let rules = try #require(schema["properties"]?["pull"]?["allOf"]?.array)
+        let rule = try #require(
+            rules.first { $0["if"]?["properties"]?["adapter"]?["const"] == .string(adapter) },
+            "no if/then rule for adapter \(adapter)"
+        )
+        let reference = try #require(rule["then"]?["properties"]?["params"]?["$ref"]?.string)
+        #expect(rule["then"]?["required"] == .array([.string("params")]))
+        let name = try #require(reference.split(separator: "/").last.map(String.init))
+        return try #require(schema["$defs"]?[name])
+    }
+
+    @Test func theSchemaNamesExactlyTheBuiltInAdapters() throws {
+        let names = try #require(Self.schema()["properties"]?["pull"]?["properties"]?["adapter"]?["enum"]?.array)
+        #expect(names.compactMap(\.string) == AdapterDescriptor.builtIn.map(\.name))
+    }
+
+    @Test(arguments: AdapterDescriptor.builtIn)
+    func paramsAgreeWithTheDescriptor(descriptor: AdapterDescriptor) throws {
+        let params = try Self.paramsSchema(for: descriptor.name)
+        #expect(params["additionalProperties"] == .bool(false))
+        let properties = try #require(params["properties"]?.object)
+        #expect(properties.keys.sorted() == descriptor.parameters.map(\.name).sorted())
+        let required = descriptor.parameters.filter { $0.requirement == .required }.map(\.name)
+        #expect(params["required"]?.array?.compactMap(\.string).sorted() == required.sorted())
+        for parameter in descriptor.parameters {
+            let property = try #require(properties[parameter.name])
+            switch parameter.kind {
+            case .text:
+                #expect(property["type"] == .string("string"), "\(parameter.name)")
+            case .integer(let range):
+                #expect(property["type"] == .string("integer"), "\(parameter.name)")
+                #expect(property["minimum"] == .integer(range.lowerBound), "\(parameter.name)")
+                #expect(property["maximum"] == .integer(range.upperBound), "\(parameter.name)")
+            case .boolean:
+                #expect(property["type"] == .string("boolean"), "\(parameter.name)")
+            case .duration:
+                #expect(property["$ref"] == .string("#/$defs/duration"), "\(parameter.name)")
+            case .secret:
+                #expect(property["$ref"] == .string("#/$defs/secretReference"), "\(parameter.name)")
+            case .headerName:
+                #expect(property["pattern"] != nil, "\(parameter.name)")
+            case .fieldPath:
+                #expect(property["$ref"] == .string("#/$defs/fieldPath"), "\(parameter.name)")
+            case .choice(let words):
+                #expect(property["enum"] == .array(words.map(JSON.string)), "\(parameter.name)")
+            }
+        }
+    }
+
+    /// The manifest files the repository ships: `partners.d/`, the example consumer's
+    /// `partners.d/` and the fixture-only partners' manifests.
+    static func manifestFiles() throws -> [URL] {
+        let manager = FileManager.default
+        func yaml(in folder: URL) throws -> [URL] {
+            try manager.contentsOfDirectory(atPath: folder.path)
+                .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
+                .sorted()
+                .map { folder.appendingPathComponent($0) }
+        }
+        var files = try yaml(in: root.appendingPathComponent("partners.d"))
+        let examples = root.appendingPathComponent("Examples")
+        for example in try manager.contentsOfDirectory(atPath: examples.path).sorted() {
+            files += try yaml(in: examples.appendingPathComponent(example).appendingPathComponent("partners.d"))
+        }
+        let fixtures = root.appendingPathComponent("Tests/PullSyncAdaptersTests/Fixtures")
+        for partner in try manager.contentsOfDirectory(atPath: fixtures.path).sorted() {
+            let manifest = fixtures.appendingPathComponent(partner).appendingPathComponent("manifest.yaml")
+            if manager.fileExists(atPath: manifest.path) { files.append(manifest) }
+        }
+        return files
+    }
+
+    /// Each shipped manifest's first line points editors at the schema, by a path that resolves
+    /// to it from the manifest's folder.
+    @Test func everyShippedManifestReferencesTheSchema() throws {
+        let files = try Self.manifestFiles()
+        #expect(files.count >= 8)
+        let prefix = "# yaml-language-server: $schema="
+        for file in files {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            let firstLine = String(text.prefix { $0 != "\n" })
+            #expect(firstLine.hasPrefix(prefix), "\(file.path)")
+            let target = file.deletingLastPathComponent().appendingPathComponent(
+                String(firstLine.dropFirst(prefix.count))
+            )
+            #expect(target.standardizedFileURL.path == SchemaTests.schemaURL.standardizedFileURL.path, "\(file.path)")
+        }
+    }
+
+    /// Every shipped manifest file, and every example manifest in the docs.
+    static func shippedManifests() throws -> [(name: String, text: String)] {
+        var manifests = try manifestFiles().map { ($0.path, try String(contentsOf: $0, encoding: .utf8)) }
+        let documented = DocumentationTests.blocks("yaml").filter {
+            $0.contains("source_domain:") && !$0.contains("tiemout")
+        }
+        manifests += documented.enumerated().map { ("docs/manifest-format.md example \($0.offset + 1)", $0.element) }
+        return manifests
+    }
+
+    @Test func everyShippedManifestIsValidAgainstTheSchema() throws {
+        let validator = try Self.validator()
+        let manifests = try Self.shippedManifests()
+        #expect(manifests.count >= 10)
+        #expect(manifests.contains { $0.text.contains("adapter: signed-get") })
+        #expect(manifests.contains { $0.text.contains("adapter: json-post") })
+        for manifest in manifests {
+            #expect(validator.errors(try JSON(yaml: manifest.text)) == [], "\(manifest.name)")
+        }
+    }
+
+    /// Mistakes the loader refuses, which the schema must refuse too (so editors flag them as
+    /// people type). Each is the base manifest plus the lines given.
+    @Test(arguments: [
+        ("an unknown key", "  tiemout: 1s\n"),
+        ("an unknown adapter", "  adapter: signed-got\n  params: { key_id: k, secret: { env: K } }\n"),
+        ("params without an adapter", "  params: { key_id: k }\n"),
+        (
+            "an adapter with query",
+            "  adapter: signed-get\n  params: { key_id: k, secret: { env: K } }\n  query: { a: b }\n"
+        ),
+        ("an adapter with auth", "  adapter: json-post\n  params: { account_id: a }\n  auth: { bearer: { env: K } }\n"),
+        ("an adapter without params", "  adapter: signed-get\n"),
+        ("a missing required parameter", "  adapter: signed-get\n  params: { secret: { env: K } }\n"),
+        ("an unknown parameter", "  adapter: json-post\n  params: { account_id: a, acount: b }\n"),
+        ("a literal secret", "  adapter: signed-get\n  params: { key_id: k, secret: hunter2 }\n"),
+        ("a wrong choice", "  adapter: json-post\n  params: { account_id: a, expiry_format: iso8601 }\n"),
+        ("a wrong duration", "  adapter: json-post\n  params: { account_id: a, max_expiry: forever }\n"),
+        ("a wrong boolean", "  adapter: json-post\n  params: { account_id: a, send_consent: yes }\n"),
+        ("an empty field path", "  adapter: json-post\n  params: { account_id: a, uid_field: data..uid }\n"),
+        (
+            "a bad header name",
+            "  adapter: signed-get\n  params: { key_id: k, secret: { env: K }, signature_header: X Sig }\n"
+        ),
+    ])
+    func theSchemaRefusesWhatTheLoaderRefuses(mistake: String, lines: String) throws {
+        let text = ManifestFixtures.base + lines
+        #expect(!ManifestFixtures.diagnostics(text).isEmpty, "the loader accepts \(mistake)")
+        #expect(try !Self.validator().errors(JSON(yaml: text)).isEmpty, "the schema accepts \(mistake)")
+    }
+
+    @Test func theValidatorRefusesKeywordsItDoesNotImplement() throws {
+        let schema = try JSONDecoder().decode(JSON.self, from: Data(#"{"properties": {"a": {"format": "uri"}}}"#.utf8))
+        #expect(throws: JSONSchemaValidator.UnknownKeyword.self) { try JSONSchemaValidator(schema: schema) }
     }
 }

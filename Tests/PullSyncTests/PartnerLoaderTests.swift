@@ -8,7 +8,9 @@ import Testing
         let set = ManifestLoader.load(paths: [shippedPartners])
         var environment: [String: String] = [:]
         for manifest in set.manifests {
-            if case .environment(let name)? = manifest.secretReference { environment[name] = "tok-\(name)" }
+            for use in manifest.secrets {
+                if case .environment(let name) = use.reference { environment[name] = "tok-\(name)" }
+            }
         }
         return environment
     }
@@ -44,23 +46,23 @@ import Testing
     @Test func aMissingSecretDisablesOnlyThatPartnerAndNamesTheReference() throws {
         let loaded = PartnerLoader.load(paths: [shippedPartners], secrets: NothingResolves())
         let set = ManifestLoader.load(paths: [shippedPartners])
-        let withSecrets = set.manifests.filter { $0.secretReference != nil }
+        let withSecrets = set.manifests.filter { !$0.secrets.isEmpty }
         #expect(!withSecrets.isEmpty)
         #expect(loaded.disabled.count == withSecrets.count)
         for manifest in withSecrets {
             let partner = try #require(loaded.registry[id: manifest.id])
             let reason = try #require(partner.disabledReason)
-            #expect(reason.contains(manifest.secretReference!.description))
+            #expect(manifest.secrets.allSatisfy { reason.contains($0.reference.description) })
             #expect(!loaded.registry.enabledIndices.contains(loaded.registry.index(of: manifest.id)!))
             let diagnostic = try #require(loaded.diagnostics.first { $0.path == manifest.path })
             #expect(diagnostic.message.contains("partner '\(manifest.id)' is disabled"))
-            if let location = manifest.secretLocation {
+            if let location = manifest.secrets.first {
                 #expect(diagnostic.line == location.line)
                 #expect(diagnostic.column == location.column)
             }
         }
         // Partners without secrets stay enabled.
-        let withoutSecrets = set.manifests.filter { $0.secretReference == nil && $0.pullEnabled }
+        let withoutSecrets = set.manifests.filter { $0.secrets.isEmpty && $0.pullEnabled }
         for manifest in withoutSecrets {
             #expect(loaded.registry.isEnabled(loaded.registry.index(of: manifest.id)!))
         }

@@ -15,15 +15,20 @@ struct CLIResult: Sendable {
 
 /// The built `pullsync` binary, beside the test bundle.
 func pullsyncBinary() throws -> URL {
+    try builtBinary("pullsync")
+}
+
+/// A built executable of this package, beside the test bundle.
+func builtBinary(_ name: String) throws -> URL {
     var candidates: [URL] = []
     if let executable = Bundle.main.executableURL {
-        candidates.append(executable.deletingLastPathComponent().appendingPathComponent("pullsync"))
+        candidates.append(executable.deletingLastPathComponent().appendingPathComponent(name))
     }
     let argv0 = URL(fileURLWithPath: CommandLine.arguments[0])
-    candidates.append(argv0.deletingLastPathComponent().appendingPathComponent("pullsync"))
-    candidates.append(packageRoot.appendingPathComponent(".build/debug/pullsync"))
+    candidates.append(argv0.deletingLastPathComponent().appendingPathComponent(name))
+    candidates.append(packageRoot.appendingPathComponent(".build/debug/\(name)"))
     guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-        throw CLIError(message: "pullsync binary not found in \(candidates.map(\.path))")
+        throw CLIError(message: "\(name) binary not found in \(candidates.map(\.path))")
     }
     return found
 }
@@ -39,8 +44,18 @@ func runPullSync(
     in directory: URL = packageRoot,
     environment: [String: String] = [:]
 ) async throws -> CLIResult {
+    try await run(pullsyncBinary(), arguments, in: directory, environment: environment)
+}
+
+/// Runs `executable` with `arguments` in `directory`, with `environment` added.
+func run(
+    _ executable: URL,
+    _ arguments: [String],
+    in directory: URL = packageRoot,
+    environment: [String: String] = [:]
+) async throws -> CLIResult {
     let process = Process()
-    process.executableURL = try pullsyncBinary()
+    process.executableURL = executable
     process.arguments = arguments
     process.currentDirectoryURL = directory
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }

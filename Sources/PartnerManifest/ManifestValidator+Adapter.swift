@@ -1,0 +1,133 @@
+import PullSyncKernel
+import Yams
+
+/// The validated `pull.adapter` and `pull.params`.
+struct CompiledAdapterSection {
+    var name: String
+    var parameters: AdapterParameters
+    var secrets: [PartnerManifest.SecretUse]
+}
+
+extension ManifestValidator {
+    /// Keys of the manifest-driven protocol, which a compiled adapter replaces.
+    static let manifestProtocolKeys = ["query", "headers", "auth", "response"]
+
+    /// The adapter names a manifest may give, for messages.
+    var adapterNames: String {
+        adapters.isEmpty ? "no compiled adapters are registered" : adapters.map(\.name).joined(separator: ", ")
+    }
+
+    /// `pull.adapter` (`entry`) and `pull.params`: the name must be registered, and the parameters
+    /// must be exactly the adapter's, each of its kind.
+    mutating func validateCompiledAdapter(_ entry: Entry, in pull: Fields) -> CompiledAdapterSection? {
+        let before = problemCount
+        for key in Self.manifestProtocolKeys {
+            guard let other = pull[key] else { continue }
+            error(
+                other.keyPosition,
+                "'\(other.path)' does not apply with 'pull.adapter' (the compiled adapter builds the request "
+                    + "and reads the answer); give its parameters in 'pull.params'"
+            )
+        }
+        let valid = adapterNames
+        guard let name = string(entry, expected: "the name of a compiled adapter (\(valid))") else {
+            return nil
+        }
+        guard let descriptor = adapters.first(where: { $0.name == name }) else {
+            let suggestion =
+                KeySuggestion.closest(to: name, in: adapters.map(\.name)).map { "; did you mean '\($0)'?" } ?? ""
+            error(
+                entry.value.position,
+                "unknown adapter \(Quote.text(name)) in 'pull.adapter'; valid: \(valid)\(suggestion)"
+            )
+            return nil
+        }
+
+        let paramsEntry = pull["params"]
+        var given: Fields?
+        if let paramsEntry {
+            given = fields(
+                of: paramsEntry.value,
+                path: paramsEntry.path,
+                validKeys: descriptor.parameters.map(\.name),
+                expected:
+                    "a mapping of adapter '\(name)' parameters (\(descriptor.parameters.map(\.name).joined(separator: ", ")))"
+            )
+            if given == nil { return nil }
+        }
+        // Missing parameters are reported where they belong: at `pull.params`, or at the adapter's
+        // name when there is no `pull.params` at all.
+        let missingAt = paramsEntry?.value.position ?? entry.value.position
+
+        var values: [String: AdapterParameterValue] = [:]
+        var secrets: [PartnerManifest.SecretUse] = []
+        for parameter in descriptor.parameters {
+            guard let item = given?[parameter.name] else {
+                if parameter.requirement == .required {
+                    error(
+                        missingAt,
+                        "missing required key 'pull.params.\(parameter.name)' for adapter '\(name)': "
+                            + "\(parameter.summary.dropLast(parameter.summary.hasSuffix(".") ? 1 : 0))"
+                    )
+                }
+                continue
+            }
+            guard let value = parameterValue(item, kind: parameter.kind) else { continue }
+            if let problem = parameter.problem(with: value) {
+                error(item.value.position, "'\(item.path)' \(problem)\(Self.found(value, item))")
+                continue
+            }
+            if case .secret(let reference) = value {
+                let position = secretPosition(item)
+                secrets.append(
+                    .init(reference: reference, key: item.path, line: position.line, column: position.column)
+                )
+            }
+            values[parameter.name] = value
+        }
+        guard problemCount == before else { return nil }
+        do {
+            let parameters = try AdapterParameters(values, for: descriptor)
+            return CompiledAdapterSection(name: name, parameters: parameters, secrets: secrets)
+        } catch {
+            // The checks above are the descriptor's own; this is a second line of defence.
+            self.error(entry.value.position, "adapter '\(name)': \(error.message)")
+            return nil
+        }
+    }
+
+    /// The value of one parameter, read as its kind says.
+    private mutating func parameterValue(_ entry: Entry, kind: AdapterParameter.Kind) -> AdapterParameterValue? {
+        switch kind {
+        case .text, .headerName, .choice:
+            return string(entry, expected: kind.expectation).map { .text($0) }
+        case .integer(let range):
+            return integer(entry, in: range).map { .integer($0) }
+        case .boolean:
+            return bool(entry).map { .boolean($0) }
+        case .duration:
+            return duration(entry).map { .duration($0) }
+        case .secret:
+            return secretReference(entry).map { .secret($0.0) }
+        case .fieldPath:
+            return fieldPath(entry).map { .fieldPath($0) }
+        }
+    }
+
+    /// Where a secret parameter's name or path is written (inside `{ env: NAME }`).
+    private func secretPosition(_ entry: Entry) -> SourcePosition {
+        guard case .mapping(let mapping) = entry.value, let value = mapping.first?.value else {
+            return entry.value.position
+        }
+        return value.position
+    }
+
+    /// "; found 'x'" for values worth repeating (never a secret, which has no literal anyway).
+    private static func found(_ value: AdapterParameterValue, _ entry: Entry) -> String {
+        switch value {
+        case .text(let text): "; found \(Quote.text(text))"
+        case .secret: ""
+        default: "; found \(entry.value.found())"
+        }
+    }
+}
