@@ -1,24 +1,12 @@
+import PullSyncKernel
+
 /// HTTP header names a manifest may set.
 enum HTTPFieldName {
     /// Set by the HTTP client from the request itself; a manifest can't override them.
     static let refused: Set<String> = ["host", "content-length", "transfer-encoding", "connection"]
 
     /// Whether `name` is an RFC 9110 token: one or more of `A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~`.
-    static func isToken(_ name: String) -> Bool {
-        !name.isEmpty
-            && name.utf8.allSatisfy { byte in
-                switch byte {
-                case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"),
-                    UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"),
-                    UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"),
-                    UInt8(ascii: "|"), UInt8(ascii: "~"):
-                    true
-                default:
-                    false
-                }
-            }
-    }
+    static func isToken(_ name: String) -> Bool { AdapterParameter.isToken(name) }
 
     /// ASCII lowercase, for case-insensitive comparison.
     static func lowercased(_ name: String) -> String {

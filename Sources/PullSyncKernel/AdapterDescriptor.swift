@@ -123,8 +123,8 @@ public struct AdapterParameter: Sendable, Hashable {
         }
     }
 
-    /// Whether `name` is an RFC 9110 token.
-    static func isToken(_ name: String) -> Bool {
+    /// Whether `name` is an RFC 9110 token (the manifest validator checks header names with it too).
+    package static func isToken(_ name: String) -> Bool {
         !name.isEmpty
             && name.utf8.allSatisfy { byte in
                 switch byte {

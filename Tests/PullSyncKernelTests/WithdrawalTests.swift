@@ -12,7 +12,7 @@ struct WithdrawalTests {
         arguments: [true, false]  // false: the control, where the same answers are stored
     )
     func inFlightCallStoresNothing(withdraw: Bool) async throws {
-        let gate = Gate()
+        let gate = TestGate()
         let started = Box(0)
         let harness = try Harness(partners: partners(["a", "b"])) { scripted in
             HookTransport(base: scripted) { _ in
@@ -167,35 +167,5 @@ struct WithdrawalTests {
         await #expect(throws: StoreDown.self) { try await failing.kernel.withdraw(EdgeCookie(unchecked: ec(1))) }
         #expect(await failing.kernel.withdrawDenied(EdgeCookie(unchecked: ec(1)), issuedHere: false) == "error")
         #expect(failing.counter("pullsync_withdrawals_total", [("result", "error")]) == 2)
-    }
-}
-
-/// Holds callers until the test opens it.
-final class Gate: Sendable {
-    private struct State {
-        var open = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
-    }
-
-    private let state = Mutex(State())
-
-    func wait() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resumeNow = state.withLock { state in
-                if state.open { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if resumeNow { continuation.resume() }
-        }
-    }
-
-    func open() {
-        let waiters = state.withLock { state in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
     }
 }

@@ -85,7 +85,7 @@ struct KernelOnStoreTests {
             _ = try await graph.createRoot(for: edgeCookie(1), at: t0)
             // Three partners answer at once; the first write is held up, so the other two queue
             // behind it and go together.
-            let gate = Gate()
+            let gate = TestGate()
             let sent = Atomic<Int>(0)
             let counting = CountingGraph(base: graph, holdFirstWrite: gate)
             let kernel = PullKernel(
@@ -130,38 +130,13 @@ struct HookTransport: PullTransport {
     }
 }
 
-/// A one-shot gate a test opens.
-final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let resume = state.withLock { state in
-                if state.open { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if resume { continuation.resume() }
-        }
-    }
-
-    func open() {
-        let waiters = state.withLock { state in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-}
-
 /// Counts the batches written, holding the first one until the gate opens.
 final class CountingGraph: IdentityGraph {
     private let base: any IdentityGraph
-    private let gate: Gate
+    private let gate: TestGate
     private let state = Mutex<[Int]>([])
 
-    init(base: any IdentityGraph, holdFirstWrite gate: Gate) {
+    init(base: any IdentityGraph, holdFirstWrite gate: TestGate) {
         self.base = base
         self.gate = gate
     }
