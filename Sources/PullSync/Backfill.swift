@@ -6,7 +6,8 @@ import Synchronization
 
 /// How a backfill runs.
 public struct BackfillOptions: Sendable, Hashable {
-    /// Calls per second at most (attempts are paced: skips take a slot too). Default 10.
+    /// Calls per second at most (attempts are paced: skips take a slot too), and never more
+    /// than the partner's budget. Default 10.
     public var rate: Double
     /// ECs to handle in this run at most, `nil` for all; the checkpoint keeps the rest for the
     /// next run.
@@ -189,6 +190,10 @@ public final class Backfill: Sendable {
             throw BackfillError(error.description)
         }
         self.partner = found
+        var options = options
+        // The budget caps all traffic to the partner: pacing above it would only spend the
+        // run waiting on refusals.
+        if let budget = found.budgetPerSecond { options.rate = min(options.rate, budget) }
         self.options = options
         self.source = source
         self.clock = clock

@@ -169,7 +169,7 @@ struct BackfillCommand: AsyncParsableCommand {
         }
         switch job.result {
         case .summary(let summary)?:
-            print(BackfillReport.summary(summary, partner: selected, options: options))
+            print(BackfillReport.summary(summary, partner: selected, options: backfill.options))
             if summary.ending == .interrupted { throw ExitCode(130) }
         case .dryRun(let text)?:
             print(text)

@@ -297,6 +297,20 @@ struct BackfillTests {
         #expect(reason("fine") == nil)
     }
 
+    @Test("The pace never exceeds the partner's budget")
+    func rateCappedByBudget() throws {
+        let registry = try PartnerRegistry([TestPartners.partner("capped", budgetPerSecond: 25)])
+        let backfill = try Backfill(
+            partnerID: "capped",
+            registry: registry,
+            store: .memory(),
+            transport: ScriptedTransport(fallback: .uid("u")),
+            options: BackfillOptions(rate: 400)
+        )
+        #expect(backfill.options.rate == 25)
+        #expect(backfill.effectiveConcurrency == 25, "enough for 25/s if every call took the 1 s timeout")
+    }
+
     @Test("The dry run counts and samples without calling, counting or writing")
     func dryRun() async throws {
         let transport = ScriptedTransport(fallback: .uid("u"))
