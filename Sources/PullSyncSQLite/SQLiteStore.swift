@@ -195,16 +195,20 @@ public final class SQLiteStore: IdentityGraph, RateLimiter, BackfillSource, Send
             withdrawn: !(first.column("withdrawn_at")?.isNull ?? true)
         )
         for row in rows {
-            guard let domain = row.column("source_domain")?.string, let uid = row.column("uid")?.string else {
-                continue
-            }
-            record.partners[domain] = PartnerUID(
-                uid: uid,
-                syncedAt: Timestamp(nanosecondsSinceEpoch: Int64(row.column("synced_at")?.integer ?? 0)),
-                expiresAt: row.column("expires_at")?.integer.map { Timestamp(nanosecondsSinceEpoch: Int64($0)) }
-            )
+            guard let domain = row.column("source_domain")?.string, let value = partnerUID(row) else { continue }
+            record.partners[domain] = value
         }
         return record
+    }
+
+    /// The UID in a row with `uid`, `synced_at` and `expires_at` columns; `nil` when `uid` is NULL.
+    private static func partnerUID(_ row: SQLiteRow) -> PartnerUID? {
+        guard let uid = row.column("uid")?.string else { return nil }
+        return PartnerUID(
+            uid: uid,
+            syncedAt: Timestamp(nanosecondsSinceEpoch: Int64(row.column("synced_at")?.integer ?? 0)),
+            expiresAt: row.column("expires_at")?.integer.map { Timestamp(nanosecondsSinceEpoch: Int64($0)) }
+        )
     }
 
     public func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
@@ -235,13 +239,7 @@ public final class SQLiteStore: IdentityGraph, RateLimiter, BackfillSource, Send
                 let current = try await connection.query(
                     "SELECT uid, synced_at, expires_at FROM pullsync_uids WHERE ec_hash = ?1 AND source_domain = ?2",
                     [.text(ecHash), .text(write.sourceDomain)]
-                ).first.map { row in
-                    PartnerUID(
-                        uid: row.column("uid")?.string ?? "",
-                        syncedAt: Timestamp(nanosecondsSinceEpoch: Int64(row.column("synced_at")?.integer ?? 0)),
-                        expiresAt: row.column("expires_at")?.integer.map { Timestamp(nanosecondsSinceEpoch: Int64($0)) }
-                    )
-                }
+                ).first.flatMap(Self.partnerUID)
                 guard current == write.expected else {
                     results.append(.conflict)
                     continue
