@@ -262,8 +262,8 @@ public final class Backfill: Sendable {
     /// Runs until every candidate is handled, `limit` is reached, or a graceful shutdown (or
     /// cancellation) stops it; then saves the checkpoint (or clears it when complete).
     ///
-    /// - Throws: store errors reading the checkpoint or the first candidates (nothing was
-    ///   called); later store errors are retried after ``BackfillOptions/retryPause``.
+    /// - Throws: store errors reading the checkpoint or counting the candidates (nothing was
+    ///   called yet); later store errors are retried after ``BackfillOptions/retryPause``.
     public func run() async throws -> BackfillSummary {
         let started = ContinuousClock.now
         let checkpoint = try await source.backfillCheckpoint(partnerID: partner.id)
