@@ -102,15 +102,18 @@ struct BackfillTests {
         )
     }
 
+    // The stores one after the other: each case keeps about one core busy for half a minute,
+    // and the rest of the suite (timing-sensitive kernel tests among it) needs the other.
     @Test(
         "10,000 ECs: interrupted midway, resumed, every eligible EC filled with exactly one call, never over the rate",
+        .serialized,
         arguments: StoreKind.persistent
     )
     func interruptedAndResumed(kind: StoreKind) async throws {
         let ecs = 10_000
-        // About what a debug build reaches here with both stores' cases at once; the test below
-        // uses a rate that surely binds.
-        let rate = 400.0
+        // About what a debug build reaches on a quiet 2-core machine; the test below uses a rate
+        // that surely binds.
+        let rate = 300.0
         let server = try await PartnerServer.start()
         server.script(path: "/pull", .uid("partner-uid"))
         let registry = try PartnerRegistry([Self.partner(port: server.port)])

@@ -16,7 +16,7 @@ struct PostgresOutageTests {
     func killAndRestart() async throws {
         // A cluster of its own: this test kills it.
         let cluster = TestCluster.make(name: "outage")
-        let url = try cluster.start()
+        let url = try await cluster.start()
         let partners = FileManager.default.temporaryDirectory.appendingPathComponent("pullsync-outage-\(UUID())")
         try FileManager.default.createDirectory(at: partners, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: partners) }
@@ -61,7 +61,7 @@ struct PostgresOutageTests {
             #expect(try await newVisitorPage(client) == .ok)
             #expect(try await eventually { service.dispatcher.statistics.stored == 1 })
 
-            try cluster.run("kill")
+            try await cluster.run("kill")
             var statuses: [HTTPResponse.Status] = []
             for _ in 0..<20 { statuses.append(try await newVisitorPage(client)) }
             #expect(statuses == Array(repeating: .ok, count: 20), "pages are served with the store down")
@@ -81,7 +81,7 @@ struct PostgresOutageTests {
             #expect(storeWarnings.count == 1, "20 failures, one log line per interval")
 
             // Back: pulls resume without restarting anything.
-            _ = try cluster.run("restart")
+            _ = try await cluster.run("restart")
             #expect(
                 try await eventually {
                     _ = try await newVisitorPage(client)
@@ -91,6 +91,6 @@ struct PostgresOutageTests {
             #expect(server.requestCount(path: "/pull") >= 2)
         }
         try await server.shutdown()
-        _ = try? cluster.run("stop")
+        _ = try? await cluster.run("stop")
     }
 }

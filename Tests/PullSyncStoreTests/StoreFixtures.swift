@@ -76,19 +76,22 @@ actor TestPostgres {
         }
     }
 
-    private var baseURL: String?
+    /// The server's URL once started; every caller awaits the same start (the actor is
+    /// reentrant across the start's suspension, so a plain "started?" flag would start two).
+    private var base: Task<String, any Error>?
 
     /// A URL for an empty schema of its own.
-    func freshURL() throws -> String {
-        let base = try baseURL ?? start()
-        baseURL = base
+    func freshURL() async throws -> String {
+        let starting = base ?? Task { try await Self.start() }
+        base = starting
+        let url = try await starting.value
         let schema = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
-        return base + (base.contains("?") ? "&" : "?") + "schema=\(schema)"
+        return url + (url.contains("?") ? "&" : "?") + "schema=\(schema)"
     }
 
-    private func start() throws -> String {
-        if let url = Self.environmentURL { return url }
-        return try TestCluster.make(name: "shared").start()
+    private static func start() async throws -> String {
+        if let url = environmentURL { return url }
+        return try await TestCluster.make(name: "shared").start()
     }
 }
 
@@ -106,29 +109,22 @@ struct TestCluster: Sendable {
 
     /// Starts the cluster (creating it the first time); returns its store URL. The cluster is
     /// stopped and deleted when this test process exits.
-    func start() throws -> String {
-        try run("start", "\(port)", "\(getpid())").trimmingCharacters(in: .whitespacesAndNewlines)
+    func start() async throws -> String {
+        try await run("start", "\(port)", "\(getpid())").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @discardableResult
-    func run(_ arguments: String...) throws -> String {
+    func run(_ arguments: String...) async throws -> String {
         let process = Process()
         process.executableURL = packageRoot.appendingPathComponent("scripts/test-postgres")
         process.arguments = [arguments[0], folder] + arguments.dropFirst()
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let problems = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let result = try await runToCompletion(process)
+        guard result.status == 0 else {
             throw ClusterError(
-                description: "test-postgres \(arguments[0]) failed: \(String(decoding: problems, as: UTF8.self))"
+                description: "test-postgres \(arguments[0]) failed: \(String(decoding: result.stderr, as: UTF8.self))"
             )
         }
-        return String(decoding: data, as: UTF8.self)
+        return String(decoding: result.stdout, as: UTF8.self)
     }
 
     struct ClusterError: Error, CustomStringConvertible {

@@ -1,4 +1,5 @@
 import Foundation
+import PullSyncTesting
 import Synchronization
 
 /// The package root, found from this file's path.
@@ -60,22 +61,12 @@ func run(
     process.arguments = arguments
     process.currentDirectoryURL = directory
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-    let stdout = Pipe()
-    let stderr = Pipe()
-    process.standardOutput = stdout
-    process.standardError = stderr
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    // Read both pipes concurrently so a full pipe never blocks the child.
-    async let out = Task.detached { stdout.fileHandleForReading.readDataToEndOfFile() }.value
-    async let err = Task.detached { stderr.fileHandleForReading.readDataToEndOfFile() }.value
-    let (outData, errData) = await (out, err)
-    process.waitUntilExit()
+    let result = try await runToCompletion(process)
     return CLIResult(
-        status: process.terminationStatus,
-        stdout: String(decoding: outData, as: UTF8.self),
-        stderr: String(decoding: errData, as: UTF8.self),
-        exitedNormally: process.terminationReason == .exit
+        status: result.status,
+        stdout: String(decoding: result.stdout, as: UTF8.self),
+        stderr: String(decoding: result.stderr, as: UTF8.self),
+        exitedNormally: result.exitedNormally
     )
 }
 
