@@ -74,8 +74,14 @@ struct AdminRoutes: Sendable {
         var status = "ok"
         var partners_enabled: [String]
         var partners_disabled: [Disabled]
+        struct Protection: Encodable {
+            var state: String
+            var until: Int64?
+        }
         var manifest_problems: Int
         var dispatcher: [String: Int]
+        /// Partners whose circuit is not closed or who asked for a pause, by id.
+        var partners_protected: [String: Protection]
     }
 
     func health() -> Health {
@@ -92,7 +98,19 @@ struct AdminRoutes: Sendable {
                 "enqueued": statistics.enqueued, "dropped": statistics.dropped, "processed": statistics.processed,
                 "calls": statistics.calls, "stored": statistics.stored,
                 "withdrawn": statistics.withdrawals["withdrawn", default: 0],
-            ]
+            ],
+            partners_protected: Dictionary(
+                uniqueKeysWithValues: dispatcher.kernel.protectionStates().compactMap { entry in
+                    switch entry.state {
+                    case .closed: nil
+                    case .open(let until):
+                        (entry.partnerID, Health.Protection(state: "circuit_open", until: until.secondsSinceEpoch))
+                    case .halfOpen: (entry.partnerID, Health.Protection(state: "half_open"))
+                    case .paused(let until):
+                        (entry.partnerID, Health.Protection(state: "paused", until: until.secondsSinceEpoch))
+                    }
+                }
+            )
         )
     }
 }
