@@ -134,6 +134,34 @@ public final class PartnerGuard: Sendable {
         self.maxInFlightPerPartner = maxInFlightPerPartner
     }
 
+    private init(slots: [Slot], policy: CircuitBreakerPolicy, maxInFlightPerPartner: Int) {
+        self.slots = slots
+        self.policy = policy
+        self.maxInFlightPerPartner = maxInFlightPerPartner
+    }
+
+    /// The guard for a reloaded registry (`newIDs`, with their budgets), carrying over what it
+    /// knows of partners that stay (by id, whatever their position): one whose budget is
+    /// unchanged keeps its very slot (circuit, pause, budget, send log, calls in flight), shared
+    /// with this guard so that calls in flight on the old registry end on it; one whose budget
+    /// changed keeps its circuit and pause and starts its budget afresh; a new partner starts closed.
+    public func reloaded(from oldIDs: [String], to newIDs: [String], budgets: [Double?]) -> PartnerGuard {
+        let old = Dictionary(zip(oldIDs, slots), uniquingKeysWith: { first, _ in first })
+        let carried = zip(newIDs, budgets).map { id, budget -> Slot in
+            guard let previous = old[id] else { return Slot(budget: budget) }
+            if previous.budget == budget { return previous }
+            let fresh = Slot(budget: budget)
+            let (circuit, recent, pausedUntil) = previous.state.withLock { ($0.circuit, $0.recent, $0.pausedUntil) }
+            fresh.state.withLock { state in
+                state.circuit = circuit
+                state.recent = recent
+                state.pausedUntil = pausedUntil
+            }
+            return fresh
+        }
+        return PartnerGuard(slots: carried, policy: policy, maxInFlightPerPartner: maxInFlightPerPartner)
+    }
+
     /// Whether partner `index` may be called at `now`, taking a budget token, an in-flight
     /// place and, when the circuit is half open, the single probe. `nil` means admitted.
     public func admit(_ index: Int, at now: Timestamp) -> SkipReason? {

@@ -74,16 +74,18 @@ public struct RequestReport: Sendable {
 /// It holds no sockets and reads no files: the transport, identity graph, rate limiter,
 /// clock and randomness are injected.
 public struct PullKernel: Sendable {
-    public let registry: PartnerRegistry
+    /// The partners it decides for (another one after ``reloaded(with:)``).
+    public private(set) var registry: PartnerRegistry
     public let configuration: PullSyncConfiguration
     let graph: any IdentityGraph
     let rateLimiter: any RateLimiter
     let transport: any PullTransport
     let clock: any WallClock
     let random: any RandomSource
-    let partnerGuard: PartnerGuard
+    private(set) var partnerGuard: PartnerGuard
     let inFlight = InFlightCalls()
-    let metrics: KernelMetrics
+    private(set) var metrics: KernelMetrics
+    private let metricsFactory: any MetricsFactory
     let logger: Logger
     /// This kernel's name on the leases it takes in a shared store.
     let leaseHolder: String
@@ -113,10 +115,30 @@ public struct PullKernel: Sendable {
             maxInFlightPerPartner: configuration.effectiveMaxInFlightPerPartner
         )
         self.metrics = KernelMetrics(partnerIDs: registry.partners.map(\.id), factory: metricsFactory)
+        self.metricsFactory = metricsFactory
         self.logger = logger
         // Not from `random`: that one is the fair order's, and tests replay it from a seed.
         var generator = SystemRandomNumberGenerator()
         self.leaseHolder = String(generator.next(), radix: 16)
+    }
+
+    /// This kernel with `registry` in its place, for a hot reload of the partners. Everything
+    /// else is shared: stores, transport, clock, randomness, the lease holder name, and the
+    /// (partner, EC) pairs in flight (by partner id), so a call still in flight on this kernel
+    /// keeps a new one from making the same call. A partner that stays (same id) keeps its
+    /// circuit, pause and, if its budget is unchanged, its budget state (see
+    /// ``PartnerGuard/reloaded(from:to:budgets:)``); a new partner starts fresh. Calls in flight
+    /// finish on the kernel that planned them, against the partner as it was.
+    public func reloaded(with registry: PartnerRegistry) -> PullKernel {
+        var kernel = self
+        kernel.partnerGuard = partnerGuard.reloaded(
+            from: self.registry.partners.map(\.id),
+            to: registry.partners.map(\.id),
+            budgets: registry.partners.map(\.budgetPerSecond)
+        )
+        kernel.metrics = KernelMetrics(partnerIDs: registry.partners.map(\.id), factory: metricsFactory)
+        kernel.registry = registry
+        return kernel
     }
 
     // MARK: Deciding
@@ -232,7 +254,7 @@ public struct PullKernel: Sendable {
                 if committing {
                     // One call per partner and EC at a time: a page view arriving while the
                     // previous one's call is out must not ask the partner again.
-                    guard inFlight.begin(index, ecHash: edgeCookie.hash) else {
+                    guard inFlight.begin(partner.id, ecHash: edgeCookie.hash) else {
                         decide(index, .skip(.inFlight), into: &decisions, committing: committing)
                         continue
                     }
@@ -240,11 +262,11 @@ public struct PullKernel: Sendable {
                     case .admitted(let probe):
                         isProbe = probe
                     case .refused(let reason):
-                        inFlight.end(index, ecHash: edgeCookie.hash)
+                        inFlight.end(partner.id, ecHash: edgeCookie.hash)
                         decide(index, .skip(reason), into: &decisions, committing: committing)
                         continue
                     }
-                } else if inFlight.contains(index, ecHash: edgeCookie.hash) {
+                } else if inFlight.contains(partner.id, ecHash: edgeCookie.hash) {
                     decide(index, .skip(.inFlight), into: &decisions, committing: committing)
                     continue
                 } else if let reason = partnerGuard.peek(index, at: now) {
@@ -409,7 +431,7 @@ public struct PullKernel: Sendable {
     /// Gives back what planning took for a call that won't be sent.
     private func release(_ index: Int, ecHash: Substring, probe: Bool) {
         partnerGuard.refund(index, probe: probe)
-        inFlight.end(index, ecHash: ecHash)
+        inFlight.end(registry.partners[index].id, ecHash: ecHash)
     }
 
     /// Whether `url` may be sent to for `partner`: on its allow-list, and `https`, unless the
@@ -624,7 +646,7 @@ public struct PullKernel: Sendable {
         } else {
             partnerGuard.refund(call.partnerIndex, probe: call.isProbe)
         }
-        defer { inFlight.end(call.partnerIndex, ecHash: ecHash[...]) }
+        defer { inFlight.end(call.partnerID, ecHash: ecHash[...]) }
         // A call cut short by shutdown is not the partner's answer: it is logged, not counted
         // (unless the answer made it in before the cut).
         if !cancelled || outcome.outcomeClass == .uid {
