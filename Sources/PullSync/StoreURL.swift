@@ -12,27 +12,34 @@ public struct PullSyncStore: Sendable {
     /// rows). Run them in the same `ServiceGroup`, listed *before* the services that use the
     /// store: a group shuts down in reverse order, so the store outlives their last writes.
     public var services: [any Service]
+    /// The scan and checkpoint `pullsync backfill` needs, when the store has them (every
+    /// store this package ships does).
+    public var backfill: (any BackfillSource)?
 
     public init(
         graph: any IdentityGraph,
         rateLimiter: any RateLimiter,
         ecSecret: @escaping @Sendable () async throws -> [UInt8],
-        services: [any Service] = []
+        services: [any Service] = [],
+        backfill: (any BackfillSource)? = nil
     ) {
         self.graph = graph
         self.rateLimiter = rateLimiter
         self.ecSecret = ecSecret
         self.services = services
+        self.backfill = backfill
     }
 
     /// A store in process memory (`memory:`): exact, and lost on exit.
     public static func memory() -> PullSyncStore {
         // Lives as long as the process: one random secret per store.
         let secret = randomSecret()
+        let graph = InMemoryIdentityGraph()
         return PullSyncStore(
-            graph: InMemoryIdentityGraph(),
+            graph: graph,
             rateLimiter: InMemoryRateLimiter(),
-            ecSecret: { secret }
+            ecSecret: { secret },
+            backfill: graph
         )
     }
 

@@ -2,8 +2,9 @@ import Synchronization
 
 /// An identity graph in process memory (`memory:` store): lost on exit, exact, and the
 /// reference for what other stores must do.
-public final class InMemoryIdentityGraph: IdentityGraph {
+public final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
     private let records: Mutex<[String: ECRecord]>
+    private let checkpoints = Mutex<[String: BackfillCheckpoint]>([:])
 
     public init(records: [ECRecord] = []) {
         self.records = Mutex(Dictionary(records.map { ($0.ecHash, $0) }, uniquingKeysWith: { _, last in last }))
@@ -57,5 +58,44 @@ public final class InMemoryIdentityGraph: IdentityGraph {
     /// Every record, for inspection.
     public var allRecords: [ECRecord] {
         records.withLock { Array($0.values) }
+    }
+
+    // MARK: BackfillSource
+
+    public func backfillCandidates(
+        _ query: BackfillQuery,
+        after: String?,
+        limit: Int
+    ) async throws
+        -> [BackfillCandidate]
+    {
+        let matching = candidates(query, after: after)
+        return matching.sorted { $0.ecHash < $1.ecHash }.prefix(max(0, limit)).map {
+            BackfillCandidate(ecHash: $0.ecHash, ecID: $0.ecID)
+        }
+    }
+
+    public func countBackfillCandidates(_ query: BackfillQuery, after: String?) async throws -> Int {
+        candidates(query, after: after).count
+    }
+
+    private func candidates(_ query: BackfillQuery, after: String?) -> [ECRecord] {
+        records.withLock { records in
+            records.values.filter { record in
+                (after.map { record.ecHash > $0 } ?? true) && query.matches(record)
+            }
+        }
+    }
+
+    public func backfillCheckpoint(partnerID: String) async throws -> BackfillCheckpoint? {
+        checkpoints.withLock { $0[partnerID] }
+    }
+
+    public func saveBackfillCheckpoint(_ checkpoint: BackfillCheckpoint) async throws {
+        checkpoints.withLock { $0[checkpoint.partnerID] = checkpoint }
+    }
+
+    public func clearBackfillCheckpoint(partnerID: String) async throws {
+        _ = checkpoints.withLock { $0.removeValue(forKey: partnerID) }
     }
 }

@@ -15,7 +15,7 @@ import Synchronization
 /// latest committed row, and a call's lease lives on the same row as its rate-limit count, so
 /// "not in flight elsewhere" and "under the limit" are decided together. Plain SQL only (no
 /// stored procedures, no advisory locks), so PostgreSQL-compatible databases can run it.
-public final class PostgresStore: IdentityGraph, RateLimiter, Sendable {
+public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Sendable {
     /// Which clock stamps the calls counted against a shared partner budget.
     public enum BudgetClock: Sendable, Hashable {
         /// PostgreSQL's `clock_timestamp()`, read once the budget row is locked: one clock for
@@ -108,7 +108,8 @@ public final class PostgresStore: IdentityGraph, RateLimiter, Sendable {
                     sweep: { try await self.sweep(at: $0) },
                     close: {}
                 ),
-            ]
+            ],
+            backfill: self
         )
     }
 
@@ -152,7 +153,20 @@ public final class PostgresStore: IdentityGraph, RateLimiter, Sendable {
             )
             """,
             "CREATE INDEX pullsync_rate_expiry ON pullsync_rate (expires_at)",
-        ]
+        ],
+        // 2: backfill checkpoints, one per partner.
+        [
+            """
+            CREATE TABLE pullsync_backfill (
+                partner_id text PRIMARY KEY,
+                cursor text NOT NULL,
+                started_at bigint NOT NULL,
+                updated_at bigint NOT NULL,
+                processed bigint NOT NULL,
+                outcomes text NOT NULL
+            )
+            """
+        ],
     ]
 
     /// The schema version this build writes.
@@ -571,6 +585,106 @@ public final class PostgresStore: IdentityGraph, RateLimiter, Sendable {
             var used = 0
             for try await value in rows.decode(Int.self) { used = value }
             return used
+        }
+    }
+
+    // MARK: BackfillSource
+
+    /// `SELECT columns` over the candidates of `query` after `after`; ordered and limited when
+    /// `limit` is given. Missing, or stale as `PartnerUID.isFresh` decides: past its expiry,
+    /// or (no expiry) learned longer than the TTL ago.
+    private static func candidates(
+        _ columns: String,
+        _ query: BackfillQuery,
+        after: String?,
+        limit: Int? = nil
+    ) -> PostgresQuery {
+        var binds = PostgresBindings()
+        binds.append(query.sourceDomain)
+        binds.append(after ?? "")
+        binds.append(query.now.nanosecondsSinceEpoch)
+        binds.append((query.now - query.ttl).nanosecondsSinceEpoch)
+        var sql = """
+            SELECT \(columns)
+            FROM pullsync_ecs e
+            LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash AND u.source_domain = $1
+            WHERE e.withdrawn_at IS NULL AND e.ec_hash > $2
+              AND (u.uid IS NULL
+                   OR (u.expires_at IS NOT NULL AND u.expires_at <= $3)
+                   OR (u.expires_at IS NULL AND u.synced_at < $4))
+            """
+        if let limit {
+            binds.append(max(0, limit))
+            sql += " ORDER BY e.ec_hash LIMIT $5"
+        }
+        return PostgresQuery(unsafeSQL: sql, binds: binds)
+    }
+
+    public func backfillCandidates(
+        _ query: BackfillQuery,
+        after: String?,
+        limit: Int
+    ) async throws
+        -> [BackfillCandidate]
+    {
+        try await run(Self.candidates("e.ec_hash, e.ec_id", query, after: after, limit: limit)) { rows in
+            var found: [BackfillCandidate] = []
+            for try await (hash, id) in rows.decode((String, String).self) {
+                found.append(BackfillCandidate(ecHash: hash, ecID: id))
+            }
+            return found
+        }
+    }
+
+    public func countBackfillCandidates(_ query: BackfillQuery, after: String?) async throws -> Int {
+        try await run(Self.candidates("count(*)", query, after: after)) { rows in
+            var count = 0
+            for try await value in rows.decode(Int.self) { count = value }
+            return count
+        }
+    }
+
+    public func backfillCheckpoint(partnerID: String) async throws -> BackfillCheckpoint? {
+        try await run(
+            """
+            SELECT cursor, started_at, updated_at, processed, outcomes FROM pullsync_backfill
+            WHERE partner_id = \(partnerID)
+            """
+        ) { rows in
+            for try await (cursor, started, updated, processed, outcomes) in rows.decode(
+                (String, Int64, Int64, Int, String).self
+            ) {
+                return BackfillCheckpoint(
+                    partnerID: partnerID,
+                    cursor: cursor,
+                    startedAt: Timestamp(nanosecondsSinceEpoch: started),
+                    updatedAt: Timestamp(nanosecondsSinceEpoch: updated),
+                    processed: processed,
+                    outcomes: BackfillCheckpoint.decodeOutcomes(outcomes)
+                )
+            }
+            return nil
+        }
+    }
+
+    public func saveBackfillCheckpoint(_ checkpoint: BackfillCheckpoint) async throws {
+        let started = checkpoint.startedAt.nanosecondsSinceEpoch
+        let updated = checkpoint.updatedAt.nanosecondsSinceEpoch
+        let outcomes = checkpoint.encodedOutcomes
+        try await run(
+            """
+            INSERT INTO pullsync_backfill (partner_id, cursor, started_at, updated_at, processed, outcomes)
+            VALUES (\(checkpoint.partnerID), \(checkpoint.cursor), \(started), \(updated), \(checkpoint.processed), \(outcomes))
+            ON CONFLICT (partner_id) DO UPDATE SET
+                cursor = excluded.cursor, started_at = excluded.started_at, updated_at = excluded.updated_at,
+                processed = excluded.processed, outcomes = excluded.outcomes
+            """
+        ) { rows in for try await _ in rows {} }
+    }
+
+    public func clearBackfillCheckpoint(partnerID: String) async throws {
+        try await run("DELETE FROM pullsync_backfill WHERE partner_id = \(partnerID)") { rows in
+            for try await _ in rows {}
         }
     }
 

@@ -13,7 +13,7 @@ import Synchronization
 /// one connection, in turn, so each is atomic (and also against another process opening the
 /// same file). Duplicate calls are prevented in process (the kernel's own bookkeeping); for
 /// several nodes use the PostgreSQL store, whose leases are shared.
-public final class SQLiteStore: IdentityGraph, RateLimiter, Sendable {
+public final class SQLiteStore: IdentityGraph, RateLimiter, BackfillSource, Sendable {
     private let connection: SQLiteConnection
     private let turn = AsyncSemaphore(permits: 1)
     private let transactions = Atomic<Int>(0)
@@ -61,7 +61,8 @@ public final class SQLiteStore: IdentityGraph, RateLimiter, Sendable {
                     sweep: { try await self.sweep(at: $0) },
                     close: { try await self.close() }
                 )
-            ]
+            ],
+            backfill: self
         )
     }
 
@@ -117,7 +118,20 @@ public final class SQLiteStore: IdentityGraph, RateLimiter, Sendable {
             """,
             "CREATE INDEX pullsync_rate_events_key ON pullsync_rate_events (key, at)",
             "CREATE INDEX pullsync_rate_events_expiry ON pullsync_rate_events (expires_at)",
-        ]
+        ],
+        // 2: backfill checkpoints, one per partner.
+        [
+            """
+            CREATE TABLE pullsync_backfill (
+                partner_id TEXT PRIMARY KEY,
+                cursor TEXT NOT NULL,
+                started_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                processed INTEGER NOT NULL,
+                outcomes TEXT NOT NULL
+            ) WITHOUT ROWID
+            """
+        ],
     ]
 
     /// The schema version this build writes.
@@ -181,16 +195,20 @@ public final class SQLiteStore: IdentityGraph, RateLimiter, Sendable {
             withdrawn: !(first.column("withdrawn_at")?.isNull ?? true)
         )
         for row in rows {
-            guard let domain = row.column("source_domain")?.string, let uid = row.column("uid")?.string else {
-                continue
-            }
-            record.partners[domain] = PartnerUID(
-                uid: uid,
-                syncedAt: Timestamp(nanosecondsSinceEpoch: Int64(row.column("synced_at")?.integer ?? 0)),
-                expiresAt: row.column("expires_at")?.integer.map { Timestamp(nanosecondsSinceEpoch: Int64($0)) }
-            )
+            guard let domain = row.column("source_domain")?.string, let value = partnerUID(row) else { continue }
+            record.partners[domain] = value
         }
         return record
+    }
+
+    /// The UID in a row with `uid`, `synced_at` and `expires_at` columns; `nil` when `uid` is NULL.
+    private static func partnerUID(_ row: SQLiteRow) -> PartnerUID? {
+        guard let uid = row.column("uid")?.string else { return nil }
+        return PartnerUID(
+            uid: uid,
+            syncedAt: Timestamp(nanosecondsSinceEpoch: Int64(row.column("synced_at")?.integer ?? 0)),
+            expiresAt: row.column("expires_at")?.integer.map { Timestamp(nanosecondsSinceEpoch: Int64($0)) }
+        )
     }
 
     public func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
@@ -221,13 +239,7 @@ public final class SQLiteStore: IdentityGraph, RateLimiter, Sendable {
                 let current = try await connection.query(
                     "SELECT uid, synced_at, expires_at FROM pullsync_uids WHERE ec_hash = ?1 AND source_domain = ?2",
                     [.text(ecHash), .text(write.sourceDomain)]
-                ).first.map { row in
-                    PartnerUID(
-                        uid: row.column("uid")?.string ?? "",
-                        syncedAt: Timestamp(nanosecondsSinceEpoch: Int64(row.column("synced_at")?.integer ?? 0)),
-                        expiresAt: row.column("expires_at")?.integer.map { Timestamp(nanosecondsSinceEpoch: Int64($0)) }
-                    )
-                }
+                ).first.flatMap(Self.partnerUID)
                 guard current == write.expected else {
                     results.append(.conflict)
                     continue
@@ -302,6 +314,90 @@ public final class SQLiteStore: IdentityGraph, RateLimiter, Sendable {
             [.text(key), .integer(int(now - window)), .integer(int(now))]
         )
         return Int(rows.first?.column("used")?.integer ?? 0)
+    }
+
+    // MARK: BackfillSource
+
+    // Missing, or stale as `PartnerUID.isFresh` decides: past its expiry, or (no expiry)
+    // learned longer than the TTL ago. ?1 domain, ?2 after, ?3 now, ?4 now - ttl.
+    private static let candidateFilter = """
+        FROM pullsync_ecs e
+        LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash AND u.source_domain = ?1
+        WHERE e.withdrawn_at IS NULL AND e.ec_hash > ?2
+          AND (u.uid IS NULL
+               OR (u.expires_at IS NOT NULL AND u.expires_at <= ?3)
+               OR (u.expires_at IS NULL AND u.synced_at < ?4))
+        """
+
+    private static func candidateBindings(_ query: BackfillQuery, after: String?) -> [SQLiteData] {
+        [.text(query.sourceDomain), .text(after ?? ""), .integer(int(query.now)), .integer(int(query.now - query.ttl))]
+    }
+
+    public func backfillCandidates(
+        _ query: BackfillQuery,
+        after: String?,
+        limit: Int
+    ) async throws
+        -> [BackfillCandidate]
+    {
+        try await transaction { connection in
+            try await connection.query(
+                "SELECT e.ec_hash, e.ec_id \(Self.candidateFilter) ORDER BY e.ec_hash LIMIT ?5",
+                Self.candidateBindings(query, after: after) + [.integer(max(0, limit))]
+            ).map { row in
+                BackfillCandidate(ecHash: row.column("ec_hash")?.string ?? "", ecID: row.column("ec_id")?.string ?? "")
+            }
+        }
+    }
+
+    public func countBackfillCandidates(_ query: BackfillQuery, after: String?) async throws -> Int {
+        try await transaction { connection in
+            let rows = try await connection.query(
+                "SELECT count(*) AS n \(Self.candidateFilter)",
+                Self.candidateBindings(query, after: after)
+            )
+            return Int(rows.first?.column("n")?.integer ?? 0)
+        }
+    }
+
+    public func backfillCheckpoint(partnerID: String) async throws -> BackfillCheckpoint? {
+        try await transaction { connection in
+            try await connection.query(
+                "SELECT cursor, started_at, updated_at, processed, outcomes FROM pullsync_backfill WHERE partner_id = ?1",
+                [.text(partnerID)]
+            ).first.map { row in
+                BackfillCheckpoint(
+                    partnerID: partnerID,
+                    cursor: row.column("cursor")?.string ?? "",
+                    startedAt: Timestamp(nanosecondsSinceEpoch: Int64(row.column("started_at")?.integer ?? 0)),
+                    updatedAt: Timestamp(nanosecondsSinceEpoch: Int64(row.column("updated_at")?.integer ?? 0)),
+                    processed: row.column("processed")?.integer ?? 0,
+                    outcomes: BackfillCheckpoint.decodeOutcomes(row.column("outcomes")?.string ?? "")
+                )
+            }
+        }
+    }
+
+    public func saveBackfillCheckpoint(_ checkpoint: BackfillCheckpoint) async throws {
+        try await transaction { connection in
+            _ = try await connection.query(
+                """
+                INSERT OR REPLACE INTO pullsync_backfill (partner_id, cursor, started_at, updated_at, processed, outcomes)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                """,
+                [
+                    .text(checkpoint.partnerID), .text(checkpoint.cursor), .integer(Self.int(checkpoint.startedAt)),
+                    .integer(Self.int(checkpoint.updatedAt)), .integer(checkpoint.processed),
+                    .text(checkpoint.encodedOutcomes),
+                ]
+            )
+        }
+    }
+
+    public func clearBackfillCheckpoint(partnerID: String) async throws {
+        try await transaction { connection in
+            _ = try await connection.query("DELETE FROM pullsync_backfill WHERE partner_id = ?1", [.text(partnerID)])
+        }
     }
 
     // MARK: Upkeep

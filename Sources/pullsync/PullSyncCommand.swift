@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 
 @main
@@ -6,7 +7,10 @@ struct PullSyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pullsync",
         abstract: "Server-to-server pull sync of ad-tech partner user IDs.",
-        subcommands: [CheckCommand.self, ExplainCommand.self, TryCommand.self, ServeCommand.self, DemoCommand.self]
+        subcommands: [
+            CheckCommand.self, ExplainCommand.self, TryCommand.self, ServeCommand.self, BackfillCommand.self,
+            DemoCommand.self,
+        ]
     )
 
     static func main() async {
@@ -27,4 +31,9 @@ struct PullSyncCommand: AsyncParsableCommand {
             exit(withError: error)
         }
     }
+}
+
+/// Writes `line` to standard error.
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
 }

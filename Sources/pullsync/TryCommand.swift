@@ -80,9 +80,6 @@ struct TryCommand: AsyncParsableCommand {
         print(json ? try report.jsonString() : report.text)
     }
 
-    private func printError(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
-    }
 }
 
 struct TryReport: Encodable {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PostgresNIO
 import PullSync
 import PullSyncEdge
 import PullSyncPostgres
@@ -45,6 +46,46 @@ struct SchemaMigrationTests {
         }
     }
 
+    @Test(
+        "A version-1 store (the previous release's) is upgraded in place and keeps its data",
+        arguments: StoreKind.persistent
+    )
+    func upgradeFromVersion1(kind: StoreKind) async throws {
+        let url = try await freshURL(kind)
+        try await withStore(kind, url: url) { opened in
+            _ = try await opened.store.graph.createRoot(for: edgeCookie(1), at: t0)
+        }
+        // Back to version 1: the tables of version 2 gone, the version set back.
+        switch kind {
+        case .sqlite:
+            let path = String(url.dropFirst("sqlite:".count))
+            _ = try await sqlite3(path, "DROP TABLE pullsync_backfill")
+            try await setSQLiteVersion(path, 1)
+        default:
+            _ = try await postgres(url, ["DROP TABLE pullsync_backfill", "UPDATE pullsync_schema SET version = 1"])
+        }
+
+        try await withStore(kind, url: url) { opened in
+            #expect(try await opened.store.graph.record(ecHash: ecHash(1))?.ecID == edgeCookie(1).value)
+            let checkpoint = BackfillCheckpoint(
+                partnerID: "p",
+                cursor: ecHash(1),
+                startedAt: t0,
+                updatedAt: t0,
+                processed: 1,
+                outcomes: ["uid": 1]
+            )
+            try await #require(opened.store.backfill).saveBackfillCheckpoint(checkpoint)
+            #expect(try await opened.store.backfill?.backfillCheckpoint(partnerID: "p") == checkpoint)
+        }
+        switch kind {
+        case .sqlite:
+            #expect(try await sqliteVersion(String(url.dropFirst("sqlite:".count))) == 2)
+        default:
+            #expect(try await postgres(url, ["SELECT version FROM pullsync_schema"]) == 2)
+        }
+    }
+
     private func sqliteVersion(_ path: String) async throws -> Int {
         Int(try await sqlite3(path, "PRAGMA user_version") ?? -1)
     }
@@ -61,4 +102,41 @@ private func sqlite3(_ path: String, _ sql: String) async throws -> Int? {
     let rows = try await connection.query(sql)
     try await connection.close()
     return rows.first?.columns.first?.data.integer
+}
+
+/// Runs statements on the PostgreSQL schema `url` names, outside the store; the first column
+/// of the last statement's first row, as an integer.
+private func postgres(_ url: String, _ statements: [String]) async throws -> Int? {
+    let parsed = try PostgresStoreURL(parsing: url)
+    let connection = try await PostgresConnection.connect(
+        configuration: PostgresConnection.Configuration(
+            host: parsed.host,
+            port: parsed.port,
+            username: parsed.username,
+            password: parsed.password,
+            database: parsed.database,
+            tls: .disable
+        ),
+        id: 1,
+        logger: Logger(label: "schema-test")
+    )
+    do {
+        try await connection.query(
+            PostgresQuery(unsafeSQL: "SET search_path TO \(parsed.schema)"),
+            logger: connection.logger
+        )
+        var result: Int?
+        for statement in statements {
+            result = nil
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: connection.logger)
+            for try await row in rows {
+                if result == nil { result = try? row.decode(Int.self) }
+            }
+        }
+        try await connection.close()
+        return result
+    } catch {
+        try? await connection.close()
+        throw error
+    }
 }

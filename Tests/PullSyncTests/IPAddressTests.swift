@@ -95,7 +95,7 @@ struct SlowResolver: HostResolver {
 @Suite struct ResolutionDeadlineTests {
     @Test func aSlowNameLookupEndsAtTheCallDeadlineAsATimeout() async throws {
         let transport = HTTPPullTransport(
-            configuration: .init(allowLoopback: true, resolver: SlowResolver(delay: .seconds(5)))
+            configuration: .init(allowLoopback: true, resolver: SlowResolver(delay: .seconds(120)))
         )
         let request = PullRequest(url: PartnerURL(scheme: "https", host: "slow-dns.partner.test", path: "/pull"))
         let started = ContinuousClock.now
@@ -105,7 +105,8 @@ struct SlowResolver: HostResolver {
             Issue.record("expected a timeout, got \(result)")
             return
         }
-        #expect(elapsed < .seconds(3))  // a hang guard: the 5 s lookup did not hold the call
+        // A hang guard, loose enough for a loaded machine: the 120 s lookup did not hold the call.
+        #expect(elapsed < .seconds(60))
         await transport.shutdown()
     }
 }

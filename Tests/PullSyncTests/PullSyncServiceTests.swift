@@ -27,7 +27,7 @@ import Testing
     @Test func gracefulShutdownKeepsWhatArrivedWithinTheGracePeriodAndCancelsTheRest() async throws {
         let transport = ScriptedTransport()
         transport.script(TestPartners.host("fast"), .uid("uid-fast", after: .milliseconds(100)))
-        transport.script(TestPartners.host("slow"), .uid("uid-slow", after: .seconds(8)))
+        transport.script(TestPartners.host("slow"), .uid("uid-slow", after: .seconds(60)))
         let graph = InMemoryIdentityGraph()
         let dispatcher = try makeDispatcher(transport: transport, graph: graph, grace: .milliseconds(600))
         let ec = TestPartners.edgeCookie(1)
@@ -52,8 +52,9 @@ import Testing
                 let started = ContinuousClock.now
                 trigger.triggerGracefulShutdown()
                 try await tasks.next()
-                // The service ended after the grace period, not after the slow partner's 8 s.
-                #expect(ContinuousClock.now - started < .seconds(5))
+                // The service ended after the grace period, not after the slow partner's 60 s (a loose
+                // bound: a loaded machine may be slow, never that slow).
+                #expect(ContinuousClock.now - started < .seconds(30))
             }
         }
         let record = try #require(try await graph.record(ecHash: hash))

@@ -19,7 +19,7 @@ extension AllTransportTests {
         )
         func privateAddressRefused(literal: String) async throws {
             let resolver = RecordingResolver([partnerHost: [ip(literal)]])
-            let partner = makePartner("acme", port: 443, token: makeToken(), timeout: .seconds(10))
+            let partner = makePartner("acme", port: 443, token: makeToken(), timeout: .seconds(60))
             try await withHarness(try TransportHarness(partners: [partner], resolver: resolver)) { harness in
                 let (report, elapsed) = await timed { await harness.process() }
                 let result = try harness.onlyResult(report)
@@ -30,7 +30,7 @@ extension AllTransportTests {
                 // anything and no connection was attempted.
                 #expect(resolver.names == [partnerHost])
                 #expect(harness.loops.loopsHandedOut == 0)
-                #expect(elapsed < .seconds(5), "took \(elapsed)")
+                #expect(elapsed < .seconds(30), "took \(elapsed)")
                 // The refusal is logged with the addresses (the operator needs them).
                 #expect(
                     harness.transportLogs.entries.contains {

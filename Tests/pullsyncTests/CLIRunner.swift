@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The package root, found from this file's path.
 let packageRoot: URL = URL(fileURLWithPath: #filePath)
@@ -83,4 +84,20 @@ func makeTemporaryDirectory() throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("pullsync-cli-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
+}
+
+/// Collects a pipe's text as it arrives.
+final class Collector: Sendable {
+    let text = Mutex("")
+    func append(_ data: Data) { text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
+    var value: String { text.withLock { $0 } }
+}
+
+/// Polls `condition` every 10 ms, `attempts` times at most; whether it came to hold.
+func waitFor(_ condition: () -> Bool, attempts: Int = 1000) async throws -> Bool {
+    for _ in 0..<attempts {
+        if condition() { return true }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
 }

@@ -35,7 +35,7 @@ import Glibc
             "serve", "--partners", partners.path, "--listen", "127.0.0.1:0", "--allow-loopback", "--store", "memory:",
         ]
         let errors = Pipe()
-        let collector = ServeShutdownTests.Collector()
+        let collector = Collector()
         errors.fileHandleForReading.readabilityHandler = { handle in collector.append(handle.availableData) }
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
@@ -44,8 +44,7 @@ import Glibc
             if process.isRunning { process.terminate() }
             errors.fileHandleForReading.readabilityHandler = nil
         }
-        let waiter = ServeShutdownTests()
-        #expect(try await waiter.waitFor { collector.value.contains("pullsync serve listening") })
+        #expect(try await waitFor { collector.value.contains("pullsync serve listening") })
         let port = try #require(
             collector.value.firstMatch(of: #/address=127\.0\.0\.1:(\d+)/#).flatMap { Int($0.output.1) }
         )
@@ -58,7 +57,7 @@ import Glibc
             encoding: .utf8
         )
         kill(process.processIdentifier, SIGHUP)
-        #expect(try await waiter.waitFor { collector.value.contains("partner reload failed") })
+        #expect(try await waitFor { collector.value.contains("partner reload failed") })
         #expect(collector.value.contains("\(bad.path):5:3: error: unknown key 'pull.tiemout'"))
         #expect(process.isRunning)
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
@@ -73,7 +72,7 @@ import Glibc
             encoding: .utf8
         )
         kill(process.processIdentifier, SIGHUP)
-        #expect(try await waiter.waitFor { collector.value.contains("partners reloaded") })
+        #expect(try await waitFor { collector.value.contains("partners reloaded") })
         #expect(collector.value.contains("enabled=first,second"))
         let again = try await client.execute(
             HTTPClientRequest(url: "http://127.0.0.1:\(port)/p"),
@@ -83,7 +82,7 @@ import Glibc
         try await client.shutdown()
 
         kill(process.processIdentifier, SIGTERM)
-        #expect(try await waiter.waitFor({ !process.isRunning }, attempts: 1500))
+        #expect(try await waitFor({ !process.isRunning }, attempts: 1500))
         #expect(process.terminationStatus == 0)
     }
 }

@@ -3,7 +3,6 @@ import Foundation
 import PullSync
 import PullSyncSQLite
 import PullSyncTesting
-import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -12,21 +11,6 @@ import Glibc
 
 /// `pullsync serve` as a real process: SIGTERM while slow partner calls are in flight.
 @Suite(.serialized) struct ServeShutdownTests {
-    /// Collects a pipe's text as it arrives.
-    final class Collector: Sendable {
-        let text = Mutex("")
-        func append(_ data: Data) { text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
-        var value: String { text.withLock { $0 } }
-    }
-
-    func waitFor(_ condition: () -> Bool, attempts: Int = 1000) async throws -> Bool {
-        for _ in 0..<attempts {
-            if condition() { return true }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return condition()
-    }
-
     @Test(arguments: [("fast partner answers within the grace period", 600, 1), ("slow partner outlives it", 8_000, 0)])
     func sigtermLetsCallsInFlightFinishWithinTheGracePeriodAndExitsZero(
         scenario: String,

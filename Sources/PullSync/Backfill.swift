@@ -1,0 +1,509 @@
+public import CoreMetrics
+public import Logging
+public import PullSyncKernel
+import ServiceLifecycle
+import Synchronization
+
+/// How a backfill runs.
+public struct BackfillOptions: Sendable, Hashable {
+    /// Calls per second at most (attempts are paced: skips take a slot too), and never more
+    /// than the partner's budget. Default 10.
+    public var rate: Double
+    /// ECs to handle in this run at most, `nil` for all; the checkpoint keeps the rest for the
+    /// next run.
+    public var limit: Int?
+    /// Calls in flight at once. Default: enough for `rate` even if every call took the
+    /// partner's whole timeout, at most 256.
+    public var concurrency: Int?
+    /// Candidates read from the store at a time. Default 500.
+    public var pageSize: Int
+    /// How often the checkpoint is saved while running (and always when the run stops).
+    /// Default 1 s.
+    public var checkpointInterval: Duration
+    /// How long the backfill waits before trying again when the partner can't be called for a
+    /// while (circuit open, budget spent, store unavailable). Default 1 s.
+    public var retryPause: Duration
+
+    public init(
+        rate: Double = 10,
+        limit: Int? = nil,
+        concurrency: Int? = nil,
+        pageSize: Int = 500,
+        checkpointInterval: Duration = .seconds(1),
+        retryPause: Duration = .seconds(1)
+    ) {
+        self.rate = rate
+        self.limit = limit
+        self.concurrency = concurrency
+        self.pageSize = pageSize
+        self.checkpointInterval = checkpointInterval
+        self.retryPause = retryPause
+    }
+}
+
+/// Where a backfill stands.
+public struct BackfillProgress: Sendable, Hashable {
+    /// ECs handled, over every run of this backfill (a resumed one counts the earlier runs).
+    public var processed: Int
+    /// `processed` plus the candidates left when this run started.
+    public var total: Int
+    /// ECs handled by this run.
+    public var processedThisRun: Int
+    /// Calls sent by this run.
+    public var callsThisRun: Int
+    /// What became of each EC, over every run: call outcomes (`uid`, `not_found`, ...,
+    /// `uid_conflict` for a UID another writer beat) and skip reasons (`fresh`, `rate_limited`, ...).
+    public var outcomes: [String: Int]
+    /// Time since this run started.
+    public var elapsed: Duration
+    /// Whether this run resumed from a checkpoint.
+    public var resumed: Bool
+    /// ECs started by this run (each start is paced; a skip starts no call).
+    public var startsThisRun = 0
+    /// Time from this run's first start to its latest.
+    public var startSpan: Duration = .zero
+
+    /// Starts per second in this run, between its first and latest start: what `rate` bounds.
+    public var pacePerSecond: Double {
+        let seconds = Double(startSpan.components.seconds) + Double(startSpan.components.attoseconds) / 1e18
+        return startsThisRun > 1 && seconds > 0 ? Double(startsThisRun - 1) / seconds : 0
+    }
+
+    /// ECs handled per second in this run.
+    public var ratePerSecond: Double {
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return seconds > 0 ? Double(processedThisRun) / seconds : 0
+    }
+
+    /// The time left at this run's pace, when it can be told.
+    public var eta: Duration? {
+        let rate = ratePerSecond
+        guard rate > 0 else { return nil }
+        return .milliseconds(Int64(Double(max(0, total - processed)) / rate * 1000))
+    }
+
+    /// Whether `outcome` names a call's outcome (rather than a skip).
+    public static func isCall(_ outcome: String) -> Bool {
+        OutcomeClass(rawValue: outcome) != nil || outcome.hasPrefix("uid_")
+    }
+}
+
+/// How a backfill run ended.
+public struct BackfillSummary: Sendable, Hashable {
+    public enum Ending: String, Sendable, Hashable {
+        /// Every candidate was handled; the checkpoint is gone.
+        case complete
+        /// `limit` ECs were handled; the checkpoint keeps the rest.
+        case limit
+        /// Stopped by a signal or by cancellation; the checkpoint keeps the rest.
+        case interrupted
+    }
+
+    public var ending: Ending
+    public var progress: BackfillProgress
+}
+
+/// Why a backfill can't run.
+public struct BackfillError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Fills one partner's UIDs for the ECs already in the identity graph, at a set pace, through
+/// the same kernel rules as organic pull sync (per-EC rate limit, budget, circuit breaker, URL
+/// safety, response classification, conditional writes).
+///
+/// - Candidates are the known, not withdrawn ECs whose UID for the partner is missing or stale,
+///   visited in EC-hash order; the position is checkpointed in the store, so a run that stops
+///   (signal, `limit`, crash) is resumed by the next one.
+/// - A partner is called at most once per EC within its rate-limit window, whatever happens:
+///   the backfill counts its calls under the organic key (`pull:{partner}:{ec_hash}`) with a
+///   limit of one, so an EC that an earlier (interrupted) run or organic traffic called in the
+///   window is skipped as `rate_limited`.
+/// - Calls start at most `rate` per second, spaced by `1/rate` measured from the previous
+///   start, so no second ever sees more than `rate` starts.
+/// - A graceful shutdown (SIGINT in `pullsync backfill`) stops starting calls, lets those in
+///   flight finish (each within the partner's timeout), saves the checkpoint and returns.
+public final class Backfill: Sendable {
+    /// The partner being filled.
+    public let partner: Partner
+    public let options: BackfillOptions
+    private let kernel: PullKernel
+    private let source: any BackfillSource
+    private let clock: any WallClock
+    private let logger: Logger
+    private let concurrency: Int
+    private let current: Mutex<BackfillProgress?> = Mutex(nil)
+
+    /// - Throws: ``BackfillError`` when the partner is unknown or disabled, when its consent
+    ///   depends on signals the store doesn't keep per EC (a TCF vendor ID), when the store
+    ///   can't list candidates, or when the options are out of range.
+    public init(
+        partnerID: String,
+        registry: PartnerRegistry,
+        store: PullSyncStore,
+        transport: any PullTransport,
+        configuration: PullSyncConfiguration = PullSyncConfiguration(),
+        options: BackfillOptions = BackfillOptions(),
+        clock: any WallClock = SystemWallClock(),
+        metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance,
+        logger: Logger = Logger(label: "pullsync.backfill", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) throws(BackfillError) {
+        guard let found = registry[id: partnerID], let index = registry.index(of: partnerID) else {
+            let known = registry.partners.map(\.id).joined(separator: ", ")
+            throw BackfillError(
+                "no partner '\(partnerID)' in the manifests (partners: \(known.isEmpty ? "none" : known))"
+            )
+        }
+        guard registry.isEnabled(index) else {
+            throw BackfillError(
+                "partner '\(partnerID)' is disabled: \(found.disabledReason ?? "pull.enabled is false")"
+            )
+        }
+        if let vendor = found.consent.tcfVendorID {
+            // A TCF denial for one vendor doesn't withdraw the EC, so the store can't tell
+            // which ECs this partner may be called for.
+            throw BackfillError(
+                "partner '\(partnerID)' needs TCF consent for vendor \(vendor), which the store does not keep per EC; backfill would call it without knowing the user's choice"
+            )
+        }
+        guard let source = store.backfill else {
+            throw BackfillError("the store can't list ECs for a backfill")
+        }
+        guard options.rate > 0, options.rate.isFinite else {
+            throw BackfillError("the rate must be a positive number of calls per second")
+        }
+        if let limit = options.limit, limit < 1 { throw BackfillError("the limit must be at least 1") }
+        if let concurrency = options.concurrency, concurrency < 1 {
+            throw BackfillError("the concurrency must be at least 1")
+        }
+        guard options.pageSize >= 1 else { throw BackfillError("the page size must be at least 1") }
+
+        var filling = found
+        // One call per EC per window: a call already counted in the window (organic, or an
+        // earlier run) makes this one a skip.
+        filling.rateLimit = RateLimitPolicy(calls: 1, window: found.rateLimit.window)
+        let single: PartnerRegistry
+        do {
+            single = try PartnerRegistry([filling])
+        } catch {
+            throw BackfillError(error.description)
+        }
+        self.partner = found
+        var options = options
+        // The budget caps all traffic to the partner: pacing above it would only spend the
+        // run waiting on refusals.
+        if let budget = found.budgetPerSecond { options.rate = min(options.rate, budget) }
+        self.options = options
+        self.source = source
+        self.clock = clock
+        self.logger = logger
+        let timeout = Double(found.timeout.components.seconds) + Double(found.timeout.components.attoseconds) / 1e18
+        self.concurrency =
+            options.concurrency ?? min(256, max(1, Int((options.rate * max(timeout, 0.001)).rounded(.up))))
+        var kernelConfiguration = configuration
+        kernelConfiguration.perRequestConcurrency = 1
+        kernelConfiguration.maxCallsPerRequest = 1
+        kernelConfiguration.maxInFlightPerPartner = max(self.concurrency, configuration.maxInFlightPerPartner ?? 0)
+        self.kernel = PullKernel(
+            registry: single,
+            configuration: kernelConfiguration,
+            graph: store.graph,
+            rateLimiter: store.rateLimiter,
+            transport: transport,
+            clock: clock,
+            metricsFactory: metricsFactory,
+            logger: logger
+        )
+    }
+
+    /// Calls in flight at once in ``run()``.
+    public var effectiveConcurrency: Int { concurrency }
+
+    /// Where the running backfill stands; `nil` before ``run()`` has read its checkpoint.
+    public var progress: BackfillProgress? { current.withLock { $0 } }
+
+    private var query: BackfillQuery {
+        BackfillQuery(sourceDomain: partner.sourceDomain, ttl: partner.ttl, now: clock.now())
+    }
+
+    // MARK: Dry run
+
+    /// What ``run()`` would do, without calling or writing anything: the candidates left
+    /// (after the checkpoint, if any) and each of the first `sample` candidates' decision.
+    public func dryRun(
+        sample: Int = 10
+    ) async throws -> (checkpoint: BackfillCheckpoint?, candidates: Int, sample: [(ecID: String, decision: Decision)]) {
+        let checkpoint = try await source.backfillCheckpoint(partnerID: partner.id)
+        let query = self.query
+        let count = try await source.countBackfillCandidates(query, after: checkpoint?.cursor)
+        let first = try await source.backfillCandidates(query, after: checkpoint?.cursor, limit: max(0, sample))
+        var decisions: [(ecID: String, decision: Decision)] = []
+        for candidate in first {
+            let plan = await kernel.explain(Self.request(for: candidate))
+            decisions.append((candidate.ecID, plan.decision(for: partner.id) ?? .skip(plan.requestSkip ?? .unknownEC)))
+        }
+        return (checkpoint, count, decisions)
+    }
+
+    // MARK: Running
+
+    private struct Item: Sendable {
+        var sequence: Int
+        var candidate: BackfillCandidate
+    }
+
+    private enum Handled: Sendable {
+        case done(Item, outcome: String, called: Bool)
+        /// The partner can't be called for a while; nothing was sent.
+        case retry(Item, SkipReason)
+    }
+
+    /// Runs until every candidate is handled, `limit` is reached, or a graceful shutdown (or
+    /// cancellation) stops it; then saves the checkpoint (or clears it when complete).
+    ///
+    /// - Throws: store errors reading the checkpoint or counting the candidates (nothing was
+    ///   called yet); later store errors are retried after ``BackfillOptions/retryPause``.
+    public func run() async throws -> BackfillSummary {
+        let started = ContinuousClock.now
+        let checkpoint = try await source.backfillCheckpoint(partnerID: partner.id)
+        let startedAt = checkpoint?.startedAt ?? clock.now()
+        let remaining = try await source.countBackfillCandidates(query, after: checkpoint?.cursor)
+        var progress = BackfillProgress(
+            processed: checkpoint?.processed ?? 0,
+            total: (checkpoint?.processed ?? 0) + remaining,
+            processedThisRun: 0,
+            callsThisRun: 0,
+            outcomes: checkpoint?.outcomes ?? [:],
+            elapsed: .zero,
+            resumed: checkpoint != nil
+        )
+        publish(progress)
+        logger.info(
+            "backfill starting",
+            metadata: [
+                "partner": "\(partner.id)", "candidates": "\(remaining)", "resumed": "\(checkpoint != nil)",
+                "rate": "\(options.rate)", "concurrency": "\(concurrency)",
+            ]
+        )
+
+        var frontier = Frontier(cursor: checkpoint?.cursor)
+        var pacer = Pacer(interval: .nanoseconds(Int64((1e9 / options.rate).rounded(.up))))
+        var lastSaved = ContinuousClock.now
+        var ending = BackfillSummary.Ending.complete
+
+        func save(complete: Bool) async {
+            progress.elapsed = ContinuousClock.now - started
+            publish(progress)
+            do {
+                if complete {
+                    try await source.clearBackfillCheckpoint(partnerID: partner.id)
+                } else if let cursor = frontier.cursor {
+                    try await source.saveBackfillCheckpoint(
+                        BackfillCheckpoint(
+                            partnerID: partner.id,
+                            cursor: cursor,
+                            startedAt: startedAt,
+                            updatedAt: clock.now(),
+                            processed: progress.processed,
+                            outcomes: progress.outcomes
+                        )
+                    )
+                }
+            } catch {
+                logger.warning("saving the backfill checkpoint failed", metadata: ["error": "\(error)"])
+            }
+            lastSaved = ContinuousClock.now
+        }
+
+        await withTaskGroup(of: Handled.self) { group in
+            var running = 0
+            var page: [BackfillCandidate] = []
+            var fetchAfter = checkpoint?.cursor
+            var exhausted = false
+            var retries: [Item] = []
+            var pausedUntil: ContinuousClock.Instant?
+            var launched = 0
+            var firstStart: ContinuousClock.Instant?
+
+            func handle(_ handled: Handled) {
+                running -= 1
+                switch handled {
+                case .done(let item, let outcome, let called):
+                    frontier.complete(item.sequence)
+                    progress.processed += 1
+                    progress.processedThisRun += 1
+                    if called { progress.callsThisRun += 1 }
+                    progress.outcomes[outcome, default: 0] += 1
+                case .retry(let item, let reason):
+                    retries.append(item)
+                    pausedUntil = ContinuousClock.now + options.retryPause
+                    logger.debug("partner unavailable; pausing", metadata: ["reason": "\(reason.rawValue)"])
+                }
+                progress.elapsed = ContinuousClock.now - started
+                publish(progress)
+            }
+
+            /// Waits for `deadline`, or less if a graceful shutdown begins; false when stopping.
+            func wait(until deadline: ContinuousClock.Instant) async -> Bool {
+                do {
+                    try await cancelWhenGracefulShutdown { try await Task.sleep(until: deadline) }
+                } catch {
+                    return false
+                }
+                return !Self.stopping
+            }
+
+            producing: while !Self.stopping {
+                if ContinuousClock.now - lastSaved >= options.checkpointInterval { await save(complete: false) }
+                // A free call slot.
+                while running >= concurrency, let handled = await group.next() { handle(handled) }
+                if let until = pausedUntil, until > ContinuousClock.now {
+                    if running > 0, let handled = await group.next() {
+                        handle(handled)
+                        continue
+                    }
+                    guard await wait(until: until) else { break }
+                }
+                // The next EC: one to try again first, else the next candidate.
+                let item: Item
+                if !retries.isEmpty {
+                    item = retries.removeFirst()
+                } else {
+                    if let limit = options.limit, launched >= limit {
+                        ending = .limit
+                        break
+                    }
+                    if page.isEmpty, !exhausted {
+                        do {
+                            page = try await source.backfillCandidates(
+                                query,
+                                after: fetchAfter,
+                                limit: options.pageSize
+                            )
+                            exhausted = page.count < options.pageSize
+                            fetchAfter = page.last?.ecHash ?? fetchAfter
+                            page.reverse()
+                        } catch {
+                            logger.warning("reading backfill candidates failed", metadata: ["error": "\(error)"])
+                            pausedUntil = ContinuousClock.now + options.retryPause
+                            continue
+                        }
+                    }
+                    guard let candidate = page.popLast() else {
+                        // Nothing left to start: wait for the calls in flight (which may hand back retries).
+                        guard running > 0, let handled = await group.next() else { break producing }
+                        handle(handled)
+                        continue
+                    }
+                    item = Item(sequence: frontier.assign(candidate.ecHash), candidate: candidate)
+                    launched += 1
+                }
+                // Its start slot.
+                while let delay = pacer.delay(at: ContinuousClock.now) {
+                    guard await wait(until: ContinuousClock.now + delay) else {
+                        retries.insert(item, at: 0)
+                        break producing
+                    }
+                }
+                let startedAt = ContinuousClock.now
+                firstStart = firstStart ?? startedAt
+                progress.startsThisRun += 1
+                progress.startSpan = startedAt - (firstStart ?? startedAt)
+                running += 1
+                group.addTask { await self.handle(item) }
+            }
+            // Stopping (or done): the calls in flight finish; ECs never started stay after the cursor.
+            if Self.stopping || Task.isCancelled { ending = .interrupted }
+            while let handled = await group.next() { handle(handled) }
+            if ending == .complete, !retries.isEmpty { ending = .interrupted }
+        }
+        await save(complete: ending == .complete)
+        logger.info(
+            "backfill stopped",
+            metadata: [
+                "partner": "\(partner.id)", "ending": "\(ending.rawValue)", "processed": "\(progress.processedThisRun)",
+                "calls": "\(progress.callsThisRun)",
+            ]
+        )
+        return BackfillSummary(ending: ending, progress: progress)
+    }
+
+    private static var stopping: Bool { Task.isShuttingDownGracefully || Task.isCancelled }
+
+    private func publish(_ progress: BackfillProgress) {
+        current.withLock { $0 = progress }
+    }
+
+    private static func request(for candidate: BackfillCandidate) -> OrganicRequest {
+        OrganicRequest(path: "/", edgeCookie: candidate.ecID, consent: .granted)
+    }
+
+    /// One EC through the kernel: plan (every rule), call, classify, write.
+    private func handle(_ item: Item) async -> Handled {
+        let report = await kernel.process(Self.request(for: item.candidate))
+        if let result = report.results.first {
+            var outcome = result.outcome.outcomeClass.rawValue
+            if let write = result.write, write != .stored { outcome += "_\(write.rawValue)" }
+            return .done(item, outcome: outcome, called: true)
+        }
+        let reason: SkipReason
+        switch report.plan.requestSkip.map(Decision.skip) ?? report.plan.decision(for: partner.id) {
+        case .skip(let skipped): reason = skipped
+        case .dispatch, nil: reason = .deferred
+        }
+        switch reason {
+        case .circuitOpen, .budget, .partnerBusy, .storeUnavailable:
+            return .retry(item, reason)
+        default:
+            return .done(item, outcome: reason.rawValue, called: false)
+        }
+    }
+}
+
+/// The cursor of a run whose ECs finish out of order: the last EC hash before which every
+/// EC started has finished.
+struct Frontier {
+    private(set) var cursor: String?
+    private var next = 0
+    private var confirmed = -1
+    private var finished: Set<Int> = []
+    private var hashes: [Int: String] = [:]
+
+    init(cursor: String?) {
+        self.cursor = cursor
+    }
+
+    /// Numbers the next EC (in candidate order).
+    mutating func assign(_ ecHash: String) -> Int {
+        hashes[next] = ecHash
+        next += 1
+        return next - 1
+    }
+
+    mutating func complete(_ sequence: Int) {
+        finished.insert(sequence)
+        while finished.remove(confirmed + 1) != nil {
+            confirmed += 1
+            cursor = hashes.removeValue(forKey: confirmed)
+        }
+    }
+}
+
+/// Spaces starts at least `interval` apart, measured from the previous actual start, so any
+/// window of one second holds at most `1 s / interval` starts however late a start was.
+struct Pacer {
+    let interval: Duration
+    private var last: ContinuousClock.Instant?
+
+    init(interval: Duration) {
+        self.interval = interval
+    }
+
+    /// `nil` when a start may happen at `now` (and counts it); else how long to wait.
+    mutating func delay(at now: ContinuousClock.Instant) -> Duration? {
+        if let last, now < last + interval { return last + interval - now }
+        last = now
+        return nil
+    }
+}

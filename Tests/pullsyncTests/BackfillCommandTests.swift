@@ -1,0 +1,153 @@
+import Foundation
+import PullSync
+import PullSyncSQLite
+import PullSyncTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `pullsync backfill` as a real process, against a loopback partner and an SQLite store.
+@Suite(.serialized) struct BackfillCommandTests {
+    /// A folder with a manifest for `server`'s `/pull` and an SQLite store holding ECs 1...`ecs`.
+    func setUp(server: PartnerServer, ecs: Int) async throws -> (directory: URL, arguments: [String]) {
+        let directory = try makeTemporaryDirectory()
+        let partners = directory.appendingPathComponent("partners.d")
+        try FileManager.default.createDirectory(at: partners, withIntermediateDirectories: true)
+        try """
+        id: newbie
+        source_domain: newbie.example
+        pull:
+          url: http://127.0.0.1:\(server.port)/pull
+          allowed_hosts: [127.0.0.1]
+        """.write(to: partners.appendingPathComponent("newbie.yaml"), atomically: true, encoding: .utf8)
+        let path = directory.appendingPathComponent("store.db").path
+        let store = try await SQLiteStore.open(path: path)
+        for n in 1...ecs {
+            _ = try await store.createRoot(
+                for: EdgeCookie(unchecked: TestPartners.edgeCookie(n)),
+                at: SystemWallClock().now()
+            )
+        }
+        try await store.close()
+        return (
+            directory,
+            [
+                "backfill", "--partners", partners.path, "--partner", "newbie", "--store", "sqlite:" + path,
+                "--allow-loopback",
+            ]
+        )
+    }
+
+    @Test("Interrupted with SIGINT: exits 130 with a summary; the same command resumes and completes, one call per EC")
+    func interruptAndResume() async throws {
+        let server = try await PartnerServer.start()
+        server.script(path: "/pull", .delayed(.milliseconds(20), .uid("nb")))
+        let (directory, arguments) = try await setUp(server: server, ecs: 120)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let command = arguments + ["--rate", "40/s", "--progress-interval", "0.5"]
+
+        let process = Process()
+        process.executableURL = try pullsyncBinary()
+        process.arguments = command
+        let output = Pipe()
+        let errors = Pipe()
+        let printed = Collector()
+        let progress = Collector()
+        output.fileHandleForReading.readabilityHandler = { printed.append($0.availableData) }
+        errors.fileHandleForReading.readabilityHandler = { progress.append($0.availableData) }
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        #expect(try await waitFor { server.requestCount(path: "/pull") >= 40 })
+        kill(process.processIdentifier, SIGINT)
+        #expect(try await waitFor({ !process.isRunning }, attempts: 1500))
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 130)
+        #expect(try await waitFor { printed.value.contains("ECS") })
+        output.fileHandleForReading.readabilityHandler = nil
+        errors.fileHandleForReading.readabilityHandler = nil
+        let interrupted = printed.value
+        #expect(
+            interrupted.contains("backfill newbie (newbie.example): interrupted; run the same command again to resume")
+        )
+        let called = server.requestCount(path: "/pull")
+        #expect(called < 120)
+        #expect(interrupted.contains("  handled:  \(called) of 120 ECs"), "\(interrupted)")
+        // Not on a terminal: plain progress lines.
+        #expect(progress.value.contains("backfill newbie: "))
+        #expect(progress.value.contains("/120"))
+
+        let resumed = try await runPullSync(command)
+        #expect(resumed.status == 0)
+        #expect(resumed.stdout.contains("backfill newbie (newbie.example): complete"))
+        #expect(resumed.stdout.contains("  handled:  120 of 120 ECs (\(120 - called) in this run, resumed)"))
+        #expect(resumed.stdout.contains(#/\nuid +call +120\n/#), "\(resumed.stdout)")
+
+        var calls: [String: Int] = [:]
+        for request in server.requests { calls[request.queryValue("ec_id") ?? "", default: 0] += 1 }
+        #expect(calls.count == 120)
+        #expect(calls.values.allSatisfy { $0 == 1 })
+        try await server.shutdown()
+    }
+
+    @Test("--dry-run counts and samples, calling nothing; --limit stops early with exit 0")
+    func dryRunAndLimit() async throws {
+        let server = try await PartnerServer.start()
+        server.script(path: "/pull", .uid("nb"))
+        let (directory, arguments) = try await setUp(server: server, ecs: 30)
+        defer { try? FileManager.default.removeItem(at: directory) }
+
+        let dry = try await runPullSync(arguments + ["--dry-run", "--rate", "3/s"])
+        #expect(dry.status == 0)
+        #expect(dry.stdout.contains("candidates: 30 ECs missing or stale, known and not withdrawn"))
+        #expect(dry.stdout.contains("at 3.0/s:    at least 0:10"))
+        #expect(dry.stdout.components(separatedBy: "  dispatch").count - 1 == 10)
+        #expect(server.requestCount(path: "/pull") == 0)
+
+        let limited = try await runPullSync(arguments + ["--limit", "7", "--rate", "1000"])
+        #expect(limited.status == 0)
+        #expect(limited.stdout.contains("stopped at --limit 7; run again to go on"))
+        #expect(server.requestCount(path: "/pull") == 7)
+
+        let after = try await runPullSync(arguments + ["--dry-run"])
+        #expect(after.stdout.contains("resumes:    after 7 ECs handled by an earlier run"))
+        #expect(after.stdout.contains("candidates: 23 ECs"))
+        try await server.shutdown()
+    }
+
+    @Test(
+        "Bad invocations fail with exit 1 or a usage error naming the problem",
+        arguments: [
+            (["--partner", "nobody"], "no valid partner 'nobody'"),
+            (["--partner", "newbie", "--rate", "fast"], "--rate 'fast' must be a positive number"),
+            (["--partner", "newbie", "--rate", "0/s"], "--rate '0/s' must be a positive number"),
+            (["--partner", "newbie", "--limit", "0"], "--limit must be at least 1"),
+            (["--partner", "newbie", "--store", "redis://x"], "unknown store URL"),
+        ]
+    )
+    func badInvocations(extra: [String], message: String) async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let partners = directory.appendingPathComponent("partners.d")
+        try FileManager.default.createDirectory(at: partners, withIntermediateDirectories: true)
+        try """
+        id: newbie
+        source_domain: newbie.example
+        pull:
+          url: https://sync.newbie.example/pull
+          allowed_hosts: [sync.newbie.example]
+        """.write(to: partners.appendingPathComponent("newbie.yaml"), atomically: true, encoding: .utf8)
+        var arguments = ["backfill", "--partners", partners.path]
+        arguments += extra
+        if !extra.contains("--store") {
+            arguments += ["--store", "sqlite:" + directory.appendingPathComponent("s.db").path]
+        }
+        let result = try await runPullSync(arguments)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+    }
+}
