@@ -21,7 +21,7 @@ public struct BackfillOptions: Sendable, Hashable {
     /// Default 1 s.
     public var checkpointInterval: Duration
     /// How long the backfill waits before trying again when the partner can't be called for a
-    /// while (circuit open, budget spent, store unavailable). Default 1 s.
+    /// while (circuit open, paused by `Retry-After`, budget spent, store unavailable). Default 1 s.
     public var retryPause: Duration
 
     public init(
@@ -449,11 +449,16 @@ public final class Backfill: Sendable {
         }
         let reason: SkipReason
         switch report.plan.requestSkip.map(Decision.skip) ?? report.plan.decision(for: partner.id) {
-        case .skip(let skipped): reason = skipped
-        case .dispatch, nil: reason = .deferred
+        case .skip(let skipped):
+            reason = skipped
+        case .dispatch, nil:
+            // Planned but not sent: the budget, checked again at the moment of sending, was
+            // spent (by organic traffic sharing it). The EC's call is counted in the window,
+            // so trying again now would only be `rate_limited`.
+            return .done(item, outcome: SkipReason.budget.rawValue, called: false)
         }
         switch reason {
-        case .circuitOpen, .budget, .partnerBusy, .storeUnavailable:
+        case .circuitOpen, .partnerPaused, .budget, .partnerBusy, .storeUnavailable:
             return .retry(item, reason)
         default:
             return .done(item, outcome: reason.rawValue, called: false)

@@ -13,6 +13,9 @@ public struct LoadedPartners: Sendable {
     public var diagnostics: [ManifestDiagnostic]
     /// Partners disabled at load, with why (never a secret value).
     public var disabled: [(id: String, reason: String)]
+    /// The problems of the manifests themselves (not an unresolved secret, which only disables
+    /// its partner): what makes a hot reload keep the running partners.
+    public var manifestErrors: [ManifestDiagnostic]
 }
 
 /// Loads `partners.d/` into a ``PartnerRegistry``, resolving secrets on the way.
@@ -54,6 +57,7 @@ public enum PartnerLoader {
         adapters: AdapterRegistry
     ) -> LoadedPartners {
         var diagnostics = set.diagnostics
+        var manifestErrors = set.diagnostics
         var disabled: [(id: String, reason: String)] = []
         var partners: [Partner] = []
         for manifest in set.manifests {
@@ -83,14 +87,14 @@ public enum PartnerLoader {
                 // The manifest named a registered adapter with valid parameters, and the adapter
                 // still refused them: the partner can't be built at all.
                 let location = manifest.adapterLocation ?? manifest.idLocation
-                diagnostics.append(
-                    ManifestDiagnostic(
-                        path: manifest.path,
-                        line: location.line,
-                        column: location.column,
-                        message: "\(error.message); partner '\(manifest.id)' is not loaded"
-                    )
+                let diagnostic = ManifestDiagnostic(
+                    path: manifest.path,
+                    line: location.line,
+                    column: location.column,
+                    message: "\(error.message); partner '\(manifest.id)' is not loaded"
                 )
+                diagnostics.append(diagnostic)
+                manifestErrors.append(diagnostic)
                 continue
             }
             if let reason { disabled.append((manifest.id, reason)) }
@@ -101,12 +105,18 @@ public enum PartnerLoader {
         } catch {
             // The manifest loader already refuses duplicates; this is a second line of defence.
             for problem in error.problems {
-                diagnostics.append(
-                    ManifestDiagnostic(path: set.files.first ?? ".", line: 1, column: 1, message: problem)
-                )
+                let diagnostic = ManifestDiagnostic(path: set.files.first ?? ".", line: 1, column: 1, message: problem)
+                diagnostics.append(diagnostic)
+                manifestErrors.append(diagnostic)
             }
             registry = try! PartnerRegistry([])
         }
-        return LoadedPartners(registry: registry, files: set.files, diagnostics: diagnostics, disabled: disabled)
+        return LoadedPartners(
+            registry: registry,
+            files: set.files,
+            diagnostics: diagnostics,
+            disabled: disabled,
+            manifestErrors: manifestErrors
+        )
     }
 }

@@ -4,13 +4,14 @@ import Hummingbird
 import Prometheus
 import PullSync
 
-/// The admin API under `/_pullsync/`: health (open), EC lookup and withdrawal, and Prometheus
-/// metrics (bearer token from `PULLSYNC_ADMIN_TOKEN`; without one, 404 to everything but health).
+/// The admin API under `/_pullsync/`: health (open), EC lookup and withdrawal, partner reload and
+/// Prometheus metrics (bearer token from `PULLSYNC_ADMIN_TOKEN`; without one, 404 to everything
+/// but health).
 struct AdminRoutes: Sendable {
     let token: String?
     let graph: any IdentityGraph
     let dispatcher: PullDispatcher
-    let loaded: LoadedPartners
+    let reloader: PartnerReloader
     let metrics: PrometheusCollectorRegistry
 
     func register(on router: Router<EdgeRequestContext>) {
@@ -39,6 +40,19 @@ struct AdminRoutes: Sendable {
                 return Response(status: .serviceUnavailable)
             }
         }
+        // Reloads partners.d/ all or nothing: 200 with the running partners, or 422 with every
+        // problem (the running partners stay).
+        protected.post("reload") { _, _ in
+            let outcome = reloader.reload(trigger: "admin")
+            return try json(
+                ReloadResponse(
+                    result: outcome.succeeded ? "reloaded" : "failed",
+                    partners_enabled: outcome.enabled,
+                    problems: outcome.problems
+                ),
+                status: outcome.succeeded ? .ok : .unprocessableContent
+            )
+        }
         protected.get("metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
@@ -66,6 +80,12 @@ struct AdminRoutes: Sendable {
         }
     }
 
+    struct ReloadResponse: Encodable {
+        var result: String
+        var partners_enabled: [String]
+        var problems: [String]
+    }
+
     struct Health: Encodable {
         struct Disabled: Encodable {
             var id: String
@@ -74,25 +94,61 @@ struct AdminRoutes: Sendable {
         var status = "ok"
         var partners_enabled: [String]
         var partners_disabled: [Disabled]
+        struct Protection: Encodable {
+            var state: String
+            var until: Int64?
+        }
+        struct Reload: Encodable {
+            var reloads: Int
+            var failures: Int
+            var last_attempt: Int64?
+            var last_success: Int64?
+            var last_succeeded: Bool?
+            var last_problems: [String]
+        }
         var manifest_problems: Int
         var dispatcher: [String: Int]
+        var reload: Reload
+        /// Partners whose circuit is not closed or who asked for a pause, by id.
+        var partners_protected: [String: Protection]
     }
 
     func health() -> Health {
         let registry = dispatcher.kernel.registry
         let statistics = dispatcher.statistics
+        let reload = reloader.status
         return Health(
             partners_enabled: registry.enabledIndices.map { registry.partners[$0].id },
             partners_disabled: registry.partners.indices.filter { !registry.isEnabled($0) }.map {
                 let partner = registry.partners[$0]
                 return Health.Disabled(id: partner.id, reason: partner.disabledReason ?? "disabled in its manifest")
             },
-            manifest_problems: loaded.diagnostics.count,
+            manifest_problems: reload.runningProblems,
             dispatcher: [
                 "enqueued": statistics.enqueued, "dropped": statistics.dropped, "processed": statistics.processed,
                 "calls": statistics.calls, "stored": statistics.stored,
                 "withdrawn": statistics.withdrawals["withdrawn", default: 0],
-            ]
+            ],
+            reload: Health.Reload(
+                reloads: reload.reloads,
+                failures: reload.failures,
+                last_attempt: reload.lastAttempt,
+                last_success: reload.lastSuccess,
+                last_succeeded: reload.lastSucceeded,
+                last_problems: reload.lastProblems
+            ),
+            partners_protected: Dictionary(
+                uniqueKeysWithValues: dispatcher.kernel.protectionStates().compactMap { entry in
+                    switch entry.state {
+                    case .closed: nil
+                    case .open(let until):
+                        (entry.partnerID, Health.Protection(state: "circuit_open", until: until.secondsSinceEpoch))
+                    case .halfOpen: (entry.partnerID, Health.Protection(state: "half_open"))
+                    case .paused(let until):
+                        (entry.partnerID, Health.Protection(state: "paused", until: until.secondsSinceEpoch))
+                    }
+                }
+            )
         )
     }
 }

@@ -21,9 +21,12 @@ public struct EdgeService: Sendable {
     public let application: Application<RouterResponder<EdgeRequestContext>>
     public let dispatcher: PullDispatcher
     public let graph: any IdentityGraph
+    /// The partners it started with (``reloader`` has the reloads since).
     public let loaded: LoadedPartners
     /// The metrics the admin API exposes.
     public let metrics: PrometheusCollectorRegistry
+    /// Reloads the partners on `SIGHUP` and `POST /_pullsync/reload`.
+    public let reloader: PartnerReloader
 
     /// Builds the service.
     ///
@@ -44,10 +47,8 @@ public struct EdgeService: Sendable {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> EdgeService {
         let environment = environment ?? ProcessInfo.processInfo.environment
-        let loaded = PartnerLoader.load(
-            paths: [configuration.partnersDirectory],
-            secrets: secrets ?? EnvironmentSecretResolver(environment: environment)
-        )
+        let secrets = secrets ?? EnvironmentSecretResolver(environment: environment)
+        let loaded = PartnerLoader.load(paths: [configuration.partnersDirectory], secrets: secrets)
         for diagnostic in loaded.diagnostics { logger.error("\(diagnostic.description)") }
 
         let store: PullSyncStore
@@ -91,13 +92,21 @@ public struct EdgeService: Sendable {
             logger: logger
         )
         let dispatcher = PullDispatcher(kernel: kernel)
+        let reloader = PartnerReloader(
+            paths: [configuration.partnersDirectory],
+            secrets: secrets,
+            dispatcher: dispatcher,
+            initial: loaded,
+            metricsFactory: factory,
+            logger: logger
+        )
 
         let router = Router(context: EdgeRequestContext.self)
         AdminRoutes(
             token: environment["PULLSYNC_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 },
             graph: store.graph,
             dispatcher: dispatcher,
-            loaded: loaded,
+            reloader: reloader,
             metrics: metrics
         ).register(on: router)
 
@@ -139,6 +148,7 @@ public struct EdgeService: Sendable {
             // The store first: a group shuts down in reverse order, so it outlives the last writes.
             services: store.services + [
                 OriginClientService(client: originClient), transport, PullSyncService(dispatcher: dispatcher),
+                PartnerReloadSignalService(reloader: reloader),
             ],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger
@@ -148,7 +158,8 @@ public struct EdgeService: Sendable {
             dispatcher: dispatcher,
             graph: store.graph,
             loaded: loaded,
-            metrics: metrics
+            metrics: metrics,
+            reloader: reloader
         )
     }
 }

@@ -2,25 +2,26 @@ import Synchronization
 
 /// The (partner, EC) pairs with a call in flight in this process, so that two page views of
 /// one browser in quick succession don't both ask the partner. (Across edge nodes a shared
-/// store's lease does the same.)
+/// store's lease does the same.) Keyed by partner id, not index, so that a reloaded registry
+/// (partners in another order) shares it with the calls still in flight on the old one.
 final class InFlightCalls: Sendable {
     private struct Key: Hashable {
-        var partner: Int
+        var partner: String
         var ecHash: String
     }
 
     private let keys = Mutex(Set<Key>())
 
     /// Marks the pair in flight; `false` when it already was.
-    func begin(_ partner: Int, ecHash: Substring) -> Bool {
+    func begin(_ partner: String, ecHash: Substring) -> Bool {
         keys.withLock { $0.insert(Key(partner: partner, ecHash: String(ecHash))).inserted }
     }
 
-    func end(_ partner: Int, ecHash: Substring) {
+    func end(_ partner: String, ecHash: Substring) {
         _ = keys.withLock { $0.remove(Key(partner: partner, ecHash: String(ecHash))) }
     }
 
-    func contains(_ partner: Int, ecHash: Substring) -> Bool {
+    func contains(_ partner: String, ecHash: Substring) -> Bool {
         keys.withLock { $0.contains(Key(partner: partner, ecHash: String(ecHash))) }
     }
 

@@ -11,6 +11,8 @@ public import CoreMetrics
 /// - `pullsync_writes_total{partner, result}`: `stored`, `conflict`, `withdrawn`, `unknown_ec`, `error`.
 /// - `pullsync_call_duration_seconds{partner}`: call latency.
 /// - `pullsync_inflight_calls`: calls in flight.
+/// - `pullsync_partner_pauses_total{partner}`: pauses a partner asked for (`429`/`503` with
+///   `Retry-After`); while one lasts, its decisions are `partner_paused`.
 /// - `pullsync_withdrawals_total{result}`: consent withdrawals (a denied request with a known
 ///   EC, or the admin API): `withdrawn`, `already_withdrawn`, `unknown_ec`, `dropped` (queue
 ///   full), `error` (the store failed).
@@ -23,6 +25,7 @@ public struct KernelMetrics: Sendable {
     let writes: [[Counter]]  // [partner][WriteResult index], last = error
     let durations: [Timer]
     let inFlight: Meter
+    let pauses: [Counter]
 
     static let submissionResults = ["enqueued", "dropped", "not_running", "skipped"]
     static let withdrawalResults = ["withdrawn", "already_withdrawn", "unknown_ec", "dropped", "error"]
@@ -80,6 +83,9 @@ public struct KernelMetrics: Sendable {
             )
         }
         inFlight = Meter(label: "pullsync_inflight_calls", factory: factory)
+        pauses = partnerIDs.map {
+            Counter(label: "pullsync_partner_pauses_total", dimensions: [("partner", $0)], factory: factory)
+        }
     }
 
     func submission(_ result: String) {
@@ -99,6 +105,10 @@ public struct KernelMetrics: Sendable {
         case .dispatch: decisions[partner][0].increment()
         case .skip(let reason): decisions[partner][Int(reason.ordinal) + 1].increment()
         }
+    }
+
+    func pause(_ partner: Int) {
+        pauses[partner].increment()
     }
 
     func outcome(_ partner: Int, _ outcome: OutcomeClass) {
@@ -140,6 +150,7 @@ extension SkipReason {
         case .adapterError: 16
         case .deferred: 17
         case .storeUnavailable: 18
+        case .partnerPaused: 19
         }
     }
 }

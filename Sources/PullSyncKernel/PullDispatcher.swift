@@ -37,8 +37,9 @@ public final class PullDispatcher: Sendable {
         var started = false
     }
 
-    /// The kernel that decides and calls.
-    public let kernel: PullKernel
+    /// The kernel that decides and calls: the latest one ``reload(_:)`` put in place.
+    public var kernel: PullKernel { current.withLock { $0 } }
+    private let current: Mutex<PullKernel>
     private let queue: AsyncStream<Job>
     private let queueInput: AsyncStream<Job>.Continuation
     private let shutdownSignal: AsyncStream<Void>
@@ -53,7 +54,7 @@ public final class PullDispatcher: Sendable {
     private let withdrawalInput: AsyncStream<EdgeCookie>.Continuation
 
     public init(kernel: PullKernel) {
-        self.kernel = kernel
+        self.current = Mutex(kernel)
         (queue, queueInput) = AsyncStream.makeStream(
             of: Job.self,
             bufferingPolicy: .bufferingOldest(kernel.configuration.queueCapacity)
@@ -72,6 +73,7 @@ public final class PullDispatcher: Sendable {
     public func submit(_ request: OrganicRequest) -> SubmitResult {
         var request = request
         let result: SubmitResult
+        let kernel = self.kernel
         let admission = kernel.admission(request)
         switch admission.result {
         case .skip(let reason):
@@ -151,6 +153,18 @@ public final class PullDispatcher: Sendable {
         withdrawalInput.finish()
     }
 
+    /// Puts `registry` in place of the running one, atomically: requests submitted from now on
+    /// are decided against it; requests already being processed finish on the kernel they
+    /// started on. What carries over is described at ``PullKernel/reloaded(with:)``. Returns
+    /// the new kernel.
+    @discardableResult
+    public func reload(_ registry: PartnerRegistry) -> PullKernel {
+        current.withLock { kernel in
+            kernel = kernel.reloaded(with: registry)
+            return kernel
+        }
+    }
+
     /// Stops taking work; calls in flight get the grace period to finish. Safe to call more than once.
     public func beginShutdown() {
         let first = state.withLock { state in
@@ -197,10 +211,12 @@ public final class PullDispatcher: Sendable {
                     counters.withLock { $0.droppedAtShutdown += 1 }
                     continue
                 }
+                // A request is planned and called on one kernel, whatever reloads happen meanwhile.
+                let kernel = self.kernel
                 group.addTask {
                     defer { self.requestSlots.release() }
-                    let plan = await self.kernel.plan(job.request, gated: job.edgeCookie)
-                    let results = await self.kernel.execute(
+                    let plan = await kernel.plan(job.request, gated: job.edgeCookie)
+                    let results = await kernel.execute(
                         plan,
                         globalSlots: self.callSlots,
                         shouldStartMore: { [self] in !self.isShuttingDown }

@@ -74,16 +74,18 @@ public struct RequestReport: Sendable {
 /// It holds no sockets and reads no files: the transport, identity graph, rate limiter,
 /// clock and randomness are injected.
 public struct PullKernel: Sendable {
-    public let registry: PartnerRegistry
+    /// The partners it decides for (another one after ``reloaded(with:)``).
+    public private(set) var registry: PartnerRegistry
     public let configuration: PullSyncConfiguration
     let graph: any IdentityGraph
     let rateLimiter: any RateLimiter
     let transport: any PullTransport
     let clock: any WallClock
     let random: any RandomSource
-    let partnerGuard: PartnerGuard
+    private(set) var partnerGuard: PartnerGuard
     let inFlight = InFlightCalls()
-    let metrics: KernelMetrics
+    private(set) var metrics: KernelMetrics
+    private let metricsFactory: any MetricsFactory
     let logger: Logger
     /// This kernel's name on the leases it takes in a shared store.
     let leaseHolder: String
@@ -113,10 +115,30 @@ public struct PullKernel: Sendable {
             maxInFlightPerPartner: configuration.effectiveMaxInFlightPerPartner
         )
         self.metrics = KernelMetrics(partnerIDs: registry.partners.map(\.id), factory: metricsFactory)
+        self.metricsFactory = metricsFactory
         self.logger = logger
         // Not from `random`: that one is the fair order's, and tests replay it from a seed.
         var generator = SystemRandomNumberGenerator()
         self.leaseHolder = String(generator.next(), radix: 16)
+    }
+
+    /// This kernel with `registry` in its place, for a hot reload of the partners. Everything
+    /// else is shared: stores, transport, clock, randomness, the lease holder name, and the
+    /// (partner, EC) pairs in flight (by partner id), so a call still in flight on this kernel
+    /// keeps a new one from making the same call. A partner that stays (same id) keeps its
+    /// circuit, pause and, if its budget is unchanged, its budget state (see
+    /// ``PartnerGuard/reloaded(from:to:budgets:)``); a new partner starts fresh. Calls in flight
+    /// finish on the kernel that planned them, against the partner as it was.
+    public func reloaded(with registry: PartnerRegistry) -> PullKernel {
+        var kernel = self
+        kernel.partnerGuard = partnerGuard.reloaded(
+            from: self.registry.partners.map(\.id),
+            to: registry.partners.map(\.id),
+            budgets: registry.partners.map(\.budgetPerSecond)
+        )
+        kernel.metrics = KernelMetrics(partnerIDs: registry.partners.map(\.id), factory: metricsFactory)
+        kernel.registry = registry
+        return kernel
     }
 
     // MARK: Deciding
@@ -232,7 +254,7 @@ public struct PullKernel: Sendable {
                 if committing {
                     // One call per partner and EC at a time: a page view arriving while the
                     // previous one's call is out must not ask the partner again.
-                    guard inFlight.begin(index, ecHash: edgeCookie.hash) else {
+                    guard inFlight.begin(partner.id, ecHash: edgeCookie.hash) else {
                         decide(index, .skip(.inFlight), into: &decisions, committing: committing)
                         continue
                     }
@@ -240,11 +262,11 @@ public struct PullKernel: Sendable {
                     case .admitted(let probe):
                         isProbe = probe
                     case .refused(let reason):
-                        inFlight.end(index, ecHash: edgeCookie.hash)
+                        inFlight.end(partner.id, ecHash: edgeCookie.hash)
                         decide(index, .skip(reason), into: &decisions, committing: committing)
                         continue
                     }
-                } else if inFlight.contains(index, ecHash: edgeCookie.hash) {
+                } else if inFlight.contains(partner.id, ecHash: edgeCookie.hash) {
                     decide(index, .skip(.inFlight), into: &decisions, committing: committing)
                     continue
                 } else if let reason = partnerGuard.peek(index, at: now) {
@@ -409,7 +431,7 @@ public struct PullKernel: Sendable {
     /// Gives back what planning took for a call that won't be sent.
     private func release(_ index: Int, ecHash: Substring, probe: Bool) {
         partnerGuard.refund(index, probe: probe)
-        inFlight.end(index, ecHash: ecHash)
+        inFlight.end(registry.partners[index].id, ecHash: ecHash)
     }
 
     /// Whether `url` may be sent to for `partner`: on its allow-list, and `https`, unless the
@@ -420,6 +442,12 @@ public struct PullKernel: Sendable {
             return configuration.allowLoopback && (url.scheme == "https" || url.scheme == "http")
         }
         return url.scheme == "https"
+    }
+
+    /// Each partner's protection state now (circuit and pause), in registry order: what health shows.
+    public func protectionStates() -> [(partnerID: String, state: PartnerGuardState)] {
+        let now = clock.now()
+        return registry.partners.indices.map { (registry.partners[$0].id, partnerGuard.state($0, at: now)) }
     }
 
     // MARK: Withdrawal
@@ -510,6 +538,10 @@ public struct PullKernel: Sendable {
                         }
                     }
                     defer { globalSlots?.release() }
+                    guard await self.mayStartSending(call) else {
+                        self.release(call.partnerIndex, ecHash: ecHash[...], probe: call.isProbe)
+                        return nil
+                    }
                     return await self.call(call, ecHash: ecHash, writer: writer)
                 }
                 return true
@@ -543,6 +575,34 @@ public struct PullKernel: Sendable {
         return results
     }
 
+    /// The budget checked again when the call is about to go, against the times calls were
+    /// really sent: planning takes a token, but calls wait for slots and connections after it,
+    /// and a budget measured at planning lets them bunch up at the partner. A partner with a
+    /// budget gets at most `budget` calls in any second of send time from this process, and,
+    /// with a store that shares budgets, from all nodes together. A call refused here is not
+    /// sent; it counts as a `budget` decision too.
+    func mayStartSending(_ call: PlannedCall) async -> Bool {
+        guard let perSecond = registry.partners[call.partnerIndex].budgetPerSecond else { return true }
+        let refuse = {
+            self.metrics.decision(call.partnerIndex, .skip(.budget))
+            return false
+        }
+        guard partnerGuard.takeSendSlot(call.partnerIndex, at: clock.now()) else { return refuse() }
+        guard rateLimiter.sharesBudgets else { return true }
+        do {
+            let budget = SharedBudget(partnerID: call.partnerID, perSecond: perSecond)
+            return try await rateLimiter.takeBudget(budget, at: clock.now()) ? true : refuse()
+        } catch {
+            // Without the shared count the budget can't be kept: don't send.
+            storeWarnings.rateLimiter.warning(
+                "shared budget check failed; not sending",
+                metadata: ["error": "\(error)"],
+                to: logger
+            )
+            return refuse()
+        }
+    }
+
     /// Sends one planned call, classifies it and writes a UID.
     func call(_ call: PlannedCall, ecHash: String) async -> CallResult {
         await self.call(call, ecHash: ecHash, writer: makeWriter(ecHash: ecHash))
@@ -559,18 +619,34 @@ public struct PullKernel: Sendable {
         let partner = registry.partners[call.partnerIndex]
         let started = ContinuousClock.now
         metrics.inFlight.increment()
-        let (status, outcome) = await send(call.request, context: call.context, partner: partner)
+        let (status, outcome, retryAfter) = await send(call.request, context: call.context, partner: partner)
         metrics.inFlight.decrement()
         let duration = ContinuousClock.now - started
         let now = clock.now()
         // Our own refusals and calls cut short by shutdown say nothing about the partner's health.
         let cancelled = Task.isCancelled
-        if outcome != .refusedTarget && !cancelled {
-            partnerGuard.record(call.partnerIndex, failed: outcome.isPartnerFailure, probe: call.isProbe, at: now)
+        if let retryAfter, !cancelled {
+            let until = partnerGuard.pause(call.partnerIndex, for: retryAfter, probe: call.isProbe, at: now)
+            metrics.pause(call.partnerIndex)
+            logger.warning(
+                "partner asked for a pause; no calls to it until it ends",
+                metadata: [
+                    "partner": "\(partner.id)", "status": "\(status ?? 0)",
+                    "pause_s": "\((until - now).nanoseconds / 1_000_000_000)",
+                ]
+            )
+        } else if outcome != .refusedTarget && !cancelled {
+            let change = partnerGuard.record(
+                call.partnerIndex,
+                failed: outcome.isPartnerFailure,
+                probe: call.isProbe,
+                at: now
+            )
+            if let change { log(change, partner: partner) }
         } else {
             partnerGuard.refund(call.partnerIndex, probe: call.isProbe)
         }
-        defer { inFlight.end(call.partnerIndex, ecHash: ecHash[...]) }
+        defer { inFlight.end(call.partnerID, ecHash: ecHash[...]) }
         // A call cut short by shutdown is not the partner's answer: it is logged, not counted
         // (unless the answer made it in before the cut).
         if !cancelled || outcome.outcomeClass == .uid {
@@ -590,14 +666,40 @@ public struct PullKernel: Sendable {
         return CallResult(partnerID: partner.id, outcome: outcome, write: write, duration: duration, status: status)
     }
 
-    /// Checks the URL again right before sending, sends, and classifies.
-    private func send(_ request: PullRequest, context: PullContext, partner: Partner) async -> (Int?, PullOutcome) {
-        guard isAllowed(request.url, for: partner) else { return (nil, .refusedTarget) }
+    /// Checks the URL again right before sending, sends, and classifies. The third value is the
+    /// pause a `429` or `503` asked for with a usable `Retry-After` (the adapter classifies the
+    /// answer as usual; the pause is the kernel's, whatever the adapter).
+    private func send(
+        _ request: PullRequest,
+        context: PullContext,
+        partner: Partner
+    ) async -> (Int?, PullOutcome, Duration?) {
+        guard isAllowed(request.url, for: partner) else { return (nil, .refusedTarget, nil) }
         let limits = TransportLimits(timeout: partner.timeout, maxBodyBytes: configuration.maxBodyBytes)
         let result = await transport.send(request, limits: limits)
         var status: Int?
-        if case .response(let code, _, _) = result { status = code }
-        return (status, partner.adapter.classify(result, context: context))
+        var retryAfter: Duration?
+        if case .response(let code, let headers, _) = result {
+            status = code
+            if code == 429 || code == 503 { retryAfter = RetryAfter.delay(in: headers, now: clock.now()) }
+        }
+        // `Retry-After: 0` asks for no pause: the answer is then an ordinary failure.
+        if retryAfter == .zero { retryAfter = nil }
+        return (status, partner.adapter.classify(result, context: context), retryAfter)
+    }
+
+    private func log(_ change: CircuitChange, partner: Partner) {
+        let metadata: Logger.Metadata = ["partner": "\(partner.id)"]
+        switch change {
+        case .openedByConsecutiveFailures(let count):
+            logger.warning("circuit opened after \(count) consecutive failures", metadata: metadata)
+        case .openedByErrorRate(let failures, let calls):
+            logger.warning("circuit opened: \(failures) of the last \(calls) calls failed", metadata: metadata)
+        case .reopened:
+            logger.warning("circuit probe failed; circuit open again", metadata: metadata)
+        case .closed:
+            logger.info("circuit closed: the partner answered", metadata: metadata)
+        }
     }
 
     /// Sends one partner's real pull request for `edgeCookie` once, ignoring eligibility, rate
@@ -621,7 +723,7 @@ public struct PullKernel: Sendable {
         )
         let request = try partner.adapter.makeRequest(for: context)
         let started = ContinuousClock.now
-        let (status, outcome) = await send(request, context: context, partner: partner)
+        let (status, outcome, _) = await send(request, context: context, partner: partner)
         let duration = ContinuousClock.now - started
         metrics.outcome(index, outcome.outcomeClass)
         return ProbeResult(

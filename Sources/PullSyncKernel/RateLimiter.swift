@@ -15,6 +15,27 @@ public struct RateLimitRequest: Sendable, Hashable {
     }
 }
 
+/// A partner's calls-per-second budget as a sliding window of send times: at most `calls` calls
+/// to the partner in any `window`. Kept per process by ``PartnerGuard``, and in a store shared
+/// by several edge nodes (``RateLimiter/takeBudget(_:at:)``) whichever node sends them.
+///
+/// `calls / window` never exceeds the budget: 50/s is 50 calls in any second, 2.5/s is 2 calls
+/// in any 0.8 s, 0.5/s is 1 call in any 2 s.
+public struct SharedBudget: Sendable, Hashable {
+    /// `budget:{partner}` (a partner id has no `:`, so it can't meet a `pull:` key).
+    public var key: String
+    public var calls: Int
+    public var window: Duration
+
+    /// The budget of `partnerID`, `perSecond` calls per second (more than 0).
+    public init(partnerID: String, perSecond: Double) {
+        precondition(perSecond > 0 && perSecond.isFinite, "a budget is a positive number of calls per second")
+        key = "budget:\(partnerID)"
+        calls = max(1, Int(min(perSecond, Double(Int32.max)).rounded(.down)))
+        window = .nanoseconds(Int64((Double(calls) / perSecond * 1e9).rounded(.up)))
+    }
+}
+
 /// Counts calls per key in a true sliding window.
 ///
 /// ``acquire(_:at:)`` is an atomic check-and-count: a shared store must implement it
@@ -30,6 +51,14 @@ public protocol RateLimiter: Sendable {
 
     /// Whether leases live in the store, shared by every node using it (see ``CallLease``).
     var sharesLeases: Bool { get }
+
+    /// Whether the store keeps partner budgets shared by every node using it: the kernel then
+    /// calls ``takeBudget(_:at:)`` right before sending each call to a budgeted partner.
+    var sharesBudgets: Bool { get }
+
+    /// Takes a place in `budget`'s sliding window for a call about to be sent; `false` (the call
+    /// is not sent) when `budget.calls` sends are already inside the window.
+    func takeBudget(_ budget: SharedBudget, at now: Timestamp) async throws -> Bool
 
     /// Rate-limit check-and-count with a lease on each key, in one step (see the default).
     func admit(_ requests: [RateLimitRequest], lease: CallLease, at now: Timestamp) async throws -> [LeasedAdmission]
@@ -67,6 +96,13 @@ extension RateLimiter {
     /// default), the kernel's own in-process bookkeeping is the only guard against duplicate
     /// calls and it makes no lease round trips.
     public var sharesLeases: Bool { false }
+
+    /// Whether partner budgets live in the store. Default `false`: each process's own
+    /// ``PartnerGuard`` is the budget.
+    public var sharesBudgets: Bool { false }
+
+    /// Default: always room (a limiter without shared budgets).
+    public func takeBudget(_ budget: SharedBudget, at now: Timestamp) async throws -> Bool { true }
 
     /// For each request: takes a lease on its key unless another holder's lease is unexpired,
     /// then counts the call under the rate limit (giving the lease back when the limit is used

@@ -41,6 +41,8 @@ public enum SkipReason: String, Sendable, Hashable, CaseIterable {
     case deferred
     /// The identity graph or rate-limit store failed; pull sync skips rather than guessing.
     case storeUnavailable = "store_unavailable"
+    /// The partner asked for a pause (`429` or `503` with `Retry-After`) that has not ended.
+    case partnerPaused = "partner_paused"
 }
 
 /// One partner's decision for one request.

@@ -16,8 +16,19 @@ import Synchronization
 /// "not in flight elsewhere" and "under the limit" are decided together. Plain SQL only (no
 /// stored procedures, no advisory locks), so PostgreSQL-compatible databases can run it.
 public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Sendable {
+    /// Which clock stamps the calls counted against a shared partner budget.
+    public enum BudgetClock: Sendable, Hashable {
+        /// PostgreSQL's `clock_timestamp()`, read once the budget row is locked: one clock for
+        /// every node (no skew between them), and no time lost waiting for the lock or the
+        /// round trip counts toward the window. The default.
+        case database
+        /// The `at` the kernel passes (its wall clock): deterministic, for tests with a test clock.
+        case caller
+    }
+
     private let client: PostgresClient
     private let operationTimeout: Duration
+    private let budgetClock: BudgetClock
     private let statements = Atomic<Int>(0)
     private let logger: Logger
 
@@ -34,6 +45,7 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
         _ url: PostgresStoreURL,
         operationTimeout: Duration = .seconds(2),
         maximumConnections: Int = 20,
+        budgetClock: BudgetClock = .database,
         logger: Logger = Logger(label: "pullsync.postgres")
     ) async throws -> PostgresStore {
         try await migrate(url, logger: logger)
@@ -57,13 +69,26 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
         configuration.options.maximumConnections = maximumConnections
         configuration.options.additionalStartupParameters = [("search_path", url.schema)]
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        return PostgresStore(client: client, url: url, operationTimeout: operationTimeout, logger: logger)
+        return PostgresStore(
+            client: client,
+            url: url,
+            operationTimeout: operationTimeout,
+            budgetClock: budgetClock,
+            logger: logger
+        )
     }
 
-    private init(client: PostgresClient, url: PostgresStoreURL, operationTimeout: Duration, logger: Logger) {
+    private init(
+        client: PostgresClient,
+        url: PostgresStoreURL,
+        operationTimeout: Duration,
+        budgetClock: BudgetClock,
+        logger: Logger
+    ) {
         self.client = client
         self.url = url
         self.operationTimeout = operationTimeout
+        self.budgetClock = budgetClock
         self.logger = logger
     }
 
@@ -408,6 +433,54 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
     // MARK: RateLimiter
 
     public var sharesLeases: Bool { true }
+
+    /// Partner budgets are sliding windows on `budget:{partner}` rows of the rate table, shared
+    /// by every node (see ``takeBudget(_:at:)``).
+    public var sharesBudgets: Bool { true }
+
+    /// One statement: an upsert of the partner's `budget:` row that appends the send time only if
+    /// fewer than `calls` sends are inside the window (and, for budgets of 20 and more, fewer
+    /// than a tenth of them inside its last tenth). Concurrent statements wait for each
+    /// other's row lock, and the time is read after it (``BudgetClock/database``), so neither
+    /// the wait nor the round trip lets calls bunch up in one second.
+    public func takeBudget(_ budget: SharedBudget, at now: Timestamp) async throws -> Bool {
+        // Inlined, not bound: a fixed SQL expression or an integer, never user input.
+        let time =
+            budgetClock == .database
+            ? "(extract(epoch from clock_timestamp()) * 1000000000)::bigint" : "\(now.nanosecondsSinceEpoch)::bigint"
+        let window = budget.window.nanoseconds
+        let calls = Int32(clamping: budget.calls)
+        // Budgets of 20/s and more are spread: at most a tenth in any tenth of the window (as
+        // `PartnerGuard` does per process); 0 when not spread.
+        let perTenth = Int32(clamping: budget.calls >= 20 ? (budget.calls + 9) / 10 : 0)
+        return try await run(
+            """
+            WITH taken AS (
+                INSERT INTO pullsync_rate AS r (key, times, calls, expires_at)
+                SELECT \(budget.key), ARRAY[n.t], \(calls), n.t + \(window)::bigint
+                FROM (SELECT \(unescaped: time) AS t) n
+                ON CONFLICT (key) DO UPDATE SET
+                    times = array_append(
+                        ARRAY(SELECT t FROM unnest(r.times) AS t WHERE t > \(unescaped: time) - \(window)::bigint),
+                        \(unescaped: time)),
+                    calls = excluded.calls,
+                    expires_at = \(unescaped: time) + \(window)::bigint
+                WHERE cardinality(ARRAY(
+                        SELECT t FROM unnest(r.times) AS t WHERE t > \(unescaped: time) - \(window)::bigint
+                    )) < excluded.calls
+                    AND (\(perTenth)::integer = 0 OR cardinality(ARRAY(
+                        SELECT t FROM unnest(r.times) AS t WHERE t > \(unescaped: time) - \(window / 10)::bigint
+                    )) < \(perTenth)::integer)
+                RETURNING 1
+            )
+            SELECT count(*)::integer FROM taken
+            """
+        ) { rows in
+            var taken = 0
+            for try await value in rows.decode(Int.self) { taken = value }
+            return taken > 0
+        }
+    }
 
     public func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
         try await count(requests, lease: nil, at: now).map { $0 == .admitted }

@@ -136,6 +136,20 @@ public final class PartnerServer: Sendable {
         shared.state.withLock { $0.peakInProgress }
     }
 
+    /// The most requests (to `path`, or to any path) whose heads arrived within one `window`,
+    /// over every window that starts at an arrival: what "never more than N calls in any second"
+    /// is checked against.
+    public func peakArrivals(path: String? = nil, within window: Duration = .seconds(1)) -> Int {
+        let arrivals = requests.filter { path == nil || $0.path == path }.map(\.arrivedAt).sorted()
+        var peak = 0
+        var first = 0
+        for (last, arrival) in arrivals.enumerated() {
+            while arrival - arrivals[first] >= window { first += 1 }
+            peak = max(peak, last - first + 1)
+        }
+        return peak
+    }
+
     /// Requests in progress now (see ``peakConcurrentRequests``).
     public var requestsInProgress: Int {
         shared.state.withLock { $0.inProgress }

@@ -13,7 +13,8 @@ struct ServeCommand: AsyncParsableCommand {
             Environment: PULLSYNC_ADMIN_TOKEN enables the admin API under /_pullsync/ (bearer \
             token); PULLSYNC_EC_SECRET is the EC-issuing secret (else one kept in the store). \
             SIGTERM or SIGINT stops accepting, lets pulls in flight finish within the grace \
-            period, and exits 0.
+            period, and exits 0. SIGHUP reloads the partner manifests, all or nothing (a bad \
+            manifest keeps the running partners and logs every problem with its position).
             """
     )
 

@@ -17,9 +17,12 @@ struct BudgetTests {
         #expect(decisions == [.dispatch, .dispatch, .skip(.budget), .skip(.budget), .skip(.budget)])
         #expect(harness.calls("free") == 5)
 
+        // Half a second later planning has a token again, but two calls went out in the last
+        // second: the send is refused (a budget decision too). The budget holds in any second.
         harness.clock.advance(by: .milliseconds(500))
-        #expect(await harness.kernel.process(request(6, issued: true)).plan.decision(for: "a") == .dispatch)
-        #expect(await harness.kernel.process(request(7, issued: true)).plan.decision(for: "a") == .skip(.budget))
+        let early = await harness.kernel.process(request(6, issued: true))
+        #expect(early.plan.decision(for: "a") == .dispatch)
+        #expect(!early.results.contains { $0.partnerID == "a" })
 
         harness.clock.advance(by: .seconds(10))
         decisions = []
@@ -27,7 +30,7 @@ struct BudgetTests {
             decisions.append(await harness.kernel.process(request(n, issued: true)).plan.decision(for: "a"))
         }
         #expect(decisions == [.dispatch, .dispatch, .skip(.budget)])
-        #expect(harness.calls("a") == 5)
+        #expect(harness.calls("a") == 4)
         #expect(harness.decisions("a", "budget") == 5)
     }
 

@@ -250,6 +250,39 @@ struct BackfillTests {
         try await server.shutdown()
     }
 
+    @Test("A 429 with Retry-After pauses the backfill, which then goes on with the same ECs; none is skipped")
+    func retryAfterPauses() async throws {
+        let server = try await PartnerServer.start()
+        server.script(path: "/pull", .respond(status: 429, headers: [("Retry-After", "1")], body: []))
+        let registry = try PartnerRegistry([Self.partner(port: server.port)])
+        try await withStore(.memory) { opened in
+            try await seed(opened.store.graph, ecs: 20, now: SystemWallClock().now())
+            let summary = try await withThrowingTaskGroup(of: BackfillSummary?.self) { group in
+                group.addTask {
+                    try await runBackfill(opened.store, registry: registry, rate: 100, retryPause: .milliseconds(100))
+                }
+                group.addTask {
+                    _ = try await eventually { server.requestCount(path: "/pull") >= 1 }
+                    server.script(path: "/pull", .uid("after-pause"))
+                    return nil
+                }
+                var summary: BackfillSummary?
+                for try await result in group { summary = summary ?? result }
+                return try #require(summary)
+            }
+            #expect(summary.ending == .complete)
+            let refused = summary.progress.outcomes["http_error", default: 0]
+            #expect(refused >= 1)
+            #expect(summary.progress.outcomes == ["http_error": refused, "uid": 18 - refused])
+            // The pause the partner asked for: a second with nothing sent (calls already on their
+            // way when the 429 came back may land just before it).
+            let times = server.requests.map(\.arrivedAt).sorted()
+            let longestGap = zip(times, times.dropFirst()).map { $1 - $0 }.max() ?? .zero
+            #expect(longestGap >= .milliseconds(900), "longest gap between calls: \(longestGap)")
+        }
+        try await server.shutdown()
+    }
+
     @Test("--limit stops after N ECs and keeps the rest for the next run")
     func limit() async throws {
         let server = try await PartnerServer.start()

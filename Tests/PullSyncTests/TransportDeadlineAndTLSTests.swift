@@ -14,7 +14,7 @@ extension AllTransportTests {
     @Suite("Transport: deadlines and TLS")
     struct TransportDeadlineAndTLSTests {
         /// The partner's whole-call deadline in the timeout tests.
-        static let partnerTimeout = Duration.milliseconds(500)
+        static let partnerTimeout = Duration.milliseconds(1500)
         /// The hang guard: generous, not a performance assertion.
         static let margin = Duration.seconds(5)
 
@@ -67,7 +67,7 @@ extension AllTransportTests {
             // A connect timeout longer than the partner's deadline plus the hang guard's margin: the deadline
             // must still end the call. (Shutting the transport down afterwards waits for the abandoned
             // connection attempt, up to the connect timeout: AsyncHTTPClient's shutdown does.)
-            let harness = try TransportHarness(partners: [partner], connectTimeout: .seconds(6))
+            let harness = try TransportHarness(partners: [partner], connectTimeout: .seconds(7))
             try await withHarness(harness) { harness in
                 let (report, elapsed) = await timed { await harness.process() }
                 let result = try harness.onlyResult(report)

@@ -1,0 +1,27 @@
+// swift-tools-version:6.2
+// libFuzzer targets for pullsync, kept out of the main package: they only link with
+// `-sanitize=fuzzer` (libFuzzer supplies `main`). Build and run them with `scripts/fuzz`.
+import PackageDescription
+
+let package = Package(
+    name: "pullsync-fuzz",
+    platforms: [.macOS(.v15)],
+    dependencies: [.package(name: "pullsync", path: "..")],
+    targets: [
+        // Manifest bytes → ManifestLoader (size, encoding, depth and anchor checks, YAML, validation)
+        // → a partner.
+        .executableTarget(
+            name: "ManifestFuzzer",
+            dependencies: [
+                .product(name: "PullSyncKernel", package: "pullsync"),
+                .product(name: "PartnerManifest", package: "pullsync"),
+            ]
+        ),
+        // A partner's answer (status, headers, body) → the manifest adapter's classification and
+        // the kernel's Retry-After reading.
+        .executableTarget(
+            name: "ResponseFuzzer",
+            dependencies: [.product(name: "PullSyncKernel", package: "pullsync")]
+        ),
+    ]
+)

@@ -1,0 +1,160 @@
+import Logging
+import PullSync
+import PullSyncPostgres
+import PullSyncTesting
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// Issue 8: a partner's calls-per-second budget shared by every node on one PostgreSQL, taken in
+/// the same statement as the rate-limit counts and leases.
+@Suite("Shared budgets on PostgreSQL", .enabled(if: TestPostgres.isAvailable), .serialized)
+struct SharedBudgetTests {
+    @Test("Budgets as windows: calls / window never exceeds the budget")
+    func budgetWindows() {
+        let cases: [(Double, Int, Duration)] = [
+            (50, 50, .seconds(1)), (2.5, 2, .milliseconds(800)), (0.5, 1, .seconds(2)), (1, 1, .seconds(1)),
+        ]
+        for (perSecond, calls, window) in cases {
+            let budget = SharedBudget(partnerID: "a", perSecond: perSecond)
+            #expect(budget.key == "budget:a")
+            #expect(budget.calls == calls)
+            #expect(budget.window == window)
+        }
+    }
+
+    @Test("Two nodes share a budget of 2/s: the third send in any second is refused on either node")
+    func sharedAcrossStores() async throws {
+        let url = try await freshURL(.postgres)
+        // The test clock stamps budget sends here, so that windows can be stepped through.
+        let first = try await PostgresStore.open(PostgresStoreURL(parsing: url), budgetClock: .caller)
+        let second = try await PostgresStore.open(PostgresStoreURL(parsing: url), budgetClock: .caller)
+        #expect(first.sharesBudgets)
+        let a = SharedBudget(partnerID: "a", perSecond: 2)
+        try await first.pullSyncStore().withServices { () async throws in
+            try await second.pullSyncStore().withServices { () async throws in
+                #expect(try await first.takeBudget(a, at: t0))
+                #expect(try await second.takeBudget(a, at: t0 + .milliseconds(500)))
+                #expect(try await first.takeBudget(a, at: t0 + .milliseconds(600)) == false)
+                #expect(try await second.takeBudget(a, at: t0 + .milliseconds(999)) == false)
+                // The window slides: the first send leaves it a second later, the second one later still.
+                #expect(try await second.takeBudget(a, at: t0 + .seconds(1)))
+                #expect(try await first.takeBudget(a, at: t0 + .seconds(1)) == false)
+                #expect(try await first.takeBudget(a, at: t0 + .milliseconds(1500)))
+                // Another partner's budget is its own.
+                #expect(
+                    try await first.takeBudget(SharedBudget(partnerID: "b", perSecond: 1), at: t0 + .milliseconds(1500))
+                )
+                // Budget rows are swept like rate-limit rows once their window has passed.
+                #expect(try await first.sweep(at: t0 + .seconds(5)) == 2)
+            }
+        }
+    }
+
+    @Test("With the database's clock, 100 concurrent sends for a budget of 50/s: 5 go (a tenth in a tenth of a second)")
+    func databaseClock() async throws {
+        try await withStore(.postgres) { opened async throws in
+            let store = try #require(opened.store.rateLimiter as? PostgresStore)
+            let budget = SharedBudget(partnerID: "a", perSecond: 50)
+            let taken = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<100 { group.addTask { try await store.takeBudget(budget, at: t0) } }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            // At most 5 in any 100 ms of database time, and 50 in the second: more than 5 only if
+            // the 100 statements spread over more than 100 ms.
+            #expect(taken >= 5 && taken <= 50)
+        }
+    }
+
+    @Test("Three dispatchers on one PostgreSQL, a budget of 50/s, a flood of known ECs: at most 55 calls in any second")
+    func floodAcrossNodes() async throws {
+        let server = try await PartnerServer.start()
+        // No UID: the ECs stay eligible, so only the budget stops calls.
+        server.script(path: "/pull", .status(404))
+        let url = try await freshURL(.postgres)
+        var partner = MultiNodeTests.partner(port: server.port, calls: 10)
+        partner.budgetPerSecond = 50
+        var logger = Logger(label: "budget-flood")
+        logger.logLevel = .error
+        let nodes = try await (0..<3).asyncMap { _ in try await BudgetNode(url: url, partner: partner, logger: logger) }
+        let ecCount = 1_500
+        // Every EC is known: seeded up front, 25 at a time, through a store of its own (patient:
+        // the machine may be busy).
+        let seeder = try await PostgresStore.open(
+            PostgresStoreURL(parsing: url),
+            operationTimeout: .seconds(30),
+            logger: logger
+        )
+        try await seeder.pullSyncStore().withServices {
+            for start in stride(from: 0, to: ecCount, by: 25) {
+                try await withThrowingTaskGroup(of: Void.self) { seed in
+                    for n in start..<min(start + 25, ecCount) {
+                        seed.addTask {
+                            _ = try await seeder.createRoot(for: edgeCookie(10_000 + n), at: SystemWallClock().now())
+                        }
+                    }
+                    try await seed.waitForAll()
+                }
+            }
+        }
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for node in nodes { node.start(in: &group) }
+            // The flood: every known EC once per round, over the three nodes, for three rounds;
+            // the dispatchers' queues drop what they can't take, as in production.
+            for round in 0..<3 {
+                for n in 0..<ecCount {
+                    let node = nodes[(n + round) % 3]
+                    _ = node.dispatcher.submit(
+                        OrganicRequest(path: "/a/\(n)", edgeCookie: edgeCookie(10_000 + n).value, consent: .granted)
+                    )
+                    if n % 100 == 0 { await Task.yield() }
+                }
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            #expect(try await eventually { nodes.allSatisfy { $0.dispatcher.statistics.processed == $0.submitted } })
+            for node in nodes { node.dispatcher.beginShutdown() }
+            for node in nodes { await node.transport.shutdown() }
+            group.cancelAll()
+        }
+
+        let calls = server.requestCount(path: "/pull")
+        let peak = server.peakArrivals(path: "/pull", within: .seconds(1))
+        let budgetSkips = nodes.map { $0.dispatcher.statistics.skips["budget", default: 0] }.reduce(0, +)
+        #expect(peak <= 55, "at most 55 calls in any second (budget 50/s across three nodes)")
+        #expect(calls > 50, "the flood reached the partner beyond one second's budget (control)")
+        #expect(budgetSkips > 0, "the budget refused calls (control)")
+        try await server.shutdown()
+    }
+}
+
+/// One edge node on a shared PostgreSQL.
+private struct BudgetNode {
+    let store: PostgresStore
+    let transport: HTTPPullTransport
+    let dispatcher: PullDispatcher
+    let services: [any Service]
+
+    init(url: String, partner: Partner, logger: Logger) async throws {
+        store = try await PostgresStore.open(PostgresStoreURL(parsing: url), logger: logger)
+        let opened = store.pullSyncStore()
+        transport = HTTPPullTransport(configuration: HTTPPullTransport.Configuration(allowLoopback: true))
+        let kernel = PullKernel(
+            registry: try PartnerRegistry([partner]),
+            configuration: PullSyncConfiguration(allowLoopback: true),
+            graph: opened.graph,
+            rateLimiter: opened.rateLimiter,
+            transport: transport,
+            logger: logger
+        )
+        dispatcher = PullDispatcher(kernel: kernel)
+        services = opened.services
+    }
+
+    var submitted: Int { dispatcher.statistics.enqueued }
+
+    func start(in group: inout ThrowingTaskGroup<Void, any Error>) {
+        for service in services { group.addTask { try await service.run() } }
+        group.addTask { await dispatcher.run() }
+    }
+}
