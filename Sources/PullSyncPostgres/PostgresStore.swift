@@ -27,6 +27,7 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
     }
 
     private let client: PostgresClient
+    private let secret: [UInt8]
     private let operationTimeout: Duration
     private let budgetClock: BudgetClock
     private let statements = Atomic<Int>(0)
@@ -48,7 +49,7 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
         budgetClock: BudgetClock = .database,
         logger: Logger = Logger(label: "pullsync.postgres")
     ) async throws -> PostgresStore {
-        try await migrate(url, logger: logger)
+        let secret = try await migrate(url, logger: logger)
         var configuration = PostgresClient.Configuration(
             host: url.host,
             port: url.port,
@@ -72,6 +73,7 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
         return PostgresStore(
             client: client,
             url: url,
+            secret: secret,
             operationTimeout: operationTimeout,
             budgetClock: budgetClock,
             logger: logger
@@ -81,11 +83,13 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
     private init(
         client: PostgresClient,
         url: PostgresStoreURL,
+        secret: [UInt8],
         operationTimeout: Duration,
         budgetClock: BudgetClock,
         logger: Logger
     ) {
         self.client = client
+        self.secret = secret
         self.url = url
         self.operationTimeout = operationTimeout
         self.budgetClock = budgetClock
@@ -172,7 +176,10 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
     /// The schema version this build writes.
     public static var schemaVersion: Int { migrations.count }
 
-    private static func migrate(_ url: PostgresStoreURL, logger: Logger) async throws {
+    /// Brings the schema to this build's version and returns the EC-issuing secret (created if
+    /// there is none), over a connection of its own: the pool isn't running yet, and a service
+    /// needs the secret before it starts.
+    private static func migrate(_ url: PostgresStoreURL, logger: Logger) async throws -> [UInt8] {
         var configuration = PostgresConnection.Configuration(
             host: url.host,
             port: url.port,
@@ -241,11 +248,38 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
                     )
                 }
             }
+            let secret = try await ecSecret(on: connection, logger: logger)
             try await connection.close()
+            return secret
         } catch {
             try? await connection.close()
             throw error
         }
+    }
+
+    /// Reads the EC-issuing secret, creating it first if there is none; every node gets the
+    /// same one.
+    private static func ecSecret(on connection: PostgresConnection, logger: Logger) async throws -> [UInt8] {
+        // A node creating it at the same moment makes this statement see neither its own insert
+        // nor the other's row (same snapshot); the next attempt sees the row.
+        for _ in 1...3 {
+            let candidate = ByteBuffer(bytes: PullSyncStore.randomSecret())
+            let rows = try await connection.query(
+                """
+                WITH inserted AS (
+                    INSERT INTO pullsync_meta (name, value) VALUES ('ec_secret', \(candidate))
+                    ON CONFLICT (name) DO NOTHING
+                    RETURNING value
+                )
+                SELECT value FROM inserted
+                UNION ALL
+                SELECT value FROM pullsync_meta WHERE name = 'ec_secret' AND NOT EXISTS (SELECT 1 FROM inserted)
+                """,
+                logger: logger
+            )
+            for try await value in rows.decode(ByteBuffer.self) { return Array(value.readableBytesView) }
+        }
+        throw PostgresStoreError("the EC secret could not be read or created")
     }
 
     private static func clientTLS(_ mode: PostgresStoreURL.SSLMode) -> PostgresClient.Configuration.TLS {
@@ -690,25 +724,9 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
 
     // MARK: Upkeep
 
-    /// The EC-issuing secret, created on first use; every node gets the same one.
-    public func ecSecret() async throws -> [UInt8] {
-        let candidate = ByteBuffer(bytes: PullSyncStore.randomSecret())
-        return try await run(
-            """
-            WITH inserted AS (
-                INSERT INTO pullsync_meta (name, value) VALUES ('ec_secret', \(candidate))
-                ON CONFLICT (name) DO NOTHING
-                RETURNING value
-            )
-            SELECT value FROM inserted
-            UNION ALL
-            SELECT value FROM pullsync_meta WHERE name = 'ec_secret' AND NOT EXISTS (SELECT 1 FROM inserted)
-            """
-        ) { rows in
-            for try await value in rows.decode(ByteBuffer.self) { return Array(value.readableBytesView) }
-            throw PostgresStoreError("the EC secret was not stored (another node is creating it: try again)")
-        }
-    }
+    /// The EC-issuing secret, read (or created) when the store was opened; every node gets the
+    /// same one.
+    public func ecSecret() async throws -> [UInt8] { secret }
 
     /// Deletes rate-limit rows whose window has passed and whose lease (if any) lapsed;
     /// returns how many.

@@ -140,3 +140,29 @@ private func postgres(_ url: String, _ statements: [String]) async throws -> Int
         throw error
     }
 }
+
+/// The EC-issuing secret kept in PostgreSQL is there before the connection pool runs: a service
+/// reads it while it is being built, before its services start.
+@Suite("PostgreSQL EC secret", .enabled(if: TestPostgres.isAvailable))
+struct PostgresSecretTests {
+    @Test("Read at open, the same for every node, without the pool running")
+    func secretBeforeThePoolRuns() async throws {
+        let parsed = try PostgresStoreURL(parsing: try await freshURL(.postgres))
+        let first = try await PostgresStore.open(parsed)
+        let second = try await PostgresStore.open(parsed)
+        let secret = try await first.ecSecret()
+        #expect(secret.count == 32)
+        #expect(try await second.ecSecret() == secret)
+    }
+
+    @Test("Through the store URL, as `pullsync serve` opens it: the secret is there before any service runs")
+    func secretThroughTheStoreURL() async throws {
+        let url = try await freshURL(.postgres)
+        let store = try await PullSyncStore.open(url, logger: Logger(label: "secret-test"))
+        let secret = try await store.ecSecret()
+        #expect(secret.count == 32)
+        // The same secret once the services run (every node agrees).
+        let running = try await store.withServices { try await store.ecSecret() }
+        #expect(running == secret)
+    }
+}
