@@ -177,6 +177,14 @@ let package = Package(
             path: "Benchmarks/PullSyncBench",
             swiftSettings: swiftSettings
         ),
+        // Measure 1's instruction counts under callgrind: the kernel alone (valgrind 3.19 can't run
+        // binaries that link BoringSSL on these machines).
+        .executableTarget(
+            name: "KernelInstructions",
+            dependencies: ["PullSyncKernel"],
+            path: "Benchmarks/KernelInstructions",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "StoreBenchmark",
             dependencies: [

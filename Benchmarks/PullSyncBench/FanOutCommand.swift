@@ -28,12 +28,21 @@ struct FanOutCommand: AsyncParsableCommand {
     @Option(help: "Organic requests per round (each makes one call per partner).")
     var requests: Int = 2000
 
-    @Option(help: "Rounds of each, alternating.")
+    @Option(help: "Rounds of each, rotating which goes first.")
     var rounds: Int = 3
+
+    @Option(name: .customLong("partner-delay-ms"), help: "How long the partner takes to answer (0: at once).")
+    var partnerDelayMS: Int = 0
+
+    @Option(help: "Run only this one (dispatcher, client or transport), e.g. under callgrind.")
+    var only: String?
 
     func run() async throws {
         let loopback = try await LoopbackPartners.start(count: partners)
         let partnerList = loopback.partners()
+        if partnerDelayMS > 0 {
+            for id in loopback.ids { loopback.script(id, .delayed(.milliseconds(partnerDelayMS), .uid("\(id)-uid"))) }
+        }
         var transportConfiguration = HTTPPullTransport.Configuration(
             allowLoopback: true,
             additionalTrustRootFiles: [loopback.caFile],
@@ -45,22 +54,34 @@ struct FanOutCommand: AsyncParsableCommand {
 
         var dispatcherRates: [Double] = []
         var baselineRates: [Double] = []
+        var transportRates: [Double] = []
         var ecBase = 1
         // A short warm-up of each opens the connections.
         _ = try await dispatcherRound(partnerList, transport: transport, requests: 100, ecBase: &ecBase)
         _ = try await baseline.round(partnerList, requests: 100, ecBase: &ecBase)
+        _ = try await transportRound(partnerList, transport: transport, requests: 100, ecBase: &ecBase)
         for round in 0..<rounds {
-            // Alternate which goes first.
-            if round % 2 == 0 {
-                dispatcherRates.append(
-                    try await dispatcherRound(partnerList, transport: transport, requests: requests, ecBase: &ecBase)
-                )
-                baselineRates.append(try await baseline.round(partnerList, requests: requests, ecBase: &ecBase))
-            } else {
-                baselineRates.append(try await baseline.round(partnerList, requests: requests, ecBase: &ecBase))
-                dispatcherRates.append(
-                    try await dispatcherRound(partnerList, transport: transport, requests: requests, ecBase: &ecBase)
-                )
+            // Rotate which goes first.
+            for turn in 0..<3 {
+                let kind = (round + turn) % 3
+                if let only, only != ["dispatcher", "client", "transport"][kind] { continue }
+                switch kind {
+                case 0:
+                    dispatcherRates.append(
+                        try await dispatcherRound(
+                            partnerList,
+                            transport: transport,
+                            requests: requests,
+                            ecBase: &ecBase
+                        )
+                    )
+                case 1:
+                    baselineRates.append(try await baseline.round(partnerList, requests: requests, ecBase: &ecBase))
+                default:
+                    transportRates.append(
+                        try await transportRound(partnerList, transport: transport, requests: requests, ecBase: &ecBase)
+                    )
+                }
             }
         }
         await transport.shutdown()
@@ -69,22 +90,32 @@ struct FanOutCommand: AsyncParsableCommand {
         await loopback.shutdown()
 
         print(
-            "fan-out: \(partners) partners x \(requests) organic requests per round, \(concurrency) calls in flight, \(rounds) rounds each (alternating), HTTPS on loopback"
+            "fan-out: \(partners) partners x \(requests) organic requests per round, \(concurrency) calls in flight, \(rounds) rounds of each (rotating which goes first), HTTPS on loopback"
         )
-        var table = MarkdownTable(header: ["round", "dispatcher pulls/s", "AsyncHTTPClient loop pulls/s", "ratio"])
-        for round in 0..<rounds {
-            table.add([
-                "\(round + 1)", Statistics.format(dispatcherRates[round], 0),
-                Statistics.format(baselineRates[round], 0),
-                Statistics.format(dispatcherRates[round] / baselineRates[round]),
-            ])
-        }
-        let dispatcherMedian = Statistics.median(dispatcherRates)
-        let baselineMedian = Statistics.median(baselineRates)
-        table.add([
-            "median", Statistics.format(dispatcherMedian, 0), Statistics.format(baselineMedian, 0),
-            Statistics.format(dispatcherMedian / baselineMedian),
+        var table = MarkdownTable(header: [
+            "round", "dispatcher pulls/s", "AsyncHTTPClient loop pulls/s", "ratio",
+            "HTTPPullTransport loop pulls/s", "its ratio to the AsyncHTTPClient loop",
         ])
+        func row(_ label: String, _ dispatcher: Double, _ baseline: Double, _ transport: Double) -> [String] {
+            [
+                label, Statistics.format(dispatcher, 0), Statistics.format(baseline, 0),
+                Statistics.format(dispatcher / baseline), Statistics.format(transport, 0),
+                Statistics.format(transport / baseline),
+            ]
+        }
+        for round in 0..<rounds {
+            // (With --only, the others have no rounds.)
+            func at(_ rates: [Double]) -> Double { round < rates.count ? rates[round] : .nan }
+            table.add(row("\(round + 1)", at(dispatcherRates), at(baselineRates), at(transportRates)))
+        }
+        table.add(
+            row(
+                "median",
+                Statistics.median(dispatcherRates),
+                Statistics.median(baselineRates),
+                Statistics.median(transportRates)
+            )
+        )
         table.print()
         print("peak requests in progress at the partner: \(peak)")
     }
@@ -134,6 +165,59 @@ struct FanOutCommand: AsyncParsableCommand {
             )
         }
         return Double(statistics.calls) / elapsed.seconds
+    }
+}
+
+extension FanOutCommand {
+    /// The transport alone, without the kernel: `concurrency` tasks sending the same planned requests
+    /// through ``HTTPPullTransport`` (its deadline, pinning and body limit), to tell the kernel's share
+    /// of the cost from the transport's.
+    func transportRound(
+        _ partners: [Partner],
+        transport: HTTPPullTransport,
+        requests: Int,
+        ecBase: inout Int
+    ) async throws -> Double {
+        var calls: [(PullRequest, TransportLimits)] = []
+        let now = SystemWallClock().now()
+        for n in 0..<requests {
+            let ec = EdgeCookie(unchecked: TestPartners.edgeCookie(ecBase + n))
+            for partner in partners {
+                let context = PullContext(
+                    edgeCookie: ec,
+                    partnerID: partner.id,
+                    sourceDomain: partner.sourceDomain,
+                    now: now
+                )
+                calls.append((try partner.adapter.makeRequest(for: context), TransportLimits(timeout: partner.timeout)))
+            }
+        }
+        ecBase += requests
+        let next = NextIndex()
+        let list = calls
+        let started = ContinuousClock.now
+        let completed = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var done = 0
+                    while true {
+                        let index = next.take()
+                        guard index < list.count else { return done }
+                        if case .response(200, _, let body) = await transport.send(list[index].0, limits: list[index].1),
+                            !body.isEmpty
+                        {
+                            done += 1
+                        }
+                    }
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        let elapsed = ContinuousClock.now - started
+        guard completed == list.count else {
+            throw ValidationError("transport loop completed \(completed) of \(list.count)")
+        }
+        return Double(completed) / elapsed.seconds
     }
 }
 

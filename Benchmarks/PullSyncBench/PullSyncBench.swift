@@ -8,7 +8,7 @@ struct PullSyncBench: AsyncParsableCommand {
         commandName: "PullSyncBench",
         abstract: "pullsync's benchmarks: each prints a table, with its baseline from the same run.",
         subcommands: [
-            DecisionsCommand.self, EdgeCommand.self, FanOutCommand.self, HeadOfLineCommand.self,
+            EdgeCommand.self, FanOutCommand.self, HeadOfLineCommand.self,
             FairnessCommand.self,
         ]
     )
