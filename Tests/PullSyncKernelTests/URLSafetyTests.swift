@@ -175,4 +175,17 @@ struct URLSafetyTests {
     func loopback(host: String, isLoopback: Bool) {
         #expect(HostName.isLoopback(host) == isLoopback)
     }
+
+    @Test(
+        "Host names compare lowercased, without a trailing dot or IPv6 brackets",
+        arguments: [
+            ("sync.example", "sync.example"), ("Sync.Example.", "sync.example"), ("SYNC.EXAMPLE", "sync.example"),
+            ("sync.example.", "sync.example"), ("[::1]", "::1"), ("[::1].", "[::1]"), ("", ""), (".", ""),
+            ("a[b", "a[b"),
+        ]
+    )
+    func normalize(host: String, normalized: String) {
+        #expect(HostName.normalize(host) == normalized)
+        #expect(HostName.normalize(host[...]) == normalized)
+    }
 }
