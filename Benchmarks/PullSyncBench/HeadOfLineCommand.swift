@@ -25,7 +25,7 @@ struct HeadOfLineCommand: AsyncParsableCommand {
     var slowMS: Int = 1000
 
     @Option(help: "Repetitions per position (the median is reported).")
-    var repetitions: Int = 3
+    var repetitions: Int = 5
 
     func run() async throws {
         let loopback = try await LoopbackPartners.start(count: partners)
