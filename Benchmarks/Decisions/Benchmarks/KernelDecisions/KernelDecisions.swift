@@ -40,18 +40,20 @@ enum DecisionScenario: String, CaseIterable, Sendable {
     case allNeedSync = "all need a call"
 }
 
-/// A kernel with `partners` registered partners and 64 known ECs, fresh or empty.
+/// A kernel with `partners` registered partners and known ECs, all fresh or all empty.
 struct DecisionFixture: Sendable {
     let kernel: PullKernel
     let requests: [OrganicRequest]
 
     init(partners count: Int, scenario: DecisionScenario) {
         let partners = (0..<count).map {
-            TestPartners.partner("p\($0)", rateLimit: RateLimitPolicy(calls: 1_000_000_000))
+            TestPartners.partner("p\($0)")
         }
         let clock = TestWallClock()
         let now = clock.now()
-        let ecCount = 64
+        // All fresh: 64 known ECs in turn. All need a call: a new known EC every request (a new
+        // browser), so rate-limit windows stay as short as in real traffic.
+        let ecCount = scenario == .allFresh ? 64 : 20_100
         let records: [ECRecord] = (0..<ecCount).map { n in
             let ec = EdgeCookie(unchecked: TestPartners.edgeCookie(n + 1))
             var record = ECRecord(ecHash: ec.hashString, ecID: ec.value, createdAt: now)
