@@ -164,10 +164,28 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The benchmarks behind BENCHMARKS.md (`scripts/bench`); the decision-cost benchmark with
+        // ordo-one/benchmark is a package of its own, Benchmarks/Decisions, so users never fetch it.
         .executableTarget(
-            name: "KernelDecisionsBenchmark",
-            dependencies: ["PullSyncKernel", "PullSyncTesting"],
-            path: "Benchmarks/KernelDecisions",
+            name: "PullSyncBench",
+            dependencies: [
+                "PullSync",
+                "PullSyncTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Benchmarks/PullSyncBench",
+            swiftSettings: swiftSettings
+        ),
+        // Measure 1's instruction counts under callgrind: the kernel alone, its jobs on the main thread
+        // (valgrind 3.19 crashes when Swift's cooperative pool starts its threads).
+        .executableTarget(
+            name: "KernelInstructions",
+            dependencies: ["PullSyncKernel"],
+            path: "Benchmarks/KernelInstructions",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -244,6 +262,11 @@ let package = Package(
         .testTarget(
             name: "pullsyncTests",
             dependencies: ["pullsync", "PullSyncTesting", "PullSyncSQLite", "PartnerManifestTool"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PullSyncBenchTests",
+            dependencies: ["PullSyncBench", "PullSyncKernel"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -11,8 +11,10 @@ public struct EdgeCookie: Sendable, Hashable, CustomStringConvertible {
     /// Wraps a value that an ``EdgeCookieFormat`` accepted. `hash` is the part before the first `.`.
     public init(unchecked value: String) {
         self.value = value
-        self.hash =
-            value.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).first ?? Substring(value)
+        // A byte search: splitting by Character walks grapheme clusters (about 27,000 instructions
+        // for a 71-byte EC, measured with callgrind, a third of a request's decisions).
+        let dot = value.utf8.firstIndex(of: UInt8(ascii: ".")) ?? value.endIndex
+        self.hash = value[..<dot]
     }
 
     /// The hash as a `String`.
@@ -33,10 +35,12 @@ public struct DefaultEdgeCookieFormat: EdgeCookieFormat {
     public init() {}
 
     public func parse(_ raw: some StringProtocol) -> EdgeCookie? {
-        let utf8 = raw.utf8
-        guard utf8.count == 71 else { return nil }
+        guard raw.utf8.count == 71 else { return nil }
+        // On a concrete String: iterating a generic view through `any EdgeCookieFormat` costs a
+        // witness call per byte (about 20,000 instructions per EC, measured with callgrind).
+        let value = String(raw)
         var index = 0
-        for byte in utf8 {
+        for byte in value.utf8 {
             switch index {
             case 0..<64:
                 guard (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66) else { return nil }
@@ -48,6 +52,6 @@ public struct DefaultEdgeCookieFormat: EdgeCookieFormat {
             }
             index += 1
         }
-        return EdgeCookie(unchecked: String(raw))
+        return EdgeCookie(unchecked: value)
     }
 }

@@ -48,6 +48,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Flag(
+        name: .customLong("no-pull-sync"),
+        help: "Serve pages without pull sync (no EC handling, no partner calls): the benchmarks' baseline."
+    )
+    var noPullSync = false
+
     func validate() throws {
         guard Self.parseListen(listen) != nil else {
             throw ValidationError("--listen '\(listen)' must be HOST:PORT, e.g. 127.0.0.1:8080")
@@ -87,7 +93,8 @@ struct ServeCommand: AsyncParsableCommand {
             tlsCAFile: tlsCAFile,
             allowLoopback: allowLoopback,
             clientIPHeader: clientIPHeader,
-            pullSync: PullSyncConfiguration(shutdownGracePeriod: .milliseconds(Int64(gracePeriod * 1000)))
+            pullSync: PullSyncConfiguration(shutdownGracePeriod: .milliseconds(Int64(gracePeriod * 1000))),
+            pullSyncEnabled: !noPullSync
         )
         let service: EdgeService
         let startLogger = logger

@@ -68,6 +68,8 @@ struct EdgeCookieFormatTests {
         #expect(EdgeCookie(unchecked: "abc.def.ghi").hash == "abc")
         #expect(EdgeCookie(unchecked: "nodot").hash == "nodot")
         #expect(EdgeCookie(unchecked: ".x").hash == "")
+        #expect(EdgeCookie(unchecked: "").hash == "")
+        #expect(EdgeCookie(unchecked: "ab\u{e9}\u{301}.x.y").hash == "ab\u{e9}\u{301}")
     }
 
     @Test("The format is pluggable: the kernel uses the configured one for gating, keys and graph")

@@ -56,7 +56,7 @@ struct FanOutTests {
             random: SeededRandomSource(seed: seed)
         )
         // Generous, for loaded CI machines: the fast calls must all fit inside the slow one.
-        harness.transport.script(TestPartners.host(slowID), .status(404, after: .seconds(2)))
+        harness.transport.script(TestPartners.host(slowID), .status(404, after: .seconds(10)))
         try await harness.seed(1)
 
         let report = await harness.kernel.process(request(1))

@@ -184,7 +184,7 @@ func item(_ name: String, _ value: String) -> HTTPPullAdapter.Configuration.Quer
 
 /// Polls `condition` every few milliseconds until it holds or `limit` passes; returns whether it held.
 func eventually(
-    within limit: Duration = .seconds(5),
+    within limit: Duration = .seconds(30),
     _ condition: () async throws -> Bool
 ) async rethrows -> Bool {
     let deadline = ContinuousClock.now + limit
@@ -197,7 +197,7 @@ func eventually(
 
 /// Awaits `task`, giving up after `limit`: a hang guard, not a timing assertion.
 /// Returns whether the task finished.
-func finishes(_ task: Task<Void, Never>, within limit: Duration = .seconds(10)) async -> Bool {
+func finishes(_ task: Task<Void, Never>, within limit: Duration = .seconds(60)) async -> Bool {
     let answered = Flag()
     return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
         let answer: @Sendable (Bool) -> Void = { value in

@@ -168,10 +168,24 @@ struct URLSafetyTests {
         arguments: [
             ("localhost", true), ("LOCALHOST.", true), ("api.localhost", true), ("127.0.0.1", true),
             ("127.255.0.9", true), ("::1", true), ("[::1]", true), ("128.0.0.1", false), ("127.0.0", false),
-            ("127.0.0.256", false), ("localhost.example", false), ("example.com", false),
+            ("127.0.0.256", false), ("localhost.example", false), ("example.com", false), ("127", false),
+            ("127.", false), ("1127.0.0.1", false), ("127.0.0.1.example", false), ("sync.127.example", false),
         ]
     )
     func loopback(host: String, isLoopback: Bool) {
         #expect(HostName.isLoopback(host) == isLoopback)
+    }
+
+    @Test(
+        "Host names compare lowercased, without a trailing dot or IPv6 brackets",
+        arguments: [
+            ("sync.example", "sync.example"), ("Sync.Example.", "sync.example"), ("SYNC.EXAMPLE", "sync.example"),
+            ("sync.example.", "sync.example"), ("[::1]", "::1"), ("[::1].", "[::1]"), ("", ""), (".", ""),
+            ("a[b", "a[b"),
+        ]
+    )
+    func normalize(host: String, normalized: String) {
+        #expect(HostName.normalize(host) == normalized)
+        #expect(HostName.normalize(host[...]) == normalized)
     }
 }

@@ -11,7 +11,7 @@ import Glibc
 
 /// `pullsync serve` as a real process: SIGTERM while slow partner calls are in flight.
 @Suite(.serialized) struct ServeShutdownTests {
-    @Test(arguments: [("fast partner answers within the grace period", 600, 1), ("slow partner outlives it", 8_000, 0)])
+    @Test(arguments: [("fast partner answers within the grace period", 2_000, 1), ("slow partner outlives it", 30_000, 0)])
     func sigtermLetsCallsInFlightFinishWithinTheGracePeriodAndExitsZero(
         scenario: String,
         partnerDelayMS: Int,
@@ -39,7 +39,7 @@ import Glibc
         process.executableURL = try pullsyncBinary()
         process.arguments = [
             "serve", "--partners", partners.path, "--listen", "127.0.0.1:0", "--allow-loopback",
-            "--tls-ca-file", caFile, "--grace-period", "2",
+            "--tls-ca-file", caFile, "--grace-period", "4",
             "--store", "sqlite:" + directory.appendingPathComponent("store.db").path,
         ]
         let errors = Pipe()
@@ -71,12 +71,13 @@ import Glibc
         #expect(try await waitFor { server.requestsInProgress == 1 })
         let stopped = ContinuousClock.now
         kill(process.processIdentifier, SIGTERM)
-        #expect(try await waitFor({ !process.isRunning }, attempts: 1500))
+        #expect(try await waitFor({ !process.isRunning }, attempts: 3000))
         let elapsed = ContinuousClock.now - stopped
         #expect(process.terminationReason == .exit)
         #expect(process.terminationStatus == 0)
-        // Bounded by the 2 s grace period (plus process teardown), not by the partner's delay.
-        #expect(elapsed < .seconds(6), "\(scenario)")
+        // Bounded by the 4 s grace period (plus process teardown), not by the partner's delay (a loose
+        // bound: a loaded machine is slow, never 30 s slow).
+        #expect(elapsed < .seconds(20), "\(scenario)")
         #expect(try await waitFor { collector.value.contains("pullsync serve stopped") })
         #expect(collector.value.contains("stored=\(expectedStored)"), "\(collector.value)")
         try await server.shutdown()

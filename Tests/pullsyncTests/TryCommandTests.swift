@@ -129,7 +129,7 @@ import Testing
     }
 
     @Test func jsonHasNullsForStatusAndUIDWhenAbsent() async throws {
-        try await withSetup(timeout: "300ms") { setup in
+        try await withSetup(timeout: "2s") { setup in
             setup.server.script(path: "/pull", .headersThenStall(contentLength: nil))
             let token = makeToken()
             let result = try await runTry(setup, token: token)

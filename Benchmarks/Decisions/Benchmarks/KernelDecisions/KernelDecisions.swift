@@ -1,0 +1,103 @@
+// One organic request's decisions (`PullKernel` planning: graph lookup, eligibility, fair
+// order, request building, rate-limit counting) for 10, 100 and 1,000 registered partners,
+// where every UID is fresh and where every partner needs a call: time and allocations per
+// request. `Baseline` rows are one dictionary lookup per registered partner, measured in the
+// same run, so times can be read as ratios. Instructions are counted with callgrind instead
+// (see BENCHMARKS.md): perf counters are not available on every machine.
+import Benchmark
+import PullSyncKernel
+import PullSyncTesting
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .mallocCountTotal, .throughput],
+        warmupIterations: 20,
+        maxDuration: .seconds(2),
+        maxIterations: 20_000
+    )
+    for count in [10, 100, 1000] {
+        Benchmark("Baseline/\(count) partners") { benchmark, table in
+            for _ in benchmark.scaledIterations {
+                blackHole(table.lookUpAll())
+            }
+        } setup: {
+            LookupTable(partners: count)
+        }
+        for scenario in DecisionScenario.allCases {
+            Benchmark("Plan/\(count) partners/\(scenario.rawValue)") { benchmark, fixture in
+                for iteration in benchmark.scaledIterations {
+                    blackHole(await fixture.plan(iteration))
+                }
+            } setup: {
+                DecisionFixture(partners: count, scenario: scenario)
+            }
+        }
+    }
+}
+
+enum DecisionScenario: String, CaseIterable, Sendable {
+    case allFresh = "all fresh"
+    case allNeedSync = "all need a call"
+}
+
+/// A kernel with `partners` registered partners and known ECs, all fresh or all empty.
+struct DecisionFixture: Sendable {
+    let kernel: PullKernel
+    let requests: [OrganicRequest]
+
+    init(partners count: Int, scenario: DecisionScenario) {
+        let partners = (0..<count).map {
+            TestPartners.partner("p\($0)")
+        }
+        let clock = TestWallClock()
+        let now = clock.now()
+        // All fresh: 64 known ECs in turn. All need a call: a new known EC every request (a new
+        // browser), so rate-limit windows stay as short as in real traffic.
+        let ecCount = scenario == .allFresh ? 64 : 20_100
+        let records: [ECRecord] = (0..<ecCount).map { n in
+            let ec = EdgeCookie(unchecked: TestPartners.edgeCookie(n + 1))
+            var record = ECRecord(ecHash: ec.hashString, ecID: ec.value, createdAt: now)
+            if scenario == .allFresh {
+                for partner in partners {
+                    record.partners[partner.sourceDomain] = PartnerUID(uid: "u", syncedAt: now)
+                }
+            }
+            return record
+        }
+        kernel = PullKernel(
+            registry: try! PartnerRegistry(partners),
+            // Plans are not executed: nothing holds the per-partner in-flight places for long.
+            configuration: PullSyncConfiguration(maxInFlightPerPartner: .max),
+            graph: InMemoryIdentityGraph(records: records),
+            rateLimiter: InMemoryRateLimiter(),
+            transport: ScriptedTransport(),
+            clock: clock,
+            random: SeededRandomSource(seed: 42)
+        )
+        requests = (0..<ecCount).map { n in
+            OrganicRequest(path: "/article", edgeCookie: TestPartners.edgeCookie(n + 1), consent: .granted)
+        }
+    }
+
+    func plan(_ iteration: Int) async -> Int {
+        await kernel.planWithoutSending(requests[iteration % requests.count]).calls.count
+    }
+}
+
+/// The least a per-partner decision can cost: one dictionary lookup per registered partner.
+struct LookupTable: Sendable {
+    let domains: [String]
+    let table: [String: PartnerUID]
+
+    init(partners count: Int) {
+        domains = (0..<count).map { "p\($0).example" }
+        let entry = PartnerUID(uid: "u", syncedAt: Timestamp(secondsSinceEpoch: 0))
+        table = Dictionary(uniqueKeysWithValues: domains.map { ($0, entry) })
+    }
+
+    func lookUpAll() -> Int {
+        var found = 0
+        for domain in domains where table[domain] != nil { found &+= 1 }
+        return found
+    }
+}

@@ -1,0 +1,279 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import PullSyncTesting
+
+/// Measures 2, 3 and 6: `pullsync serve` under `wrk`, pull sync on vs off. Two processes of the same
+/// binary, with the same arguments but `--no-pull-sync` (the middleware is not installed: the same
+/// pages, no EC handling, no dispatch), serve the same traffic; rounds alternate between them, so
+/// both see the same machine. Partners answer from one loopback HTTPS server.
+struct EdgeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "edge",
+        abstract: "pullsync serve under wrk, pull sync on vs off: fresh UIDs, slow partners, or overload."
+    )
+
+    enum Scenario: String, ExpressibleByArgument, CaseIterable {
+        /// Partners answer at once, every request's EC is known and all its UIDs are fresh; wrk as fast as it can.
+        case fresh
+        /// Partners take 2 s; every request is a new browser (a new EC to sync); a moderate offered rate.
+        case slow
+        /// Partners never answer (they time out); every request a new browser; as many requests as wrk can
+        /// offer (up to 20,000/s) for 30 s; peak memory and shed requests.
+        case overload
+    }
+
+    @Option(help: "fresh, slow or overload.")
+    var scenario: Scenario = .fresh
+
+    @Option(help: "The pullsync binary (a release build).")
+    var pullsync: String = ".build/release/pullsync"
+
+    @Option(help: "Partners.")
+    var partners: Int = 6
+
+    @Option(help: "Rounds per mode (alternating on and off).")
+    var rounds: Int?
+
+    @Option(help: "Seconds per round.")
+    var duration: Int?
+
+    @Option(help: "wrk connections.")
+    var connections: Int?
+
+    @Option(name: .customLong("pause-ms"), help: "Each wrk connection's pause between requests (ms); 0 for none.")
+    var pauseMS: Int?
+
+    @Option(name: .customLong("known-ecs"), help: "Known ECs cycled through (fresh scenario).")
+    var knownECs: Int = 500
+
+    @Option(help: "Store URL template; {mode} becomes on or off. Default a SQLite file per process.")
+    var store: String?
+
+    func run() async throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/wrk") else {
+            throw BenchError("wrk is not installed (apt-get install -y wrk)")
+        }
+        let defaults: (rounds: Int, duration: Int, connections: Int, pause: Int) =
+            switch scenario {
+            case .fresh: (3, 10, 16, 0)
+            case .slow: (3, 10, 8, 20)
+            case .overload: (1, 30, 64, 3)
+            }
+        let rounds = rounds ?? defaults.rounds
+        let wrk = Wrk(
+            connections: connections ?? defaults.connections,
+            duration: duration ?? defaults.duration,
+            pauseMS: pauseMS ?? defaults.pause,
+            scratch: FileManager.default.temporaryDirectory
+        )
+
+        let loopback = try await LoopbackPartners.start(count: partners)
+        let timeout: String
+        switch scenario {
+        case .fresh:
+            timeout = "1s"
+        case .slow:
+            for id in loopback.ids { loopback.script(id, .delayed(.seconds(2), .uid("\(id)-uid"))) }
+            timeout = "5s"
+        case .overload:
+            for id in loopback.ids { loopback.script(id, .delayed(.seconds(3600), .uid("\(id)-uid"))) }
+            timeout = "1s"
+        }
+        let manifests = try loopback.writeManifests(timeout: timeout)
+        func arguments(_ mode: String) -> [String] {
+            let storeURL =
+                store?.replacingOccurrences(of: "{mode}", with: mode)
+                ?? "sqlite:" + loopback.scratch.appendingPathComponent("\(mode).db").path
+            return [
+                "--partners", manifests, "--allow-loopback", "--tls-ca-file", loopback.caFile, "--store", storeURL,
+                "--client-ip-header", "X-Forwarded-For", "--grace-period", "1",
+            ] + (mode == "off" ? ["--no-pull-sync"] : [])
+        }
+        let environment = ["BENCH_TOKEN": "bench-partner-token"]
+        let on = try await ServeProcess.start(
+            label: "on",
+            binary: pullsync,
+            arguments: arguments("on"),
+            environment: environment
+        )
+        let off = try await ServeProcess.start(
+            label: "off",
+            binary: pullsync,
+            arguments: arguments("off"),
+            environment: environment
+        )
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            try await measure(on: on, off: off, loopback: loopback, client: client, wrk: wrk, rounds: rounds)
+        } catch {
+            await on.stop()
+            await off.stop()
+            try? await client.shutdown()
+            await loopback.shutdown()
+            throw error
+        }
+        await on.stop()
+        await off.stop()
+        try await client.shutdown()
+        await loopback.shutdown()
+    }
+
+    private func measure(
+        on: ServeProcess,
+        off: ServeProcess,
+        loopback: LoopbackPartners,
+        client: HTTPClient,
+        wrk: Wrk,
+        rounds: Int
+    ) async throws {
+        var traffic: Wrk.Traffic
+        var nextIP = 1
+        switch scenario {
+        case .fresh:
+            let ecs = try await prepareFreshECs(on: on, loopback: loopback, client: client)
+            traffic = .knownECs(ecs)
+        case .slow, .overload:
+            traffic = .newECs(firstIP: nextIP)
+        }
+        // Warm-up: a few seconds of the same traffic on each.
+        var warmUp = wrk
+        warmUp.duration = 2
+        for server in [on, off] {
+            if case .newECs = traffic { traffic = .newECs(firstIP: nextIP) }
+            let result = try warmUp.run(url: server.baseURL, traffic: traffic)
+            nextIP += result.requests + 1000
+        }
+        let memoryBefore = (on: on.memory(), off: off.memory())
+
+        var results: [String: [Wrk.Result]] = ["on": [], "off": []]
+        for round in 0..<rounds {
+            let order = round % 2 == 0 ? [on, off] : [off, on]
+            for server in order {
+                if case .newECs = traffic { traffic = .newECs(firstIP: nextIP) }
+                let result = try wrk.run(url: server.baseURL, traffic: traffic)
+                nextIP += result.requests + 1000
+                results[server.label, default: []].append(result)
+            }
+        }
+        let onMetrics = try await on.metrics(client: client)
+
+        let description: String
+        switch scenario {
+        case .fresh:
+            description =
+                "partners answer at once; every request carries one of \(knownECs) known ECs whose \(partners) UIDs are all fresh"
+        case .slow:
+            description = "partners answer after 2 s (timeout 5 s); every request is a new browser, so a new EC to sync"
+        case .overload:
+            description = "partners never answer (timeout 1 s); every request is a new browser"
+        }
+        let offered =
+            wrk.pauseMS > 0
+            ? "at most \(wrk.connections) x 1000/\(wrk.pauseMS) = \(wrk.connections * 1000 / wrk.pauseMS) requests/s offered"
+            : "as fast as wrk can"
+        print(
+            "edge (\(scenario.rawValue)): \(description); wrk -t1 -c\(wrk.connections), \(wrk.duration) s rounds, \(offered), \(rounds) round(s) per mode, alternating"
+        )
+        var table = MarkdownTable(header: [
+            "round", "requests/s on", "off", "ratio", "p50 ms on", "off", "ratio", "p99 ms on", "off", "ratio",
+        ])
+        for round in 0..<rounds {
+            let a = results["on"]![round]
+            let b = results["off"]![round]
+            table.add(Self.row("\(round + 1)", a.perSecond, b.perSecond, a.p50, b.p50, a.p99, b.p99))
+        }
+        let ons = results["on"]!
+        let offs = results["off"]!
+        // All rounds together: throughput over all requests, latency the median of the rounds' percentiles.
+        let onRate = Double(ons.map(\.requests).reduce(0, +)) / ons.map(\.seconds).reduce(0, +)
+        let offRate = Double(offs.map(\.requests).reduce(0, +)) / offs.map(\.seconds).reduce(0, +)
+        table.add(
+            Self.row(
+                "all",
+                onRate,
+                offRate,
+                Statistics.median(ons.map(\.p50)),
+                Statistics.median(offs.map(\.p50)),
+                Statistics.median(ons.map(\.p99)),
+                Statistics.median(offs.map(\.p99))
+            )
+        )
+        table.print()
+        let errors = (ons + offs).map { $0.errors + $0.non2xx }.reduce(0, +)
+        print("socket errors and non-2xx responses: \(errors)")
+
+        let submissions = ["enqueued", "dropped", "skipped", "not_running"].map {
+            "\($0) \(Int(ServeProcess.sum(onMetrics, "pullsync_submissions_total", ["result=\"\($0)\""])))"
+        }
+        print("pull sync (on): submissions \(submissions.joined(separator: ", "))")
+        let outcomes = ServeProcess.sum(onMetrics, "pullsync_outcomes_total")
+        let stored = ServeProcess.sum(onMetrics, "pullsync_writes_total", ["result=\"stored\""])
+        let skips = onMetrics.split(separator: "\n").filter {
+            $0.hasPrefix("pullsync_decisions_total{") && !$0.contains("\"dispatch\"") && !$0.hasSuffix(" 0")
+        }
+        var skipTotals: [String: Double] = [:]
+        for line in skips {
+            guard let reason = line.firstMatch(of: #/decision="([a-z_]+)"/#)?.output.1,
+                let value = line.split(separator: " ").last.flatMap({ Double($0) })
+            else { continue }
+            skipTotals[String(reason), default: 0] += value
+        }
+        print(
+            "partner calls finished \(Int(outcomes)), UIDs stored \(Int(stored)), partner-level skips \(skipTotals.sorted { $0.key < $1.key }.map { "\($0.key) \(Int($0.value))" }.joined(separator: ", "))"
+        )
+        let memoryAfter = (on: on.memory(), off: off.memory())
+        print(
+            "resident memory (MiB): on peak \(Self.mib(memoryAfter.on.peakKB)), now \(Self.mib(memoryAfter.on.currentKB)) (after warm-up \(Self.mib(memoryBefore.on.currentKB))); "
+                + "off peak \(Self.mib(memoryAfter.off.peakKB)), now \(Self.mib(memoryAfter.off.currentKB)) (after warm-up \(Self.mib(memoryBefore.off.currentKB)))"
+        )
+        print("partner server: peak requests in progress \(loopback.server.peakConcurrentRequests)")
+    }
+
+    static func row(
+        _ label: String,
+        _ rateOn: Double,
+        _ rateOff: Double,
+        _ p50On: Double,
+        _ p50Off: Double,
+        _ p99On: Double,
+        _ p99Off: Double
+    ) -> [String] {
+        [
+            label, Statistics.format(rateOn, 0), Statistics.format(rateOff, 0), Statistics.format(rateOn / rateOff, 3),
+            Statistics.format(p50On, 3), Statistics.format(p50Off, 3), Statistics.format(p50On / p50Off, 3),
+            Statistics.format(p99On, 3), Statistics.format(p99Off, 3), Statistics.format(p99On / p99Off, 3),
+        ]
+    }
+
+    static func mib(_ kilobytes: Int) -> String { Statistics.format(Double(kilobytes) / 1024, 1) }
+
+    /// Issues `knownECs` ECs on the on-server (one per client IP), waits until every partner's UID is
+    /// stored for each, and returns them.
+    private func prepareFreshECs(
+        on: ServeProcess,
+        loopback: LoopbackPartners,
+        client: HTTPClient
+    ) async throws -> [String] {
+        var ecs: [String] = []
+        for n in 0..<knownECs {
+            var request = HTTPClientRequest(url: on.baseURL + "/warm/\(n)")
+            request.headers.add(name: "X-Forwarded-For", value: "198.18.\(n / 250).\(n % 250 + 1)")
+            let response = try await client.execute(request, timeout: .seconds(10))
+            _ = try await response.body.collect(upTo: 1 << 20)
+            guard let cookie = response.headers["set-cookie"].first(where: { $0.hasPrefix("ts-ec=") }) else {
+                throw BenchError("the edge issued no EC")
+            }
+            ecs.append(String(cookie.dropFirst(6).prefix { $0 != ";" }))
+            // Paced, so the queue never drops one.
+            if n % 50 == 49 { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        let expected = Double(knownECs * partners)
+        for _ in 0..<600 {
+            let metrics = try await on.metrics(client: client)
+            if ServeProcess.sum(metrics, "pullsync_writes_total", ["result=\"stored\""]) >= expected { return ecs }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw BenchError("the known ECs' UIDs were not all stored")
+    }
+}
