@@ -108,8 +108,9 @@ struct MultiNodeTests {
     }
 }
 
-/// One edge node: its own store connection pool, transport, kernel and dispatcher.
-private struct Node {
+/// One edge node on a shared PostgreSQL: its own store connection pool, transport, kernel and
+/// dispatcher.
+struct Node {
     let store: PostgresStore
     let transport: HTTPPullTransport
     let dispatcher: PullDispatcher

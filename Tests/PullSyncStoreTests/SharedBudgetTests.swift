@@ -76,7 +76,7 @@ struct SharedBudgetTests {
         partner.budgetPerSecond = 50
         var logger = Logger(label: "budget-flood")
         logger.logLevel = .error
-        let nodes = try await (0..<3).asyncMap { _ in try await BudgetNode(url: url, partner: partner, logger: logger) }
+        let nodes = try await (0..<3).asyncMap { _ in try await Node(url: url, partner: partner, logger: logger) }
         let ecCount = 1_500
         // Every EC is known: seeded up front, 25 at a time, through a store of its own (patient:
         // the machine may be busy).
@@ -125,36 +125,5 @@ struct SharedBudgetTests {
         #expect(calls > 50, "the flood reached the partner beyond one second's budget (control)")
         #expect(budgetSkips > 0, "the budget refused calls (control)")
         try await server.shutdown()
-    }
-}
-
-/// One edge node on a shared PostgreSQL.
-private struct BudgetNode {
-    let store: PostgresStore
-    let transport: HTTPPullTransport
-    let dispatcher: PullDispatcher
-    let services: [any Service]
-
-    init(url: String, partner: Partner, logger: Logger) async throws {
-        store = try await PostgresStore.open(PostgresStoreURL(parsing: url), logger: logger)
-        let opened = store.pullSyncStore()
-        transport = HTTPPullTransport(configuration: HTTPPullTransport.Configuration(allowLoopback: true))
-        let kernel = PullKernel(
-            registry: try PartnerRegistry([partner]),
-            configuration: PullSyncConfiguration(allowLoopback: true),
-            graph: opened.graph,
-            rateLimiter: opened.rateLimiter,
-            transport: transport,
-            logger: logger
-        )
-        dispatcher = PullDispatcher(kernel: kernel)
-        services = opened.services
-    }
-
-    var submitted: Int { dispatcher.statistics.enqueued }
-
-    func start(in group: inout ThrowingTaskGroup<Void, any Error>) {
-        for service in services { group.addTask { try await service.run() } }
-        group.addTask { await dispatcher.run() }
     }
 }

@@ -92,3 +92,36 @@ func waitFor(_ condition: () -> Bool, attempts: Int = 1000) async throws -> Bool
     }
     return condition()
 }
+
+/// A `pullsync serve` process started by a test, its standard error collected as it arrives.
+final class ServeProcess {
+    let process = Process()
+    let log = Collector()
+    private let errors = Pipe()
+    /// The port it listens on.
+    private(set) var port = 0
+
+    /// Starts `pullsync serve --listen 127.0.0.1:0` with `arguments` and waits until it listens.
+    init(_ arguments: [String]) async throws {
+        process.executableURL = try pullsyncBinary()
+        process.arguments = ["serve", "--listen", "127.0.0.1:0"] + arguments
+        errors.fileHandleForReading.readabilityHandler = { [log] handle in log.append(handle.availableData) }
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let log = self.log
+        guard try await waitFor({ log.value.contains("pullsync serve listening") }),
+            let port = log.value.firstMatch(of: #/address=127\.0\.0\.1:(\d+)/#).flatMap({ Int($0.output.1) })
+        else {
+            stop()
+            throw CLIError(message: "pullsync serve did not start listening: \(log.value)")
+        }
+        self.port = port
+    }
+
+    /// Terminates it if it still runs, and stops collecting.
+    func stop() {
+        if process.isRunning { process.terminate() }
+        errors.fileHandleForReading.readabilityHandler = nil
+    }
+}

@@ -25,29 +25,14 @@ import Glibc
           allowed_hosts: [localhost]
         """.write(to: partners.appendingPathComponent("local.yaml"), atomically: true, encoding: .utf8)
 
-        let process = Process()
-        process.executableURL = try pullsyncBinary()
-        process.arguments =
+        let serve = try await ServeProcess(
             [
-                "serve", "--partners", partners.path, "--listen", "127.0.0.1:0", "--allow-loopback",
-                "--store", "memory:", "--grace-period", "1",
+                "--partners", partners.path, "--allow-loopback", "--store", "memory:", "--grace-period", "1",
             ] + (noPullSync ? ["--no-pull-sync"] : [])
-        let errors = Pipe()
-        let collector = Collector()
-        errors.fileHandleForReading.readabilityHandler = { handle in collector.append(handle.availableData) }
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        defer {
-            if process.isRunning { process.terminate() }
-            errors.fileHandleForReading.readabilityHandler = nil
-        }
-        var port: Int?
-        for _ in 0..<1000 where port == nil {
-            port = collector.value.firstMatch(of: #/address=127\.0\.0\.1:(\d+)/#).flatMap { Int($0.output.1) }
-            if port == nil { try await Task.sleep(for: .milliseconds(10)) }
-        }
-        let edgePort = try #require(port, "\(collector.value)")
+        )
+        defer { serve.stop() }
+        let edgePort = serve.port
+        let process = serve.process
 
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         let response = try await client.execute(

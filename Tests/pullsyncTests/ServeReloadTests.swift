@@ -29,25 +29,11 @@ import Glibc
             encoding: .utf8
         )
 
-        let process = Process()
-        process.executableURL = try pullsyncBinary()
-        process.arguments = [
-            "serve", "--partners", partners.path, "--listen", "127.0.0.1:0", "--allow-loopback", "--store", "memory:",
-        ]
-        let errors = Pipe()
-        let collector = Collector()
-        errors.fileHandleForReading.readabilityHandler = { handle in collector.append(handle.availableData) }
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        defer {
-            if process.isRunning { process.terminate() }
-            errors.fileHandleForReading.readabilityHandler = nil
-        }
-        #expect(try await waitFor { collector.value.contains("pullsync serve listening") })
-        let port = try #require(
-            collector.value.firstMatch(of: #/address=127\.0\.0\.1:(\d+)/#).flatMap { Int($0.output.1) }
-        )
+        let serve = try await ServeProcess(["--partners", partners.path, "--allow-loopback", "--store", "memory:"])
+        defer { serve.stop() }
+        let process = serve.process
+        let collector = serve.log
+        let port = serve.port
 
         // A bad manifest: refused with its position, the service keeps running and serving.
         let bad = partners.appendingPathComponent("bad.yaml")

@@ -11,7 +11,9 @@ import Glibc
 
 /// `pullsync serve` as a real process: SIGTERM while slow partner calls are in flight.
 @Suite(.serialized) struct ServeShutdownTests {
-    @Test(arguments: [("fast partner answers within the grace period", 2_000, 1), ("slow partner outlives it", 30_000, 0)])
+    @Test(arguments: [
+        ("fast partner answers within the grace period", 2_000, 1), ("slow partner outlives it", 30_000, 0),
+    ])
     func sigtermLetsCallsInFlightFinishWithinTheGracePeriodAndExitsZero(
         scenario: String,
         partnerDelayMS: Int,
@@ -35,28 +37,14 @@ import Glibc
         let caFile = directory.appendingPathComponent("ca.pem").path
         try ca.writeCACertificate(to: caFile)
 
-        let process = Process()
-        process.executableURL = try pullsyncBinary()
-        process.arguments = [
-            "serve", "--partners", partners.path, "--listen", "127.0.0.1:0", "--allow-loopback",
-            "--tls-ca-file", caFile, "--grace-period", "4",
+        let serve = try await ServeProcess([
+            "--partners", partners.path, "--allow-loopback", "--tls-ca-file", caFile, "--grace-period", "4",
             "--store", "sqlite:" + directory.appendingPathComponent("store.db").path,
-        ]
-        let errors = Pipe()
-        let collector = Collector()
-        errors.fileHandleForReading.readabilityHandler = { handle in collector.append(handle.availableData) }
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        defer {
-            if process.isRunning { process.terminate() }
-            errors.fileHandleForReading.readabilityHandler = nil
-        }
-
-        #expect(try await waitFor { collector.value.contains("pullsync serve listening") })
-        let port = try #require(
-            collector.value.firstMatch(of: #/address=127\.0\.0\.1:(\d+)/#).flatMap { Int($0.output.1) }
-        )
+        ])
+        defer { serve.stop() }
+        let process = serve.process
+        let collector = serve.log
+        let port = serve.port
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         let response = try await client.execute(
             HTTPClientRequest(url: "http://127.0.0.1:\(port)/page"),
