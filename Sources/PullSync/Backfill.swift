@@ -65,13 +65,13 @@ public struct BackfillProgress: Sendable, Hashable {
 
     /// Starts per second in this run, between its first and latest start: what `rate` bounds.
     public var pacePerSecond: Double {
-        let seconds = Double(startSpan.components.seconds) + Double(startSpan.components.attoseconds) / 1e18
+        let seconds = startSpan.seconds
         return startsThisRun > 1 && seconds > 0 ? Double(startsThisRun - 1) / seconds : 0
     }
 
     /// ECs handled per second in this run.
     public var ratePerSecond: Double {
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.seconds
         return seconds > 0 ? Double(processedThisRun) / seconds : 0
     }
 
@@ -198,7 +198,7 @@ public final class Backfill: Sendable {
         self.source = source
         self.clock = clock
         self.logger = logger
-        let timeout = Double(found.timeout.components.seconds) + Double(found.timeout.components.attoseconds) / 1e18
+        let timeout = found.timeout.seconds
         self.concurrency =
             options.concurrency ?? min(256, max(1, Int((options.rate * max(timeout, 0.001)).rounded(.up))))
         var kernelConfiguration = configuration

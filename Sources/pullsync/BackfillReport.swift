@@ -33,7 +33,7 @@ enum BackfillReport {
     /// The table printed when a run ends.
     static func summary(_ summary: BackfillSummary, partner: Partner, options: BackfillOptions) -> String {
         let progress = summary.progress
-        let seconds = progress.elapsed.secondsValue
+        let seconds = progress.elapsed.seconds
         let ending =
             switch summary.ending {
             case .complete: "complete"
@@ -100,7 +100,7 @@ enum BackfillReport {
 
     /// `m:ss`, or `h:mm:ss` from an hour up.
     static func clock(_ duration: Duration) -> String {
-        let total = Int(duration.secondsValue.rounded())
+        let total = Int(duration.seconds.rounded())
         let (hours, minutes, seconds) = (total / 3600, total % 3600 / 60, total % 60)
         func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
         return hours > 0 ? "\(hours):\(two(minutes)):\(two(seconds))" : "\(minutes):\(two(seconds))"
@@ -112,11 +112,5 @@ enum BackfillReport {
 
     private static func leftPad(_ text: String, _ count: Int) -> String {
         String(repeating: " ", count: max(0, count - text.count)) + text
-    }
-}
-
-extension Duration {
-    fileprivate var secondsValue: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
