@@ -180,23 +180,11 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
     /// there is none), over a connection of its own: the pool isn't running yet, and a service
     /// needs the secret before it starts.
     private static func migrate(_ url: PostgresStoreURL, logger: Logger) async throws -> [UInt8] {
-        var configuration = PostgresConnection.Configuration(
-            host: url.host,
-            port: url.port,
-            username: url.username,
-            password: url.password,
-            database: url.database,
-            tls: try connectionTLS(url.sslMode)
+        let connection = try await PostgresConnection.connect(
+            configuration: connectionConfiguration(url),
+            id: 0,
+            logger: logger
         )
-        if url.host.hasPrefix("/") {
-            configuration = PostgresConnection.Configuration(
-                unixSocketPath: "\(url.host)/.s.PGSQL.\(url.port)",
-                username: url.username,
-                password: url.password,
-                database: url.database
-            )
-        }
-        let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
         do {
             // Several nodes may start at once: creating the bookkeeping can race, and loses
             // harmlessly (the other node created it); the version row is then locked while
@@ -282,6 +270,26 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
         throw PostgresStoreError("the EC secret could not be read or created")
     }
 
+    /// A single connection's configuration (the pool has its own type for the same settings).
+    static func connectionConfiguration(_ url: PostgresStoreURL) throws -> PostgresConnection.Configuration {
+        if url.host.hasPrefix("/") {
+            return PostgresConnection.Configuration(
+                unixSocketPath: "\(url.host)/.s.PGSQL.\(url.port)",
+                username: url.username,
+                password: url.password,
+                database: url.database
+            )
+        }
+        return PostgresConnection.Configuration(
+            host: url.host,
+            port: url.port,
+            username: url.username,
+            password: url.password,
+            database: url.database,
+            tls: try connectionTLS(url.sslMode)
+        )
+    }
+
     private static func clientTLS(_ mode: PostgresStoreURL.SSLMode) -> PostgresClient.Configuration.TLS {
         switch mode {
         case .disable: .disable
@@ -309,7 +317,9 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
         let client = self.client
         let timeout = operationTimeout
         return try await withThrowingTaskGroup(of: Row.self) { group in
-            group.addTask { try await collect(try await client.query(query)) }
+            group.addTask {
+                try await client.withConnection { connection in try await Self.send(query, on: connection, collect) }
+            }
             group.addTask {
                 try await Task.sleep(for: timeout)
                 throw PostgresStoreError("no answer from PostgreSQL within \(timeout)")
@@ -319,6 +329,31 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
             return first
         }
     }
+
+    /// Sends `query` on `connection` and collects its rows; fails at once if the connection is
+    /// closed.
+    ///
+    /// PostgresNIO drops a query written to a connection whose channel is already torn down, and
+    /// then its answer never comes and cancelling the wait doesn't end it: an operation stuck
+    /// that way outlives its timeout and holds up shutdown. Its pool can lease such a connection
+    /// in the moment between the server closing it (PostgreSQL stopped or restarted) and the pool
+    /// noticing. So the check and the write run on the connection's event loop, in one turn of
+    /// it, where the channel can't close in between.
+    static func send<Row: Sendable>(
+        _ query: PostgresQuery,
+        on connection: PostgresConnection,
+        _ collect: @Sendable (PostgresRowSequence) async throws -> Row
+    ) async throws -> Row {
+        try await withTaskExecutorPreference(EventLoopTaskExecutor(connection.eventLoop)) {
+            guard !connection.isClosed else {
+                throw PostgresStoreError("the connection to PostgreSQL closed (the server stopped or restarted)")
+            }
+            return try await collect(try await connection.query(query, logger: quiet))
+        }
+    }
+
+    /// PostgresClient's own queries log nothing either.
+    private static let quiet = Logger(label: "pullsync.postgres.query", factory: { _ in SwiftLogNoOpLogHandler() })
 
     // MARK: IdentityGraph
 

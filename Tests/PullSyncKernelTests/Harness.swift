@@ -198,20 +198,7 @@ func eventually(
 /// Awaits `task`, giving up after `limit`: a hang guard, not a timing assertion.
 /// Returns whether the task finished.
 func finishes(_ task: Task<Void, Never>, within limit: Duration = .seconds(60)) async -> Bool {
-    let answered = Flag()
-    return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-        let answer: @Sendable (Bool) -> Void = { value in
-            if answered.setOnce() { continuation.resume(returning: value) }
-        }
-        Task {
-            await task.value
-            answer(true)
-        }
-        Task {
-            try? await Task.sleep(for: limit)
-            answer(false)
-        }
-    }
+    await finishing(within: limit) { await task.value } != nil
 }
 
 /// A flag that can be set once, from any task.

@@ -1,0 +1,29 @@
+import Synchronization
+
+/// Awaits `body`, giving up after `limit`: a hang guard for tests, not a timing assertion.
+///
+/// Returns `body`'s result, or `nil` if it hasn't finished by then. A test guarding against an
+/// await that never ends has to fail, not hang the whole run, and a structured child that never
+/// ends can't be left behind: so `body` runs in a task of its own, abandoned if it never ends.
+package func finishing<T: Sendable>(
+    within limit: Duration = .seconds(60),
+    _ body: @escaping @Sendable () async throws -> T
+) async -> Result<T, any Error>? {
+    let answered = Mutex(false)
+    return await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, any Error>?, Never>) in
+        let answer: @Sendable (Result<T, any Error>?) -> Void = { value in
+            let first = answered.withLock { answered in
+                defer { answered = true }
+                return !answered
+            }
+            if first { continuation.resume(returning: value) }
+        }
+        Task {
+            do { answer(.success(try await body())) } catch { answer(.failure(error)) }
+        }
+        Task {
+            try? await Task.sleep(for: limit)
+            answer(nil)
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
+import PullSync
+import PullSyncTesting
+import Synchronization
+import Testing
+
+@testable import PullSyncPostgres
+
+/// A query on a connection the server has just closed: PostgresNIO drops the write and never
+/// answers, so the store checks and writes in one turn of the connection's event loop.
+@Suite("PostgreSQL connection closed under the store")
+struct PostgresClosedConnectionTests {
+    @Test(
+        "A query on a closed connection fails at once and names the problem",
+        .enabled(if: TestPostgres.isAvailable)
+    )
+    func closedConnection() async throws {
+        let url = try PostgresStoreURL(parsing: try await TestPostgres.shared.freshURL())
+        let connection = try await PostgresConnection.connect(
+            configuration: PostgresStore.connectionConfiguration(url),
+            id: 1,
+            logger: Logger(label: "closed-connection-test")
+        )
+        let answer = try await PostgresStore.send("SELECT 41 + 1", on: connection) { rows in
+            var values: [Int] = []
+            for try await value in rows.decode(Int.self) { values.append(value) }
+            return values
+        }
+        #expect(answer == [42])
+
+        try await connection.close()
+        // Without the check this awaits forever.
+        let outcome = await finishing(within: .seconds(30)) {
+            try await PostgresStore.send("SELECT 1", on: connection) { _ in 0 }
+        }
+        let error = try #require(outcome, "the query on a closed connection never ended")
+        #expect(throws: PostgresStoreError.self) { try error.get() }
+        if case .failure(let error) = error {
+            #expect(
+                "\(error)" == "the connection to PostgreSQL closed (the server stopped or restarted)"
+            )
+        }
+    }
+
+    /// What `send` relies on: on the event loop's executor, a job the loop already has queued
+    /// (as a channel's close would be) doesn't run between the check and the call that writes.
+    @Test("Nothing queued on the event loop runs between code on its executor and the call it makes")
+    func callContinuesInTheSameTurn() async throws {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let queuedJobRan = Flag()
+        let seen = await withTaskExecutorPreference(EventLoopTaskExecutor(loop)) {
+            let onLoop = loop.inEventLoop
+            loop.execute { queuedJobRan.set() }
+            let inherited = await Self.callerIsolated(queuedJobRan)
+            let concurrent = await Self.concurrent(queuedJobRan)
+            return (onLoop, inherited, concurrent)
+        }
+        #expect(seen.0, "the preferred executor runs the code on the event loop")
+        #expect(seen.1 == false, "a nonisolated(nonsending) call (PostgresNIO's query) continues in the same turn")
+        #expect(seen.2 == false, "so does a @concurrent one")
+        // The queued job does run, afterwards.
+        try await loop.submit {}.get()
+        #expect(queuedJobRan.isSet)
+    }
+
+    private nonisolated(nonsending) static func callerIsolated(_ flag: Flag) async -> Bool { flag.isSet }
+
+    @concurrent private static func concurrent(_ flag: Flag) async -> Bool { flag.isSet }
+}
+
+private final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
+}
