@@ -40,7 +40,19 @@ func withStore<T: Sendable>(
     if let reuse { url = reuse } else { url = try await freshURL(kind) }
     var logger = Logger(label: "store-test")
     logger.logLevel = .warning
-    let store = try await PullSyncStore.open(url, logger: logger)
+    let store: PullSyncStore
+    if kind == .postgres {
+        // The suite runs hundreds of tests at once on two cores, where 200 concurrent
+        // statements on one row can wait longer than the 2 s default. These tests check results;
+        // the timeout's behaviour is PostgresOutageTests'.
+        store = try await PostgresStore.open(
+            PostgresStoreURL(parsing: url),
+            operationTimeout: .seconds(15),
+            logger: logger
+        ).pullSyncStore()
+    } else {
+        store = try await PullSyncStore.open(url, logger: logger)
+    }
     return try await store.withServices { try await body(OpenedStore(kind: kind, store: store, url: url)) }
 }
 
