@@ -309,24 +309,41 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
     // MARK: Running statements
 
     /// Runs one statement, collecting its rows, within the operation timeout.
-    private func run<Row: Sendable>(
+    ///
+    /// Waiting for PostgreSQL's answer can't be cancelled, so at the timeout the connection the
+    /// statement went out on is closed: that ends the wait (the pool opens another connection).
+    /// A slow statement, a lock held elsewhere or a server that stopped answering costs one
+    /// operation its timeout, and nothing waits past it.
+    func run<Row: Sendable>(
         _ query: PostgresQuery,
         _ collect: @escaping @Sendable (PostgresRowSequence) async throws -> Row
     ) async throws -> Row {
         statements.add(1, ordering: .relaxed)
         let client = self.client
         let timeout = operationTimeout
+        let lease = OperationLease()
         return try await withThrowingTaskGroup(of: Row.self) { group in
             group.addTask {
-                try await client.withConnection { connection in try await Self.send(query, on: connection, collect) }
+                try await client.withConnection { connection in
+                    // A lease granted just as the timeout fired is not used.
+                    guard lease.hold(connection) else { throw CancellationError() }
+                    defer { lease.release() }
+                    return try await Self.send(query, on: connection, collect)
+                }
             }
             group.addTask {
                 try await Task.sleep(for: timeout)
+                lease.expire()
                 throw PostgresStoreError("no answer from PostgreSQL within \(timeout)")
             }
             defer { group.cancelAll() }
-            guard let first = try await group.next() else { throw CancellationError() }
-            return first
+            do {
+                guard let first = try await group.next() else { throw CancellationError() }
+                return first
+            } catch  where lease.hasExpired {
+                // The statement's own error (its connection closed) may come first; the timeout says why.
+                throw PostgresStoreError("no answer from PostgreSQL within \(timeout)")
+            }
         }
     }
 
@@ -782,6 +799,38 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
             for try await value in rows.decode(Int.self) { removed = value }
             return removed
         }
+    }
+}
+
+/// The connection one operation leased, closed if the operation's time runs out.
+private final class OperationLease: Sendable {
+    private let state = Mutex<(connection: PostgresConnection?, expired: Bool)>((nil, false))
+
+    /// Records the operation's connection; false if its time already ran out.
+    func hold(_ connection: PostgresConnection) -> Bool {
+        state.withLock { state in
+            guard !state.expired else { return false }
+            state.connection = connection
+            return true
+        }
+    }
+
+    /// Whether the operation's time ran out.
+    var hasExpired: Bool { state.withLock { $0.expired } }
+
+    /// The operation is done with its connection (which goes back to the pool, and may be
+    /// another operation's next).
+    func release() {
+        state.withLock { $0.connection = nil }
+    }
+
+    /// The operation's time ran out: closes its connection, which fails the statement in flight.
+    func expire() {
+        let connection = state.withLock { state in
+            state.expired = true
+            return state.connection
+        }
+        let _: EventLoopFuture<Void>? = connection?.close()  // at once, not after the statement
     }
 }
 

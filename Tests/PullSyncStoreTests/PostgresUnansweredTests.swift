@@ -9,10 +9,11 @@ import Testing
 
 @testable import PullSyncPostgres
 
-/// A query on a connection the server has just closed: PostgresNIO drops the write and never
-/// answers, so the store checks and writes in one turn of the connection's event loop.
-@Suite("PostgreSQL connection closed under the store")
-struct PostgresClosedConnectionTests {
+/// Statements that PostgreSQL won't answer: a query on a connection the server has just closed
+/// (PostgresNIO drops the write, so the store checks and writes in one turn of the connection's
+/// event loop), and one it doesn't answer in time (the store closes its connection).
+@Suite("PostgreSQL statements left unanswered")
+struct PostgresUnansweredTests {
     @Test(
         "A query on a closed connection fails at once and names the problem",
         .enabled(if: TestPostgres.isAvailable)
@@ -33,15 +34,48 @@ struct PostgresClosedConnectionTests {
 
         try await connection.close()
         // Without the check this awaits forever.
-        let outcome = await finishing(within: .seconds(30)) {
-            try await PostgresStore.send("SELECT 1", on: connection) { _ in 0 }
+        let outcome = try #require(
+            await finishing(within: .seconds(30)) {
+                try await PostgresStore.send("SELECT 1", on: connection) { _ in 0 }
+            },
+            "the query on a closed connection never ended"
+        )
+        guard case .failure(let error) = outcome else {
+            Issue.record("a closed connection answered: \(outcome)")
+            return
         }
-        let error = try #require(outcome, "the query on a closed connection never ended")
-        #expect(throws: PostgresStoreError.self) { try error.get() }
-        if case .failure(let error) = error {
-            #expect(
-                "\(error)" == "the connection to PostgreSQL closed (the server stopped or restarted)"
+        #expect("\(error)" == "the connection to PostgreSQL closed (the server stopped or restarted)")
+    }
+
+    @Test(
+        "A statement PostgreSQL doesn't answer in time fails at the timeout, and the next one is answered",
+        .enabled(if: TestPostgres.isAvailable)
+    )
+    func unansweredStatement() async throws {
+        let url = try PostgresStoreURL(parsing: try await TestPostgres.shared.freshURL())
+        var logger = Logger(label: "unanswered-statement-test")
+        logger.logLevel = .warning
+        let store = try await PostgresStore.open(url, operationTimeout: .seconds(1), logger: logger)
+        try await store.pullSyncStore().withServices {
+            let clock = ContinuousClock()
+            let started = clock.now
+            let outcome = try #require(
+                await finishing(within: .seconds(60)) {
+                    try await store.run("SELECT pg_sleep(30)") { _ in 0 }
+                },
+                "the operation never ended"
             )
+            let elapsed = clock.now - started
+            guard case .failure(let error) = outcome else {
+                Issue.record("a 30 s statement answered within the 1 s timeout: \(outcome)")
+                return
+            }
+            #expect("\(error)" == "no answer from PostgreSQL within 1.0 seconds")
+            // It ended at its timeout, not when the statement did (30 s): waiting for an answer
+            // can't be cancelled, so the store closes the connection.
+            #expect(elapsed < .seconds(20))
+            // The pool opens another connection: the next operation is answered.
+            #expect(try await store.record(ecHash: "no-such-ec") == nil)
         }
     }
 
