@@ -55,7 +55,7 @@ struct AsyncSemaphoreRaceTests {
             let dispatcher = PullDispatcher(kernel: harness.kernel)
             let running = Task { await dispatcher.run() }
             for n in 1...200 { _ = dispatcher.submit(request(n + round * 1000, issued: true)) }
-            let processedAll = await eventually(within: .seconds(10)) { dispatcher.statistics.processed == 200 }
+            let processedAll = await eventually(within: .seconds(60)) { dispatcher.statistics.processed == 200 }
             #expect(processedAll, "round \(round): \(dispatcher.statistics.processed) of 200")
             dispatcher.beginShutdown()
             _ = await finishes(running)

@@ -17,7 +17,7 @@ import Testing
         // four global slots by the fourth request and every later call would wait 30 s.
         for n in 1...12 {
             _ = dispatcher.submit(request(n, issued: true))
-            let stored = try await eventually(within: .seconds(10)) { try await harness.storedUID(n, "fast") != nil }
+            let stored = try await eventually(within: .seconds(20)) { try await harness.storedUID(n, "fast") != nil }
             #expect(stored, "request \(n)")
         }
         #expect(harness.transport.count(host: TestPartners.host("slow")) == 2)
