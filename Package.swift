@@ -13,6 +13,9 @@ let package = Package(
     products: [
         .library(name: "PullSync", targets: ["PullSync"]),
         .library(name: "PullSyncKernel", targets: ["PullSyncKernel"]),
+        .library(name: "PullSyncStorage", targets: ["PullSyncStorage"]),
+        .library(name: "IABConsent", targets: ["IABConsent"]),
+        .library(name: "PartnerAdapterKit", targets: ["PartnerAdapterKit"]),
         .library(name: "PartnerManifest", targets: ["PartnerManifest"]),
         .library(name: "PullSyncHummingbird", targets: ["PullSyncHummingbird"]),
         .library(name: "PullSyncEdge", targets: ["PullSyncEdge"]),
@@ -39,13 +42,23 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
-        // Decisions and fan-out: no sockets, no YAML, no NIO.
+        // The IAB consent strings (TCF v2 TC string, GPP, US privacy) decoded: no dependencies.
+        .target(name: "IABConsent", swiftSettings: swiftSettings),
+        // Decisions and fan-out: no sockets, no YAML, no NIO, no Foundation.
         .target(
             name: "PullSyncKernel",
             dependencies: [
+                "IABConsent",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The adapter framework: templates, secret references, adapter descriptors and parameters,
+        // the registry of compiled adapters, and the manifest-driven HTTP adapter.
+        .target(
+            name: "PartnerAdapterKit",
+            dependencies: ["PullSyncKernel"],
             swiftSettings: swiftSettings
         ),
         // YAML manifests -> validated partner definitions, with source positions.
@@ -53,6 +66,7 @@ let package = Package(
             name: "PartnerManifest",
             dependencies: [
                 "PullSyncKernel",
+                "PartnerAdapterKit",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -61,6 +75,10 @@ let package = Package(
         .target(
             name: "PullSync",
             dependencies: [
+                "PullSyncSQLite",
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                "PullSyncStorage",
+                "PartnerAdapterKit",
                 "PullSyncKernel",
                 "PartnerManifest",
                 "PullSyncAdapters",
@@ -75,11 +93,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The storage contract (`PullSyncStore`), the in-memory store, store URLs and their drivers.
+        .target(
+            name: "PullSyncStorage",
+            dependencies: [
+                "PullSyncKernel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The embedded, persistent store (`sqlite:PATH`), the default of `pullsync serve`.
         .target(
             name: "PullSyncSQLite",
             dependencies: [
-                "PullSync",
+                "PullSyncStorage",
+                "PullSyncKernel",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -93,7 +122,8 @@ let package = Package(
         .target(
             name: "PullSyncPostgres",
             dependencies: [
-                "PullSync",
+                "PullSyncStorage",
+                "PullSyncKernel",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -120,6 +150,8 @@ let package = Package(
         .target(
             name: "PullSyncEdge",
             dependencies: [
+                "PullSyncStorage",
+                "PartnerAdapterKit",
                 "PullSyncHummingbird",
                 "PullSyncSQLite",
                 "PullSyncPostgres",
@@ -135,12 +167,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Deterministic clock, randomness, a scripted transport, and a scriptable loopback
-        // partner server (HTTP and HTTPS with a generated test CA) for tests.
+        // A scriptable partner on loopback (HTTP, and HTTPS with a throwaway CA it generates): what
+        // `pullsync demo`, the benchmarks and the tests talk to instead of real partners.
         .target(
-            name: "PullSyncTesting",
+            name: "PartnerSimulator",
             dependencies: [
-                "PullSyncKernel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -150,12 +181,26 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Test-only helpers: a deterministic clock and randomness, a scripted transport, gates,
+        // the hang guard, child processes.
+        .target(
+            name: "PullSyncTesting",
+            dependencies: [
+                "PullSyncStorage",
+                "PartnerAdapterKit",
+                "PullSyncKernel",
+                "PartnerSimulator",
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "pullsync",
             dependencies: [
+                "PartnerSimulator",
+                "PullSyncStorage",
+                "PartnerAdapterKit",
                 "PullSync",
                 "PullSyncEdge",
-                "PullSyncTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -169,6 +214,9 @@ let package = Package(
         .executableTarget(
             name: "PullSyncBench",
             dependencies: [
+                "PartnerSimulator",
+                "PullSyncStorage",
+                "PartnerAdapterKit",
                 "PullSync",
                 "PullSyncTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -184,14 +232,19 @@ let package = Package(
         // (valgrind 3.19 crashes when Swift's cooperative pool starts its threads).
         .executableTarget(
             name: "KernelInstructions",
-            dependencies: ["PullSyncKernel"],
+            dependencies: [
+                "PullSyncStorage",
+                "PartnerAdapterKit","PullSyncKernel"],
             path: "Benchmarks/KernelInstructions",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "StoreBenchmark",
             dependencies: [
-                "PullSyncEdge",
+                "PullSync",
+                "PullSyncSQLite",
+                "PullSyncPostgres",
+                "PullSyncStorage",
                 "PullSyncTesting",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -201,6 +254,8 @@ let package = Package(
         .testTarget(
             name: "PullSyncKernelTests",
             dependencies: [
+                "PullSyncStorage",
+                "PartnerAdapterKit",
                 "PullSyncKernel",
                 "PullSyncTesting",
                 .product(name: "InMemoryLogging", package: "swift-log"),
@@ -211,6 +266,9 @@ let package = Package(
         .testTarget(
             name: "PullSyncStoreTests",
             dependencies: [
+                "PartnerSimulator",
+                "PullSyncStorage",
+                "PartnerAdapterKit",
                 "PullSyncEdge",
                 "PullSyncSQLite",
                 "PullSyncPostgres",
@@ -224,16 +282,26 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "IABConsentTests",
+            dependencies: ["IABConsent"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "PartnerManifestTests",
-            dependencies: ["PartnerManifest", "PullSyncKernel", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "PartnerAdapterKit","PartnerManifest", "PullSyncKernel", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "PullSyncTests",
             dependencies: [
+                "PartnerSimulator",
+                "PullSyncStorage",
+                "PartnerAdapterKit",
                 "PullSync",
                 "PullSyncTesting",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ],
@@ -242,6 +310,7 @@ let package = Package(
         .testTarget(
             name: "PullSyncHummingbirdTests",
             dependencies: [
+                "PullSyncStorage",
                 "PullSyncHummingbird",
                 "PullSyncTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -251,6 +320,7 @@ let package = Package(
         .testTarget(
             name: "PullSyncEdgeTests",
             dependencies: [
+                "PartnerSimulator",
                 "PullSyncEdge",
                 "PullSyncTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -261,7 +331,7 @@ let package = Package(
         ),
         .testTarget(
             name: "pullsyncTests",
-            dependencies: ["pullsync", "PullSyncTesting", "PullSyncSQLite", "PartnerManifestTool"],
+            dependencies: ["pullsync", "PullSyncTesting", "PartnerSimulator", "PullSyncSQLite", "PartnerManifestTool"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -272,6 +342,7 @@ let package = Package(
         .testTarget(
             name: "PullSyncTestingTests",
             dependencies: [
+                "PartnerSimulator",
                 "PullSyncTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
@@ -296,6 +367,7 @@ package.targets += [
         name: "PullSyncAdapters",
         dependencies: [
             "PullSyncKernel",
+            "PartnerAdapterKit",
             .product(name: "Crypto", package: "swift-crypto"),
         ],
         swiftSettings: swiftSettings
@@ -326,6 +398,9 @@ package.targets += [
     .testTarget(
         name: "PullSyncAdaptersTests",
         dependencies: [
+                "PartnerSimulator",
+                "PullSyncStorage",
+                "PartnerAdapterKit",
             "PullSyncAdapters",
             "PullSync",
             "PullSyncTesting",

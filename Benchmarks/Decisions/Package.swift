@@ -19,6 +19,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "PullSyncKernel", package: "pullsync"),
+                .product(name: "PullSyncStorage", package: "pullsync"),
                 .product(name: "PullSyncTesting", package: "pullsync"),
             ],
             path: "Benchmarks/KernelDecisions",

@@ -10,6 +10,8 @@
 // cost. Everything runs on the main thread (valgrind 3.19 crashes when Swift's cooperative pool
 // starts its threads), on the kernel alone.
 import PullSyncKernel
+import PullSyncStorage
+import PartnerAdapterKit
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PullSyncKernel
+import PullSyncStorage
 import PullSyncTesting
 
 /// Measure 7: 10 partners, `maxCallsPerRequest` 3, 10,000 new ECs within one hour of simulated

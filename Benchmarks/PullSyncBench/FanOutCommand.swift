@@ -1,3 +1,4 @@
+import PartnerAdapterKit
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
@@ -5,6 +6,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import PullSync
+import PullSyncStorage
 import PullSyncTesting
 import Synchronization
 

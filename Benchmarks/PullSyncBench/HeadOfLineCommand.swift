@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PullSync
+import PullSyncStorage
 import PullSyncTesting
 import Synchronization
 

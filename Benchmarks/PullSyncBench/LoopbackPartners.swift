@@ -1,6 +1,8 @@
+import PartnerAdapterKit
 import Foundation
 import PullSync
 import PullSyncTesting
+import PartnerSimulator
 
 /// Partners answering from one loopback HTTPS server (a throwaway CA), at `https://localhost:PORT/{id}/pull`:
 /// as kernel `Partner` values, and as manifests for `pullsync serve`.

@@ -8,7 +8,9 @@
 import Foundation
 import Logging
 import PullSync
-import PullSyncEdge
+import PullSyncStorage
+import PullSyncPostgres
+import PullSyncSQLite
 import PullSyncTesting
 import Synchronization
 
@@ -41,9 +43,9 @@ final class CountingStore: IdentityGraph, RateLimiter {
     let limiter: any RateLimiter
     let operations = Atomic<Int>(0)
 
-    init(_ store: PullSyncStore) {
-        graph = store.graph
-        limiter = store.rateLimiter
+    init(_ store: any PullSyncStore) {
+        graph = store
+        limiter = store
     }
 
     private func counted() { operations.add(1, ordering: .relaxed) }
@@ -152,8 +154,8 @@ print(
 print("|---|---|---|---|---|---|---|")
 var baseline: (pulls: Double, fresh: Double)?
 for (name, url) in stores {
-    let store = try await PullSyncStore.open(url, logger: logger)
-    let (sync, fresh) = try await store.withServices {
+    let store = try await StoreURL.open(url, drivers: [.memory, .sqlite, .postgres], logger: logger)
+    let (sync, fresh) = try await store.whileRunning {
         let counter = CountingStore(store)
         let kernel = PullKernel(
             registry: try PartnerRegistry((0..<options.partners).map { TestPartners.partner("p\($0)") }),
@@ -164,7 +166,7 @@ for (name, url) in stores {
             logger: logger
         )
         for n in 0..<options.ecs {
-            _ = try await store.graph.createRoot(
+            _ = try await store.createRoot(
                 for: EdgeCookie(unchecked: TestPartners.edgeCookie(n)),
                 at: SystemWallClock().now()
             )

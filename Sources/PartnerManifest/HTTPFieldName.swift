@@ -1,4 +1,5 @@
 import PullSyncKernel
+import PartnerAdapterKit
 
 /// HTTP header names a manifest may set.
 enum HTTPFieldName {

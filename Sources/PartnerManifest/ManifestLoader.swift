@@ -1,4 +1,5 @@
 public import PullSyncKernel
+public import PartnerAdapterKit
 import Yams
 
 /// Loads partner manifests: YAML text to validated ``PartnerManifest`` values, with

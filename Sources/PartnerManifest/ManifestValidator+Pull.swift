@@ -1,4 +1,5 @@
 import PullSyncKernel
+import PartnerAdapterKit
 import Yams
 
 /// The validated `pull` section.

@@ -1,4 +1,5 @@
 import PullSyncKernel
+import PartnerAdapterKit
 import Yams
 
 /// Walks one composed manifest, reporting every problem (it keeps going after each one) and

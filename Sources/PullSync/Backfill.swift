@@ -1,6 +1,7 @@
 public import CoreMetrics
 public import Logging
 public import PullSyncKernel
+public import PullSyncStorage
 import ServiceLifecycle
 import Synchronization
 
@@ -141,7 +142,7 @@ public final class Backfill: Sendable {
     public init(
         partnerID: String,
         registry: PartnerRegistry,
-        store: PullSyncStore,
+        store: any PullSyncStore,
         transport: any PullTransport,
         configuration: PullSyncConfiguration = PullSyncConfiguration(),
         options: BackfillOptions = BackfillOptions(),
@@ -166,9 +167,6 @@ public final class Backfill: Sendable {
             throw BackfillError(
                 "partner '\(partnerID)' needs TCF consent for vendor \(vendor), which the store does not keep per EC; backfill would call it without knowing the user's choice"
             )
-        }
-        guard let source = store.backfill else {
-            throw BackfillError("the store can't list ECs for a backfill")
         }
         guard options.rate > 0, options.rate.isFinite else {
             throw BackfillError("the rate must be a positive number of calls per second")
@@ -195,7 +193,7 @@ public final class Backfill: Sendable {
         // run waiting on refusals.
         if let budget = found.budgetPerSecond { options.rate = min(options.rate, budget) }
         self.options = options
-        self.source = source
+        self.source = store
         self.clock = clock
         self.logger = logger
         let timeout = found.timeout.seconds
@@ -208,8 +206,8 @@ public final class Backfill: Sendable {
         self.kernel = PullKernel(
             registry: single,
             configuration: kernelConfiguration,
-            graph: store.graph,
-            rateLimiter: store.rateLimiter,
+            graph: store,
+            rateLimiter: store,
             transport: transport,
             clock: clock,
             metricsFactory: metricsFactory,

@@ -3,3 +3,4 @@
 @_exported public import PartnerManifest
 @_exported public import PullSyncAdapters
 @_exported public import PullSyncKernel
+@_exported public import PullSyncStorage

@@ -1,6 +1,7 @@
 public import PartnerManifest
 public import PullSyncAdapters
 public import PullSyncKernel
+public import PartnerAdapterKit
 
 /// Partners loaded from manifest files: the registry the kernel runs on, and every problem
 /// found on the way.

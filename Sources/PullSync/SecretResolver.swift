@@ -1,5 +1,6 @@
 import Foundation
 public import PullSyncKernel
+public import PartnerAdapterKit
 
 /// Why a secret reference did not resolve. Names the reference, never a value.
 public struct SecretResolutionError: Error, Sendable, Hashable, CustomStringConvertible {

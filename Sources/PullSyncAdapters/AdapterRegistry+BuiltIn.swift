@@ -1,4 +1,5 @@
 public import PullSyncKernel
+public import PartnerAdapterKit
 
 extension AdapterRegistry {
     /// The compiled adapters this package ships: `json-post` (``JSONPostAdapter``) and

@@ -1,4 +1,5 @@
 public import PullSyncKernel
+public import PartnerAdapterKit
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

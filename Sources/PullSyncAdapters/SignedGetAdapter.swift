@@ -1,5 +1,6 @@
 import Crypto
 public import PullSyncKernel
+public import PartnerAdapterKit
 
 /// `signed-get`: `GET {url}?ec_id={ec_id}` signed with HMAC-SHA256, for partners that
 /// authenticate each request by a signature rather than a bearer token.

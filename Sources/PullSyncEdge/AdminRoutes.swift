@@ -4,25 +4,31 @@ import Hummingbird
 import Prometheus
 import PullSync
 
-/// The admin API under `/_pullsync/`: health (open), EC lookup and withdrawal, partner reload and
+/// The admin API under `/_pullsync/`: health, EC lookup and withdrawal, partner reload and
 /// Prometheus metrics (bearer token from `PULLSYNC_ADMIN_TOKEN`; without one, 404 to everything
-/// but health).
+/// but health). Health answers anyone with the status alone (`ok` or `degraded`), and with the
+/// details (partners, their problems, the dispatcher's counts) only with the token.
 struct AdminRoutes: Sendable {
     let token: String?
-    let graph: any IdentityGraph
-    let dispatcher: PullDispatcher
-    let reloader: PartnerReloader
+    let pullSync: PullSyncService
     let metrics: PrometheusCollectorRegistry
+
+    private var dispatcher: PullDispatcher { pullSync.dispatcher }
+    private var reloader: PartnerReloader { pullSync.reloader }
 
     func register(on router: Router<EdgeRequestContext>) {
         let admin = router.group("_pullsync")
-        admin.get("health") { _, _ in try json(health()) }
-        let protected = admin.group().add(middleware: AdminTokenMiddleware(token: token))
+        let authorization = AdminTokenMiddleware(token: token)
+        admin.get("health") { request, _ in
+            // Partner names and secret references are for operators, not for whoever reaches the edge.
+            guard authorization.isAuthorized(request) else {
+                return try json(["status": pullSync.status.rawValue])
+            }
+            return try json(health())
+        }
+        let protected = admin.group().add(middleware: authorization)
         protected.get("ids/:ec_id") { _, context in
-            let raw = try context.parameters.require("ec_id")
-            guard let edgeCookie = dispatcher.kernel.configuration.edgeCookieFormat.parse(raw),
-                let record = try await graph.record(ecHash: edgeCookie.hashString)
-            else {
+            guard let record = try await pullSync.ids(ecID: try context.parameters.require("ec_id")) else {
                 return Response(status: .notFound)
             }
             return try json(IDsResponse(record))
@@ -31,11 +37,8 @@ struct AdminRoutes: Sendable {
         // nothing, and it is never pulled for again.
         protected.delete("ids/:ec_id") { _, context in
             let raw = try context.parameters.require("ec_id")
-            guard let edgeCookie = dispatcher.kernel.configuration.edgeCookieFormat.parse(raw) else {
-                return Response(status: .notFound)
-            }
             do {
-                return Response(status: try await dispatcher.kernel.withdraw(edgeCookie) ? .noContent : .notFound)
+                return Response(status: try await pullSync.withdraw(ecID: raw) ? .noContent : .notFound)
             } catch {
                 return Response(status: .serviceUnavailable)
             }
@@ -91,7 +94,7 @@ struct AdminRoutes: Sendable {
             var id: String
             var reason: String
         }
-        var status = "ok"
+        var status: String
         var partners_enabled: [String]
         var partners_disabled: [Disabled]
         struct Protection: Encodable {
@@ -118,6 +121,7 @@ struct AdminRoutes: Sendable {
         let statistics = dispatcher.statistics
         let reload = reloader.status
         return Health(
+            status: pullSync.status.rawValue,
             partners_enabled: registry.enabledIndices.map { registry.partners[$0].id },
             partners_disabled: registry.partners.indices.filter { !registry.isEnabled($0) }.map {
                 let partner = registry.partners[$0]
@@ -164,16 +168,22 @@ struct AdminTokenMiddleware: RouterMiddleware {
         context: EdgeRequestContext,
         next: (Request, EdgeRequestContext) async throws -> Response
     ) async throws -> Response {
-        guard let token else { return Response(status: .notFound) }
-        // The scheme is case-insensitive (RFC 9110); the token is compared in constant time.
-        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer "),
-            constantTimeEquals(Array(header.utf8.dropFirst(7)), Array(token.utf8))
-        else {
+        guard token != nil else { return Response(status: .notFound) }
+        guard isAuthorized(request) else {
             var headers = HTTPFields()
             headers[.wwwAuthenticate] = "Bearer"
             return Response(status: .unauthorized, headers: headers)
         }
         return try await next(request, context)
+    }
+
+    /// Whether `request` carries the admin token (never, when none is configured).
+    func isAuthorized(_ request: Request) -> Bool {
+        // The scheme is case-insensitive (RFC 9110); the token is compared in constant time.
+        guard let token, let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+            return false
+        }
+        return constantTimeEquals(Array(header.utf8.dropFirst(7)), Array(token.utf8))
     }
 
     // Compares without an early exit, so timing doesn't reveal how much of the token matched.

@@ -5,7 +5,9 @@ public import Hummingbird
 public import Logging
 public import Prometheus
 public import PullSync
+public import PullSyncStorage
 import PullSyncHummingbird
+import PullSyncPostgres
 import ServiceLifecycle
 
 /// The reference edge service: a Hummingbird application serving organic pages, running pull
@@ -19,14 +21,10 @@ public struct EdgeService: Sendable {
 
     /// The application (run it with `runService()`, or test it with HummingbirdTesting).
     public let application: Application<RouterResponder<EdgeRequestContext>>
-    public let dispatcher: PullDispatcher
-    public let graph: any IdentityGraph
-    /// The partners it started with (``reloader`` has the reloads since).
-    public let loaded: LoadedPartners
+    /// Pull sync: the dispatcher, the store, the partners and their reloads.
+    public let pullSync: PullSyncService
     /// The metrics the admin API exposes.
     public let metrics: PrometheusCollectorRegistry
-    /// Reloads the partners on `SIGHUP` and `POST /_pullsync/reload`.
-    public let reloader: PartnerReloader
 
     /// Builds the service.
     ///
@@ -47,66 +45,37 @@ public struct EdgeService: Sendable {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> EdgeService {
         let environment = environment ?? ProcessInfo.processInfo.environment
-        let secrets = secrets ?? EnvironmentSecretResolver(environment: environment)
-        let loaded = PartnerLoader.load(paths: [configuration.partnersDirectory], secrets: secrets)
-        for diagnostic in loaded.diagnostics { logger.error("\(diagnostic.description)") }
-
-        let store: PullSyncStore
-        do {
-            store = try await PullSyncStore.open(configuration.store, logger: logger)
-        } catch {
-            throw StartError(description: error.description)
-        }
-        let secret: [UInt8]
-        if let configured = environment["PULLSYNC_EC_SECRET"] {
-            guard configured.utf8.count >= 16 else {
-                throw StartError(description: "PULLSYNC_EC_SECRET must be at least 16 bytes")
-            }
-            secret = Array(configured.utf8)
-        } else {
-            secret = try await store.ecSecret()
-        }
-
         let metrics = PrometheusCollectorRegistry()
-        let factory = PrometheusMetricsFactory(registry: metrics)
-        var transportConfiguration = HTTPPullTransport.Configuration(
+        var transport = HTTPPullTransport.Configuration(
             allowLoopback: configuration.allowLoopback,
             additionalTrustRootFiles: configuration.tlsCAFile.map { [$0] } ?? []
         )
-        if let hostResolver { transportConfiguration.resolver = hostResolver }
-        // Partner TLS and I/O on a loop of their own: they never hold up the loops serving pages.
-        let transport = HTTPPullTransport(
-            configuration: transportConfiguration,
-            dedicatedThreads: 1,
-            logger: logger
-        )
-        var kernelConfiguration = configuration.pullSync
-        kernelConfiguration.allowLoopback = configuration.allowLoopback
-        let kernel = PullKernel(
-            registry: loaded.registry,
-            configuration: kernelConfiguration,
-            graph: store.graph,
-            rateLimiter: store.rateLimiter,
-            transport: wrapTransport?(transport) ?? transport,
-            metricsFactory: factory,
-            logger: logger
-        )
-        let dispatcher = PullDispatcher(kernel: kernel)
-        let reloader = PartnerReloader(
-            paths: [configuration.partnersDirectory],
-            secrets: secrets,
-            dispatcher: dispatcher,
-            initial: loaded,
-            metricsFactory: factory,
-            logger: logger
-        )
-
+        if let hostResolver { transport.resolver = hostResolver }
+        var kernel = configuration.pullSync
+        kernel.allowLoopback = configuration.allowLoopback
+        let pullSync: PullSyncService
+        do {
+            pullSync = try await PullSyncService(
+                configuration: PullSyncService.Configuration(
+                    partnersDirectory: configuration.partnersDirectory,
+                    store: configuration.store,
+                    storeDrivers: [.memory, .sqlite, .postgres],
+                    pullSync: kernel,
+                    transport: transport
+                ),
+                environment: environment,
+                secrets: secrets,
+                metricsFactory: PrometheusMetricsFactory(registry: metrics),
+                wrapTransport: wrapTransport,
+                logger: logger
+            )
+        } catch {
+            throw StartError(description: error.description)
+        }
         let router = Router(context: EdgeRequestContext.self)
         AdminRoutes(
             token: environment["PULLSYNC_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 },
-            graph: store.graph,
-            dispatcher: dispatcher,
-            reloader: reloader,
+            pullSync: pullSync,
             metrics: metrics
         ).register(on: router)
 
@@ -114,8 +83,7 @@ public struct EdgeService: Sendable {
         if configuration.pullSyncEnabled {
             pages.add(
                 middleware: PullSyncMiddleware(
-                    dispatcher: dispatcher,
-                    issuer: EdgeCookieIssuer(secret: secret),
+                    pullSync,
                     clientIP: configuration.clientIPHeader.map { .header($0) } ?? .socketPeer
                 )
             )
@@ -145,22 +113,13 @@ public struct EdgeService: Sendable {
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "pullsync"
             ),
-            // The store first: a group shuts down in reverse order, so it outlives the last writes.
-            services: store.services + [
-                OriginClientService(client: originClient), transport, PullSyncService(dispatcher: dispatcher),
-                PartnerReloadSignalService(reloader: reloader),
-            ],
+            // Pull sync first: a group shuts down in reverse order, so its grace period starts
+            // once the server has stopped taking pages.
+            services: [pullSync, OriginClientService(client: originClient)],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger
         )
-        return EdgeService(
-            application: application,
-            dispatcher: dispatcher,
-            graph: store.graph,
-            loaded: loaded,
-            metrics: metrics,
-            reloader: reloader
-        )
+        return EdgeService(application: application, pullSync: pullSync, metrics: metrics)
     }
 }
 

@@ -1,4 +1,5 @@
 public import PullSync
+public import PullSyncStorage
 
 /// Everything `pullsync serve` is told. Every value but `partnersDirectory` has the
 /// contract's default.
@@ -30,7 +31,7 @@ public struct EdgeServiceConfiguration: Sendable {
         partnersDirectory: String = "partners.d",
         host: String = "127.0.0.1",
         port: Int = 8080,
-        store: String = PullSyncStore.defaultURL,
+        store: String = StoreURL.defaultURL,
         origin: String? = nil,
         tlsCAFile: String? = nil,
         allowLoopback: Bool = false,

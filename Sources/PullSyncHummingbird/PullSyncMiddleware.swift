@@ -4,7 +4,7 @@ public import PullSync
 /// Adds pull sync to a Hummingbird application in one line:
 ///
 /// ```swift
-/// router.add(middleware: PullSyncMiddleware(dispatcher: dispatcher, issuer: issuer))
+/// router.add(middleware: PullSyncMiddleware(pullSync))
 /// ```
 ///
 /// For each organic request (a route the kernel's `RouteFilter` doesn't exclude) it reads the
@@ -38,6 +38,29 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
     private let clientIP: ClientIPSource
     private let cookie: CookieOptions
 
+    /// - Parameters:
+    ///   - pullSync: receives organic requests; its kernel's configuration decides routes and EC
+    ///     format, and ECs are issued with its EC secret.
+    ///   - consent: the consent signals per request. Default: the standard cookies and headers
+    ///     (`ts-consent`, `Sec-GPC`, `euconsent-v2`, `__gpp`, `__gpp_sid`, `us_privacy`).
+    ///   - clientIP: where the browser's IP comes from. Default: the socket peer.
+    public init(
+        _ pullSync: PullSyncService,
+        consent: any ConsentSource = StandardConsentSource(),
+        clientIP: ClientIPSource = .socketPeer,
+        cookie: CookieOptions = CookieOptions()
+    ) {
+        self.init(
+            dispatcher: pullSync.dispatcher,
+            issuer: EdgeCookieIssuer(secret: pullSync.ecSecret),
+            consent: consent,
+            clientIP: clientIP,
+            cookie: cookie
+        )
+    }
+
+    /// A middleware on a dispatcher of your own (tests, or a kernel built by hand).
+    ///
     /// - Parameters:
     ///   - dispatcher: receives organic requests; its kernel's configuration decides routes and EC format.
     ///   - issuer: issues ECs to consenting browsers without one; `nil` never issues.

@@ -1,3 +1,5 @@
+public import IABConsent
+
 /// Why consent stops pull sync: for the whole request, or for one partner.
 public struct ConsentDenial: Sendable, Hashable, CustomStringConvertible {
     /// The skip reason it is counted and explained under.

@@ -2,7 +2,8 @@ public import Logging
 import NIOCore
 import NIOSSL
 import PostgresNIO
-public import PullSync
+public import PullSyncKernel
+public import PullSyncStorage
 import ServiceLifecycle
 import Synchronization
 
@@ -15,7 +16,7 @@ import Synchronization
 /// latest committed row, and a call's lease lives on the same row as its rate-limit count, so
 /// "not in flight elsewhere" and "under the limit" are decided together. Plain SQL only (no
 /// stored procedures, no advisory locks), so PostgreSQL-compatible databases can run it.
-public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Sendable {
+public final class PostgresStore: PullSyncStore {
     /// Which clock stamps the calls counted against a shared partner budget.
     public enum BudgetClock: Sendable, Hashable {
         /// PostgreSQL's `clock_timestamp()`, read once the budget row is locked: one clock for
@@ -31,14 +32,14 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
     private let operationTimeout: Duration
     private let budgetClock: BudgetClock
     private let statements = Atomic<Int>(0)
+    private let sweepInterval: Duration
     private let logger: Logger
 
     /// Where it is, without the password.
     public let url: PostgresStoreURL
 
     /// Brings the schema to this build's version (over a connection of its own, before the
-    /// pool runs) and returns the store. Run ``pullSyncStore(sweepInterval:)``'s services for
-    /// the store to answer.
+    /// pool runs) and returns the store. Run it (it is a `Service`) for the store to answer.
     ///
     /// - Parameter operationTimeout: how long one operation may take before it fails (and the
     ///   kernel skips as `store_unavailable`); a database that is down must not stall pull sync.
@@ -47,6 +48,7 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
         operationTimeout: Duration = .seconds(2),
         maximumConnections: Int = 20,
         budgetClock: BudgetClock = .database,
+        sweepInterval: Duration = .seconds(60),
         logger: Logger = Logger(label: "pullsync.postgres")
     ) async throws -> PostgresStore {
         let secret = try await migrate(url, logger: logger)
@@ -76,6 +78,7 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
             secret: secret,
             operationTimeout: operationTimeout,
             budgetClock: budgetClock,
+            sweepInterval: sweepInterval,
             logger: logger
         )
     }
@@ -86,8 +89,10 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
         secret: [UInt8],
         operationTimeout: Duration,
         budgetClock: BudgetClock,
+        sweepInterval: Duration,
         logger: Logger
     ) {
+        self.sweepInterval = sweepInterval
         self.client = client
         self.secret = secret
         self.url = url
@@ -96,25 +101,19 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
         self.logger = logger
     }
 
-    /// The store as the kernel and the service use it. Its services: the connection pool (it
-    /// reconnects on its own after an outage) and the sweep of expired rows every
-    /// `sweepInterval`.
-    public func pullSyncStore(sweepInterval: Duration = .seconds(60)) -> PullSyncStore {
-        PullSyncStore(
-            graph: self,
-            rateLimiter: self,
-            ecSecret: { try await self.ecSecret() },
-            services: [
-                client,
-                StoreMaintenance(
-                    interval: sweepInterval,
-                    logger: logger,
-                    sweep: { try await self.sweep(at: $0) },
-                    close: {}
-                ),
-            ],
-            backfill: self
+    /// Runs the connection pool (it reconnects on its own after an outage) and the sweep of
+    /// expired rows every `sweepInterval`, until the group shuts down.
+    public func run() async throws {
+        let maintenance = StoreMaintenance(
+            interval: sweepInterval,
+            logger: logger,
+            sweep: { try await self.sweep(at: $0) },
+            close: {}
         )
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            group.addTask { try await maintenance.run() }
+        }
     }
 
     /// Statements sent so far: the store's round trips.
@@ -251,7 +250,7 @@ public final class PostgresStore: IdentityGraph, RateLimiter, BackfillSource, Se
         // A node creating it at the same moment makes this statement see neither its own insert
         // nor the other's row (same snapshot); the next attempt sees the row.
         for _ in 1...3 {
-            let candidate = ByteBuffer(bytes: PullSyncStore.randomSecret())
+            let candidate = ByteBuffer(bytes: randomECSecret())
             let rows = try await connection.query(
                 """
                 WITH inserted AS (

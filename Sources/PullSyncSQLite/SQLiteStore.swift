@@ -1,7 +1,8 @@
 public import Logging
 import NIOCore
 import NIOPosix
-public import PullSync
+public import PullSyncKernel
+public import PullSyncStorage
 import SQLiteNIO
 import ServiceLifecycle
 import Synchronization
@@ -13,25 +14,28 @@ import Synchronization
 /// one connection, in turn, so each is atomic (and also against another process opening the
 /// same file). Duplicate calls are prevented in process (the kernel's own bookkeeping); for
 /// several nodes use the PostgreSQL store, whose leases are shared.
-public final class SQLiteStore: IdentityGraph, RateLimiter, BackfillSource, Sendable {
+public final class SQLiteStore: PullSyncStore {
     private let connection: SQLiteConnection
     private let turn = AsyncSemaphore(permits: 1)
     private let transactions = Atomic<Int>(0)
     private let logger: Logger
+    private let sweepInterval: Duration
 
     /// The file's path.
     public let path: String
 
     /// Opens (creating if needed) the database at `path` and brings its schema to the current
-    /// version.
+    /// version. Run it (it is a `Service`) while it is used: it sweeps expired rate-limit rows
+    /// every `sweepInterval` and closes the file when the group shuts down.
     public static func open(
         path: String,
+        sweepInterval: Duration = .seconds(60),
         logger: Logger = Logger(label: "pullsync.sqlite")
     ) async throws
         -> SQLiteStore
     {
         let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-        let store = SQLiteStore(connection: connection, path: path, logger: logger)
+        let store = SQLiteStore(connection: connection, path: path, sweepInterval: sweepInterval, logger: logger)
         do {
             try await store.migrate()
         } catch {
@@ -41,29 +45,21 @@ public final class SQLiteStore: IdentityGraph, RateLimiter, BackfillSource, Send
         return store
     }
 
-    private init(connection: SQLiteConnection, path: String, logger: Logger) {
+    private init(connection: SQLiteConnection, path: String, sweepInterval: Duration, logger: Logger) {
         self.connection = connection
         self.path = path
+        self.sweepInterval = sweepInterval
         self.logger = logger
     }
 
-    /// The store as the kernel and the service use it; its service sweeps expired rate-limit
-    /// rows every `sweepInterval` and closes the file when the group shuts down.
-    public func pullSyncStore(sweepInterval: Duration = .seconds(60)) -> PullSyncStore {
-        PullSyncStore(
-            graph: self,
-            rateLimiter: self,
-            ecSecret: { try await self.ecSecret() },
-            services: [
-                StoreMaintenance(
-                    interval: sweepInterval,
-                    logger: logger,
-                    sweep: { try await self.sweep(at: $0) },
-                    close: { try await self.close() }
-                )
-            ],
-            backfill: self
-        )
+    /// Sweeps expired rows until the group shuts down, then closes the file.
+    public func run() async throws {
+        try await StoreMaintenance(
+            interval: sweepInterval,
+            logger: logger,
+            sweep: { try await self.sweep(at: $0) },
+            close: { try await self.close() }
+        ).run()
     }
 
     /// Transactions run so far: the embedded store's "round trips".
@@ -409,7 +405,7 @@ public final class SQLiteStore: IdentityGraph, RateLimiter, BackfillSource, Send
             if let stored = rows.first?.column("value")?.blob, stored.readableBytes >= 16 {
                 return Array(stored.readableBytesView)
             }
-            let secret = PullSyncStore.randomSecret()
+            let secret = randomECSecret()
             _ = try await connection.query(
                 "INSERT OR REPLACE INTO pullsync_meta (name, value) VALUES ('ec_secret', ?1)",
                 [.blob(ByteBuffer(bytes: secret))]

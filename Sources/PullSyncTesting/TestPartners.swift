@@ -1,4 +1,5 @@
 public import PullSyncKernel
+public import PartnerAdapterKit
 
 /// Builders for partners and ECs in tests and benchmarks.
 public enum TestPartners {

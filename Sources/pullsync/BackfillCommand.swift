@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PullSync
+import PullSyncStorage
 import PullSyncEdge
 import ServiceLifecycle
 import Synchronization
@@ -27,7 +28,7 @@ struct BackfillCommand: AsyncParsableCommand {
     var partner: String
 
     @Option(help: "The store URL: sqlite:PATH, postgres://USER@HOST/DB.")
-    var store: String = PullSyncStore.defaultURL
+    var store: String = StoreURL.defaultURL
 
     @Option(help: "Calls per second at most: N, N/s, N/m or N/h. Default: the partner's budget, else 10/s.")
     var rate: String?
@@ -105,9 +106,9 @@ struct BackfillCommand: AsyncParsableCommand {
                 "no valid partner '\(partner)' in \(partners) (valid: \(known.isEmpty ? "none" : known))"
             )
         }
-        let opened: PullSyncStore
+        let opened: any PullSyncStore
         do {
-            opened = try await PullSyncStore.open(store, logger: logger)
+            opened = try await StoreURL.open(store, drivers: [.memory, .sqlite, .postgres], logger: logger)
         } catch {
             printError("error: \(error.description)")
             throw ExitCode(1)
@@ -153,7 +154,8 @@ struct BackfillCommand: AsyncParsableCommand {
         // The store first, the job last: a group shuts down in reverse order, so the job stops
         // (and saves its checkpoint) while the store and the transport still run.
         var group = ServiceGroupConfiguration(
-            services: opened.services.map { .init(service: $0) } + [
+            services: [
+                .init(service: opened),
                 .init(service: transport),
                 .init(service: job, successTerminationBehavior: .gracefullyShutdownGroup),
             ],

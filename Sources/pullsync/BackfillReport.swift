@@ -1,5 +1,6 @@
 import Foundation
 import PullSync
+import PullSyncStorage
 
 /// How `pullsync backfill` prints progress, summaries and dry runs.
 enum BackfillReport {

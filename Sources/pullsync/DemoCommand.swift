@@ -1,11 +1,13 @@
+import PartnerAdapterKit
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
 import PullSync
+import PullSyncStorage
 import PullSyncEdge
-import PullSyncTesting
+import PartnerSimulator
 import ServiceLifecycle
 
 struct DemoCommand: AsyncParsableCommand {
@@ -210,7 +212,7 @@ struct DemoCommand: AsyncParsableCommand {
             // Let pull sync finish what the traffic started (bounded wait).
             let deadline = ContinuousClock.now + .seconds(60)
             while pullSync, ContinuousClock.now < deadline {
-                let statistics = service.dispatcher.statistics
+                let statistics = service.pullSync.dispatcher.statistics
                 if statistics.processed >= statistics.enqueued { break }
                 try await Task.sleep(for: .milliseconds(20))
             }
@@ -219,7 +221,7 @@ struct DemoCommand: AsyncParsableCommand {
             var withUIDs = 0
             var known = 0
             for edgeCookie in traffic.edgeCookies {
-                guard let record = try await service.graph.record(ecHash: String(edgeCookie.prefix(64))) else {
+                guard let record = try await service.pullSync.store.record(ecHash: String(edgeCookie.prefix(64))) else {
                     continue
                 }
                 known += 1
@@ -230,7 +232,7 @@ struct DemoCommand: AsyncParsableCommand {
             try await tasks.waitForAll()
             return Run(
                 traffic: traffic,
-                statistics: service.dispatcher.statistics,
+                statistics: service.pullSync.dispatcher.statistics,
                 callsByPath: [:],
                 peakConcurrent: 0,
                 uidsLearned: learned,

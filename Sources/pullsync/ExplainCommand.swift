@@ -1,7 +1,9 @@
+import PartnerAdapterKit
 import ArgumentParser
 import Foundation
 import Logging
 import PullSync
+import PullSyncStorage
 import PullSyncEdge
 
 struct ExplainCommand: AsyncParsableCommand {
@@ -82,9 +84,9 @@ struct ExplainCommand: AsyncParsableCommand {
         for diagnostic in loaded.diagnostics {
             FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8))
         }
-        let opened: PullSyncStore
+        let opened: any PullSyncStore
         do {
-            opened = try await PullSyncStore.open(store, logger: Logger(label: "pullsync.explain"))
+            opened = try await StoreURL.open(store, drivers: [.memory, .sqlite, .postgres], logger: Logger(label: "pullsync.explain"))
         } catch {
             FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
             throw ExitCode(1)
@@ -92,8 +94,8 @@ struct ExplainCommand: AsyncParsableCommand {
         let kernel = PullKernel(
             registry: loaded.registry,
             configuration: PullSyncConfiguration(maxCallsPerRequest: maxCallsPerRequest, allowLoopback: allowLoopback),
-            graph: opened.graph,
-            rateLimiter: opened.rateLimiter,
+            graph: opened,
+            rateLimiter: opened,
             transport: RefusingTransport()
         )
         let request = OrganicRequest(
@@ -109,7 +111,7 @@ struct ExplainCommand: AsyncParsableCommand {
                 globalPrivacyControl: gpc
             )
         )
-        let plan = try await opened.withServices { await kernel.explain(request) }
+        let plan = try await opened.whileRunning { await kernel.explain(request) }
         let order = Dictionary(uniqueKeysWithValues: loaded.registry.partners.enumerated().map { ($1.id, $0) })
         let decisions = plan.decisions.sorted { order[$0.partnerID, default: 0] < order[$1.partnerID, default: 0] }
         let report = ExplainReport(

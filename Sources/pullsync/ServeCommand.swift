@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PullSync
+import PullSyncStorage
 import PullSyncEdge
 import ServiceLifecycle
 
@@ -25,7 +26,7 @@ struct ServeCommand: AsyncParsableCommand {
     var listen: String = "127.0.0.1:8080"
 
     @Option(help: "The store URL: sqlite:PATH (embedded, persistent), postgres://USER@HOST/DB or memory:.")
-    var store: String = PullSyncStore.defaultURL
+    var store: String = StoreURL.defaultURL
 
     @Option(help: "Proxy organic pages from this origin (http(s)://host[:port]); default a built-in page.")
     var origin: String?
@@ -120,7 +121,7 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             logger.warning("shutdown did not finish in time; the rest was cancelled", metadata: ["error": "\(error)"])
         }
-        let statistics = service.dispatcher.statistics
+        let statistics = service.pullSync.dispatcher.statistics
         logger.notice(
             "pullsync serve stopped",
             metadata: [

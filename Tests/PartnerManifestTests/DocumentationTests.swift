@@ -1,6 +1,7 @@
 import Foundation
 import PartnerManifest
 import PullSyncKernel
+import PartnerAdapterKit
 import Testing
 
 /// The examples in `docs/manifest-format.md` say what the loader does.

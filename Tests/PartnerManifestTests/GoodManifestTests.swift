@@ -1,5 +1,6 @@
 import PartnerManifest
 import PullSyncKernel
+import PartnerAdapterKit
 import Testing
 
 @Suite struct GoodManifestTests {

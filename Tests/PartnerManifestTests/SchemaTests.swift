@@ -1,5 +1,6 @@
 import Foundation
 import PullSyncKernel
+import PartnerAdapterKit
 import Testing
 
 @testable import PartnerManifest

@@ -1,6 +1,8 @@
+import PartnerAdapterKit
 import Foundation
 import PullSync
 import PullSyncTesting
+import PartnerSimulator
 import Testing
 
 /// Every normal fixture again, over the real `HTTPPullTransport` (HTTPS, a test CA, the partner's

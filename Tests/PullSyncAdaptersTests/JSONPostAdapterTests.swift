@@ -1,4 +1,6 @@
+import PartnerAdapterKit
 import PullSync
+import PullSyncStorage
 import PullSyncTesting
 import Testing
 

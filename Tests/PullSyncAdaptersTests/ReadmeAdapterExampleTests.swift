@@ -1,5 +1,7 @@
+import PartnerAdapterKit
 import Foundation
 import PullSync
+import PullSyncStorage
 import PullSyncTesting
 import Testing
 

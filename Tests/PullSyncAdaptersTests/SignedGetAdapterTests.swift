@@ -1,3 +1,4 @@
+import PartnerAdapterKit
 import PullSync
 import PullSyncTesting
 import Testing

@@ -6,6 +6,7 @@ import Logging
 import PullSync
 import PullSyncEdge
 import PullSyncTesting
+import PartnerSimulator
 import Testing
 
 /// The reference edge service over real sockets: HummingbirdTesting's live server for the
@@ -107,7 +108,7 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
             let setCookie = try #require(response.headers[.setCookie])
             let ec = String(setCookie.dropFirst("ts-ec=".count).prefix { $0 != ";" })
             #expect(DefaultEdgeCookieFormat().parse(ec) != nil)
-            #expect(try await harness.waitUntil { harness.service.dispatcher.statistics.stored == 6 })
+            #expect(try await harness.waitUntil { harness.service.pullSync.dispatcher.statistics.stored == 6 })
             #expect(harness.server.requests.count == 6)
             #expect(harness.server.peakConcurrentRequests <= 3)
             #expect(harness.server.peakConcurrentRequests >= 2)
@@ -164,14 +165,14 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
             if path == "/page" {
                 #expect(
                     try await harness.waitUntil {
-                        let statistics = harness.service.dispatcher.statistics
+                        let statistics = harness.service.pullSync.dispatcher.statistics
                         return statistics.processed + statistics.skippedAtSubmit >= 1
                     }
                 )
             } else {
                 #expect(
-                    harness.service.dispatcher.statistics.enqueued
-                        + harness.service.dispatcher.statistics.skippedAtSubmit == 0
+                    harness.service.pullSync.dispatcher.statistics.enqueued
+                        + harness.service.pullSync.dispatcher.statistics.skippedAtSubmit == 0
                 )
             }
             #expect(harness.server.requests.isEmpty, "\(path) \(extra)")
@@ -214,13 +215,62 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
             let text = String(buffer: metrics.body)
             #expect(text.contains("pullsync_decisions_total"))
             #expect(!text.contains(harness.partnerSecret))
-            let health = try await client.execute(uri: "/_pullsync/health", method: .get)
-            #expect(health.status == .ok)
-            #expect(
-                String(buffer: health.body).contains("\"partners_enabled\":[\"p1\",\"p2\",\"p3\",\"p4\",\"p5\",\"p6\"]")
+            // Health answers anyone, with the status alone: partner names are for operators.
+            let open = try await client.execute(uri: "/_pullsync/health", method: .get)
+            #expect(open.status == .ok)
+            #expect(String(buffer: open.body) == #"{"status":"ok"}"#)
+            let wrongHealth = try await client.execute(
+                uri: "/_pullsync/health",
+                method: .get,
+                headers: fields([("Authorization", "Bearer not-the-token")])
             )
+            #expect(String(buffer: wrongHealth.body) == #"{"status":"ok"}"#)
+            let health = try await client.execute(
+                uri: "/_pullsync/health",
+                method: .get,
+                headers: fields([("Authorization", "Bearer \(harness.admin)")])
+            )
+            #expect(health.status == .ok)
+            let details = String(buffer: health.body)
+            #expect(details.contains("\"partners_enabled\":[\"p1\",\"p2\",\"p3\",\"p4\",\"p5\",\"p6\"]"))
+            #expect(details.contains("\"status\":\"ok\""))
         }
         try await harness.close()
+    }
+
+    @Test func openHealthSaysDegradedWithoutNamingThePartnerOrItsSecret() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("health-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // A partner whose token is not set: disabled, and the service degraded.
+        try """
+        id: secretive
+        source_domain: secretive.example
+        pull:
+          url: https://uid.secretive.example/x
+          allowed_hosts: [uid.secretive.example]
+          auth:
+            bearer: { env: SECRETIVE_PARTNER_TOKEN }
+        """.write(to: folder.appendingPathComponent("secretive.yaml"), atomically: true, encoding: .utf8)
+        let service = try await EdgeService.make(
+            configuration: EdgeServiceConfiguration(partnersDirectory: folder.path, port: 0, store: "memory:"),
+            environment: ["PULLSYNC_ADMIN_TOKEN": "admin-t"],
+            logger: Logger(label: "edge-test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        try await service.application.test(.live) { client in
+            let open = try await client.execute(uri: "/_pullsync/health", method: .get)
+            #expect(open.status == .ok)
+            #expect(String(buffer: open.body) == #"{"status":"degraded"}"#)
+            let details = try await client.execute(
+                uri: "/_pullsync/health",
+                method: .get,
+                headers: fields([("Authorization", "Bearer admin-t")])
+            )
+            let text = String(buffer: details.body)
+            #expect(text.contains("\"status\":\"degraded\""))
+            #expect(text.contains("secretive"))
+            #expect(text.contains("SECRETIVE_PARTNER_TOKEN"))
+        }
     }
 
     @Test func adminDeleteWithdrawsAnECWhoseCallsAreInFlightAndNothingIsStored() async throws {
@@ -242,8 +292,8 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
             #expect(deleted.status == .noContent)
 
             // Every partner answers afterwards with a UID; none is stored.
-            #expect(try await harness.waitUntil { harness.service.dispatcher.statistics.processed == 1 })
-            let statistics = harness.service.dispatcher.statistics
+            #expect(try await harness.waitUntil { harness.service.pullSync.dispatcher.statistics.processed == 1 })
+            let statistics = harness.service.pullSync.dispatcher.statistics
             #expect(statistics.outcomes["uid"] == 6)
             #expect(statistics.stored == 0)
             let ids = try await client.execute(uri: "/_pullsync/ids/\(ec)", method: .get, headers: admin)
@@ -262,7 +312,7 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
                 method: .get,
                 headers: fields([("X-Forwarded-For", "203.0.113.70"), ("Cookie", "ts-ec=\(ec)")])
             )
-            #expect(try await harness.waitUntil { harness.service.dispatcher.statistics.processed == 2 })
+            #expect(try await harness.waitUntil { harness.service.pullSync.dispatcher.statistics.processed == 2 })
             #expect(harness.server.requests.count == 6)
 
             let metrics = try await client.execute(uri: "/_pullsync/metrics", method: .get, headers: admin)
@@ -300,7 +350,7 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
                 headers: fields([("X-Forwarded-For", "203.0.113.71")])
             )
             let ec = String(try #require(page.headers[.setCookie]).dropFirst("ts-ec=".count).prefix { $0 != ";" })
-            #expect(try await harness.waitUntil { harness.service.dispatcher.statistics.processed == 1 })
+            #expect(try await harness.waitUntil { harness.service.pullSync.dispatcher.statistics.processed == 1 })
             #expect(
                 try await client.execute(uri: "/_pullsync/ids/\(ec)", method: .delete, headers: admin).status
                     == .noContent
@@ -322,7 +372,7 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
                 headers: fields([("X-Forwarded-For", "203.0.113.72")])
             )
             let ec = String(try #require(page.headers[.setCookie]).dropFirst("ts-ec=".count).prefix { $0 != ";" })
-            #expect(try await harness.waitUntil { harness.service.dispatcher.statistics.stored == 6 })
+            #expect(try await harness.waitUntil { harness.service.pullSync.dispatcher.statistics.stored == 6 })
             _ = try await client.execute(
                 uri: "/",
                 method: .get,
@@ -330,9 +380,9 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
             )
             let hash = String(ec.prefix(64))
             #expect(
-                try await harness.waitUntil { try await harness.service.graph.record(ecHash: hash)?.withdrawn == true }
+                try await harness.waitUntil { try await harness.service.pullSync.store.record(ecHash: hash)?.withdrawn == true }
             )
-            #expect(try await harness.service.graph.record(ecHash: hash)?.partners.isEmpty == true)
+            #expect(try await harness.service.pullSync.store.record(ecHash: hash)?.partners.isEmpty == true)
         }
         try await harness.close()
     }
@@ -351,7 +401,10 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
             )
             #expect(ids.status == .notFound)
             #expect(try await client.execute(uri: "/_pullsync/metrics", method: .get).status == .notFound)
-            #expect(try await client.execute(uri: "/_pullsync/health", method: .get).status == .ok)
+            // Health is open; a partners folder that doesn't exist is a problem: degraded.
+            let health = try await client.execute(uri: "/_pullsync/health", method: .get)
+            #expect(health.status == .ok)
+            #expect(String(buffer: health.body) == #"{"status":"degraded"}"#)
             #expect(try await client.execute(uri: "/", method: .get).status == .ok)
         }
     }

@@ -47,7 +47,7 @@ import Testing
     /// Waits until every request handed to the dispatcher was processed or dropped.
     static func settled(_ harness: EdgeHarness, submitted: Int) async throws -> Bool {
         try await harness.waitUntil {
-            let statistics = harness.service.dispatcher.statistics
+            let statistics = harness.service.pullSync.dispatcher.statistics
             return statistics.processed + statistics.dropped + statistics.skippedAtSubmit >= submitted
         }
     }
@@ -70,7 +70,7 @@ import Testing
             #expect(statuses == [.ok: 1_000])
             #expect(try await Self.settled(harness, submitted: 1_000))
         }
-        let statistics = harness.service.dispatcher.statistics
+        let statistics = harness.service.pullSync.dispatcher.statistics
         #expect(harness.server.requests.isEmpty, "no partner was called")
         #expect(statistics.calls == 0)
         #expect(statistics.skips["unknown_ec", default: 0] == statistics.processed)
@@ -110,7 +110,7 @@ import Testing
             #expect(calls <= 10, "partner \(id): \(calls) calls")
             #expect(calls >= 1)
         }
-        #expect(harness.service.dispatcher.statistics.skips["rate_limited", default: 0] > 0)
+        #expect(harness.service.pullSync.dispatcher.statistics.skips["rate_limited", default: 0] > 0)
         try await harness.close()
     }
 
@@ -181,7 +181,7 @@ import Testing
             )
             let setCookie = try #require(first.headers[.setCookie])
             let ec = String(setCookie.dropFirst("ts-ec=".count).prefix { $0 != ";" })
-            #expect(try await harness.waitUntil { harness.service.dispatcher.statistics.calls == 6 })
+            #expect(try await harness.waitUntil { harness.service.pullSync.dispatcher.statistics.calls == 6 })
             let callsBefore = harness.server.requests.count
             #expect(callsBefore == 6)
             let garbage = [
@@ -201,7 +201,7 @@ import Testing
             #expect(try await Self.settled(harness, submitted: 1 + garbage.count))
             #expect(harness.server.requests.count == callsBefore)
         }
-        #expect(harness.service.dispatcher.statistics.withdrawals.isEmpty)
+        #expect(harness.service.pullSync.dispatcher.statistics.withdrawals.isEmpty)
         try await harness.close()
     }
 }

@@ -77,7 +77,10 @@ import Testing
             // The running partners stayed.
             #expect(failure.partners_enabled.sorted() == ["p2", "p3", "p4", "p5", "p6", "p7"])
 
-            let health = try await client.execute(uri: "/_pullsync/health", method: .get)
+            // Without the token, only the status: degraded, since the last reload failed.
+            let openHealth = try await client.execute(uri: "/_pullsync/health", method: .get)
+            #expect(String(buffer: openHealth.body) == #"{"status":"degraded"}"#)
+            let health = try await client.execute(uri: "/_pullsync/health", method: .get, headers: admin)
             let status = try JSONDecoder().decode(HealthAnswer.self, from: Data(buffer: health.body))
             #expect(status.partners_enabled.sorted() == ["p2", "p3", "p4", "p5", "p6", "p7"])
             #expect(status.reload.reloads == 1)

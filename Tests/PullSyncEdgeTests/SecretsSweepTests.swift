@@ -7,6 +7,7 @@ import Logging
 import PullSync
 import PullSyncEdge
 import PullSyncTesting
+import PartnerSimulator
 import Testing
 
 /// Issue 8, secrets: the edge service under partner faults (errors, resets, timeouts, pauses, a
@@ -101,7 +102,7 @@ import Testing
                 }
             }
             #expect(
-                try await Self.poll { service.dispatcher.statistics.processed == 12 && server.requestsInProgress == 0 }
+                try await Self.poll { service.pullSync.dispatcher.statistics.processed == 12 && server.requestsInProgress == 0 }
             )
             // A failed reload (a literal token in a manifest, and a bad key), then the admin API,
             // with right and wrong tokens.
@@ -149,7 +150,7 @@ import Testing
         #expect(everything.contains("partner reload failed"))
         #expect(server.requests.contains { $0.header("Authorization") == "Bearer \(secrets["OK_TOKEN"]!)" })
         #expect(server.requests.contains { $0.header("X-Key") == secrets["RESET_TOKEN"]! })
-        let outcomes = service.dispatcher.statistics.outcomes
+        let outcomes = service.pullSync.dispatcher.statistics.outcomes
         for outcome in ["uid", "http_error", "transport_error", "timeout"] {
             #expect(outcomes[outcome, default: 0] > 0, "\(outcome): \(outcomes)")
         }

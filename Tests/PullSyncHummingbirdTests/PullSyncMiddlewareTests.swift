@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import PullSync
+import PullSyncStorage
 import PullSyncHummingbird
 import PullSyncTesting
 import Testing
@@ -43,7 +44,7 @@ struct MiddlewareHarness {
         application = Application(
             router: router,
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            services: [PullSyncService(dispatcher: dispatcher)]
+            services: [DispatcherService(dispatcher: dispatcher)]
         )
     }
 

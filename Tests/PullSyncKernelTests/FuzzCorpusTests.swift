@@ -1,5 +1,6 @@
 import Foundation
 import PullSyncKernel
+import PartnerAdapterKit
 import Testing
 
 /// Replays the response fuzzer's committed corpus (`Fuzz/Corpus/response/`, findings included)

@@ -2,6 +2,8 @@ import InMemoryLogging
 import Logging
 import MetricsTestKit
 import PullSyncKernel
+import PullSyncStorage
+import PartnerAdapterKit
 import PullSyncTesting
 import Synchronization
 

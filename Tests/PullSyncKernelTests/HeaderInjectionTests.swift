@@ -1,4 +1,5 @@
 import PullSyncKernel
+import PartnerAdapterKit
 import PullSyncTesting
 import Testing
 

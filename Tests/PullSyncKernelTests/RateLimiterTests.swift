@@ -1,5 +1,6 @@
 import MetricsTestKit
 import PullSyncKernel
+import PullSyncStorage
 import PullSyncTesting
 import Testing
 

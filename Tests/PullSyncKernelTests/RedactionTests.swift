@@ -1,6 +1,7 @@
 import InMemoryLogging
 import Logging
 import PullSyncKernel
+import PartnerAdapterKit
 import PullSyncTesting
 import Testing
 

@@ -1,4 +1,5 @@
 import PullSyncKernel
+import PullSyncStorage
 import PullSyncTesting
 import Synchronization
 import Testing

@@ -1,5 +1,6 @@
 import Logging
 import PullSyncKernel
+import PullSyncStorage
 import PullSyncTesting
 import Testing
 

@@ -2,6 +2,7 @@ import PullSyncTesting
 import Testing
 
 @testable import PullSyncKernel
+import PartnerAdapterKit
 
 /// Spec "Behaviour" 5: `https` only, host on the allow-list (case-insensitive, trailing dot
 /// ignored), checked before every send; `http` only to loopback behind the development switch.

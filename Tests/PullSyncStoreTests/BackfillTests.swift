@@ -1,6 +1,9 @@
+import PartnerAdapterKit
 import Logging
 import PullSync
+import PullSyncStorage
 import PullSyncTesting
+import PartnerSimulator
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -16,8 +19,8 @@ struct BackfillTests {
     )
     func candidates(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
-            let graph = opened.store.graph
-            let source = try #require(opened.store.backfill)
+            let graph = opened.store
+            let source = opened.store
             let ttl = Duration.seconds(86_400)
             let now = t0 + .seconds(100_000)
             for n in 1...8 { _ = try await graph.createRoot(for: edgeCookie(n), at: t0) }
@@ -61,7 +64,7 @@ struct BackfillTests {
     @Test("A checkpoint is saved, replaced, read back exactly and cleared", arguments: StoreKind.available)
     func checkpoint(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
-            let source = try #require(opened.store.backfill)
+            let source = opened.store
             #expect(try await source.backfillCheckpoint(partnerID: "fill") == nil)
             var checkpoint = BackfillCheckpoint(
                 partnerID: "fill",
@@ -123,7 +126,7 @@ struct BackfillTests {
         let eligible = Set((1...ecs).filter { $0 % 10 != 0 && $0 % 97 != 0 }.map { edgeCookie($0).value })
         let url = try await freshURL(kind)
         try await withStore(kind, url: url) { opened in
-            try await seed(opened.store.graph, ecs: ecs, now: now)
+            try await seed(opened.store, ecs: ecs, now: now)
         }
 
         let first = try await withStore(kind, url: url) { opened in
@@ -139,7 +142,7 @@ struct BackfillTests {
         #expect(callsBeforeResume == first.progress.callsThisRun, "every EC started was called and finished")
 
         let second = try await withStore(kind, url: url) { opened in
-            let checkpoint = try #require(try await opened.store.backfill?.backfillCheckpoint(partnerID: "fill"))
+            let checkpoint = try #require(try await opened.store.backfillCheckpoint(partnerID: "fill"))
             #expect(checkpoint.processed == first.progress.processed)
             return try await runBackfill(opened.store, registry: registry, rate: rate)
         }
@@ -159,9 +162,9 @@ struct BackfillTests {
         #expect(Double(busiest) <= rate * 1.05, "\(busiest) calls in one second against a rate of \(rate)/s")
 
         try await withStore(kind, url: url) { opened in
-            #expect(try await opened.store.backfill?.backfillCheckpoint(partnerID: "fill") == nil)
+            #expect(try await opened.store.backfillCheckpoint(partnerID: "fill") == nil)
             for n in [1, 2, 3, 99, 5_001, 9_999] {
-                let record = try #require(try await opened.store.graph.record(ecHash: ecHash(n)))
+                let record = try #require(try await opened.store.record(ecHash: ecHash(n)))
                 #expect(record.partners[Self.domain]?.uid == "partner-uid")
             }
             // Run again: nothing is left, and nothing is called.
@@ -180,7 +183,7 @@ struct BackfillTests {
         server.script(path: "/pull", .uid("u"))
         let registry = try PartnerRegistry([Self.partner(port: server.port)])
         let summary = try await withStore(.sqlite) { opened in
-            try await seed(opened.store.graph, ecs: 600, now: SystemWallClock().now())
+            try await seed(opened.store, ecs: 600, now: SystemWallClock().now())
             return try await runBackfill(opened.store, registry: registry, rate: rate)
         }
         #expect(summary.progress.callsThisRun == (1...600).filter { $0 % 10 != 0 && $0 % 97 != 0 }.count)
@@ -198,12 +201,12 @@ struct BackfillTests {
         let registry = try PartnerRegistry([Self.partner(port: server.port)])
         let url = try await freshURL(.sqlite)
         try await withStore(.sqlite, url: url) { opened in
-            try await seed(opened.store.graph, ecs: 50, now: SystemWallClock().now())
+            try await seed(opened.store, ecs: 50, now: SystemWallClock().now())
             let eligible = (1...50).filter { $0 % 10 != 0 }.count
             let first = try await runBackfill(opened.store, registry: registry, rate: 1_000)
             #expect(first.progress.outcomes == ["not_found": eligible])
             // A crash would leave no checkpoint; a complete run leaves none either.
-            #expect(try await opened.store.backfill?.backfillCheckpoint(partnerID: "fill") == nil)
+            #expect(try await opened.store.backfillCheckpoint(partnerID: "fill") == nil)
             let second = try await runBackfill(opened.store, registry: registry, rate: 1_000)
             #expect(second.progress.outcomes == ["rate_limited": eligible])
             #expect(second.progress.callsThisRun == 0)
@@ -218,7 +221,7 @@ struct BackfillTests {
         server.script(path: "/pull", .status(500))
         let registry = try PartnerRegistry([Self.partner(port: server.port)])
         try await withStore(.memory) { opened in
-            try await seed(opened.store.graph, ecs: 40, now: SystemWallClock().now())
+            try await seed(opened.store, ecs: 40, now: SystemWallClock().now())
             let summary = try await withThrowingTaskGroup(of: BackfillSummary?.self) { group in
                 group.addTask {
                     try await runBackfill(
@@ -256,7 +259,7 @@ struct BackfillTests {
         server.script(path: "/pull", .respond(status: 429, headers: [("Retry-After", "1")], body: []))
         let registry = try PartnerRegistry([Self.partner(port: server.port)])
         try await withStore(.memory) { opened in
-            try await seed(opened.store.graph, ecs: 20, now: SystemWallClock().now())
+            try await seed(opened.store, ecs: 20, now: SystemWallClock().now())
             let summary = try await withThrowingTaskGroup(of: BackfillSummary?.self) { group in
                 group.addTask {
                     try await runBackfill(opened.store, registry: registry, rate: 100, retryPause: .milliseconds(100))
@@ -289,7 +292,7 @@ struct BackfillTests {
         server.script(path: "/pull", .uid("u"))
         let registry = try PartnerRegistry([Self.partner(port: server.port)])
         try await withStore(.memory) { opened in
-            try await seed(opened.store.graph, ecs: 30, now: SystemWallClock().now())
+            try await seed(opened.store, ecs: 30, now: SystemWallClock().now())
             let first = try await runBackfill(opened.store, registry: registry, rate: 1_000, limit: 10)
             #expect(first.ending == .limit)
             #expect(first.progress.processedThisRun == 10)
@@ -305,7 +308,7 @@ struct BackfillTests {
 
     @Test("Partners the backfill can't serve are refused with a reason")
     func refusals() throws {
-        let store = PullSyncStore.memory()
+        let store = MemoryStore()
         let transport = ScriptedTransport(fallback: .uid("u"))
         let registry = try PartnerRegistry([
             TestPartners.partner("off", pullEnabled: false),
@@ -339,7 +342,7 @@ struct BackfillTests {
         let backfill = try Backfill(
             partnerID: "capped",
             registry: registry,
-            store: .memory(),
+            store: MemoryStore(),
             transport: ScriptedTransport(fallback: .uid("u")),
             options: BackfillOptions(rate: 400)
         )
@@ -352,7 +355,7 @@ struct BackfillTests {
         let transport = ScriptedTransport(fallback: .uid("u"))
         let registry = try PartnerRegistry([TestPartners.partner("fill")])
         try await withStore(.memory) { opened in
-            try await seed(opened.store.graph, ecs: 20, now: SystemWallClock().now(), domain: "fill.example")
+            try await seed(opened.store, ecs: 20, now: SystemWallClock().now(), domain: "fill.example")
             let backfill = try Backfill(
                 partnerID: "fill",
                 registry: registry,
@@ -366,7 +369,7 @@ struct BackfillTests {
             #expect(planned.checkpoint == nil)
             #expect(transport.requests.isEmpty)
             #expect(
-                try await opened.store.backfill?.countBackfillCandidates(
+                try await opened.store.countBackfillCandidates(
                     BackfillQuery(sourceDomain: "fill.example", ttl: .seconds(86_400), now: SystemWallClock().now()),
                     after: nil
                 ) == 18
@@ -404,7 +407,7 @@ private func seed(
 /// Runs a backfill in a service group, as `pullsync backfill` does; triggers the group's
 /// graceful shutdown (what SIGINT does) once `interruptWhen` holds.
 private func runBackfill(
-    _ store: PullSyncStore,
+    _ store: any PullSyncStore,
     registry: PartnerRegistry,
     rate: Double,
     limit: Int? = nil,

@@ -7,7 +7,7 @@ struct IdentityGraphStoreTests {
     @Test("An unknown EC has no record; createRoot creates it once", arguments: StoreKind.available)
     func rootEntries(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
-            let graph = opened.store.graph
+            let graph = opened.store
             #expect(try await graph.record(ecHash: ecHash(1)) == nil)
 
             let created = try await graph.createRoot(for: edgeCookie(1), at: t0)
@@ -26,7 +26,7 @@ struct IdentityGraphStoreTests {
     )
     func conditionalWrites(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
-            let graph = opened.store.graph
+            let graph = opened.store
             _ = try await graph.createRoot(for: edgeCookie(1), at: t0)
             let first = uid("u-1", at: t0 + .seconds(1))
             let expiring = uid("u-2", at: t0 + .seconds(2), expires: t0 + .seconds(600))
@@ -62,7 +62,7 @@ struct IdentityGraphStoreTests {
     @Test("A partner-given expiry survives the round trip", arguments: StoreKind.available)
     func expiryRoundTrip(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
-            let graph = opened.store.graph
+            let graph = opened.store
             _ = try await graph.createRoot(for: edgeCookie(1), at: t0)
             let value = uid("u", at: t0, expires: t0 + .seconds(90))
             _ = try await graph.write(
@@ -80,7 +80,7 @@ struct IdentityGraphStoreTests {
     @Test("Writes for an unknown EC or a withdrawn one store nothing", arguments: StoreKind.available)
     func unknownAndWithdrawn(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
-            let graph = opened.store.graph
+            let graph = opened.store
             let write = UIDWrite(sourceDomain: "a.example", value: uid("u"), expected: nil)
             #expect(try await graph.write([write, write], ecHash: ecHash(9)) == [.unknownEC, .unknownEC])
             #expect(try await graph.record(ecHash: ecHash(9)) == nil, "a write never creates a root entry")
@@ -102,7 +102,7 @@ struct IdentityGraphStoreTests {
     @Test("Concurrent writers that all saw 'missing': exactly one UID is stored", arguments: StoreKind.available)
     func concurrentFirstWriters(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
-            let graph = opened.store.graph
+            let graph = opened.store
             _ = try await graph.createRoot(for: edgeCookie(1), at: t0)
             let results = try await withThrowingTaskGroup(of: WriteResult?.self) { group in
                 for n in 0..<20 {
@@ -136,21 +136,21 @@ struct IdentityGraphStoreTests {
     func survivesReopening(kind: StoreKind) async throws {
         let url = try await freshURL(kind)
         let secret = try await withStore(kind, url: url) { opened in
-            _ = try await opened.store.graph.createRoot(for: edgeCookie(1), at: t0)
-            _ = try await opened.store.graph.write(
+            _ = try await opened.store.createRoot(for: edgeCookie(1), at: t0)
+            _ = try await opened.store.write(
                 [UIDWrite(sourceDomain: "a.example", value: uid("kept"), expected: nil)],
                 ecHash: ecHash(1)
             )
-            _ = try await opened.store.rateLimiter.acquire(
+            _ = try await opened.store.acquire(
                 [RateLimitRequest(key: "pull:a:\(ecHash(1))", policy: RateLimitPolicy(calls: 1))],
                 at: t0
             )
             return try await opened.store.ecSecret()
         }
         try await withStore(kind, url: url) { opened in
-            #expect(try await opened.store.graph.record(ecHash: ecHash(1))?.partners["a.example"]?.uid == "kept")
+            #expect(try await opened.store.record(ecHash: ecHash(1))?.partners["a.example"]?.uid == "kept")
             #expect(try await opened.store.ecSecret() == secret)
-            let again = try await opened.store.rateLimiter.acquire(
+            let again = try await opened.store.acquire(
                 [RateLimitRequest(key: "pull:a:\(ecHash(1))", policy: RateLimitPolicy(calls: 1))],
                 at: t0 + .seconds(1)
             )

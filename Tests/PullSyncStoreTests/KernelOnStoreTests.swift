@@ -15,7 +15,7 @@ struct KernelOnStoreTests {
     )
     func secondWriterWins(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
-            let graph = opened.store.graph
+            let graph = opened.store
             _ = try await graph.createRoot(for: edgeCookie(1), at: t0)
             let old = uid("old", at: t0)
             _ = try await graph.write(
@@ -35,7 +35,7 @@ struct KernelOnStoreTests {
             let kernel = PullKernel(
                 registry: try PartnerRegistry([TestPartners.partner("a")]),
                 graph: graph,
-                rateLimiter: opened.store.rateLimiter,
+                rateLimiter: opened.store,
                 transport: transport,
                 clock: clock
             )
@@ -53,7 +53,7 @@ struct KernelOnStoreTests {
     @Test("An EC withdrawn while its call is out: the partner's answer stores nothing", arguments: StoreKind.available)
     func withdrawnWhileInFlight(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
-            let graph = opened.store.graph
+            let graph = opened.store
             _ = try await graph.createRoot(for: edgeCookie(1), at: t0)
             let transport = HookTransport(reply: ScriptedTransport.Reply.uid("late").result) {
                 _ = try? await graph.withdraw(ecHash: ecHash(1), at: t0 + .seconds(1))
@@ -61,7 +61,7 @@ struct KernelOnStoreTests {
             let kernel = PullKernel(
                 registry: try PartnerRegistry([TestPartners.partner("a"), TestPartners.partner("b")]),
                 graph: graph,
-                rateLimiter: opened.store.rateLimiter,
+                rateLimiter: opened.store,
                 transport: transport,
                 clock: TestWallClock(start: t0)
             )
@@ -81,7 +81,7 @@ struct KernelOnStoreTests {
     @Test("UIDs that arrive together are written in one round trip", arguments: StoreKind.persistent)
     func writesAreBatched(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
-            let graph = opened.store.graph
+            let graph = opened.store
             _ = try await graph.createRoot(for: edgeCookie(1), at: t0)
             // Three partners answer at once; the first write is held up, so the other two queue
             // behind it and go together.
@@ -91,7 +91,7 @@ struct KernelOnStoreTests {
             let kernel = PullKernel(
                 registry: try PartnerRegistry(["a", "b", "c"].map { TestPartners.partner($0) }),
                 graph: counting,
-                rateLimiter: opened.store.rateLimiter,
+                rateLimiter: opened.store,
                 transport: HookTransport(reply: ScriptedTransport.Reply.uid("u").result) {
                     sent.add(1, ordering: .relaxed)
                 },

@@ -1,7 +1,10 @@
+import PartnerAdapterKit
 import Logging
 import PullSync
+import PullSyncStorage
 import PullSyncPostgres
 import PullSyncTesting
+import PartnerSimulator
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -61,7 +64,7 @@ struct MultiNodeTests {
         let processed = nodes.map { $0.dispatcher.statistics.processed }.reduce(0, +)
         #expect(processed == 200)
         let check = try await PostgresStore.open(PostgresStoreURL(parsing: url))
-        let counted = try await check.pullSyncStore().withServices {
+        let counted = try await check.whileRunning {
             try await check.count(
                 key: RateLimitRequest.pullKey(partnerID: "hot", ecHash: ecHash(1)),
                 window: .seconds(3600),
@@ -78,8 +81,8 @@ struct MultiNodeTests {
         let first = try await PostgresStore.open(PostgresStoreURL(parsing: url))
         let second = try await PostgresStore.open(PostgresStoreURL(parsing: url))
         let requests = [RateLimitRequest(key: "pull:a:1", policy: RateLimitPolicy(calls: 5))]
-        try await first.pullSyncStore().withServices {
-            try await second.pullSyncStore().withServices {
+        try await first.whileRunning {
+            try await second.whileRunning {
                 let lease = CallLease(holder: "node-1", expiresAt: t0 + .seconds(30))
                 #expect(try await first.admit(requests, lease: lease, at: t0) == [.admitted])
                 let other = CallLease(holder: "node-2", expiresAt: t0 + .seconds(31))
@@ -118,18 +121,18 @@ struct Node {
 
     init(url: String, partner: Partner, logger: Logger) async throws {
         store = try await PostgresStore.open(PostgresStoreURL(parsing: url), logger: logger)
-        let opened = store.pullSyncStore()
+        let opened = store
         transport = HTTPPullTransport(configuration: HTTPPullTransport.Configuration(allowLoopback: true))
         let kernel = PullKernel(
             registry: try PartnerRegistry([partner]),
             configuration: PullSyncConfiguration(allowLoopback: true),
-            graph: opened.graph,
-            rateLimiter: opened.rateLimiter,
+            graph: opened,
+            rateLimiter: opened,
             transport: transport,
             logger: logger
         )
         dispatcher = PullDispatcher(kernel: kernel)
-        services = opened.services
+        services = [opened]
     }
 
     var submitted: Int { dispatcher.statistics.enqueued }

@@ -6,6 +6,7 @@ import Logging
 import PullSync
 import PullSyncEdge
 import PullSyncTesting
+import PartnerSimulator
 import Synchronization
 import Testing
 
@@ -59,13 +60,13 @@ struct PostgresOutageTests {
         try await service.application.test(.live) { client in
             // Up: a new visitor's page leads to a pull and a stored UID.
             #expect(try await newVisitorPage(client) == .ok)
-            #expect(try await eventually { service.dispatcher.statistics.stored == 1 })
+            #expect(try await eventually { service.pullSync.dispatcher.statistics.stored == 1 })
 
             try await cluster.run("kill")
             var statuses: [HTTPResponse.Status] = []
             for _ in 0..<20 { statuses.append(try await newVisitorPage(client)) }
             #expect(statuses == Array(repeating: .ok, count: 20), "pages are served with the store down")
-            #expect(try await eventually { service.dispatcher.statistics.processed == 21 })
+            #expect(try await eventually { service.pullSync.dispatcher.statistics.processed == 21 })
             #expect(server.requestCount(path: "/pull") == 1, "no partner call without the store")
             let metrics = try await client.execute(
                 uri: "/_pullsync/metrics",
@@ -85,7 +86,7 @@ struct PostgresOutageTests {
             #expect(
                 try await eventually {
                     _ = try await newVisitorPage(client)
-                    return service.dispatcher.statistics.stored >= 2
+                    return service.pullSync.dispatcher.statistics.stored >= 2
                 }
             )
             #expect(server.requestCount(path: "/pull") >= 2)

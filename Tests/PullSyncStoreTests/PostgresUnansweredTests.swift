@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import PostgresNIO
 import PullSync
+import PullSyncStorage
 import PullSyncTesting
 import Synchronization
 import Testing
@@ -56,7 +57,7 @@ struct PostgresUnansweredTests {
         var logger = Logger(label: "unanswered-statement-test")
         logger.logLevel = .warning
         let store = try await PostgresStore.open(url, operationTimeout: .seconds(1), logger: logger)
-        try await store.pullSyncStore().withServices {
+        try await store.whileRunning {
             let clock = ContinuousClock()
             let started = clock.now
             let outcome = try #require(

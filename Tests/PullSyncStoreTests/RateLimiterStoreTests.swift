@@ -9,7 +9,7 @@ struct RateLimiterStoreTests {
     @Test("Admits exactly `calls` in the window, then slides", arguments: StoreKind.available)
     func slidingWindow(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
-            let limiter = opened.store.rateLimiter
+            let limiter = opened.store
             let key = RateLimitRequest(key: "pull:a:1", policy: Self.policy)
             var admitted: [Bool] = []
             for minute in 0..<5 {
@@ -29,7 +29,7 @@ struct RateLimiterStoreTests {
     @Test("A batch decides each key on its own, in one call", arguments: StoreKind.available)
     func batches(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
-            let limiter = opened.store.rateLimiter
+            let limiter = opened.store
             let one = RateLimitPolicy(calls: 1, window: .seconds(60))
             _ = try await limiter.acquire([RateLimitRequest(key: "b", policy: one)], at: t0)
             let answer = try await limiter.acquire(
@@ -51,7 +51,7 @@ struct RateLimiterStoreTests {
     )
     func exactUnderConcurrency(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
-            let limiter = opened.store.rateLimiter
+            let limiter = opened.store
             let request = RateLimitRequest(
                 key: "pull:hot:1",
                 policy: RateLimitPolicy(calls: 10, window: .seconds(3600))
@@ -78,7 +78,7 @@ struct RateLimiterStoreTests {
     @Test("Expired rows are swept; live ones stay", arguments: StoreKind.persistent)
     func sweep(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
-            let limiter = opened.store.rateLimiter
+            let limiter = opened.store
             let short = RateLimitPolicy(calls: 5, window: .seconds(60))
             _ = try await limiter.acquire([RateLimitRequest(key: "old", policy: short)], at: t0)
             _ = try await limiter.acquire([RateLimitRequest(key: "live", policy: short)], at: t0 + .seconds(100))

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import PullSync
+import PullSyncStorage
 import PullSyncEdge
 import PullSyncPostgres
 import PullSyncSQLite
@@ -40,7 +41,7 @@ struct SchemaMigrationTests {
             try await group.waitForAll()
         }
         let store = try await PostgresStore.open(parsed)
-        try await store.pullSyncStore().withServices {
+        try await store.whileRunning {
             _ = try await store.createRoot(for: edgeCookie(1), at: t0)
             #expect(try await store.record(ecHash: ecHash(1)) != nil)
         }
@@ -53,7 +54,7 @@ struct SchemaMigrationTests {
     func upgradeFromVersion1(kind: StoreKind) async throws {
         let url = try await freshURL(kind)
         try await withStore(kind, url: url) { opened in
-            _ = try await opened.store.graph.createRoot(for: edgeCookie(1), at: t0)
+            _ = try await opened.store.createRoot(for: edgeCookie(1), at: t0)
         }
         // Back to version 1: the tables of version 2 gone, the version set back.
         switch kind {
@@ -66,7 +67,7 @@ struct SchemaMigrationTests {
         }
 
         try await withStore(kind, url: url) { opened in
-            #expect(try await opened.store.graph.record(ecHash: ecHash(1))?.ecID == edgeCookie(1).value)
+            #expect(try await opened.store.record(ecHash: ecHash(1))?.ecID == edgeCookie(1).value)
             let checkpoint = BackfillCheckpoint(
                 partnerID: "p",
                 cursor: ecHash(1),
@@ -75,8 +76,8 @@ struct SchemaMigrationTests {
                 processed: 1,
                 outcomes: ["uid": 1]
             )
-            try await #require(opened.store.backfill).saveBackfillCheckpoint(checkpoint)
-            #expect(try await opened.store.backfill?.backfillCheckpoint(partnerID: "p") == checkpoint)
+            try await opened.store.saveBackfillCheckpoint(checkpoint)
+            #expect(try await opened.store.backfillCheckpoint(partnerID: "p") == checkpoint)
         }
         switch kind {
         case .sqlite:
@@ -158,11 +159,11 @@ struct PostgresSecretTests {
     @Test("Through the store URL, as `pullsync serve` opens it: the secret is there before any service runs")
     func secretThroughTheStoreURL() async throws {
         let url = try await freshURL(.postgres)
-        let store = try await PullSyncStore.open(url, logger: Logger(label: "secret-test"))
+        let store = try await StoreURL.open(url, drivers: [.memory, .sqlite, .postgres], logger: Logger(label: "secret-test"))
         let secret = try await store.ecSecret()
         #expect(secret.count == 32)
         // The same secret once the services run (every node agrees).
-        let running = try await store.withServices { try await store.ecSecret() }
+        let running = try await store.whileRunning { try await store.ecSecret() }
         #expect(running == secret)
     }
 }

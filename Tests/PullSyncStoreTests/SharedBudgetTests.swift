@@ -1,7 +1,9 @@
 import Logging
 import PullSync
+import PullSyncStorage
 import PullSyncPostgres
 import PullSyncTesting
+import PartnerSimulator
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -31,8 +33,8 @@ struct SharedBudgetTests {
         let second = try await PostgresStore.open(PostgresStoreURL(parsing: url), budgetClock: .caller)
         #expect(first.sharesBudgets)
         let a = SharedBudget(partnerID: "a", perSecond: 2)
-        try await first.pullSyncStore().withServices { () async throws in
-            try await second.pullSyncStore().withServices { () async throws in
+        try await first.whileRunning { () async throws in
+            try await second.whileRunning { () async throws in
                 #expect(try await first.takeBudget(a, at: t0))
                 #expect(try await second.takeBudget(a, at: t0 + .milliseconds(500)))
                 #expect(try await first.takeBudget(a, at: t0 + .milliseconds(600)) == false)
@@ -54,7 +56,7 @@ struct SharedBudgetTests {
     @Test("With the database's clock, 100 concurrent sends for a budget of 50/s: 5 go (a tenth in a tenth of a second)")
     func databaseClock() async throws {
         try await withStore(.postgres) { opened async throws in
-            let store = try #require(opened.store.rateLimiter as? PostgresStore)
+            let store = try #require(opened.store as? PostgresStore)
             let budget = SharedBudget(partnerID: "a", perSecond: 50)
             let taken = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for _ in 0..<100 { group.addTask { try await store.takeBudget(budget, at: t0) } }
@@ -85,7 +87,7 @@ struct SharedBudgetTests {
             operationTimeout: .seconds(30),
             logger: logger
         )
-        try await seeder.pullSyncStore().withServices {
+        try await seeder.whileRunning {
             for start in stride(from: 0, to: ecCount, by: 25) {
                 try await withThrowingTaskGroup(of: Void.self) { seed in
                     for n in start..<min(start + 25, ecCount) {

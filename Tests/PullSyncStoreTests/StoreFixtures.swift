@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PullSync
+import PullSyncStorage
 import PullSyncEdge
 import PullSyncPostgres
 import PullSyncSQLite
@@ -25,7 +26,7 @@ enum StoreKind: String, CustomTestStringConvertible, Sendable, CaseIterable {
 /// A store opened for one test: a fresh SQLite file or a fresh PostgreSQL schema.
 struct OpenedStore: Sendable {
     let kind: StoreKind
-    let store: PullSyncStore
+    let store: any PullSyncStore
     /// The URL that opens the same data again (`memory:` opens a new, empty store).
     let url: String
 }
@@ -40,7 +41,7 @@ func withStore<T: Sendable>(
     if let reuse { url = reuse } else { url = try await freshURL(kind) }
     var logger = Logger(label: "store-test")
     logger.logLevel = .warning
-    let store: PullSyncStore
+    let store: any PullSyncStore
     if kind == .postgres {
         // The suite runs hundreds of tests at once on two cores, where 200 concurrent
         // statements on one row can wait longer than the 2 s default. These tests check results;
@@ -49,11 +50,11 @@ func withStore<T: Sendable>(
             PostgresStoreURL(parsing: url),
             operationTimeout: .seconds(15),
             logger: logger
-        ).pullSyncStore()
+        )
     } else {
-        store = try await PullSyncStore.open(url, logger: logger)
+        store = try await StoreURL.open(url, drivers: [.memory, .sqlite, .postgres], logger: logger)
     }
-    return try await store.withServices { try await body(OpenedStore(kind: kind, store: store, url: url)) }
+    return try await store.whileRunning { try await body(OpenedStore(kind: kind, store: store, url: url)) }
 }
 
 /// A URL for empty data of `kind`.
@@ -181,7 +182,7 @@ func uid(_ value: String, at time: Timestamp = t0, expires: Timestamp? = nil) ->
 
 /// Runs the store's clean-up at `now`; returns the rows removed.
 func sweepExpired(_ opened: OpenedStore, at now: Timestamp) async throws -> Int {
-    switch opened.store.rateLimiter {
+    switch opened.store {
     case let store as SQLiteStore: try await store.sweep(at: now)
     case let store as PostgresStore: try await store.sweep(at: now)
     default: 0

@@ -1,4 +1,5 @@
 import PullSync
+import PullSyncStorage
 import PullSyncEdge
 import Testing
 
@@ -61,7 +62,7 @@ struct StoreURLTests {
     func unreachable() async throws {
         let port = freePort()
         await #expect {
-            _ = try await PullSyncStore.open("postgres://u:hunter2@127.0.0.1:\(port)/db", logger: .init(label: "t"))
+            _ = try await StoreURL.open("postgres://u:hunter2@127.0.0.1:\(port)/db", drivers: [.memory, .sqlite, .postgres], logger: .init(label: "t"))
         } throws: { error in
             let text = "\(error)"
             return text.hasPrefix("cannot open store postgres://u@127.0.0.1:\(port)/db") && !text.contains("hunter2")

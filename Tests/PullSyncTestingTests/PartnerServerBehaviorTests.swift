@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import NIOCore
 import PullSyncTesting
+import PartnerSimulator
 import Testing
 
 extension AllPullSyncTestingTests {

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import PullSyncTesting
+import PartnerSimulator
 import Testing
 
 #if canImport(Glibc)

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
 import PullSyncTesting
+import PartnerSimulator
 import Testing
 
 extension AllPullSyncTestingTests {

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOSSL
 import PullSyncTesting
+import PartnerSimulator
 import Testing
 import X509
 

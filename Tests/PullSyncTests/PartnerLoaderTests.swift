@@ -1,3 +1,4 @@
+import PartnerAdapterKit
 import Foundation
 import PullSync
 import Testing

@@ -1,6 +1,7 @@
 import Foundation
 import PullSync
 import PullSyncTesting
+import PartnerSimulator
 import Testing
 
 extension AllTransportTests {

@@ -1,3 +1,4 @@
+import PartnerAdapterKit
 import Dispatch
 import Foundation
 import InMemoryLogging
@@ -5,7 +6,9 @@ import Logging
 import NIOCore
 import NIOPosix
 import PullSync
+import PullSyncStorage
 import PullSyncTesting
+import PartnerSimulator
 import Synchronization
 import Testing
 

@@ -2,6 +2,7 @@ import Foundation
 import PullSync
 import PullSyncSQLite
 import PullSyncTesting
+import PartnerSimulator
 import Testing
 
 #if canImport(Glibc)

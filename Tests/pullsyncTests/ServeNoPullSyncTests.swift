@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import PullSyncTesting
+import PartnerSimulator
 import Testing
 
 #if canImport(Glibc)

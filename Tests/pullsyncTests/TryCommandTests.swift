@@ -1,6 +1,7 @@
 import Foundation
 import PullSync
 import PullSyncTesting
+import PartnerSimulator
 import Testing
 
 /// `pullsync try`, spawned as a process, against a loopback HTTPS partner whose certificate (for `localhost`)

@@ -6,6 +6,7 @@
 // (see BENCHMARKS.md): perf counters are not available on every machine.
 import Benchmark
 import PullSyncKernel
+import PullSyncStorage
 import PullSyncTesting
 
 let benchmarks: @Sendable () -> Void = {

@@ -1,4 +1,4 @@
-import PullSyncKernel
+import IABConsent
 import Testing
 
 /// GPP headers, US privacy strings and GPP US sections from the IAB's specifications and

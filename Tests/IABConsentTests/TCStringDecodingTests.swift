@@ -1,4 +1,4 @@
-import PullSyncKernel
+import IABConsent
 import Testing
 
 /// TC strings from the IAB's own encoders, test suites and specification, decoded field by
@@ -104,8 +104,8 @@ import Testing
     func everyCoreField() throws {
         // iabtcf-java TCStringV2Test.testCanConstructTCModelFromBase64String asserts each of these.
         let string = try TCString(decoding: "COtybn4PA_zT4KjACBENAPCIAEBAAECAAIAAAAAAAAAA")
-        #expect(string.created == Timestamp(secondsSinceEpoch: 1_580_058_060))  // 2020-01-26T17:01:00Z
-        #expect(string.lastUpdated == Timestamp(secondsSinceEpoch: 1_612_285_260))  // 2021-02-02T17:01:00Z
+        #expect(string.created == .seconds(1_580_058_060))  // 2020-01-26T17:01:00Z
+        #expect(string.lastUpdated == .seconds(1_612_285_260))  // 2021-02-02T17:01:00Z
         #expect(string.cmpVersion == 2)
         #expect(string.consentScreen == 1)
         #expect(string.vendorListVersion == 15)

@@ -1,3 +1,5 @@
+public import PullSyncKernel
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else

@@ -1,55 +1,3 @@
-public import PullSyncKernel
-public import ServiceLifecycle
-
-/// The identity graph and rate limiter behind a store URL, and what keeps them running.
-public struct PullSyncStore: Sendable {
-    public var graph: any IdentityGraph
-    public var rateLimiter: any RateLimiter
-    /// The EC-issuing secret kept in the store, created on first use, so that restarts and
-    /// every node sharing the store agree (used when `PULLSYNC_EC_SECRET` is not set).
-    public var ecSecret: @Sendable () async throws -> [UInt8]
-    /// What the store needs running while it is used (a connection pool, clean-up of expired
-    /// rows). Run them in the same `ServiceGroup`, listed *before* the services that use the
-    /// store: a group shuts down in reverse order, so the store outlives their last writes.
-    public var services: [any Service]
-    /// The scan and checkpoint `pullsync backfill` needs, when the store has them (every
-    /// store this package ships does).
-    public var backfill: (any BackfillSource)?
-
-    public init(
-        graph: any IdentityGraph,
-        rateLimiter: any RateLimiter,
-        ecSecret: @escaping @Sendable () async throws -> [UInt8],
-        services: [any Service] = [],
-        backfill: (any BackfillSource)? = nil
-    ) {
-        self.graph = graph
-        self.rateLimiter = rateLimiter
-        self.ecSecret = ecSecret
-        self.services = services
-        self.backfill = backfill
-    }
-
-    /// A store in process memory (`memory:`): exact, and lost on exit.
-    public static func memory() -> PullSyncStore {
-        // Lives as long as the process: one random secret per store.
-        let secret = randomSecret()
-        let graph = InMemoryIdentityGraph()
-        return PullSyncStore(
-            graph: graph,
-            rateLimiter: InMemoryRateLimiter(),
-            ecSecret: { secret },
-            backfill: graph
-        )
-    }
-
-    /// 32 random bytes for a new EC-issuing secret.
-    public static func randomSecret() -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-    }
-}
-
 /// A parsed store URL: `memory:`, `sqlite:PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`.
 public enum StoreURL: Sendable, Hashable, CustomStringConvertible {
     case memory
@@ -96,10 +44,20 @@ public enum StoreURL: Sendable, Hashable, CustomStringConvertible {
     /// `url` with anything between `://` and `@` replaced, so a password is never printed.
     static func redacted(_ url: String) -> String {
         var shown = url
-        if let scheme = shown.range(of: "://"), let at = shown[scheme.upperBound...].lastIndex(of: "@") {
-            shown.replaceSubrange(scheme.upperBound..<at, with: "…")
+        if let afterScheme = afterSchemeSeparator(in: shown), let at = shown[afterScheme...].lastIndex(of: "@") {
+            shown.replaceSubrange(afterScheme..<at, with: "…")
         }
         return shown
+    }
+
+    /// The index just past the first `://` in `url`.
+    static func afterSchemeSeparator(in url: String) -> String.Index? {
+        var index = url.startIndex
+        while index < url.endIndex {
+            if url[index...].hasPrefix("://") { return url.index(index, offsetBy: 3) }
+            index = url.index(after: index)
+        }
+        return nil
     }
 }
 
@@ -125,8 +83,10 @@ public struct PostgresStoreURL: Sendable, Hashable, CustomStringConvertible {
         func fail(_ problem: String) -> StoreURL.ParseError {
             StoreURL.ParseError(description: "store URL '\(StoreURL.redacted(url))': \(problem)")
         }
-        guard let schemeEnd = url.range(of: "://") else { throw fail("expected postgres://USER@HOST/DB") }
-        var rest = Substring(url[schemeEnd.upperBound...])
+        guard let afterScheme = StoreURL.afterSchemeSeparator(in: url) else {
+            throw fail("expected postgres://USER@HOST/DB")
+        }
+        var rest = Substring(url[afterScheme...])
         var query: [(String, String)] = []
         if let mark = rest.firstIndex(of: "?") {
             for pair in rest[rest.index(after: mark)...].split(separator: "&") {
@@ -231,17 +191,5 @@ public struct PostgresStoreURL: Sendable, Hashable, CustomStringConvertible {
             }
         }
         return String(decoding: bytes, as: UTF8.self)
-    }
-}
-
-extension PullSyncStore {
-    /// Runs the store's ``services`` around `body` (for a command that uses the store once and
-    /// exits), then stops them and closes the store.
-    public func withServices<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for service in services { group.addTask { try await service.run() } }
-            defer { group.cancelAll() }
-            return try await body()
-        }
     }
 }

@@ -1,3 +1,5 @@
+public import PullSyncKernel
+
 /// The default, manifest-driven partner protocol: `GET {url}?{query}` with templated
 /// headers and `Authorization: Bearer {token}`, answered by JSON holding the UID.
 public struct HTTPPullAdapter: PartnerAdapter {

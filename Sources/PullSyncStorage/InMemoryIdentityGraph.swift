@@ -1,3 +1,4 @@
+public import PullSyncKernel
 import Synchronization
 
 /// An identity graph in process memory (`memory:` store): lost on exit, exact, and the

@@ -1,3 +1,5 @@
+public import PullSyncKernel
+
 /// A partner protocol written in Swift, for partners that a manifest's templates can't
 /// describe (a signature over the request, a JSON body, an expiry in the answer).
 ///

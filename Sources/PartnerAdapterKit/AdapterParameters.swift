@@ -1,3 +1,5 @@
+public import PullSyncKernel
+
 /// A compiled adapter's parameters, checked against its ``AdapterDescriptor``: every name is
 /// declared, every required one is there, every value has its parameter's kind and passes its
 /// rules, and defaults are filled in. An adapter can rely on what it declared.

@@ -1,11 +1,12 @@
 import Logging
 import PullSync
+import PullSyncStorage
 import PullSyncTesting
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Testing
 
-@Suite struct PullSyncServiceTests {
+@Suite struct DispatcherServiceTests {
     func makeDispatcher(
         transport: ScriptedTransport,
         graph: InMemoryIdentityGraph,
@@ -36,7 +37,7 @@ import Testing
         try await testGracefulShutdown { trigger in
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
-                    services: [.init(service: PullSyncService(dispatcher: dispatcher))],
+                    services: [.init(service: DispatcherService(dispatcher: dispatcher))],
                     logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
                 )
             )

@@ -1,3 +1,5 @@
+
+public import PullSyncKernel
 /// Which ECs a backfill looks for: known, not withdrawn, and with the partner's UID missing
 /// or stale at `now`.
 public struct BackfillQuery: Sendable, Hashable {

@@ -1,3 +1,4 @@
+public import PullSyncKernel
 import Synchronization
 
 /// An exact sliding-window rate limiter in process memory.

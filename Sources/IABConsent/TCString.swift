@@ -43,10 +43,10 @@ public struct TCString: Sendable, Equatable {
 
     /// Always 2.
     public var version: Int
-    /// When the string was first created (to the decisecond).
-    public var created: Timestamp
-    /// When it was last updated.
-    public var lastUpdated: Timestamp
+    /// When the string was first created, as time since the Unix epoch (to the decisecond).
+    public var created: Duration
+    /// When it was last updated, as time since the Unix epoch.
+    public var lastUpdated: Duration
     /// The ID of the consent management platform that last updated it.
     public var cmpID: Int
     /// That CMP's version.
@@ -108,8 +108,8 @@ public struct TCString: Sendable, Equatable {
             )
         }
         self.version = version
-        created = Timestamp(nanosecondsSinceEpoch: Int64(try core.int(36, "Created")) * 100_000_000)
-        lastUpdated = Timestamp(nanosecondsSinceEpoch: Int64(try core.int(36, "LastUpdated")) * 100_000_000)
+        created = .milliseconds(Int64(try core.int(36, "Created")) * 100)
+        lastUpdated = .milliseconds(Int64(try core.int(36, "LastUpdated")) * 100)
         cmpID = try core.int(12, "CmpId")
         cmpVersion = try core.int(12, "CmpVersion")
         consentScreen = try core.int(6, "ConsentScreen")

@@ -1,6 +1,7 @@
+public import PartnerAdapterKit
 public import CoreMetrics
 public import Logging
-public import PullSync
+public import PullSyncKernel
 public import ServiceLifecycle
 import Synchronization
 import UnixSignals

@@ -1,3 +1,5 @@
+public import PullSyncKernel
+
 /// What a compiled adapter is called in manifests (`pull.adapter`) and which parameters it
 /// takes (`pull.params`).
 ///

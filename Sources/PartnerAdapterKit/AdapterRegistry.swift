@@ -1,3 +1,5 @@
+public import PullSyncKernel
+
 /// Compiled adapters by name: what `pull.adapter` in a manifest can name, and how to make each.
 ///
 /// `PullSync` loads partners with `AdapterRegistry.builtIn` (the adapters this package ships);

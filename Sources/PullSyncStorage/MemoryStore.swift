@@ -1,0 +1,75 @@
+public import PullSyncKernel
+import ServiceLifecycle
+
+/// A store in process memory (`memory:`): exact, and lost on exit. It answers as every other
+/// store must, so it is the reference the store tests compare against.
+public final class MemoryStore: PullSyncStore {
+    /// The identity graph (and backfill scan) it keeps.
+    public let graph: InMemoryIdentityGraph
+    /// The rate-limit windows it keeps.
+    public let rateLimiter: InMemoryRateLimiter
+    // Lives as long as the store: one random secret per store.
+    private let secret = randomECSecret()
+
+    public init(graph: InMemoryIdentityGraph = InMemoryIdentityGraph(), rateLimiter: InMemoryRateLimiter = InMemoryRateLimiter()) {
+        self.graph = graph
+        self.rateLimiter = rateLimiter
+    }
+
+    public func ecSecret() async throws -> [UInt8] { secret }
+
+    /// Nothing to keep running: returns when the group shuts down.
+    public func run() async throws {
+        try? await gracefulShutdown()
+    }
+
+    // MARK: IdentityGraph
+
+    public func record(ecHash: String) async throws -> ECRecord? { try await graph.record(ecHash: ecHash) }
+
+    public func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
+        try await graph.createRoot(for: edgeCookie, at: now)
+    }
+
+    public func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
+        try await graph.write(writes, ecHash: ecHash)
+    }
+
+    public func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
+        try await graph.withdraw(ecHash: ecHash, at: now)
+    }
+
+    // MARK: RateLimiter
+
+    public func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
+        try await rateLimiter.acquire(requests, at: now)
+    }
+
+    public func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
+        try await rateLimiter.count(key: key, window: window, at: now)
+    }
+
+    // MARK: BackfillSource
+
+    public func backfillCandidates(_ query: BackfillQuery, after: String?, limit: Int) async throws
+        -> [BackfillCandidate]
+    {
+        try await graph.backfillCandidates(query, after: after, limit: limit)
+    }
+
+    public func countBackfillCandidates(_ query: BackfillQuery, after: String?) async throws -> Int {
+        try await graph.countBackfillCandidates(query, after: after)
+    }
+
+    public func backfillCheckpoint(partnerID: String) async throws -> BackfillCheckpoint? {
+        try await graph.backfillCheckpoint(partnerID: partnerID)
+    }
+
+    public func saveBackfillCheckpoint(_ checkpoint: BackfillCheckpoint) async throws {
+        try await graph.saveBackfillCheckpoint(checkpoint)
+    }
+
+    public func clearBackfillCheckpoint(partnerID: String) async throws {
+        try await graph.clearBackfillCheckpoint(partnerID: partnerID)
+    }
+}
