@@ -1,5 +1,3 @@
-public import PullSyncKernel
-
 /// What a compiled adapter is called in manifests (`pull.adapter`) and which parameters it
 /// takes (`pull.params`).
 ///

@@ -1,5 +1,3 @@
-public import PullSyncKernel
-
 // The descriptors of the adapters `PullSyncAdapters` ships. They live here, as data, so that the
 // manifest validator (and the build plugin's tool, which must not build swift-crypto) knows their
 // names and parameters; `PullSyncAdapters` implements them and its tests check that the two agree.

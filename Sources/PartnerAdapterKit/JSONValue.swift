@@ -1,5 +1,3 @@
-public import PullSyncKernel
-
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else

@@ -1,5 +1,3 @@
-public import PullSyncKernel
-
 /// A secret value (a partner token). Its `description`, `debugDescription` and reflection
 /// never show the value, so it can't leak through string interpolation, `print`, `dump`
 /// or a log line.

@@ -1,5 +1,3 @@
-public import PullSyncKernel
-
 /// The closed set of variables that query and header templates may use.
 public enum TemplateVariable: String, Sendable, CaseIterable, Hashable {
     /// The whole EC value.

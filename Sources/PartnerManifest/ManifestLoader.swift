@@ -1,4 +1,4 @@
-public import PullSyncKernel
+import PullSyncKernel
 public import PartnerAdapterKit
 import Yams
 

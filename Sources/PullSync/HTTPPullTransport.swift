@@ -190,20 +190,10 @@ public final class HTTPPullTransport: PullTransport, Service {
         let timeout = limits.timeout
         // The deadline covers everything: resolving the name, connecting, and the body too (a
         // partner that sends headers and then stalls is cut off, whatever the client library does).
-        return await withTaskGroup(of: TransportResult?.self) { group in
-            group.addTask { await self.resolveAndPerform(request, limits: limits) }
-            group.addTask {
-                do {
-                    try await Task.sleep(for: timeout)
-                    return .failure(.timeout)
-                } catch {
-                    return nil
-                }
-            }
-            var result: TransportResult = .failure(.timeout)
-            if let first = await group.next(), let value = first { result = value }
-            group.cancelAll()
-            return result
+        do {
+            return try await withDeadline(timeout) { await self.resolveAndPerform(request, limits: limits) }
+        } catch {
+            return .failure(.timeout)
         }
     }
 

@@ -1,5 +1,5 @@
 import Foundation
-public import PullSyncKernel
+import PullSyncKernel
 public import PartnerAdapterKit
 
 /// Why a secret reference did not resolve. Names the reference, never a value.

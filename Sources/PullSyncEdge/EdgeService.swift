@@ -5,7 +5,7 @@ public import Hummingbird
 public import Logging
 public import Prometheus
 public import PullSync
-public import PullSyncStorage
+import PullSyncStorage
 import PullSyncHummingbird
 import PullSyncPostgres
 import ServiceLifecycle

@@ -1,97 +1,34 @@
 public import CoreMetrics
 public import Logging
 
-/// One partner call, decided and built, waiting to be sent.
-public struct PlannedCall: Sendable {
-    /// The partner's index in the registry.
-    public var partnerIndex: Int
-    public var partnerID: String
-    public var request: PullRequest
-    public var context: PullContext
-    /// The graph entry eligibility saw, for the conditional write.
-    public var expected: PartnerUID?
-    /// Whether this call is its partner's half-open circuit probe.
-    var isProbe: Bool = false
-}
-
-/// The outcome of the checks that need no store.
-public enum GateResult: Sendable, Hashable {
-    /// The request may go on, with this EC.
-    case pass(EdgeCookie)
-    /// Every partner is skipped for this reason.
-    case skip(SkipReason)
-}
-
-/// What the kernel decided for one organic request.
-public struct RequestPlan: Sendable {
-    /// The EC, when the request got as far as having a valid one.
-    public var edgeCookie: EdgeCookie?
-    /// One decision per partner considered, in the order they were decided.
-    public var decisions: [PartnerDecision]
-    /// The calls to make, in the fair order.
-    public var calls: [PlannedCall]
-    /// Set when the whole request was skipped for one reason (route, EC, consent, unknown EC, store).
-    public var requestSkip: SkipReason?
-
-    /// The decision for `partnerID`, if one was made.
-    public func decision(for partnerID: String) -> Decision? {
-        decisions.first { $0.partnerID == partnerID }?.decision
-    }
-}
-
-/// What one call came to.
-public struct CallResult: Sendable, Hashable {
-    public var partnerID: String
-    public var outcome: PullOutcome
-    /// What became of the UID write; `nil` when there was nothing to write or the store failed.
-    public var write: WriteResult?
-    /// How long the call took.
-    public var duration: Duration
-    /// The HTTP status, when a response arrived.
-    public var status: Int?
-}
-
-/// One call made by ``PullKernel/probe(partnerID:edgeCookie:)``: what was sent and what came back.
-public struct ProbeResult: Sendable {
-    public var partnerID: String
-    /// The request as built (print it with `description` or `redactedHeaders`; never raw headers).
-    public var request: PullRequest
-    /// The HTTP status, when a response arrived.
-    public var status: Int?
-    public var outcome: PullOutcome
-    public var duration: Duration
-}
-
-/// The whole story of one organic request: every decision and every call's result.
-public struct RequestReport: Sendable {
-    public var plan: RequestPlan
-    public var results: [CallResult]
-}
-
 /// The pull-sync kernel: decides, for one organic request, which partners to call, calls
 /// them with bounded fan-out, classifies the answers and writes UIDs to the identity graph.
 ///
 /// It holds no sockets and reads no files: the transport, identity graph, rate limiter,
-/// clock and randomness are injected.
-public struct PullKernel: Sendable {
-    /// The partners it decides for (another one after ``reloaded(with:)``).
-    public private(set) var registry: PartnerRegistry
+/// clock and randomness are injected. It owns each partner's state in this process (circuit,
+/// budget, pause, the calls in flight), which a reload carries over to the kernel that
+/// ``reloaded(with:)`` returns.
+public final class PullKernel: Sendable {
+    /// The partners it decides for (another kernel after ``reloaded(with:)``).
+    public let registry: PartnerRegistry
     public let configuration: PullSyncConfiguration
     let graph: any IdentityGraph
     let rateLimiter: any RateLimiter
     let transport: any PullTransport
     let clock: any WallClock
     let random: any RandomSource
-    private(set) var partnerGuard: PartnerGuard
-    let inFlight = InFlightCalls()
-    private(set) var metrics: KernelMetrics
-    private let metricsFactory: any MetricsFactory
+    /// Every partner, in registry order, and the enabled ones.
+    let partners: [RunningPartner]
+    let enabled: [RunningPartner]
+    private let partnersByID: [String: RunningPartner]
+    let inFlight: InFlightCalls
+    let metrics: KernelMetrics
     let logger: Logger
     /// This kernel's name on the leases it takes in a shared store.
     let leaseHolder: String
-    private let storeWarnings = StoreWarnings()
+    let storeWarnings: StoreWarnings
 
-    public init(
+    public convenience init(
         registry: PartnerRegistry,
         configuration: PullSyncConfiguration = PullSyncConfiguration(),
         graph: any IdentityGraph,
@@ -102,6 +39,41 @@ public struct PullKernel: Sendable {
         metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance,
         logger: Logger = Logger(label: "pullsync", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
+        // Not from `random`: that one is the fair order's, and tests replay it from a seed.
+        var generator = SystemRandomNumberGenerator()
+        self.init(
+            registry: registry,
+            configuration: configuration,
+            graph: graph,
+            rateLimiter: rateLimiter,
+            transport: transport,
+            clock: clock,
+            random: random,
+            protections: [:],
+            inFlight: InFlightCalls(),
+            metrics: KernelMetrics(factory: metricsFactory),
+            logger: logger,
+            leaseHolder: String(generator.next(), radix: 16),
+            storeWarnings: StoreWarnings()
+        )
+    }
+
+    /// - Parameter protections: the protections of partners that carry over from a reload, by id.
+    private init(
+        registry: PartnerRegistry,
+        configuration: PullSyncConfiguration,
+        graph: any IdentityGraph,
+        rateLimiter: any RateLimiter,
+        transport: any PullTransport,
+        clock: any WallClock,
+        random: any RandomSource,
+        protections: [String: PartnerProtection],
+        inFlight: InFlightCalls,
+        metrics: KernelMetrics,
+        logger: Logger,
+        leaseHolder: String,
+        storeWarnings: StoreWarnings
+    ) {
         self.registry = registry
         self.configuration = configuration
         self.graph = graph
@@ -109,17 +81,26 @@ public struct PullKernel: Sendable {
         self.transport = transport
         self.clock = clock
         self.random = random
-        self.partnerGuard = PartnerGuard(
-            budgets: registry.partners.map(\.budgetPerSecond),
-            policy: configuration.circuitBreaker,
-            maxInFlightPerPartner: configuration.effectiveMaxInFlightPerPartner
-        )
-        self.metrics = KernelMetrics(partnerIDs: registry.partners.map(\.id), factory: metricsFactory)
-        self.metricsFactory = metricsFactory
+        let partners = registry.partners.map { partner in
+            RunningPartner(
+                partner,
+                protection: protections[partner.id]?.carried(toBudget: partner.budgetPerSecond)
+                    ?? PartnerProtection(
+                        budget: partner.budgetPerSecond,
+                        policy: configuration.circuitBreaker,
+                        maxInFlight: configuration.effectiveMaxInFlightPerPartner
+                    ),
+                metricsFactory: metrics.factory
+            )
+        }
+        self.partners = partners
+        self.enabled = registry.enabledIndices.map { partners[$0] }
+        self.partnersByID = Dictionary(partners.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        self.inFlight = inFlight
+        self.metrics = metrics
         self.logger = logger
-        // Not from `random`: that one is the fair order's, and tests replay it from a seed.
-        var generator = SystemRandomNumberGenerator()
-        self.leaseHolder = String(generator.next(), radix: 16)
+        self.leaseHolder = leaseHolder
+        self.storeWarnings = storeWarnings
     }
 
     /// This kernel with `registry` in its place, for a hot reload of the partners. Everything
@@ -127,19 +108,28 @@ public struct PullKernel: Sendable {
     /// (partner, EC) pairs in flight (by partner id), so a call still in flight on this kernel
     /// keeps a new one from making the same call. A partner that stays (same id) keeps its
     /// circuit, pause and, if its budget is unchanged, its budget state (see
-    /// ``PartnerGuard/reloaded(from:to:budgets:)``); a new partner starts fresh. Calls in flight
+    /// ``PartnerProtection/carried(toBudget:)``); a new partner starts fresh. Calls in flight
     /// finish on the kernel that planned them, against the partner as it was.
     public func reloaded(with registry: PartnerRegistry) -> PullKernel {
-        var kernel = self
-        kernel.partnerGuard = partnerGuard.reloaded(
-            from: self.registry.partners.map(\.id),
-            to: registry.partners.map(\.id),
-            budgets: registry.partners.map(\.budgetPerSecond)
+        PullKernel(
+            registry: registry,
+            configuration: configuration,
+            graph: graph,
+            rateLimiter: rateLimiter,
+            transport: transport,
+            clock: clock,
+            random: random,
+            protections: partnersByID.mapValues(\.protection),
+            inFlight: inFlight,
+            metrics: metrics,
+            logger: logger,
+            leaseHolder: leaseHolder,
+            storeWarnings: storeWarnings
         )
-        kernel.metrics = KernelMetrics(partnerIDs: registry.partners.map(\.id), factory: metricsFactory)
-        kernel.registry = registry
-        return kernel
     }
+
+    /// The running partner with `id`.
+    func partner(_ id: String) -> RunningPartner? { partnersByID[id] }
 
     // MARK: Deciding
 
@@ -166,7 +156,7 @@ public struct PullKernel: Sendable {
     /// Decides every partner for `request` without sending, counting or writing anything:
     /// what `pullsync explain` prints. Disabled partners are included.
     public func explain(_ request: OrganicRequest) async -> RequestPlan {
-        await plan(request, committing: false)
+        await plan(request, gated: nil, mode: Explaining())
     }
 
     /// Decides `request` for real: creates the root entry of an EC issued on this request,
@@ -177,261 +167,20 @@ public struct PullKernel: Sendable {
     /// - Parameter gated: the EC from a ``gate(_:)`` already passed (the dispatcher gates at
     ///   submission), so the checks are not run twice.
     package func plan(_ request: OrganicRequest, gated: EdgeCookie? = nil) async -> RequestPlan {
-        await plan(request, committing: true, gated: gated)
-    }
-
-    private func plan(_ request: OrganicRequest, committing: Bool, gated: EdgeCookie? = nil) async -> RequestPlan {
-        let edgeCookie: EdgeCookie
-        switch gated.map(GateResult.pass) ?? gate(request) {
-        case .skip(let reason):
-            return skipAll(reason, edgeCookie: nil, committing: committing)
-        case .pass(let value):
-            edgeCookie = value
-        }
-        // The TC string is decoded once per request, before any store work: a malformed one
-        // stops every partner.
-        let consent = PartnerConsent(
-            signals: ConsentSignals(request.consentStrings),
-            hostPolicy: request.consent.partnerPolicy
-        )
-        if let denial = consent.requestDenial {
-            return skipAll(denial.reason, edgeCookie: edgeCookie, committing: committing)
-        }
-        let now = clock.now()
-
-        let record: ECRecord?
-        do {
-            record = try await lookUp(
-                edgeCookie,
-                issued: request.ecIssuedOnThisRequest,
-                now: now,
-                committing: committing
-            )
-        } catch {
-            storeWarnings.lookup.warning(
-                "identity graph lookup failed; skipping pull sync",
-                metadata: ["error": "\(error)"],
-                to: logger
-            )
-            return skipAll(.storeUnavailable, edgeCookie: edgeCookie, committing: committing)
-        }
-        guard let record else { return skipAll(.unknownEC, edgeCookie: edgeCookie, committing: committing) }
-        if record.withdrawn { return skipAll(.consent, edgeCookie: edgeCookie, committing: committing) }
-
-        var decisions: [PartnerDecision] = []
-        var candidates: [Int] = []
-        if !committing {
-            for index in registry.partners.indices where !registry.isEnabled(index) {
-                decisions.append(PartnerDecision(partnerID: registry.partners[index].id, decision: .skip(.disabled)))
-            }
-        }
-        for index in registry.enabledIndices {
-            let partner = registry.partners[index]
-            if let denial = consent.denial(for: partner.consent) {
-                decide(index, .skip(denial.reason), into: &decisions, committing: committing)
-            } else if let existing = record.partners[partner.sourceDomain], existing.isFresh(at: now, ttl: partner.ttl)
-            {
-                decide(index, .skip(.fresh), into: &decisions, committing: committing)
-            } else {
-                candidates.append(index)
-            }
-        }
-
-        // A fresh random order per request: differs across ECs and over time, fair in expectation.
-        for position in stride(from: candidates.count - 1, to: 0, by: -1) {
-            candidates.swapAt(position, random.next(below: position + 1))
-        }
-
-        var calls: [PlannedCall] = []
-        var remaining = candidates[...]
-        let cap = configuration.maxCallsPerRequest ?? Int.max
-        while calls.count < cap, !remaining.isEmpty {
-            // Admit locally (circuit, budget, URL) up to the cap, then count them in one batch.
-            var batch: [PlannedCall] = []
-            while calls.count + batch.count < cap, let index = remaining.popFirst() {
-                let partner = registry.partners[index]
-                var isProbe = false
-                if committing {
-                    // One call per partner and EC at a time: a page view arriving while the
-                    // previous one's call is out must not ask the partner again.
-                    guard inFlight.begin(partner.id, ecHash: edgeCookie.hash) else {
-                        decide(index, .skip(.inFlight), into: &decisions, committing: committing)
-                        continue
-                    }
-                    switch partnerGuard.admission(index, at: now) {
-                    case .admitted(let probe):
-                        isProbe = probe
-                    case .refused(let reason):
-                        inFlight.end(partner.id, ecHash: edgeCookie.hash)
-                        decide(index, .skip(reason), into: &decisions, committing: committing)
-                        continue
-                    }
-                } else if inFlight.contains(partner.id, ecHash: edgeCookie.hash) {
-                    decide(index, .skip(.inFlight), into: &decisions, committing: committing)
-                    continue
-                } else if let reason = partnerGuard.peek(index, at: now) {
-                    decide(index, .skip(reason), into: &decisions, committing: committing)
-                    continue
-                }
-                let context = PullContext(
-                    edgeCookie: edgeCookie,
-                    partnerID: partner.id,
-                    sourceDomain: partner.sourceDomain,
-                    now: now,
-                    clientIP: configuration.forwardClientIP ? request.clientIP : nil,
-                    consentStrings: request.consentStrings
-                )
-                let built: PullRequest
-                do {
-                    built = try partner.adapter.makeRequest(for: context)
-                } catch {
-                    logger.warning(
-                        "adapter could not build a request",
-                        metadata: ["partner": "\(partner.id)", "error": "\(error.message)"]
-                    )
-                    if committing { release(index, ecHash: edgeCookie.hash, probe: isProbe) }
-                    decide(index, .skip(.adapterError), into: &decisions, committing: committing)
-                    continue
-                }
-                guard isAllowed(built.url, for: partner) else {
-                    if committing { release(index, ecHash: edgeCookie.hash, probe: isProbe) }
-                    decide(index, .skip(.badURL), into: &decisions, committing: committing)
-                    continue
-                }
-                batch.append(
-                    PlannedCall(
-                        partnerIndex: index,
-                        partnerID: partner.id,
-                        request: built,
-                        context: context,
-                        expected: record.partners[partner.sourceDomain],
-                        isProbe: isProbe
-                    )
-                )
-            }
-            if batch.isEmpty { break }
-            let admitted: [LeasedAdmission]
-            do {
-                admitted = try await admitRateLimits(batch, ecHash: edgeCookie.hash, now: now, committing: committing)
-            } catch {
-                storeWarnings.rateLimiter.warning(
-                    "rate limiter failed; skipping pull sync",
-                    metadata: ["error": "\(error)"],
-                    to: logger
-                )
-                for call in batch {
-                    if committing { release(call.partnerIndex, ecHash: edgeCookie.hash, probe: call.isProbe) }
-                    decide(call.partnerIndex, .skip(.storeUnavailable), into: &decisions, committing: committing)
-                }
-                // The partners not yet batched can't be admitted either: not deferred, unavailable.
-                for index in remaining {
-                    decide(index, .skip(.storeUnavailable), into: &decisions, committing: committing)
-                }
-                remaining = []
-                break
-            }
-            for (call, admission) in zip(batch, admitted) {
-                switch admission {
-                case .admitted:
-                    decide(call.partnerIndex, .dispatch, into: &decisions, committing: committing)
-                    calls.append(call)
-                case .rateLimited, .leased:
-                    if committing { release(call.partnerIndex, ecHash: edgeCookie.hash, probe: call.isProbe) }
-                    let reason: SkipReason = admission == .leased ? .inFlight : .rateLimited
-                    decide(call.partnerIndex, .skip(reason), into: &decisions, committing: committing)
-                }
-            }
-        }
-        for index in remaining {
-            decide(index, .skip(.deferred), into: &decisions, committing: committing)
-        }
-        return RequestPlan(edgeCookie: edgeCookie, decisions: decisions, calls: calls)
-    }
-
-    private func lookUp(
-        _ edgeCookie: EdgeCookie,
-        issued: Bool,
-        now: Timestamp,
-        committing: Bool
-    ) async throws
-        -> ECRecord?
-    {
-        if let record = try await graph.record(ecHash: edgeCookie.hashString) { return record }
-        guard issued else { return nil }
-        if committing { return try await graph.createRoot(for: edgeCookie, at: now) }
-        return ECRecord(ecHash: edgeCookie.hashString, ecID: edgeCookie.value, createdAt: now)
-    }
-
-    private func admitRateLimits(
-        _ batch: [PlannedCall],
-        ecHash: Substring,
-        now: Timestamp,
-        committing: Bool
-    )
-        async throws -> [LeasedAdmission]
-    {
-        let requests = batch.map { call in
-            RateLimitRequest(
-                key: RateLimitRequest.pullKey(partnerID: call.partnerID, ecHash: ecHash),
-                policy: registry.partners[call.partnerIndex].rateLimit
-            )
-        }
-        if committing {
-            let admitted: [LeasedAdmission]
-            if rateLimiter.sharesLeases {
-                // Long enough for the slowest call of the batch and its write; a node that dies
-                // mid-call holds the pair no longer than this.
-                let longest = batch.map { registry.partners[$0.partnerIndex].timeout }.max() ?? .zero
-                let lease = CallLease(holder: leaseHolder, expiresAt: now + longest + configuration.leaseMargin)
-                admitted = try await rateLimiter.admit(requests, lease: lease, at: now)
-            } else {
-                admitted = try await rateLimiter.acquire(requests, at: now).map { $0 ? .admitted : .rateLimited }
-            }
-            // A store that answers for fewer calls than asked is broken: count nothing as admitted.
-            guard admitted.count == requests.count else {
-                throw StoreAnswerMismatch(asked: requests.count, got: admitted.count)
-            }
-            return admitted
-        }
-        var admitted: [LeasedAdmission] = []
-        for request in requests {
-            let used = try await rateLimiter.count(key: request.key, window: request.policy.window, at: now)
-            admitted.append(used < request.policy.calls ? .admitted : .rateLimited)
-        }
-        return admitted
-    }
-
-    private func skipAll(_ reason: SkipReason, edgeCookie: EdgeCookie?, committing: Bool) -> RequestPlan {
-        // A request-level skip is counted once per request, not once per partner.
-        if committing { metrics.requestSkip(reason) }
-        let decisions =
-            committing
-            ? []
-            : registry.partners.indices.map { index in
-                PartnerDecision(
-                    partnerID: registry.partners[index].id,
-                    decision: registry.isEnabled(index) ? .skip(reason) : .skip(.disabled)
-                )
-            }
-        return RequestPlan(edgeCookie: edgeCookie, decisions: decisions, calls: [], requestSkip: reason)
-    }
-
-    private func decide(_ index: Int, _ decision: Decision, into decisions: inout [PartnerDecision], committing: Bool) {
-        decisions.append(PartnerDecision(partnerID: registry.partners[index].id, decision: decision))
-        if committing { metrics.decision(index, decision) }
+        await plan(request, gated: gated, mode: Committing())
     }
 
     /// Gives back everything a committed plan took for calls that will never be sent (for
     /// benchmarks and tests that inspect plans without executing them). Rate-limit counts stay.
     package func abandon(_ plan: RequestPlan) {
         guard let edgeCookie = plan.edgeCookie else { return }
-        for call in plan.calls { release(call.partnerIndex, ecHash: edgeCookie.hash, probe: call.isProbe) }
+        for call in plan.calls { release(call.partner, ecHash: edgeCookie.hash, probe: call.isProbe) }
     }
 
     /// Gives back what planning took for a call that won't be sent.
-    private func release(_ index: Int, ecHash: Substring, probe: Bool) {
-        partnerGuard.refund(index, probe: probe)
-        inFlight.end(registry.partners[index].id, ecHash: ecHash)
+    func release(_ partner: RunningPartner, ecHash: Substring, probe: Bool) {
+        partner.protection.refund(probe: probe)
+        inFlight.end(partner.id, ecHash: ecHash)
     }
 
     /// Whether `url` may be sent to for `partner`: on its allow-list, and `https`, unless the
@@ -445,9 +194,9 @@ public struct PullKernel: Sendable {
     }
 
     /// Each partner's protection state now (circuit and pause), in registry order: what health shows.
-    public func protectionStates() -> [(partnerID: String, state: PartnerGuardState)] {
+    public func protectionStates() -> [(partnerID: String, state: ProtectionState)] {
         let now = clock.now()
-        return registry.partners.indices.map { (registry.partners[$0].id, partnerGuard.state($0, at: now)) }
+        return partners.map { ($0.id, $0.protection.state(at: now)) }
     }
 
     // MARK: Withdrawal
@@ -526,20 +275,20 @@ public struct PullKernel: Sendable {
                         do {
                             try await globalSlots.acquire()
                         } catch {
-                            self.release(call.partnerIndex, ecHash: ecHash[...], probe: call.isProbe)
+                            self.release(call.partner, ecHash: ecHash[...], probe: call.isProbe)
                             return nil
                         }
                         // Shutdown may have begun while this call waited for a slot: it was
                         // never sent, so it is not sent now either.
                         guard shouldStartMore() else {
                             globalSlots.release()
-                            self.release(call.partnerIndex, ecHash: ecHash[...], probe: call.isProbe)
+                            self.release(call.partner, ecHash: ecHash[...], probe: call.isProbe)
                             return nil
                         }
                     }
                     defer { globalSlots?.release() }
                     guard await self.mayStartSending(call) else {
-                        self.release(call.partnerIndex, ecHash: ecHash[...], probe: call.isProbe)
+                        self.release(call.partner, ecHash: ecHash[...], probe: call.isProbe)
                         return nil
                     }
                     return await self.call(call, ecHash: ecHash, writer: writer)
@@ -554,7 +303,7 @@ public struct PullKernel: Sendable {
             }
             // Calls never started (shutdown) give their counted slot back to nobody: the rate
             // limit stays conservative, and the budget is refunded.
-            for call in pending { release(call.partnerIndex, ecHash: ecHash[...], probe: call.isProbe) }
+            for call in pending { release(call.partner, ecHash: ecHash[...], probe: call.isProbe) }
             return results
         }
         if rateLimiter.sharesLeases {
@@ -582,12 +331,12 @@ public struct PullKernel: Sendable {
     /// with a store that shares budgets, from all nodes together. A call refused here is not
     /// sent; it counts as a `budget` decision too.
     func mayStartSending(_ call: PlannedCall) async -> Bool {
-        guard let perSecond = registry.partners[call.partnerIndex].budgetPerSecond else { return true }
+        guard let perSecond = call.partner.definition.budgetPerSecond else { return true }
         let refuse = {
-            self.metrics.decision(call.partnerIndex, .skip(.budget))
+            call.partner.metrics.decision(.skip(.budget))
             return false
         }
-        guard partnerGuard.takeSendSlot(call.partnerIndex, at: clock.now()) else { return refuse() }
+        guard call.partner.protection.takeSendSlot(at: clock.now()) else { return refuse() }
         guard rateLimiter.sharesBudgets else { return true }
         do {
             let budget = SharedBudget(partnerID: call.partnerID, perSecond: perSecond)
@@ -616,7 +365,8 @@ public struct PullKernel: Sendable {
     }
 
     func call(_ call: PlannedCall, ecHash: String, writer: WriteBatcher) async -> CallResult {
-        let partner = registry.partners[call.partnerIndex]
+        let running = call.partner
+        let partner = running.definition
         let started = ContinuousClock.now
         metrics.inFlight.increment()
         let (status, outcome, retryAfter) = await send(call.request, context: call.context, partner: partner)
@@ -626,8 +376,8 @@ public struct PullKernel: Sendable {
         // Our own refusals and calls cut short by shutdown say nothing about the partner's health.
         let cancelled = Task.isCancelled
         if let retryAfter, !cancelled {
-            let until = partnerGuard.pause(call.partnerIndex, for: retryAfter, probe: call.isProbe, at: now)
-            metrics.pause(call.partnerIndex)
+            let until = running.protection.pause(for: retryAfter, probe: call.isProbe, at: now)
+            running.metrics.pause()
             logger.warning(
                 "partner asked for a pause; no calls to it until it ends",
                 metadata: [
@@ -636,22 +386,21 @@ public struct PullKernel: Sendable {
                 ]
             )
         } else if outcome != .refusedTarget && !cancelled {
-            let change = partnerGuard.record(
-                call.partnerIndex,
+            let change = running.protection.record(
                 failed: outcome.isPartnerFailure,
                 probe: call.isProbe,
                 at: now
             )
             if let change { log(change, partner: partner) }
         } else {
-            partnerGuard.refund(call.partnerIndex, probe: call.isProbe)
+            running.protection.refund(probe: call.isProbe)
         }
         defer { inFlight.end(call.partnerID, ecHash: ecHash[...]) }
         // A call cut short by shutdown is not the partner's answer: it is logged, not counted
         // (unless the answer made it in before the cut).
         if !cancelled || outcome.outcomeClass == .uid {
-            metrics.outcome(call.partnerIndex, outcome.outcomeClass)
-            metrics.durations[call.partnerIndex].recordNanoseconds(duration.nanoseconds)
+            running.metrics.outcome(outcome.outcomeClass)
+            running.metrics.duration.recordNanoseconds(duration.nanoseconds)
         }
 
         var write: WriteResult?
@@ -660,7 +409,7 @@ public struct PullKernel: Sendable {
             write = await writer.write(
                 UIDWrite(sourceDomain: partner.sourceDomain, value: value, expected: call.expected)
             )
-            metrics.write(call.partnerIndex, write)
+            running.metrics.write(write)
         }
         log(outcome, write: write, partner: partner, duration: duration, cancelled: cancelled)
         return CallResult(partnerID: partner.id, outcome: outcome, write: write, duration: duration, status: status)
@@ -712,8 +461,8 @@ public struct PullKernel: Sendable {
         edgeCookie: EdgeCookie,
         consentStrings: ConsentStrings = ConsentStrings()
     ) async throws(AdapterError) -> ProbeResult? {
-        guard let index = registry.index(of: partnerID) else { return nil }
-        let partner = registry.partners[index]
+        guard let running = partnersByID[partnerID] else { return nil }
+        let partner = running.definition
         let context = PullContext(
             edgeCookie: edgeCookie,
             partnerID: partner.id,
@@ -725,7 +474,7 @@ public struct PullKernel: Sendable {
         let started = ContinuousClock.now
         let (status, outcome, _) = await send(request, context: context, partner: partner)
         let duration = ContinuousClock.now - started
-        metrics.outcome(index, outcome.outcomeClass)
+        running.metrics.outcome(outcome.outcomeClass)
         return ProbeResult(
             partnerID: partner.id,
             request: request,
@@ -760,7 +509,7 @@ public struct PullKernel: Sendable {
 }
 
 /// One throttle per kind of store failure, so each kind still shows up in the log.
-private struct StoreWarnings: Sendable {
+struct StoreWarnings: Sendable {
     let lookup = ThrottledWarning()
     let rateLimiter = ThrottledWarning()
     let write = ThrottledWarning()

@@ -321,8 +321,8 @@ public final class PostgresStore: PullSyncStore {
         let client = self.client
         let timeout = operationTimeout
         let lease = OperationLease()
-        return try await withThrowingTaskGroup(of: Row.self) { group in
-            group.addTask {
+        do {
+            return try await withDeadline(timeout, onExpiry: lease.expire) {
                 try await client.withConnection { connection in
                     // A lease granted just as the timeout fired is not used.
                     guard lease.hold(connection) else { throw CancellationError() }
@@ -330,19 +330,8 @@ public final class PostgresStore: PullSyncStore {
                     return try await Self.send(query, on: connection, collect)
                 }
             }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                lease.expire()
-                throw PostgresStoreError("no answer from PostgreSQL within \(timeout)")
-            }
-            defer { group.cancelAll() }
-            do {
-                guard let first = try await group.next() else { throw CancellationError() }
-                return first
-            } catch  where lease.hasExpired {
-                // The statement's own error (its connection closed) may come first; the timeout says why.
-                throw PostgresStoreError("no answer from PostgreSQL within \(timeout)")
-            }
+        } catch is DeadlineExceeded {
+            throw PostgresStoreError("no answer from PostgreSQL within \(timeout)")
         }
     }
 
@@ -813,9 +802,6 @@ private final class OperationLease: Sendable {
             return true
         }
     }
-
-    /// Whether the operation's time ran out.
-    var hasExpired: Bool { state.withLock { $0.expired } }
 
     /// The operation is done with its connection (which goes back to the pool, and may be
     /// another operation's next).

@@ -52,29 +52,32 @@ struct SharedBudgetKernelTests {
 
     @Test("Per process: at most the budget's sends in any second, however planning bunched them")
     func sendWindow() {
-        let guardian = PartnerGuard(budgets: [3, nil])
+        let guardian = [3, nil].map { budget in PartnerProtection(
+            budget: budget) }
         let t0 = Timestamp(secondsSinceEpoch: 1_000)
-        #expect((0..<3).allSatisfy { _ in guardian.takeSendSlot(0, at: t0) })
-        #expect(!guardian.takeSendSlot(0, at: t0 + .milliseconds(999)))
-        #expect(guardian.takeSendSlot(0, at: t0 + .seconds(1)))
-        #expect(guardian.takeSendSlot(0, at: t0 + .seconds(1)))
-        #expect(guardian.takeSendSlot(0, at: t0 + .seconds(1)))
-        #expect(!guardian.takeSendSlot(0, at: t0 + .milliseconds(1999)))
-        #expect((0..<1000).allSatisfy { _ in guardian.takeSendSlot(1, at: t0) })
+        #expect((0..<3).allSatisfy { _ in guardian[0].takeSendSlot(at: t0) })
+        #expect(!guardian[0].takeSendSlot(at: t0 + .milliseconds(999)))
+        #expect(guardian[0].takeSendSlot(at: t0 + .seconds(1)))
+        #expect(guardian[0].takeSendSlot(at: t0 + .seconds(1)))
+        #expect(guardian[0].takeSendSlot(at: t0 + .seconds(1)))
+        #expect(!guardian[0].takeSendSlot(at: t0 + .milliseconds(1999)))
+        #expect((0..<1000).allSatisfy { _ in guardian[1].takeSendSlot(at: t0) })
         // 50/s is spread: at most 5 in any 100 ms, 50 in any second.
-        let spread = PartnerGuard(budgets: [50])
-        #expect((0..<5).allSatisfy { _ in spread.takeSendSlot(0, at: t0) })
-        #expect(!spread.takeSendSlot(0, at: t0 + .milliseconds(99)))
+        let spread = PartnerProtection(
+            budget: 50)
+        #expect((0..<5).allSatisfy { _ in spread.takeSendSlot(at: t0) })
+        #expect(!spread.takeSendSlot(at: t0 + .milliseconds(99)))
         var sent = 5
-        for step in 1..<30 where spread.takeSendSlot(0, at: t0 + .milliseconds(100 * step)) { sent += 1 }
+        for step in 1..<30 where spread.takeSendSlot(at: t0 + .milliseconds(100 * step)) { sent += 1 }
         #expect(sent == 34)
         var inSecond = 0
-        for tick in 0..<1000 where spread.takeSendSlot(0, at: t0 + .seconds(3) + .milliseconds(tick)) { inSecond += 1 }
+        for tick in 0..<1000 where spread.takeSendSlot(at: t0 + .seconds(3) + .milliseconds(tick)) { inSecond += 1 }
         #expect(inSecond == 50)
-        let fractional = PartnerGuard(budgets: [0.5])
-        #expect(fractional.takeSendSlot(0, at: t0))
-        #expect(!fractional.takeSendSlot(0, at: t0 + .milliseconds(1999)))
-        #expect(fractional.takeSendSlot(0, at: t0 + .seconds(2)))
+        let fractional = PartnerProtection(
+            budget: 0.5)
+        #expect(fractional.takeSendSlot(at: t0))
+        #expect(!fractional.takeSendSlot(at: t0 + .milliseconds(1999)))
+        #expect(fractional.takeSendSlot(at: t0 + .seconds(2)))
     }
 
     @Test("A store that doesn't share budgets is never asked")

@@ -150,8 +150,7 @@ struct URLSafetyTests {
             now: harness.clock.now()
         )
         let planned = PlannedCall(
-            partnerIndex: 0,
-            partnerID: "a",
+            partner: try #require(harness.kernel.partner("a")),
             request: PullRequest(url: PartnerURL(scheme: "https", host: "elsewhere.example")),
             context: context,
             expected: nil

@@ -50,15 +50,15 @@ public struct ErrorRateRule: Sendable, Hashable {
     }
 }
 
-/// What ``PartnerGuard`` decided for one call.
-public enum Admission: Sendable, Hashable {
+/// What ``PartnerProtection`` decided for one call.
+package enum Admission: Sendable, Hashable {
     /// The call may go; `probe` when it is the half-open circuit's single probe.
     case admitted(probe: Bool)
     case refused(SkipReason)
 }
 
 /// How a partner's circuit changed when a call's end was recorded (for the log).
-public enum CircuitChange: Sendable, Hashable {
+package enum CircuitChange: Sendable, Hashable {
     /// Opened after this many consecutive failures.
     case openedByConsecutiveFailures(Int)
     /// Opened because `failures` of the last `calls` calls in the window failed.
@@ -70,7 +70,7 @@ public enum CircuitChange: Sendable, Hashable {
 }
 
 /// A partner's protection state, for health and `explain`.
-public enum PartnerGuardState: Sendable, Hashable {
+public enum ProtectionState: Sendable, Hashable {
     case closed
     /// Open until the given time, then one probe goes.
     case open(until: Timestamp)
@@ -80,16 +80,16 @@ public enum PartnerGuardState: Sendable, Hashable {
     case paused(until: Timestamp)
 }
 
-/// Per-process protection of each partner: a circuit breaker (consecutive failures or an error
+/// One partner's protection in this process: a circuit breaker (consecutive failures or an error
 /// rate over a window open it; after the open duration one probe goes; a success closes it), a
 /// pause the partner asks for with `429`/`503` and `Retry-After`, an optional calls-per-second
 /// budget (a token bucket holding at most one second of calls), and a cap on the calls in flight
-/// to one partner, so that a partner that hangs can't take every call slot.
+/// to the partner, so that a partner that hangs can't take every call slot.
 ///
-/// Every admitted call must end in exactly one ``record(_:failed:probe:at:)`` (it was sent and
-/// answered), ``pause(_:for:probe:at:)`` (it was answered with a pause) or ``refund(_:probe:)``
+/// Every admitted call must end in exactly one ``record(failed:probe:at:)`` (it was sent and
+/// answered), ``pause(for:probe:at:)`` (it was answered with a pause) or ``refund(probe:)``
 /// (it was not sent, or its outcome says nothing about the partner).
-public final class PartnerGuard: Sendable {
+package final class PartnerProtection: Sendable {
     private enum Circuit {
         case closed(consecutiveFailures: Int)
         case open(until: Timestamp)
@@ -107,78 +107,55 @@ public final class PartnerGuard: Sendable {
         var sendLog = SendLog()
     }
 
-    private final class Slot: Sendable {
-        let state: Mutex<State>
-        let budget: Double?
-        /// The budget as a sliding window of send times.
-        let window: SharedBudget?
-        init(budget: Double?) {
-            self.budget = budget
-            self.window = budget.map { SharedBudget(partnerID: "", perSecond: $0) }
-            self.state = Mutex(State(tokens: budget.map { max($0, 1) } ?? 0))
-        }
-    }
-
-    private let slots: [Slot]
+    private let state: Mutex<State>
+    /// Calls per second, or `nil` for no budget.
+    package let budget: Double?
+    /// The budget as a sliding window of send times.
+    private let window: SharedBudget?
     private let policy: CircuitBreakerPolicy
-    private let maxInFlightPerPartner: Int
+    private let maxInFlight: Int
 
-    /// One slot per partner, in registry order; `budgets[i]` is partner `i`'s calls per second.
-    public init(
-        budgets: [Double?],
-        policy: CircuitBreakerPolicy = CircuitBreakerPolicy(),
-        maxInFlightPerPartner: Int = .max
-    ) {
-        self.slots = budgets.map { Slot(budget: $0) }
+    package init(budget: Double?, policy: CircuitBreakerPolicy = CircuitBreakerPolicy(), maxInFlight: Int = .max) {
+        self.budget = budget
+        self.window = budget.map { SharedBudget(partnerID: "", perSecond: $0) }
         self.policy = policy
-        self.maxInFlightPerPartner = maxInFlightPerPartner
+        self.maxInFlight = maxInFlight
+        self.state = Mutex(State(tokens: budget.map { max($0, 1) } ?? 0))
     }
 
-    private init(slots: [Slot], policy: CircuitBreakerPolicy, maxInFlightPerPartner: Int) {
-        self.slots = slots
-        self.policy = policy
-        self.maxInFlightPerPartner = maxInFlightPerPartner
-    }
-
-    /// The guard for a reloaded registry (`newIDs`, with their budgets), carrying over what it
-    /// knows of partners that stay (by id, whatever their position): one whose budget is
-    /// unchanged keeps its very slot (circuit, pause, budget, send log, calls in flight), shared
-    /// with this guard so that calls in flight on the old registry end on it; one whose budget
-    /// changed keeps its circuit and pause and starts its budget afresh; a new partner starts closed.
-    public func reloaded(from oldIDs: [String], to newIDs: [String], budgets: [Double?]) -> PartnerGuard {
-        let old = Dictionary(zip(oldIDs, slots), uniquingKeysWith: { first, _ in first })
-        let carried = zip(newIDs, budgets).map { id, budget -> Slot in
-            guard let previous = old[id] else { return Slot(budget: budget) }
-            if previous.budget == budget { return previous }
-            let fresh = Slot(budget: budget)
-            let (circuit, recent, pausedUntil) = previous.state.withLock { ($0.circuit, $0.recent, $0.pausedUntil) }
-            fresh.state.withLock { state in
-                state.circuit = circuit
-                state.recent = recent
-                state.pausedUntil = pausedUntil
-            }
-            return fresh
+    /// The protection of the same partner after a reload that gives it `budget`: this very
+    /// object when the budget is unchanged (circuit, pause, budget, send log and calls in flight
+    /// carry over, shared with calls still in flight on the old partners), else a new one that
+    /// keeps the circuit and pause and starts its budget afresh.
+    package func carried(toBudget budget: Double?) -> PartnerProtection {
+        if budget == self.budget { return self }
+        let fresh = PartnerProtection(budget: budget, policy: policy, maxInFlight: maxInFlight)
+        let (circuit, recent, pausedUntil) = state.withLock { ($0.circuit, $0.recent, $0.pausedUntil) }
+        fresh.state.withLock { state in
+            state.circuit = circuit
+            state.recent = recent
+            state.pausedUntil = pausedUntil
         }
-        return PartnerGuard(slots: carried, policy: policy, maxInFlightPerPartner: maxInFlightPerPartner)
+        return fresh
     }
 
-    /// Whether partner `index` may be called at `now`, taking a budget token, an in-flight
-    /// place and, when the circuit is half open, the single probe. `nil` means admitted.
-    public func admit(_ index: Int, at now: Timestamp) -> SkipReason? {
-        switch admission(index, at: now) {
+    /// Whether the partner may be called at `now`, taking a budget token, an in-flight place
+    /// and, when the circuit is half open, the single probe. `nil` means admitted.
+    package func admit(at now: Timestamp) -> SkipReason? {
+        switch admission(at: now) {
         case .admitted: nil
         case .refused(let reason): reason
         }
     }
 
-    /// Like ``admit(_:at:)``, saying whether the admitted call is the circuit's probe.
-    public func admission(_ index: Int, at now: Timestamp) -> Admission {
-        check(index, at: now, consume: true)
+    /// Like ``admit(at:)``, saying whether the admitted call is the circuit's probe.
+    package func admission(at now: Timestamp) -> Admission {
+        check(at: now, consume: true)
     }
 
-    /// Like ``admit(_:at:)`` but changes nothing (for `explain`).
-    public func peek(_ index: Int, at now: Timestamp) -> SkipReason? {
-        switch check(index, at: now, consume: false) {
+    /// Like ``admit(at:)`` but changes nothing (for `explain`).
+    package func peek(at now: Timestamp) -> SkipReason? {
+        switch check(at: now, consume: false) {
         case .admitted: nil
         case .refused(let reason): reason
         }
@@ -186,10 +163,10 @@ public final class PartnerGuard: Sendable {
 
     /// Gives back what an admission took, for a call that was not sent after all (or whose
     /// outcome says nothing about the partner). `probe` frees the half-open probe.
-    public func refund(_ index: Int, probe: Bool = false) {
-        let slot = slots[index]
-        slot.state.withLock { state in
-            if let budget = slot.budget { state.tokens = min(state.tokens + 1, max(budget, 1)) }
+    package func refund(probe: Bool = false) {
+        let budget = budget
+        state.withLock { state in
+            if let budget { state.tokens = min(state.tokens + 1, max(budget, 1)) }
             state.inFlight = max(0, state.inFlight - 1)
             if probe, case .halfOpen = state.circuit { state.circuit = .halfOpen(probeSince: nil) }
         }
@@ -199,9 +176,9 @@ public final class PartnerGuard: Sendable {
     /// one open); a success closes it. While half open, only the probe's failure reopens it.
     /// Returns how the circuit changed, if it did.
     @discardableResult
-    public func record(_ index: Int, failed: Bool, probe: Bool = false, at now: Timestamp) -> CircuitChange? {
+    package func record(failed: Bool, probe: Bool = false, at now: Timestamp) -> CircuitChange? {
         let policy = policy
-        return slots[index].state.withLock { state -> CircuitChange? in
+        return state.withLock { state -> CircuitChange? in
             state.inFlight = max(0, state.inFlight - 1)
             switch (state.circuit, failed) {
             case (.closed, false):
@@ -243,9 +220,9 @@ public final class PartnerGuard: Sendable {
     /// answer is neither a failure nor a success for the circuit; a probe answered so is freed,
     /// and the next call after the pause probes again. Returns when the pause ends.
     @discardableResult
-    public func pause(_ index: Int, for delay: Duration, probe: Bool = false, at now: Timestamp) -> Timestamp {
+    package func pause(for delay: Duration, probe: Bool = false, at now: Timestamp) -> Timestamp {
         let until = now + min(max(delay, .zero), policy.maxPause)
-        return slots[index].state.withLock { state in
+        return state.withLock { state in
             state.inFlight = max(0, state.inFlight - 1)
             if probe, case .halfOpen = state.circuit { state.circuit = .halfOpen(probeSince: nil) }
             let end = max(state.pausedUntil ?? until, until)
@@ -254,29 +231,28 @@ public final class PartnerGuard: Sendable {
         }
     }
 
-    /// Takes a place for a call to partner `index` about to be sent at `now`: `false` when the
-    /// partner's budget already saw as many sends in the window before `now` (always `true`
-    /// without a budget). The budget as send times, exact in any window, whatever the queueing
-    /// between admission and sending. A budget of 20/s or more is also spread out: at most a
-    /// tenth of it (rounded up) in any tenth of the window, so that a flood's calls don't all go
-    /// at the start of each second, where any delay on the way would bunch two seconds' calls.
-    public func takeSendSlot(_ index: Int, at now: Timestamp) -> Bool {
-        let slot = slots[index]
-        guard let window = slot.window else { return true }
-        return slot.state.withLock { state in state.sendLog.take(at: now, budget: window) }
+    /// Takes a place for a call about to be sent at `now`: `false` when the partner's budget
+    /// already saw as many sends in the window before `now` (always `true` without a budget).
+    /// The budget as send times, exact in any window, whatever the queueing between admission
+    /// and sending. A budget of 20/s or more is also spread out: at most a tenth of it (rounded
+    /// up) in any tenth of the window, so that a flood's calls don't all go at the start of each
+    /// second, where any delay on the way would bunch two seconds' calls.
+    package func takeSendSlot(at now: Timestamp) -> Bool {
+        guard let window else { return true }
+        return state.withLock { state in state.sendLog.take(at: now, budget: window) }
     }
 
-    /// Whether partner `index`'s circuit is open at `now` (for health and metrics).
-    public func isOpen(_ index: Int, at now: Timestamp) -> Bool {
-        slots[index].state.withLock { state in
+    /// Whether the circuit is open at `now` (for health and metrics).
+    package func isOpen(at now: Timestamp) -> Bool {
+        state.withLock { state in
             if case .open(let until) = state.circuit { return now < until }
             return false
         }
     }
 
-    /// Partner `index`'s protection state at `now`: a pause shows first, then the circuit.
-    public func state(_ index: Int, at now: Timestamp) -> PartnerGuardState {
-        slots[index].state.withLock { state in
+    /// The protection state at `now`: a pause shows first, then the circuit.
+    package func state(at now: Timestamp) -> ProtectionState {
+        state.withLock { state in
             if let until = state.pausedUntil, now < until { return .paused(until: until) }
             switch state.circuit {
             case .closed: return .closed
@@ -286,16 +262,16 @@ public final class PartnerGuard: Sendable {
         }
     }
 
-    /// Calls admitted to partner `index` and not yet recorded or refunded.
-    public func inFlight(_ index: Int) -> Int {
-        slots[index].state.withLock { $0.inFlight }
+    /// Calls admitted and not yet recorded or refunded.
+    package var callsInFlight: Int {
+        state.withLock { $0.inFlight }
     }
 
-    private func check(_ index: Int, at now: Timestamp, consume: Bool) -> Admission {
-        let slot = slots[index]
+    private func check(at now: Timestamp, consume: Bool) -> Admission {
         let openDuration = policy.openDuration
-        let maxInFlight = maxInFlightPerPartner
-        return slot.state.withLock { state in
+        let maxInFlight = maxInFlight
+        let budget = budget
+        return state.withLock { state in
             if let until = state.pausedUntil {
                 guard now >= until else { return .refused(.partnerPaused) }
                 if consume { state.pausedUntil = nil }
@@ -314,7 +290,7 @@ public final class PartnerGuard: Sendable {
                 probe = true
             }
             guard state.inFlight < maxInFlight else { return .refused(.partnerBusy) }
-            if let budget = slot.budget {
+            if let budget {
                 let capacity = max(budget, 1)
                 var tokens = state.tokens
                 if let refilledAt = state.refilledAt {

@@ -1,0 +1,275 @@
+/// What planning may change: everything a real request takes (``Committing``), or nothing at
+/// all (``Explaining``, for `pullsync explain`). The planner is one function over the two.
+protocol PlanningMode: Sendable {
+    /// Whether disabled partners are listed and nothing is counted (`explain`).
+    var isExplaining: Bool { get }
+    /// The EC's record; an EC issued on this request gets its root entry (or, explaining, a
+    /// stand-in for it).
+    func lookUp(_ edgeCookie: EdgeCookie, issued: Bool, now: Timestamp, kernel: PullKernel) async throws -> ECRecord?
+    /// Admits a call locally: one per (partner, EC) in flight, then circuit, pause and budget.
+    func admit(_ partner: RunningPartner, ecHash: Substring, now: Timestamp, kernel: PullKernel) -> Admission
+    /// Gives back what ``admit(_:ecHash:now:kernel:)`` took, for a call that won't be sent.
+    func release(_ partner: RunningPartner, ecHash: Substring, probe: Bool, kernel: PullKernel)
+    /// Counts a batch of calls in the rate limiter (or only reads the counts).
+    func admitRateLimits(_ batch: [PlannedCall], ecHash: Substring, now: Timestamp, kernel: PullKernel) async throws
+        -> [LeasedAdmission]
+    /// Counts a partner's decision in metrics.
+    func count(_ decision: Decision, for partner: RunningPartner)
+    /// Counts a request skipped as a whole.
+    func countRequestSkip(_ reason: SkipReason, kernel: PullKernel)
+}
+
+/// Planning for real: what the dispatcher and ``PullKernel/process(_:)`` do.
+struct Committing: PlanningMode {
+    var isExplaining: Bool { false }
+
+    func lookUp(_ edgeCookie: EdgeCookie, issued: Bool, now: Timestamp, kernel: PullKernel) async throws -> ECRecord? {
+        if let record = try await kernel.graph.record(ecHash: edgeCookie.hashString) { return record }
+        return issued ? try await kernel.graph.createRoot(for: edgeCookie, at: now) : nil
+    }
+
+    func admit(_ partner: RunningPartner, ecHash: Substring, now: Timestamp, kernel: PullKernel) -> Admission {
+        // One call per partner and EC at a time: a page view arriving while the previous one's
+        // call is out must not ask the partner again.
+        guard kernel.inFlight.begin(partner.id, ecHash: ecHash) else { return .refused(.inFlight) }
+        let admission = partner.protection.admission(at: now)
+        if case .refused = admission { kernel.inFlight.end(partner.id, ecHash: ecHash) }
+        return admission
+    }
+
+    func release(_ partner: RunningPartner, ecHash: Substring, probe: Bool, kernel: PullKernel) {
+        kernel.release(partner, ecHash: ecHash, probe: probe)
+    }
+
+    func admitRateLimits(_ batch: [PlannedCall], ecHash: Substring, now: Timestamp, kernel: PullKernel) async throws
+        -> [LeasedAdmission]
+    {
+        let requests = batch.map { call in
+            RateLimitRequest(
+                key: RateLimitRequest.pullKey(partnerID: call.partnerID, ecHash: ecHash),
+                policy: call.partner.definition.rateLimit
+            )
+        }
+        let admitted: [LeasedAdmission]
+        if kernel.rateLimiter.sharesLeases {
+            // Long enough for the slowest call of the batch and its write; a node that dies
+            // mid-call holds the pair no longer than this.
+            let longest = batch.map(\.partner.definition.timeout).max() ?? .zero
+            let lease = CallLease(holder: kernel.leaseHolder, expiresAt: now + longest + kernel.configuration.leaseMargin)
+            admitted = try await kernel.rateLimiter.admit(requests, lease: lease, at: now)
+        } else {
+            admitted = try await kernel.rateLimiter.acquire(requests, at: now).map { $0 ? .admitted : .rateLimited }
+        }
+        // A store that answers for fewer calls than asked is broken: count nothing as admitted.
+        guard admitted.count == requests.count else {
+            throw StoreAnswerMismatch(asked: requests.count, got: admitted.count)
+        }
+        return admitted
+    }
+
+    func count(_ decision: Decision, for partner: RunningPartner) {
+        partner.metrics.decision(decision)
+    }
+
+    func countRequestSkip(_ reason: SkipReason, kernel: PullKernel) {
+        // A request-level skip is counted once per request, not once per partner.
+        kernel.metrics.requestSkip(reason)
+    }
+}
+
+/// Planning that changes nothing: no root entry, no budget token, no in-flight place, no
+/// rate-limit count, no metric.
+struct Explaining: PlanningMode {
+    var isExplaining: Bool { true }
+
+    func lookUp(_ edgeCookie: EdgeCookie, issued: Bool, now: Timestamp, kernel: PullKernel) async throws -> ECRecord? {
+        if let record = try await kernel.graph.record(ecHash: edgeCookie.hashString) { return record }
+        return issued ? ECRecord(ecHash: edgeCookie.hashString, ecID: edgeCookie.value, createdAt: now) : nil
+    }
+
+    func admit(_ partner: RunningPartner, ecHash: Substring, now: Timestamp, kernel: PullKernel) -> Admission {
+        if kernel.inFlight.contains(partner.id, ecHash: ecHash) { return .refused(.inFlight) }
+        return partner.protection.peek(at: now).map(Admission.refused) ?? .admitted(probe: false)
+    }
+
+    func release(_ partner: RunningPartner, ecHash: Substring, probe: Bool, kernel: PullKernel) {}
+
+    func admitRateLimits(_ batch: [PlannedCall], ecHash: Substring, now: Timestamp, kernel: PullKernel) async throws
+        -> [LeasedAdmission]
+    {
+        var admitted: [LeasedAdmission] = []
+        for call in batch {
+            let policy = call.partner.definition.rateLimit
+            let key = RateLimitRequest.pullKey(partnerID: call.partnerID, ecHash: ecHash)
+            let used = try await kernel.rateLimiter.count(key: key, window: policy.window, at: now)
+            admitted.append(used < policy.calls ? .admitted : .rateLimited)
+        }
+        return admitted
+    }
+
+    func count(_ decision: Decision, for partner: RunningPartner) {}
+
+    func countRequestSkip(_ reason: SkipReason, kernel: PullKernel) {}
+}
+
+extension PullKernel {
+    func plan<Mode: PlanningMode>(_ request: OrganicRequest, gated: EdgeCookie?, mode: Mode) async -> RequestPlan {
+        let edgeCookie: EdgeCookie
+        switch gated.map(GateResult.pass) ?? gate(request) {
+        case .skip(let reason):
+            return skipAll(reason, edgeCookie: nil, mode: mode)
+        case .pass(let value):
+            edgeCookie = value
+        }
+        // The TC string is decoded once per request, before any store work: a malformed one
+        // stops every partner.
+        let consent = PartnerConsent(
+            signals: ConsentSignals(request.consentStrings),
+            hostPolicy: request.consent.partnerPolicy
+        )
+        if let denial = consent.requestDenial {
+            return skipAll(denial.reason, edgeCookie: edgeCookie, mode: mode)
+        }
+        let now = clock.now()
+
+        let record: ECRecord?
+        do {
+            record = try await mode.lookUp(edgeCookie, issued: request.ecIssuedOnThisRequest, now: now, kernel: self)
+        } catch {
+            storeWarnings.lookup.warning(
+                "identity graph lookup failed; skipping pull sync",
+                metadata: ["error": "\(error)"],
+                to: logger
+            )
+            return skipAll(.storeUnavailable, edgeCookie: edgeCookie, mode: mode)
+        }
+        guard let record else { return skipAll(.unknownEC, edgeCookie: edgeCookie, mode: mode) }
+        if record.withdrawn { return skipAll(.consent, edgeCookie: edgeCookie, mode: mode) }
+
+        var decisions: [PartnerDecision] = []
+        func decide(_ partner: RunningPartner, _ decision: Decision) {
+            decisions.append(PartnerDecision(partnerID: partner.id, decision: decision))
+            mode.count(decision, for: partner)
+        }
+        if mode.isExplaining {
+            for index in registry.partners.indices where !registry.isEnabled(index) {
+                decisions.append(PartnerDecision(partnerID: registry.partners[index].id, decision: .skip(.disabled)))
+            }
+        }
+        var candidates: [RunningPartner] = []
+        for partner in enabled {
+            let definition = partner.definition
+            if let denial = consent.denial(for: definition.consent) {
+                decide(partner, .skip(denial.reason))
+            } else if let existing = record.partners[definition.sourceDomain],
+                existing.isFresh(at: now, ttl: definition.ttl)
+            {
+                decide(partner, .skip(.fresh))
+            } else {
+                candidates.append(partner)
+            }
+        }
+
+        // A fresh random order per request: differs across ECs and over time, fair in expectation.
+        for position in stride(from: candidates.count - 1, to: 0, by: -1) {
+            candidates.swapAt(position, random.next(below: position + 1))
+        }
+
+        var calls: [PlannedCall] = []
+        var remaining = candidates[...]
+        let cap = configuration.maxCallsPerRequest ?? Int.max
+        while calls.count < cap, !remaining.isEmpty {
+            // Admit locally (circuit, budget, URL) up to the cap, then count them in one batch.
+            var batch: [PlannedCall] = []
+            while calls.count + batch.count < cap, let partner = remaining.popFirst() {
+                let definition = partner.definition
+                let isProbe: Bool
+                switch mode.admit(partner, ecHash: edgeCookie.hash, now: now, kernel: self) {
+                case .admitted(let probe):
+                    isProbe = probe
+                case .refused(let reason):
+                    decide(partner, .skip(reason))
+                    continue
+                }
+                let context = PullContext(
+                    edgeCookie: edgeCookie,
+                    partnerID: definition.id,
+                    sourceDomain: definition.sourceDomain,
+                    now: now,
+                    clientIP: configuration.forwardClientIP ? request.clientIP : nil,
+                    consentStrings: request.consentStrings
+                )
+                let built: PullRequest
+                do {
+                    built = try definition.adapter.makeRequest(for: context)
+                } catch {
+                    logger.warning(
+                        "adapter could not build a request",
+                        metadata: ["partner": "\(definition.id)", "error": "\(error.message)"]
+                    )
+                    mode.release(partner, ecHash: edgeCookie.hash, probe: isProbe, kernel: self)
+                    decide(partner, .skip(.adapterError))
+                    continue
+                }
+                guard isAllowed(built.url, for: definition) else {
+                    mode.release(partner, ecHash: edgeCookie.hash, probe: isProbe, kernel: self)
+                    decide(partner, .skip(.badURL))
+                    continue
+                }
+                batch.append(
+                    PlannedCall(
+                        partner: partner,
+                        request: built,
+                        context: context,
+                        expected: record.partners[definition.sourceDomain],
+                        isProbe: isProbe
+                    )
+                )
+            }
+            if batch.isEmpty { break }
+            let admitted: [LeasedAdmission]
+            do {
+                admitted = try await mode.admitRateLimits(batch, ecHash: edgeCookie.hash, now: now, kernel: self)
+            } catch {
+                storeWarnings.rateLimiter.warning(
+                    "rate limiter failed; skipping pull sync",
+                    metadata: ["error": "\(error)"],
+                    to: logger
+                )
+                for call in batch {
+                    mode.release(call.partner, ecHash: edgeCookie.hash, probe: call.isProbe, kernel: self)
+                    decide(call.partner, .skip(.storeUnavailable))
+                }
+                // The partners not yet batched can't be admitted either: not deferred, unavailable.
+                for partner in remaining { decide(partner, .skip(.storeUnavailable)) }
+                remaining = []
+                break
+            }
+            for (call, admission) in zip(batch, admitted) {
+                switch admission {
+                case .admitted:
+                    decide(call.partner, .dispatch)
+                    calls.append(call)
+                case .rateLimited, .leased:
+                    mode.release(call.partner, ecHash: edgeCookie.hash, probe: call.isProbe, kernel: self)
+                    decide(call.partner, .skip(admission == .leased ? .inFlight : .rateLimited))
+                }
+            }
+        }
+        for partner in remaining { decide(partner, .skip(.deferred)) }
+        return RequestPlan(edgeCookie: edgeCookie, decisions: decisions, calls: calls)
+    }
+
+    private func skipAll<Mode: PlanningMode>(_ reason: SkipReason, edgeCookie: EdgeCookie?, mode: Mode) -> RequestPlan {
+        mode.countRequestSkip(reason, kernel: self)
+        let decisions =
+            mode.isExplaining
+            ? registry.partners.indices.map { index in
+                PartnerDecision(
+                    partnerID: registry.partners[index].id,
+                    decision: registry.isEnabled(index) ? .skip(reason) : .skip(.disabled)
+                )
+            } : []
+        return RequestPlan(edgeCookie: edgeCookie, decisions: decisions, calls: [], requestSkip: reason)
+    }
+}

@@ -1,0 +1,20 @@
+import CoreMetrics
+
+/// One partner at run time: its definition, its protection in this process (circuit, budget,
+/// pause, calls in flight) and its metric handles, together, so nothing is kept in arrays
+/// that must stay aligned by index.
+package final class RunningPartner: Sendable {
+    /// The partner as loaded.
+    package let definition: Partner
+    /// Its circuit, budget and pause.
+    package let protection: PartnerProtection
+    let metrics: PartnerMetrics
+
+    init(_ definition: Partner, protection: PartnerProtection, metricsFactory: any MetricsFactory) {
+        self.definition = definition
+        self.protection = protection
+        self.metrics = PartnerMetrics(partnerID: definition.id, factory: metricsFactory)
+    }
+
+    package var id: String { definition.id }
+}
