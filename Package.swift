@@ -186,10 +186,8 @@ let package = Package(
         .target(
             name: "PullSyncTesting",
             dependencies: [
-                "PullSyncStorage",
                 "PartnerAdapterKit",
                 "PullSyncKernel",
-                "PartnerSimulator",
             ],
             swiftSettings: swiftSettings
         ),
