@@ -4,3 +4,4 @@
 @_exported public import PullSyncAdapters
 @_exported public import PullSyncKernel
 @_exported public import PullSyncStorage
+@_exported public import PartnerAdapterKit

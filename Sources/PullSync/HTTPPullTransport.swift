@@ -94,7 +94,9 @@ public final class HTTPPullTransport: PullTransport, Service {
     private let retiredClients: AsyncStream<HTTPClient>
 
     /// - Parameters:
+    ///   - configuration: partner TLS, address checks and connection limits.
     ///   - eventLoopGroup: the NIO event loops the clients run on; default the shared singleton.
+    ///   - logger: where transport problems are logged.
     public convenience init(
         configuration: Configuration = Configuration(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,

@@ -19,11 +19,12 @@ public struct LoadedPartners: Sendable {
     public var manifestErrors: [ManifestDiagnostic]
 }
 
-/// Loads `partners.d/` into a ``PartnerRegistry``, resolving secrets on the way.
+/// Loads `partners.d/` into a `PartnerRegistry`, resolving secrets on the way.
 public enum PartnerLoader {
     /// Loads manifests from `paths` (folders and files).
     ///
     /// - Parameters:
+    ///   - paths: folders (their `*.yaml` and `*.yml` files) and single manifest files.
     ///   - secrets: resolves secret references; `nil` leaves them unresolved (enough for
     ///     `check` and `explain`, which never send). A partner one of whose secrets doesn't
     ///     resolve is disabled with a reason naming the reference, and the others load.

@@ -13,7 +13,7 @@ import UnixSignals
 /// error level as `path:line:column: error: message`, and shows the failure in metrics
 /// (`pullsync_reload_failures_total`, `pullsync_reload_last_succeeded` 0) and in health. An
 /// unresolved secret is not a failure: as at start, that partner is disabled and the others run.
-/// What carries over from the running partners is described at ``PullKernel/reloaded(with:)``.
+/// What carries over from the running partners is described at `PullKernel.reloaded(with:)`.
 public final class PartnerReloader: Sendable {
     /// What one reload came to.
     public struct Outcome: Sendable {
@@ -55,7 +55,15 @@ public final class PartnerReloader: Sendable {
     private let lastSucceeded: Gauge
     private let lastSuccessTime: Gauge
 
-    /// - Parameter initial: the partners the dispatcher started with.
+    /// - Parameters:
+    ///   - paths: the manifest folders and files to load again on each reload.
+    ///   - secrets: resolves the manifests' secret references.
+    ///   - adapters: the compiled adapters manifests may name.
+    ///   - dispatcher: the dispatcher whose partners a successful reload swaps.
+    ///   - initial: the partners the dispatcher started with.
+    ///   - metricsFactory: where the reload metrics go.
+    ///   - clock: the time of each reload, for health.
+    ///   - logger: where reload problems are logged.
     public init(
         paths: [String],
         secrets: any SecretResolver,

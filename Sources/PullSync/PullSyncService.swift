@@ -86,9 +86,11 @@ public final class PullSyncService: Service, Sendable {
     /// logged; the others run), opens the store and reads the EC secret.
     ///
     /// - Parameters:
+    ///   - configuration: the partners folder, the store, the kernel's and the transport's settings.
     ///   - environment: where `PULLSYNC_EC_SECRET` is read (never logged); default the process's.
     ///   - secrets: resolves manifests' token references; default the environment and files.
     ///   - metricsFactory: where the kernel's and the reloader's metrics go.
+    ///   - logger: where the service logs (manifest problems, store and partner trouble).
     public convenience init(
         configuration: Configuration = Configuration(),
         environment: [String: String]? = nil,

@@ -5,8 +5,9 @@ import PullSyncStorage
 import PullSyncTesting
 import Testing
 
-// The README's "Writing one" example, compiled and run: the lines between each pair of markers
-// must appear verbatim in README.md (checked below).
+// The "Writing one" example of the Partner manifests article, compiled and run: the lines between
+// each pair of markers must appear verbatim in Sources/PullSync/PullSync.docc/PartnerManifests.md
+// (checked below).
 
 // --- README adapter starts
 struct AcmeBatchAdapter: CompiledAdapter {
@@ -99,7 +100,10 @@ struct AcmeBatchAdapter: CompiledAdapter {
         let end = try #require(lines.firstIndex { $0.hasSuffix("// --- README \(marker) ends") })
         let snippet = lines[(start + 1)..<end].map { String($0.dropFirst(min(indentation, $0.count))) }
             .joined(separator: "\n")
-        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try String(
+            contentsOf: packageRoot.appendingPathComponent("Sources/PullSync/PullSync.docc/PartnerManifests.md"),
+            encoding: .utf8
+        )
         #expect(readme.contains("```swift\n" + prefix + snippet + "\n```"))
     }
 }

@@ -10,8 +10,8 @@ import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Testing
 
-// The README's embedding example, compiled and run: the lines between the
-// markers below must appear verbatim in README.md (checked by the second test).
+// The README's embedding example, compiled and run: the lines between the markers below must
+// appear verbatim in README.md and in the Embedding article (checked by the second test).
 @Suite struct EmbeddingExampleTests {
     @Test func readmeExampleRunsAndLearnsAUID() async throws {
         let partnersDirectory = shippedPartners
@@ -85,7 +85,9 @@ import Testing
         let indentation = 8
         let snippet = lines[(start + 1)..<end].map { String($0.dropFirst(min(indentation, $0.count))) }
             .joined(separator: "\n")
-        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        #expect(readme.contains("```swift\nimport PullSync\n\n" + snippet + "\n```"))
+        for document in ["README.md", "Sources/PullSync/PullSync.docc/Embedding.md"] {
+            let text = try String(contentsOf: packageRoot.appendingPathComponent(document), encoding: .utf8)
+            #expect(text.contains("```swift\nimport PullSync\n\n" + snippet + "\n```"), "\(document)")
+        }
     }
 }
