@@ -22,7 +22,6 @@ let package = Package(
         .executable(name: "pullsync", targets: ["pullsync"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -53,7 +52,7 @@ let package = Package(
             name: "PartnerManifest",
             dependencies: [
                 "PullSyncKernel",
-                .product(name: "Yams", package: "Yams"),
+                "CLibYAML",
             ],
             swiftSettings: swiftSettings
         ),
@@ -225,7 +224,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PartnerManifestTests",
-            dependencies: ["PartnerManifest", "PullSyncKernel", .product(name: "Yams", package: "Yams")],
+            dependencies: ["PartnerManifest", "PullSyncKernel"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -333,5 +332,16 @@ package.targets += [
         // Read at run time from the source tree (one folder per partner), not bundled.
         exclude: ["Fixtures"],
         swiftSettings: swiftSettings
+    ),
+]
+
+// MARK: - libyaml
+
+package.targets += [
+    // The system libyaml (Debian's libyaml-dev, Homebrew's libyaml): PartnerManifest reads its event stream.
+    .systemLibrary(
+        name: "CLibYAML",
+        pkgConfig: "yaml-0.1",
+        providers: [.apt(["libyaml-dev"]), .brew(["libyaml"])]
     ),
 ]

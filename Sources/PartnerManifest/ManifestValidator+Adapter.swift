@@ -1,5 +1,4 @@
 import PullSyncKernel
-import Yams
 
 /// The validated `pull.adapter` and `pull.params`.
 struct CompiledAdapterSection {

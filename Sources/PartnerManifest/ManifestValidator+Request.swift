@@ -1,5 +1,4 @@
 import PullSyncKernel
-import Yams
 
 /// The validated request parts of `pull`: query, headers and auth.
 struct RequestSection {

@@ -1,5 +1,3 @@
-import Yams
-
 /// What a scalar means in a manifest. Quoted and block scalars are always text; plain scalars are
 /// read with YAML 1.2 core rules (`true`, `false`, `null`, decimal numbers), nothing looser: `yes`
 /// is text, not a boolean, and `0x10` is text, not a number.
@@ -70,19 +68,12 @@ enum ScalarMeaning: Equatable {
 }
 
 extension Node {
-    /// Where the node starts.
-    var position: SourcePosition {
-        guard let mark else { return .start }
-        return SourcePosition(line: mark.line, column: mark.column)
-    }
-
     /// "a mapping", "a list", "nothing", or the scalar quoted, for "…; found X" in messages.
     /// With `redacted`, a scalar is described by its kind only (for values that may be secrets).
     func found(redacted: Bool = false) -> String {
         switch self {
         case .mapping: return "a mapping"
         case .sequence: return "a list"
-        case .alias: return "an alias"
         case .scalar(let scalar):
             let meaning = ScalarMeaning(scalar)
             if meaning == .null { return "nothing" }
