@@ -5,17 +5,13 @@ import PullSyncKernel
 struct ManifestValidator {
     typealias Problem = ManifestComposer.Problem
 
-    static let topLevelKeys = ["id", "name", "source_domain", "pull", "consent"]
-    static let pullKeys = [
-        "enabled", "url", "allowed_hosts", "adapter", "params", "query", "headers", "auth", "response", "timeout",
-        "ttl",
-        "rate_limit", "budget_per_second",
-    ]
-    static let authKeys = ["bearer", "header_token"]
-    static let referenceKeys = ["env", "file"]
-    static let responseKeys = ["uid_field", "not_found_statuses"]
-    static let rateLimitKeys = ["calls", "window"]
-    static let consentKeys = ["tcf_vendor_id", "gpp_skip_sections"]
+    static let topLevelKeys = ManifestKeys.names(under: nil)
+    static let pullKeys = ManifestKeys.names(under: "pull")
+    static let authKeys = ManifestKeys.names(under: "pull.auth")
+    static let referenceKeys = ManifestKeys.secretReferenceKeys
+    static let responseKeys = ManifestKeys.names(under: "pull.response")
+    static let rateLimitKeys = ManifestKeys.names(under: "pull.rate_limit")
+    static let consentKeys = ManifestKeys.names(under: "consent")
 
     let path: String
     /// The compiled adapters `pull.adapter` may name.
