@@ -121,7 +121,12 @@ public enum ManifestLoader {
     private static func check(bytes: [UInt8], path: String, adapters: [AdapterDescriptor]) -> Checked {
         func failed(_ problems: [ManifestComposer.Problem], omitted: Int = 0) -> Checked {
             var diagnostics = problems.map {
-                ManifestDiagnostic(path: path, line: $0.position.line, column: $0.position.column, message: $0.message)
+                ManifestDiagnostic(
+                    path: path,
+                    line: $0.position.line,
+                    column: $0.position.column,
+                    message: Quote.line($0.message)
+                )
             }
             diagnostics.sort(by: ManifestDiagnostic.sourceOrder)
             if diagnostics.count > maxDiagnosticsPerFile {

@@ -102,4 +102,24 @@ enum Quote {
         }
         return "'\(result)'"
     }
+
+    /// A message as one line: line breaks and other control characters that reached it from the
+    /// manifest (a template's variable name, say) escaped, so that `path:line:column: error:`
+    /// lines stay one per problem.
+    static func line(_ message: String) -> String {
+        let breaksLine: (Unicode.Scalar) -> Bool = {
+            ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F || (0x80..<0xA0).contains($0.value)
+                || $0.value == 0x2028 || $0.value == 0x2029
+        }
+        guard message.unicodeScalars.contains(where: breaksLine) else { return message }
+        var result = ""
+        for scalar in message.unicodeScalars {
+            if breaksLine(scalar) {
+                result += scalar.escaped(asASCII: true)
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
 }

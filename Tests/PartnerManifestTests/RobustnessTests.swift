@@ -209,6 +209,19 @@ import Testing
         )
     }
 
+    /// A fuzz finding: a quoted template folded over blank lines named a variable holding a line
+    /// break, which the message repeated. Messages stay one line each.
+    @Test func lineBreaksFromTheManifestAreEscapedInMessages() {
+        let diagnostic = only(ManifestFixtures.base + "  query:\n    id: \"{a\r\rb}\"\n")
+        #expect(diagnostic?.line == 7)
+        #expect(diagnostic?.column == 9)
+        #expect(
+            diagnostic?.message.hasPrefix("invalid template in 'pull.query.id': unknown template variable '{a\\nb}'")
+                == true,
+            "\(diagnostic?.message ?? "")"
+        )
+    }
+
     @Test func hugeNumbersAreRefusedNotTrapped() {
         let diagnostics = ManifestFixtures.diagnostics(
             ManifestFixtures.base
