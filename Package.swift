@@ -25,7 +25,6 @@ let package = Package(
         .executable(name: "pullsync", targets: ["pullsync"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -68,7 +67,7 @@ let package = Package(
             dependencies: [
                 "PullSyncKernel",
                 "PartnerAdapterKit",
-                .product(name: "Yams", package: "Yams"),
+                "CLibYAML",
             ],
             swiftSettings: swiftSettings
         ),
@@ -287,8 +286,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PartnerManifestTests",
-            dependencies: [
-                "PartnerAdapterKit","PartnerManifest", "PullSyncKernel", .product(name: "Yams", package: "Yams")],
+            dependencies: ["PartnerAdapterKit", "PartnerManifest", "PullSyncKernel"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -407,5 +405,16 @@ package.targets += [
         // Read at run time from the source tree (one folder per partner), not bundled.
         exclude: ["Fixtures"],
         swiftSettings: swiftSettings
+    ),
+]
+
+// MARK: - libyaml
+
+package.targets += [
+    // The system libyaml (Debian's libyaml-dev, Homebrew's libyaml): PartnerManifest reads its event stream.
+    .systemLibrary(
+        name: "CLibYAML",
+        pkgConfig: "yaml-0.1",
+        providers: [.apt(["libyaml-dev"]), .brew(["libyaml"])]
     ),
 ]

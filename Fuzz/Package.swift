@@ -8,8 +8,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [.package(name: "pullsync", path: "..")],
     targets: [
-        // Manifest bytes → ManifestLoader (size, encoding, depth and anchor checks, YAML, validation)
-        // → a partner.
+        // Manifest bytes → ManifestLoader (size and encoding checks, libyaml's events composed with
+        // depth, anchor and duplicate checks, validation) → a partner.
         .executableTarget(
             name: "ManifestFuzzer",
             dependencies: [

@@ -1,137 +1,161 @@
-import Yams
-
-/// Turns checked manifest text into one Yams node tree, or the diagnostics that say why not.
+/// Builds one manifest's node tree from libyaml's events, in a single pass that never recurses
+/// and never expands anything:
 ///
-/// Yams refuses a mapping with a repeated key by throwing with the *first* occurrence's mark,
-/// which would lose the rest of the file's problems. So the composer renames that occurrence
-/// (in a copy of the text, keeping every line and column) and composes again; the validator
-/// then reports each later occurrence, naming the first.
-struct ManifestComposer {
-    /// A document, or what stopped it.
-    enum Outcome {
-        /// No document: an empty file, or only comments.
-        case empty
-        /// The root node. `renamedKeys` maps the position of each renamed first occurrence of a
-        /// repeated key to the key as written.
-        case document(Node, renamedKeys: [SourcePosition: String])
-        case failed([Problem])
-    }
+/// - an anchor or alias is refused at its event (an alias is never resolved, so an alias bomb
+///   costs what its text costs), and so is the document; tags are noted for the validator;
+/// - depth is counted on collection start and end events, and the pass stops past ``maxDepth``;
+/// - every repeated key is marked with where it was first written (the validator reports it);
+/// - a second document, or a parse error with libyaml's own text and mark, ends the pass.
+enum ManifestComposer {
+    /// Nesting deeper than this is refused.
+    static let maxDepth = 64
+    /// At most this many anchors and aliases (and, separately, tags) are reported per file.
+    static let maxRefusals = 20
 
     struct Problem {
         var position: SourcePosition
         var message: String
     }
 
-    /// Renaming stops after this many repeated keys (each costs one more parse)...
-    static let maxRenames = 16
-    /// ...or when the parses would read more than this many bytes in all.
-    static let renameBudget = 2 * 1_048_576
+    /// A document, or what stopped it.
+    enum Outcome {
+        /// No document: an empty file, or only comments.
+        case empty
+        /// The root node, and the tags found in it (refused, beside the validator's findings).
+        case document(Node, tags: [Problem])
+        case failed([Problem])
+    }
 
-    static func compose(_ text: SourceText) -> Outcome {
-        var working = text.bytes
-        var renamed: [SourcePosition: String] = [:]
-        let maxRenames = min(Self.maxRenames, Self.renameBudget / max(text.bytes.count, 1))
+    static func compose(_ text: [UInt8]) -> Outcome {
+        var builder = NodeTreeBuilder()
+        var refusals: [Problem] = []
+        var tags: [Problem] = []
+        var documents = 0
+        let events = YAMLEventReader(text)
         while true {
+            let event: YAMLEvent
             do {
-                let string = String(decoding: working, as: UTF8.self)
-                guard let root = try Yams.compose(yaml: string, .basic, .default, .utf8) else { return .empty }
-                return .document(root, renamedKeys: renamed)
-            } catch YamlError.duplicatedKeysInMapping(let duplicates, let context) {
-                let position = SourcePosition(line: context.mark.line, column: context.mark.column)
-                let key = duplicates.first ?? ""
-                guard renamed.count < maxRenames,
-                    renamed[position] == nil,
-                    rename(at: position, in: &working, serial: renamed.count)
-                else {
-                    // Without a tree, the later occurrences can't be found: report the first ones.
-                    var firstOccurrences = renamed
-                    firstOccurrences[position] = key
-                    return .failed(
-                        firstOccurrences.sorted { $0.key < $1.key }.map {
-                            Problem(
-                                position: $0.key,
-                                message: "key \(Quote.text($0.value)) is repeated later in this mapping; "
-                                    + "each key may appear once"
-                            )
-                        }
-                    )
-                }
-                renamed[position] = key
-            } catch let error as YamlError {
-                return .failed([problem(for: error, in: text)])
+                event = try events.next()
             } catch {
-                return .failed([Problem(position: .start, message: "cannot parse YAML: \(error)")])
+                return .failed(refusals + [problem(for: error, in: text)])
             }
-        }
-    }
-
-    /// Overwrites the one-line scalar key at `position` with private-use characters, keeping its
-    /// length in characters (and its quotes), so that every mark after it stays the same.
-    private static func rename(at position: SourcePosition, in bytes: inout [UInt8], serial: Int) -> Bool {
-        // Earlier renames changed byte offsets (not lines or columns): locate in the current text.
-        guard let current = try? SourceText(bytes), let start = current.offset(of: position) else { return false }
-        let scanner = YAMLTokenScanner(bytes, target: start)
-        guard let scalar = scanner.targetScalar, scalar.singleLine else { return false }
-        var characters = 0
-        for byte in bytes[start..<scalar.end] where byte & 0xC0 != 0x80 { characters += 1 }
-        let fill = scalar.quoted ? characters - 2 : characters
-        guard fill >= 1 else { return false }
-        var replacement: [UInt8] = []
-        for index in 0..<fill {
-            let scalarValue = UInt32(0xE000 + (index == 0 ? serial + 1 : 0))
-            replacement.append(contentsOf: String(Character(Unicode.Scalar(scalarValue)!)).utf8)
-        }
-        if scalar.quoted {
-            replacement.insert(bytes[start], at: 0)
-            replacement.append(bytes[scalar.end - 1])
-        }
-        bytes.replaceSubrange(start..<scalar.end, with: replacement)
-        return true
-    }
-
-    /// Maps a Yams error to a position and a message that says what to do.
-    private static func problem(for error: YamlError, in text: SourceText) -> Problem {
-        switch error {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
-            let position = SourcePosition(line: mark.line, column: mark.column)
-            if problem.contains("Maximum nesting level") {
-                return Problem(position: position, message: "nesting deeper than \(YAMLTokenScanner.maxDepth) levels")
-            }
-            if problem.contains("tab character")
-                || (problem.contains("cannot start any token") && isTab(at: position, in: text))
-            {
-                return Problem(
-                    position: position,
-                    message: "tab character in indentation; YAML indents with spaces only"
+            if let anchor = event.anchor, refusals.count < maxRefusals {
+                refusals.append(
+                    Problem(position: event.start, message: refusal("anchors", "&" + anchor))
                 )
             }
-            return Problem(position: position, message: "invalid YAML: \(problem)\(describe(context))")
-        case .composer(let context, let problem, let mark, _):
-            let position = SourcePosition(line: mark.line, column: mark.column)
-            if problem.contains("another document") {
-                return Problem(
-                    position: position,
-                    message: "a manifest holds one YAML document; found a second one here "
+            if let tag = event.tag, tags.count < maxRefusals {
+                tags.append(
+                    Problem(
+                        position: event.start,
+                        message: "YAML tags (\(Quote.text(written(tag)))) are not allowed in manifests; "
+                            + "write the plain value"
+                    )
+                )
+            }
+            switch event.kind {
+            case .streamStart, .documentEnd:
+                continue
+            case .streamEnd:
+                if !refusals.isEmpty { return .failed(refusals) }
+                guard let root = builder.root else { return .empty }
+                return .document(root, tags: tags)
+            case .documentStart:
+                documents += 1
+                guard documents == 1 else {
+                    let message =
+                        "a manifest holds one YAML document; found a second one here "
                         + "(remove the '---' or '...' marker, or put each partner in its own file)"
-                )
+                    return .failed(refusals + [Problem(position: event.start, message: message)])
+                }
+            case .alias(let name):
+                if refusals.count < maxRefusals {
+                    refusals.append(Problem(position: event.start, message: refusal("aliases", "*" + name)))
+                }
+                // Stands in for the alias, so that the tree keeps its shape; the document is refused.
+                builder.add(.scalar(Node.Scalar(string: "", style: .plain, position: event.start)))
+            case .scalar(let value, let style):
+                builder.add(.scalar(scalar(value, style, event)))
+            case .sequenceStart(let flow), .mappingStart(let flow):
+                guard builder.depth < maxDepth else {
+                    let message = "nesting deeper than \(maxDepth) levels"
+                    return .failed(refusals + [Problem(position: contentStart(event, flow: flow), message: message)])
+                }
+                if case .sequenceStart = event.kind {
+                    builder.openList(at: event.start)
+                } else {
+                    builder.openMapping(at: event.start)
+                }
+            case .sequenceEnd, .mappingEnd:
+                builder.close()
             }
-            return Problem(position: position, message: "invalid YAML: \(problem)\(describe(context))")
-        case .reader(let problem, _, _, _):
-            return Problem(position: .start, message: "cannot read as YAML text: \(problem)")
-        case .memory:
-            return Problem(position: .start, message: "out of memory while parsing YAML")
-        default:
-            return Problem(position: .start, message: "cannot parse YAML: \(error)")
+            // The document is refused already: the rest is read only for more of the same.
+            if refusals.count >= maxRefusals { return .failed(refusals) }
         }
     }
 
-    private static func describe(_ context: YamlError.Context?) -> String {
-        guard let context, !context.text.isEmpty else { return "" }
-        return " (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
+    private static func refusal(_ kind: String, _ text: String) -> String {
+        "YAML \(kind) (\(Quote.text(text))) are not allowed in manifests; write each value out in full"
     }
 
-    private static func isTab(at position: SourcePosition, in text: SourceText) -> Bool {
-        guard let offset = text.offset(of: position), offset < text.bytes.count else { return false }
-        return text.bytes[offset] == UInt8(ascii: "\t")
+    private static func scalar(_ value: String, _ style: Node.Scalar.Style, _ event: YAMLEvent) -> Node.Scalar {
+        var scalar = Node.Scalar(string: value, style: style, position: event.start)
+        // A plain scalar on one line is its text: it ends at the event's end, after any tag.
+        if style == .plain, event.start.line == event.end.line {
+            let column = event.end.column - value.unicodeScalars.count
+            if column >= event.start.column {
+                scalar.verbatimStart = SourcePosition(line: event.end.line, column: column)
+            }
+        }
+        return scalar
+    }
+
+    /// Where a collection's own `[`, `{`, `-` or first key is, after any anchor or tag: a flow
+    /// collection's event ends just after its bracket, a block collection's where it starts.
+    private static func contentStart(_ event: YAMLEvent, flow: Bool) -> SourcePosition {
+        guard event.anchor != nil || event.tag != nil else { return event.start }
+        return flow ? SourcePosition(line: event.end.line, column: max(1, event.end.column - 1)) : event.end
+    }
+
+    /// A tag as it is usually written: libyaml has expanded `!!` to the YAML namespace.
+    private static func written(_ tag: String) -> String {
+        let yamlNamespace = "tag:yaml.org,2002:"
+        if tag.hasPrefix(yamlNamespace) { return "!!" + tag.dropFirst(yamlNamespace.count) }
+        if tag.hasPrefix("!") { return tag }
+        return "!<\(tag)>"
+    }
+
+    private static func problem(for error: YAMLParseError, in text: [UInt8]) -> Problem {
+        if let index = error.characterIndex, isIndentingTab(at: index, in: text) {
+            return Problem(position: error.position, message: "tab character in indentation; YAML indents with spaces only")
+        }
+        guard let context = error.context else {
+            return Problem(position: error.position, message: "invalid YAML: \(error.problem)")
+        }
+        return Problem(
+            position: error.position,
+            message: "invalid YAML: \(error.problem) (\(context.text) at line \(context.position.line), "
+                + "column \(context.position.column))"
+        )
+    }
+
+    /// Whether libyaml stopped at a tab with only blanks before it on its line: a tab used to
+    /// indent, which YAML never allows (libyaml says only that it "cannot start any token").
+    private static func isIndentingTab(at index: Int, in text: [UInt8]) -> Bool {
+        // libyaml's mark index counts characters (a CR LF counts two): find the byte.
+        var characters = -1
+        var offset: Int?
+        for (candidate, byte) in text.enumerated() where byte & 0xC0 != 0x80 {
+            characters += 1
+            if characters == index {
+                offset = candidate
+                break
+            }
+        }
+        guard var start = offset, text[start] == UInt8(ascii: "\t") else { return false }
+        while start > 0, text[start - 1] == UInt8(ascii: " ") || text[start - 1] == UInt8(ascii: "\t") {
+            start -= 1
+        }
+        return start == 0 || text[start - 1] == UInt8(ascii: "\n") || text[start - 1] == UInt8(ascii: "\r")
     }
 }

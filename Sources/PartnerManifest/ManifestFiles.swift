@@ -79,12 +79,12 @@ enum ManifestFiles {
         default:
             return .failure(ReadProblem(message: "cannot read \(path): not a regular file"))
         }
-        if Int(info.st_size) > SourceText.maxBytes {
+        if Int(info.st_size) > ManifestText.maxBytes {
             return .failure(
-                ReadProblem(message: "manifest is \(info.st_size) bytes; the limit is \(SourceText.maxBytes)")
+                ReadProblem(message: "manifest is \(info.st_size) bytes; the limit is \(ManifestText.maxBytes)")
             )
         }
-        let limit = SourceText.maxBytes + 1
+        let limit = ManifestText.maxBytes + 1
         var bytes = [UInt8](repeating: 0, count: limit)
         var count = 0
         while count < limit {

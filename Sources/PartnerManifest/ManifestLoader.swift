@@ -1,13 +1,13 @@
 import PullSyncKernel
 public import PartnerAdapterKit
-import Yams
 
 /// Loads partner manifests: YAML text to validated ``PartnerManifest`` values, with
 /// `path:line:column` diagnostics.
 ///
-/// Every input is safe to load: the loader checks size, encoding, nesting depth and anchors
-/// before the text reaches the YAML parser, never recurses without bound and never expands an
-/// alias, so it returns promptly whatever it is given.
+/// Every input is safe to load: the loader checks size and encoding before the text reaches
+/// libyaml, and reads libyaml's events in one pass that refuses anchors and aliases where they
+/// appear (never expanding one), stops at nesting deeper than 64 levels and never recurses, so it
+/// returns promptly whatever it is given.
 public enum ManifestLoader {
     /// Parses and validates one manifest's bytes. `path` is used in diagnostics only.
     ///
@@ -122,7 +122,12 @@ public enum ManifestLoader {
     private static func check(bytes: [UInt8], path: String, adapters: [AdapterDescriptor]) -> Checked {
         func failed(_ problems: [ManifestComposer.Problem], omitted: Int = 0) -> Checked {
             var diagnostics = problems.map {
-                ManifestDiagnostic(path: path, line: $0.position.line, column: $0.position.column, message: $0.message)
+                ManifestDiagnostic(
+                    path: path,
+                    line: $0.position.line,
+                    column: $0.position.column,
+                    message: Quote.line($0.message)
+                )
             }
             diagnostics.sort(by: ManifestDiagnostic.sourceOrder)
             if diagnostics.count > maxDiagnosticsPerFile {
@@ -141,45 +146,14 @@ public enum ManifestLoader {
             return Checked(diagnostics: diagnostics)
         }
 
-        let text: SourceText
-        do {
-            text = try SourceText(bytes)
-        } catch {
-            return failed([.init(position: error.position, message: error.message)])
+        let text: [UInt8]
+        switch ManifestText.check(bytes) {
+        case .success(let checked): text = checked
+        case .failure(let problem): return failed([.init(position: problem.position, message: problem.message)])
         }
-
-        let scan = YAMLTokenScanner(text.bytes)
-        var refusals: [ManifestComposer.Problem] = []
-        if let position = scan.tooDeep {
-            refusals.append(.init(position: position, message: depthMessage))
-        }
-        for finding in scan.findings {
-            switch finding.kind {
-            case .anchor:
-                refusals.append(
-                    .init(
-                        position: finding.position,
-                        message: "YAML anchors (\(Quote.text(finding.text))) are not allowed in manifests; "
-                            + "write each value out in full"
-                    )
-                )
-            case .alias:
-                refusals.append(
-                    .init(
-                        position: finding.position,
-                        message: "YAML aliases (\(Quote.text(finding.text))) are not allowed in manifests; "
-                            + "write each value out in full"
-                    )
-                )
-            case .tag:
-                continue
-            }
-        }
-        // Anchors, aliases and deep nesting stop here: the text never reaches the YAML parser.
-        guard refusals.isEmpty else { return failed(refusals) }
 
         let root: Node
-        let renamedKeys: [SourcePosition: String]
+        let tags: [ManifestComposer.Problem]
         switch ManifestComposer.compose(text) {
         case .empty:
             return failed([
@@ -187,55 +161,18 @@ public enum ManifestLoader {
             ])
         case .failed(let problems):
             return failed(problems)
-        case .document(let node, let renamed):
+        case .document(let node, let tagProblems):
             root = node
-            renamedKeys = renamed
-        }
-        if let position = firstTooDeep(root) {
-            return failed([.init(position: position, message: depthMessage)])
+            tags = tagProblems
         }
 
-        var validator = ManifestValidator(
-            path: path,
-            text: text,
-            renamedKeys: renamedKeys,
-            adapters: adapters
-        )
-        for finding in scan.findings where finding.kind == .tag {
-            validator.error(
-                finding.position,
-                "YAML tags (\(Quote.text(finding.text))) are not allowed in manifests; write the plain value"
-            )
-        }
+        var validator = ManifestValidator(path: path, adapters: adapters)
+        for tag in tags { validator.error(tag.position, tag.message) }
         let manifest = validator.validate(root)
         var checked = failed(validator.problems, omitted: validator.omitted)
         checked.manifest = validator.problems.isEmpty ? manifest : nil
         checked.id = validator.id.map { ($0.value, $0.position) }
         checked.sourceDomain = validator.sourceDomain.map { ($0.value, $0.position) }
         return checked
-    }
-
-    private static let depthMessage = "nesting deeper than \(YAMLTokenScanner.maxDepth) levels"
-
-    /// The first collection nested deeper than the limit, found without recursion. (The token
-    /// scanner already bounds depth; this counts exactly, on the tree.)
-    private static func firstTooDeep(_ root: Node) -> SourcePosition? {
-        var stack: [(node: Node, depth: Int)] = [(root, 1)]
-        while let (node, depth) = stack.popLast() {
-            switch node {
-            case .mapping(let mapping):
-                if depth > YAMLTokenScanner.maxDepth { return node.position }
-                for (key, value) in mapping.reversed() {
-                    stack.append((value, depth + 1))
-                    stack.append((key, depth + 1))
-                }
-            case .sequence(let sequence):
-                if depth > YAMLTokenScanner.maxDepth { return node.position }
-                for element in sequence.reversed() { stack.append((element, depth + 1)) }
-            case .scalar, .alias:
-                continue
-            }
-        }
-        return nil
     }
 }

@@ -1,6 +1,5 @@
 import PullSyncKernel
 import PartnerAdapterKit
-import Yams
 
 /// The validated `pull.adapter` and `pull.params`.
 struct CompiledAdapterSection {

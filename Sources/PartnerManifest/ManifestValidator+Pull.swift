@@ -1,6 +1,5 @@
 import PullSyncKernel
 import PartnerAdapterKit
-import Yams
 
 /// The validated `pull` section.
 struct PullSection {

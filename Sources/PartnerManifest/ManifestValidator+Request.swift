@@ -1,6 +1,5 @@
 import PullSyncKernel
 import PartnerAdapterKit
-import Yams
 
 /// The validated request parts of `pull`: query, headers and auth.
 struct RequestSection {

@@ -1,28 +1,20 @@
 import PullSyncKernel
 import PartnerAdapterKit
-import Yams
 
 /// Walks one composed manifest, reporting every problem (it keeps going after each one) and
 /// building the ``PartnerManifest`` when there are none.
 struct ManifestValidator {
     typealias Problem = ManifestComposer.Problem
 
-    static let topLevelKeys = ["id", "name", "source_domain", "pull", "consent"]
-    static let pullKeys = [
-        "enabled", "url", "allowed_hosts", "adapter", "params", "query", "headers", "auth", "response", "timeout",
-        "ttl",
-        "rate_limit", "budget_per_second",
-    ]
-    static let authKeys = ["bearer", "header_token"]
-    static let referenceKeys = ["env", "file"]
-    static let responseKeys = ["uid_field", "not_found_statuses"]
-    static let rateLimitKeys = ["calls", "window"]
-    static let consentKeys = ["tcf_vendor_id", "gpp_skip_sections"]
+    static let topLevelKeys = ManifestKeys.names(under: nil)
+    static let pullKeys = ManifestKeys.names(under: "pull")
+    static let authKeys = ManifestKeys.names(under: "pull.auth")
+    static let referenceKeys = ManifestKeys.secretReferenceKeys
+    static let responseKeys = ManifestKeys.names(under: "pull.response")
+    static let rateLimitKeys = ManifestKeys.names(under: "pull.rate_limit")
+    static let consentKeys = ManifestKeys.names(under: "consent")
 
     let path: String
-    let text: SourceText
-    /// Positions of first occurrences of repeated keys, renamed by the composer, and their names.
-    let renamedKeys: [SourcePosition: String]
     /// The compiled adapters `pull.adapter` may name.
     let adapters: [AdapterDescriptor]
     /// Problems in the order found; after ``maxProblems``, only counted (in ``omitted``).
@@ -36,10 +28,8 @@ struct ManifestValidator {
     /// `source_domain`, normalized, when valid on its own.
     private(set) var sourceDomain: (value: String, position: SourcePosition)?
 
-    init(path: String, text: SourceText, renamedKeys: [SourcePosition: String], adapters: [AdapterDescriptor]) {
+    init(path: String, adapters: [AdapterDescriptor]) {
         self.path = path
-        self.text = text
-        self.renamedKeys = renamedKeys
         self.adapters = adapters
     }
 
@@ -261,30 +251,28 @@ extension ManifestValidator {
     }
 
     /// The entries of a mapping, in order. Reports keys that are not scalars, and repeated keys
-    /// (at each later occurrence; the later value is the one kept).
+    /// (at each later occurrence, as the composer marked them; the later value is the one kept).
     mutating func entries(of mapping: Node.Mapping, path: String?, sensitive: Bool) -> [Entry] {
-        var firstSeen: [String: SourcePosition] = [:]
-        var result: [Entry] = []
-        for (keyNode, value) in mapping {
-            let keyPosition = keyNode.position
-            guard case .scalar(let keyScalar) = keyNode else {
+        var result: [Entry?] = []
+        var latest: [String: Int] = [:]
+        for pair in mapping {
+            let keyPosition = pair.key.position
+            guard case .scalar(let keyScalar) = pair.key else {
                 let place = path.map { "'\($0)'" } ?? "a manifest"
-                error(keyPosition, "keys in \(place) must be names; found \(keyNode.found(redacted: sensitive))")
+                error(keyPosition, "keys in \(place) must be names; found \(pair.key.found(redacted: sensitive))")
                 continue
             }
-            let renamed = renamedKeys[keyPosition]
-            let key = renamed ?? keyScalar.string
-            if let first = firstSeen[key] {
+            let key = keyScalar.string
+            if let first = pair.firstDefinition {
                 let place =
                     sensitive ? "duplicate key in '\(path ?? "")'" : "duplicate key \(Quote.text(Self.join(path, key)))"
                 error(keyPosition, "\(place); first defined at line \(first.line), column \(first.column)")
-                result.removeAll { $0.key == key }
-            } else {
-                firstSeen[key] = keyPosition
             }
-            result.append(Entry(key: key, keyPosition: keyPosition, value: value, path: Self.join(path, key)))
+            if let earlier = latest[key] { result[earlier] = nil }
+            latest[key] = result.count
+            result.append(Entry(key: key, keyPosition: keyPosition, value: pair.value, path: Self.join(path, key)))
         }
-        return result
+        return result.compactMap { $0 }
     }
 
     /// A string value: any scalar but null. `sensitive` keeps the value out of messages.
@@ -381,15 +369,9 @@ extension ManifestValidator {
     /// The position of byte `offset` inside a scalar's value: exact when the scalar is plain and
     /// written on one line (so the text is verbatim), else the scalar's start.
     func position(in node: Node, byteOffset offset: Int) -> SourcePosition {
-        let start = node.position
-        guard case .scalar(let scalar) = node, scalar.style == .plain,
-            !scalar.string.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D }),
-            let begin = text.offset(of: start),
-            text.bytes[begin...].starts(with: scalar.string.utf8)
-        else { return start }
-        return SourcePosition(
-            line: start.line,
-            column: start.column + SourceText.scalarCount(in: scalar.string, firstBytes: offset)
-        )
+        guard case .scalar(let scalar) = node, let start = scalar.verbatimStart else { return node.position }
+        var characters = 0
+        for byte in scalar.string.utf8.prefix(offset) where byte & 0xC0 != 0x80 { characters += 1 }
+        return SourcePosition(line: start.line, column: start.column + characters)
     }
 }

@@ -1,5 +1,3 @@
-import Yams
-
 /// What a scalar means in a manifest. Quoted and block scalars are always text; plain scalars are
 /// read with YAML 1.2 core rules (`true`, `false`, `null`, decimal numbers), nothing looser: `yes`
 /// is text, not a boolean, and `0x10` is text, not a number.
@@ -70,19 +68,12 @@ enum ScalarMeaning: Equatable {
 }
 
 extension Node {
-    /// Where the node starts.
-    var position: SourcePosition {
-        guard let mark else { return .start }
-        return SourcePosition(line: mark.line, column: mark.column)
-    }
-
     /// "a mapping", "a list", "nothing", or the scalar quoted, for "…; found X" in messages.
     /// With `redacted`, a scalar is described by its kind only (for values that may be secrets).
     func found(redacted: Bool = false) -> String {
         switch self {
         case .mapping: return "a mapping"
         case .sequence: return "a list"
-        case .alias: return "an alias"
         case .scalar(let scalar):
             let meaning = ScalarMeaning(scalar)
             if meaning == .null { return "nothing" }
@@ -110,5 +101,25 @@ enum Quote {
             count += 1
         }
         return "'\(result)'"
+    }
+
+    /// A message as one line: line breaks and other control characters that reached it from the
+    /// manifest (a template's variable name, say) escaped, so that `path:line:column: error:`
+    /// lines stay one per problem.
+    static func line(_ message: String) -> String {
+        let breaksLine: (Unicode.Scalar) -> Bool = {
+            ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F || (0x80..<0xA0).contains($0.value)
+                || $0.value == 0x2028 || $0.value == 0x2029
+        }
+        guard message.unicodeScalars.contains(where: breaksLine) else { return message }
+        var result = ""
+        for scalar in message.unicodeScalars {
+            if breaksLine(scalar) {
+                result += scalar.escaped(asASCII: true)
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 @testable import PartnerManifest
 
@@ -35,11 +34,16 @@ indirect enum JSON: Equatable, Decodable, CustomStringConvertible {
     /// A manifest's YAML as the JSON an editor's YAML language server validates: scalars read
     /// with the loader's own rules (YAML 1.2 core), keys as strings.
     init(yaml: String) throws {
-        guard let node = try Yams.compose(yaml: yaml) else {
-            self = .null
-            return
+        switch ManifestComposer.compose(Array(yaml.utf8)) {
+        case .empty: self = .null
+        case .document(let node, _): self = JSON(node: node)
+        case .failed(let problems): throw YAMLProblems(messages: problems.map(\.message))
         }
-        self = JSON(node: node)
+    }
+
+    /// Why a text is not one YAML document the composer accepts.
+    struct YAMLProblems: Error {
+        var messages: [String]
     }
 
     init(node: Node) {
@@ -56,10 +60,11 @@ indirect enum JSON: Equatable, Decodable, CustomStringConvertible {
             self = .array(sequence.map(JSON.init(node:)))
         case .mapping(let mapping):
             var members: [String: JSON] = [:]
-            for (key, value) in mapping { members[key.string ?? "\(key)"] = JSON(node: value) }
+            for pair in mapping {
+                guard case .scalar(let key) = pair.key else { continue }
+                members[key.string] = JSON(node: pair.value)
+            }
             self = .object(members)
-        case .alias:
-            self = .null
         }
     }
 

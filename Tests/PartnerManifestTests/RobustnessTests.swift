@@ -188,13 +188,13 @@ import Testing
         )
     }
 
-    @Test func manyRepeatedKeysAreReportedWithoutATree() {
+    /// Every repeat is reported at its own place, naming the first; the document is read once.
+    @Test func everyRepeatedKeyIsReported() {
         let text = (1...40).map { _ in "a: 1\n" }.joined()
-        let diagnostics = ManifestFixtures.diagnostics(text)
-        #expect(diagnostics.count == 17)
+        let repeats = ManifestFixtures.diagnostics(text).filter { $0.message.hasPrefix("duplicate key") }
+        #expect(repeats.map(\.line) == Array(2...40))
         #expect(
-            diagnostics.first?.description
-                == "m.yaml:1:1: error: key 'a' is repeated later in this mapping; each key may appear once"
+            repeats.first?.description == "m.yaml:2:1: error: duplicate key 'a'; first defined at line 1, column 1"
         )
     }
 
@@ -206,6 +206,19 @@ import Testing
                 "m.yaml:8:1: error: duplicate key 'name'; first defined at line 6, column 1",
                 "m.yaml:10:1: error: duplicate key 'consent'; first defined at line 9, column 1",
             ]
+        )
+    }
+
+    /// A fuzz finding: a quoted template folded over blank lines named a variable holding a line
+    /// break, which the message repeated. Messages stay one line each.
+    @Test func lineBreaksFromTheManifestAreEscapedInMessages() {
+        let diagnostic = only(ManifestFixtures.base + "  query:\n    id: \"{a\r\rb}\"\n")
+        #expect(diagnostic?.line == 7)
+        #expect(diagnostic?.column == 9)
+        #expect(
+            diagnostic?.message.hasPrefix("invalid template in 'pull.query.id': unknown template variable '{a\\nb}'")
+                == true,
+            "\(diagnostic?.message ?? "")"
         )
     }
 

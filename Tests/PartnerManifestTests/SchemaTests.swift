@@ -45,6 +45,60 @@ import Testing
         #expect(try keys(schema(), path) == loaderKeys.sorted())
     }
 
+    /// The schema at a dotted key path, `$ref`s followed.
+    static func property(_ path: String, in schema: JSON) throws -> JSON {
+        var current = schema
+        for name in path.split(separator: ".") {
+            current = try #require(current["properties"]?[String(name)], "no \(name) in the schema at \(path)")
+        }
+        return current
+    }
+
+    static func resolved(_ node: JSON, in schema: JSON) throws -> JSON {
+        guard let reference = node["$ref"]?.string else { return node }
+        let name = try #require(reference.split(separator: "/").last.map(String.init))
+        return try #require(schema["$defs"]?[name])
+    }
+
+    /// Each key of the loader's table has the schema type of its value type, and is required
+    /// in the schema exactly when the table says.
+    @Test(arguments: ManifestKeys.all)
+    func schemaFollowsTheKeyTable(key: ManifestKeys.Key) throws {
+        let schema = try SchemaInstanceTests.schema()
+        let property = try Self.property(key.path, in: schema)
+        let value = try Self.resolved(property, in: schema)
+        switch key.type {
+        case .string:
+            #expect(value["type"] == .string("string") || value["enum"]?.array?.allSatisfy { $0.string != nil } == true)
+        case .boolean: #expect(value["type"] == .string("boolean"))
+        case .integer: #expect(value["type"] == .string("integer"))
+        case .number: #expect(value["type"] == .string("number"))
+        case .duration: #expect(property["$ref"] == .string("#/$defs/duration"))
+        case .secretReference: #expect(property["$ref"] == .string("#/$defs/secretReference"))
+        case .mapping: #expect(value["type"] == .string("object"))
+        case .templates:
+            #expect(value["type"] == .string("object"))
+            #expect(value["additionalProperties"]?["$ref"] == .string("#/$defs/template"))
+        case .listOfStrings:
+            #expect(value["type"] == .string("array"))
+            #expect(value["items"]?["type"] == .string("string"))
+        case .listOfIntegers:
+            #expect(value["type"] == .string("array"))
+            #expect(value["items"]?["type"] == .string("integer"))
+        }
+        let parentPath = key.path.split(separator: ".").dropLast().joined(separator: ".")
+        let parent = parentPath.isEmpty ? schema : try Self.property(parentPath, in: schema)
+        let required = parent["required"]?.array?.compactMap(\.string) ?? []
+        let name = String(key.path.split(separator: ".").last ?? "")
+        #expect(required.contains(name) == key.required, "required")
+    }
+
+    @Test func theSecretReferenceKeysAreTheTables() throws {
+        let reference = try #require(SchemaInstanceTests.schema()["$defs"]?["secretReference"])
+        let keys = (reference["properties"]?.object?.keys).map { Array($0).sorted() }
+        #expect(keys == ManifestKeys.secretReferenceKeys.sorted())
+    }
+
     @Test func everyShippedManifestPointsAtTheSchema() throws {
         let folder = Self.schemaURL.deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("partners.d")

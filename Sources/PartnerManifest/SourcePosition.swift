@@ -1,0 +1,11 @@
+/// A 1-based line and column; columns count Unicode scalars, as libyaml's marks do.
+struct SourcePosition: Hashable, Comparable, Sendable {
+    var line: Int
+    var column: Int
+
+    static let start = SourcePosition(line: 1, column: 1)
+
+    static func < (lhs: SourcePosition, rhs: SourcePosition) -> Bool {
+        (lhs.line, lhs.column) < (rhs.line, rhs.column)
+    }
+}
