@@ -225,7 +225,9 @@ let package = Package(
         ),
         .testTarget(
             name: "PartnerManifestTests",
-            dependencies: ["PartnerManifest", "PullSyncKernel", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "PartnerManifest", "PullSyncKernel", "PullSyncTesting", .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
