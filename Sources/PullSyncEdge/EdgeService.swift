@@ -35,6 +35,7 @@ public struct EdgeService: Sendable {
     ///     default the process environment.
     ///   - secrets: resolves token references; default the environment and files.
     ///   - hostResolver: resolves partner hosts; default the system resolver.
+    ///   - connectTimeout: the partner transport's connect timeout; default its own (1 s).
     ///   - wrapTransport: lets a caller wrap the HTTP transport (the demo redirects ports).
     ///   - onServerRunning: called with the bound port once the server listens.
     public static func make(
@@ -42,6 +43,7 @@ public struct EdgeService: Sendable {
         environment: [String: String]? = nil,
         secrets: (any SecretResolver)? = nil,
         hostResolver: (any HostResolver)? = nil,
+        connectTimeout: Duration? = nil,
         wrapTransport: (@Sendable (any PullTransport) -> any PullTransport)? = nil,
         logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
@@ -74,6 +76,7 @@ public struct EdgeService: Sendable {
             additionalTrustRootFiles: configuration.tlsCAFile.map { [$0] } ?? []
         )
         if let hostResolver { transportConfiguration.resolver = hostResolver }
+        if let connectTimeout { transportConfiguration.connectTimeout = connectTimeout }
         // Partner TLS and I/O on a loop of their own: they never hold up the loops serving pages.
         let transport = HTTPPullTransport(
             configuration: transportConfiguration,

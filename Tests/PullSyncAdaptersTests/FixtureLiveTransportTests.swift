@@ -36,6 +36,8 @@ import Testing
             configuration: HTTPPullTransport.Configuration(
                 allowLoopback: true,
                 additionalTrustRootFiles: [caFile],
+                // Generous, like the partner timeout below: hang guards for a busy machine.
+                connectTimeout: .seconds(30),
                 resolver: StaticHostResolver([host: [IPAddress("127.0.0.1")!]])
             )
         )
@@ -44,7 +46,8 @@ import Testing
             result = try await FixtureRun.run(
                 fixtureCase,
                 fixture,
-                transport: PortRedirectingTransport(base: transport, port: server.port)
+                transport: PortRedirectingTransport(base: transport, port: server.port),
+                timeout: .seconds(30)
             )
         } catch {
             await transport.shutdown()

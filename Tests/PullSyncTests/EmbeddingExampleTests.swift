@@ -49,7 +49,7 @@ import Testing
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await pullSync.run() }
-            #expect(try await eventually { dispatcher.statistics.processed == 1 })
+            #expect(await eventually { dispatcher.statistics.processed == 1 })
             dispatcher.beginShutdown()
             try await group.next()
         }

@@ -33,7 +33,8 @@ import Testing
     }
 
     func withSetup(
-        timeout: String? = nil,
+        // Generous by default: a busy machine's TLS handshake is no partner fault.
+        timeout: String? = "30s",
         tls: Bool = true,
         _ body: (Setup) async throws -> Void
     ) async throws {
@@ -129,7 +130,8 @@ import Testing
     }
 
     @Test func jsonHasNullsForStatusAndUIDWhenAbsent() async throws {
-        try await withSetup(timeout: "2s") { setup in
+        // The stall never ends, so the call always times out; 5 s lets the request arrive first.
+        try await withSetup(timeout: "5s") { setup in
             setup.server.script(path: "/pull", .headersThenStall(contentLength: nil))
             let token = makeToken()
             let result = try await runTry(setup, token: token)
