@@ -46,7 +46,8 @@ import Testing
 
     /// Waits until every request handed to the dispatcher was processed or dropped.
     static func settled(_ harness: EdgeHarness, submitted: Int) async -> Bool {
-        await eventually {
+        // A generous hang guard: up to 1,000 requests beside the rest of the suite.
+        await eventually(within: .seconds(600)) {
             let statistics = harness.service.dispatcher.statistics
             return statistics.processed + statistics.dropped + statistics.skippedAtSubmit >= submitted
         }

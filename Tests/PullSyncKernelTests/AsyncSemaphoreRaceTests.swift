@@ -56,7 +56,8 @@ struct AsyncSemaphoreRaceTests {
             let dispatcher = PullDispatcher(kernel: harness.kernel)
             let running = Task { await dispatcher.run() }
             for n in 1...200 { _ = dispatcher.submit(request(n + round * 1000, issued: true)) }
-            let processedAll = await eventually { dispatcher.statistics.processed == 200 }
+            // A generous hang guard (a stall never ends; a busy suite only slows this down).
+            let processedAll = await eventually(within: .seconds(600)) { dispatcher.statistics.processed == 200 }
             #expect(processedAll, "round \(round): \(dispatcher.statistics.processed) of 200")
             dispatcher.beginShutdown()
             _ = await finishes(running)

@@ -96,7 +96,7 @@ struct BackfillTests {
             id: "fill",
             sourceDomain: domain,
             allowedHosts: AllowedHosts(["127.0.0.1"]),
-            timeout: .seconds(5),
+            timeout: .seconds(30),  // generous: a busy machine is no partner fault
             budgetPerSecond: budget,
             adapter: HTTPPullAdapter(configuration: configuration, token: nil)
         )

@@ -62,7 +62,7 @@ struct MultiNodeTests {
         #expect(server.peakConcurrentRequests == 1, "no two calls for the EC at once")
         let processed = nodes.map { $0.dispatcher.statistics.processed }.reduce(0, +)
         #expect(processed == 200)
-        let check = try await PostgresStore.open(PostgresStoreURL(parsing: url))
+        let check = try await PostgresStore.open(PostgresStoreURL(parsing: url), operationTimeout: busyMachineTimeout)
         let counted = try await check.pullSyncStore().withServices {
             try await check.count(
                 key: RateLimitRequest.pullKey(partnerID: "hot", ecHash: ecHash(1)),
@@ -77,8 +77,8 @@ struct MultiNodeTests {
     @Test("Two nodes: a lease held by one makes the other skip the pair as in flight until it is released")
     func leasesAcrossStores() async throws {
         let url = try await freshURL(.postgres)
-        let first = try await PostgresStore.open(PostgresStoreURL(parsing: url))
-        let second = try await PostgresStore.open(PostgresStoreURL(parsing: url))
+        let first = try await PostgresStore.open(PostgresStoreURL(parsing: url), operationTimeout: busyMachineTimeout)
+        let second = try await PostgresStore.open(PostgresStoreURL(parsing: url), operationTimeout: busyMachineTimeout)
         let requests = [RateLimitRequest(key: "pull:a:1", policy: RateLimitPolicy(calls: 5))]
         try await first.pullSyncStore().withServices {
             try await second.pullSyncStore().withServices {
@@ -119,7 +119,7 @@ struct Node {
     let services: [any Service]
 
     init(url: String, partner: Partner, logger: Logger) async throws {
-        store = try await PostgresStore.open(PostgresStoreURL(parsing: url), logger: logger)
+        store = try await PostgresStore.open(PostgresStoreURL(parsing: url), operationTimeout: busyMachineTimeout, logger: logger)
         let opened = store.pullSyncStore()
         transport = HTTPPullTransport(configuration: HTTPPullTransport.Configuration(allowLoopback: true))
         let kernel = PullKernel(

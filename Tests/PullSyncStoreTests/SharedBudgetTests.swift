@@ -27,8 +27,8 @@ struct SharedBudgetTests {
     func sharedAcrossStores() async throws {
         let url = try await freshURL(.postgres)
         // The test clock stamps budget sends here, so that windows can be stepped through.
-        let first = try await PostgresStore.open(PostgresStoreURL(parsing: url), budgetClock: .caller)
-        let second = try await PostgresStore.open(PostgresStoreURL(parsing: url), budgetClock: .caller)
+        let first = try await PostgresStore.open(PostgresStoreURL(parsing: url), operationTimeout: busyMachineTimeout, budgetClock: .caller)
+        let second = try await PostgresStore.open(PostgresStoreURL(parsing: url), operationTimeout: busyMachineTimeout, budgetClock: .caller)
         #expect(first.sharesBudgets)
         let a = SharedBudget(partnerID: "a", perSecond: 2)
         try await first.pullSyncStore().withServices { () async throws in

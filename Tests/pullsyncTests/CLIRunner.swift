@@ -95,7 +95,9 @@ final class ServeProcess {
     /// Starts `pullsync serve --listen 127.0.0.1:0` with `arguments` and waits until it listens.
     init(_ arguments: [String]) async throws {
         process.executableURL = try pullsyncBinary()
-        process.arguments = ["serve", "--listen", "127.0.0.1:0"] + arguments
+        // A generous connect timeout (hidden option): on a busy machine a loopback TLS handshake can take
+        // longer than the product's 1 s.
+        process.arguments = ["serve", "--listen", "127.0.0.1:0", "--connect-timeout", "30"] + arguments
         errors.fileHandleForReading.readabilityHandler = { [log] handle in log.append(handle.availableData) }
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice

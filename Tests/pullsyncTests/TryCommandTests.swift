@@ -84,7 +84,12 @@ import Testing
         trustCA: Bool = true,
         json: Bool = true
     ) async throws -> CLIResult {
-        var arguments = ["try", "--partners", setup.partnersDirectory, "--partner", partner, "--ec-id", Self.ec]
+        // A generous connect timeout (hidden option): on a busy machine a loopback TLS handshake can take
+        // longer than the product's 1 s, which would read as the partner's `timeout`.
+        var arguments = [
+            "try", "--partners", setup.partnersDirectory, "--partner", partner, "--ec-id", Self.ec,
+            "--connect-timeout", "30",
+        ]
         if trustCA { arguments += ["--tls-ca-file", setup.caFile] }
         if allowLoopback { arguments.append("--allow-loopback") }
         if json { arguments.append("--json") }
