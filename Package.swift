@@ -286,7 +286,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PartnerManifestTests",
-            dependencies: ["PartnerAdapterKit", "PartnerManifest", "PullSyncKernel"],
+            dependencies: ["PartnerAdapterKit", "PartnerManifest", "PullSyncKernel", "PullSyncTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

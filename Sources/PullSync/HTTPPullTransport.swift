@@ -39,6 +39,8 @@ public final class HTTPPullTransport: PullTransport, Service {
         public var resolver: any HostResolver
         /// Connections kept per partner host. Default 32.
         public var connectionsPerHost: Int
+        /// The monotonic time the address TTL is measured on (injected by tests). Default `ContinuousClock.now`.
+        public var now: @Sendable () -> ContinuousClock.Instant
 
         public init(
             allowLoopback: Bool = false,
@@ -46,7 +48,8 @@ public final class HTTPPullTransport: PullTransport, Service {
             connectTimeout: Duration = .seconds(1),
             addressTTL: Duration = .seconds(60),
             resolver: any HostResolver = SystemHostResolver(),
-            connectionsPerHost: Int = 32
+            connectionsPerHost: Int = 32,
+            now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
         ) {
             self.allowLoopback = allowLoopback
             self.additionalTrustRootFiles = additionalTrustRootFiles
@@ -54,6 +57,7 @@ public final class HTTPPullTransport: PullTransport, Service {
             self.addressTTL = addressTTL
             self.resolver = resolver
             self.connectionsPerHost = connectionsPerHost
+            self.now = now
         }
     }
 
@@ -262,7 +266,7 @@ public final class HTTPPullTransport: PullTransport, Service {
     // MARK: Pinning
 
     private func pinnedClient(for host: String, scheme: String) async -> Pinning {
-        let now = ContinuousClock.now
+        let now = configuration.now()
         let cached = state.withLock { state -> Pinning? in
             guard let pin = state.pins[host], now - pin.resolvedAt < configuration.addressTTL else { return nil }
             guard allowedScheme(scheme, for: pin.address) else { return .failure(.refusedTarget) }

@@ -33,6 +33,7 @@ public struct EdgeService: Sendable {
     ///     default the process environment.
     ///   - secrets: resolves token references; default the environment and files.
     ///   - hostResolver: resolves partner hosts; default the system resolver.
+    ///   - connectTimeout: the partner transport's connect timeout; default its own (1 s).
     ///   - wrapTransport: lets a caller wrap the HTTP transport (the demo redirects ports).
     ///   - onServerRunning: called with the bound port once the server listens.
     public static func make(
@@ -40,6 +41,7 @@ public struct EdgeService: Sendable {
         environment: [String: String]? = nil,
         secrets: (any SecretResolver)? = nil,
         hostResolver: (any HostResolver)? = nil,
+        connectTimeout: Duration? = nil,
         wrapTransport: (@Sendable (any PullTransport) -> any PullTransport)? = nil,
         logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
@@ -51,6 +53,7 @@ public struct EdgeService: Sendable {
             additionalTrustRootFiles: configuration.tlsCAFile.map { [$0] } ?? []
         )
         if let hostResolver { transport.resolver = hostResolver }
+        if let connectTimeout { transport.connectTimeout = connectTimeout }
         var kernel = configuration.pullSync
         kernel.allowLoopback = configuration.allowLoopback
         let pullSync: PullSyncService

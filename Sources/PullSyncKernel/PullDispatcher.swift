@@ -52,8 +52,17 @@ public final class PullDispatcher: Sendable {
     private let recentlyWithdrawn = RecentECHashes(capacity: 65_536)
     private let withdrawals: AsyncStream<EdgeCookie>
     private let withdrawalInput: AsyncStream<EdgeCookie>.Continuation
+    private let sleep: @Sendable (Duration) async -> Void
 
-    public init(kernel: PullKernel) {
+    /// - Parameters:
+    ///   - kernel: the kernel that decides and calls.
+    ///   - sleep: waits out the shutdown grace period, returning early when cancelled (injected
+    ///     by tests to end the grace period on cue). Default `Task.sleep(for:)`.
+    public init(
+        kernel: PullKernel,
+        sleep: @escaping @Sendable (Duration) async -> Void = { try? await Task.sleep(for: $0) }
+    ) {
+        self.sleep = sleep
         self.current = Mutex(kernel)
         (queue, queueInput) = AsyncStream.makeStream(
             of: Job.self,
@@ -144,7 +153,7 @@ public final class PullDispatcher: Sendable {
                 // Ends `grace` after shutdown begins; the first child to end cancels the other.
                 for await _ in self.shutdownSignal { break }
                 guard !Task.isCancelled else { return }
-                try? await Task.sleep(for: grace)
+                await self.sleep(grace)
             }
             await group.next()
             group.cancelAll()

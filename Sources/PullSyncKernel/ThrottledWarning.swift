@@ -11,15 +11,22 @@ public final class ThrottledWarning: Sendable {
 
     private let state = Mutex(State())
     private let interval: Duration
+    private let now: @Sendable () -> ContinuousClock.Instant
 
-    /// - Parameter interval: the least time between two lines. Default 30 s.
-    public init(interval: Duration = .seconds(30)) {
+    /// - Parameters:
+    ///   - interval: the least time between two lines. Default 30 s.
+    ///   - now: the monotonic time (injected by tests). Default `ContinuousClock.now`.
+    public init(
+        interval: Duration = .seconds(30),
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+    ) {
         self.interval = interval
+        self.now = now
     }
 
     /// Logs `message` now if the interval has passed since the last line, else counts it.
     public func warning(_ message: @autoclosure () -> Logger.Message, metadata: Logger.Metadata, to logger: Logger) {
-        let now = ContinuousClock.now
+        let now = self.now()
         let suppressed: Int? = state.withLock { state in
             if let last = state.last, now - last < interval {
                 state.suppressed += 1

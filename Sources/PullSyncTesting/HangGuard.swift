@@ -4,7 +4,8 @@ import Synchronization
 ///
 /// Returns `body`'s result, or `nil` if it hasn't finished by then. A test guarding against an
 /// await that never ends has to fail, not hang the whole run, and a structured child that never
-/// ends can't be left behind: so `body` runs in a task of its own, abandoned if it never ends.
+/// ends can't be left behind: so `body` runs in a task of its own, cancelled and abandoned if it
+/// hasn't ended by then. The guard's timer stops as soon as `body` ends.
 package func finishing<T: Sendable>(
     within limit: Duration = .seconds(60),
     _ body: @escaping @Sendable () async throws -> T
@@ -18,12 +19,18 @@ package func finishing<T: Sendable>(
             }
             if first { continuation.resume(returning: value) }
         }
-        Task {
+        let work = Task {
             do { answer(.success(try await body())) } catch { answer(.failure(error)) }
         }
-        Task {
+        let timer = Task {
             try? await Task.sleep(for: limit)
+            guard !Task.isCancelled else { return }
             answer(nil)
+            work.cancel()
+        }
+        Task {
+            await work.value
+            timer.cancel()
         }
     }
 }

@@ -1,8 +1,10 @@
 public import PullSyncKernel
 import Synchronization
 
-/// A deterministic random source (SplitMix64), safe to share between tasks.
-public final class SeededRandomSource: RandomSource {
+/// A deterministic random source (SplitMix64), safe to share between tasks: the one seeded
+/// generator of the tests, for the kernel (`RandomSource`) and for the standard library's
+/// `random(using:)` family (`RandomNumberGenerator`) alike, so that a failure replays.
+public final class SeededRandomSource: RandomSource, RandomNumberGenerator {
     private let state: Mutex<UInt64>
 
     public init(seed: UInt64) {

@@ -17,6 +17,15 @@ public final class TestWallClock: WallClock {
         current.withLock { $0 = $0 + duration }
     }
 
+    /// Monotonic instants that move only with this clock, for seams that read `ContinuousClock`
+    /// (a throttle, an address TTL): the real instant of this call, plus however far the clock
+    /// has moved since.
+    public func continuousNow() -> @Sendable () -> ContinuousClock.Instant {
+        let origin = now()
+        let base = ContinuousClock.now
+        return { [self] () -> ContinuousClock.Instant in base + (self.now() - origin) }
+    }
+
     /// Sets the clock to `timestamp`.
     public func set(_ timestamp: Timestamp) {
         current.withLock { $0 = timestamp }

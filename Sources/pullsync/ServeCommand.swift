@@ -49,6 +49,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    // For tests on a busy machine, where a loopback TLS handshake can outlast the default 1 s.
+    @Option(name: .customLong("connect-timeout"), help: ArgumentHelp(visibility: .hidden))
+    var connectTimeout: Double?
+
     @Flag(
         name: .customLong("no-pull-sync"),
         help: "Serve pages without pull sync (no EC handling, no partner calls): the benchmarks' baseline."
@@ -100,7 +104,11 @@ struct ServeCommand: AsyncParsableCommand {
         let service: EdgeService
         let startLogger = logger
         do {
-            service = try await EdgeService.make(configuration: configuration, logger: logger) { port in
+            service = try await EdgeService.make(
+                configuration: configuration,
+                connectTimeout: connectTimeout.map { .milliseconds(Int64($0 * 1000)) },
+                logger: logger
+            ) { port in
                 startLogger.notice("pullsync serve listening", metadata: ["address": "\(host):\(port)"])
             }
         } catch let error as EdgeService.StartError {

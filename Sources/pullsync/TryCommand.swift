@@ -32,6 +32,10 @@ struct TryCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    // For tests on a busy machine, where a loopback TLS handshake can outlast the default 1 s.
+    @Option(name: .customLong("connect-timeout"), help: ArgumentHelp(visibility: .hidden))
+    var connectTimeout: Double?
+
     func run() async throws {
         let loaded = PartnerLoader.load(paths: [partners], secrets: EnvironmentSecretResolver())
         guard let index = loaded.registry.index(of: partner) else {
@@ -58,7 +62,8 @@ struct TryCommand: AsyncParsableCommand {
         let transport = HTTPPullTransport(
             configuration: HTTPPullTransport.Configuration(
                 allowLoopback: allowLoopback,
-                additionalTrustRootFiles: tlsCAFile.map { [$0] } ?? []
+                additionalTrustRootFiles: tlsCAFile.map { [$0] } ?? [],
+                connectTimeout: connectTimeout.map { .milliseconds(Int64($0 * 1000)) } ?? .seconds(1)
             )
         )
         let kernel = PullKernel(

@@ -1,4 +1,5 @@
 import PartnerManifest
+import PullSyncTesting
 import Testing
 
 /// No input may crash or hang the loader; each gets a clear diagnostic at a sensible place.
@@ -14,7 +15,7 @@ import Testing
     private func only(_ text: String) -> ManifestDiagnostic? { only(Array(text.utf8)) }
 
     @Test func randomBytes() {
-        var generator = SplitMix64(seed: 0x5EED)
+        var generator = SeededRandomSource(seed: 0x5EED)
         for _ in 0..<50 {
             let bytes = (0..<4096).map { _ in UInt8.random(in: 0...255, using: &generator) }
             let diagnostic = only(bytes)
@@ -249,7 +250,7 @@ extension RobustnessTests {
     ]
 
     @Test func generatedInputsAlwaysReturnADiagnosticOrAManifest() {
-        var generator = SplitMix64(seed: 2024)
+        var generator = SeededRandomSource(seed: 2024)
         for _ in 0..<3000 {
             var text = ""
             for _ in 0..<Int.random(in: 1...40, using: &generator) {
@@ -265,20 +266,5 @@ extension RobustnessTests {
                 }
             }
         }
-    }
-}
-
-/// A small deterministic generator, so that "random" inputs are the same on every run.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

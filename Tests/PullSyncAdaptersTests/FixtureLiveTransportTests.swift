@@ -38,6 +38,8 @@ import Testing
             configuration: HTTPPullTransport.Configuration(
                 allowLoopback: true,
                 additionalTrustRootFiles: [caFile],
+                // Generous, like the partner timeout below: hang guards for a busy machine.
+                connectTimeout: .seconds(30),
                 resolver: StaticHostResolver([host: [IPAddress("127.0.0.1")!]])
             )
         )
@@ -46,7 +48,8 @@ import Testing
             result = try await FixtureRun.run(
                 fixtureCase,
                 fixture,
-                transport: PortRedirectingTransport(base: transport, port: server.port)
+                transport: PortRedirectingTransport(base: transport, port: server.port),
+                timeout: .seconds(30)
             )
         } catch {
             await transport.shutdown()

@@ -35,7 +35,7 @@ struct EdgeHarness {
               allowed_hosts: [\(id).partner.test]
               auth:
                 bearer: { env: EDGE_TEST_TOKEN }
-              timeout: 5s
+              timeout: 30s
             """.write(to: partners.appendingPathComponent("\(id).yaml"), atomically: true, encoding: .utf8)
             server.script(path: "/\(id)/pull", .delayed(partnerDelay, .uid("\(id)-uid")))
         }
@@ -57,6 +57,8 @@ struct EdgeHarness {
                 "PULLSYNC_EC_SECRET": "edge-test-secret-0123456789",
             ],
             hostResolver: StaticHostResolver(Dictionary(uniqueKeysWithValues: hosts.map { ($0, [loopback]) })),
+            // Generous: on a busy machine a loopback TLS handshake can outlast the product's 1 s.
+            connectTimeout: .seconds(30),
             logger: Logger(label: "edge-test", factory: { _ in SwiftLogNoOpLogHandler() })
         )
         return EdgeHarness(scratch: scratch, server: server, service: service, tokens: harnessTokens)
@@ -79,14 +81,6 @@ struct EdgeHarness {
         try await server.shutdown()
         try? FileManager.default.removeItem(at: scratch)
     }
-
-    func waitUntil(_ condition: () async throws -> Bool) async throws -> Bool {
-        for _ in 0..<1000 {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return false
-    }
 }
 
 func fields(_ pairs: [(String, String)]) -> HTTPFields {
@@ -97,7 +91,8 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
 
 @Suite(.serialized) struct EdgeServiceTests {
     @Test func oneOrganicRequestCallsAllSixPartnersNeverMoreThanThreeAtOnce() async throws {
-        let harness = try await EdgeHarness.make()
+        // 1 s: a partner latency long enough that calls started together overlap on a busy machine.
+        let harness = try await EdgeHarness.make(partnerDelay: .seconds(1))
         try await harness.service.application.test(.live) { client in
             let response = try await client.execute(
                 uri: "/news/today",
@@ -108,7 +103,10 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
             let setCookie = try #require(response.headers[.setCookie])
             let ec = String(setCookie.dropFirst("ts-ec=".count).prefix { $0 != ";" })
             #expect(DefaultEdgeCookieFormat().parse(ec) != nil)
-            #expect(try await harness.waitUntil { harness.service.pullSync.dispatcher.statistics.stored == 6 })
+            #expect(
+                await eventually { harness.service.pullSync.dispatcher.statistics.stored == 6 },
+                "\(harness.service.pullSync.dispatcher.statistics.outcomes)"
+            )
             #expect(harness.server.requests.count == 6)
             #expect(harness.server.peakConcurrentRequests <= 3)
             #expect(harness.server.peakConcurrentRequests >= 2)
@@ -164,7 +162,7 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
             // Excluded routes never reach the dispatcher; organic ones are decided (skipped) first.
             if path == "/page" {
                 #expect(
-                    try await harness.waitUntil {
+                    await eventually {
                         let statistics = harness.service.pullSync.dispatcher.statistics
                         return statistics.processed + statistics.skippedAtSubmit >= 1
                     }
@@ -183,7 +181,7 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
                 method: .get,
                 headers: fields([("X-Forwarded-For", "203.0.113.52")])
             )
-            #expect(try await harness.waitUntil { harness.server.requests.count == 6 })
+            #expect(await eventually { harness.server.requests.count == 6 })
         }
         try await harness.close()
     }
@@ -286,13 +284,13 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
             )
             let setCookie = try #require(page.headers[.setCookie])
             let ec = String(setCookie.dropFirst("ts-ec=".count).prefix { $0 != ";" })
-            #expect(try await harness.waitUntil { harness.server.requests.count >= 3 })
+            #expect(await eventually { harness.server.requests.count >= 3 })
 
             let deleted = try await client.execute(uri: "/_pullsync/ids/\(ec)", method: .delete, headers: admin)
             #expect(deleted.status == .noContent)
 
             // Every partner answers afterwards with a UID; none is stored.
-            #expect(try await harness.waitUntil { harness.service.pullSync.dispatcher.statistics.processed == 1 })
+            #expect(await eventually { harness.service.pullSync.dispatcher.statistics.processed == 1 })
             let statistics = harness.service.pullSync.dispatcher.statistics
             #expect(statistics.outcomes["uid"] == 6)
             #expect(statistics.stored == 0)
@@ -312,7 +310,7 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
                 method: .get,
                 headers: fields([("X-Forwarded-For", "203.0.113.70"), ("Cookie", "ts-ec=\(ec)")])
             )
-            #expect(try await harness.waitUntil { harness.service.pullSync.dispatcher.statistics.processed == 2 })
+            #expect(await eventually { harness.service.pullSync.dispatcher.statistics.processed == 2 })
             #expect(harness.server.requests.count == 6)
 
             let metrics = try await client.execute(uri: "/_pullsync/metrics", method: .get, headers: admin)
@@ -350,7 +348,7 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
                 headers: fields([("X-Forwarded-For", "203.0.113.71")])
             )
             let ec = String(try #require(page.headers[.setCookie]).dropFirst("ts-ec=".count).prefix { $0 != ";" })
-            #expect(try await harness.waitUntil { harness.service.pullSync.dispatcher.statistics.processed == 1 })
+            #expect(await eventually { harness.service.pullSync.dispatcher.statistics.processed == 1 })
             #expect(
                 try await client.execute(uri: "/_pullsync/ids/\(ec)", method: .delete, headers: admin).status
                     == .noContent
@@ -372,7 +370,7 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
                 headers: fields([("X-Forwarded-For", "203.0.113.72")])
             )
             let ec = String(try #require(page.headers[.setCookie]).dropFirst("ts-ec=".count).prefix { $0 != ";" })
-            #expect(try await harness.waitUntil { harness.service.pullSync.dispatcher.statistics.stored == 6 })
+            #expect(await eventually { harness.service.pullSync.dispatcher.statistics.stored == 6 })
             _ = try await client.execute(
                 uri: "/",
                 method: .get,
@@ -380,7 +378,7 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
             )
             let hash = String(ec.prefix(64))
             #expect(
-                try await harness.waitUntil { try await harness.service.pullSync.store.record(ecHash: hash)?.withdrawn == true }
+                try await eventually { try await harness.service.pullSync.store.record(ecHash: hash)?.withdrawn == true }
             )
             #expect(try await harness.service.pullSync.store.record(ecHash: hash)?.partners.isEmpty == true)
         }

@@ -101,7 +101,7 @@ import Testing
                 headers: fields([("X-Forwarded-For", "203.0.113.77")])
             )
             #expect(page.status == .ok)
-            #expect(try await harness.waitUntil { harness.server.requests.count == 5 })
+            #expect(await eventually { harness.server.requests.count == 5 })
             #expect(harness.server.requestCount(path: "/p1/pull") == 0)
 
             // Fixed: the next reload succeeds.

@@ -48,13 +48,17 @@ struct MiddlewareHarness {
         )
     }
 
-    /// Waits until the dispatcher has processed `count` requests (a hang guard, not a timing assertion).
-    func processed(_ count: Int) async throws -> Bool {
-        for _ in 0..<500 {
-            if dispatcher.statistics.processed >= count { return true }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return false
+    /// Waits until the dispatcher has processed `count` requests (PullSyncTesting's `eventually`: a
+    /// hang guard, not a timing assertion).
+    func processed(_ count: Int) async -> Bool {
+        await eventually { dispatcher.statistics.processed >= count }
+    }
+
+    /// Waits until `count` requests were turned away at submission. The middleware submits once the
+    /// response body is written, so the client may read the answer before that: wait for the count,
+    /// never for a while.
+    func skippedAtSubmit(_ count: Int) async -> Bool {
+        await eventually { dispatcher.statistics.skippedAtSubmit >= count }
     }
 }
 
@@ -84,7 +88,7 @@ func ecCookie(from response: TestResponse) -> String? {
             #expect(DefaultEdgeCookieFormat().parse(ec) != nil)
             #expect(response.headers[.setCookie]?.contains("HttpOnly") == true)
             #expect(response.headers[.setCookie]?.contains("SameSite=Lax") == true)
-            #expect(try await harness.processed(1))
+            #expect(await harness.processed(1))
             let record = try #require(try await harness.graph.record(ecHash: String(ec.prefix(64))))
             #expect(record.partners["a.example"]?.uid == "uid-a")
             #expect(record.partners["b.example"]?.uid == "uid-b")
@@ -103,16 +107,17 @@ func ecCookie(from response: TestResponse) -> String? {
             )
             #expect(response.status == .ok)
             #expect(response.headers[.setCookie] == nil)
-            try await Task.sleep(for: .milliseconds(50))
-            #expect(harness.dispatcher.statistics.enqueued == 0)
-            #expect(harness.transport.requests.isEmpty)
-            // Control: an organic page through the same app does reach the partners.
+            // Control, and a marker: an organic page through the same app (and connection, handled
+            // after the first response was written) does reach the partners.
             _ = try await client.execute(
                 uri: "/page",
                 method: .get,
                 headers: headers([("X-Forwarded-For", "203.0.113.9")])
             )
-            #expect(try await harness.processed(1))
+            #expect(await harness.processed(1))
+            // Only the control page was handed to the dispatcher, and only it called the partners.
+            #expect(harness.dispatcher.statistics.enqueued == 1)
+            #expect(harness.dispatcher.statistics.skippedAtSubmit == 0)
             #expect(harness.transport.requests.count == 2)
         }
     }
@@ -135,7 +140,9 @@ func ecCookie(from response: TestResponse) -> String? {
             var fields = [("X-Forwarded-For", "203.0.113.9"), ("Cookie", cookie)]
             if signal[0].0 == "Sec-GPC" { fields.append(("Sec-GPC", "1")) }
             _ = try await client.execute(uri: "/", method: .get, headers: headers(fields))
-            try await Task.sleep(for: .milliseconds(50))
+            // Both were turned away at submission, so no partner call can follow.
+            #expect(await harness.skippedAtSubmit(2))
+            #expect(harness.dispatcher.statistics.enqueued == 0)
             #expect(harness.transport.requests.isEmpty)
             #expect(harness.dispatcher.statistics.skippedAtSubmit == 2)
         }
@@ -166,12 +173,7 @@ func ecCookie(from response: TestResponse) -> String? {
             )
             #expect(response.status == .ok)
             #expect(response.headers[.setCookie] == nil)
-            var withdrawn = false
-            for _ in 0..<500 where !withdrawn {
-                withdrawn = try await harness.graph.record(ecHash: hash)?.withdrawn == true
-                if !withdrawn { try await Task.sleep(for: .milliseconds(10)) }
-            }
-            #expect(withdrawn)
+            #expect(try await eventually { try await harness.graph.record(ecHash: hash)?.withdrawn == true })
             #expect(try await harness.graph.record(ecHash: hash)?.partners.isEmpty == true)
             // Consent given again: the EC still calls no one.
             _ = try await client.execute(
@@ -179,7 +181,7 @@ func ecCookie(from response: TestResponse) -> String? {
                 method: .get,
                 headers: headers([("X-Forwarded-For", "203.0.113.9"), ("Cookie", "ts-ec=\(known)")])
             )
-            #expect(try await harness.processed(1))
+            #expect(await harness.processed(1))
             #expect(harness.transport.requests.isEmpty)
         }
     }
@@ -198,7 +200,7 @@ func ecCookie(from response: TestResponse) -> String? {
             )
             // Per-partner consent doesn't stop the EC: the browser consents to some partners.
             #expect(ecCookie(from: response) != nil)
-            #expect(try await harness.processed(1))
+            #expect(await harness.processed(1))
             #expect(harness.transport.requests.map(\.url.host) == [TestPartners.host("a")])
             #expect(harness.dispatcher.statistics.skips["tcf_consent"] == 1)
         }
@@ -215,7 +217,7 @@ func ecCookie(from response: TestResponse) -> String? {
             )
             #expect(response.status == .ok)
             #expect(response.headers[.setCookie] == nil)
-            #expect(try await harness.processed(1))
+            #expect(await harness.processed(1))
             #expect(harness.transport.requests.isEmpty)
             #expect(try await harness.graph.record(ecHash: String(spoofed.prefix(64))) == nil)
         }
@@ -232,7 +234,7 @@ func ecCookie(from response: TestResponse) -> String? {
                 headers: headers([("X-Forwarded-For", "203.0.113.9"), ("Cookie", "other=1; ts-ec=\(known)")])
             )
             #expect(response.headers[.setCookie] == nil)
-            #expect(try await harness.processed(1))
+            #expect(await harness.processed(1))
             #expect(harness.transport.requests.count == 2)
             #expect(harness.transport.requests.allSatisfy { $0.query.first?.value == known })
         }
@@ -247,7 +249,9 @@ func ecCookie(from response: TestResponse) -> String? {
                 headers: headers([("X-Forwarded-For", "203.0.113.9")])
             )
             #expect(response.headers[.setCookie] == nil)
-            try await Task.sleep(for: .milliseconds(50))
+            // No EC, so the page is turned away at submission: no partner call can follow.
+            #expect(await harness.skippedAtSubmit(1))
+            #expect(harness.dispatcher.statistics.enqueued == 0)
             #expect(harness.transport.requests.isEmpty)
         }
     }

@@ -71,7 +71,7 @@ struct DispatcherTests {
 
     @Test("Requests submitted while running are processed; unknown ECs are processed without calls")
     func submitWhileRunning() async throws {
-        let harness = try Harness(partners: partners(["a", "b"]), fallback: .uid("u", after: .milliseconds(10)))
+        let harness = try Harness(partners: partners(["a", "b"]), fallback: .uid("u", after: .milliseconds(10)))  // a partner's latency
         let dispatcher = PullDispatcher(kernel: harness.kernel)
         let running = Task { await dispatcher.run() }
 
@@ -125,12 +125,12 @@ struct DispatcherTests {
     func cancellation() async throws {
         let harness = try Harness(
             partners: [TestPartners.partner("slow", timeout: .seconds(60))],
-            fallback: .uid("never", after: .seconds(30))
+            fallback: ScriptedTransport.Reply.uid("never").held(by: TestGate())  // never answers
         )
         let dispatcher = PullDispatcher(kernel: harness.kernel)
         let running = Task { await dispatcher.run() }
         #expect(dispatcher.submit(request(1, issued: true)) == .enqueued)
-        #expect(await eventually { harness.transport.inFlight == 1 })
+        #expect(await harness.transport.started(1))
 
         running.cancel()
 

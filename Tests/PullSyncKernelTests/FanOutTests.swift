@@ -6,12 +6,18 @@ import Testing
 /// global cap on calls in flight.
 @Suite("Fan-out")
 struct FanOutTests {
-    @Test("6 partners answering after 50 ms with perRequestConcurrency 3: all called, never more than 3 at once")
+    @Test("6 partners held until 3 calls are out, with perRequestConcurrency 3: all called, never more than 3 at once")
     func perRequestConcurrency() async throws {
-        let harness = try Harness(partners: partners(count: 6), fallback: .uid("u", after: .milliseconds(50)))
+        let answer = TestGate()
+        let harness = try Harness(partners: partners(count: 6), fallback: ScriptedTransport.Reply.uid("u").held(by: answer))
         try await harness.seed(1)
 
-        let report = await harness.kernel.process(request(1))
+        async let processed = harness.kernel.process(request(1))
+        // The window fills before anyone answers: three calls out, the other three waiting.
+        #expect(await harness.transport.started(3))
+        #expect(harness.transport.inFlight == 3)
+        answer.open()
+        let report = await processed
 
         #expect(report.results.count == 6)
         #expect(Set(harness.transport.requests.map(\.url.host)) == Set((0..<6).map { TestPartners.host("p\($0)") }))
@@ -25,7 +31,7 @@ struct FanOutTests {
         let harness = try Harness(
             partners: partners(count: 4),
             configuration: PullSyncConfiguration(perRequestConcurrency: 1),
-            fallback: .status(404, after: .milliseconds(10))
+            fallback: .status(404, after: .milliseconds(10))  // a partner's latency
         )
         try await harness.seed(1)
 
@@ -50,32 +56,41 @@ struct FanOutTests {
         try await probe.seed(1)
         let slowID = try #require(await probe.kernel.explain(request(1)).calls.first?.partnerID)
 
+        // Every partner answers only when the test says so: the fast ones once the first window is
+        // full, the slow one after every fast call has ended.
+        let fastAnswer = TestGate()
+        let slowAnswers = TestGate()
         let harness = try Harness(
             partners: partners(ids),
-            fallback: .status(404, after: .milliseconds(20)),
+            fallback: ScriptedTransport.Reply.status(404).held(by: fastAnswer),
             random: SeededRandomSource(seed: seed)
         )
-        // Generous, for loaded CI machines: the fast calls must all fit inside the slow one.
-        harness.transport.script(TestPartners.host(slowID), .status(404, after: .seconds(10)))
+        let slowHost = TestPartners.host(slowID)
+        harness.transport.script(slowHost, ScriptedTransport.Reply.status(404).held(by: slowAnswers))
         try await harness.seed(1)
 
-        let report = await harness.kernel.process(request(1))
+        async let processed = harness.kernel.process(request(1))
+        #expect(await harness.transport.started(3))
+        #expect(harness.transport.inFlight == 3)
+        fastAnswer.open()
+        // All five fast calls start and end while the slow one is out. Batch-and-wait windows of
+        // three would never get there (the slow call holds its batch): the hang guard fails it.
+        let fastEnded = await harness.transport.ended(5)
+        #expect(fastEnded, "the fast calls were held back behind the slow one")
+        let whileSlowOut = harness.transport.records
+        slowAnswers.open()
+        let report = await processed
 
         #expect(report.plan.calls.first?.partnerID == slowID)
-        let records = harness.transport.records
-        #expect(records.count == 6)
-        let slow = try #require(records.first { $0.request.url.host == TestPartners.host(slowID) })
-        let slowEnd = try #require(slow.endedAt)
-        let fast = records.filter { $0.request.url.host != TestPartners.host(slowID) }
+        #expect(whileSlowOut.count == 6)
+        let slow = try #require(whileSlowOut.first { $0.request.url.host == slowHost })
+        #expect(slow.endedAt == nil, "the slow call was still out")
+        // The slow call started in the first window.
+        #expect(whileSlowOut.prefix(3).contains { $0.request.url.host == slowHost })
+        let fast = whileSlowOut.filter { $0.request.url.host != slowHost }
         #expect(fast.count == 5)
-        // The slow call started in the first window, and every fast call both started and
-        // finished while it was still running.
-        #expect(records.prefix(3).contains { $0.request.url.host == slow.request.url.host })
-        for record in fast {
-            let end = try #require(record.endedAt)
-            #expect(record.startedAt < slowEnd)
-            #expect(end < slowEnd)
-        }
+        #expect(fast.allSatisfy { $0.endedAt != nil })
+        #expect(harness.transport.records.allSatisfy { $0.endedAt != nil })
         #expect(harness.transport.peakInFlight == 3)
     }
 
@@ -84,6 +99,7 @@ struct FanOutTests {
         let harness = try Harness(
             partners: partners(count: 3),
             configuration: PullSyncConfiguration(maxInFlightCalls: 2),
+            // 20 ms: a partner's latency, so that calls of different requests overlap.
             fallback: .status(404, after: .milliseconds(20))
         )
         let dispatcher = PullDispatcher(kernel: harness.kernel)

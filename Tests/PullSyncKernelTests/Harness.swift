@@ -182,22 +182,19 @@ func item(_ name: String, _ value: String) -> HTTPPullAdapter.Configuration.Quer
     .init(name: name, value: template(value))
 }
 
-// MARK: - Waiting
+// MARK: - Waiting (polling is PullSyncTesting's `eventually`; ordering uses gates)
 
-/// Polls `condition` every few milliseconds until it holds or `limit` passes; returns whether it held.
-func eventually(
-    within limit: Duration = .seconds(30),
-    _ condition: () async throws -> Bool
-) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(5))
-    }
-    return try await condition()
+/// A dispatcher whose shutdown grace period ends only when `graceEnds` opens (never, if `nil`):
+/// what a call may still do after shutdown begins depends on the test's order, not on the clock.
+func makeDispatcher(_ harness: Harness, graceEnds: TestGate? = nil) -> PullDispatcher {
+    let gate = graceEnds ?? TestGate()
+    return PullDispatcher(kernel: harness.kernel, sleep: { (_: Duration) async -> Void in
+        _ = await gate.waitUnlessCancelled()
+    })
 }
 
-/// Awaits `task`, giving up after `limit`: a hang guard, not a timing assertion.
+/// Awaits `task`, giving up after `limit` (PullSyncTesting's `finishing(within:)`): a hang guard,
+/// not a timing assertion.
 /// Returns whether the task finished.
 func finishes(_ task: Task<Void, Never>, within limit: Duration = .seconds(60)) async -> Bool {
     await finishing(within: limit) { await task.value } != nil

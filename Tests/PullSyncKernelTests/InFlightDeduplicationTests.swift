@@ -6,13 +6,15 @@ import Testing
     @Test("A second page view while the first one's call is out doesn't call the partner again")
     func secondViewSkipsInFlight() async throws {
         let harness = try Harness(partners: partners(["a"]))
-        harness.transport.script(TestPartners.host("a"), .uid("u", after: .milliseconds(200)))
+        let firstAnswer = TestGate()
+        harness.transport.script(TestPartners.host("a"), ScriptedTransport.Reply.uid("u").held(by: firstAnswer))
         try await harness.seed(1)
         async let first = harness.kernel.process(request(1))
-        // Wait until the first call is at the partner, then view another page.
-        #expect(await eventually { harness.transport.inFlight == 1 })
+        // Once the first call is at the partner (held there), view another page.
+        #expect(await harness.transport.started(1))
         let second = await harness.kernel.process(request(1))
         #expect(second.plan.decision(for: "a") == .skip(.inFlight))
+        firstAnswer.open()
         let firstReport = await first
         #expect(firstReport.results.first?.write == .stored)
         #expect(harness.calls("a") == 1)
@@ -21,11 +23,13 @@ import Testing
         let third = await harness.kernel.process(request(1))
         #expect(third.plan.decision(for: "a") == .skip(.fresh))
         // explain shows in_flight too, without taking anything.
-        harness.transport.script(TestPartners.host("a"), .uid("u", after: .milliseconds(200)))
+        let busyAnswer = TestGate()
+        harness.transport.script(TestPartners.host("a"), ScriptedTransport.Reply.uid("u").held(by: busyAnswer))
         try await harness.seed(2)
         async let busy = harness.kernel.process(request(2))
-        #expect(await eventually { harness.transport.inFlight == 1 })
+        #expect(await harness.transport.started(2))
         #expect(await harness.kernel.explain(request(2)).decision(for: "a") == .skip(.inFlight))
+        busyAnswer.open()
         _ = await busy
     }
 }

@@ -45,15 +45,18 @@ struct ReloadTests {
     @Test("A call in flight across a reload finishes, is stored, and is not made twice")
     func inFlightAcrossReload() async throws {
         let harness = try Harness(partners: partners(["a"]))
-        harness.transport.script(TestPartners.host("a"), .uid("u-1", after: .milliseconds(300)))
+        let answer = TestGate()
+        harness.transport.script(TestPartners.host("a"), ScriptedTransport.Reply.uid("u-1").held(by: answer))
         let dispatcher = PullDispatcher(kernel: harness.kernel)
         let running = Task { await dispatcher.run() }
         #expect(dispatcher.submit(request(1, issued: true)) == .enqueued)
-        #expect(await eventually { harness.transport.records.count == 1 })
+        #expect(await harness.transport.started(1))
 
         dispatcher.reload(try PartnerRegistry(partners(["a", "b"])))
-        // The same EC again while the first call is out: not called twice, on the new kernel either.
+        // The same EC again while the first call is out (held): not called twice, on the new kernel either.
         #expect(dispatcher.submit(request(1)) == .enqueued)
+        #expect(await eventually { dispatcher.statistics.skips["in_flight", default: 0] == 1 })
+        answer.open()
         #expect(await eventually { dispatcher.statistics.processed == 2 })
         dispatcher.beginShutdown()
         #expect(await finishes(running))

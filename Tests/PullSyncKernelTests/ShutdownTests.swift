@@ -9,17 +9,25 @@ struct ShutdownTests {
     @Test("Calls answering within the grace period are stored; slower ones are cancelled and not stored")
     func gracePeriod() async throws {
         let harness = try Harness(
-            partners: [TestPartners.partner("fast"), TestPartners.partner("slow", timeout: .seconds(60))],
-            configuration: PullSyncConfiguration(shutdownGracePeriod: .milliseconds(500))
+            partners: [TestPartners.partner("fast"), TestPartners.partner("slow", timeout: .seconds(60))]
         )
-        harness.transport.script(TestPartners.host("fast"), .uid("fast-uid", after: .milliseconds(30)))
-        harness.transport.script(TestPartners.host("slow"), .uid("slow-uid", after: .seconds(30)))
-        let dispatcher = PullDispatcher(kernel: harness.kernel)
+        let fastAnswers = TestGate()
+        let graceEnds = TestGate()
+        harness.transport.script(TestPartners.host("fast"), ScriptedTransport.Reply.uid("fast-uid").held(by: fastAnswers))
+        // The slow partner never answers: only the end of the grace period ends its call.
+        harness.transport.script(TestPartners.host("slow"), ScriptedTransport.Reply.uid("slow-uid").held(by: TestGate()))
+        let dispatcher = makeDispatcher(harness, graceEnds: graceEnds)
         #expect(dispatcher.submit(request(1, issued: true)) == .enqueued)
         let running = Task { await dispatcher.run() }
-        #expect(await eventually { harness.transport.inFlight == 2 })
+        #expect(await harness.transport.started(2))
 
         dispatcher.beginShutdown()
+        // Inside the grace period the fast partner answers, and its UID is stored; then the grace
+        // period ends with the slow call still out.
+        fastAnswers.open()
+        #expect(try await eventually { try await harness.storedUID(1, "fast") != nil })
+        #expect(harness.transport.inFlight == 1)
+        graceEnds.open()
 
         #expect(await finishes(running))
         #expect(try await harness.storedUID(1, "fast")?.uid == "fast-uid")
@@ -33,18 +41,21 @@ struct ShutdownTests {
 
     @Test("Queued requests that have not started are dropped at shutdown and leave no trace")
     func queuedJobsDropped() async throws {
+        let answer = TestGate()
         let harness = try Harness(
             partners: partners(["a"]),
-            configuration: PullSyncConfiguration(maxInFlightCalls: 1, shutdownGracePeriod: .seconds(5)),
-            fallback: .uid("u", after: .milliseconds(50))
+            configuration: PullSyncConfiguration(maxInFlightCalls: 1),
+            fallback: ScriptedTransport.Reply.uid("u").held(by: answer)
         )
-        let dispatcher = PullDispatcher(kernel: harness.kernel)
+        // The grace period never ends on its own: the call in flight always gets to finish.
+        let dispatcher = makeDispatcher(harness)
         let running = Task { await dispatcher.run() }
         #expect(dispatcher.submit(request(1, issued: true)) == .enqueued)
-        #expect(await eventually { harness.transport.inFlight == 1 })
+        #expect(await harness.transport.started(1))
         for n in 2...4 { #expect(dispatcher.submit(request(n, issued: true)) == .enqueued) }
 
         dispatcher.beginShutdown()
+        answer.open()
 
         #expect(await finishes(running))
         let statistics = dispatcher.statistics
@@ -70,9 +81,9 @@ struct ShutdownTests {
         var configuration: PullSyncConfiguration {
             switch self {
             case .behindTheRequestWindow:
-                PullSyncConfiguration(perRequestConcurrency: 1, shutdownGracePeriod: .seconds(5))
+                PullSyncConfiguration(perRequestConcurrency: 1)
             case .waitingForAGlobalSlot:
-                PullSyncConfiguration(maxInFlightCalls: 1, shutdownGracePeriod: .seconds(5))
+                PullSyncConfiguration(maxInFlightCalls: 1)
             }
         }
     }
@@ -82,17 +93,20 @@ struct ShutdownTests {
         arguments: Held.allCases
     )
     func callsNotStartedAreNotSent(held: Held) async throws {
+        let answer = TestGate()
         let harness = try Harness(
             partners: partners(count: 4) { $0.budgetPerSecond = 1 },
             configuration: held.configuration,
-            fallback: .uid("u", after: .milliseconds(50))
+            fallback: ScriptedTransport.Reply.uid("u").held(by: answer)
         )
-        let dispatcher = PullDispatcher(kernel: harness.kernel)
+        // The grace period never ends on its own: the call in flight always gets to finish.
+        let dispatcher = makeDispatcher(harness)
         #expect(dispatcher.submit(request(1, issued: true)) == .enqueued)
         let running = Task { await dispatcher.run() }
-        #expect(await eventually { harness.transport.inFlight == 1 })
+        #expect(await harness.transport.started(1))
 
         dispatcher.beginShutdown()
+        answer.open()
 
         #expect(await finishes(running))
         #expect(harness.transport.records.count == 1)

@@ -13,17 +13,18 @@ struct SpoofFloodTests {
         )
         let dispatcher = PullDispatcher(kernel: harness.kernel)
         let running = Task { await dispatcher.run() }
-        var generator = SeededRandomNumberGenerator(seed: 8)
+        var random = SeededRandomSource(seed: 8)
         let hex = Array("0123456789abcdef")
         let alphanumerics = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
         for n in 0..<10_000 {
             let ec =
-                String((0..<64).map { _ in hex.randomElement(using: &generator)! }) + "."
-                + String((0..<6).map { _ in alphanumerics.randomElement(using: &generator)! })
+                String((0..<64).map { _ in hex.randomElement(using: &random)! }) + "."
+                + String((0..<6).map { _ in alphanumerics.randomElement(using: &random)! })
             let result = dispatcher.submit(OrganicRequest(path: "/p/\(n)", edgeCookie: ec, consent: .granted))
             #expect(result == .enqueued)
         }
-        #expect(await eventually(within: .seconds(60)) { dispatcher.statistics.processed == 10_000 })
+        // A generous hang guard: 10,000 requests beside the rest of the suite on two busy cores.
+        #expect(await eventually(within: .seconds(600)) { dispatcher.statistics.processed == 10_000 })
         dispatcher.beginShutdown()
         #expect(await finishes(running))
 
@@ -32,18 +33,5 @@ struct SpoofFloodTests {
         #expect(dispatcher.statistics.skips["unknown_ec"] == 10_000)
         #expect(harness.counter("pullsync_request_skips_total", [("reason", "unknown_ec")]) == 10_000)
         #expect(try await harness.rateCount("p0", 1) == 0)
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so a failure replays.
-struct SeededRandomNumberGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -49,9 +49,11 @@ struct MultiNodeTests {
                     OrganicRequest(path: "/article/\(n)", edgeCookie: edgeCookie(1).value, consent: .granted)
                 )
                 #expect(accepted == .enqueued)
+                // Page views arriving over time (a load shape, not an ordering): the checks below hold
+                // however they interleave with the 40 ms calls.
                 try await Task.sleep(for: .milliseconds(10))
             }
-            #expect(try await eventually { nodes.allSatisfy { $0.dispatcher.statistics.processed == $0.submitted } })
+            #expect(await eventually { nodes.allSatisfy { $0.dispatcher.statistics.processed == $0.submitted } })
             for node in nodes { node.dispatcher.beginShutdown() }
             for node in nodes { await node.transport.shutdown() }
             group.cancelAll()
@@ -63,7 +65,7 @@ struct MultiNodeTests {
         #expect(server.peakConcurrentRequests == 1, "no two calls for the EC at once")
         let processed = nodes.map { $0.dispatcher.statistics.processed }.reduce(0, +)
         #expect(processed == 200)
-        let check = try await PostgresStore.open(PostgresStoreURL(parsing: url))
+        let check = try await PostgresStore.open(PostgresStoreURL(parsing: url), operationTimeout: busyMachineTimeout)
         let counted = try await check.whileRunning {
             try await check.count(
                 key: RateLimitRequest.pullKey(partnerID: "hot", ecHash: ecHash(1)),
@@ -78,8 +80,8 @@ struct MultiNodeTests {
     @Test("Two nodes: a lease held by one makes the other skip the pair as in flight until it is released")
     func leasesAcrossStores() async throws {
         let url = try await freshURL(.postgres)
-        let first = try await PostgresStore.open(PostgresStoreURL(parsing: url))
-        let second = try await PostgresStore.open(PostgresStoreURL(parsing: url))
+        let first = try await PostgresStore.open(PostgresStoreURL(parsing: url), operationTimeout: busyMachineTimeout)
+        let second = try await PostgresStore.open(PostgresStoreURL(parsing: url), operationTimeout: busyMachineTimeout)
         let requests = [RateLimitRequest(key: "pull:a:1", policy: RateLimitPolicy(calls: 5))]
         try await first.whileRunning {
             try await second.whileRunning {
@@ -120,7 +122,7 @@ struct Node {
     let services: [any Service]
 
     init(url: String, partner: Partner, logger: Logger) async throws {
-        store = try await PostgresStore.open(PostgresStoreURL(parsing: url), logger: logger)
+        store = try await PostgresStore.open(PostgresStoreURL(parsing: url), operationTimeout: busyMachineTimeout, logger: logger)
         let opened = store
         transport = HTTPPullTransport(configuration: HTTPPullTransport.Configuration(allowLoopback: true))
         let kernel = PullKernel(
@@ -149,13 +151,4 @@ extension Sequence {
         for element in self { result.append(try await transform(element)) }
         return result
     }
-}
-
-/// Polls `condition` every 20 ms for up to 15 s.
-func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
-    for _ in 0..<750 {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
 }

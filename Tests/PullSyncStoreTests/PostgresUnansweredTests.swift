@@ -56,25 +56,24 @@ struct PostgresUnansweredTests {
         let url = try PostgresStoreURL(parsing: try await TestPostgres.shared.freshURL())
         var logger = Logger(label: "unanswered-statement-test")
         logger.logLevel = .warning
-        let store = try await PostgresStore.open(url, operationTimeout: .seconds(1), logger: logger)
+        // 5 s: the next operation (a new connection, then a query) must fit in it on a busy machine.
+        let store = try await PostgresStore.open(url, operationTimeout: .seconds(5), logger: logger)
         try await store.whileRunning {
-            let clock = ContinuousClock()
-            let started = clock.now
+            // A statement that doesn't answer in the test's life (an hour: a hung server's latency).
+            // Only the 5 s operation timeout can end it (waiting for an answer can't be cancelled,
+            // so the store closes the connection); the hang guard turns a wait for the answer into
+            // a failure, with no elapsed-time assertion.
             let outcome = try #require(
                 await finishing(within: .seconds(60)) {
-                    try await store.run("SELECT pg_sleep(30)") { _ in 0 }
+                    try await store.run("SELECT pg_sleep(3600)") { _ in 0 }
                 },
                 "the operation never ended"
             )
-            let elapsed = clock.now - started
             guard case .failure(let error) = outcome else {
-                Issue.record("a 30 s statement answered within the 1 s timeout: \(outcome)")
+                Issue.record("an hour-long statement answered within the 5 s timeout: \(outcome)")
                 return
             }
-            #expect("\(error)" == "no answer from PostgreSQL within 1.0 seconds")
-            // It ended at its timeout, not when the statement did (30 s): waiting for an answer
-            // can't be cancelled, so the store closes the connection.
-            #expect(elapsed < .seconds(20))
+            #expect("\(error)" == "no answer from PostgreSQL within 5.0 seconds")
             // The pool opens another connection: the next operation is answered.
             #expect(try await store.record(ecHash: "no-such-ec") == nil)
         }

@@ -37,10 +37,10 @@ struct SchemaMigrationTests {
         let url = try await freshURL(.postgres)
         let parsed = try PostgresStoreURL(parsing: url)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<4 { group.addTask { _ = try await PostgresStore.open(parsed) } }
+            for _ in 0..<4 { group.addTask { _ = try await PostgresStore.open(parsed, operationTimeout: busyMachineTimeout) } }
             try await group.waitForAll()
         }
-        let store = try await PostgresStore.open(parsed)
+        let store = try await PostgresStore.open(parsed, operationTimeout: busyMachineTimeout)
         try await store.whileRunning {
             _ = try await store.createRoot(for: edgeCookie(1), at: t0)
             #expect(try await store.record(ecHash: ecHash(1)) != nil)
@@ -149,8 +149,8 @@ struct PostgresSecretTests {
     @Test("Read at open, the same for every node, without the pool running")
     func secretBeforeThePoolRuns() async throws {
         let parsed = try PostgresStoreURL(parsing: try await freshURL(.postgres))
-        let first = try await PostgresStore.open(parsed)
-        let second = try await PostgresStore.open(parsed)
+        let first = try await PostgresStore.open(parsed, operationTimeout: busyMachineTimeout)
+        let second = try await PostgresStore.open(parsed, operationTimeout: busyMachineTimeout)
         let secret = try await first.ecSecret()
         #expect(secret.count == 32)
         #expect(try await second.ecSecret() == secret)

@@ -118,7 +118,7 @@ extension AllPullSyncTestingTests {
                 #expect(fetched.body.suffix(3) == Array(#"x"}"#.utf8)[...])
                 #expect(fetched.body.dropFirst(8).dropLast(2).allSatisfy { $0 == UInt8(ascii: "x") })
                 // Counted on write completion, which may trail the client's last read by a moment.
-                try await eventually("all bytes counted") { server.bytesWritten(path: "/big") == size }
+                try #require(await eventually { server.bytesWritten(path: "/big") == size }, "all bytes counted")
             }
         }
 

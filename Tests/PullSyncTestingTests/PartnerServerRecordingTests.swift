@@ -94,7 +94,7 @@ extension AllPullSyncTestingTests {
                     return try await fetch(client, request)
                 }
                 #expect(fetched.headers.first(name: "connection") == "close")
-                try await eventually("the server to close") { server.openConnections == 0 }
+                try #require(await eventually { server.openConnections == 0 }, "the server to close")
             }
         }
     }

@@ -96,45 +96,6 @@ func fetch(
     return Fetched(status: Int(response.status.code), headers: response.headers, body: Array(body.readableBytesView))
 }
 
-/// Raised by ``eventually(_:_:)`` and ``withHangGuard(_:_:)`` when their generous limit passes.
-struct HangGuardExpired: Error, CustomStringConvertible {
-    var what: String
-    var description: String { "hang guard expired waiting for \(what)" }
-}
-
-/// Polls `condition` until it holds. The limit only guards against hangs; nothing asserts timing.
-func eventually(
-    _ what: String,
-    within limit: Duration = .seconds(20),
-    _ condition: () -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + limit
-    while !condition() {
-        guard ContinuousClock.now < deadline else { throw HangGuardExpired(what: what) }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-}
-
-/// Runs `body`, failing with ``HangGuardExpired`` if it has not finished within the (generous) `limit`.
-func withHangGuard<T: Sendable>(
-    _ what: String,
-    limit: Duration = .seconds(30),
-    _ body: @escaping @Sendable () async throws -> T
-) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw HangGuardExpired(what: what)
-        }
-        return value
-    }
-}
-
 /// Every suite of this target, one test case at a time: real sockets, TLS handshakes and streamed bodies in
 /// parallel would saturate a 2-core machine in bursts and starve timing-sensitive tests of other targets that
 /// `swift test` runs alongside.

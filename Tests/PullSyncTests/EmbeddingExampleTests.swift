@@ -60,7 +60,7 @@ import Testing
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await pullSync.run() }
-                #expect(try await eventually { pullSync.dispatcher.statistics.processed == 1 })
+                #expect(await eventually { pullSync.dispatcher.statistics.processed == 1 })
                 let record = try #require(try await pullSync.ids(ecID: ecCookie))
                 #expect(record.partners["acme.example"]?.uid == "acme-user-42")
                 trigger.triggerGracefulShutdown()

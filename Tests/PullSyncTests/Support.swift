@@ -13,12 +13,3 @@ func makeTemporaryDirectory() throws -> URL {
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }
-
-/// Waits until `condition` holds, polling every 10 ms, for at most `attempts` polls.
-func eventually(attempts: Int = 500, _ condition: () -> Bool) async throws -> Bool {
-    for _ in 0..<attempts {
-        if condition() { return true }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    return condition()
-}

@@ -131,7 +131,7 @@ extension AllTransportTests {
                     #expect(try await harness.stored().isEmpty)
                     #expect(server.requests.count == 1)
                     // The transport lets the connection go: the server sees it close without a shutdown.
-                    try await poll("the server to see the client go") { server.requestsInProgress == 0 }
+                    try #require(await eventually { server.requestsInProgress == 0 }, "the server to see the client go")
                     // What the server could write is bounded by socket and TLS buffers, not by the body: far
                     // below the 10 MiB a client reading to the end would take (see PartnerServerMisbehaviorTests).
                     #expect(server.bytesWritten(path: "/pull") < 4 << 20)

@@ -105,24 +105,24 @@ extension AllTransportTests {
             try await withPartnerServer { server in
                 server.script(path: "/pull", .uid("pinned-uid"))
                 let resolver = ChangingResolver([loopbackV4])
-                let ttl = Duration.seconds(2)
+                let ttl = Duration.seconds(60)
                 let partner = makePartner("acme", port: server.port, token: makeToken())
                 let harness = try TransportHarness(partners: [partner], resolver: resolver, addressTTL: ttl)
                 try await withHarness(harness) { harness in
-                    let firstResolved = ContinuousClock.now
+                    // The TTL runs on the harness's test clock: time passes only when the test moves it.
                     #expect(try harness.onlyResult(await harness.process(1)).outcome == .uid("pinned-uid"))
                     #expect(resolver.lookups == 1)
 
                     // The name now points at a private address (DNS rebinding). Within the TTL the checked
                     // address is still used, and the name isn't even looked up again.
                     resolver.answer([ip("10.0.0.5")])
+                    harness.clock.advance(by: ttl - .seconds(1))
                     #expect(try harness.onlyResult(await harness.process(2)).outcome == .uid("pinned-uid"))
-                    #expect(ContinuousClock.now - firstResolved < ttl, "the second call must fall within the TTL")
                     #expect(resolver.lookups == 1)
                     #expect(server.requests.count == 2)
 
                     // After the TTL the new answer is looked up, checked and refused: nothing is sent.
-                    try await Task.sleep(until: firstResolved + ttl + .milliseconds(200))
+                    harness.clock.advance(by: .seconds(1))
                     let loopsBefore = harness.loops.loopsHandedOut
                     let refused = try harness.onlyResult(await harness.process(3))
                     #expect(refused.outcome == .refusedTarget)
@@ -160,23 +160,24 @@ extension AllTransportTests {
         @Test("a call in flight when its host's address changes finishes on the old connection")
         func addressChangeKeepsCallsInFlight() async throws {
             try await withPartnerServer { server in
-                server.script(path: "/slow", .delayed(.milliseconds(800), .uid("slow-uid")))
+                // A partner's latency, long enough that the in-flight call is still out while the name moves
+                // and the next call fails (both quick; the result checks hold either way).
+                server.script(path: "/slow", .delayed(.seconds(2), .uid("slow-uid")))
                 let resolver = ChangingResolver([loopbackV4])
-                let ttl = Duration.milliseconds(100)
+                let ttl = Duration.seconds(60)
                 let partner = makePartner("acme", path: "/slow", port: server.port, token: makeToken())
                 let harness = try TransportHarness(partners: [partner], resolver: resolver, addressTTL: ttl)
                 let request = try partner.adapter.makeRequest(for: TransportTargetTests.context())
                 let limits = TransportLimits(timeout: .seconds(10))
                 // The transport runs as a service (as in `pullsync serve`), retiring replaced clients.
                 let service = Task { try await harness.transport.run() }
-                let resolvedAt = ContinuousClock.now
                 let inFlight = Task { await harness.transport.send(request, limits: limits) }
-                try await poll("the slow call to reach the server") { server.requestsInProgress == 1 }
+                try #require(await eventually { server.requestsInProgress == 1 }, "the slow call to reach the server")
 
                 // The name moves (127.0.0.2: loopback, nothing listens there); after the TTL, the next call
                 // resolves it again, gets a new client, and the old one is retired.
                 resolver.answer([.v4(127, 0, 0, 2)])
-                try await Task.sleep(until: resolvedAt + ttl + .milliseconds(50))
+                harness.clock.advance(by: ttl)
                 let moved = await harness.transport.send(request, limits: limits)
                 guard case .failure(.transportError) = moved else {
                     Issue.record("expected transport_error from an address nothing listens on, got \(moved)")
@@ -193,7 +194,7 @@ extension AllTransportTests {
                     Issue.record("the in-flight call was cut by the address change: \(result)")
                 }
                 // Then the replaced client retires: its kept-alive connection closes.
-                try await poll("the replaced client to close its connection") { server.openConnections == 0 }
+                try #require(await eventually { server.openConnections == 0 }, "the replaced client to close its connection")
                 service.cancel()
                 try? await service.value
                 await harness.shutdown()
@@ -205,7 +206,8 @@ extension AllTransportTests {
             try await withPartnerServer { server in
                 let ids = (0..<6).map { "p\($0)" }
                 for id in ids {
-                    server.script(path: "/\(id)", .delayed(.milliseconds(400), .uid("uid-\(id)")))
+                    // A partner's latency: long enough that calls started together overlap on a busy machine.
+                    server.script(path: "/\(id)", .delayed(.seconds(1), .uid("uid-\(id)")))
                 }
                 let partners = ids.map { makePartner($0, path: "/\($0)", port: server.port, token: makeToken()) }
                 try await withHarness(try TransportHarness(partners: partners)) { harness in
@@ -226,7 +228,7 @@ extension AllTransportTests {
                     #expect(server.requestCount(path: "/\(id)") == 1)
                 }
                 #expect(server.peakConcurrentRequests <= 3)
-                // The window is used: calls did overlap (400 ms each leaves plenty of room to).
+                // The window is used: calls did overlap (1 s each leaves plenty of room to).
                 #expect(server.peakConcurrentRequests >= 2)
             }
         }

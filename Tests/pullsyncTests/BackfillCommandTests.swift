@@ -22,6 +22,7 @@ import Glibc
         pull:
           url: http://127.0.0.1:\(server.port)/pull
           allowed_hosts: [127.0.0.1]
+          timeout: 30s
         """.write(to: partners.appendingPathComponent("newbie.yaml"), atomically: true, encoding: .utf8)
         let path = directory.appendingPathComponent("store.db").path
         let store = try await SQLiteStore.open(path: path)
@@ -63,12 +64,12 @@ import Glibc
         try process.run()
         defer { if process.isRunning { process.terminate() } }
 
-        #expect(try await waitFor { server.requestCount(path: "/pull") >= 40 })
+        #expect(await eventually { server.requestCount(path: "/pull") >= 40 })
         kill(process.processIdentifier, SIGINT)
-        #expect(try await waitFor({ !process.isRunning }, attempts: 1500))
+        #expect(await eventually { !process.isRunning })
         #expect(process.terminationReason == .exit)
         #expect(process.terminationStatus == 130)
-        #expect(try await waitFor { printed.value.contains("ECS") })
+        #expect(await eventually { printed.value.contains("ECS") })
         output.fileHandleForReading.readabilityHandler = nil
         errors.fileHandleForReading.readabilityHandler = nil
         let interrupted = printed.value

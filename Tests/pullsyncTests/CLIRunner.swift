@@ -84,15 +84,6 @@ final class Collector: Sendable {
     var value: String { text.withLock { $0 } }
 }
 
-/// Polls `condition` every 10 ms, `attempts` times at most; whether it came to hold.
-func waitFor(_ condition: () -> Bool, attempts: Int = 1000) async throws -> Bool {
-    for _ in 0..<attempts {
-        if condition() { return true }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    return condition()
-}
-
 /// A `pullsync serve` process started by a test, its standard error collected as it arrives.
 final class ServeProcess {
     let process = Process()
@@ -104,13 +95,15 @@ final class ServeProcess {
     /// Starts `pullsync serve --listen 127.0.0.1:0` with `arguments` and waits until it listens.
     init(_ arguments: [String]) async throws {
         process.executableURL = try pullsyncBinary()
-        process.arguments = ["serve", "--listen", "127.0.0.1:0"] + arguments
+        // A generous connect timeout (hidden option): on a busy machine a loopback TLS handshake can take
+        // longer than the product's 1 s.
+        process.arguments = ["serve", "--listen", "127.0.0.1:0", "--connect-timeout", "30"] + arguments
         errors.fileHandleForReading.readabilityHandler = { [log] handle in log.append(handle.availableData) }
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         let log = self.log
-        guard try await waitFor({ log.value.contains("pullsync serve listening") }),
+        guard await eventually({ log.value.contains("pullsync serve listening") }),
             let port = log.value.firstMatch(of: #/address=127\.0\.0\.1:(\d+)/#).flatMap({ Int($0.output.1) })
         else {
             stop()

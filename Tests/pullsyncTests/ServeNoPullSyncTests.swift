@@ -24,6 +24,7 @@ import Glibc
         pull:
           url: http://localhost:\(server.port)/pull
           allowed_hosts: [localhost]
+          timeout: 30s
         """.write(to: partners.appendingPathComponent("local.yaml"), atomically: true, encoding: .utf8)
 
         let serve = try await ServeProcess(
@@ -47,12 +48,12 @@ import Glibc
         #expect(issued == !noPullSync)
         if !noPullSync {
             // With pull sync on, the issued EC's partner is called.
-            for _ in 0..<1000 where server.requests.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(await eventually { !server.requests.isEmpty })
             #expect(server.requests.count == 1)
         }
 
         kill(process.processIdentifier, SIGTERM)
-        for _ in 0..<1000 where process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(await eventually { !process.isRunning })
         #expect(process.terminationStatus == 0)
         // Nothing was sent to the partner in all that time with pull sync off.
         if noPullSync { #expect(server.requests.isEmpty) }

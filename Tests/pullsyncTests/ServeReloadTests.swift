@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import PullSyncTesting
 import Testing
 
 #if canImport(Glibc)
@@ -43,7 +44,7 @@ import Glibc
             encoding: .utf8
         )
         kill(process.processIdentifier, SIGHUP)
-        #expect(try await waitFor { collector.value.contains("partner reload failed") })
+        #expect(await eventually { collector.value.contains("partner reload failed") })
         #expect(collector.value.contains("\(bad.path):5:3: error: unknown key 'pull.tiemout'"))
         #expect(process.isRunning)
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
@@ -58,7 +59,7 @@ import Glibc
             encoding: .utf8
         )
         kill(process.processIdentifier, SIGHUP)
-        #expect(try await waitFor { collector.value.contains("partners reloaded") })
+        #expect(await eventually { collector.value.contains("partners reloaded") })
         #expect(collector.value.contains("enabled=first,second"))
         let again = try await client.execute(
             HTTPClientRequest(url: "http://127.0.0.1:\(port)/p"),
@@ -68,7 +69,7 @@ import Glibc
         try await client.shutdown()
 
         kill(process.processIdentifier, SIGTERM)
-        #expect(try await waitFor({ !process.isRunning }, attempts: 1500))
+        #expect(await eventually { !process.isRunning })
         #expect(process.terminationStatus == 0)
     }
 }

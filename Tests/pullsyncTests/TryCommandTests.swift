@@ -34,7 +34,8 @@ import Testing
     }
 
     func withSetup(
-        timeout: String? = nil,
+        // Generous by default: a busy machine's TLS handshake is no partner fault.
+        timeout: String? = "30s",
         tls: Bool = true,
         _ body: (Setup) async throws -> Void
     ) async throws {
@@ -84,7 +85,12 @@ import Testing
         trustCA: Bool = true,
         json: Bool = true
     ) async throws -> CLIResult {
-        var arguments = ["try", "--partners", setup.partnersDirectory, "--partner", partner, "--ec-id", Self.ec]
+        // A generous connect timeout (hidden option): on a busy machine a loopback TLS handshake can take
+        // longer than the product's 1 s, which would read as the partner's `timeout`.
+        var arguments = [
+            "try", "--partners", setup.partnersDirectory, "--partner", partner, "--ec-id", Self.ec,
+            "--connect-timeout", "30",
+        ]
         if trustCA { arguments += ["--tls-ca-file", setup.caFile] }
         if allowLoopback { arguments.append("--allow-loopback") }
         if json { arguments.append("--json") }
@@ -130,7 +136,8 @@ import Testing
     }
 
     @Test func jsonHasNullsForStatusAndUIDWhenAbsent() async throws {
-        try await withSetup(timeout: "2s") { setup in
+        // The stall never ends, so the call always times out; 5 s lets the request arrive first.
+        try await withSetup(timeout: "5s") { setup in
             setup.server.script(path: "/pull", .headersThenStall(contentLength: nil))
             let token = makeToken()
             let result = try await runTry(setup, token: token)
