@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Prometheus
 import PullSync
+import PullSyncHummingbird
 
 /// The admin API under `/_pullsync/`: health, EC lookup and withdrawal, partner reload and
 /// Prometheus metrics (bearer token from `PULLSYNC_ADMIN_TOKEN`; without one, 404 to everything

@@ -6,7 +6,7 @@ public import Logging
 public import Prometheus
 public import PullSync
 import PullSyncStorage
-import PullSyncHummingbird
+public import PullSyncHummingbird
 import PullSyncPostgres
 import ServiceLifecycle
 

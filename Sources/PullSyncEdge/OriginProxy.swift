@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import NIOHTTP1
+import PullSyncHummingbird
 
 /// Answers organic pages: proxied from the origin when one is configured, else a small
 /// built-in page.

@@ -14,7 +14,7 @@ import PullSyncHummingbird
             configuration: .init(store: "sqlite:edge.db", pullSync: .init(allowLoopback: development)),
             logger: logger
         )
-        let router = Router()
+        let router = Router(context: EdgeRequestContext.self)  // it carries the browser's IP
         router.add(middleware: PullSyncMiddleware(pullSync))
         router.get("**") { _, _ in "Hello from the edge\n" }
         // The app's services start before its server and stop after it.

@@ -1,8 +1,8 @@
 public import Hummingbird
 public import NIOCore
 
-/// The request context of the reference edge service: Hummingbird's basics plus the TCP peer,
-/// which the EC issuer hashes when no client-IP header is configured.
+/// A request context for pull sync on Hummingbird: the basics plus the TCP peer,
+/// which the EC issuer hashes when no client-IP header is configured (`ClientIPSource.socketPeer`).
 public struct EdgeRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
