@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "PullSyncKernel", targets: ["PullSyncKernel"]),
         .library(name: "PullSyncStorage", targets: ["PullSyncStorage"]),
         .library(name: "IABConsent", targets: ["IABConsent"]),
+        .library(name: "PullSyncConsent", targets: ["PullSyncConsent"]),
         .library(name: "PartnerAdapterKit", targets: ["PartnerAdapterKit"]),
         .library(name: "PartnerManifest", targets: ["PartnerManifest"]),
         .library(name: "PullSyncHummingbird", targets: ["PullSyncHummingbird"]),
@@ -44,14 +45,19 @@ let package = Package(
     targets: [
         // The IAB consent strings (TCF v2 TC string, GPP, US privacy) decoded: no dependencies.
         .target(name: "IABConsent", swiftSettings: swiftSettings),
-        // Decisions and fan-out: no sockets, no YAML, no NIO, no Foundation.
+        // Decisions and fan-out: no sockets, no YAML, no NIO, no Foundation, no consent decoding.
         .target(
             name: "PullSyncKernel",
             dependencies: [
-                "IABConsent",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The spec's consent rules over the IAB decoders: the kernel's `ConsentRules`.
+        .target(
+            name: "PullSyncConsent",
+            dependencies: ["IABConsent", "PullSyncKernel"],
             swiftSettings: swiftSettings
         ),
         // The adapter framework: templates, secret references, adapter descriptors and parameters,
@@ -76,6 +82,7 @@ let package = Package(
             name: "PullSync",
             dependencies: [
                 "PullSyncSQLite",
+                "PullSyncConsent",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 "PullSyncStorage",
                 "PartnerAdapterKit",
@@ -194,6 +201,7 @@ let package = Package(
         .executableTarget(
             name: "pullsync",
             dependencies: [
+                "PullSyncConsent",
                 "PartnerSimulator",
                 "PullSyncStorage",
                 "PartnerAdapterKit",
@@ -212,6 +220,7 @@ let package = Package(
         .executableTarget(
             name: "PullSyncBench",
             dependencies: [
+                "PullSyncConsent",
                 "PartnerSimulator",
                 "PullSyncStorage",
                 "PartnerAdapterKit",
@@ -230,15 +239,14 @@ let package = Package(
         // (valgrind 3.19 crashes when Swift's cooperative pool starts its threads).
         .executableTarget(
             name: "KernelInstructions",
-            dependencies: [
-                "PullSyncStorage",
-                "PartnerAdapterKit","PullSyncKernel"],
+            dependencies: ["PullSyncStorage", "PartnerAdapterKit", "PullSyncKernel", "PullSyncConsent"],
             path: "Benchmarks/KernelInstructions",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "StoreBenchmark",
             dependencies: [
+                "PullSyncConsent",
                 "PullSync",
                 "PullSyncSQLite",
                 "PullSyncPostgres",
@@ -252,6 +260,7 @@ let package = Package(
         .testTarget(
             name: "PullSyncKernelTests",
             dependencies: [
+                "PullSyncConsent",
                 "PullSyncStorage",
                 "PartnerAdapterKit",
                 "PullSyncKernel",
@@ -264,6 +273,7 @@ let package = Package(
         .testTarget(
             name: "PullSyncStoreTests",
             dependencies: [
+                "PullSyncConsent",
                 "PartnerSimulator",
                 "PullSyncStorage",
                 "PartnerAdapterKit",
@@ -292,6 +302,7 @@ let package = Package(
         .testTarget(
             name: "PullSyncTests",
             dependencies: [
+                "PullSyncConsent",
                 "PartnerSimulator",
                 "PullSyncStorage",
                 "PartnerAdapterKit",
@@ -307,6 +318,7 @@ let package = Package(
         .testTarget(
             name: "PullSyncHummingbirdTests",
             dependencies: [
+                "PullSyncConsent",
                 "PullSyncStorage",
                 "PullSyncHummingbird",
                 "PullSyncTesting",
@@ -395,6 +407,7 @@ package.targets += [
     .testTarget(
         name: "PullSyncAdaptersTests",
         dependencies: [
+                "PullSyncConsent",
                 "PartnerSimulator",
                 "PullSyncStorage",
                 "PartnerAdapterKit",

@@ -9,9 +9,10 @@
 // baseline: one dictionary lookup per registered partner, the least a decision per partner can
 // cost. Everything runs on the main thread (valgrind 3.19 crashes when Swift's cooperative pool
 // starts its threads), on the kernel alone.
+import PartnerAdapterKit
+import PullSyncConsent
 import PullSyncKernel
 import PullSyncStorage
-import PartnerAdapterKit
 import Synchronization
 
 #if canImport(Glibc)
@@ -117,6 +118,7 @@ if scenario == "baseline" {
         graph: InMemoryIdentityGraph(records: records),
         rateLimiter: InMemoryRateLimiter(),
         transport: NoTransport(),
+        consent: IABConsentRules(),
         clock: FixedClock(),
         random: SplitMix()
     )

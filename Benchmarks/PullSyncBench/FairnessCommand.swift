@@ -1,4 +1,5 @@
 import ArgumentParser
+import PullSyncConsent
 import PullSyncKernel
 import PullSyncStorage
 import PullSyncTesting
@@ -32,6 +33,7 @@ struct FairnessCommand: AsyncParsableCommand {
             graph: InMemoryIdentityGraph(),
             rateLimiter: InMemoryRateLimiter(),
             transport: ScriptedTransport(fallback: .uid("u")),
+            consent: IABConsentRules(),
             clock: clock
         )
         var ours = FirstCallTally(partnerIDs: ids)

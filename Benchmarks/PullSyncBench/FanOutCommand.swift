@@ -1,11 +1,12 @@
-import PartnerAdapterKit
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOPosix
 import NIOSSL
+import PartnerAdapterKit
 import PullSync
+import PullSyncConsent
 import PullSyncStorage
 import PullSyncTesting
 import Synchronization
@@ -140,7 +141,8 @@ struct FanOutCommand: AsyncParsableCommand {
             ),
             graph: InMemoryIdentityGraph(),
             rateLimiter: InMemoryRateLimiter(),
-            transport: transport
+            transport: transport,
+            consent: IABConsentRules()
         )
         let dispatcher = PullDispatcher(kernel: kernel)
         let organic = (0..<requests).map { n in

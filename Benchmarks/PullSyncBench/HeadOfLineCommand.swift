@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PullSync
+import PullSyncConsent
 import PullSyncStorage
 import PullSyncTesting
 import Synchronization
@@ -99,6 +100,7 @@ struct HeadOfLineCommand: AsyncParsableCommand {
             graph: graph,
             rateLimiter: InMemoryRateLimiter(),
             transport: transport,
+            consent: IABConsentRules(),
             random: RegistryOrder()
         )
     }

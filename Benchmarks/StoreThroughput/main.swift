@@ -8,9 +8,10 @@
 import Foundation
 import Logging
 import PullSync
-import PullSyncStorage
+import PullSyncConsent
 import PullSyncPostgres
 import PullSyncSQLite
+import PullSyncStorage
 import PullSyncTesting
 import Synchronization
 
@@ -163,6 +164,7 @@ for (name, url) in stores {
             graph: counter,
             rateLimiter: counter,
             transport: ScriptedTransport(fallback: .uid("u")),
+            consent: IABConsentRules(),
             logger: logger
         )
         for n in 0..<options.ecs {

@@ -1,5 +1,6 @@
 public import CoreMetrics
 public import Logging
+import PullSyncConsent
 public import PullSyncKernel
 public import PullSyncStorage
 import ServiceLifecycle
@@ -209,6 +210,7 @@ public final class Backfill: Sendable {
             graph: store,
             rateLimiter: store,
             transport: transport,
+            consent: IABConsentRules(),
             clock: clock,
             metricsFactory: metricsFactory,
             logger: logger

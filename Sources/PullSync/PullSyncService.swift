@@ -3,6 +3,7 @@ import Foundation
 public import Logging
 public import PartnerAdapterKit
 import PullSyncAdapters
+import PullSyncConsent
 public import PullSyncKernel
 public import PullSyncSQLite
 public import PullSyncStorage
@@ -152,6 +153,7 @@ public final class PullSyncService: Service, Sendable {
             graph: store,
             rateLimiter: store,
             transport: wrapTransport?(transport) ?? transport,
+            consent: IABConsentRules(),
             metricsFactory: metricsFactory,
             logger: logger
         )

@@ -97,7 +97,7 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         // consent strings can't be read.
         let mayIssue =
             issuer != nil && edgeCookie.flatMap(configuration.edgeCookieFormat.parse) == nil
-            && ConsentSignals(strings).requestDenial(host: consent) == nil
+            && dispatcher.kernel.consent.requestDenial(strings, host: consent) == nil
         // The client IP is only worked out when an EC is issued or partners are sent it.
         let ip = mayIssue || configuration.forwardClientIP ? clientIP.clientIP(of: request, context: context) : nil
         var issued: EdgeCookie?

@@ -5,7 +5,7 @@ public import Logging
 /// them with bounded fan-out, classifies the answers and writes UIDs to the identity graph.
 ///
 /// It holds no sockets and reads no files: the transport, identity graph, rate limiter,
-/// clock and randomness are injected. It owns each partner's state in this process (circuit,
+/// consent rules, clock and randomness are injected. It owns each partner's state in this process (circuit,
 /// budget, pause, the calls in flight), which a reload carries over to the kernel that
 /// ``reloaded(with:)`` returns.
 public final class PullKernel: Sendable {
@@ -15,6 +15,8 @@ public final class PullKernel: Sendable {
     let graph: any IdentityGraph
     let rateLimiter: any RateLimiter
     let transport: any PullTransport
+    /// The consent rules it applies.
+    package let consent: any ConsentRules
     let clock: any WallClock
     let random: any RandomSource
     /// Every partner, in registry order, and the enabled ones.
@@ -34,6 +36,7 @@ public final class PullKernel: Sendable {
         graph: any IdentityGraph,
         rateLimiter: any RateLimiter,
         transport: any PullTransport,
+        consent: any ConsentRules,
         clock: any WallClock = SystemWallClock(),
         random: any RandomSource = SystemRandomSource(),
         metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance,
@@ -47,6 +50,7 @@ public final class PullKernel: Sendable {
             graph: graph,
             rateLimiter: rateLimiter,
             transport: transport,
+            consent: consent,
             clock: clock,
             random: random,
             protections: [:],
@@ -65,6 +69,7 @@ public final class PullKernel: Sendable {
         graph: any IdentityGraph,
         rateLimiter: any RateLimiter,
         transport: any PullTransport,
+        consent: any ConsentRules,
         clock: any WallClock,
         random: any RandomSource,
         protections: [String: PartnerProtection],
@@ -79,6 +84,7 @@ public final class PullKernel: Sendable {
         self.graph = graph
         self.rateLimiter = rateLimiter
         self.transport = transport
+        self.consent = consent
         self.clock = clock
         self.random = random
         let partners = registry.partners.map { partner in
@@ -117,6 +123,7 @@ public final class PullKernel: Sendable {
             graph: graph,
             rateLimiter: rateLimiter,
             transport: transport,
+            consent: consent,
             clock: clock,
             random: random,
             protections: partnersByID.mapValues(\.protection),
@@ -147,7 +154,7 @@ public final class PullKernel: Sendable {
         guard let raw = request.edgeCookie, let edgeCookie = configuration.edgeCookieFormat.parse(raw) else {
             return (.skip(.invalidEC), nil)
         }
-        if let denial = ConsentSignals(request.consentStrings).requestDenial(host: request.consent) {
+        if let denial = consent.requestDenial(request.consentStrings, host: request.consent) {
             return (.skip(denial.reason), denial.withdraws ? edgeCookie : nil)
         }
         return (.pass(edgeCookie), nil)

@@ -123,10 +123,7 @@ extension PullKernel {
         }
         // The TC string is decoded once per request, before any store work: a malformed one
         // stops every partner.
-        let consent = PartnerConsent(
-            signals: ConsentSignals(request.consentStrings),
-            hostPolicy: request.consent.partnerPolicy
-        )
+        let consent = self.consent.partnerRules(for: request.consentStrings)
         if let denial = consent.requestDenial {
             return skipAll(denial.reason, edgeCookie: edgeCookie, mode: mode)
         }
@@ -159,7 +156,9 @@ extension PullKernel {
         var candidates: [RunningPartner] = []
         for partner in enabled {
             let definition = partner.definition
-            if let denial = consent.denial(for: definition.consent) {
+            if let denial = consent.denial(for: definition.consent)
+                ?? request.consent.policyDenial(of: definition.consent)
+            {
                 decide(partner, .skip(denial.reason))
             } else if let existing = record.partners[definition.sourceDomain],
                 existing.isFresh(at: now, ttl: definition.ttl)

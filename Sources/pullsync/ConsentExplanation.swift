@@ -1,4 +1,5 @@
 import PullSync
+import PullSyncConsent
 
 /// What `explain` says about a request's consent signals, and why each consent skip happened.
 struct ConsentExplanation {
@@ -71,12 +72,14 @@ struct ConsentExplanation {
     let signals: Signals
     private let requestDenial: ConsentDenial?
     private let partnerConsent: PartnerConsent
+    private let host: ConsentDecision
     private let registry: PartnerRegistry
     private let withdrawn: Bool
 
     init(request: OrganicRequest, plan: RequestPlan, registry: PartnerRegistry) {
         let decoded = ConsentSignals(request.consentStrings)
-        partnerConsent = PartnerConsent(signals: decoded, hostPolicy: request.consent.partnerPolicy)
+        partnerConsent = PartnerConsent(signals: decoded)
+        host = request.consent
         requestDenial = decoded.requestDenial(host: request.consent) ?? partnerConsent.requestDenial
         self.registry = registry
         // A `consent` skip of the whole request that no signal explains: the graph says withdrawn.
@@ -131,6 +134,7 @@ struct ConsentExplanation {
         if withdrawn { return "the EC's consent was withdrawn" }
         if let requestDenial, requestDenial.reason == reason { return requestDenial.detail }
         guard let index = registry.index(of: decision.partnerID) else { return nil }
-        return partnerConsent.denial(for: registry.partners[index].consent)?.detail
+        let requirements = registry.partners[index].consent
+        return (partnerConsent.denial(for: requirements) ?? host.policyDenial(of: requirements))?.detail
     }
 }

@@ -1,10 +1,11 @@
-import PartnerAdapterKit
 import ArgumentParser
 import Foundation
 import Logging
+import PartnerAdapterKit
 import PullSync
-import PullSyncStorage
+import PullSyncConsent
 import PullSyncEdge
+import PullSyncStorage
 
 struct ExplainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -96,7 +97,8 @@ struct ExplainCommand: AsyncParsableCommand {
             configuration: PullSyncConfiguration(maxCallsPerRequest: maxCallsPerRequest, allowLoopback: allowLoopback),
             graph: opened,
             rateLimiter: opened,
-            transport: RefusingTransport()
+            transport: RefusingTransport(),
+            consent: IABConsentRules()
         )
         let request = OrganicRequest(
             path: path,

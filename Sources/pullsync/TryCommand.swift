@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PullSync
+import PullSyncConsent
 import PullSyncStorage
 
 struct TryCommand: AsyncParsableCommand {
@@ -71,7 +72,8 @@ struct TryCommand: AsyncParsableCommand {
             configuration: PullSyncConfiguration(allowLoopback: allowLoopback),
             graph: InMemoryIdentityGraph(),
             rateLimiter: InMemoryRateLimiter(),
-            transport: transport
+            transport: transport,
+            consent: IABConsentRules()
         )
         let result: ProbeResult?
         do {

@@ -1,6 +1,7 @@
-import PartnerAdapterKit
 import Foundation
+import PartnerAdapterKit
 import PullSync
+import PullSyncConsent
 import PullSyncStorage
 import PullSyncTesting
 import Testing
@@ -42,6 +43,7 @@ enum FixtureRun {
             graph: InMemoryIdentityGraph(),
             rateLimiter: InMemoryRateLimiter(),
             transport: transport,
+            consent: IABConsentRules(),
             clock: TestWallClock(start: Timestamp(secondsSinceEpoch: fixture.context.now))
         )
         let result: ProbeResult?

@@ -1,5 +1,6 @@
 import PartnerAdapterKit
 import PullSync
+import PullSyncConsent
 import PullSyncStorage
 import PullSyncTesting
 import Testing
@@ -80,6 +81,7 @@ import Testing
             graph: graph,
             rateLimiter: InMemoryRateLimiter(),
             transport: transport,
+            consent: IABConsentRules(),
             clock: clock
         )
         let request = OrganicRequest(

@@ -1,6 +1,7 @@
-import PartnerAdapterKit
 import Foundation
+import PartnerAdapterKit
 import PullSync
+import PullSyncConsent
 import PullSyncStorage
 import PullSyncTesting
 import Testing
@@ -80,7 +81,8 @@ struct AcmeBatchAdapter: CompiledAdapter {
             registry: withKey.registry,
             graph: InMemoryIdentityGraph(),
             rateLimiter: InMemoryRateLimiter(),
-            transport: transport
+            transport: transport,
+            consent: IABConsentRules()
         )
         let edgeCookie = try #require(DefaultEdgeCookieFormat().parse(TestPartners.edgeCookie(5)))
         let result = try #require(try await kernel.probe(partnerID: "acme", edgeCookie: edgeCookie))

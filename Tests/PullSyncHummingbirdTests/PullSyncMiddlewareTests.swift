@@ -3,8 +3,9 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import PullSync
-import PullSyncStorage
+import PullSyncConsent
 import PullSyncHummingbird
+import PullSyncStorage
 import PullSyncTesting
 import Testing
 
@@ -27,6 +28,7 @@ struct MiddlewareHarness {
             graph: graph,
             rateLimiter: InMemoryRateLimiter(),
             transport: transport,
+            consent: IABConsentRules(),
             random: SeededRandomSource(seed: 3)
         )
         dispatcher = PullDispatcher(kernel: kernel)

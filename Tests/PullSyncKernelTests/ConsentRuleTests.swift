@@ -1,3 +1,4 @@
+import PullSyncConsent
 import PullSyncKernel
 import PullSyncTesting
 import Testing

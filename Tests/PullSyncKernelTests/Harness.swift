@@ -1,9 +1,10 @@
 import InMemoryLogging
 import Logging
 import MetricsTestKit
+import PartnerAdapterKit
+import PullSyncConsent
 import PullSyncKernel
 import PullSyncStorage
-import PartnerAdapterKit
 import PullSyncTesting
 import Synchronization
 
@@ -41,6 +42,7 @@ struct Harness {
             graph: graphOverride ?? graph,
             rateLimiter: rateLimiterOverride ?? rateLimiter,
             transport: wrapTransport(transport),
+            consent: IABConsentRules(),
             clock: clock,
             random: random,
             metricsFactory: metrics,

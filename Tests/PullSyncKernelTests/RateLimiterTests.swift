@@ -1,4 +1,5 @@
 import MetricsTestKit
+import PullSyncConsent
 import PullSyncKernel
 import PullSyncStorage
 import PullSyncTesting
@@ -136,6 +137,7 @@ struct RateLimiterTests {
                 graph: harness.graph,
                 rateLimiter: harness.rateLimiter,
                 transport: harness.transport,
+                consent: IABConsentRules(),
                 clock: harness.clock,
                 random: SeededRandomSource(seed: UInt64(node))
             )

@@ -1,5 +1,6 @@
 import Logging
 import PullSync
+import PullSyncConsent
 import PullSyncPostgres
 import PullSyncSQLite
 import PullSyncTesting
@@ -37,6 +38,7 @@ struct KernelOnStoreTests {
                 graph: graph,
                 rateLimiter: opened.store,
                 transport: transport,
+                consent: IABConsentRules(),
                 clock: clock
             )
 
@@ -63,6 +65,7 @@ struct KernelOnStoreTests {
                 graph: graph,
                 rateLimiter: opened.store,
                 transport: transport,
+                consent: IABConsentRules(),
                 clock: TestWallClock(start: t0)
             )
 
@@ -95,6 +98,7 @@ struct KernelOnStoreTests {
                 transport: HookTransport(reply: ScriptedTransport.Reply.uid("u").result) {
                     sent.add(1, ordering: .relaxed)
                 },
+                consent: IABConsentRules(),
                 clock: TestWallClock(start: t0)
             )
 

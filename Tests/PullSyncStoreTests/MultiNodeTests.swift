@@ -1,10 +1,11 @@
-import PartnerAdapterKit
 import Logging
-import PullSync
-import PullSyncStorage
-import PullSyncPostgres
-import PullSyncTesting
+import PartnerAdapterKit
 import PartnerSimulator
+import PullSync
+import PullSyncConsent
+import PullSyncPostgres
+import PullSyncStorage
+import PullSyncTesting
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -131,6 +132,7 @@ struct Node {
             graph: opened,
             rateLimiter: opened,
             transport: transport,
+            consent: IABConsentRules(),
             logger: logger
         )
         dispatcher = PullDispatcher(kernel: kernel)

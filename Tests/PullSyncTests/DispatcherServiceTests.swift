@@ -1,5 +1,6 @@
 import Logging
 import PullSync
+import PullSyncConsent
 import PullSyncStorage
 import PullSyncTesting
 import ServiceLifecycle
@@ -19,6 +20,7 @@ import Testing
             graph: graph,
             rateLimiter: InMemoryRateLimiter(),
             transport: transport,
+            consent: IABConsentRules(),
             clock: TestWallClock(),
             random: SeededRandomSource(seed: 7)
         )

@@ -1,14 +1,15 @@
-import PartnerAdapterKit
 import Dispatch
 import Foundation
 import InMemoryLogging
 import Logging
 import NIOCore
 import NIOPosix
+import PartnerAdapterKit
+import PartnerSimulator
 import PullSync
+import PullSyncConsent
 import PullSyncStorage
 import PullSyncTesting
-import PartnerSimulator
 import Synchronization
 import Testing
 
@@ -208,6 +209,7 @@ struct TransportHarness {
             graph: graph,
             rateLimiter: InMemoryRateLimiter(),
             transport: transport,
+            consent: IABConsentRules(),
             clock: clock,
             random: SeededRandomSource(seed: 42),
             logger: Logger(label: "pullsync.kernel.test", factory: { _ in kernelHandler })

@@ -5,6 +5,7 @@
 // same run, so times can be read as ratios. Instructions are counted with callgrind instead
 // (see BENCHMARKS.md): perf counters are not available on every machine.
 import Benchmark
+import PullSyncConsent
 import PullSyncKernel
 import PullSyncStorage
 import PullSyncTesting
@@ -72,6 +73,7 @@ struct DecisionFixture: Sendable {
             graph: InMemoryIdentityGraph(records: records),
             rateLimiter: InMemoryRateLimiter(),
             transport: ScriptedTransport(),
+            consent: IABConsentRules(),
             clock: clock,
             random: SeededRandomSource(seed: 42)
         )

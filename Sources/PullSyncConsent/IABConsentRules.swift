@@ -1,23 +1,23 @@
 public import IABConsent
+public import PullSyncKernel
 
-/// Why consent stops pull sync: for the whole request, or for one partner.
-public struct ConsentDenial: Sendable, Hashable, CustomStringConvertible {
-    /// The skip reason it is counted and explained under.
-    public var reason: SkipReason
-    /// What the signals said, e.g. `US privacy string 1YYN opts out of sale`.
-    public var detail: String
-    /// An affirmative denial (the host denied consent, GPC, an opt-out of sale or sharing): a
-    /// known EC that arrives with it is withdrawn. A string that merely fails to decode, or a
-    /// per-partner TCF refusal, withdraws nothing.
-    public var withdraws: Bool
+/// The spec's consent rules, read from the IAB frameworks' signals with the ``IABConsent``
+/// decoders: what a ``PullKernel`` is given as its ``ConsentRules``.
+///
+/// - Request level (``ConsentSignals/requestDenial(host:)``): the host's decision, GPC, US
+///   opt-outs (US privacy string, GPP US sections), GPP or US strings that don't decode.
+/// - Per partner (``PartnerConsent/denial(for:)``): TCF v2 vendor consent, purpose 1 and
+///   publisher restrictions where TCF applies; GPP sections the partner is skipped in.
+public struct IABConsentRules: ConsentRules {
+    public init() {}
 
-    public init(reason: SkipReason, detail: String, withdraws: Bool) {
-        self.reason = reason
-        self.detail = detail
-        self.withdraws = withdraws
+    public func requestDenial(_ strings: ConsentStrings, host: ConsentDecision) -> ConsentDenial? {
+        ConsentSignals(strings).requestDenial(host: host)
     }
 
-    public var description: String { "\(reason.rawValue): \(detail)" }
+    public func partnerRules(for strings: ConsentStrings) -> any PartnerConsentRules {
+        PartnerConsent(signals: ConsentSignals(strings))
+    }
 }
 
 /// A request's consent signals, decoded: the GPP header and US sections, the US privacy
@@ -140,17 +140,17 @@ public enum TCFConsent: Sendable {
 /// 1. where TCF applies, a partner needs a `tcf_vendor_id`, that vendor needs the user's
 ///    consent, purpose 1 needs consent, and the publisher must not have restricted purpose 1
 ///    for the vendor: else `tcf_consent`;
-/// 2. one of the partner's `gpp_skip_sections` applies: `gpp_section`;
-/// 3. the host's ``PartnerConsentPolicy`` (if any) refuses it: `consent`.
-public struct PartnerConsent: Sendable {
+/// 2. one of the partner's `gpp_skip_sections` applies: `gpp_section`.
+///
+/// The host's ``PartnerConsentPolicy``, if any, is applied by the kernel after these.
+public struct PartnerConsent: PartnerConsentRules {
+    /// The request's signals.
     public let signals: ConsentSignals
+    /// The TC string that applies, decoded.
     public let tcf: TCFConsent
-    /// Extra per-partner rules of the host's, applied after the standard ones.
-    public let hostPolicy: (any PartnerConsentPolicy)?
 
-    public init(signals: ConsentSignals, hostPolicy: (any PartnerConsentPolicy)? = nil) {
+    public init(signals: ConsentSignals) {
         self.signals = signals
-        self.hostPolicy = hostPolicy
         guard signals.tcfApplies else {
             tcf = .notApplicable
             return
@@ -203,9 +203,6 @@ public struct PartnerConsent: Sendable {
                 detail: "GPP section \(section) applies and the partner is skipped in it",
                 withdraws: false
             )
-        }
-        if let hostPolicy, !hostPolicy.allows(requirements) {
-            return ConsentDenial(reason: .consent, detail: "the host's per-partner policy refuses it", withdraws: false)
         }
         return nil
     }
