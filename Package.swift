@@ -201,6 +201,8 @@ let package = Package(
         .executableTarget(
             name: "pullsync",
             dependencies: [
+                "PartnerManifest",
+                "PullSyncAdapters",
                 "PullSyncConsent",
                 "PartnerSimulator",
                 "PullSyncStorage",
@@ -302,6 +304,7 @@ let package = Package(
         .testTarget(
             name: "PullSyncTests",
             dependencies: [
+                "PartnerManifest",
                 "PullSyncConsent",
                 "PartnerSimulator",
                 "PullSyncStorage",
@@ -407,6 +410,7 @@ package.targets += [
     .testTarget(
         name: "PullSyncAdaptersTests",
         dependencies: [
+                "PartnerManifest",
                 "PullSyncConsent",
                 "PartnerSimulator",
                 "PullSyncStorage",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PartnerAdapterKit
 import PullSync
 import PullSyncConsent
 import PullSyncStorage
@@ -145,7 +146,8 @@ struct HeadOfLineCommand: AsyncParsableCommand {
         let request = request(&ec)
         let started = ContinuousClock.now
         // Planned as the kernel plans (lookup, root entry, eligibility, rate limits), not sent.
-        let plan = await kernel.planWithoutSending(request)
+        let plan = await kernel.plan(request)
+        kernel.abandon(plan)
         let ecHash = String(request.edgeCookie!.prefix(64))
         let byID = Dictionary(uniqueKeysWithValues: partners.map { ($0.id, $0) })
         await BatchAndWait.run(plan.calls, concurrency: concurrency) { call in

@@ -18,7 +18,10 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "EdgeApp",
-            dependencies: [.product(name: "PullSync", package: "pullsync")],
+            dependencies: [
+                .product(name: "PullSync", package: "pullsync"),
+                .product(name: "PullSyncConsent", package: "pullsync"),
+            ],
             // Sources/EdgeApp/partners.d links to ../../partners.d: a manifest added there is
             // picked up by the next build.
             plugins: [.plugin(name: "EmbedPartners", package: "pullsync")]

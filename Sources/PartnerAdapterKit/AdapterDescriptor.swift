@@ -25,7 +25,7 @@ public struct AdapterDescriptor: Sendable, Hashable {
     }
 
     /// Whether `name` is a valid adapter name: `^[a-z0-9][a-z0-9-]{0,31}$`.
-    public static func isValidName(_ name: String) -> Bool {
+    package static func isValidName(_ name: String) -> Bool {
         let bytes = Array(name.utf8)
         guard (1...32).contains(bytes.count), bytes[0] != UInt8(ascii: "-") else { return false }
         return bytes.allSatisfy { byte in
@@ -83,11 +83,11 @@ public struct AdapterParameter: Sendable, Hashable {
     }
 
     /// Header names an adapter may not set: the HTTP client derives them from the request.
-    public static let refusedHeaderNames: Set<String> = ["host", "content-length", "transfer-encoding", "connection"]
+    package static let refusedHeaderNames: Set<String> = ["host", "content-length", "transfer-encoding", "connection"]
 
     /// What is wrong with `value` for this parameter, or `nil` when it is valid. Messages say what
     /// would be valid and never repeat a secret.
-    public func problem(with value: AdapterParameterValue) -> String? {
+    package func problem(with value: AdapterParameterValue) -> String? {
         switch (kind, value) {
         case (.text, .text(let text)):
             if text.isEmpty { return "must not be empty" }
@@ -154,7 +154,7 @@ public struct AdapterParameter: Sendable, Hashable {
 
 extension AdapterParameter.Kind {
     /// What a value of this kind looks like, for messages: "a duration like 30d".
-    public var expectation: String {
+    package var expectation: String {
         switch self {
         case .text: "one line of text"
         case .integer(let range): "an integer from \(range.lowerBound) to \(range.upperBound)"

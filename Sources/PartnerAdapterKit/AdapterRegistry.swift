@@ -1,4 +1,4 @@
-public import PullSyncKernel
+package import PullSyncKernel
 
 /// Compiled adapters by name: what `pull.adapter` in a manifest can name, and how to make each.
 ///
@@ -38,15 +38,15 @@ public struct AdapterRegistry: Sendable {
     }
 
     /// Every registered adapter's descriptor, sorted by name: what manifests are checked against.
-    public var descriptors: [AdapterDescriptor] {
+    package var descriptors: [AdapterDescriptor] {
         entries.values.map(\.descriptor).sorted { $0.name < $1.name }
     }
 
     /// The descriptor of the adapter called `name`.
-    public func descriptor(named name: String) -> AdapterDescriptor? { entries[name]?.descriptor }
+    package func descriptor(named name: String) -> AdapterDescriptor? { entries[name]?.descriptor }
 
     /// Makes adapter `name` for one partner.
-    public func makeAdapter(
+    package func makeAdapter(
         named name: String,
         configuration: CompiledAdapterConfiguration
     ) throws(AdapterError) -> any PartnerAdapter {

@@ -1,32 +1,32 @@
-public import CoreMetrics
-public import Logging
+package import CoreMetrics
+package import Logging
 import PullSyncConsent
-public import PullSyncKernel
-public import PullSyncStorage
+package import PullSyncKernel
+package import PullSyncStorage
 import ServiceLifecycle
 import Synchronization
 
 /// How a backfill runs.
-public struct BackfillOptions: Sendable, Hashable {
+package struct BackfillOptions: Sendable, Hashable {
     /// Calls per second at most (attempts are paced: skips take a slot too), and never more
     /// than the partner's budget. Default 10.
-    public var rate: Double
+    package var rate: Double
     /// ECs to handle in this run at most, `nil` for all; the checkpoint keeps the rest for the
     /// next run.
-    public var limit: Int?
+    package var limit: Int?
     /// Calls in flight at once. Default: enough for `rate` even if every call took the
     /// partner's whole timeout, at most 256.
-    public var concurrency: Int?
+    package var concurrency: Int?
     /// Candidates read from the store at a time. Default 500.
-    public var pageSize: Int
+    package var pageSize: Int
     /// How often the checkpoint is saved while running (and always when the run stops).
     /// Default 1 s.
-    public var checkpointInterval: Duration
+    package var checkpointInterval: Duration
     /// How long the backfill waits before trying again when the partner can't be called for a
     /// while (circuit open, paused by `Retry-After`, budget spent, store unavailable). Default 1 s.
-    public var retryPause: Duration
+    package var retryPause: Duration
 
-    public init(
+    package init(
         rate: Double = 10,
         limit: Int? = nil,
         concurrency: Int? = nil,
@@ -44,55 +44,55 @@ public struct BackfillOptions: Sendable, Hashable {
 }
 
 /// Where a backfill stands.
-public struct BackfillProgress: Sendable, Hashable {
+package struct BackfillProgress: Sendable, Hashable {
     /// ECs handled, over every run of this backfill (a resumed one counts the earlier runs).
-    public var processed: Int
+    package var processed: Int
     /// `processed` plus the candidates left when this run started.
-    public var total: Int
+    package var total: Int
     /// ECs handled by this run.
-    public var processedThisRun: Int
+    package var processedThisRun: Int
     /// Calls sent by this run.
-    public var callsThisRun: Int
+    package var callsThisRun: Int
     /// What became of each EC, over every run: call outcomes (`uid`, `not_found`, ...,
     /// `uid_conflict` for a UID another writer beat) and skip reasons (`fresh`, `rate_limited`, ...).
-    public var outcomes: [String: Int]
+    package var outcomes: [String: Int]
     /// Time since this run started.
-    public var elapsed: Duration
+    package var elapsed: Duration
     /// Whether this run resumed from a checkpoint.
-    public var resumed: Bool
+    package var resumed: Bool
     /// ECs started by this run (each start is paced; a skip starts no call).
-    public var startsThisRun = 0
+    package var startsThisRun = 0
     /// Time from this run's first start to its latest.
-    public var startSpan: Duration = .zero
+    package var startSpan: Duration = .zero
 
     /// Starts per second in this run, between its first and latest start: what `rate` bounds.
-    public var pacePerSecond: Double {
+    package var pacePerSecond: Double {
         let seconds = startSpan.seconds
         return startsThisRun > 1 && seconds > 0 ? Double(startsThisRun - 1) / seconds : 0
     }
 
     /// ECs handled per second in this run.
-    public var ratePerSecond: Double {
+    package var ratePerSecond: Double {
         let seconds = elapsed.seconds
         return seconds > 0 ? Double(processedThisRun) / seconds : 0
     }
 
     /// The time left at this run's pace, when it can be told.
-    public var eta: Duration? {
+    package var eta: Duration? {
         let rate = ratePerSecond
         guard rate > 0 else { return nil }
         return .milliseconds(Int64(Double(max(0, total - processed)) / rate * 1000))
     }
 
     /// Whether `outcome` names a call's outcome (rather than a skip).
-    public static func isCall(_ outcome: String) -> Bool {
+    package static func isCall(_ outcome: String) -> Bool {
         OutcomeClass(rawValue: outcome) != nil || outcome.hasPrefix("uid_")
     }
 }
 
 /// How a backfill run ended.
-public struct BackfillSummary: Sendable, Hashable {
-    public enum Ending: String, Sendable, Hashable {
+package struct BackfillSummary: Sendable, Hashable {
+    package enum Ending: String, Sendable, Hashable {
         /// Every candidate was handled; the checkpoint is gone.
         case complete
         /// `limit` ECs were handled; the checkpoint keeps the rest.
@@ -101,14 +101,14 @@ public struct BackfillSummary: Sendable, Hashable {
         case interrupted
     }
 
-    public var ending: Ending
-    public var progress: BackfillProgress
+    package var ending: Ending
+    package var progress: BackfillProgress
 }
 
 /// Why a backfill can't run.
-public struct BackfillError: Error, Sendable, Hashable, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+package struct BackfillError: Error, Sendable, Hashable, CustomStringConvertible {
+    package var description: String
+    package init(_ description: String) { self.description = description }
 }
 
 /// Fills one partner's UIDs for the ECs already in the identity graph, at a set pace, through
@@ -126,10 +126,10 @@ public struct BackfillError: Error, Sendable, Hashable, CustomStringConvertible 
 ///   start, so no second ever sees more than `rate` starts.
 /// - A graceful shutdown (SIGINT in `pullsync backfill`) stops starting calls, lets those in
 ///   flight finish (each within the partner's timeout), saves the checkpoint and returns.
-public final class Backfill: Sendable {
+package final class Backfill: Sendable {
     /// The partner being filled.
-    public let partner: Partner
-    public let options: BackfillOptions
+    package let partner: Partner
+    package let options: BackfillOptions
     private let kernel: PullKernel
     private let source: any BackfillSource
     private let clock: any WallClock
@@ -140,7 +140,7 @@ public final class Backfill: Sendable {
     /// - Throws: ``BackfillError`` when the partner is unknown or disabled, when its consent
     ///   depends on signals the store doesn't keep per EC (a TCF vendor ID), when the store
     ///   can't list candidates, or when the options are out of range.
-    public init(
+    package init(
         partnerID: String,
         registry: PartnerRegistry,
         store: any PullSyncStore,
@@ -218,10 +218,10 @@ public final class Backfill: Sendable {
     }
 
     /// Calls in flight at once in ``run()``.
-    public var effectiveConcurrency: Int { concurrency }
+    package var effectiveConcurrency: Int { concurrency }
 
     /// Where the running backfill stands; `nil` before ``run()`` has read its checkpoint.
-    public var progress: BackfillProgress? { current.withLock { $0 } }
+    package var progress: BackfillProgress? { current.withLock { $0 } }
 
     private var query: BackfillQuery {
         BackfillQuery(sourceDomain: partner.sourceDomain, ttl: partner.ttl, now: clock.now())
@@ -231,7 +231,7 @@ public final class Backfill: Sendable {
 
     /// What ``run()`` would do, without calling or writing anything: the candidates left
     /// (after the checkpoint, if any) and each of the first `sample` candidates' decision.
-    public func dryRun(
+    package func dryRun(
         sample: Int = 10
     ) async throws -> (checkpoint: BackfillCheckpoint?, candidates: Int, sample: [(ecID: String, decision: Decision)]) {
         let checkpoint = try await source.backfillCheckpoint(partnerID: partner.id)
@@ -264,7 +264,7 @@ public final class Backfill: Sendable {
     ///
     /// - Throws: store errors reading the checkpoint or counting the candidates (nothing was
     ///   called yet); later store errors are retried after ``BackfillOptions/retryPause``.
-    public func run() async throws -> BackfillSummary {
+    package func run() async throws -> BackfillSummary {
         let started = ContinuousClock.now
         let checkpoint = try await source.backfillCheckpoint(partnerID: partner.id)
         let startedAt = checkpoint?.startedAt ?? clock.now()

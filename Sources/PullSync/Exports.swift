@@ -1,7 +1,5 @@
-// `import PullSync` gives the whole public face: kernel types, manifest loading and the
-// compiled adapters this package ships.
-@_exported public import PartnerManifest
-@_exported public import PullSyncAdapters
+// `import PullSync` gives what an embedder uses: the facade, the kernel's types and seams, and the
+// storage contract. Adapter authors import `PartnerAdapterKit` (and `PullSyncAdapters` for the
+// compiled adapters); manifest tooling imports `PartnerManifest`.
 @_exported public import PullSyncKernel
 @_exported public import PullSyncStorage
-@_exported public import PartnerAdapterKit

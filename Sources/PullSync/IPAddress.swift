@@ -46,17 +46,17 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The embedded IPv4 address of an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`).
-    public var mappedIPv4: IPAddress? {
+    package var mappedIPv4: IPAddress? {
         guard case .v6(let bytes) = self, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF
         else { return nil }
         return .v4(bytes[12], bytes[13], bytes[14], bytes[15])
     }
 
     /// The address with an IPv4-mapped IPv6 form (`::ffff:a.b.c.d`) written as IPv4.
-    public var canonical: IPAddress { mappedIPv4 ?? self }
+    package var canonical: IPAddress { mappedIPv4 ?? self }
 
     /// `127.0.0.0/8` or `::1`.
-    public var isLoopback: Bool {
+    package var isLoopback: Bool {
         if let mapped = mappedIPv4 { return mapped.isLoopback }
         switch self {
         case .v4(let a, _, _, _): return a == 127
@@ -67,7 +67,7 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
     /// Why this address may not be a partner target (other than loopback), or `nil` when it
     /// is a public unicast address: unspecified, private, shared (CGNAT), link-local (cloud
     /// metadata), multicast, reserved, documentation and benchmarking ranges.
-    public var nonPublicRange: String? {
+    package var nonPublicRange: String? {
         if let mapped = mappedIPv4 { return mapped.nonPublicRange }
         switch self {
         case .v4(let a, let b, let c, _):

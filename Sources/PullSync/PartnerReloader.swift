@@ -1,13 +1,13 @@
-public import PartnerAdapterKit
-public import CoreMetrics
-public import Logging
-public import PullSyncKernel
-public import ServiceLifecycle
+package import PartnerAdapterKit
+package import CoreMetrics
+package import Logging
+package import PullSyncKernel
+import ServiceLifecycle
 import Synchronization
 import UnixSignals
 
 /// Reloads the partner manifests into a running dispatcher, all or nothing: on `SIGHUP`
-/// (``PartnerReloadSignalService``) and `POST /_pullsync/reload`.
+/// (when ``PullSyncService/Configuration/reloadsOnHangup`` is on) and `POST /_pullsync/reload`.
 ///
 /// A reload whose manifests have any problem keeps the running partners, logs every problem at
 /// error level as `path:line:column: error: message`, and shows the failure in metrics
@@ -26,17 +26,17 @@ public final class PartnerReloader: Sendable {
     }
 
     /// The last reloads, for health.
-    public struct Status: Sendable {
-        public var reloads: Int
-        public var failures: Int
+    package struct Status: Sendable {
+        package var reloads: Int
+        package var failures: Int
         /// Unix seconds of the last attempt and the last success, when there was one.
-        public var lastAttempt: Int64?
-        public var lastSuccess: Int64?
-        public var lastSucceeded: Bool?
+        package var lastAttempt: Int64?
+        package var lastSuccess: Int64?
+        package var lastSucceeded: Bool?
         /// The last failed reload's problems (empty after a success).
-        public var lastProblems: [String]
+        package var lastProblems: [String]
         /// The running partners' load problems (unresolved secrets, or the start's manifest errors).
-        public var runningProblems: Int
+        package var runningProblems: Int
     }
 
     private struct State {
@@ -64,7 +64,7 @@ public final class PartnerReloader: Sendable {
     ///   - metricsFactory: where the reload metrics go.
     ///   - clock: the time of each reload, for health.
     ///   - logger: where reload problems are logged.
-    public init(
+    package init(
         paths: [String],
         secrets: any SecretResolver,
         adapters: AdapterRegistry = .builtIn,
@@ -144,18 +144,18 @@ public final class PartnerReloader: Sendable {
     }
 
     /// The reloads so far.
-    public var status: Status { state.withLock { $0.status } }
+    package var status: Status { state.withLock { $0.status } }
 }
 
 /// Reloads the partners on every `SIGHUP` until the service group shuts down.
-public struct PartnerReloadSignalService: Service {
+package struct PartnerReloadSignalService: Service {
     let reloader: PartnerReloader
 
-    public init(reloader: PartnerReloader) {
+    package init(reloader: PartnerReloader) {
         self.reloader = reloader
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         for await _ in hangups.cancelOnGracefulShutdown() {
             reloader.reload(trigger: "SIGHUP")

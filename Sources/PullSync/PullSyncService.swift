@@ -2,7 +2,7 @@ public import CoreMetrics
 import Foundation
 public import Logging
 public import PartnerAdapterKit
-import PullSyncAdapters
+public import PullSyncAdapters
 import PullSyncConsent
 public import PullSyncKernel
 public import PullSyncSQLite
@@ -70,13 +70,13 @@ public final class PullSyncService: Service, Sendable {
     }
 
     /// Takes the organic requests.
-    public let dispatcher: PullDispatcher
+    package let dispatcher: PullDispatcher
     /// Where UIDs, rate-limit windows and the EC secret are kept.
-    public let store: any PullSyncStore
+    package let store: any PullSyncStore
     /// Reloads the partners (`SIGHUP`, or ``reload()``).
-    public let reloader: PartnerReloader
+    package let reloader: PartnerReloader
     /// The partners it started with (``reloader`` has the reloads since).
-    public let loaded: LoadedPartners
+    package let loaded: LoadedPartners
     /// The secret ECs are issued with: `PULLSYNC_EC_SECRET`, else the store's.
     package let ecSecret: [UInt8]
     private let transport: HTTPPullTransport

@@ -25,7 +25,7 @@ public enum ClientIPSource: Sendable, Hashable {
     }
 
     /// A literal IP address, with an optional port, as one canonical string; `nil` otherwise.
-    public static func normalize(_ text: some StringProtocol) -> String? {
+    package static func normalize(_ text: some StringProtocol) -> String? {
         var candidate = Substring(text).filter { $0 != " " && $0 != "\t" }[...]
         guard !candidate.isEmpty, candidate.utf8.count <= 64 else { return nil }
         if candidate.hasPrefix("["), let close = candidate.firstIndex(of: "]") {

@@ -18,7 +18,7 @@ public struct EdgeCookie: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The hash as a `String`.
-    public var hashString: String { String(hash) }
+    package var hashString: String { String(hash) }
 
     public var description: String { value }
 }

@@ -7,10 +7,10 @@ import Darwin
 #endif
 
 /// Host-name handling shared by manifest validation and the send-time URL check.
-public enum HostName {
+package enum HostName {
     /// Lowercases ASCII letters, removes one trailing dot and the brackets of an IPv6
     /// literal, so that `Sync.Example.` and `sync.example` (and `[::1]` and `::1`) compare equal.
-    public static func normalize(_ host: some StringProtocol) -> String {
+    package static func normalize(_ host: some StringProtocol) -> String {
         // Checked for every call planned and before every send: most names are normalized already,
         // and copying them costs two allocations.
         let string = String(host)
@@ -30,7 +30,7 @@ public enum HostName {
 
     /// Whether `host` is a syntactically valid DNS name: labels of 1-63 letters, digits and
     /// hyphens (not at either end), 253 characters at most. IP literals are not DNS names.
-    public static func isValidDNSName(_ host: some StringProtocol) -> Bool {
+    package static func isValidDNSName(_ host: some StringProtocol) -> Bool {
         let name = normalize(host)
         guard !name.isEmpty, name.utf8.count <= 253 else { return false }
         var labelLength = 0
@@ -66,7 +66,7 @@ public enum HostName {
     }
 
     /// Whether `host` names this machine: `localhost`, `*.localhost`, `127.0.0.0/8` or `::1`.
-    public static func isLoopback(_ host: some StringProtocol) -> Bool {
+    package static func isLoopback(_ host: some StringProtocol) -> Bool {
         let name = normalize(host)
         if name == "localhost" || name.hasSuffix(".localhost") { return true }
         if name == "::1" { return true }

@@ -28,11 +28,11 @@ public struct Partner: Sendable {
     public var adapter: any PartnerAdapter
 
     /// Identifiers that would collide with the graph's own fields.
-    public static let reservedIDs: Set<String> = [
+    package static let reservedIDs: Set<String> = [
         "ec", "eids", "ec-consent", "eids-truncated", "synthetic", "ts", "version", "env",
     ]
 
-    public init(
+    package init(
         id: String,
         name: String? = nil,
         sourceDomain: String,

@@ -20,9 +20,9 @@ public struct AdapterError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Limits on what a partner may hand back.
-public enum ResponseLimits {
+package enum ResponseLimits {
     /// UIDs longer than this many UTF-8 bytes are refused.
-    public static let maxUIDBytes = 512
+    package static let maxUIDBytes = 512
     /// Bodies longer than this are refused without being read whole.
-    public static let maxBodyBytes = 64 * 1024
+    package static let maxBodyBytes = 64 * 1024
 }

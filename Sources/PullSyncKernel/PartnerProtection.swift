@@ -70,7 +70,7 @@ package enum CircuitChange: Sendable, Hashable {
 }
 
 /// A partner's protection state, for health and `explain`.
-public enum ProtectionState: Sendable, Hashable {
+package enum ProtectionState: Sendable, Hashable {
     case closed
     /// Open until the given time, then one probe goes.
     case open(until: Timestamp)

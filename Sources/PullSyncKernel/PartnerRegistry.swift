@@ -3,7 +3,7 @@ public struct PartnerRegistry: Sendable {
     /// Every partner, in load order.
     public let partners: [Partner]
     /// Indices (into `partners`) of the partners enabled for pull sync.
-    public let enabledIndices: [Int]
+    package let enabledIndices: [Int]
     private let indexByID: [String: Int]
     private let enabledFlags: [Bool]
 
@@ -35,13 +35,13 @@ public struct PartnerRegistry: Sendable {
     }
 
     /// Whether the partner at `index` is enabled for pull sync.
-    public func isEnabled(_ index: Int) -> Bool { enabledFlags[index] }
+    package func isEnabled(_ index: Int) -> Bool { enabledFlags[index] }
 
     /// The index of the partner with `id`.
-    public func index(of id: String) -> Int? { indexByID[id] }
+    package func index(of id: String) -> Int? { indexByID[id] }
 
     /// The partner with `id`.
-    public subscript(id id: String) -> Partner? {
+    package subscript(id id: String) -> Partner? {
         indexByID[id].map { partners[$0] }
     }
 }
@@ -51,7 +51,7 @@ public struct PartnerRegistryError: Error, Sendable, Hashable, CustomStringConve
     /// What is wrong, one line each (never a secret).
     public var problems: [String]
 
-    public init(problems: [String]) {
+    package init(problems: [String]) {
         self.problems = problems
     }
 

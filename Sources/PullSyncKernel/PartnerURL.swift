@@ -26,14 +26,14 @@ public struct PartnerURL: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `scheme://host[:port]`.
-    public var origin: String {
+    package var origin: String {
         var result = scheme + "://" + (host.contains(":") ? "[\(host)]" : host)
         if let port { result += ":\(port)" }
         return result
     }
 
     /// The URL with `query` items appended (each name and value percent-encoded).
-    public func rendered(query: [(name: String, value: String)]) -> String {
+    package func rendered(query: [(name: String, value: String)]) -> String {
         var result = origin + path
         var separator = "?"
         if let fixedQuery {
@@ -53,9 +53,9 @@ public struct PartnerURL: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// RFC 3986 percent-encoding for query names and values.
-public enum PercentEncoding {
+package enum PercentEncoding {
     /// Encodes everything but the unreserved characters `A-Z a-z 0-9 - . _ ~`.
-    public static func encodeQueryComponent(_ string: some StringProtocol) -> String {
+    package static func encodeQueryComponent(_ string: some StringProtocol) -> String {
         let hex: [UInt8] = Array("0123456789ABCDEF".utf8)
         var output: [UInt8] = []
         output.reserveCapacity(string.utf8.count)

@@ -13,7 +13,7 @@ public struct PullContext: Sendable {
     /// The request's raw consent strings, passed through for partners that want them.
     public var consentStrings: ConsentStrings
 
-    public init(
+    package init(
         edgeCookie: EdgeCookie,
         partnerID: String,
         sourceDomain: String,

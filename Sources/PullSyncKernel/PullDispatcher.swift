@@ -167,7 +167,7 @@ public final class PullDispatcher: Sendable {
     /// started on. What carries over is described at ``PullKernel/reloaded(with:)``. Returns
     /// the new kernel.
     @discardableResult
-    public func reload(_ registry: PartnerRegistry) -> PullKernel {
+    package func reload(_ registry: PartnerRegistry) -> PullKernel {
         current.withLock { kernel in
             kernel = kernel.reloaded(with: registry)
             return kernel
@@ -188,10 +188,10 @@ public final class PullDispatcher: Sendable {
     }
 
     /// Whether shutdown has begun.
-    public var isShuttingDown: Bool { state.withLock { $0.shuttingDown } }
+    package var isShuttingDown: Bool { state.withLock { $0.shuttingDown } }
 
     /// Counts since start, for tests, health and the CLI summary.
-    public var statistics: DispatcherStatistics { counters.withLock { $0 } }
+    package var statistics: DispatcherStatistics { counters.withLock { $0 } }
 
     /// Withdraws one EC at a time: one read (and, for an EC not yet withdrawn, one write) each.
     private func consumeWithdrawals() async {
@@ -238,27 +238,27 @@ public final class PullDispatcher: Sendable {
 }
 
 /// Running totals of a dispatcher.
-public struct DispatcherStatistics: Sendable, Hashable {
+package struct DispatcherStatistics: Sendable, Hashable {
     /// Requests queued.
-    public var enqueued = 0
+    package var enqueued = 0
     /// Requests skipped before queueing.
-    public var skippedAtSubmit = 0
+    package var skippedAtSubmit = 0
     /// Requests dropped because the queue was full.
-    public var dropped = 0
+    package var dropped = 0
     /// Requests refused because the dispatcher was not running.
-    public var notRunning = 0
+    package var notRunning = 0
     /// Queued requests dropped because shutdown began before they started.
-    public var droppedAtShutdown = 0
+    package var droppedAtShutdown = 0
     /// Requests fully processed.
-    public var processed = 0
+    package var processed = 0
     /// Calls made, and their outcomes by class name.
-    public var calls = 0
-    public var outcomes: [String: Int] = [:]
+    package var calls = 0
+    package var outcomes: [String: Int] = [:]
     /// UIDs written.
-    public var stored = 0
+    package var stored = 0
     /// Withdrawals of denied requests' ECs, by result (`withdrawn`, `already_withdrawn`,
     /// `unknown_ec`, `error`).
-    public var withdrawals: [String: Int] = [:]
+    package var withdrawals: [String: Int] = [:]
 
     mutating func count(_ result: SubmitResult) {
         switch result {
@@ -270,7 +270,7 @@ public struct DispatcherStatistics: Sendable, Hashable {
     }
 
     /// Skips by reason: request-level ones once per request, partner-level ones per partner.
-    public var skips: [String: Int] = [:]
+    package var skips: [String: Int] = [:]
 
     mutating func record(plan: RequestPlan, results: [CallResult]) {
         processed += 1

@@ -116,7 +116,7 @@ public final class PullKernel: Sendable {
     /// circuit, pause and, if its budget is unchanged, its budget state (see
     /// ``PartnerProtection/carried(toBudget:)``); a new partner starts fresh. Calls in flight
     /// finish on the kernel that planned them, against the partner as it was.
-    public func reloaded(with registry: PartnerRegistry) -> PullKernel {
+    package func reloaded(with registry: PartnerRegistry) -> PullKernel {
         PullKernel(
             registry: registry,
             configuration: configuration,
@@ -192,7 +192,7 @@ public final class PullKernel: Sendable {
 
     /// Whether `url` may be sent to for `partner`: on its allow-list, and `https`, unless the
     /// host is loopback and the development switch allows it.
-    public func isAllowed(_ url: PartnerURL, for partner: Partner) -> Bool {
+    package func isAllowed(_ url: PartnerURL, for partner: Partner) -> Bool {
         guard partner.allowedHosts.contains(url.host) else { return false }
         if HostName.isLoopback(url.host) {
             return configuration.allowLoopback && (url.scheme == "https" || url.scheme == "http")
@@ -201,7 +201,7 @@ public final class PullKernel: Sendable {
     }
 
     /// Each partner's protection state now (circuit and pause), in registry order: what health shows.
-    public func protectionStates() -> [(partnerID: String, state: ProtectionState)] {
+    package func protectionStates() -> [(partnerID: String, state: ProtectionState)] {
         let now = clock.now()
         return partners.map { ($0.id, $0.protection.state(at: now)) }
     }
@@ -255,7 +255,7 @@ public final class PullKernel: Sendable {
 
     /// Plans `request` and makes its calls (sliding window, no queue), returning everything
     /// that happened. The dispatcher does the same behind its queue.
-    public func process(_ request: OrganicRequest) async -> RequestReport {
+    package func process(_ request: OrganicRequest) async -> RequestReport {
         let plan = await plan(request)
         let results = await execute(plan, globalSlots: nil, shouldStartMore: { true })
         return RequestReport(plan: plan, results: results)
@@ -463,7 +463,7 @@ public final class PullKernel: Sendable {
     /// safety checks still apply. `nil` when no partner has that id; an adapter that can't
     /// build a request throws. `consentStrings` are passed to the adapter as an organic
     /// request's would be (partner fixtures use them).
-    public func probe(
+    package func probe(
         partnerID: String,
         edgeCookie: EdgeCookie,
         consentStrings: ConsentStrings = ConsentStrings()

@@ -21,7 +21,7 @@ public enum PullOutcome: Sendable, Hashable {
 
     /// The outcome's class name: `uid`, `not_found`, `null_uid`, `http_error`, `timeout`,
     /// `transport_error`, `tls_error`, `too_large`, `invalid_body` or `refused_target`.
-    public var className: String { outcomeClass.rawValue }
+    package var className: String { outcomeClass.rawValue }
 
     /// The outcome's class.
     public var outcomeClass: OutcomeClass {
@@ -41,7 +41,7 @@ public enum PullOutcome: Sendable, Hashable {
 
     /// Whether the outcome counts as the partner failing (for its circuit breaker).
     /// `not_found` and `null_uid` are normal answers; a refused target is our refusal.
-    public var isPartnerFailure: Bool {
+    package var isPartnerFailure: Bool {
         switch self {
         case .uid, .notFound, .nullUID, .refusedTarget: false
         case .httpError, .timeout, .transportError, .tlsError, .tooLarge, .invalidBody: true
@@ -49,7 +49,7 @@ public enum PullOutcome: Sendable, Hashable {
     }
 
     /// The outcome for a transport failure.
-    public init(_ failure: TransportFailure) {
+    package init(_ failure: TransportFailure) {
         switch failure {
         case .timeout: self = .timeout
         case .transportError: self = .transportError

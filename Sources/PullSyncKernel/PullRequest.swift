@@ -39,10 +39,10 @@ public struct PullRequest: Sendable, CustomStringConvertible {
     }
 
     /// The full URL to send to.
-    public var renderedURL: String { url.rendered(query: query) }
+    package var renderedURL: String { url.rendered(query: query) }
 
     /// Headers with secret values replaced by `<redacted>`.
-    public var redactedHeaders: [(name: String, value: String)] {
+    package var redactedHeaders: [(name: String, value: String)] {
         headers.map { ($0.name, $0.isSecret ? "<redacted>" : $0.value) }
     }
 
@@ -93,7 +93,7 @@ public struct TransportLimits: Sendable, Hashable {
     /// Largest body read; larger bodies are abandoned (default 64 KiB).
     public var maxBodyBytes: Int
 
-    public init(timeout: Duration, maxBodyBytes: Int = 64 * 1024) {
+    package init(timeout: Duration, maxBodyBytes: Int = 64 * 1024) {
         self.timeout = timeout
         self.maxBodyBytes = maxBodyBytes
     }

@@ -42,7 +42,7 @@ public struct PullSyncConfiguration: Sendable {
         allowLoopback: Bool = false,
         forwardClientIP: Bool = false,
         shutdownGracePeriod: Duration = .seconds(5),
-        maxBodyBytes: Int = ResponseLimits.maxBodyBytes,
+        maxBodyBytes: Int = 64 * 1024,
         circuitBreaker: CircuitBreakerPolicy = CircuitBreakerPolicy(),
         leaseMargin: Duration = .seconds(30)
     ) {
@@ -67,7 +67,7 @@ public struct PullSyncConfiguration: Sendable {
     }
 
     /// The per-partner in-flight cap in force.
-    public var effectiveMaxInFlightPerPartner: Int {
+    package var effectiveMaxInFlightPerPartner: Int {
         maxInFlightPerPartner ?? max(perRequestConcurrency, maxInFlightCalls / 2)
     }
 }

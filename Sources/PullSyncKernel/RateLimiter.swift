@@ -10,7 +10,7 @@ public struct RateLimitRequest: Sendable, Hashable {
     }
 
     /// The kernel's key for a partner and an EC hash.
-    public static func pullKey(partnerID: String, ecHash: some StringProtocol) -> String {
+    package static func pullKey(partnerID: String, ecHash: some StringProtocol) -> String {
         "pull:\(partnerID):\(ecHash)"
     }
 }
@@ -28,7 +28,7 @@ public struct SharedBudget: Sendable, Hashable {
     public var window: Duration
 
     /// The budget of `partnerID`, `perSecond` calls per second (more than 0).
-    public init(partnerID: String, perSecond: Double) {
+    package init(partnerID: String, perSecond: Double) {
         precondition(perSecond > 0 && perSecond.isFinite, "a budget is a positive number of calls per second")
         key = "budget:\(partnerID)"
         calls = max(1, Int(min(perSecond, Double(Int32.max)).rounded(.down)))

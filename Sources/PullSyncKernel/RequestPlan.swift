@@ -1,12 +1,12 @@
 /// One partner call, decided and built, waiting to be sent.
-public struct PlannedCall: Sendable {
+package struct PlannedCall: Sendable {
     /// The partner as it runs (definition, protection, metrics).
     package var partner: RunningPartner
-    public var partnerID: String { partner.id }
-    public var request: PullRequest
-    public var context: PullContext
+    package var partnerID: String { partner.id }
+    package var request: PullRequest
+    package var context: PullContext
     /// The graph entry eligibility saw, for the conditional write.
-    public var expected: PartnerUID?
+    package var expected: PartnerUID?
     /// Whether this call is its partner's half-open circuit probe.
     var isProbe: Bool = false
 }
@@ -26,7 +26,7 @@ public struct RequestPlan: Sendable {
     /// One decision per partner considered, in the order they were decided.
     public var decisions: [PartnerDecision]
     /// The calls to make, in the fair order.
-    public var calls: [PlannedCall]
+    package var calls: [PlannedCall]
     /// Set when the whole request was skipped for one reason (route, EC, consent, unknown EC, store).
     public var requestSkip: SkipReason?
 
@@ -37,31 +37,31 @@ public struct RequestPlan: Sendable {
 }
 
 /// What one call came to.
-public struct CallResult: Sendable, Hashable {
-    public var partnerID: String
-    public var outcome: PullOutcome
+package struct CallResult: Sendable, Hashable {
+    package var partnerID: String
+    package var outcome: PullOutcome
     /// What became of the UID write; `nil` when there was nothing to write or the store failed.
-    public var write: WriteResult?
+    package var write: WriteResult?
     /// How long the call took.
-    public var duration: Duration
+    package var duration: Duration
     /// The HTTP status, when a response arrived.
-    public var status: Int?
+    package var status: Int?
 }
 
 /// One call made by ``PullKernel/probe(partnerID:edgeCookie:)``: what was sent and what came back.
-public struct ProbeResult: Sendable {
-    public var partnerID: String
+package struct ProbeResult: Sendable {
+    package var partnerID: String
     /// The request as built (print it with `description` or `redactedHeaders`; never raw headers).
-    public var request: PullRequest
+    package var request: PullRequest
     /// The HTTP status, when a response arrived.
-    public var status: Int?
-    public var outcome: PullOutcome
-    public var duration: Duration
+    package var status: Int?
+    package var outcome: PullOutcome
+    package var duration: Duration
 }
 
 /// The whole story of one organic request: every decision and every call's result.
-public struct RequestReport: Sendable {
-    public var plan: RequestPlan
-    public var results: [CallResult]
+package struct RequestReport: Sendable {
+    package var plan: RequestPlan
+    package var results: [CallResult]
 }
 

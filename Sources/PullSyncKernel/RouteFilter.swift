@@ -36,7 +36,7 @@ public struct RouteFilter: Sendable, Hashable {
     }
 
     /// Whether `path` is organic.
-    public func isOrganic(_ path: some StringProtocol) -> Bool {
+    package func isOrganic(_ path: some StringProtocol) -> Bool {
         let path = Self.normalize(path)
         if exact.contains(path) { return false }
         return !prefixes.contains { path.hasPrefix($0) }

@@ -51,7 +51,7 @@ public enum Decision: Sendable, Hashable, CustomStringConvertible {
     case skip(SkipReason)
 
     /// `dispatch` or `skip`.
-    public var kind: String {
+    package var kind: String {
         switch self {
         case .dispatch: "dispatch"
         case .skip: "skip"
@@ -59,7 +59,7 @@ public enum Decision: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `dispatch`, or the skip reason.
-    public var reason: String {
+    package var reason: String {
         switch self {
         case .dispatch: "dispatch"
         case .skip(let reason): reason.rawValue

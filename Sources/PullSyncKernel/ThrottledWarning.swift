@@ -1,9 +1,9 @@
-public import Logging
+package import Logging
 import Synchronization
 
 /// Logs a recurring warning at most once per interval, with how many were held back since:
 /// a store that is down fails every request, and one line per request would bury the log.
-public final class ThrottledWarning: Sendable {
+package final class ThrottledWarning: Sendable {
     private struct State {
         var last: ContinuousClock.Instant?
         var suppressed = 0
@@ -16,7 +16,7 @@ public final class ThrottledWarning: Sendable {
     /// - Parameters:
     ///   - interval: the least time between two lines. Default 30 s.
     ///   - now: the monotonic time (injected by tests). Default `ContinuousClock.now`.
-    public init(
+    package init(
         interval: Duration = .seconds(30),
         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
     ) {
@@ -25,7 +25,7 @@ public final class ThrottledWarning: Sendable {
     }
 
     /// Logs `message` now if the interval has passed since the last line, else counts it.
-    public func warning(_ message: @autoclosure () -> Logger.Message, metadata: Logger.Metadata, to logger: Logger) {
+    package func warning(_ message: @autoclosure () -> Logger.Message, metadata: Logger.Metadata, to logger: Logger) {
         let now = self.now()
         let suppressed: Int? = state.withLock { state in
             if let last = state.last, now - last < interval {

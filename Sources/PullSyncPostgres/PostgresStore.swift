@@ -1,9 +1,9 @@
-public import Logging
+package import Logging
 import NIOCore
 import NIOSSL
 import PostgresNIO
-public import PullSyncKernel
-public import PullSyncStorage
+package import PullSyncKernel
+package import PullSyncStorage
 import ServiceLifecycle
 import Synchronization
 
@@ -16,9 +16,9 @@ import Synchronization
 /// latest committed row, and a call's lease lives on the same row as its rate-limit count, so
 /// "not in flight elsewhere" and "under the limit" are decided together. Plain SQL only (no
 /// stored procedures, no advisory locks), so PostgreSQL-compatible databases can run it.
-public final class PostgresStore: PullSyncStore {
+package final class PostgresStore: PullSyncStore {
     /// Which clock stamps the calls counted against a shared partner budget.
-    public enum BudgetClock: Sendable, Hashable {
+    package enum BudgetClock: Sendable, Hashable {
         /// PostgreSQL's `clock_timestamp()`, read once the budget row is locked: one clock for
         /// every node (no skew between them), and no time lost waiting for the lock or the
         /// round trip counts toward the window. The default.
@@ -36,14 +36,14 @@ public final class PostgresStore: PullSyncStore {
     private let logger: Logger
 
     /// Where it is, without the password.
-    public let url: PostgresStoreURL
+    package let url: PostgresStoreURL
 
     /// Brings the schema to this build's version (over a connection of its own, before the
     /// pool runs) and returns the store. Run it (it is a `Service`) for the store to answer.
     ///
     /// - Parameter operationTimeout: how long one operation may take before it fails (and the
     ///   kernel skips as `store_unavailable`); a database that is down must not stall pull sync.
-    public static func open(
+    package static func open(
         _ url: PostgresStoreURL,
         operationTimeout: Duration = .seconds(2),
         maximumConnections: Int = 20,
@@ -103,7 +103,7 @@ public final class PostgresStore: PullSyncStore {
 
     /// Runs the connection pool (it reconnects on its own after an outage) and the sweep of
     /// expired rows every `sweepInterval`, until the group shuts down.
-    public func run() async throws {
+    package func run() async throws {
         let maintenance = StoreMaintenance(
             interval: sweepInterval,
             logger: logger,
@@ -117,7 +117,7 @@ public final class PostgresStore: PullSyncStore {
     }
 
     /// Statements sent so far: the store's round trips.
-    public var roundTrips: Int { statements.load(ordering: .relaxed) }
+    package var roundTrips: Int { statements.load(ordering: .relaxed) }
 
     // MARK: Schema
 
@@ -173,7 +173,7 @@ public final class PostgresStore: PullSyncStore {
     ]
 
     /// The schema version this build writes.
-    public static var schemaVersion: Int { migrations.count }
+    package static var schemaVersion: Int { migrations.count }
 
     /// Brings the schema to this build's version and returns the EC-issuing secret (created if
     /// there is none), over a connection of its own: the pool isn't running yet, and a service
@@ -364,7 +364,7 @@ public final class PostgresStore: PullSyncStore {
 
     private typealias RecordRow = (String, Int64, Int64?, String?, String?, Int64?, Int64?)
 
-    public func record(ecHash: String) async throws -> ECRecord? {
+    package func record(ecHash: String) async throws -> ECRecord? {
         let rows = try await run(
             """
             SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at
@@ -400,7 +400,7 @@ public final class PostgresStore: PullSyncStore {
         return record
     }
 
-    public func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
+    package func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
         let hash = edgeCookie.hashString
         let value = edgeCookie.value
         let created = now.nanosecondsSinceEpoch
@@ -427,7 +427,7 @@ public final class PostgresStore: PullSyncStore {
         return record
     }
 
-    public func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
+    package func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
         guard !writes.isEmpty else { return [] }
         // NULL can't travel inside these arrays: -1 stands for "no expiry", and the expected
         // values of a write that expects no entry are ignored.
@@ -486,7 +486,7 @@ public final class PostgresStore: PullSyncStore {
         return writes.map { storedDomains.contains($0.sourceDomain) ? .stored : .conflict }
     }
 
-    public func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
+    package func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
         let at = now.nanosecondsSinceEpoch
         return try await run(
             """
@@ -506,18 +506,18 @@ public final class PostgresStore: PullSyncStore {
 
     // MARK: RateLimiter
 
-    public var sharesLeases: Bool { true }
+    package var sharesLeases: Bool { true }
 
     /// Partner budgets are sliding windows on `budget:{partner}` rows of the rate table, shared
     /// by every node (see ``takeBudget(_:at:)``).
-    public var sharesBudgets: Bool { true }
+    package var sharesBudgets: Bool { true }
 
     /// One statement: an upsert of the partner's `budget:` row that appends the send time only if
     /// fewer than `calls` sends are inside the window (and, for budgets of 20 and more, fewer
     /// than a tenth of them inside its last tenth). Concurrent statements wait for each
     /// other's row lock, and the time is read after it (``BudgetClock/database``), so neither
     /// the wait nor the round trip lets calls bunch up in one second.
-    public func takeBudget(_ budget: SharedBudget, at now: Timestamp) async throws -> Bool {
+    package func takeBudget(_ budget: SharedBudget, at now: Timestamp) async throws -> Bool {
         // Inlined, not bound: a fixed SQL expression or an integer, never user input.
         let time =
             budgetClock == .database
@@ -556,11 +556,11 @@ public final class PostgresStore: PullSyncStore {
         }
     }
 
-    public func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
+    package func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
         try await count(requests, lease: nil, at: now).map { $0 == .admitted }
     }
 
-    public func admit(
+    package func admit(
         _ requests: [RateLimitRequest],
         lease: CallLease,
         at now: Timestamp
@@ -635,7 +635,7 @@ public final class PostgresStore: PullSyncStore {
         }
     }
 
-    public func releaseLeases(_ keys: [String], holder: String) async throws {
+    package func releaseLeases(_ keys: [String], holder: String) async throws {
         guard !keys.isEmpty else { return }
         try await run(
             """
@@ -645,7 +645,7 @@ public final class PostgresStore: PullSyncStore {
         ) { rows in for try await _ in rows {} }
     }
 
-    public func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
+    package func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
         let at = now.nanosecondsSinceEpoch
         let start = at - window.nanoseconds
         return try await run(
@@ -694,7 +694,7 @@ public final class PostgresStore: PullSyncStore {
         return PostgresQuery(unsafeSQL: sql, binds: binds)
     }
 
-    public func backfillCandidates(
+    package func backfillCandidates(
         _ query: BackfillQuery,
         after: String?,
         limit: Int
@@ -710,7 +710,7 @@ public final class PostgresStore: PullSyncStore {
         }
     }
 
-    public func countBackfillCandidates(_ query: BackfillQuery, after: String?) async throws -> Int {
+    package func countBackfillCandidates(_ query: BackfillQuery, after: String?) async throws -> Int {
         try await run(Self.candidates("count(*)", query, after: after)) { rows in
             var count = 0
             for try await value in rows.decode(Int.self) { count = value }
@@ -718,7 +718,7 @@ public final class PostgresStore: PullSyncStore {
         }
     }
 
-    public func backfillCheckpoint(partnerID: String) async throws -> BackfillCheckpoint? {
+    package func backfillCheckpoint(partnerID: String) async throws -> BackfillCheckpoint? {
         try await run(
             """
             SELECT cursor, started_at, updated_at, processed, outcomes FROM pullsync_backfill
@@ -741,7 +741,7 @@ public final class PostgresStore: PullSyncStore {
         }
     }
 
-    public func saveBackfillCheckpoint(_ checkpoint: BackfillCheckpoint) async throws {
+    package func saveBackfillCheckpoint(_ checkpoint: BackfillCheckpoint) async throws {
         let started = checkpoint.startedAt.nanosecondsSinceEpoch
         let updated = checkpoint.updatedAt.nanosecondsSinceEpoch
         let outcomes = checkpoint.encodedOutcomes
@@ -756,7 +756,7 @@ public final class PostgresStore: PullSyncStore {
         ) { rows in for try await _ in rows {} }
     }
 
-    public func clearBackfillCheckpoint(partnerID: String) async throws {
+    package func clearBackfillCheckpoint(partnerID: String) async throws {
         try await run("DELETE FROM pullsync_backfill WHERE partner_id = \(partnerID)") { rows in
             for try await _ in rows {}
         }
@@ -766,12 +766,12 @@ public final class PostgresStore: PullSyncStore {
 
     /// The EC-issuing secret, read (or created) when the store was opened; every node gets the
     /// same one.
-    public func ecSecret() async throws -> [UInt8] { secret }
+    package func ecSecret() async throws -> [UInt8] { secret }
 
     /// Deletes rate-limit rows whose window has passed and whose lease (if any) lapsed;
     /// returns how many.
     @discardableResult
-    public func sweep(at now: Timestamp = SystemWallClock().now()) async throws -> Int {
+    package func sweep(at now: Timestamp = SystemWallClock().now()) async throws -> Int {
         let at = now.nanosecondsSinceEpoch
         return try await run(
             """
@@ -820,7 +820,7 @@ private final class OperationLease: Sendable {
 }
 
 /// A store operation that can't go on.
-public struct PostgresStoreError: Error, Sendable, CustomStringConvertible {
-    public var description: String
+package struct PostgresStoreError: Error, Sendable, CustomStringConvertible {
+    package var description: String
     init(_ description: String) { self.description = description }
 }

@@ -1,8 +1,8 @@
-public import Logging
+package import Logging
 import NIOCore
 import NIOPosix
-public import PullSyncKernel
-public import PullSyncStorage
+package import PullSyncKernel
+package import PullSyncStorage
 import SQLiteNIO
 import ServiceLifecycle
 import Synchronization
@@ -14,7 +14,7 @@ import Synchronization
 /// one connection, in turn, so each is atomic (and also against another process opening the
 /// same file). Duplicate calls are prevented in process (the kernel's own bookkeeping); for
 /// several nodes use the PostgreSQL store, whose leases are shared.
-public final class SQLiteStore: PullSyncStore {
+package final class SQLiteStore: PullSyncStore {
     private let connection: SQLiteConnection
     private let turn = AsyncSemaphore(permits: 1)
     private let transactions = Atomic<Int>(0)
@@ -22,12 +22,12 @@ public final class SQLiteStore: PullSyncStore {
     private let sweepInterval: Duration
 
     /// The file's path.
-    public let path: String
+    package let path: String
 
     /// Opens (creating if needed) the database at `path` and brings its schema to the current
     /// version. Run it (it is a `Service`) while it is used: it sweeps expired rate-limit rows
     /// every `sweepInterval` and closes the file when the group shuts down.
-    public static func open(
+    package static func open(
         path: String,
         sweepInterval: Duration = .seconds(60),
         logger: Logger = Logger(label: "pullsync.sqlite")
@@ -53,7 +53,7 @@ public final class SQLiteStore: PullSyncStore {
     }
 
     /// Sweeps expired rows until the group shuts down, then closes the file.
-    public func run() async throws {
+    package func run() async throws {
         try await StoreMaintenance(
             interval: sweepInterval,
             logger: logger,
@@ -63,10 +63,10 @@ public final class SQLiteStore: PullSyncStore {
     }
 
     /// Transactions run so far: the embedded store's "round trips".
-    public var transactionCount: Int { transactions.load(ordering: .relaxed) }
+    package var transactionCount: Int { transactions.load(ordering: .relaxed) }
 
     /// Closes the file. Later operations fail.
-    public func close() async throws {
+    package func close() async throws {
         // Closing must happen even when the caller is being cancelled (shutdown): the wait for
         // the running transaction runs in a task of its own, awaited here, so it can't be cut short.
         try await Task.detached { [turn, connection] in
@@ -131,7 +131,7 @@ public final class SQLiteStore: PullSyncStore {
     ]
 
     /// The schema version this build writes.
-    public static var schemaVersion: Int { migrations.count }
+    package static var schemaVersion: Int { migrations.count }
 
     private func migrate() async throws {
         // WAL: readers don't block the writer; NORMAL sync is durable across process crashes.
@@ -170,7 +170,7 @@ public final class SQLiteStore: PullSyncStore {
 
     // MARK: IdentityGraph
 
-    public func record(ecHash: String) async throws -> ECRecord? {
+    package func record(ecHash: String) async throws -> ECRecord? {
         try await transaction { connection in try await Self.record(ecHash: ecHash, on: connection) }
     }
 
@@ -207,7 +207,7 @@ public final class SQLiteStore: PullSyncStore {
         )
     }
 
-    public func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
+    package func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
         let hash = edgeCookie.hashString
         return try await transaction { connection in
             _ = try await connection.query(
@@ -221,7 +221,7 @@ public final class SQLiteStore: PullSyncStore {
         }
     }
 
-    public func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
+    package func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
         guard !writes.isEmpty else { return [] }
         return try await transaction { connection in
             let root = try await connection.query(
@@ -259,7 +259,7 @@ public final class SQLiteStore: PullSyncStore {
         }
     }
 
-    public func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
+    package func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
         try await transaction { connection in
             let known = try await connection.query(
                 "UPDATE pullsync_ecs SET withdrawn_at = ?2 WHERE ec_hash = ?1 RETURNING ec_hash",
@@ -273,7 +273,7 @@ public final class SQLiteStore: PullSyncStore {
 
     // MARK: RateLimiter
 
-    public func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
+    package func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
         guard !requests.isEmpty else { return [] }
         return try await transaction { connection in
             var admitted: [Bool] = []
@@ -293,7 +293,7 @@ public final class SQLiteStore: PullSyncStore {
         }
     }
 
-    public func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
+    package func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
         try await transaction { connection in try await Self.count(key, window: window, at: now, on: connection) }
     }
 
@@ -329,7 +329,7 @@ public final class SQLiteStore: PullSyncStore {
         [.text(query.sourceDomain), .text(after ?? ""), .integer(int(query.now)), .integer(int(query.now - query.ttl))]
     }
 
-    public func backfillCandidates(
+    package func backfillCandidates(
         _ query: BackfillQuery,
         after: String?,
         limit: Int
@@ -346,7 +346,7 @@ public final class SQLiteStore: PullSyncStore {
         }
     }
 
-    public func countBackfillCandidates(_ query: BackfillQuery, after: String?) async throws -> Int {
+    package func countBackfillCandidates(_ query: BackfillQuery, after: String?) async throws -> Int {
         try await transaction { connection in
             let rows = try await connection.query(
                 "SELECT count(*) AS n \(Self.candidateFilter)",
@@ -356,7 +356,7 @@ public final class SQLiteStore: PullSyncStore {
         }
     }
 
-    public func backfillCheckpoint(partnerID: String) async throws -> BackfillCheckpoint? {
+    package func backfillCheckpoint(partnerID: String) async throws -> BackfillCheckpoint? {
         try await transaction { connection in
             try await connection.query(
                 "SELECT cursor, started_at, updated_at, processed, outcomes FROM pullsync_backfill WHERE partner_id = ?1",
@@ -374,7 +374,7 @@ public final class SQLiteStore: PullSyncStore {
         }
     }
 
-    public func saveBackfillCheckpoint(_ checkpoint: BackfillCheckpoint) async throws {
+    package func saveBackfillCheckpoint(_ checkpoint: BackfillCheckpoint) async throws {
         try await transaction { connection in
             _ = try await connection.query(
                 """
@@ -390,7 +390,7 @@ public final class SQLiteStore: PullSyncStore {
         }
     }
 
-    public func clearBackfillCheckpoint(partnerID: String) async throws {
+    package func clearBackfillCheckpoint(partnerID: String) async throws {
         try await transaction { connection in
             _ = try await connection.query("DELETE FROM pullsync_backfill WHERE partner_id = ?1", [.text(partnerID)])
         }
@@ -399,7 +399,7 @@ public final class SQLiteStore: PullSyncStore {
     // MARK: Upkeep
 
     /// The EC-issuing secret, created on first use.
-    public func ecSecret() async throws -> [UInt8] {
+    package func ecSecret() async throws -> [UInt8] {
         try await transaction { connection in
             let rows = try await connection.query("SELECT value FROM pullsync_meta WHERE name = 'ec_secret'")
             if let stored = rows.first?.column("value")?.blob, stored.readableBytes >= 16 {
@@ -416,7 +416,7 @@ public final class SQLiteStore: PullSyncStore {
 
     /// Deletes rate-limit rows whose window has passed; returns how many.
     @discardableResult
-    public func sweep(at now: Timestamp = SystemWallClock().now()) async throws -> Int {
+    package func sweep(at now: Timestamp = SystemWallClock().now()) async throws -> Int {
         try await transaction { connection in
             try await connection.query(
                 "DELETE FROM pullsync_rate_events WHERE expires_at <= ?1 RETURNING 1",
@@ -429,7 +429,7 @@ public final class SQLiteStore: PullSyncStore {
 }
 
 /// A store operation that can't go on.
-public struct SQLiteStoreError: Error, Sendable, CustomStringConvertible {
-    public var description: String
+package struct SQLiteStoreError: Error, Sendable, CustomStringConvertible {
+    package var description: String
     init(_ description: String) { self.description = description }
 }

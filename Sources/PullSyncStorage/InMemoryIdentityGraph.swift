@@ -1,21 +1,21 @@
-public import PullSyncKernel
+package import PullSyncKernel
 import Synchronization
 
 /// An identity graph in process memory (`memory:` store): lost on exit, exact, and the
 /// reference for what other stores must do.
-public final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
+package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
     private let records: Mutex<[String: ECRecord]>
     private let checkpoints = Mutex<[String: BackfillCheckpoint]>([:])
 
-    public init(records: [ECRecord] = []) {
+    package init(records: [ECRecord] = []) {
         self.records = Mutex(Dictionary(records.map { ($0.ecHash, $0) }, uniquingKeysWith: { _, last in last }))
     }
 
-    public func record(ecHash: String) async throws -> ECRecord? {
+    package func record(ecHash: String) async throws -> ECRecord? {
         records.withLock { $0[ecHash] }
     }
 
-    public func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
+    package func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
         records.withLock { records in
             let hash = edgeCookie.hashString
             if let existing = records[hash] { return existing }
@@ -25,7 +25,7 @@ public final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
         }
     }
 
-    public func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
+    package func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
         records.withLock { records in
             guard var record = records[ecHash] else { return writes.map { _ in .unknownEC } }
             if record.withdrawn { return writes.map { _ in .withdrawn } }
@@ -39,7 +39,7 @@ public final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
         }
     }
 
-    public func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
+    package func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
         records.withLock { records in
             guard var record = records[ecHash] else { return false }
             record.withdrawn = true
@@ -50,20 +50,20 @@ public final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
     }
 
     /// Stores `uid` unconditionally (a second writer, seeding, tests).
-    public func set(_ uid: PartnerUID, sourceDomain: String, ecHash: String) {
+    package func set(_ uid: PartnerUID, sourceDomain: String, ecHash: String) {
         records.withLock { records in
             records[ecHash]?.partners[sourceDomain] = uid
         }
     }
 
     /// Every record, for inspection.
-    public var allRecords: [ECRecord] {
+    package var allRecords: [ECRecord] {
         records.withLock { Array($0.values) }
     }
 
     // MARK: BackfillSource
 
-    public func backfillCandidates(
+    package func backfillCandidates(
         _ query: BackfillQuery,
         after: String?,
         limit: Int
@@ -76,7 +76,7 @@ public final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
         }
     }
 
-    public func countBackfillCandidates(_ query: BackfillQuery, after: String?) async throws -> Int {
+    package func countBackfillCandidates(_ query: BackfillQuery, after: String?) async throws -> Int {
         candidates(query, after: after).count
     }
 
@@ -88,15 +88,15 @@ public final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
         }
     }
 
-    public func backfillCheckpoint(partnerID: String) async throws -> BackfillCheckpoint? {
+    package func backfillCheckpoint(partnerID: String) async throws -> BackfillCheckpoint? {
         checkpoints.withLock { $0[partnerID] }
     }
 
-    public func saveBackfillCheckpoint(_ checkpoint: BackfillCheckpoint) async throws {
+    package func saveBackfillCheckpoint(_ checkpoint: BackfillCheckpoint) async throws {
         checkpoints.withLock { $0[checkpoint.partnerID] = checkpoint }
     }
 
-    public func clearBackfillCheckpoint(partnerID: String) async throws {
+    package func clearBackfillCheckpoint(partnerID: String) async throws {
         _ = checkpoints.withLock { $0.removeValue(forKey: partnerID) }
     }
 }

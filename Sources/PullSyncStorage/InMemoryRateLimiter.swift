@@ -1,4 +1,4 @@
-public import PullSyncKernel
+package import PullSyncKernel
 import Synchronization
 
 /// An exact sliding-window rate limiter in process memory.
@@ -7,7 +7,7 @@ import Synchronization
 /// memory is bounded by the keys active in the last window × limit: expired times are dropped
 /// as keys are touched, and keys nobody touches again are swept at most once per
 /// `sweepInterval` (a pass over all keys, amortized over the calls in between).
-public final class InMemoryRateLimiter: RateLimiter {
+package final class InMemoryRateLimiter: RateLimiter {
     private struct State {
         /// Send times per key, and the window they were counted in.
         var windows: [String: (times: [Timestamp], window: Duration)] = [:]
@@ -18,12 +18,12 @@ public final class InMemoryRateLimiter: RateLimiter {
     private let sweepInterval: Duration
 
     /// - Parameter sweepInterval: how often keys idle past their window are forgotten. Default 60 s.
-    public init(sweepInterval: Duration = .seconds(60)) {
+    package init(sweepInterval: Duration = .seconds(60)) {
         self.state = Mutex(State())
         self.sweepInterval = sweepInterval
     }
 
-    public func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
+    package func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
         state.withLock { state in
             if let lastSweep = state.lastSweep {
                 if now - lastSweep >= sweepInterval { Self.sweep(&state, now: now) }
@@ -58,9 +58,9 @@ public final class InMemoryRateLimiter: RateLimiter {
     }
 
     /// Keys currently held (for tests and metrics).
-    public var keyCount: Int { state.withLock { $0.windows.count } }
+    package var keyCount: Int { state.withLock { $0.windows.count } }
 
-    public func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
+    package func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
         let start = now - window
         return state.withLock { state in
             state.windows[key]?.times.count { $0 > start } ?? 0
@@ -69,7 +69,7 @@ public final class InMemoryRateLimiter: RateLimiter {
 
     /// Drops send times older than `cutoff`; returns how many keys remain.
     @discardableResult
-    public func purge(before cutoff: Timestamp) -> Int {
+    package func purge(before cutoff: Timestamp) -> Int {
         state.withLock { state in
             for (key, entry) in state.windows {
                 let kept = entry.times.filter { $0 > cutoff }

@@ -5,15 +5,20 @@ import ServiceLifecycle
 /// store must, so it is the reference the store tests compare against.
 public final class MemoryStore: PullSyncStore {
     /// The identity graph (and backfill scan) it keeps.
-    public let graph: InMemoryIdentityGraph
+    package let graph: InMemoryIdentityGraph
     /// The rate-limit windows it keeps.
-    public let rateLimiter: InMemoryRateLimiter
+    package let rateLimiter: InMemoryRateLimiter
     // Lives as long as the store: one random secret per store.
     private let secret = randomECSecret()
 
-    public init(graph: InMemoryIdentityGraph = InMemoryIdentityGraph(), rateLimiter: InMemoryRateLimiter = InMemoryRateLimiter()) {
+    package init(graph: InMemoryIdentityGraph = InMemoryIdentityGraph(), rateLimiter: InMemoryRateLimiter = InMemoryRateLimiter()) {
         self.graph = graph
         self.rateLimiter = rateLimiter
+    }
+
+    /// An empty store, or one holding `records` (for tests and benchmarks).
+    public convenience init(records: [ECRecord] = []) {
+        self.init(graph: InMemoryIdentityGraph(records: records))
     }
 
     public func ecSecret() async throws -> [UInt8] { secret }

@@ -10,7 +10,7 @@ public struct StoreDriver: Sendable {
 
     /// - Parameter open: opens the store `url` names, creating or migrating its schema; `nil`
     ///   when `url` is not for this driver.
-    public init(
+    package init(
         name: String,
         open: @escaping @Sendable (_ url: StoreURL, _ logger: Logger) async throws -> (any PullSyncStore)?
     ) {
@@ -19,7 +19,7 @@ public struct StoreDriver: Sendable {
     }
 
     /// Opens `url` if it is this driver's kind.
-    public func open(_ url: StoreURL, logger: Logger) async throws -> (any PullSyncStore)? {
+    package func open(_ url: StoreURL, logger: Logger) async throws -> (any PullSyncStore)? {
         try await opener(url, logger)
     }
 

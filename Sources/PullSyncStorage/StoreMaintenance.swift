@@ -1,10 +1,10 @@
-public import Logging
-public import PullSyncKernel
-public import ServiceLifecycle
+package import Logging
+package import PullSyncKernel
+import ServiceLifecycle
 
 /// A store's upkeep as a service: deletes expired rows every `interval` while the group runs,
 /// and closes the store when the group shuts down (after the services listed after it).
-public struct StoreMaintenance: Service {
+package struct StoreMaintenance: Service {
     private let interval: Duration
     private let logger: Logger
     private let sweep: @Sendable (Timestamp) async throws -> Int
@@ -14,7 +14,7 @@ public struct StoreMaintenance: Service {
     /// - Parameters:
     ///   - sweep: deletes what expired before the given time; returns how many rows.
     ///   - close: releases the store's resources, once, at the end.
-    public init(
+    package init(
         interval: Duration,
         logger: Logger,
         clock: any WallClock = SystemWallClock(),
@@ -28,7 +28,7 @@ public struct StoreMaintenance: Service {
         self.close = close
     }
 
-    public func run() async throws {
+    package func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }

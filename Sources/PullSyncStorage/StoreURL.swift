@@ -6,12 +6,12 @@ public enum StoreURL: Sendable, Hashable, CustomStringConvertible {
     case postgres(PostgresStoreURL)
 
     /// A bad or unsupported store URL.
-    public struct ParseError: Error, Sendable, Hashable, CustomStringConvertible {
-        public var description: String
+    package struct ParseError: Error, Sendable, Hashable, CustomStringConvertible {
+        package var description: String
     }
 
     /// Parses `url`. Errors name the problem and never echo a password.
-    public init(parsing url: String) throws(ParseError) {
+    package init(parsing url: String) throws(ParseError) {
         if url == "memory:" || url == "memory" {
             self = .memory
         } else if url.hasPrefix("sqlite:") {
@@ -63,23 +63,23 @@ public enum StoreURL: Sendable, Hashable, CustomStringConvertible {
 
 /// The parts of a `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=NAME&sslmode=MODE]` URL.
 public struct PostgresStoreURL: Sendable, Hashable, CustomStringConvertible {
-    public var username: String
-    public var password: String?
+    package var username: String
+    package var password: String?
     /// A host name, an IP address, or a Unix socket folder (`host=/run/postgresql` in the query).
-    public var host: String
-    public var port: Int
-    public var database: String
+    package var host: String
+    package var port: Int
+    package var database: String
     /// The schema holding pullsync's tables (created if missing). Default `public`.
-    public var schema: String
+    package var schema: String
     /// `disable`, `prefer` (the default) or `require`.
-    public var sslMode: SSLMode
+    package var sslMode: SSLMode
 
-    public enum SSLMode: String, Sendable, Hashable, CaseIterable {
+    package enum SSLMode: String, Sendable, Hashable, CaseIterable {
         case disable, prefer, require
     }
 
     /// Parses a `postgres://` or `postgresql://` URL.
-    public init(parsing url: String) throws(StoreURL.ParseError) {
+    package init(parsing url: String) throws(StoreURL.ParseError) {
         func fail(_ problem: String) -> StoreURL.ParseError {
             StoreURL.ParseError(description: "store URL '\(StoreURL.redacted(url))': \(problem)")
         }

@@ -7,9 +7,12 @@ extension PullKernel {
     ///
     /// For benchmarks of the decision cost from outside this package (the kernel's own planning
     /// entry points are `package`).
-    public func planWithoutSending(_ request: OrganicRequest) async -> RequestPlan {
+    ///
+    /// - Returns: the number of calls the plan held.
+    @discardableResult
+    public func planWithoutSending(_ request: OrganicRequest) async -> Int {
         let plan = await plan(request)
         abandon(plan)
-        return plan
+        return plan.calls.count
     }
 }

@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PartnerAdapterKit
 import PullSync
-import PullSyncStorage
 import PullSyncEdge
+import PullSyncStorage
 import ServiceLifecycle
 import Synchronization
 

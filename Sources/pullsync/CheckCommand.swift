@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PartnerManifest
 import PullSync
 
 struct CheckCommand: ParsableCommand {

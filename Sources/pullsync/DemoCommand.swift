@@ -1,13 +1,14 @@
-import PartnerAdapterKit
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
-import PullSync
-import PullSyncStorage
-import PullSyncEdge
+import PartnerAdapterKit
 import PartnerSimulator
+import PullSync
+import PullSyncAdapters
+import PullSyncEdge
+import PullSyncStorage
 import ServiceLifecycle
 
 struct DemoCommand: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PartnerAdapterKit
 import PullSync
 import PullSyncConsent
 import PullSyncStorage

@@ -1,5 +1,7 @@
 import PartnerAdapterKit
+import PartnerManifest
 import PullSync
+import PullSyncAdapters
 import Testing
 
 @Suite struct AdapterRegistryTests {

@@ -1,5 +1,6 @@
 import PartnerAdapterKit
 import PullSync
+import PullSyncAdapters
 import PullSyncConsent
 import PullSyncStorage
 import PullSyncTesting

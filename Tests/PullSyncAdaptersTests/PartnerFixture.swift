@@ -1,5 +1,6 @@
-import PartnerAdapterKit
 import Foundation
+import PartnerAdapterKit
+import PartnerManifest
 import PullSync
 import PullSyncTesting
 import Testing

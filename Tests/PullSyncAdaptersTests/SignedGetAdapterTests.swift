@@ -1,5 +1,6 @@
 import PartnerAdapterKit
 import PullSync
+import PullSyncAdapters
 import PullSyncTesting
 import Testing
 

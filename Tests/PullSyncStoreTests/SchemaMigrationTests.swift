@@ -1,11 +1,12 @@
 import Foundation
 import Logging
+import PartnerAdapterKit
 import PostgresNIO
 import PullSync
-import PullSyncStorage
 import PullSyncEdge
 import PullSyncPostgres
 import PullSyncSQLite
+import PullSyncStorage
 import SQLiteNIO
 import Testing
 

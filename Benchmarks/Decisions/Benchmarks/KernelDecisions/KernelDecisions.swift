@@ -58,7 +58,7 @@ struct DecisionFixture: Sendable {
         let ecCount = scenario == .allFresh ? 64 : 20_100
         let records: [ECRecord] = (0..<ecCount).map { n in
             let ec = EdgeCookie(unchecked: TestPartners.edgeCookie(n + 1))
-            var record = ECRecord(ecHash: ec.hashString, ecID: ec.value, createdAt: now)
+            var record = ECRecord(ecHash: String(ec.hash), ecID: ec.value, createdAt: now)
             if scenario == .allFresh {
                 for partner in partners {
                     record.partners[partner.sourceDomain] = PartnerUID(uid: "u", syncedAt: now)
@@ -66,12 +66,13 @@ struct DecisionFixture: Sendable {
             }
             return record
         }
+        let store = MemoryStore(records: records)
         kernel = PullKernel(
             registry: try! PartnerRegistry(partners),
             // Plans are not executed: nothing holds the per-partner in-flight places for long.
             configuration: PullSyncConfiguration(maxInFlightPerPartner: .max),
-            graph: InMemoryIdentityGraph(records: records),
-            rateLimiter: InMemoryRateLimiter(),
+            graph: store,
+            rateLimiter: store,
             transport: ScriptedTransport(),
             consent: IABConsentRules(),
             clock: clock,
@@ -83,7 +84,7 @@ struct DecisionFixture: Sendable {
     }
 
     func plan(_ iteration: Int) async -> Int {
-        await kernel.planWithoutSending(requests[iteration % requests.count]).calls.count
+        await kernel.planWithoutSending(requests[iteration % requests.count])
     }
 }
 

@@ -1,4 +1,5 @@
 import PullSync
+import PullSyncConsent
 
 /// Prints the partners compiled into this binary, and what pull sync would do for one page view.
 ///
@@ -19,11 +20,13 @@ struct EdgeApp {
         }
 
         // What the kernel decides for one organic page view of a freshly issued EC.
+        let store = MemoryStore()
         let kernel = PullKernel(
             registry: loaded.registry,
-            graph: InMemoryIdentityGraph(),
-            rateLimiter: InMemoryRateLimiter(),
-            transport: NoNetwork()
+            graph: store,
+            rateLimiter: store,
+            transport: NoNetwork(),
+            consent: IABConsentRules()
         )
         let plan = await kernel.explain(
             OrganicRequest(
