@@ -366,7 +366,7 @@ public final class PullKernel: Sendable {
 
     /// One request's UID writes go through one batcher.
     private func makeWriter(ecHash: String) -> WriteBatcher {
-        WriteBatcher(graph: graph, ecHash: ecHash) { [storeWarnings, logger] error in
+        WriteBatcher(graph: graph, ecHash: ecHash, logger: logger) { [storeWarnings, logger] error in
             storeWarnings.write.warning("identity graph write failed", metadata: ["error": "\(error)"], to: logger)
         }
     }

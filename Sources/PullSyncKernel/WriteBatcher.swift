@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 
 /// Gathers one request's UID writes into as few store round trips as the calls allow: a write
@@ -24,12 +25,19 @@ final class WriteBatcher: Sendable {
 
     private let graph: any IdentityGraph
     private let ecHash: String
+    private let logger: Logger
     private let onFailure: @Sendable (any Error) -> Void
     private let state = Mutex(State())
 
-    init(graph: any IdentityGraph, ecHash: String, onFailure: @escaping @Sendable (any Error) -> Void) {
+    init(
+        graph: any IdentityGraph,
+        ecHash: String,
+        logger: Logger,
+        onFailure: @escaping @Sendable (any Error) -> Void
+    ) {
         self.graph = graph
         self.ecHash = ecHash
+        self.logger = logger
         self.onFailure = onFailure
     }
 
@@ -38,15 +46,19 @@ final class WriteBatcher: Sendable {
         let queued: Turn = await withCheckedContinuation { continuation in
             // Deciding and queueing under one lock: no write can slip between a leader's last
             // look at the queue and its leaving.
-            let leads = state.withLock { state in
+            let queued = state.withLock { state in
                 if state.flushing {
                     state.pending.append(Pending(write: write, continuation: continuation))
-                    return false
+                    return state.pending.count
                 }
                 state.flushing = true
-                return true
+                return 0
             }
-            if leads { continuation.resume(returning: .lead) }
+            if queued == 0 {
+                continuation.resume(returning: .lead)
+            } else {
+                logger.trace("UID write queued behind one being stored", metadata: ["queued": "\(queued)"])
+            }
         }
         switch queued {
         case .lead: return await lead(with: write)

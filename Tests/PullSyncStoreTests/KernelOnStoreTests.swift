@@ -1,3 +1,4 @@
+import InMemoryLogging
 import Logging
 import PullSync
 import PullSyncConsent
@@ -89,28 +90,31 @@ struct KernelOnStoreTests {
             // Three partners answer at once; the first write is held up, so the other two queue
             // behind it and go together.
             let gate = TestGate()
-            let sent = Atomic<Int>(0)
             let counting = CountingGraph(base: graph, holdFirstWrite: gate)
+            var handler = InMemoryLogHandler()
+            handler.logLevel = .trace
+            let logs = handler
             let kernel = PullKernel(
                 registry: try PartnerRegistry(["a", "b", "c"].map { TestPartners.partner($0) }),
                 graph: counting,
                 rateLimiter: opened.store,
-                transport: HookTransport(reply: ScriptedTransport.Reply.uid("u").result) {
-                    sent.add(1, ordering: .relaxed)
-                },
+                transport: HookTransport(reply: ScriptedTransport.Reply.uid("u").result) {},
                 consent: IABConsentRules(),
-                clock: TestWallClock(start: t0)
+                clock: TestWallClock(start: t0),
+                logger: Logger(label: "batching", factory: { _ in logs })
             )
 
             async let report = kernel.process(
                 OrganicRequest(path: "/", edgeCookie: edgeCookie(1).value, consent: .granted)
             )
-            #expect(await eventually { sent.load(ordering: .relaxed) == 3 && counting.batchSizes == [1] })
-            // The answers are in; the two later writes reach the batcher right after. The one wait
-            // left that orders events: the batcher's queue is inside the kernel, with no seam to
-            // signal that a write has joined it. The leader's write is held on a gate, so the wait
-            // only has to outlast two classifications.
-            try await Task.sleep(for: .milliseconds(200))
+            // The leader's write is held on the gate; the batcher says (at trace level) when each
+            // later write has queued behind it.
+            #expect(
+                await eventually {
+                    counting.batchSizes == [1]
+                        && logs.entries.contains { $0.metadata["queued"] == "2" }
+                }
+            )
             gate.open()
             let results = await report.results
 
