@@ -323,11 +323,21 @@ package final class PostgresStore: PullSyncStore {
         let lease = OperationLease()
         do {
             return try await withDeadline(timeout, onExpiry: lease.expire) {
-                try await client.withConnection { connection in
-                    // A lease granted just as the timeout fired is not used.
-                    guard lease.hold(connection) else { throw CancellationError() }
-                    defer { lease.release() }
-                    return try await Self.send(query, on: connection, collect)
+                // A connection leased in the moment before the pool noticed it close (the server
+                // restarted, or a timed-out statement's connection was closed): nothing was sent,
+                // so the statement goes out on another, a few times at most, within the timeout.
+                var attempt = 1
+                while true {
+                    do {
+                        return try await client.withConnection { connection in
+                            // A lease granted just as the timeout fired is not used.
+                            guard lease.hold(connection) else { throw CancellationError() }
+                            defer { lease.release() }
+                            return try await Self.send(query, on: connection, collect)
+                        }
+                    } catch let error as PostgresStoreError where error.notSent && attempt < 3 {
+                        attempt += 1
+                    }
                 }
             }
         } catch is DeadlineExceeded {
@@ -351,7 +361,10 @@ package final class PostgresStore: PullSyncStore {
     ) async throws -> Row {
         try await withTaskExecutorPreference(EventLoopTaskExecutor(connection.eventLoop)) {
             guard !connection.isClosed else {
-                throw PostgresStoreError("the connection to PostgreSQL closed (the server stopped or restarted)")
+                throw PostgresStoreError(
+                    "the connection to PostgreSQL closed (the server stopped or restarted)",
+                    notSent: true
+                )
             }
             return try await collect(try await connection.query(query, logger: quiet))
         }
@@ -822,5 +835,11 @@ private final class OperationLease: Sendable {
 /// A store operation that can't go on.
 package struct PostgresStoreError: Error, Sendable, CustomStringConvertible {
     package var description: String
-    init(_ description: String) { self.description = description }
+    /// The statement never went out (its connection was found closed): another may run it.
+    var notSent = false
+
+    init(_ description: String, notSent: Bool = false) {
+        self.description = description
+        self.notSent = notSent
+    }
 }
