@@ -7,7 +7,7 @@ import Synchronization
 /// ends can't be left behind: so `body` runs in a task of its own, cancelled and abandoned if it
 /// hasn't ended by then. The guard's timer stops as soon as `body` ends.
 package func finishing<T: Sendable>(
-    within limit: Duration = .seconds(60),
+    within limit: Duration = .seconds(300),
     _ body: @escaping @Sendable () async throws -> T
 ) async -> Result<T, any Error>? {
     let answered = Mutex(false)

@@ -142,13 +142,13 @@ public final class ScriptedTransport: PullTransport {
 
     /// Waits until `count` calls have started (a signal from ``send(_:limits:)``, not a poll);
     /// returns whether they did before the hang guard `limit`, which is no timing assertion.
-    public func started(_ count: Int, within limit: Duration = .seconds(60)) async -> Bool {
+    public func started(_ count: Int, within limit: Duration = .seconds(300)) async -> Bool {
         await reached(count, ended: false, within: limit)
     }
 
     /// Waits until `count` calls have ended (answered, failed or been cut); returns whether they
     /// did before the hang guard `limit`, which is no timing assertion.
-    public func ended(_ count: Int, within limit: Duration = .seconds(60)) async -> Bool {
+    public func ended(_ count: Int, within limit: Duration = .seconds(300)) async -> Bool {
         await reached(count, ended: true, within: limit)
     }
 

@@ -37,7 +37,7 @@ struct AsyncSemaphoreRaceTests {
             semaphore.release()
             // A lost wakeup leaves the waiter asleep for good: the hang guard (no timing
             // assertion) turns that into a failure instead of a hung run.
-            let woke = await finishing(within: .seconds(60)) { try await waiter.value }
+            let woke = await finishing(within: .seconds(300)) { try await waiter.value }
             guard case .success = woke else {
                 Issue.record("iteration \(iteration): the waiter was not woken (\(String(describing: woke)))")
                 waiter.cancel()

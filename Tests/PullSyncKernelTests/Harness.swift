@@ -198,7 +198,7 @@ func makeDispatcher(_ harness: Harness, graceEnds: TestGate? = nil) -> PullDispa
 /// Awaits `task`, giving up after `limit` (PullSyncTesting's `finishing(within:)`): a hang guard,
 /// not a timing assertion.
 /// Returns whether the task finished.
-func finishes(_ task: Task<Void, Never>, within limit: Duration = .seconds(60)) async -> Bool {
+func finishes(_ task: Task<Void, Never>, within limit: Duration = .seconds(300)) async -> Bool {
     await finishing(within: limit) { await task.value } != nil
 }
 

@@ -36,7 +36,7 @@ struct PostgresUnansweredTests {
         try await connection.close()
         // Without the check this awaits forever.
         let outcome = try #require(
-            await finishing(within: .seconds(30)) {
+            await finishing(within: .seconds(300)) {
                 try await PostgresStore.send("SELECT 1", on: connection) { _ in 0 }
             },
             "the query on a closed connection never ended"
@@ -64,7 +64,7 @@ struct PostgresUnansweredTests {
             // so the store closes the connection); the hang guard turns a wait for the answer into
             // a failure, with no elapsed-time assertion.
             let outcome = try #require(
-                await finishing(within: .seconds(60)) {
+                await finishing(within: .seconds(300)) {
                     try await store.run("SELECT pg_sleep(3600)") { _ in 0 }
                 },
                 "the operation never ended"
