@@ -1,5 +1,5 @@
-import PullSyncKernel
 public import PartnerAdapterKit
+import PullSyncKernel
 
 /// Loads partner manifests: YAML text to validated ``PartnerManifest`` values, with
 /// `path:line:column` diagnostics.

@@ -1,5 +1,5 @@
-public import PullSyncKernel
 public import PartnerAdapterKit
+public import PullSyncKernel
 
 /// One partner manifest, validated. Secret references are kept as references: resolving them is
 /// the registry's job, so that `pullsync check` can lint manifests without the secrets present.

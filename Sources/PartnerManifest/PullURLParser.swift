@@ -18,7 +18,7 @@ enum PullURLParser {
         else {
             throw Problem(message: "'\(key)' must be an absolute URL like https://sync.partner.example/pull")
         }
-        let scheme = HTTPFieldName.lowercased(String(decoding: bytes[..<colon], as: UTF8.self))
+        let scheme = String(decoding: bytes[..<colon], as: UTF8.self).lowercased()
         guard scheme == "https" || scheme == "http" else {
             throw Problem(message: "'\(key)' must use https; found \(Quote.text(scheme))")
         }
