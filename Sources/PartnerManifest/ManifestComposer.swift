@@ -14,22 +14,22 @@ enum ManifestComposer {
     /// At most this many anchors and aliases (and, separately, tags) are reported per file.
     static let maxRefusals = 20
 
-    struct Problem {
+    /// A problem found before validation (in the text or its YAML), where it is.
+    struct Problem: Error {
         var position: SourcePosition
         var message: String
     }
 
     /// A document, or what stopped it.
     enum Outcome {
-        /// No document: an empty file, or only comments.
-        case empty
-        /// The root node, and the tags found in it (refused, beside the validator's findings).
+        /// The root node (null for an empty file, or only comments), and the tags found in it
+        /// (refused, beside the validator's findings).
         case document(Node, tags: [Problem])
         case failed([Problem])
     }
 
     static func compose(_ text: [UInt8]) -> Outcome {
-        guard !text.isEmpty else { return .empty }
+        guard !text.isEmpty else { return .document(.null, tags: []) }
         // libyaml keeps pointers into the parser itself: it must not move.
         let parser = UnsafeMutablePointer<yaml_parser_t>.allocate(capacity: 1)
         defer { parser.deallocate() }
@@ -129,8 +129,7 @@ enum ManifestComposer {
             default:
                 // The stream's end (YAML_NO_EVENT too: nothing follows either).
                 if !refusals.isEmpty { return .failed(refusals) }
-                guard let root else { return .empty }
-                return .document(root, tags: tags)
+                return .document(root ?? .null, tags: tags)
             }
             // The document is refused already: the rest is read only for more of the same.
             if refusals.count >= maxRefusals { return .failed(refusals) }

@@ -116,7 +116,7 @@ struct ManifestValidator {
         return PartnerManifest(
             path: path,
             id: id.value,
-            name: name,
+            name: name ?? id.value,
             sourceDomain: sourceDomain.value,
             pullEnabled: pull.enabled,
             allowedHosts: pull.allowedHosts,

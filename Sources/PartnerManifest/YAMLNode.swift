@@ -1,21 +1,21 @@
 /// One node of a manifest's YAML, as ``ManifestComposer`` builds it from libyaml's events: a
 /// scalar, a list or a mapping, with where it starts. There are no aliases: the composer refuses
 /// them (and anchors) where they appear.
-struct Node {
-    enum Content {
+struct Node: Sendable {
+    enum Content: Sendable {
         case scalar(String, Style)
         case list([Node])
         case mapping([Pair])
     }
 
-    enum Style: Equatable {
+    enum Style: Equatable, Sendable {
         case plain
         case quoted
         case block
     }
 
     /// One key and its value, in the order written.
-    struct Pair {
+    struct Pair: Sendable {
         var key: Node
         var value: Node
         /// For a key written earlier in the same mapping: where it was first written.
@@ -28,6 +28,9 @@ struct Node {
     /// Where a scalar's first character is written, when the text is the value verbatim (a plain
     /// scalar on one line): messages about part of a value can point into it.
     var verbatimStart: SourcePosition?
+
+    /// An empty document's root: null, at the start.
+    static let null = Node(content: .scalar("", .plain), position: .start)
 
     /// What a scalar means (``ScalarMeaning``); `nil` for a list or a mapping.
     var meaning: ScalarMeaning? {

@@ -35,7 +35,6 @@ indirect enum JSON: Equatable, Decodable, CustomStringConvertible {
     /// with the loader's own rules (YAML 1.2 core), keys as strings.
     init(yaml: String) throws {
         switch ManifestComposer.compose(Array(yaml.utf8)) {
-        case .empty: self = .null
         case .document(let node, _): self = JSON(node: node)
         case .failed(let problems): throw YAMLProblems(messages: problems.map(\.message))
         }
