@@ -7,6 +7,7 @@ public struct EmbeddedManifest: Sendable, Hashable {
     /// The manifest's text, byte for byte.
     public var text: String
 
+    /// A manifest's text and the path to name in its diagnostics (what generated code calls).
     public init(path: String, text: String) {
         self.path = path
         self.text = text

@@ -4,7 +4,7 @@ enum KeySuggestion {
     /// most 2), or `nil`. Ties go to the key listed first.
     static func closest(to key: String, in validKeys: [String]) -> String? {
         guard key.utf8.count <= 64 else { return nil }
-        let written = Array(HTTPFieldName.lowercased(key).utf8)
+        let written = key.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }  // ASCII lowercase
         var best: (key: String, distance: Int)?
         for candidate in validKeys {
             let distance = self.distance(written, Array(candidate.utf8))

@@ -4,16 +4,16 @@
 /// Valid: one summary line for standard output. Otherwise one `PATH:LINE:COLUMN: error: MESSAGE`
 /// line per problem and a count, for standard error. A check that found no manifest at all fails
 /// too, so that a check pointed at the wrong folder can't pass.
-public struct ManifestCheckReport: Sendable {
+package struct ManifestCheckReport: Sendable {
     /// Every problem, including "no partner manifests found" for each path when nothing was found.
-    public var diagnostics: [ManifestDiagnostic]
+    package var diagnostics: [ManifestDiagnostic]
     /// For standard output: the summary line when valid, else empty.
-    public var standardOutput: String
+    package var standardOutput: String
     /// For standard error: the diagnostics and their count, else empty.
-    public var standardError: String
+    package var standardError: String
 
     /// Whether the check passed (exit status 0).
-    public var isValid: Bool { diagnostics.isEmpty }
+    package var isValid: Bool { diagnostics.isEmpty }
 
     /// - Parameters:
     ///   - paths: what was checked, as given.
@@ -21,7 +21,7 @@ public struct ManifestCheckReport: Sendable {
     ///   - diagnostics: every problem found.
     ///   - partners: valid partners.
     ///   - enabled: valid partners enabled for pull sync.
-    public init(paths: [String], files: [String], diagnostics: [ManifestDiagnostic], partners: Int, enabled: Int) {
+    package init(paths: [String], files: [String], diagnostics: [ManifestDiagnostic], partners: Int, enabled: Int) {
         var diagnostics = diagnostics
         if files.isEmpty && diagnostics.isEmpty {
             diagnostics = paths.map {
@@ -45,7 +45,7 @@ public struct ManifestCheckReport: Sendable {
     }
 
     /// The report for a loaded set, secrets unresolved.
-    public init(paths: [String], set: ManifestSet) {
+    package init(paths: [String], set: ManifestSet) {
         self.init(
             paths: paths,
             files: set.files,

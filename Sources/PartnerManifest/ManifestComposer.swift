@@ -1,5 +1,7 @@
-/// Builds one manifest's node tree from libyaml's events, in a single pass that never recurses
-/// and never expands anything:
+import CLibYAML
+
+/// Builds one manifest's node tree from libyaml's events (`yaml_parser_parse`), in a single pass
+/// with an explicit stack of open collections that never recurses and never expands anything:
 ///
 /// - an anchor or alias is refused at its event (an alias is never resolved, so an alias bomb
 ///   costs what its text costs), and so is the document; tags are noted for the validator;
@@ -12,82 +14,122 @@ enum ManifestComposer {
     /// At most this many anchors and aliases (and, separately, tags) are reported per file.
     static let maxRefusals = 20
 
-    struct Problem {
+    /// A problem found before validation (in the text or its YAML), where it is.
+    struct Problem: Error {
         var position: SourcePosition
         var message: String
     }
 
     /// A document, or what stopped it.
     enum Outcome {
-        /// No document: an empty file, or only comments.
-        case empty
-        /// The root node, and the tags found in it (refused, beside the validator's findings).
+        /// The root node (null for an empty file, or only comments), and the tags found in it
+        /// (refused, beside the validator's findings).
         case document(Node, tags: [Problem])
         case failed([Problem])
     }
 
     static func compose(_ text: [UInt8]) -> Outcome {
-        var builder = NodeTreeBuilder()
+        guard !text.isEmpty else { return .document(.null, tags: []) }
+        // libyaml keeps pointers into the parser itself: it must not move.
+        let parser = UnsafeMutablePointer<yaml_parser_t>.allocate(capacity: 1)
+        defer { parser.deallocate() }
+        guard yaml_parser_initialize(parser) == 1 else {
+            return .failed([Problem(position: .start, message: "invalid YAML: out of memory")])
+        }
+        defer { yaml_parser_delete(parser) }
+        return text.withUnsafeBufferPointer { input in
+            yaml_parser_set_input_string(parser, input.baseAddress, input.count)
+            // Always UTF-8 (checked before): never guess UTF-16 from a byte order mark.
+            yaml_parser_set_encoding(parser, YAML_UTF8_ENCODING)
+            return compose(parser, text)
+        }
+    }
+
+    private static func compose(_ parser: UnsafeMutablePointer<yaml_parser_t>, _ text: [UInt8]) -> Outcome {
         var refusals: [Problem] = []
         var tags: [Problem] = []
         var documents = 0
-        let events = YAMLEventReader(text)
+        /// The open lists and mappings, innermost last: where each starts and its nodes so far (a
+        /// mapping's keys and values alternate).
+        var open: [(position: SourcePosition, isMapping: Bool, nodes: [Node])] = []
+        var root: Node?
+        func add(_ node: Node) {
+            if open.isEmpty { root = node } else { open[open.count - 1].nodes.append(node) }
+        }
+
         while true {
-            let event: YAMLEvent
-            do {
-                event = try events.next()
-            } catch {
-                return .failed(refusals + [problem(for: error, in: text)])
+            var event = yaml_event_t()
+            guard yaml_parser_parse(parser, &event) == 1 else {
+                return .failed(refusals + [problem(parser.pointee, in: text)])
             }
-            if let anchor = event.anchor, refusals.count < maxRefusals {
-                refusals.append(
-                    Problem(position: event.start, message: refusal("anchors", "&" + anchor))
-                )
+            defer { yaml_event_delete(&event) }
+            let start = position(event.start_mark)
+            let end = position(event.end_mark)
+            let (anchor, tag): (UnsafeMutablePointer<yaml_char_t>?, UnsafeMutablePointer<yaml_char_t>?) =
+                switch event.type {
+                case YAML_SCALAR_EVENT: (event.data.scalar.anchor, event.data.scalar.tag)
+                case YAML_SEQUENCE_START_EVENT: (event.data.sequence_start.anchor, event.data.sequence_start.tag)
+                case YAML_MAPPING_START_EVENT: (event.data.mapping_start.anchor, event.data.mapping_start.tag)
+                default: (nil, nil)
+                }
+            if let anchor, refusals.count < maxRefusals {
+                refusals.append(Problem(position: start, message: refusal("anchors", "&" + String(cString: anchor))))
             }
-            if let tag = event.tag, tags.count < maxRefusals {
+            if let tag, tags.count < maxRefusals {
+                let written = written(String(cString: tag))
                 tags.append(
                     Problem(
-                        position: event.start,
-                        message: "YAML tags (\(Quote.text(written(tag)))) are not allowed in manifests; "
-                            + "write the plain value"
+                        position: start,
+                        message:
+                            "YAML tags (\(Quote.text(written))) are not allowed in manifests; write the plain value"
                     )
                 )
             }
-            switch event.kind {
-            case .streamStart, .documentEnd:
+            switch event.type {
+            case YAML_STREAM_START_EVENT, YAML_DOCUMENT_END_EVENT:
                 continue
-            case .streamEnd:
-                if !refusals.isEmpty { return .failed(refusals) }
-                guard let root = builder.root else { return .empty }
-                return .document(root, tags: tags)
-            case .documentStart:
+            case YAML_DOCUMENT_START_EVENT:
                 documents += 1
                 guard documents == 1 else {
                     let message =
                         "a manifest holds one YAML document; found a second one here "
                         + "(remove the '---' or '...' marker, or put each partner in its own file)"
-                    return .failed(refusals + [Problem(position: event.start, message: message)])
+                    return .failed(refusals + [Problem(position: start, message: message)])
                 }
-            case .alias(let name):
+            case YAML_ALIAS_EVENT:
                 if refusals.count < maxRefusals {
-                    refusals.append(Problem(position: event.start, message: refusal("aliases", "*" + name)))
+                    let name = "*" + String(cString: event.data.alias.anchor)
+                    refusals.append(Problem(position: start, message: refusal("aliases", name)))
                 }
                 // Stands in for the alias, so that the tree keeps its shape; the document is refused.
-                builder.add(.scalar(Node.Scalar(string: "", style: .plain, position: event.start)))
-            case .scalar(let value, let style):
-                builder.add(.scalar(scalar(value, style, event)))
-            case .sequenceStart(let flow), .mappingStart(let flow):
-                guard builder.depth < maxDepth else {
-                    let message = "nesting deeper than \(maxDepth) levels"
-                    return .failed(refusals + [Problem(position: contentStart(event, flow: flow), message: message)])
+                add(Node(content: .scalar("", .plain), position: start))
+            case YAML_SCALAR_EVENT:
+                add(scalar(event, start: start, end: end))
+            case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+                let isMapping = event.type == YAML_MAPPING_START_EVENT
+                guard open.count < maxDepth else {
+                    let flow =
+                        isMapping
+                        ? event.data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
+                        : event.data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE
+                    // At its own `[`, `{`, `-` or first key, after any anchor or tag: a flow
+                    // collection's event ends just after its bracket, a block collection's where it starts.
+                    var at = start
+                    if anchor != nil || tag != nil {
+                        at = flow ? SourcePosition(line: end.line, column: max(1, end.column - 1)) : end
+                    }
+                    let problem = Problem(position: at, message: "nesting deeper than \(maxDepth) levels")
+                    return .failed(refusals + [problem])
                 }
-                if case .sequenceStart = event.kind {
-                    builder.openList(at: event.start)
-                } else {
-                    builder.openMapping(at: event.start)
-                }
-            case .sequenceEnd, .mappingEnd:
-                builder.close()
+                open.append((start, isMapping, []))
+            case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+                guard let closed = open.popLast() else { continue }
+                let content = closed.isMapping ? mapping(closed.nodes) : .list(closed.nodes)
+                add(Node(content: content, position: closed.position))
+            default:
+                // The stream's end (YAML_NO_EVENT too: nothing follows either).
+                if !refusals.isEmpty { return .failed(refusals) }
+                return .document(root ?? .null, tags: tags)
             }
             // The document is refused already: the rest is read only for more of the same.
             if refusals.count >= maxRefusals { return .failed(refusals) }
@@ -98,23 +140,41 @@ enum ManifestComposer {
         "YAML \(kind) (\(Quote.text(text))) are not allowed in manifests; write each value out in full"
     }
 
-    private static func scalar(_ value: String, _ style: Node.Scalar.Style, _ event: YAMLEvent) -> Node.Scalar {
-        var scalar = Node.Scalar(string: value, style: style, position: event.start)
-        // A plain scalar on one line is its text: it ends at the event's end, after any tag.
-        if style == .plain, event.start.line == event.end.line {
-            let column = event.end.column - value.unicodeScalars.count
-            if column >= event.start.column {
-                scalar.verbatimStart = SourcePosition(line: event.end.line, column: column)
-            }
-        }
-        return scalar
+    private static func position(_ mark: yaml_mark_t) -> SourcePosition {
+        SourcePosition(line: Int(mark.line) + 1, column: Int(mark.column) + 1)
     }
 
-    /// Where a collection's own `[`, `{`, `-` or first key is, after any anchor or tag: a flow
-    /// collection's event ends just after its bracket, a block collection's where it starts.
-    private static func contentStart(_ event: YAMLEvent, flow: Bool) -> SourcePosition {
-        guard event.anchor != nil || event.tag != nil else { return event.start }
-        return flow ? SourcePosition(line: event.end.line, column: max(1, event.end.column - 1)) : event.end
+    private static func scalar(_ event: yaml_event_t, start: SourcePosition, end: SourcePosition) -> Node {
+        let scalar = event.data.scalar
+        let value = String(decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length), as: UTF8.self)
+        let style: Node.Style =
+            switch scalar.style {
+            case YAML_PLAIN_SCALAR_STYLE: .plain
+            case YAML_LITERAL_SCALAR_STYLE, YAML_FOLDED_SCALAR_STYLE: .block
+            default: .quoted
+            }
+        var node = Node(content: .scalar(value, style), position: start)
+        // A plain scalar on one line is its text: it ends at the event's end, after any tag.
+        let column = end.column - value.unicodeScalars.count
+        if style == .plain, start.line == end.line, column >= start.column {
+            node.verbatimStart = SourcePosition(line: end.line, column: column)
+        }
+        return node
+    }
+
+    /// A mapping from its keys and values in order, each repeated key marked with where it was
+    /// first written.
+    private static func mapping(_ nodes: [Node]) -> Node.Content {
+        var firstDefinitions: [String: SourcePosition] = [:]
+        let pairs = stride(from: 0, to: nodes.count - 1, by: 2).map { index in
+            var pair = Node.Pair(key: nodes[index], value: nodes[index + 1])
+            if case .scalar(let key, _) = pair.key.content {
+                pair.firstDefinition = firstDefinitions[key]
+                if pair.firstDefinition == nil { firstDefinitions[key] = pair.key.position }
+            }
+            return pair
+        }
+        return .mapping(pairs)
     }
 
     /// A tag as it is usually written: libyaml has expanded `!!` to the YAML namespace.
@@ -125,18 +185,31 @@ enum ManifestComposer {
         return "!<\(tag)>"
     }
 
-    private static func problem(for error: YAMLParseError, in text: [UInt8]) -> Problem {
-        if let index = error.characterIndex, isIndentingTab(at: index, in: text) {
-            return Problem(position: error.position, message: "tab character in indentation; YAML indents with spaces only")
+    /// libyaml's error, as it states it.
+    private static func problem(_ parser: yaml_parser_t, in text: [UInt8]) -> Problem {
+        let description = parser.problem.map { String(cString: $0) } ?? "unknown error"
+        switch parser.error {
+        case YAML_SCANNER_ERROR, YAML_PARSER_ERROR:
+            let at = position(parser.problem_mark)
+            if isIndentingTab(at: Int(parser.problem_mark.index), in: text) {
+                return Problem(position: at, message: "tab character in indentation; YAML indents with spaces only")
+            }
+            guard let context = parser.context.map({ String(cString: $0) }), !context.isEmpty else {
+                return Problem(position: at, message: "invalid YAML: \(description)")
+            }
+            let contextAt = position(parser.context_mark)
+            return Problem(
+                position: at,
+                message: "invalid YAML: \(description) (\(context) at line \(contextAt.line), "
+                    + "column \(contextAt.column))"
+            )
+        case YAML_MEMORY_ERROR:
+            return Problem(position: .start, message: "invalid YAML: out of memory")
+        default:
+            // A reader error: the text was checked to be UTF-8 before, so this is unexpected.
+            let message = "invalid YAML: \(description) (at byte \(parser.problem_offset))"
+            return Problem(position: .start, message: message)
         }
-        guard let context = error.context else {
-            return Problem(position: error.position, message: "invalid YAML: \(error.problem)")
-        }
-        return Problem(
-            position: error.position,
-            message: "invalid YAML: \(error.problem) (\(context.text) at line \(context.position.line), "
-                + "column \(context.position.column))"
-        )
     }
 
     /// Whether libyaml stopped at a tab with only blanks before it on its line: a tab used to

@@ -12,7 +12,7 @@ public struct ManifestDiagnostic: Error, Sendable, Hashable, CustomStringConvert
     /// What is wrong and what would be valid.
     public var message: String
 
-    public init(path: String, line: Int, column: Int, message: String) {
+    package init(path: String, line: Int, column: Int, message: String) {
         self.path = path
         self.line = line
         self.column = column
@@ -25,9 +25,10 @@ public struct ManifestDiagnostic: Error, Sendable, Hashable, CustomStringConvert
 
 /// Every problem found in one manifest, in source order.
 public struct ManifestErrors: Error, Sendable, CustomStringConvertible {
+    /// The diagnostics, sorted by line and column.
     public var diagnostics: [ManifestDiagnostic]
 
-    public init(diagnostics: [ManifestDiagnostic]) {
+    package init(diagnostics: [ManifestDiagnostic]) {
         self.diagnostics = diagnostics
     }
 

@@ -7,48 +7,28 @@ enum ManifestDuration {
     /// Parses `text`; `plain` says whether the scalar was unquoted (only then is a bare integer
     /// a number of seconds).
     static func parse(_ text: String, plain: Bool) -> Duration? {
-        let bytes = Array(text.utf8)
-        var index = 0
-        let integerStart = index
-        while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-        let integerDigits = bytes[integerStart..<index]
-        guard !integerDigits.isEmpty, integerDigits.count <= 12 else { return nil }
-        var fractionDigits: ArraySlice<UInt8> = []
-        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-            index += 1
-            let fractionStart = index
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-            fractionDigits = bytes[fractionStart..<index]
-            guard !fractionDigits.isEmpty, fractionDigits.count <= 9 else { return nil }
+        let number = text.utf8.prefix { (0x30...0x39).contains($0) || $0 == UInt8(ascii: ".") }
+        let parts = number.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).map {
+            String(decoding: $0, as: UTF8.self)
         }
-        let unit = String(decoding: bytes[index...], as: UTF8.self)
-        let attosecondsPerUnit: Int128
-        switch unit {
-        case "" where plain && fractionDigits.isEmpty && index > integerStart:
-            attosecondsPerUnit = 1_000_000_000_000_000_000
-        case "ms": attosecondsPerUnit = 1_000_000_000_000_000
-        case "s": attosecondsPerUnit = 1_000_000_000_000_000_000
-        case "m": attosecondsPerUnit = 60 * 1_000_000_000_000_000_000
-        case "h": attosecondsPerUnit = 3600 * 1_000_000_000_000_000_000
-        case "d": attosecondsPerUnit = 86_400 * 1_000_000_000_000_000_000
+        // At most 12 digits, and at most 9 after the point.
+        guard parts.count <= 2, (1...12).contains(parts[0].count), parts.count == 1 || (1...9).contains(parts[1].count)
+        else { return nil }
+        let second: Int128 = 1_000_000_000_000_000_000  // in attoseconds
+        let unit: Int128
+        switch String(decoding: text.utf8.dropFirst(number.count), as: UTF8.self) {
+        case "" where plain && parts.count == 1: unit = second
+        case "ms": unit = second / 1000
+        case "s": unit = second
+        case "m": unit = 60 * second
+        case "h": unit = 3600 * second
+        case "d": unit = 86_400 * second
         default: return nil
         }
-        var total = value(of: integerDigits) * attosecondsPerUnit
-        if !fractionDigits.isEmpty {
-            var scale: Int128 = 1
-            for _ in fractionDigits { scale *= 10 }
-            total += value(of: fractionDigits) * attosecondsPerUnit / scale
+        var total = Int128(parts[0])! * unit
+        if parts.count == 2 {
+            total += Int128(parts[1])! * unit / parts[1].utf8.reduce(1) { scale, _ in scale * 10 }
         }
-        let perSecond: Int128 = 1_000_000_000_000_000_000
-        return Duration(
-            secondsComponent: Int64(total / perSecond),
-            attosecondsComponent: Int64(total % perSecond)
-        )
-    }
-
-    private static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
-
-    private static func value(of digits: ArraySlice<UInt8>) -> Int128 {
-        digits.reduce(0) { $0 * 10 + Int128($1 - UInt8(ascii: "0")) }
+        return Duration(secondsComponent: Int64(total / second), attosecondsComponent: Int64(total % second))
     }
 }

@@ -1,5 +1,5 @@
-import PullSyncKernel
 public import PartnerAdapterKit
+import PullSyncKernel
 
 /// Loads partner manifests: YAML text to validated ``PartnerManifest`` values, with
 /// `path:line:column` diagnostics.
@@ -50,8 +50,8 @@ public enum ManifestLoader {
 
     private static func load(files: [ManifestFiles.File], adapters: [AdapterDescriptor]) -> ManifestSet {
         var set = ManifestSet()
-        var ids: [String: String] = [:]
-        var sourceDomains: [String: String] = [:]
+        /// Where each partner id and source_domain was first used, by kind and value.
+        var firstUses: [String: String] = [:]
         var examined: Set<String> = []
         for file in files {
             // A file named twice (as itself and through its folder) is checked once.
@@ -59,46 +59,33 @@ public enum ManifestLoader {
             set.files.append(file.path)
             let bytes: [UInt8]
             switch file.contents {
+            case .success(let contents): bytes = contents
             case .failure(let problem):
                 set.diagnostics.append(
                     ManifestDiagnostic(path: file.path, line: 1, column: 1, message: problem.message)
                 )
                 continue
-            case .success(let contents):
-                bytes = contents
             }
             let checked = check(bytes: bytes, path: file.path, adapters: adapters)
             set.diagnostics += checked.diagnostics
             var duplicate = false
-            if let (id, position) = checked.id {
-                if let earlier = ids[id] {
-                    set.diagnostics.append(
-                        ManifestDiagnostic(
-                            path: file.path,
-                            line: position.line,
-                            column: position.column,
-                            message: "duplicate partner id \(Quote.text(id)); already used at \(earlier)"
-                        )
-                    )
-                    duplicate = true
-                } else {
-                    ids[id] = "\(file.path):\(position.line):\(position.column)"
+            for (what, found) in [
+                ("partner id", checked.validator.id), ("source_domain", checked.validator.sourceDomain),
+            ] {
+                guard let (value, position) = found else { continue }
+                let key = what + "\u{0}" + value
+                guard let earlier = firstUses[key] else {
+                    firstUses[key] = "\(file.path):\(position.line):\(position.column)"
+                    continue
                 }
-            }
-            if let (domain, position) = checked.sourceDomain {
-                if let earlier = sourceDomains[domain] {
-                    set.diagnostics.append(
-                        ManifestDiagnostic(
-                            path: file.path,
-                            line: position.line,
-                            column: position.column,
-                            message: "duplicate source_domain \(Quote.text(domain)); already used at \(earlier)"
-                        )
-                    )
-                    duplicate = true
-                } else {
-                    sourceDomains[domain] = "\(file.path):\(position.line):\(position.column)"
-                }
+                let diagnostic = ManifestDiagnostic(
+                    path: file.path,
+                    line: position.line,
+                    column: position.column,
+                    message: "duplicate \(what) \(Quote.text(value)); already used at \(earlier)"
+                )
+                set.diagnostics.append(diagnostic)
+                duplicate = true
             }
             if let manifest = checked.manifest, !duplicate {
                 set.manifests.append(manifest)
@@ -108,71 +95,49 @@ public enum ManifestLoader {
         return set
     }
 
-    /// What checking one file found.
-    private struct Checked {
-        var manifest: PartnerManifest?
-        var diagnostics: [ManifestDiagnostic] = []
-        var id: (String, SourcePosition)?
-        var sourceDomain: (String, SourcePosition)?
-    }
-
     /// At most this many diagnostics are reported per file; one more says how many were left out.
     static let maxDiagnosticsPerFile = 100
 
-    private static func check(bytes: [UInt8], path: String, adapters: [AdapterDescriptor]) -> Checked {
-        func failed(_ problems: [ManifestComposer.Problem], omitted: Int = 0) -> Checked {
-            var diagnostics = problems.map {
+    /// One file's manifest, when valid, and its diagnostics; the validator knows its `id` and
+    /// `source_domain` when each is valid on its own.
+    private static func check(
+        bytes: [UInt8],
+        path: String,
+        adapters: [AdapterDescriptor]
+    ) -> (manifest: PartnerManifest?, diagnostics: [ManifestDiagnostic], validator: ManifestValidator) {
+        var validator = ManifestValidator(path: path, adapters: adapters)
+        var manifest: PartnerManifest?
+        switch ManifestText.check(bytes).map(ManifestComposer.compose) {
+        case .failure(let problem):
+            validator.error(problem.position, problem.message)
+        case .success(.failed(let problems)):
+            for problem in problems { validator.error(problem.position, problem.message) }
+        case .success(.document(let root, let tags)):
+            for tag in tags { validator.error(tag.position, tag.message) }
+            manifest = validator.validate(root)
+        }
+        var diagnostics = validator.problems.map {
+            ManifestDiagnostic(
+                path: path,
+                line: $0.position.line,
+                column: $0.position.column,
+                message: Quote.line($0.message)
+            )
+        }
+        diagnostics.sort(by: ManifestDiagnostic.sourceOrder)
+        if diagnostics.count > maxDiagnosticsPerFile {
+            let next = diagnostics[maxDiagnosticsPerFile]
+            let more = diagnostics.count - maxDiagnosticsPerFile + validator.omitted
+            diagnostics.removeSubrange(maxDiagnosticsPerFile...)
+            diagnostics.append(
                 ManifestDiagnostic(
                     path: path,
-                    line: $0.position.line,
-                    column: $0.position.column,
-                    message: Quote.line($0.message)
+                    line: next.line,
+                    column: next.column,
+                    message: "\(more) more problem\(more == 1 ? "" : "s") in this file not shown"
                 )
-            }
-            diagnostics.sort(by: ManifestDiagnostic.sourceOrder)
-            if diagnostics.count > maxDiagnosticsPerFile {
-                let next = diagnostics[maxDiagnosticsPerFile]
-                let more = diagnostics.count - maxDiagnosticsPerFile + omitted
-                diagnostics.removeSubrange(maxDiagnosticsPerFile...)
-                diagnostics.append(
-                    ManifestDiagnostic(
-                        path: path,
-                        line: next.line,
-                        column: next.column,
-                        message: "\(more) more problem\(more == 1 ? "" : "s") in this file not shown"
-                    )
-                )
-            }
-            return Checked(diagnostics: diagnostics)
+            )
         }
-
-        let text: [UInt8]
-        switch ManifestText.check(bytes) {
-        case .success(let checked): text = checked
-        case .failure(let problem): return failed([.init(position: problem.position, message: problem.message)])
-        }
-
-        let root: Node
-        let tags: [ManifestComposer.Problem]
-        switch ManifestComposer.compose(text) {
-        case .empty:
-            return failed([
-                .init(position: .start, message: "empty manifest; expected a mapping with keys id, source_domain, pull")
-            ])
-        case .failed(let problems):
-            return failed(problems)
-        case .document(let node, let tagProblems):
-            root = node
-            tags = tagProblems
-        }
-
-        var validator = ManifestValidator(path: path, adapters: adapters)
-        for tag in tags { validator.error(tag.position, tag.message) }
-        let manifest = validator.validate(root)
-        var checked = failed(validator.problems, omitted: validator.omitted)
-        checked.manifest = validator.problems.isEmpty ? manifest : nil
-        checked.id = validator.id.map { ($0.value, $0.position) }
-        checked.sourceDomain = validator.sourceDomain.map { ($0.value, $0.position) }
-        return checked
+        return (manifest, diagnostics, validator)
     }
 }

@@ -8,7 +8,7 @@ public struct ManifestSet: Sendable {
     /// Every file examined, in the order examined (including files that could not be read).
     public var files: [String]
 
-    public init(manifests: [PartnerManifest] = [], diagnostics: [ManifestDiagnostic] = [], files: [String] = []) {
+    package init(manifests: [PartnerManifest] = [], diagnostics: [ManifestDiagnostic] = [], files: [String] = []) {
         self.manifests = manifests
         self.diagnostics = diagnostics
         self.files = files

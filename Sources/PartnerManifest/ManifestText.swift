@@ -8,16 +8,14 @@ enum ManifestText {
     /// Manifests are small; anything bigger is refused before parsing.
     static let maxBytes = 1_048_576
 
-    /// Why bytes are not manifest text.
-    struct Problem: Error {
-        var position: SourcePosition
-        var message: String
-    }
+    typealias Problem = ManifestComposer.Problem
 
     /// The text to parse (without a byte order mark), or why it isn't manifest text.
-    static func check(_ input: [UInt8]) -> Result<[UInt8], Problem> {
+    static func check(_ input: [UInt8]) -> Result<[UInt8], ManifestComposer.Problem> {
         guard input.count <= maxBytes else {
-            return .failure(Problem(position: .start, message: "manifest is \(input.count) bytes; the limit is \(maxBytes)"))
+            return .failure(
+                Problem(position: .start, message: "manifest is \(input.count) bytes; the limit is \(maxBytes)")
+            )
         }
         let bytes = input.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(input.dropFirst(3)) : input
         var parser = Unicode.UTF8.ForwardParser()

@@ -1,5 +1,5 @@
-import PullSyncKernel
 import PartnerAdapterKit
+import PullSyncKernel
 
 /// The validated `pull.adapter` and `pull.params`.
 struct CompiledAdapterSection {
@@ -9,9 +9,6 @@ struct CompiledAdapterSection {
 }
 
 extension ManifestValidator {
-    /// Keys of the manifest-driven protocol, which a compiled adapter replaces.
-    static let manifestProtocolKeys = ["query", "headers", "auth", "response"]
-
     /// The adapter names a manifest may give, for messages.
     var adapterNames: String {
         adapters.isEmpty ? "no compiled adapters are registered" : adapters.map(\.name).joined(separator: ", ")
@@ -21,7 +18,8 @@ extension ManifestValidator {
     /// must be exactly the adapter's, each of its kind.
     mutating func validateCompiledAdapter(_ entry: Entry, in pull: Fields) -> CompiledAdapterSection? {
         let before = problemCount
-        for key in Self.manifestProtocolKeys {
+        // The keys of the manifest-driven protocol, which a compiled adapter replaces.
+        for key in ["query", "headers", "auth", "response"] {
             guard let other = pull[key] else { continue }
             error(
                 other.keyPosition,
@@ -30,9 +28,7 @@ extension ManifestValidator {
             )
         }
         let valid = adapterNames
-        guard let name = string(entry, expected: "the name of a compiled adapter (\(valid))") else {
-            return nil
-        }
+        guard let name = string(entry, expected: "the name of a compiled adapter (\(valid))") else { return nil }
         guard let descriptor = adapters.first(where: { $0.name == name }) else {
             let suggestion =
                 KeySuggestion.closest(to: name, in: adapters.map(\.name)).map { "; did you mean '\($0)'?" } ?? ""
@@ -43,47 +39,46 @@ extension ManifestValidator {
             return nil
         }
 
+        let names = descriptor.parameters.map(\.name)
         let paramsEntry = pull["params"]
         var given: Fields?
         if let paramsEntry {
-            given = fields(
-                of: paramsEntry.value,
-                path: paramsEntry.path,
-                validKeys: descriptor.parameters.map(\.name),
-                expected:
-                    "a mapping of adapter '\(name)' parameters (\(descriptor.parameters.map(\.name).joined(separator: ", ")))"
-            )
+            let expected = "a mapping of adapter '\(name)' parameters (\(names.joined(separator: ", ")))"
+            given = fields(of: paramsEntry, validKeys: names, expected: expected)
             if given == nil { return nil }
         }
-        // Missing parameters are reported where they belong: at `pull.params`, or at the adapter's
-        // name when there is no `pull.params` at all.
-        let missingAt = paramsEntry?.value.position ?? entry.value.position
-
         var values: [String: AdapterParameterValue] = [:]
         var secrets: [PartnerManifest.SecretUse] = []
         for parameter in descriptor.parameters {
             guard let item = given?[parameter.name] else {
+                // Reported at `pull.params`, or at the adapter's name when there is no `pull.params`.
                 if parameter.requirement == .required {
+                    let summary = parameter.summary.dropLast(parameter.summary.hasSuffix(".") ? 1 : 0)
                     error(
-                        missingAt,
-                        "missing required key 'pull.params.\(parameter.name)' for adapter '\(name)': "
-                            + "\(parameter.summary.dropLast(parameter.summary.hasSuffix(".") ? 1 : 0))"
+                        paramsEntry?.value.position ?? entry.value.position,
+                        "missing required key 'pull.params.\(parameter.name)' for adapter '\(name)': \(summary)"
                     )
                 }
                 continue
             }
             guard let value = parameterValue(item, kind: parameter.kind) else { continue }
             if let problem = parameter.problem(with: value) {
-                error(item.value.position, "'\(item.path)' \(problem)\(Self.found(value, item))")
-                continue
+                let found =
+                    switch value {
+                    case .text(let text): "; found \(Quote.text(text))"
+                    case .secret: ""
+                    default: "; found \(item.value.found())"
+                    }
+                error(item.value.position, "'\(item.path)' \(problem)\(found)")
+            } else {
+                values[parameter.name] = value
+                // Where the secret's name or path is written (inside `{ env: NAME }`).
+                if case .secret(let reference) = value, case .mapping(let pairs) = item.value.content,
+                    let at = pairs.first?.value.position
+                {
+                    secrets.append(.init(reference: reference, key: item.path, line: at.line, column: at.column))
+                }
             }
-            if case .secret(let reference) = value {
-                let position = secretPosition(item)
-                secrets.append(
-                    .init(reference: reference, key: item.path, line: position.line, column: position.column)
-                )
-            }
-            values[parameter.name] = value
         }
         guard problemCount == before else { return nil }
         do {
@@ -102,7 +97,11 @@ extension ManifestValidator {
         case .text, .headerName, .choice:
             return string(entry, expected: kind.expectation).map { .text($0) }
         case .integer(let range):
-            return integer(entry, in: range).map { .integer($0) }
+            let bounds =
+                range.upperBound == .max
+                ? "an integer of at least \(range.lowerBound)"
+                : "an integer from \(range.lowerBound) to \(range.upperBound)"
+            return integer(entry, in: range, expected: bounds).map { .integer($0) }
         case .boolean:
             return bool(entry).map { .boolean($0) }
         case .duration:
@@ -111,23 +110,6 @@ extension ManifestValidator {
             return secretReference(entry).map { .secret($0.0) }
         case .fieldPath:
             return fieldPath(entry).map { .fieldPath($0) }
-        }
-    }
-
-    /// Where a secret parameter's name or path is written (inside `{ env: NAME }`).
-    private func secretPosition(_ entry: Entry) -> SourcePosition {
-        guard case .mapping(let mapping) = entry.value, let value = mapping.first?.value else {
-            return entry.value.position
-        }
-        return value.position
-    }
-
-    /// "; found 'x'" for values worth repeating (never a secret, which has no literal anyway).
-    private static func found(_ value: AdapterParameterValue, _ entry: Entry) -> String {
-        switch value {
-        case .text(let text): "; found \(Quote.text(text))"
-        case .secret: ""
-        default: "; found \(entry.value.found())"
         }
     }
 }

@@ -1,64 +1,66 @@
-import PullSyncKernel
 import PartnerAdapterKit
+import PullSyncKernel
 
 /// The validated request parts of `pull`: query, headers and auth.
 struct RequestSection {
     var query: [HTTPPullAdapter.Configuration.QueryItem]?
-    var headers: [HTTPPullAdapter.Configuration.QueryItem]
-    var auth: HTTPPullAdapter.Configuration.Auth
-    var secretPosition: SourcePosition?
+    var headers: [HTTPPullAdapter.Configuration.QueryItem] = []
+    var auth = HTTPPullAdapter.Configuration.Auth.none
+    var secrets: [PartnerManifest.SecretUse] = []
 }
 
 extension ManifestValidator {
     /// `pull.query`, `pull.headers` and `pull.auth`, and the rules that tie them together.
     mutating func validateRequest(_ pull: Fields) -> RequestSection? {
         let before = problemCount
+        var request = RequestSection()
+        if let entry = pull["query"] {
+            request.query = templates(entry).flatMap { queryItems($0, in: entry) }
+        }
 
-        var query: [HTTPPullAdapter.Configuration.QueryItem]?
-        if let entry = pull["query"] { query = queryItems(entry) }
-
-        var headers: [HTTPPullAdapter.Configuration.QueryItem] = []
         var tokenUses: [(path: String, position: SourcePosition)] = []
-        var authorizationHeader: Entry?
-        if let entry = pull["headers"], let items = headerItems(entry, tokenUses: &tokenUses) {
-            headers = items.items
-            authorizationHeader = items.authorization
+        var authorization: Entry?
+        if let entry = pull["headers"], let items = templates(entry) {
+            let headers = headerItems(items, in: entry, tokenUses: &tokenUses)
+            request.headers = headers?.items ?? []
+            authorization = headers?.authorization
         }
 
-        var auth = HTTPPullAdapter.Configuration.Auth.none
-        var authEntry: (key: String, position: SourcePosition)?
-        var secretPosition: SourcePosition?
-        let authNode = pull["auth"]
-        if let entry = authNode, let parsed = self.auth(entry) {
-            auth = parsed.auth
-            authEntry = (parsed.key, parsed.keyPosition)
-            secretPosition = parsed.secretPosition
+        var auth: Entry?
+        if let entry = pull["auth"], let fields = fields(of: entry, sensitive: true),
+            let chosen = onlyEntry(of: fields, at: entry),
+            let (reference, position) = secretReference(chosen)
+        {
+            auth = chosen
+            request.auth = chosen.key == "bearer" ? .bearer(reference) : .headerTemplate(reference)
+            request.secrets = [
+                .init(reference: reference, key: chosen.path, line: position.line, column: position.column)
+            ]
         }
 
-        if authNode == nil {
+        if pull["auth"] == nil {
             for use in tokenUses {
                 error(
                     use.position,
-                    "'\(use.path)' uses {token} but 'pull.auth' is not set; "
-                        + "add auth: { header_token: { env: NAME } }"
+                    "'\(use.path)' uses {token} but 'pull.auth' is not set; add auth: { header_token: { env: NAME } }"
                 )
             }
         }
-        if let authEntry, authEntry.key == "header_token", tokenUses.isEmpty {
+        if let auth, auth.key == "header_token", tokenUses.isEmpty {
             error(
-                authEntry.position,
+                auth.keyPosition,
                 "'pull.auth.header_token' is set but no header in 'pull.headers' uses {token}; "
                     + "the token would never be sent"
             )
         }
-        if let authEntry, authEntry.key == "bearer", let header = authorizationHeader {
+        if let auth, auth.key == "bearer", let header = authorization {
             error(
                 header.keyPosition,
                 "'\(header.path)' conflicts with 'pull.auth.bearer', which sends Authorization: Bearer <token>; "
                     + "remove one"
             )
-        } else if let header = authorizationHeader,
-            let template = headers.first(where: { $0.name == header.key })?.value,
+        } else if let header = authorization,
+            let template = request.headers.first(where: { $0.name == header.key })?.value,
             !template.variables.contains(.token)
         {
             // A credential written into the manifest: refuse it, without repeating it.
@@ -67,123 +69,99 @@ extension ManifestValidator {
                 "'\(header.path)' must take its credential from {token} (see pull.auth), never a literal value"
             )
         }
-        guard problemCount == before else { return nil }
-        return RequestSection(query: query, headers: headers, auth: auth, secretPosition: secretPosition)
+        return problemCount == before ? request : nil
     }
 
     /// A mapping of names to templates, in order.
-    private mutating func templateEntries(_ entry: Entry, expected: String) -> [Entry]? {
-        guard case .mapping(let mapping) = entry.value else {
-            error(entry.value.position, "'\(entry.path)' must be \(expected); found \(entry.value.found())")
+    private mutating func templates(_ entry: Entry) -> [Entry]? {
+        guard case .mapping = entry.value.content else {
+            mismatch(entry)
             return nil
         }
-        return entries(of: mapping, path: entry.path, sensitive: false)
+        return entries(of: entry.value, path: entry.path)
     }
 
-    private mutating func queryItems(_ entry: Entry) -> [HTTPPullAdapter.Configuration.QueryItem]? {
-        guard
-            let entries = templateEntries(
-                entry,
-                expected: "a mapping of parameter names to templates like ec_id: \"{ec_id}\""
-            )
-        else { return nil }
+    private mutating func queryItems(_ entries: [Entry], in entry: Entry) -> [HTTPPullAdapter.Configuration.QueryItem]?
+    {
         var items: [HTTPPullAdapter.Configuration.QueryItem] = []
         var valid = true
         for item in entries {
-            guard !item.key.isEmpty else {
+            if item.key.isEmpty {
                 error(item.keyPosition, "query parameter names in '\(entry.path)' must not be empty")
-                valid = false
-                continue
-            }
-            guard let template = template(item) else {
-                valid = false
-                continue
-            }
-            if template.variables.contains(.token) {
+            } else if let template = template(item) {
+                guard template.variables.contains(.token) else {
+                    items.append(.init(name: item.key, value: template))
+                    continue
+                }
                 error(
                     tokenPosition(in: item.value),
                     "'\(item.path)' uses {token}; tokens are never sent in URLs, only in headers"
                 )
-                valid = false
-                continue
             }
-            items.append(.init(name: item.key, value: template))
+            valid = false
         }
         return valid ? items : nil
     }
 
     private mutating func headerItems(
-        _ entry: Entry,
+        _ entries: [Entry],
+        in entry: Entry,
         tokenUses: inout [(path: String, position: SourcePosition)]
     ) -> (items: [HTTPPullAdapter.Configuration.QueryItem], authorization: Entry?)? {
-        guard let entries = templateEntries(entry, expected: "a mapping of header names to templates") else {
-            return nil
-        }
         var items: [HTTPPullAdapter.Configuration.QueryItem] = []
         var seen: [String: Entry] = [:]
         var authorization: Entry?
         var valid = true
         for item in entries {
-            let lowercased = HTTPFieldName.lowercased(item.key)
-            guard HTTPFieldName.isToken(item.key) else {
+            let name = item.key.lowercased()
+            if !AdapterParameter.isToken(item.key) {
                 error(
                     item.keyPosition,
                     "header name \(Quote.text(item.key)) in '\(entry.path)' is not a valid HTTP field name "
                         + "(letters, digits and !#$%&'*+-.^_`|~)"
                 )
-                valid = false
-                continue
-            }
-            if HTTPFieldName.refused.contains(lowercased) {
+            } else if AdapterParameter.refusedHeaderNames.contains(name) {
                 error(
                     item.keyPosition,
                     "'\(item.path)' cannot be set in a manifest; "
                         + "Host, Content-Length, Transfer-Encoding and Connection are set by the HTTP client"
                 )
-                valid = false
-                continue
-            }
-            if let first = seen[lowercased] {
+            } else if let first = seen[name] {
                 error(
                     item.keyPosition,
                     "'\(item.path)' repeats header \(Quote.text(first.key)) (line \(first.keyPosition.line), "
                         + "column \(first.keyPosition.column)); header names are case-insensitive"
                 )
-                valid = false
-                continue
+            } else {
+                seen[name] = item
+                if name == "authorization" { authorization = item }
+                if let template = template(item) {
+                    if item.value.text?.unicodeScalars.contains(where: {
+                        ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F
+                    }) == true {
+                        error(item.value.position, "'\(item.path)' must not contain line breaks or control characters")
+                    } else {
+                        if template.variables.contains(.token) {
+                            tokenUses.append((item.path, tokenPosition(in: item.value)))
+                        }
+                        items.append(.init(name: item.key, value: template))
+                        continue
+                    }
+                }
             }
-            seen[lowercased] = item
-            if lowercased == "authorization" { authorization = item }
-            guard let template = template(item) else {
-                valid = false
-                continue
-            }
-            if case .scalar(let scalar) = item.value,
-                scalar.string.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F })
-            {
-                error(item.value.position, "'\(item.path)' must not contain line breaks or control characters")
-                valid = false
-                continue
-            }
-            if template.variables.contains(.token) {
-                tokenUses.append((item.path, tokenPosition(in: item.value)))
-            }
-            items.append(.init(name: item.key, value: template))
+            valid = false
         }
         return valid ? (items, authorization) : nil
     }
 
     /// A template string, parsed; errors point into the value when it is written verbatim.
     private mutating func template(_ entry: Entry) -> Template? {
-        guard case .scalar(let scalar) = entry.value, ScalarMeaning(scalar) != .null else {
-            error(
-                entry.value.position,
-                "'\(entry.path)' must be a template string like \"{ec_id}\"; found \(entry.value.found())"
-            )
+        guard let text = entry.value.text else {
+            mismatch(entry, "a template string like \"{ec_id}\"")
             return nil
         }
         do {
-            return try Template(parsing: scalar.string)
+            return try Template(parsing: text)
         } catch {
             self.error(
                 position(in: entry.value, byteOffset: error.offset),
@@ -194,95 +172,63 @@ extension ManifestValidator {
     }
 
     private func tokenPosition(in node: Node) -> SourcePosition {
-        guard case .scalar(let scalar) = node,
-            let range = scalar.string.utf8.firstRange(of: "{token}".utf8)
-        else { return node.position }
-        return position(
-            in: node,
-            byteOffset: scalar.string.utf8.distance(from: scalar.string.utf8.startIndex, to: range.lowerBound)
-        )
+        guard let text = node.text, let range = text.utf8.firstRange(of: "{token}".utf8) else { return node.position }
+        return position(in: node, byteOffset: text.utf8.distance(from: text.utf8.startIndex, to: range.lowerBound))
     }
 
-    /// `pull.auth`: exactly one of `bearer` and `header_token`, each a secret reference.
-    private mutating func auth(
-        _ entry: Entry
-    ) -> (
-        auth: HTTPPullAdapter.Configuration.Auth, key: String, keyPosition: SourcePosition,
-        secretPosition: SourcePosition
-    )? {
-        guard
-            let fields = fields(
-                of: entry.value,
-                path: entry.path,
-                validKeys: Self.authKeys,
-                expected: "a mapping with one of bearer, header_token",
-                sensitive: true
-            )
-        else { return nil }
-        guard fields.entries.count == 1, let chosen = fields.entries.first else {
-            let found = fields.entries.count > 1 ? "; found both" : ""
-            error(fields.position, "'\(entry.path)' must have exactly one of bearer, header_token\(found)")
-            return nil
-        }
-        guard let (reference, position) = secretReference(chosen) else { return nil }
-        let auth: HTTPPullAdapter.Configuration.Auth =
-            chosen.key == "bearer" ? .bearer(reference) : .headerTemplate(reference)
-        return (auth, chosen.key, chosen.keyPosition, position)
+    /// The one entry of a mapping that must hold exactly one of its keys (`pull.auth`, a secret
+    /// reference).
+    private mutating func onlyEntry(of fields: Fields, at entry: Entry) -> Entry? {
+        if fields.entries.count == 1 { return fields.entries.first }
+        let found = fields.entries.count > 1 ? "; found both" : ""
+        let keys = fields.validKeys.joined(separator: ", ")
+        error(fields.position, "'\(entry.path)' must have exactly one of \(keys)\(found)")
+        return nil
     }
 
-    /// `{ env: NAME }` or `{ file: PATH }`. Values here may be secrets: never in messages.
+    /// `{ env: NAME }` or `{ file: PATH }`, and where the name or path is written. Values here may
+    /// be secrets: never in messages.
     mutating func secretReference(_ entry: Entry) -> (SecretReference, SourcePosition)? {
-        guard case .mapping = entry.value else {
+        guard case .mapping = entry.value.content else {
             error(
                 entry.value.position,
                 "'\(entry.path)' must be a secret reference like { env: NAME } or { file: PATH }, never a literal token"
             )
             return nil
         }
-        guard
-            let fields = fields(
-                of: entry.value,
-                path: entry.path,
-                validKeys: Self.referenceKeys,
-                expected: "a secret reference like { env: NAME } or { file: PATH }",
-                sensitive: true
-            )
-        else { return nil }
-        guard fields.entries.count == 1, let chosen = fields.entries.first else {
-            let found = fields.entries.count > 1 ? "; found both" : ""
-            error(fields.position, "'\(entry.path)' must have exactly one of env, file\(found)")
-            return nil
-        }
+        let fields = fields(
+            of: entry.value,
+            path: entry.path,
+            validKeys: ManifestKeys.secretReferenceKeys,
+            sensitive: true
+        )
+        guard let chosen = onlyEntry(of: fields, at: entry) else { return nil }
+        let position = chosen.value.position
         if chosen.key == "env" {
-            guard let name = string(chosen, expected: "an environment variable name", sensitive: true) else {
+            guard let name = string(chosen, expected: "an environment variable name", redacted: true) else {
                 return nil
             }
             guard Self.isEnvironmentName(name) else {
                 error(
-                    chosen.value.position,
+                    position,
                     "'\(chosen.path)' must be an environment variable name: letters, digits and '_', "
                         + "not starting with a digit"
                 )
                 return nil
             }
-            return (.environment(name), chosen.value.position)
+            return (.environment(name), position)
         }
-        guard let path = string(chosen, expected: "a file path", sensitive: true) else { return nil }
+        guard let path = string(chosen, expected: "a file path", redacted: true) else { return nil }
         guard !path.isEmpty else {
-            error(chosen.value.position, "'\(chosen.path)' must be a non-empty file path")
+            error(position, "'\(chosen.path)' must be a non-empty file path")
             return nil
         }
-        return (.file(path), chosen.value.position)
+        return (.file(path), position)
     }
 
     /// `^[A-Za-z_][A-Za-z0-9_]*$`
     static func isEnvironmentName(_ name: String) -> Bool {
-        guard let first = name.utf8.first, !(first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")) else {
-            return false
-        }
-        return name.utf8.allSatisfy {
-            ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) || ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z"))
-                || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: "_")
-        }
+        guard let first = name.first, !first.isNumber else { return false }
+        return name.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" }
     }
 }

@@ -1,18 +1,11 @@
-import PullSyncKernel
 import PartnerAdapterKit
+import PullSyncKernel
 
 /// Walks one composed manifest, reporting every problem (it keeps going after each one) and
-/// building the ``PartnerManifest`` when there are none.
+/// building the ``PartnerManifest`` when there are none. Which keys a mapping may hold, what their
+/// values must be and how messages say so come from the table of keys (``ManifestKeys``).
 struct ManifestValidator {
     typealias Problem = ManifestComposer.Problem
-
-    static let topLevelKeys = ManifestKeys.names(under: nil)
-    static let pullKeys = ManifestKeys.names(under: "pull")
-    static let authKeys = ManifestKeys.names(under: "pull.auth")
-    static let referenceKeys = ManifestKeys.secretReferenceKeys
-    static let responseKeys = ManifestKeys.names(under: "pull.response")
-    static let rateLimitKeys = ManifestKeys.names(under: "pull.rate_limit")
-    static let consentKeys = ManifestKeys.names(under: "consent")
 
     let path: String
     /// The compiled adapters `pull.adapter` may name.
@@ -43,38 +36,52 @@ struct ManifestValidator {
         problems.append(Problem(position: position, message: message()))
     }
 
+    /// "'pull.ttl' must be `expected`; found a list", at the value. The value is described by its
+    /// kind only when `redacted` (it may be a secret).
+    mutating func mismatch(_ node: Node, _ path: String, _ expected: String, redacted: Bool = false) {
+        error(node.position, "'\(path)' must be \(expected); found \(node.found(redacted: redacted))")
+    }
+
+    /// ``mismatch(_:_:_:redacted:)`` for an entry, saying what its key's row in the table expects.
+    mutating func mismatch(_ entry: Entry, _ expected: String? = nil) {
+        mismatch(entry.value, entry.path, expected ?? Self.key(entry).expected)
+    }
+
     /// Problems found, kept or not.
     var problemCount: Int { problems.count + omitted }
+
+    /// The row of the table that describes `entry`'s key.
+    static func key(_ entry: Entry) -> ManifestKeys.Key {
+        ManifestKeys.byPath[entry.path] ?? ManifestKeys.Key(path: entry.path, type: .string)
+    }
 
     // MARK: - The document
 
     mutating func validate(_ root: Node) -> PartnerManifest? {
-        if case .scalar(let scalar) = root, ScalarMeaning(scalar) == .null {
-            error(.start, "empty manifest; expected a mapping with keys id, source_domain, pull")
+        guard case .mapping = root.content else {
+            if root.meaning == .null {
+                error(.start, "empty manifest; expected a mapping with keys id, source_domain, pull")
+            } else {
+                error(
+                    root.position,
+                    "a manifest must be a mapping with keys id, source_domain, pull; found \(root.found())"
+                )
+            }
             return nil
         }
-        guard let top = fields(of: root, path: nil, validKeys: Self.topLevelKeys, expected: "a mapping") else {
-            return nil
-        }
+        let top = fields(of: root, path: nil)
 
-        var id: String?
-        if let entry = top.required("id", in: &self) {
-            if let value = string(entry) {
-                if Partner.reservedIDs.contains(value) {
-                    let reserved = Partner.reservedIDs.sorted().joined(separator: ", ")
-                    error(
-                        entry.value.position,
-                        "'id' \(Quote.text(value)) is reserved; choose another (reserved: \(reserved))"
-                    )
-                } else if !Partner.isValidID(value) {
-                    error(
-                        entry.value.position,
-                        "'id' must be 1 to 32 characters of a-z, 0-9, '_' and '-'; found \(Quote.text(value))"
-                    )
-                } else {
-                    id = value
-                    self.id = (value, entry.value.position)
-                }
+        if let entry = top.required("id", in: &self), let value = string(entry) {
+            if Partner.reservedIDs.contains(value) {
+                let reserved = Partner.reservedIDs.sorted().joined(separator: ", ")
+                error(
+                    entry.value.position,
+                    "'id' \(Quote.text(value)) is reserved; choose another (reserved: \(reserved))"
+                )
+            } else if Partner.isValidID(value) {
+                id = (value, entry.value.position)
+            } else {
+                mismatch(entry, "1 to 32 characters of a-z, 0-9, '_' and '-'")
             }
         }
 
@@ -87,40 +94,30 @@ struct ManifestValidator {
             }
         }
 
-        var sourceDomain: String?
         if let entry = top.required("source_domain", in: &self), let value = string(entry) {
             if HostName.isValidDNSName(value) {
-                sourceDomain = HostName.normalize(value)
-                self.sourceDomain = (HostName.normalize(value), entry.value.position)
+                sourceDomain = (HostName.normalize(value), entry.value.position)
             } else {
-                error(
-                    entry.value.position,
-                    "'source_domain' must be a DNS name like acme.example; found \(Quote.text(value))"
-                )
+                mismatch(entry, "a DNS name like acme.example")
             }
         }
 
-        var pull: PullSection?
-        if let entry = top.required("pull", in: &self) {
-            pull = validatePull(entry.value)
-        }
+        let pull = top.required("pull", in: &self).flatMap { validatePull($0) }
 
         var consent = PartnerConsentRequirements()
-        var consentValid = true
-        if let entry = top["consent"] {
-            if let value = validateConsent(entry.value) {
-                consent = value
-            } else {
-                consentValid = false
+        if let entry = top["consent"], let fields = fields(of: entry) {
+            if let entry = fields["tcf_vendor_id"] { consent.tcfVendorID = integer(entry) }
+            if let entry = fields["gpp_skip_sections"] {
+                consent.gppSkipSections = Set(integers(entry, meaning: "a GPP section ID", noun: "section") ?? [])
             }
         }
 
-        guard problemCount == 0, consentValid, let id, let sourceDomain, let pull else { return nil }
+        guard problemCount == 0, let id, let sourceDomain, let pull, let adapter = pull.adapter else { return nil }
         return PartnerManifest(
             path: path,
-            id: id,
-            name: name,
-            sourceDomain: sourceDomain,
+            id: id.value,
+            name: name ?? id.value,
+            sourceDomain: sourceDomain.value,
             pullEnabled: pull.enabled,
             allowedHosts: pull.allowedHosts,
             ttl: pull.ttl,
@@ -128,41 +125,12 @@ struct ManifestValidator {
             timeout: pull.timeout,
             budgetPerSecond: pull.budgetPerSecond,
             consent: consent,
-            adapter: pull.adapter,
+            adapter: adapter,
             secrets: pull.secrets,
-            idLocation: (self.id?.position.line ?? 1, self.id?.position.column ?? 1),
-            sourceDomainLocation: (self.sourceDomain?.position.line ?? 1, self.sourceDomain?.position.column ?? 1),
+            idLocation: (id.position.line, id.position.column),
+            sourceDomainLocation: (sourceDomain.position.line, sourceDomain.position.column),
             adapterLocation: pull.adapterPosition.map { ($0.line, $0.column) }
         )
-    }
-
-    // MARK: - consent
-
-    private mutating func validateConsent(_ node: Node) -> PartnerConsentRequirements? {
-        guard
-            let consent = fields(
-                of: node,
-                path: "consent",
-                validKeys: Self.consentKeys,
-                expected: "a mapping with keys tcf_vendor_id, gpp_skip_sections"
-            )
-        else { return nil }
-        let before = problemCount
-        var result = PartnerConsentRequirements()
-        if let entry = consent["tcf_vendor_id"] {
-            result.tcfVendorID = integer(entry, in: 1...65_535, meaning: "the IAB TCF vendor ID")
-        }
-        if let entry = consent["gpp_skip_sections"] {
-            let sections = integerList(
-                entry,
-                in: 1...255,
-                meaning: "a GPP section ID",
-                listExample: "a list of GPP section IDs like [7, 8]",
-                repeatNoun: "section"
-            )
-            result.gppSkipSections = Set(sections ?? [])
-        }
-        return problemCount == before ? result : nil
     }
 }
 
@@ -182,6 +150,7 @@ extension ManifestValidator {
     struct Fields {
         var path: String?
         var position: SourcePosition
+        var validKeys: [String]
         var entries: [Entry]
 
         subscript(key: String) -> Entry? { entries.last { $0.key == key } }
@@ -199,74 +168,60 @@ extension ManifestValidator {
         return path + "." + key
     }
 
-    /// `node` as a mapping whose keys must be among `validKeys`; reports anything else.
+    /// `entry`'s value as a mapping whose keys are its key's in the table (or `validKeys`); reports
+    /// anything else. A `sensitive` value (under `pull.auth`, a secret reference) is never repeated.
     mutating func fields(
-        of node: Node,
-        path: String?,
-        validKeys: [String],
-        expected: String,
+        of entry: Entry,
+        validKeys: [String]? = nil,
+        expected: String? = nil,
         sensitive: Bool = false
     ) -> Fields? {
-        guard case .mapping(let mapping) = node else {
-            if let path {
-                error(node.position, "'\(path)' must be \(expected); found \(node.found(redacted: sensitive))")
-            } else {
-                error(
-                    node.position,
-                    "a manifest must be a mapping with keys id, source_domain, pull; found \(node.found())"
-                )
-            }
+        guard case .mapping = entry.value.content else {
+            mismatch(entry.value, entry.path, expected ?? Self.key(entry).expected, redacted: sensitive)
             return nil
         }
+        return fields(of: entry.value, path: entry.path, validKeys: validKeys, sensitive: sensitive)
+    }
+
+    /// A mapping's entries whose keys are among `validKeys` (by default, the table's keys under
+    /// `path`); reports unknown keys, with the closest valid one: "unknown key 'pull.tiemout';
+    /// valid keys: …; did you mean 'timeout'?". A sensitive key is not repeated.
+    mutating func fields(of node: Node, path: String?, validKeys: [String]? = nil, sensitive: Bool = false) -> Fields {
+        let validKeys = validKeys ?? ManifestKeys.names(under: path)
         var entries: [Entry] = []
-        for entry in self.entries(of: mapping, path: path, sensitive: sensitive) {
+        for entry in self.entries(of: node, path: path, sensitive: sensitive) {
             guard validKeys.contains(entry.key) else {
-                error(
-                    entry.keyPosition,
-                    Self.unknownKeyMessage(entry, in: path, validKeys: validKeys, sensitive: sensitive)
-                )
+                let valid = validKeys.joined(separator: ", ")
+                let suggestion =
+                    KeySuggestion.closest(to: entry.key, in: validKeys).map { "; did you mean '\($0)'?" } ?? ""
+                let key = sensitive ? "in '\(path ?? "")'" : Quote.text(entry.path)
+                error(entry.keyPosition, "unknown key \(key); valid keys: \(valid)\(suggestion)")
                 continue
             }
             entries.append(entry)
         }
-        return Fields(path: path, position: node.position, entries: entries)
-    }
-
-    /// "unknown key 'pull.tiemout'; valid keys: …; did you mean 'timeout'?". Under `pull.auth`
-    /// the key itself is left out: a misplaced secret must not be echoed.
-    private static func unknownKeyMessage(
-        _ entry: Entry,
-        in path: String?,
-        validKeys: [String],
-        sensitive: Bool
-    )
-        -> String
-    {
-        let valid = validKeys.joined(separator: ", ")
-        let suggestion = KeySuggestion.closest(to: entry.key, in: validKeys).map { "; did you mean '\($0)'?" } ?? ""
-        if sensitive, let path {
-            return "unknown key in '\(path)'; valid keys: \(valid)\(suggestion)"
-        }
-        return "unknown key \(Quote.text(entry.path)); valid keys: \(valid)\(suggestion)"
+        return Fields(path: path, position: node.position, validKeys: validKeys, entries: entries)
     }
 
     /// The entries of a mapping, in order. Reports keys that are not scalars, and repeated keys
     /// (at each later occurrence, as the composer marked them; the later value is the one kept).
-    mutating func entries(of mapping: Node.Mapping, path: String?, sensitive: Bool) -> [Entry] {
+    mutating func entries(of node: Node, path: String?, sensitive: Bool = false) -> [Entry] {
+        guard case .mapping(let pairs) = node.content else { return [] }
         var result: [Entry?] = []
         var latest: [String: Int] = [:]
-        for pair in mapping {
+        for pair in pairs {
             let keyPosition = pair.key.position
-            guard case .scalar(let keyScalar) = pair.key else {
+            guard case .scalar(let key, _) = pair.key.content else {
                 let place = path.map { "'\($0)'" } ?? "a manifest"
                 error(keyPosition, "keys in \(place) must be names; found \(pair.key.found(redacted: sensitive))")
                 continue
             }
-            let key = keyScalar.string
             if let first = pair.firstDefinition {
-                let place =
-                    sensitive ? "duplicate key in '\(path ?? "")'" : "duplicate key \(Quote.text(Self.join(path, key)))"
-                error(keyPosition, "\(place); first defined at line \(first.line), column \(first.column)")
+                let place = sensitive ? "in '\(path ?? "")'" : Quote.text(Self.join(path, key))
+                error(
+                    keyPosition,
+                    "duplicate key \(place); first defined at line \(first.line), column \(first.column)"
+                )
             }
             if let earlier = latest[key] { result[earlier] = nil }
             latest[key] = result.count
@@ -275,92 +230,85 @@ extension ManifestValidator {
         return result.compactMap { $0 }
     }
 
-    /// A string value: any scalar but null. `sensitive` keeps the value out of messages.
-    mutating func string(_ entry: Entry, expected: String = "a string", sensitive: Bool = false) -> String? {
-        guard case .scalar(let scalar) = entry.value, ScalarMeaning(scalar) != .null else {
-            error(
-                entry.value.position,
-                "'\(entry.path)' must be \(expected); found \(entry.value.found(redacted: sensitive))"
-            )
-            return nil
-        }
-        return scalar.string
-    }
-
-    mutating func bool(_ entry: Entry) -> Bool? {
-        guard case .scalar(let scalar) = entry.value, case .bool(let value) = ScalarMeaning(scalar) else {
-            error(entry.value.position, "'\(entry.path)' must be true or false; found \(entry.value.found())")
-            return nil
-        }
-        return value
-    }
-
-    /// An integer in `range`; `meaning` says what it is.
-    mutating func integer(_ entry: Entry, in range: ClosedRange<Int>, meaning: String? = nil) -> Int? {
-        integer(entry.value, path: entry.path, in: range, meaning: meaning)
-    }
-
-    mutating func integer(_ node: Node, path: String, in range: ClosedRange<Int>, meaning: String?) -> Int? {
-        if case .scalar(let scalar) = node, case .integer(let value) = ScalarMeaning(scalar), range.contains(value) {
-            return value
-        }
-        let bounds =
-            range.upperBound == .max
-            ? "an integer of at least \(range.lowerBound)"
-            : "an integer from \(range.lowerBound) to \(range.upperBound)"
-        let what = meaning.map { " (\($0))" } ?? ""
-        error(node.position, "'\(path)' must be \(bounds)\(what); found \(node.found())")
+    /// A string value: any scalar but null.
+    mutating func string(_ entry: Entry, expected: String = "a string", redacted: Bool = false) -> String? {
+        if let text = entry.value.text { return text }
+        mismatch(entry.value, entry.path, expected, redacted: redacted)
         return nil
     }
 
-    /// A list of distinct integers in `range`.
-    mutating func integerList(
+    mutating func bool(_ entry: Entry) -> Bool? {
+        if case .bool(let value)? = entry.value.meaning { return value }
+        mismatch(entry, "true or false")
+        return nil
+    }
+
+    /// An integer in the key's range (``ManifestKeys``), or in `range`, described as `expected`.
+    mutating func integer(_ entry: Entry, in range: ClosedRange<Int>? = nil, expected: String? = nil) -> Int? {
+        let bounds: ClosedRange<Int>
+        if let range {
+            bounds = range
+        } else if case .integer(let range) = Self.key(entry).type {
+            bounds = range
+        } else {
+            bounds = Int.min...Int.max
+        }
+        if case .integer(let value)? = entry.value.meaning, bounds.contains(value) { return value }
+        mismatch(entry, expected)
+        return nil
+    }
+
+    /// A list of distinct integers in the key's range (``ManifestKeys``), each `meaning` something
+    /// (a `noun` when repeated); `refused` is in the range but not allowed.
+    mutating func integers(
         _ entry: Entry,
-        in range: ClosedRange<Int>,
         meaning: String,
-        listExample: String,
-        repeatNoun: String,
+        noun: String,
         refusing refused: (value: Int, reason: String)? = nil
     ) -> [Int]? {
-        guard case .sequence(let sequence) = entry.value else {
-            error(entry.value.position, "'\(entry.path)' must be \(listExample); found \(entry.value.found())")
+        guard case .list(let elements) = entry.value.content, case .listOfIntegers(let range) = Self.key(entry).type
+        else {
+            mismatch(entry)
             return nil
         }
         var values: [Int] = []
         var valid = true
-        for (index, element) in sequence.enumerated() {
+        for (index, element) in elements.enumerated() {
             let path = "\(entry.path)[\(index)]"
-            guard let value = integer(element, path: path, in: range, meaning: meaning) else {
+            let item = Entry(key: entry.key, keyPosition: element.position, value: element, path: path)
+            let expected = "an integer from \(range.lowerBound) to \(range.upperBound) (\(meaning))"
+            guard let value = integer(item, in: range, expected: expected) else {
                 valid = false
                 continue
             }
             if let refused, value == refused.value {
                 error(element.position, "'\(path)' cannot be \(value); \(refused.reason)")
-                valid = false
             } else if values.contains(value) {
-                error(element.position, "'\(path)' repeats \(repeatNoun) \(value)")
-                valid = false
+                error(element.position, "'\(path)' repeats \(noun) \(value)")
             } else {
                 values.append(value)
+                continue
             }
+            valid = false
         }
         return valid ? values : nil
     }
 
-    /// A duration (``ManifestDuration``).
+    /// A duration (``ManifestDuration``) in the key's range (``ManifestKeys``), if it has one.
     mutating func duration(_ entry: Entry) -> Duration? {
-        guard case .scalar(let scalar) = entry.value, ScalarMeaning(scalar) != .null else {
+        guard case .scalar(let text, let style) = entry.value.content, entry.value.meaning != .null else {
+            mismatch(entry, "a duration; \(ManifestDuration.hint)")
+            return nil
+        }
+        guard let value = ManifestDuration.parse(text, plain: style == .plain) else {
             error(
                 entry.value.position,
-                "'\(entry.path)' must be a duration; \(ManifestDuration.hint); found \(entry.value.found())"
+                "invalid duration \(Quote.text(text)) for '\(entry.path)'; \(ManifestDuration.hint)"
             )
             return nil
         }
-        guard let value = ManifestDuration.parse(scalar.string, plain: scalar.style == .plain) else {
-            error(
-                entry.value.position,
-                "invalid duration \(Quote.text(scalar.string)) for '\(entry.path)'; \(ManifestDuration.hint)"
-            )
+        if case .duration(let range) = Self.key(entry).type, !range.contains(value) {
+            mismatch(entry)
             return nil
         }
         return value
@@ -369,9 +317,9 @@ extension ManifestValidator {
     /// The position of byte `offset` inside a scalar's value: exact when the scalar is plain and
     /// written on one line (so the text is verbatim), else the scalar's start.
     func position(in node: Node, byteOffset offset: Int) -> SourcePosition {
-        guard case .scalar(let scalar) = node, let start = scalar.verbatimStart else { return node.position }
+        guard case .scalar(let string, _) = node.content, let start = node.verbatimStart else { return node.position }
         var characters = 0
-        for byte in scalar.string.utf8.prefix(offset) where byte & 0xC0 != 0x80 { characters += 1 }
+        for byte in string.utf8.prefix(offset) where byte & 0xC0 != 0x80 { characters += 1 }
         return SourcePosition(line: start.line, column: start.column + characters)
     }
 }

@@ -1,5 +1,5 @@
-public import PullSyncKernel
 public import PartnerAdapterKit
+public import PullSyncKernel
 
 /// One partner manifest, validated. Secret references are kept as references: resolving them is
 /// the registry's job, so that `pullsync check` can lint manifests without the secrets present.
@@ -8,7 +8,7 @@ public struct PartnerManifest: Sendable {
     public var path: String
     /// `^[a-z0-9_-]{1,32}$`, not reserved (``Partner/isValidID(_:)``).
     public var id: String
-    /// A human-readable name; the `id` when the manifest gives none.
+    /// A human-readable name: `name`, or the `id` when the manifest gives none.
     public var name: String
     /// The identity graph key: a DNS name, lowercased, without a trailing dot.
     public var sourceDomain: String
@@ -31,47 +31,11 @@ public struct PartnerManifest: Sendable {
     /// Every secret reference, with where it is written (for "secret not resolved" errors).
     public var secrets: [SecretUse]
     /// Where `id`'s value is written.
-    public var idLocation: (line: Int, column: Int)
+    package var idLocation: (line: Int, column: Int)
     /// Where `source_domain`'s value is written.
-    public var sourceDomainLocation: (line: Int, column: Int)
+    package var sourceDomainLocation: (line: Int, column: Int)
     /// Where `pull.adapter`'s value is written, for a compiled adapter.
-    public var adapterLocation: (line: Int, column: Int)?
-
-    public init(
-        path: String,
-        id: String,
-        name: String? = nil,
-        sourceDomain: String,
-        pullEnabled: Bool = true,
-        allowedHosts: AllowedHosts,
-        ttl: Duration = .seconds(86_400),
-        rateLimit: RateLimitPolicy = RateLimitPolicy(),
-        timeout: Duration = .seconds(1),
-        budgetPerSecond: Double? = nil,
-        consent: PartnerConsentRequirements = PartnerConsentRequirements(),
-        adapter: Adapter,
-        secrets: [SecretUse] = [],
-        idLocation: (line: Int, column: Int) = (1, 1),
-        sourceDomainLocation: (line: Int, column: Int) = (1, 1),
-        adapterLocation: (line: Int, column: Int)? = nil
-    ) {
-        self.path = path
-        self.id = id
-        self.name = name ?? id
-        self.sourceDomain = HostName.normalize(sourceDomain)
-        self.pullEnabled = pullEnabled
-        self.allowedHosts = allowedHosts
-        self.ttl = ttl
-        self.rateLimit = rateLimit
-        self.timeout = timeout
-        self.budgetPerSecond = budgetPerSecond
-        self.consent = consent
-        self.adapter = adapter
-        self.secrets = secrets
-        self.idLocation = idLocation
-        self.sourceDomainLocation = sourceDomainLocation
-        self.adapterLocation = adapterLocation
-    }
+    package var adapterLocation: (line: Int, column: Int)?
 
     /// The manifest-driven request and response shape; `nil` for a compiled adapter.
     public var http: HTTPPullAdapter.Configuration? {
@@ -152,27 +116,17 @@ extension PartnerManifest {
         public var url: PartnerURL
         /// `pull.params`, checked against the adapter's descriptor, defaults filled in.
         public var parameters: AdapterParameters
-
-        public init(name: String, url: PartnerURL, parameters: AdapterParameters) {
-            self.name = name
-            self.url = url
-            self.parameters = parameters
-        }
     }
 
     /// One secret reference in a manifest and where its name or path is written.
     public struct SecretUse: Sendable, Hashable {
+        /// The reference, unresolved.
         public var reference: SecretReference
         /// The key it is under, e.g. `pull.auth.bearer` or `pull.params.secret`.
         public var key: String
+        /// The 1-based line where the reference's name or path is written.
         public var line: Int
+        /// The 1-based column where the reference's name or path is written.
         public var column: Int
-
-        public init(reference: SecretReference, key: String, line: Int, column: Int) {
-            self.reference = reference
-            self.key = key
-            self.line = line
-            self.column = column
-        }
     }
 }

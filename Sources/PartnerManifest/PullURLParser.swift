@@ -10,23 +10,26 @@ enum PullURLParser {
         var message: String
     }
 
+    /// What RFC 3986 lets a path or query hold without percent-encoding (`?` only starts the query).
+    private static let unencoded = Set(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?".utf8
+    )
+
     static func parse(_ string: String, key: String) throws(Problem) -> PartnerURL {
         let bytes = Array(string.utf8)
-        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon > 0,
-            isScheme(bytes[..<colon]),
-            bytes[(colon + 1)...].starts(with: Array("//".utf8))
+        let isLetter = { (byte: UInt8) in (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) }
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon > 0, isLetter(bytes[0]),
+            bytes[..<colon].allSatisfy({ isLetter($0) || (0x30...0x39).contains($0) || "+-.".utf8.contains($0) }),
+            bytes[(colon + 1)...].starts(with: "//".utf8)
         else {
             throw Problem(message: "'\(key)' must be an absolute URL like https://sync.partner.example/pull")
         }
-        let scheme = HTTPFieldName.lowercased(String(decoding: bytes[..<colon], as: UTF8.self))
+        let scheme = String(decoding: bytes[..<colon], as: UTF8.self).lowercased()
         guard scheme == "https" || scheme == "http" else {
             throw Problem(message: "'\(key)' must use https; found \(Quote.text(scheme))")
         }
         let authorityStart = colon + 3
-        let authorityEnd =
-            bytes[authorityStart...].firstIndex {
-                $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#")
-            } ?? bytes.count
+        let authorityEnd = bytes[authorityStart...].firstIndex { "/?#".utf8.contains($0) } ?? bytes.count
         let authority = bytes[authorityStart..<authorityEnd]
         if authority.contains(UInt8(ascii: "@")) {
             throw Problem(
@@ -45,20 +48,38 @@ enum PullURLParser {
                 message: "'\(key)' must use https; http is accepted only for loopback hosts (localhost, 127.0.0.1, ::1)"
             )
         }
-        let queryStart = bytes[authorityEnd...].firstIndex(of: UInt8(ascii: "?"))
-        let path = bytes[authorityEnd..<(queryStart ?? bytes.count)]
-        let query = queryStart.map { bytes[($0 + 1)...] } ?? []
-        for part in [path, query] {
-            if let bad = firstUnencoded(part, allowQuestionMark: part.startIndex != authorityEnd) {
-                throw Problem(message: "'\(key)' contains \(bad) which must be percent-encoded")
+        // The path, and the fixed query after its `?`: nothing that must be percent-encoded.
+        let rest = bytes[authorityEnd...]
+        var index = rest.startIndex
+        while index < rest.endIndex {
+            let byte = rest[index]
+            var unencodedCharacter: String?
+            if byte == UInt8(ascii: "%") {
+                let isHex = { (byte: UInt8) in "0123456789abcdefABCDEF".utf8.contains(byte) }
+                if index + 2 < rest.endIndex, isHex(rest[index + 1]), isHex(rest[index + 2]) {
+                    index += 2
+                } else {
+                    unencodedCharacter = "'%' not followed by two hex digits"
+                }
+            } else if byte == UInt8(ascii: " ") {
+                unencodedCharacter = "a space"
+            } else if byte >= 0x80 {
+                unencodedCharacter = "a non-ASCII character"
+            } else if !unencoded.contains(byte) {
+                unencodedCharacter = Quote.text(String(UnicodeScalar(byte)))
             }
+            if let unencodedCharacter {
+                throw Problem(message: "'\(key)' contains \(unencodedCharacter) which must be percent-encoded")
+            }
+            index += 1
         }
+        let queryStart = rest.firstIndex(of: UInt8(ascii: "?"))
         return PartnerURL(
             scheme: scheme,
             host: host,
             port: port,
-            path: String(decoding: path, as: UTF8.self),
-            fixedQuery: queryStart == nil ? nil : String(decoding: query, as: UTF8.self)
+            path: String(decoding: bytes[authorityEnd..<(queryStart ?? bytes.count)], as: UTF8.self),
+            fixedQuery: queryStart.map { String(decoding: bytes[($0 + 1)...], as: UTF8.self) }
         )
     }
 
@@ -95,8 +116,7 @@ enum PullURLParser {
         }
         var port: Int?
         if let portBytes {
-            guard !portBytes.isEmpty, portBytes.count <= 5,
-                portBytes.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+            guard (1...5).contains(portBytes.count), portBytes.allSatisfy({ (0x30...0x39).contains($0) }),
                 let value = Int(String(decoding: portBytes, as: UTF8.self)), (1...65_535).contains(value)
             else {
                 throw Problem(message: "'\(key)' has an invalid port; use a number from 1 to 65535")
@@ -104,57 +124,5 @@ enum PullURLParser {
             port = value
         }
         return (HostName.normalize(String(decoding: hostBytes, as: UTF8.self)), port)
-    }
-
-    private static func isScheme(_ bytes: ArraySlice<UInt8>) -> Bool {
-        guard let first = bytes.first, isLetter(first) else { return false }
-        return bytes.allSatisfy {
-            isLetter($0) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: "+")
-                || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".")
-        }
-    }
-
-    private static func isLetter(_ byte: UInt8) -> Bool {
-        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
-            || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
-    }
-
-    /// The first character that RFC 3986 requires to be percent-encoded in a path (or query), as
-    /// a quoted description, or `nil`.
-    private static func firstUnencoded(_ bytes: ArraySlice<UInt8>, allowQuestionMark: Bool) -> String? {
-        var index = bytes.startIndex
-        while index < bytes.endIndex {
-            let byte = bytes[index]
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"), UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-                UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","),
-                UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "/"):
-                index += 1
-            case UInt8(ascii: "?") where allowQuestionMark:
-                index += 1
-            case UInt8(ascii: "%"):
-                guard index + 2 < bytes.endIndex,
-                    isHex(bytes[index + 1]), isHex(bytes[index + 2])
-                else { return "'%' not followed by two hex digits" }
-                index += 3
-            case UInt8(ascii: " "):
-                return "a space"
-            default:
-                if byte >= 0x80 { return "a non-ASCII character" }
-                return Quote.text(String(UnicodeScalar(byte)))
-            }
-        }
-        return nil
-    }
-
-    private static func isHex(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
-            UInt8(ascii: "A")...UInt8(ascii: "F"):
-            true
-        default: false
-        }
     }
 }

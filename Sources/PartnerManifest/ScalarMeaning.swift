@@ -8,9 +8,8 @@ enum ScalarMeaning: Equatable {
     case number(Double)
     case text(String)
 
-    init(_ scalar: Node.Scalar) {
-        let string = scalar.string
-        guard scalar.style == .plain else {
+    init(_ string: String, style: Node.Style) {
+        guard style == .plain else {
             self = .text(string)
             return
         }
@@ -19,66 +18,17 @@ enum ScalarMeaning: Equatable {
         case "true", "True", "TRUE": self = .bool(true)
         case "false", "False", "FALSE": self = .bool(false)
         default:
-            if Self.isDecimalInteger(string) {
-                self = Int(string).map { .integer($0) } ?? .number(Double(string) ?? .infinity)
-            } else if Self.isDecimalNumber(string), let value = Double(string), value.isFinite {
+            // `Int` and `Double` read decimal text only; the characters allowed keep out the rest
+            // of what `Double` reads (`inf`, `nan`, `0x1p3`).
+            if let value = Int(string) {
+                self = .integer(value)
+            } else if string.utf8.allSatisfy({ (0x30...0x39).contains($0) || "+-.eE".utf8.contains($0) }),
+                let value = Double(string), value.isFinite
+            {
                 self = .number(value)
             } else {
                 self = .text(string)
             }
-        }
-    }
-
-    /// `^[-+]?[0-9]+$`
-    static func isDecimalInteger(_ string: String) -> Bool {
-        var digits = Substring(string).utf8
-        if let first = digits.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") {
-            digits = digits.dropFirst()
-        }
-        return !digits.isEmpty && digits.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
-    }
-
-    /// `^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$`
-    static func isDecimalNumber(_ string: String) -> Bool {
-        let bytes = Array(string.utf8)
-        var index = 0
-        func digits() -> Int {
-            let start = index
-            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
-                index += 1
-            }
-            return index - start
-        }
-        if index < bytes.count, bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+") { index += 1 }
-        var mantissa = digits()
-        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-            index += 1
-            mantissa += digits()
-        }
-        guard mantissa > 0 else { return false }
-        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-            index += 1
-            if index < bytes.count, bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+") {
-                index += 1
-            }
-            guard digits() > 0 else { return false }
-        }
-        return index == bytes.count
-    }
-}
-
-extension Node {
-    /// "a mapping", "a list", "nothing", or the scalar quoted, for "…; found X" in messages.
-    /// With `redacted`, a scalar is described by its kind only (for values that may be secrets).
-    func found(redacted: Bool = false) -> String {
-        switch self {
-        case .mapping: return "a mapping"
-        case .sequence: return "a list"
-        case .scalar(let scalar):
-            let meaning = ScalarMeaning(scalar)
-            if meaning == .null { return "nothing" }
-            if redacted { return "a string" }
-            return Quote.text(scalar.string)
         }
     }
 }

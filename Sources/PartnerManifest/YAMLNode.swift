@@ -1,58 +1,55 @@
 /// One node of a manifest's YAML, as ``ManifestComposer`` builds it from libyaml's events: a
-/// scalar, a list or a mapping, each with where it starts. There are no aliases: the composer
-/// refuses them (and anchors) where they appear.
-enum Node {
-    case scalar(Scalar)
-    case sequence(List)
-    case mapping(Mapping)
+/// scalar, a list or a mapping, with where it starts. There are no aliases: the composer refuses
+/// them (and anchors) where they appear.
+struct Node: Sendable {
+    enum Content: Sendable {
+        case scalar(String, Style)
+        case list([Node])
+        case mapping([Pair])
+    }
 
+    enum Style: Equatable, Sendable {
+        case plain
+        case quoted
+        case block
+    }
+
+    /// One key and its value, in the order written.
+    struct Pair: Sendable {
+        var key: Node
+        var value: Node
+        /// For a key written earlier in the same mapping: where it was first written.
+        var firstDefinition: SourcePosition?
+    }
+
+    var content: Content
     /// Where the node starts (at its tag, when it has one), as libyaml marks it.
-    var position: SourcePosition {
-        switch self {
-        case .scalar(let scalar): scalar.position
-        case .sequence(let list): list.position
-        case .mapping(let mapping): mapping.position
-        }
+    var position: SourcePosition
+    /// Where a scalar's first character is written, when the text is the value verbatim (a plain
+    /// scalar on one line): messages about part of a value can point into it.
+    var verbatimStart: SourcePosition?
+
+    /// An empty document's root: null, at the start.
+    static let null = Node(content: .scalar("", .plain), position: .start)
+
+    /// What a scalar means (``ScalarMeaning``); `nil` for a list or a mapping.
+    var meaning: ScalarMeaning? {
+        if case .scalar(let string, let style) = content { ScalarMeaning(string, style: style) } else { nil }
     }
 
-    struct Scalar {
-        enum Style: Equatable {
-            case plain
-            case quoted
-            case block
-        }
-
-        var string: String
-        var style: Style
-        var position: SourcePosition
-        /// Where the value's first character is written, when the text is the value verbatim (a
-        /// plain scalar on one line): messages about part of a value can point into it.
-        var verbatimStart: SourcePosition?
+    /// A scalar's text, unless it means null.
+    var text: String? {
+        guard case .scalar(let string, _) = content, meaning != .null else { return nil }
+        return string
     }
 
-    struct List: RandomAccessCollection {
-        var position: SourcePosition
-        var elements: [Node] = []
-
-        var startIndex: Int { elements.startIndex }
-        var endIndex: Int { elements.endIndex }
-        subscript(index: Int) -> Node { elements[index] }
-    }
-
-    struct Mapping: RandomAccessCollection {
-        /// One key and its value, in the order written.
-        struct Pair {
-            var key: Node
-            var value: Node
-            /// For a key written earlier in the same mapping: where it was first written.
-            var firstDefinition: SourcePosition?
+    /// "a mapping", "a list", "nothing", or the scalar quoted, for "…; found X" in messages.
+    /// With `redacted`, a scalar is described by its kind only (for values that may be secrets).
+    func found(redacted: Bool = false) -> String {
+        switch content {
+        case .mapping: "a mapping"
+        case .list: "a list"
+        case .scalar(let string, _): meaning == .null ? "nothing" : redacted ? "a string" : Quote.text(string)
         }
-
-        var position: SourcePosition
-        var pairs: [Pair] = []
-
-        var startIndex: Int { pairs.startIndex }
-        var endIndex: Int { pairs.endIndex }
-        subscript(index: Int) -> Pair { pairs[index] }
     }
 }

@@ -1,4 +1,4 @@
-import PartnerManifest
+@testable import PartnerManifest
 import PullSyncKernel
 import Testing
 

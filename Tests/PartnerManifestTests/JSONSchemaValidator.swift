@@ -35,7 +35,6 @@ indirect enum JSON: Equatable, Decodable, CustomStringConvertible {
     /// with the loader's own rules (YAML 1.2 core), keys as strings.
     init(yaml: String) throws {
         switch ManifestComposer.compose(Array(yaml.utf8)) {
-        case .empty: self = .null
         case .document(let node, _): self = JSON(node: node)
         case .failed(let problems): throw YAMLProblems(messages: problems.map(\.message))
         }
@@ -47,22 +46,22 @@ indirect enum JSON: Equatable, Decodable, CustomStringConvertible {
     }
 
     init(node: Node) {
-        switch node {
-        case .scalar(let scalar):
-            switch ScalarMeaning(scalar) {
+        switch node.content {
+        case .scalar(let string, let style):
+            switch ScalarMeaning(string, style: style) {
             case .null: self = .null
             case .bool(let value): self = .bool(value)
             case .integer(let value): self = .integer(value)
             case .number(let value): self = .number(value)
             case .text(let value): self = .string(value)
             }
-        case .sequence(let sequence):
-            self = .array(sequence.map(JSON.init(node:)))
-        case .mapping(let mapping):
+        case .list(let elements):
+            self = .array(elements.map(JSON.init(node:)))
+        case .mapping(let pairs):
             var members: [String: JSON] = [:]
-            for pair in mapping {
-                guard case .scalar(let key) = pair.key else { continue }
-                members[key.string] = JSON(node: pair.value)
+            for pair in pairs {
+                guard case .scalar(let key, _) = pair.key.content else { continue }
+                members[key] = JSON(node: pair.value)
             }
             self = .object(members)
         }

@@ -1,6 +1,6 @@
 import Foundation
-import PullSyncKernel
 import PartnerAdapterKit
+import PullSyncKernel
 import Testing
 
 @testable import PartnerManifest
@@ -33,13 +33,13 @@ import Testing
     }
 
     @Test(arguments: [
-        ([String](), ManifestValidator.topLevelKeys),
-        (["pull"], ManifestValidator.pullKeys),
-        (["pull", "auth"], ManifestValidator.authKeys),
-        (["pull", "auth", "bearer"], ManifestValidator.referenceKeys),
-        (["pull", "response"], ManifestValidator.responseKeys),
-        (["pull", "rate_limit"], ManifestValidator.rateLimitKeys),
-        (["consent"], ManifestValidator.consentKeys),
+        ([String](), ManifestKeys.names(under: nil)),
+        (["pull"], ManifestKeys.names(under: "pull")),
+        (["pull", "auth"], ManifestKeys.names(under: "pull.auth")),
+        (["pull", "auth", "bearer"], ManifestKeys.secretReferenceKeys),
+        (["pull", "response"], ManifestKeys.names(under: "pull.response")),
+        (["pull", "rate_limit"], ManifestKeys.names(under: "pull.rate_limit")),
+        (["consent"], ManifestKeys.names(under: "consent")),
     ])
     func schemaAndLoaderAgreeOnKeys(path: [String], loaderKeys: [String]) throws {
         #expect(try keys(schema(), path) == loaderKeys.sorted())
