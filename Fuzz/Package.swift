@@ -21,7 +21,10 @@ let package = Package(
         // the kernel's Retry-After reading.
         .executableTarget(
             name: "ResponseFuzzer",
-            dependencies: [.product(name: "PullSyncKernel", package: "pullsync")]
+            dependencies: [
+                .product(name: "PullSyncKernel", package: "pullsync"),
+                .product(name: "PartnerAdapterKit", package: "pullsync"),
+            ]
         ),
     ]
 )

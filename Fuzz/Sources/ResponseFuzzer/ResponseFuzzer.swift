@@ -1,3 +1,4 @@
+import PartnerAdapterKit
 import PullSyncKernel
 
 #if canImport(Glibc)
