@@ -95,7 +95,9 @@ if scenario == "baseline" {
         return Partner(
             id: id,
             sourceDomain: "\(id).example",
-            allowedHosts: AllowedHosts([host]),
+            policy: PartnerPolicy(
+                allowedHosts: AllowedHosts([host])
+            ),
             adapter: HTTPPullAdapter(configuration: configuration, token: Secret("token-\(id)"))
         )
     }

@@ -193,7 +193,7 @@ extension FanOutCommand {
                     sourceDomain: partner.sourceDomain,
                     now: now
                 )
-                calls.append((try partner.adapter.makeRequest(for: context), TransportLimits(timeout: partner.timeout)))
+                calls.append((try partner.adapter.makeRequest(for: context), TransportLimits(timeout: partner.policy.timeout)))
             }
         }
         ecBase += requests

@@ -154,7 +154,7 @@ struct HeadOfLineCommand: AsyncParsableCommand {
             let partner = byID[call.partnerID]!
             let result = await transport.send(
                 call.request,
-                limits: TransportLimits(timeout: partner.timeout, maxBodyBytes: 64 * 1024)
+                limits: TransportLimits(timeout: partner.policy.timeout, maxBodyBytes: 64 * 1024)
             )
             if case .uid(let uid, let expiresAt) = partner.adapter.classify(result, context: call.context) {
                 let value = PartnerUID(uid: uid, syncedAt: call.context.now, expiresAt: expiresAt)

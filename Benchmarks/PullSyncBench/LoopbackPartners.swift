@@ -41,9 +41,11 @@ struct LoopbackPartners {
             return Partner(
                 id: id,
                 sourceDomain: "\(id).example",
-                allowedHosts: AllowedHosts(["localhost"]),
-                rateLimit: rateLimit,
-                timeout: timeout,
+                policy: PartnerPolicy(
+                    allowedHosts: AllowedHosts(["localhost"]),
+                    rateLimit: rateLimit,
+                    timeout: timeout
+                ),
                 adapter: HTTPPullAdapter(configuration: configuration, token: Secret("token-\(id)"))
             )
         }

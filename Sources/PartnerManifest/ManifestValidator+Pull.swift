@@ -4,11 +4,8 @@ import PullSyncKernel
 /// The validated `pull` section.
 struct PullSection {
     var enabled = true
-    var allowedHosts = AllowedHosts([])
-    var ttl = Duration.seconds(86_400)
-    var rateLimit = RateLimitPolicy()
-    var timeout = Duration.seconds(1)
-    var budgetPerSecond: Double?
+    /// The policy's defaults, overridden by what the section gives (`consent` is top-level).
+    var policy = PartnerPolicy(allowedHosts: AllowedHosts([]))
     var adapter: PartnerManifest.Adapter?
     var secrets: [PartnerManifest.SecretUse] = []
     var adapterPosition: SourcePosition?
@@ -75,22 +72,22 @@ extension ManifestValidator {
             }
         }
 
-        if let entry = pull["timeout"], let value = duration(entry) { section.timeout = value }
-        if let entry = pull["ttl"], let value = duration(entry) { section.ttl = value }
+        if let entry = pull["timeout"], let value = duration(entry) { section.policy.timeout = value }
+        if let entry = pull["ttl"], let value = duration(entry) { section.policy.ttl = value }
         if let entry = pull["rate_limit"], let fields = fields(of: entry) {
-            if let entry = fields["calls"], let value = integer(entry) { section.rateLimit.calls = value }
-            if let entry = fields["window"], let value = duration(entry) { section.rateLimit.window = value }
+            if let entry = fields["calls"], let value = integer(entry) { section.policy.rateLimit.calls = value }
+            if let entry = fields["window"], let value = duration(entry) { section.policy.rateLimit.window = value }
         }
         if let entry = pull["budget_per_second"] {
             switch entry.value.meaning {
-            case .integer(let value) where value > 0: section.budgetPerSecond = Double(value)
-            case .number(let value) where value > 0: section.budgetPerSecond = value
+            case .integer(let value) where value > 0: section.policy.budgetPerSecond = Double(value)
+            case .number(let value) where value > 0: section.policy.budgetPerSecond = value
             default: mismatch(entry)
             }
         }
 
         guard problemCount == before, let hosts, let url else { return nil }
-        section.allowedHosts = hosts
+        section.policy.allowedHosts = hosts
         if let compiled {
             section.adapter = .compiled(.init(name: compiled.name, url: url, parameters: compiled.parameters))
             section.secrets = compiled.secrets

@@ -112,19 +112,15 @@ struct ManifestValidator {
             }
         }
 
-        guard problemCount == 0, let id, let sourceDomain, let pull, let adapter = pull.adapter else { return nil }
+        guard problemCount == 0, let id, let sourceDomain, var pull, let adapter = pull.adapter else { return nil }
+        pull.policy.consent = consent
         return PartnerManifest(
             path: path,
             id: id.value,
             name: name ?? id.value,
             sourceDomain: sourceDomain.value,
             pullEnabled: pull.enabled,
-            allowedHosts: pull.allowedHosts,
-            ttl: pull.ttl,
-            rateLimit: pull.rateLimit,
-            timeout: pull.timeout,
-            budgetPerSecond: pull.budgetPerSecond,
-            consent: consent,
+            policy: pull.policy,
             adapter: adapter,
             secrets: pull.secrets,
             idLocation: (id.position.line, id.position.column),

@@ -14,18 +14,9 @@ public struct PartnerManifest: Sendable {
     public var sourceDomain: String
     /// `pull.enabled`.
     public var pullEnabled: Bool
-    /// `pull.allowed_hosts`, normalized.
-    public var allowedHosts: AllowedHosts
-    /// `pull.ttl`.
-    public var ttl: Duration
-    /// `pull.rate_limit`.
-    public var rateLimit: RateLimitPolicy
-    /// `pull.timeout`.
-    public var timeout: Duration
-    /// `pull.budget_per_second`.
-    public var budgetPerSecond: Double?
-    /// `consent`.
-    public var consent: PartnerConsentRequirements
+    /// `pull.allowed_hosts` (normalized), `pull.ttl`, `pull.rate_limit`, `pull.timeout`,
+    /// `pull.budget_per_second` and `consent`, with the defaults for what is not given.
+    public var policy: PartnerPolicy
     /// How the partner is spoken to: the manifest-driven HTTP shape, or a compiled adapter.
     public var adapter: Adapter
     /// Every secret reference, with where it is written (for "secret not resolved" errors).
@@ -88,12 +79,7 @@ public struct PartnerManifest: Sendable {
             sourceDomain: sourceDomain,
             pullEnabled: pullEnabled,
             disabledReason: disabledReason,
-            allowedHosts: allowedHosts,
-            ttl: ttl,
-            rateLimit: rateLimit,
-            timeout: timeout,
-            budgetPerSecond: budgetPerSecond,
-            consent: consent,
+            policy: policy,
             adapter: partnerAdapter
         )
     }

@@ -162,7 +162,7 @@ package final class Backfill: Sendable {
                 "partner '\(partnerID)' is disabled: \(found.disabledReason ?? "pull.enabled is false")"
             )
         }
-        if let vendor = found.consent.tcfVendorID {
+        if let vendor = found.policy.consent.tcfVendorID {
             // A TCF denial for one vendor doesn't withdraw the EC, so the store can't tell
             // which ECs this partner may be called for.
             throw BackfillError(
@@ -181,7 +181,7 @@ package final class Backfill: Sendable {
         var filling = found
         // One call per EC per window: a call already counted in the window (organic, or an
         // earlier run) makes this one a skip.
-        filling.rateLimit = RateLimitPolicy(calls: 1, window: found.rateLimit.window)
+        filling.policy.rateLimit = RateLimitPolicy(calls: 1, window: found.policy.rateLimit.window)
         let single: PartnerRegistry
         do {
             single = try PartnerRegistry([filling])
@@ -192,12 +192,12 @@ package final class Backfill: Sendable {
         var options = options
         // The budget caps all traffic to the partner: pacing above it would only spend the
         // run waiting on refusals.
-        if let budget = found.budgetPerSecond { options.rate = min(options.rate, budget) }
+        if let budget = found.policy.budgetPerSecond { options.rate = min(options.rate, budget) }
         self.options = options
         self.source = store
         self.clock = clock
         self.logger = logger
-        let timeout = found.timeout.seconds
+        let timeout = found.policy.timeout.seconds
         self.concurrency =
             options.concurrency ?? min(256, max(1, Int((options.rate * max(timeout, 0.001)).rounded(.up))))
         var kernelConfiguration = configuration
@@ -224,7 +224,7 @@ package final class Backfill: Sendable {
     package var progress: BackfillProgress? { current.withLock { $0 } }
 
     private var query: BackfillQuery {
-        BackfillQuery(sourceDomain: partner.sourceDomain, ttl: partner.ttl, now: clock.now())
+        BackfillQuery(sourceDomain: partner.sourceDomain, ttl: partner.policy.ttl, now: clock.now())
     }
 
     // MARK: Dry run

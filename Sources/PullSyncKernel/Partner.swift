@@ -12,18 +12,8 @@ public struct Partner: Sendable {
     /// Why the partner is disabled when it was enabled in its manifest (a missing secret).
     /// Never contains a secret value.
     public var disabledReason: String?
-    /// Hosts the pull URL may point at.
-    public var allowedHosts: AllowedHosts
-    /// A stored UID older than this is stale. Default 86,400 s.
-    public var ttl: Duration
-    /// Calls per EC per window.
-    public var rateLimit: RateLimitPolicy
-    /// The whole call's deadline. Default 1 s.
-    public var timeout: Duration
-    /// Calls per second across all traffic, or `nil` for no budget.
-    public var budgetPerSecond: Double?
-    /// Which consent signals this partner needs.
-    public var consent: PartnerConsentRequirements
+    /// When and how it may be called: hosts, freshness, limits, deadline, consent.
+    public var policy: PartnerPolicy
     /// Builds requests and classifies responses.
     public var adapter: any PartnerAdapter
 
@@ -38,12 +28,7 @@ public struct Partner: Sendable {
         sourceDomain: String,
         pullEnabled: Bool = true,
         disabledReason: String? = nil,
-        allowedHosts: AllowedHosts,
-        ttl: Duration = .seconds(86_400),
-        rateLimit: RateLimitPolicy = RateLimitPolicy(),
-        timeout: Duration = .seconds(1),
-        budgetPerSecond: Double? = nil,
-        consent: PartnerConsentRequirements = PartnerConsentRequirements(),
+        policy: PartnerPolicy,
         adapter: any PartnerAdapter
     ) {
         self.id = id
@@ -51,12 +36,7 @@ public struct Partner: Sendable {
         self.sourceDomain = HostName.normalize(sourceDomain)
         self.pullEnabled = pullEnabled
         self.disabledReason = disabledReason
-        self.allowedHosts = allowedHosts
-        self.ttl = ttl
-        self.rateLimit = rateLimit
-        self.timeout = timeout
-        self.budgetPerSecond = budgetPerSecond
-        self.consent = consent
+        self.policy = policy
         self.adapter = adapter
     }
 
@@ -67,6 +47,41 @@ public struct Partner: Sendable {
         return id.utf8.allSatisfy { byte in
             (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x5F || byte == 0x2D
         }
+    }
+}
+
+/// When and how a partner may be called, as its manifest says (`pull.allowed_hosts`, `pull.ttl`,
+/// `pull.rate_limit`, `pull.timeout`, `pull.budget_per_second`, `consent`): one value shared by
+/// the validated manifest and the running ``Partner``, with the defaults in one place.
+public struct PartnerPolicy: Sendable, Hashable {
+    /// Hosts the pull URL may point at.
+    public var allowedHosts: AllowedHosts
+    /// A stored UID older than this is stale. Default 86,400 s.
+    public var ttl: Duration
+    /// Calls per EC per window.
+    public var rateLimit: RateLimitPolicy
+    /// The whole call's deadline. Default 1 s.
+    public var timeout: Duration
+    /// Calls per second across all traffic, or `nil` for no budget.
+    public var budgetPerSecond: Double?
+    /// Which consent signals this partner needs.
+    public var consent: PartnerConsentRequirements
+
+    /// A policy with the defaults for whatever is not given.
+    public init(
+        allowedHosts: AllowedHosts,
+        ttl: Duration = .seconds(86_400),
+        rateLimit: RateLimitPolicy = RateLimitPolicy(),
+        timeout: Duration = .seconds(1),
+        budgetPerSecond: Double? = nil,
+        consent: PartnerConsentRequirements = PartnerConsentRequirements()
+    ) {
+        self.allowedHosts = allowedHosts
+        self.ttl = ttl
+        self.rateLimit = rateLimit
+        self.timeout = timeout
+        self.budgetPerSecond = budgetPerSecond
+        self.consent = consent
     }
 }
 

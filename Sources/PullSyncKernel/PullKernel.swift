@@ -90,9 +90,9 @@ public final class PullKernel: Sendable {
         let partners = registry.partners.map { partner in
             RunningPartner(
                 partner,
-                protection: protections[partner.id]?.carried(toBudget: partner.budgetPerSecond)
+                protection: protections[partner.id]?.carried(toBudget: partner.policy.budgetPerSecond)
                     ?? PartnerProtection(
-                        budget: partner.budgetPerSecond,
+                        budget: partner.policy.budgetPerSecond,
                         policy: configuration.circuitBreaker,
                         maxInFlight: configuration.effectiveMaxInFlightPerPartner
                     ),
@@ -193,7 +193,7 @@ public final class PullKernel: Sendable {
     /// Whether `url` may be sent to for `partner`: on its allow-list, and `https`, unless the
     /// host is loopback and the development switch allows it.
     package func isAllowed(_ url: PartnerURL, for partner: Partner) -> Bool {
-        guard partner.allowedHosts.contains(url.host) else { return false }
+        guard partner.policy.allowedHosts.contains(url.host) else { return false }
         if HostName.isLoopback(url.host) {
             return configuration.allowLoopback && (url.scheme == "https" || url.scheme == "http")
         }
@@ -338,7 +338,7 @@ public final class PullKernel: Sendable {
     /// with a store that shares budgets, from all nodes together. A call refused here is not
     /// sent; it counts as a `budget` decision too.
     func mayStartSending(_ call: PlannedCall) async -> Bool {
-        guard let perSecond = call.partner.definition.budgetPerSecond else { return true }
+        guard let perSecond = call.partner.definition.policy.budgetPerSecond else { return true }
         let refuse = {
             call.partner.metrics.decision(.skip(.budget))
             return false
@@ -431,7 +431,7 @@ public final class PullKernel: Sendable {
         partner: Partner
     ) async -> (Int?, PullOutcome, Duration?) {
         guard isAllowed(request.url, for: partner) else { return (nil, .refusedTarget, nil) }
-        let limits = TransportLimits(timeout: partner.timeout, maxBodyBytes: configuration.maxBodyBytes)
+        let limits = TransportLimits(timeout: partner.policy.timeout, maxBodyBytes: configuration.maxBodyBytes)
         let result = await transport.send(request, limits: limits)
         var status: Int?
         var retryAfter: Duration?

@@ -47,14 +47,14 @@ struct Committing: PlanningMode {
         let requests = batch.map { call in
             RateLimitRequest(
                 key: RateLimitRequest.pullKey(partnerID: call.partnerID, ecHash: ecHash),
-                policy: call.partner.definition.rateLimit
+                policy: call.partner.definition.policy.rateLimit
             )
         }
         let admitted: [LeasedAdmission]
         if kernel.rateLimiter.sharesLeases {
             // Long enough for the slowest call of the batch and its write; a node that dies
             // mid-call holds the pair no longer than this.
-            let longest = batch.map(\.partner.definition.timeout).max() ?? .zero
+            let longest = batch.map(\.partner.definition.policy.timeout).max() ?? .zero
             let lease = CallLease(holder: kernel.leaseHolder, expiresAt: now + longest + kernel.configuration.leaseMargin)
             admitted = try await kernel.rateLimiter.admit(requests, lease: lease, at: now)
         } else {
@@ -99,7 +99,7 @@ struct Explaining: PlanningMode {
     {
         var admitted: [LeasedAdmission] = []
         for call in batch {
-            let policy = call.partner.definition.rateLimit
+            let policy = call.partner.definition.policy.rateLimit
             let key = RateLimitRequest.pullKey(partnerID: call.partnerID, ecHash: ecHash)
             let used = try await kernel.rateLimiter.count(key: key, window: policy.window, at: now)
             admitted.append(used < policy.calls ? .admitted : .rateLimited)
@@ -156,12 +156,12 @@ extension PullKernel {
         var candidates: [RunningPartner] = []
         for partner in enabled {
             let definition = partner.definition
-            if let denial = consent.denial(for: definition.consent)
-                ?? request.consent.policyDenial(of: definition.consent)
+            if let denial = consent.denial(for: definition.policy.consent)
+                ?? request.consent.policyDenial(of: definition.policy.consent)
             {
                 decide(partner, .skip(denial.reason))
             } else if let existing = record.partners[definition.sourceDomain],
-                existing.isFresh(at: now, ttl: definition.ttl)
+                existing.isFresh(at: now, ttl: definition.policy.ttl)
             {
                 decide(partner, .skip(.fresh))
             } else {

@@ -3,12 +3,13 @@ public import PartnerAdapterKit
 
 /// Builders for partners and ECs in tests and benchmarks.
 public enum TestPartners {
-    /// A manifest-style partner `id` at `https://{id}.partner.example/pull`, bearer token `token-{id}`.
+    /// A manifest-style partner `id` at `https://{id}.partner.example/pull`, bearer token `token-{id}`,
+    /// with ``PartnerPolicy``'s defaults for what is not given.
     public static func partner(
         _ id: String,
-        ttl: Duration = .seconds(86_400),
+        ttl: Duration? = nil,
         rateLimit: RateLimitPolicy = RateLimitPolicy(),
-        timeout: Duration = .seconds(1),
+        timeout: Duration? = nil,
         budgetPerSecond: Double? = nil,
         consent: PartnerConsentRequirements = PartnerConsentRequirements(),
         pullEnabled: Bool = true,
@@ -19,16 +20,19 @@ public enum TestPartners {
             url: PartnerURL(scheme: "https", host: host, path: "/pull"),
             auth: .bearer(.environment("TOKEN_\(id.uppercased())"))
         )
+        var policy = PartnerPolicy(
+            allowedHosts: AllowedHosts([host]),
+            rateLimit: rateLimit,
+            budgetPerSecond: budgetPerSecond,
+            consent: consent
+        )
+        if let ttl { policy.ttl = ttl }
+        if let timeout { policy.timeout = timeout }
         return Partner(
             id: id,
             sourceDomain: "\(id).example",
             pullEnabled: pullEnabled,
-            allowedHosts: AllowedHosts([host]),
-            ttl: ttl,
-            rateLimit: rateLimit,
-            timeout: timeout,
-            budgetPerSecond: budgetPerSecond,
-            consent: consent,
+            policy: policy,
             adapter: HTTPPullAdapter(configuration: configuration, token: token ?? Secret("token-\(id)"))
         )
     }

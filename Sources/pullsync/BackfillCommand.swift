@@ -122,7 +122,7 @@ struct BackfillCommand: AsyncParsableCommand {
             logger: logger
         )
         let options = BackfillOptions(
-            rate: rate.flatMap(Self.parseRate) ?? selected.budgetPerSecond ?? 10,
+            rate: rate.flatMap(Self.parseRate) ?? selected.policy.budgetPerSecond ?? 10,
             limit: limit,
             concurrency: concurrency
         )
@@ -163,7 +163,7 @@ struct BackfillCommand: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigint, .sigterm],
             logger: logger
         )
-        group.maximumGracefulShutdownDuration = selected.timeout + .seconds(15)
+        group.maximumGracefulShutdownDuration = selected.policy.timeout + .seconds(15)
         do {
             try await ServiceGroup(configuration: group).run()
         } catch {

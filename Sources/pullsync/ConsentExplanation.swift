@@ -134,7 +134,7 @@ struct ConsentExplanation {
         if withdrawn { return "the EC's consent was withdrawn" }
         if let requestDenial, requestDenial.reason == reason { return requestDenial.detail }
         guard let index = registry.index(of: decision.partnerID) else { return nil }
-        let requirements = registry.partners[index].consent
+        let requirements = registry.partners[index].policy.consent
         return (partnerConsent.denial(for: requirements) ?? host.policyDenial(of: requirements))?.detail
     }
 }

@@ -13,12 +13,12 @@ import Testing
         #expect(manifest.name == "acme")
         #expect(manifest.sourceDomain == "acme.example")
         #expect(manifest.pullEnabled)
-        #expect(manifest.allowedHosts == AllowedHosts(["sync.acme.example"]))
-        #expect(manifest.ttl == .seconds(86_400))
-        #expect(manifest.timeout == .seconds(1))
-        #expect(manifest.rateLimit == RateLimitPolicy(calls: 10, window: .seconds(3600)))
-        #expect(manifest.budgetPerSecond == nil)
-        #expect(manifest.consent == PartnerConsentRequirements())
+        #expect(manifest.policy.allowedHosts == AllowedHosts(["sync.acme.example"]))
+        #expect(manifest.policy.ttl == .seconds(86_400))
+        #expect(manifest.policy.timeout == .seconds(1))
+        #expect(manifest.policy.rateLimit == RateLimitPolicy(calls: 10, window: .seconds(3600)))
+        #expect(manifest.policy.budgetPerSecond == nil)
+        #expect(manifest.policy.consent == PartnerConsentRequirements())
         #expect(manifest.http?.url == PartnerURL(scheme: "https", host: "sync.acme.example", path: "/v1/pull"))
         #expect(manifest.http?.query.map(\.name) == ["ec_id"])
         #expect(manifest.http?.query.map(\.value.source) == ["{ec_id}"])
@@ -78,7 +78,7 @@ import Testing
         #expect(manifest.name == "BrightBid DSP")
         #expect(manifest.sourceDomain == "brightbid.example")
         #expect(!manifest.pullEnabled)
-        #expect(manifest.allowedHosts.hosts == ["match.brightbid.example", "backup.brightbid.example"])
+        #expect(manifest.policy.allowedHosts.hosts == ["match.brightbid.example", "backup.brightbid.example"])
         #expect(manifest.http?.url.scheme == "https")
         #expect(manifest.http?.url.host == "match.brightbid.example")
         #expect(manifest.http?.url.port == 8443)
@@ -93,11 +93,11 @@ import Testing
         #expect(manifest.secrets.first?.column == 13)
         #expect(manifest.http?.uidPath == ["data", "user", "id"])
         #expect(manifest.http?.notFoundStatuses == [404, 410, 204])
-        #expect(manifest.timeout == .milliseconds(750))
-        #expect(manifest.ttl == .seconds(43_200))
-        #expect(manifest.rateLimit == RateLimitPolicy(calls: 4, window: .seconds(1800)))
-        #expect(manifest.budgetPerSecond == 2.5)
-        #expect(manifest.consent == PartnerConsentRequirements(tcfVendorID: 123, gppSkipSections: [7, 8]))
+        #expect(manifest.policy.timeout == .milliseconds(750))
+        #expect(manifest.policy.ttl == .seconds(43_200))
+        #expect(manifest.policy.rateLimit == RateLimitPolicy(calls: 4, window: .seconds(1800)))
+        #expect(manifest.policy.budgetPerSecond == 2.5)
+        #expect(manifest.policy.consent == PartnerConsentRequirements(tcfVendorID: 123, gppSkipSections: [7, 8]))
     }
 
     @Test(arguments: [
@@ -116,12 +116,12 @@ import Testing
     ])
     func durations(_ written: String, _ expected: Duration) throws {
         let manifest = try ManifestFixtures.manifest(ManifestFixtures.base + "  ttl: \(written)\n")
-        #expect(manifest.ttl == expected)
+        #expect(manifest.policy.ttl == expected)
     }
 
     @Test func timeoutMayBeExactlyThirtySeconds() throws {
         let manifest = try ManifestFixtures.manifest(ManifestFixtures.base + "  timeout: 30s\n")
-        #expect(manifest.timeout == .seconds(30))
+        #expect(manifest.policy.timeout == .seconds(30))
     }
 
     @Test(
@@ -141,7 +141,7 @@ import Testing
         let manifest = try ManifestFixtures.manifest(yaml)
         #expect(manifest.http?.url.host == host)
         #expect(manifest.http?.url.port == port)
-        #expect(manifest.allowedHosts.contains(host))
+        #expect(manifest.policy.allowedHosts.contains(host))
     }
 
     @Test func hostsAreNormalized() throws {
@@ -150,7 +150,7 @@ import Testing
             .replacingOccurrences(of: "source_domain: acme.example", with: "source_domain: ACME.Example.")
         let manifest = try ManifestFixtures.manifest(yaml)
         #expect(manifest.sourceDomain == "acme.example")
-        #expect(manifest.allowedHosts.hosts == ["sync.acme.example"])
+        #expect(manifest.policy.allowedHosts.hosts == ["sync.acme.example"])
         #expect(manifest.http?.url.scheme == "https")
         #expect(manifest.http?.url.host == "sync.acme.example")
         #expect(manifest.http?.url.description == "https://sync.acme.example/v1/pull")
@@ -252,11 +252,11 @@ import Testing
         #expect(partner.sourceDomain == "acme.example")
         #expect(partner.pullEnabled)
         #expect(partner.disabledReason == nil)
-        #expect(partner.allowedHosts == manifest.allowedHosts)
-        #expect(partner.ttl == .seconds(7200))
-        #expect(partner.timeout == .seconds(2))
-        #expect(partner.budgetPerSecond == 5)
-        #expect(partner.consent.tcfVendorID == 7)
+        #expect(partner.policy.allowedHosts == manifest.policy.allowedHosts)
+        #expect(partner.policy.ttl == .seconds(7200))
+        #expect(partner.policy.timeout == .seconds(2))
+        #expect(partner.policy.budgetPerSecond == 5)
+        #expect(partner.policy.consent.tcfVendorID == 7)
         let adapter = try #require(partner.adapter as? HTTPPullAdapter)
         #expect(adapter.configuration == manifest.http)
 

@@ -34,7 +34,7 @@ enum FixtureRun {
         #expect(partner.id == fixtureCase.partner, "the folder is named after the partner id")
         var registry = loaded.registry
         if let timeout {
-            partner.timeout = timeout
+            partner.policy.timeout = timeout
             registry = try PartnerRegistry([partner])
         }
         let edgeCookie = try #require(DefaultEdgeCookieFormat().parse(fixture.context.ecID), "context.ec_id")

@@ -69,8 +69,10 @@ import Testing
         let partner = Partner(
             id: "orbit",
             sourceDomain: "orbit.example",
-            allowedHosts: AllowedHosts(["api.orbit.example"]),
-            ttl: .seconds(3600),
+            policy: PartnerPolicy(
+                allowedHosts: AllowedHosts(["api.orbit.example"]),
+                ttl: .seconds(3600)
+            ),
             adapter: adapter
         )
         let expiry = Self.now.secondsSinceEpoch + 2 * 86_400

@@ -47,7 +47,7 @@ struct DeferredTests {
     func capCountsOnlyDispatched() async throws {
         let harness = try Harness(
             partners: partners(["a", "b", "c", "d", "e"]) { partner in
-                if partner.id == "a" || partner.id == "b" { partner.rateLimit = RateLimitPolicy(calls: 0) }
+                if partner.id == "a" || partner.id == "b" { partner.policy.rateLimit = RateLimitPolicy(calls: 0) }
             },
             configuration: PullSyncConfiguration(maxCallsPerRequest: 2)
         )

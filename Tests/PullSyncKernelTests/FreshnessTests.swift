@@ -47,7 +47,7 @@ struct FreshnessTests {
         ]
     )
     func freshness(_ scenario: Case) async throws {
-        let harness = try Harness(partners: partners(["a"]) { $0.ttl = scenario.ttl })
+        let harness = try Harness(partners: partners(["a"]) { $0.policy.ttl = scenario.ttl })
         let now = harness.clock.now()
         let stored = uid("old", age: scenario.age, now: now, expiresAt: scenario.expiresIn.map { now + $0 })
         try await harness.seed(1, uids: ["a": stored])
@@ -68,7 +68,7 @@ struct FreshnessTests {
 
     @Test("A UID learned now is fresh on the next request and stale after the TTL")
     func learnedUIDAges() async throws {
-        let harness = try Harness(partners: partners(["a"]) { $0.ttl = .seconds(3600) })
+        let harness = try Harness(partners: partners(["a"]) { $0.policy.ttl = .seconds(3600) })
         harness.transport.script(TestPartners.host("a"), .uid("u1"))
 
         _ = await harness.kernel.process(request(1, issued: true))

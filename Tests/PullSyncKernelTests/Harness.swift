@@ -164,8 +164,10 @@ func httpPartner(
     return Partner(
         id: id,
         sourceDomain: "\(id).example",
-        allowedHosts: AllowedHosts(allowedHosts ?? [url.host]),
-        timeout: timeout,
+        policy: PartnerPolicy(
+            allowedHosts: AllowedHosts(allowedHosts ?? [url.host]),
+            timeout: timeout
+        ),
         adapter: HTTPPullAdapter(configuration: configuration, token: token)
     )
 }

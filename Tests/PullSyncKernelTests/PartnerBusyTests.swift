@@ -6,7 +6,7 @@ import Testing
     @Test("A hanging partner can hold at most its in-flight cap; the others keep being called")
     func hangingPartnerDoesNotStarveOthers() async throws {
         let harness = try Harness(
-            partners: partners(["slow", "fast"]) { $0.timeout = .seconds(30) },
+            partners: partners(["slow", "fast"]) { $0.policy.timeout = .seconds(30) },
             configuration: PullSyncConfiguration(maxInFlightCalls: 4, maxInFlightPerPartner: 2)
         )
         // The slow partner never answers (its calls end only at shutdown); the fast one answers

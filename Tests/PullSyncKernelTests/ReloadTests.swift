@@ -34,11 +34,11 @@ struct ReloadTests {
 
     @Test("A partner whose budget changed keeps its circuit but gets the new budget")
     func budgetChange() async throws {
-        let harness = try Harness(partners: partners(["a"]) { $0.budgetPerSecond = 1 })
+        let harness = try Harness(partners: partners(["a"]) { $0.policy.budgetPerSecond = 1 })
         let dispatcher = PullDispatcher(kernel: harness.kernel)
         #expect(await dispatcher.kernel.process(request(1, issued: true)).plan.decision(for: "a") == .dispatch)
         #expect(await dispatcher.kernel.process(request(2, issued: true)).plan.decision(for: "a") == .skip(.budget))
-        dispatcher.reload(try PartnerRegistry(partners(["a"]) { $0.budgetPerSecond = 100 }))
+        dispatcher.reload(try PartnerRegistry(partners(["a"]) { $0.policy.budgetPerSecond = 100 }))
         #expect(await dispatcher.kernel.process(request(3, issued: true)).plan.decision(for: "a") == .dispatch)
     }
 

@@ -37,7 +37,7 @@ struct SharedBudgetKernelTests {
         let store = BudgetStore(refusedKey: "budget:a")
         let harness = try Harness(
             partners: partners(["a", "b", "c"]) { partner in
-                if partner.id != "c" { partner.budgetPerSecond = partner.id == "a" ? 1 : 50 }
+                if partner.id != "c" { partner.policy.budgetPerSecond = partner.id == "a" ? 1 : 50 }
             },
             rateLimiter: store
         )
@@ -82,7 +82,7 @@ struct SharedBudgetKernelTests {
 
     @Test("A store that doesn't share budgets is never asked")
     func notShared() async throws {
-        let harness = try Harness(partners: partners(["a"]) { $0.budgetPerSecond = 5 })
+        let harness = try Harness(partners: partners(["a"]) { $0.policy.budgetPerSecond = 5 })
         #expect(!harness.rateLimiter.sharesBudgets)
         #expect(await harness.kernel.process(request(1, issued: true)).plan.decision(for: "a") == .dispatch)
         #expect(harness.calls("a") == 1)

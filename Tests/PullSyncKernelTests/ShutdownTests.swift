@@ -95,7 +95,7 @@ struct ShutdownTests {
     func callsNotStartedAreNotSent(held: Held) async throws {
         let answer = TestGate()
         let harness = try Harness(
-            partners: partners(count: 4) { $0.budgetPerSecond = 1 },
+            partners: partners(count: 4) { $0.policy.budgetPerSecond = 1 },
             configuration: held.configuration,
             fallback: ScriptedTransport.Reply.uid("u").held(by: answer)
         )

@@ -198,7 +198,7 @@ struct TemplateTests {
             token: Secret("t")
         )
         // The TC string (the TCF v2 specification's URL example) consents to vendor 2 and purpose 1.
-        partner.consent = PartnerConsentRequirements(tcfVendorID: 2)
+        partner.policy.consent = PartnerConsentRequirements(tcfVendorID: 2)
         let harness = try Harness(partners: [partner])
         try await harness.seed(1)
 

@@ -131,7 +131,7 @@ struct URLSafetyTests {
     @Test("A refused URL gives back its budget token")
     func badURLRefundsBudget() async throws {
         var partner = httpPartner("a", url: PartnerURL(scheme: "http", host: "a.partner.example"), token: Secret("t"))
-        partner.budgetPerSecond = 1
+        partner.policy.budgetPerSecond = 1
         let harness = try Harness(partners: [partner])
 
         for n in 1...3 {

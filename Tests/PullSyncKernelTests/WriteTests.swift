@@ -122,7 +122,9 @@ struct WriteTests {
         let partner = Partner(
             id: "compiled",
             sourceDomain: "compiled.example",
-            allowedHosts: AllowedHosts(["ids.compiled.example"]),
+            policy: PartnerPolicy(
+                allowedHosts: AllowedHosts(["ids.compiled.example"])
+            ),
             adapter: FixedOutcomeAdapter(host: "ids.compiled.example", outcome: .uid("c-1", expiresAt: expiry))
         )
         let harness = try Harness(partners: [partner])

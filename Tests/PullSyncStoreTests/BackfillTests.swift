@@ -98,9 +98,11 @@ struct BackfillTests {
         return Partner(
             id: "fill",
             sourceDomain: domain,
-            allowedHosts: AllowedHosts(["127.0.0.1"]),
-            timeout: .seconds(30),  // generous: a busy machine is no partner fault
-            budgetPerSecond: budget,
+            policy: PartnerPolicy(
+                allowedHosts: AllowedHosts(["127.0.0.1"]),
+                timeout: .seconds(30),  // generous: a busy machine is no partner fault,
+                budgetPerSecond: budget
+            ),
             adapter: HTTPPullAdapter(configuration: configuration, token: nil)
         )
     }

@@ -22,9 +22,11 @@ struct MultiNodeTests {
         return Partner(
             id: "hot",
             sourceDomain: "hot.example",
-            allowedHosts: AllowedHosts(["127.0.0.1"]),
-            rateLimit: RateLimitPolicy(calls: calls, window: .seconds(3600)),
-            timeout: .seconds(5),
+            policy: PartnerPolicy(
+                allowedHosts: AllowedHosts(["127.0.0.1"]),
+                rateLimit: RateLimitPolicy(calls: calls, window: .seconds(3600)),
+                timeout: .seconds(5)
+            ),
             adapter: HTTPPullAdapter(configuration: configuration, token: nil)
         )
     }

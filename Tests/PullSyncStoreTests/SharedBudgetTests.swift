@@ -76,7 +76,7 @@ struct SharedBudgetTests {
         server.script(path: "/pull", .status(404))
         let url = try await freshURL(.postgres)
         var partner = MultiNodeTests.partner(port: server.port, calls: 10)
-        partner.budgetPerSecond = 50
+        partner.policy.budgetPerSecond = 50
         var logger = Logger(label: "budget-flood")
         logger.logLevel = .error
         let nodes = try await (0..<3).asyncMap { _ in try await Node(url: url, partner: partner, logger: logger) }

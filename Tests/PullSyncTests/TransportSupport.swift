@@ -143,8 +143,10 @@ func makePartner(
     return Partner(
         id: id,
         sourceDomain: "\(id).example",
-        allowedHosts: AllowedHosts(allowedHosts ?? [host]),
-        timeout: timeout,
+        policy: PartnerPolicy(
+            allowedHosts: AllowedHosts(allowedHosts ?? [host]),
+            timeout: timeout
+        ),
         adapter: HTTPPullAdapter(configuration: configuration, token: Secret(token))
     )
 }
