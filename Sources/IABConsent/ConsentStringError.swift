@@ -38,6 +38,7 @@ public struct ConsentStringError: Error, Sendable, Hashable, CustomStringConvert
     /// What is wrong and where, e.g. `TC string segment 1: vendor consents range entry 3 ends past the string`.
     public let message: String
 
+    /// Creates an error of `kind`; the message says what is wrong and where.
     public init(_ kind: Kind, _ message: String) {
         self.kind = kind
         self.message = message

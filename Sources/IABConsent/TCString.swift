@@ -24,6 +24,7 @@ public struct TCString: Sendable, Equatable {
 
         /// The purpose restricted (1 to 63).
         public var purposeID: Int
+        /// What the publisher requires of the vendors for the purpose.
         public var type: RestrictionType
         /// The vendors it applies to.
         public var vendors: VendorSet

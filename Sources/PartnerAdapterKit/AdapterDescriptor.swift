@@ -13,6 +13,7 @@ public struct AdapterDescriptor: Sendable, Hashable {
     /// The parameters, in the order documentation lists them.
     public var parameters: [AdapterParameter]
 
+    /// Creates the descriptor of the adapter that manifests call `name`.
     public init(name: String, summary: String, parameters: [AdapterParameter]) {
         self.name = name
         self.summary = summary
@@ -70,11 +71,14 @@ public struct AdapterParameter: Sendable, Hashable {
 
     /// The key under `pull.params`: `^[a-z][a-z0-9_]*$`.
     public var name: String
+    /// The values it takes, and their rules.
     public var kind: Kind
+    /// Whether manifests must give it, and its default if not.
     public var requirement: Requirement
     /// One line: what it is for.
     public var summary: String
 
+    /// Creates a parameter called `name` (the key under `pull.params`) of `kind`.
     public init(_ name: String, _ kind: Kind, _ requirement: Requirement, summary: String) {
         self.name = name
         self.kind = kind

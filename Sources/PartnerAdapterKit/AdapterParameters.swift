@@ -43,14 +43,17 @@ public struct AdapterParameters: Sendable, Hashable {
         if case .text(let value)? = values[name] { value } else { nil }
     }
 
+    /// An `integer` parameter.
     public func integer(_ name: String) -> Int? {
         if case .integer(let value)? = values[name] { value } else { nil }
     }
 
+    /// A `boolean` parameter.
     public func boolean(_ name: String) -> Bool? {
         if case .boolean(let value)? = values[name] { value } else { nil }
     }
 
+    /// A `duration` parameter.
     public func duration(_ name: String) -> Duration? {
         if case .duration(let value)? = values[name] { value } else { nil }
     }
@@ -60,6 +63,7 @@ public struct AdapterParameters: Sendable, Hashable {
         if case .secret(let value)? = values[name] { value } else { nil }
     }
 
+    /// A `fieldPath` parameter, as its object keys (`data.user.id` is `["data", "user", "id"]`).
     public func fieldPath(_ name: String) -> [String]? {
         if case .fieldPath(let value)? = values[name] { value } else { nil }
     }

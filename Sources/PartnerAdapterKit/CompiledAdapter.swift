@@ -23,6 +23,7 @@ public protocol CompiledAdapter: PartnerAdapter {
 public struct CompiledAdapterConfiguration: Sendable {
     /// `pull.url`, whose host the manifest has checked against `pull.allowed_hosts`.
     public var url: PartnerURL
+    /// `pull.params`, checked against the adapter's descriptor, with defaults filled in.
     public var parameters: AdapterParameters
     private var secrets: [SecretReference: Secret]
 

@@ -23,11 +23,13 @@ public struct HTTPPullAdapter: PartnerAdapter {
             }
         }
 
+        /// `pull.url`: where the request goes; the query items are appended to it.
         public var url: PartnerURL
         /// Query items, in order. Default: `ec_id={ec_id}`.
         public var query: [QueryItem]
         /// Extra headers, in order.
         public var headers: [QueryItem]
+        /// How the token is sent. Default no token.
         public var auth: Auth
         /// Object keys leading to the UID; default `["uid"]`.
         public var uidPath: [String]
@@ -36,14 +38,18 @@ public struct HTTPPullAdapter: PartnerAdapter {
 
         /// One name and its value template.
         public struct QueryItem: Sendable, Hashable {
+            /// The query item's or header's name, as sent.
             public var name: String
+            /// The value, rendered per request (`{ec_id}`, `{token}`, consent strings, ...).
             public var value: Template
+            /// Creates an item `name` whose value renders `value`.
             public init(name: String, value: Template) {
                 self.name = name
                 self.value = value
             }
         }
 
+        /// Creates a configuration; every default is the one documented on its property.
         public init(
             url: PartnerURL,
             query: [QueryItem]? = nil,
@@ -64,6 +70,7 @@ public struct HTTPPullAdapter: PartnerAdapter {
         static let ecIDTemplate: Template = try! Template(parsing: "{ec_id}")
     }
 
+    /// What the manifest says about the request and the response.
     public let configuration: Configuration
     private let token: Secret?
     private let queryUsesToken: Bool
@@ -76,6 +83,9 @@ public struct HTTPPullAdapter: PartnerAdapter {
         self.queryUsesToken = configuration.query.contains { $0.value.variables.contains(.token) }
     }
 
+    /// `GET` of the URL with the rendered query and headers, and the bearer token when `auth` says so.
+    /// Throws when the token is unresolved, a query template uses `{token}`, or a rendered header
+    /// value carries control characters or more than 8 KiB.
     public func makeRequest(for context: PullContext) throws(AdapterError) -> PullRequest {
         // A token in a URL ends up in access logs and printouts; manifests refuse it, and so do we.
         if queryUsesToken { throw AdapterError("query templates may not use {token}; send it in a header") }
@@ -110,6 +120,8 @@ public struct HTTPPullAdapter: PartnerAdapter {
         return PullRequest(method: "GET", url: configuration.url, query: query, headers: headers)
     }
 
+    /// A status in `notFoundStatuses` is not found; a `200` is read for the UID at `uidPath`; any
+    /// other status is an HTTP error.
     public func classify(_ result: TransportResult, context: PullContext) -> PullOutcome {
         switch result {
         case .failure(let failure):

@@ -5,10 +5,12 @@ extension PartnerServer {
     public struct RecordedRequest: Sendable {
         /// One `name=value` pair of the query string, percent-decoded (`+` is kept, as in `URLComponents`).
         public struct QueryItem: Sendable, Equatable {
+            /// The item's name, percent-decoded.
             public var name: String
             /// `nil` when the item has no `=`.
             public var value: String?
 
+            /// Creates an item; a `nil` value is an item without `=`.
             public init(name: String, value: String?) {
                 self.name = name
                 self.value = value

@@ -42,6 +42,7 @@ public final class HTTPPullTransport: PullTransport, Service {
         /// The monotonic time the address TTL is measured on (injected by tests). Default `ContinuousClock.now`.
         public var now: @Sendable () -> ContinuousClock.Instant
 
+        /// Creates a configuration; every default is the one documented on its property.
         public init(
             allowLoopback: Bool = false,
             additionalTrustRootFiles: [String] = [],

@@ -19,8 +19,11 @@ public protocol HostResolver: Sendable {
 
 /// A name did not resolve.
 public struct HostResolutionError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The name that was looked up.
     public var host: String
+    /// Why it failed: the resolver's error text, e.g. `no addresses`.
     public var reason: String
+    /// Creates the error for `host`, with the resolver's `reason`.
     public init(host: String, reason: String) {
         self.host = host
         self.reason = reason
@@ -31,6 +34,7 @@ public struct HostResolutionError: Error, Sendable, Hashable, CustomStringConver
 /// The system resolver (`getaddrinfo`), run on NIO's thread pool so it never blocks a
 /// Swift concurrency thread. IP literals resolve to themselves without a lookup.
 public struct SystemHostResolver: HostResolver {
+    /// Creates the system resolver.
     public init() {}
 
     public func resolve(host: String) async throws -> [IPAddress] {

@@ -45,6 +45,7 @@ public final class PullSyncService: Service, Sendable {
         /// Reload the manifests on `SIGHUP`. Default `true`.
         public var reloadsOnHangup: Bool
 
+        /// Creates a configuration; every default is the one documented on its property.
         public init(
             partnersDirectory: String = "partners.d",
             store: String = StoreURL.defaultURL,

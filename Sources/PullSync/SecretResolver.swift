@@ -4,10 +4,12 @@ public import PartnerAdapterKit
 
 /// Why a secret reference did not resolve. Names the reference, never a value.
 public struct SecretResolutionError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The reference that failed, e.g. `env:PARTNER_TOKEN`.
     public var reference: SecretReference
     /// What is wrong, e.g. `is not set`.
     public var problem: String
 
+    /// Creates the error for `reference`, saying what is wrong with it.
     public init(reference: SecretReference, problem: String) {
         self.reference = reference
         self.problem = problem
@@ -18,6 +20,7 @@ public struct SecretResolutionError: Error, Sendable, Hashable, CustomStringConv
 
 /// Turns secret references into values.
 public protocol SecretResolver: Sendable {
+    /// The value `reference` names; throws, naming the reference (never a value), when it has none.
     func resolve(_ reference: SecretReference) throws(SecretResolutionError) -> Secret
 }
 

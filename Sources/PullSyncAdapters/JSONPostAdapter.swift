@@ -23,6 +23,7 @@ import Foundation
 /// has already passed, makes the answer `invalid_body`. `404` is `not_found`; any other status is
 /// `http_error`.
 public struct JSONPostAdapter: CompiledAdapter {
+    /// `json-post` and its parameters (`AdapterDescriptor.jsonPost`).
     public static let descriptor = AdapterDescriptor.jsonPost
 
     /// How a partner writes the expiry.
@@ -41,6 +42,7 @@ public struct JSONPostAdapter: CompiledAdapter {
     public let uidPath: [String]
     /// `expiry_field`, as object keys.
     public let expiryPath: [String]
+    /// `expiry_format`.
     public let expiryFormat: ExpiryFormat
     /// `max_expiry`.
     public let maxExpiry: Duration
@@ -49,6 +51,8 @@ public struct JSONPostAdapter: CompiledAdapter {
     private let tokenReference: SecretReference?
     private let token: Secret?
 
+    /// Creates the adapter from parameters checked against `descriptor`; an unresolved `token`
+    /// fails each request rather than this.
     public init(configuration: CompiledAdapterConfiguration) throws(AdapterError) {
         let parameters = configuration.parameters
         guard let accountID = parameters.text("account_id"),
@@ -72,6 +76,8 @@ public struct JSONPostAdapter: CompiledAdapter {
         self.token = try? configuration.optionalSecret("token")
     }
 
+    /// `POST` of the JSON body for `context`'s EC, with the bearer token when `token` is given.
+    /// Throws when the token is unresolved.
     public func makeRequest(for context: PullContext) throws(AdapterError) -> PullRequest {
         var headers = [PullRequest.Header(name: "Content-Type", value: "application/json")]
         if let tokenReference {
@@ -102,6 +108,8 @@ public struct JSONPostAdapter: CompiledAdapter {
         return PullRequest(method: "POST", url: url, headers: headers, body: bytes)
     }
 
+    /// Reads the UID and its expiry from a `200`, as the type's documentation describes; `404` is not
+    /// found, any other status an HTTP error.
     public func classify(_ result: TransportResult, context: PullContext) -> PullOutcome {
         switch result {
         case .failure(let failure):

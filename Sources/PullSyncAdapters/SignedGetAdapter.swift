@@ -21,6 +21,7 @@ public import PartnerAdapterKit
 /// query. The answer is read as the manifest-driven adapter reads it: `200` with a UID at
 /// `uid_field`, `404` for an EC the partner doesn't know.
 public struct SignedGetAdapter: CompiledAdapter {
+    /// `signed-get` and its parameters (`AdapterDescriptor.signedGet`).
     public static let descriptor = AdapterDescriptor.signedGet
 
     /// `pull.url`; its fixed query (if any) is signed too.
@@ -34,6 +35,8 @@ public struct SignedGetAdapter: CompiledAdapter {
     private let keyReference: SecretReference
     private let key: Secret?
 
+    /// Creates the adapter from parameters checked against `descriptor`; an unresolved `secret`
+    /// fails each request rather than this.
     public init(configuration: CompiledAdapterConfiguration) throws(AdapterError) {
         let parameters = configuration.parameters
         guard let keyID = parameters.text("key_id"),
@@ -52,6 +55,8 @@ public struct SignedGetAdapter: CompiledAdapter {
         self.key = try? configuration.secret("secret")
     }
 
+    /// `GET` of the URL with `ec_id`, signed at `context.now` in `signatureHeader`. Throws when the
+    /// key is unresolved.
     public func makeRequest(for context: PullContext) throws(AdapterError) -> PullRequest {
         guard let key else { throw AdapterError("secret \(keyReference) is not resolved") }
         let timestamp = String(context.now.secondsSinceEpoch)
@@ -75,6 +80,7 @@ public struct SignedGetAdapter: CompiledAdapter {
         )
     }
 
+    /// A `200` is read for the UID at `uidPath`; `404` is not found, any other status an HTTP error.
     public func classify(_ result: TransportResult, context: PullContext) -> PullOutcome {
         switch result {
         case .failure(let failure):

@@ -9,12 +9,15 @@ public import PullSyncKernel
 /// - Per partner (``PartnerConsent/denial(for:)``): TCF v2 vendor consent, purpose 1 and
 ///   publisher restrictions where TCF applies; GPP sections the partner is skipped in.
 public struct IABConsentRules: ConsentRules {
+    /// Creates the spec's rules.
     public init() {}
 
+    /// Decodes the request-level signals and applies ``ConsentSignals/requestDenial(host:)``.
     public func requestDenial(_ strings: ConsentStrings, host: ConsentDecision) -> ConsentDenial? {
         ConsentSignals(strings).requestDenial(host: host)
     }
 
+    /// The per-partner rules of ``PartnerConsent``, with the TC string decoded once for the request.
     public func partnerRules(for strings: ConsentStrings) -> any PartnerConsentRules {
         PartnerConsent(signals: ConsentSignals(strings))
     }
@@ -50,6 +53,7 @@ public struct ConsentSignals: Sendable {
         public var optOuts: [String]
     }
 
+    /// Decodes `strings`' GPP and US signals; the TC string is left to ``PartnerConsent``.
     public init(_ strings: ConsentStrings) {
         self.strings = strings
         let gpp = strings.gpp.flatMap { $0.isEmpty ? nil : $0 }.map { text in
@@ -149,6 +153,7 @@ public struct PartnerConsent: PartnerConsentRules {
     /// The TC string that applies, decoded.
     public let tcf: TCFConsent
 
+    /// Decodes the TC string that applies to `signals` (GPP section 2 before `euconsent-v2`), if TCF applies.
     public init(signals: ConsentSignals) {
         self.signals = signals
         guard signals.tcfApplies else {

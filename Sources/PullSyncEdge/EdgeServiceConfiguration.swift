@@ -27,6 +27,7 @@ public struct EdgeServiceConfiguration: Sendable {
     /// Whether pull sync runs at all (pages are served either way): off is the benchmarks' baseline.
     public var pullSyncEnabled: Bool
 
+    /// Creates a configuration; every default is the one documented on its property.
     public init(
         partnersDirectory: String = "partners.d",
         host: String = "127.0.0.1",

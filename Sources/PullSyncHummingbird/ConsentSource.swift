@@ -25,10 +25,13 @@ public struct StandardConsentSource: ConsentSource {
     /// Extra per-partner rules; `nil` for none.
     public var partnerPolicy: (any PartnerConsentPolicy)?
 
+    /// Creates the standard source, with optional extra per-partner rules.
     public init(partnerPolicy: (any PartnerConsentPolicy)? = nil) {
         self.partnerPolicy = partnerPolicy
     }
 
+    /// The host's decision (denied by `ts-consent=0`, with ``partnerPolicy``) and the signals read from
+    /// `request`'s headers and `cookies`.
     public func consent(for request: Request, cookies: Cookies) -> (decision: ConsentDecision, strings: ConsentStrings)
     {
         let gpc = request.headers[values: HTTPField.Name("Sec-GPC")!].contains { $0.trimmed() == "1" }

@@ -17,12 +17,14 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
     public struct CookieOptions: Sendable {
         /// The cookie's name. Default `ts-ec`.
         public var name: String
-        /// Default one year.
+        /// The cookie's `Max-Age`, in seconds. Default one year.
         public var maxAge: Int
         /// Set when the service is reached over HTTPS. Default `false`.
         public var secure: Bool
+        /// The cookie's `Domain` attribute; `nil` (the default) for a host-only cookie.
         public var domain: String?
 
+        /// Creates cookie settings; every default is the one documented on its property.
         public init(name: String = "ts-ec", maxAge: Int = 365 * 24 * 3600, secure: Bool = false, domain: String? = nil)
         {
             self.name = name

@@ -30,6 +30,7 @@ public struct ConsentDenial: Sendable, Hashable, CustomStringConvertible {
     /// per-partner TCF refusal, withdraws nothing.
     public var withdraws: Bool
 
+    /// Creates a denial counted under `reason`; set `withdraws` only for an affirmative denial.
     public init(reason: SkipReason, detail: String, withdraws: Bool) {
         self.reason = reason
         self.detail = detail
@@ -56,6 +57,7 @@ public struct ConsentDecision: Sendable {
     /// Extra per-partner rules; `nil` for none.
     public var partnerPolicy: (any PartnerConsentPolicy)?
 
+    /// Creates the host's decision, with optional extra per-partner rules.
     public init(granted: Bool, partnerPolicy: (any PartnerConsentPolicy)? = nil) {
         self.granted = granted
         self.partnerPolicy = partnerPolicy
@@ -82,6 +84,7 @@ public struct OrganicRequest: Sendable {
     public var edgeCookie: String?
     /// The host issued `edgeCookie` on this very request (so it counts as known).
     public var ecIssuedOnThisRequest: Bool
+    /// The host's consent decision for the request.
     public var consent: ConsentDecision
     /// The request's consent signals: decoded for per-partner consent, and passed on raw to
     /// partners whose templates ask for them.
@@ -89,6 +92,7 @@ public struct OrganicRequest: Sendable {
     /// The browser's IP. Only sent to partners when the deployment opts in.
     public var clientIP: String?
 
+    /// Describes one organic request; by default it carries no consent signals and no client IP.
     public init(
         path: String,
         edgeCookie: String?,

@@ -32,6 +32,7 @@ public protocol EdgeCookieFormat: Sendable {
 
 /// `^[0-9a-f]{64}\.[A-Za-z0-9]{6}$`, checked byte by byte (no regex engine on the hot path).
 public struct DefaultEdgeCookieFormat: EdgeCookieFormat {
+    /// Creates the default EC format.
     public init() {}
 
     public func parse(_ raw: some StringProtocol) -> EdgeCookie? {

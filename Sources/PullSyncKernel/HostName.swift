@@ -85,6 +85,7 @@ public struct AllowedHosts: Sendable, Hashable {
     /// Normalized host names.
     public let hosts: Set<String>
 
+    /// Creates the list from `hosts`, normalized (lowercased, no trailing dot).
     public init(_ hosts: some Sequence<String>) {
         self.hosts = Set(hosts.map { HostName.normalize($0) })
     }

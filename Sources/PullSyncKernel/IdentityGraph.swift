@@ -1,11 +1,13 @@
 /// A partner UID as the identity graph keeps it.
 public struct PartnerUID: Sendable, Hashable {
+    /// The partner's UID for the EC, as the partner returned it.
     public var uid: String
     /// When it was learned.
     public var syncedAt: Timestamp
     /// A partner-given expiry that overrides the partner's TTL, if any.
     public var expiresAt: Timestamp?
 
+    /// Creates a UID learned at `syncedAt`; `expiresAt` is a partner-given expiry, if any.
     public init(uid: String, syncedAt: Timestamp, expiresAt: Timestamp? = nil) {
         self.uid = uid
         self.syncedAt = syncedAt
@@ -26,12 +28,14 @@ public struct ECRecord: Sendable, Hashable {
     public var ecHash: String
     /// The EC value it was created with.
     public var ecID: String
+    /// When the root entry was created (the EC was first seen).
     public var createdAt: Timestamp
     /// Consent was withdrawn: nothing is written or pulled for this EC any more.
     public var withdrawn: Bool
     /// UIDs keyed by the partner's `source_domain`.
     public var partners: [String: PartnerUID]
 
+    /// Creates a record; a new one is not withdrawn and has no partner UIDs.
     public init(
         ecHash: String,
         ecID: String,
@@ -51,11 +55,14 @@ public struct ECRecord: Sendable, Hashable {
 /// still `expected` (what eligibility saw), so a newer UID from another writer is never
 /// clobbered.
 public struct UIDWrite: Sendable, Hashable {
+    /// The partner's `source_domain`, under which the UID is kept.
     public var sourceDomain: String
+    /// The UID to store.
     public var value: PartnerUID
     /// The entry eligibility saw: `nil` when it was missing.
     public var expected: PartnerUID?
 
+    /// Creates a write of `value` under `sourceDomain`, on condition that the entry is still `expected`.
     public init(sourceDomain: String, value: PartnerUID, expected: PartnerUID?) {
         self.sourceDomain = sourceDomain
         self.value = value

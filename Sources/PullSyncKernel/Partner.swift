@@ -92,6 +92,7 @@ public struct RateLimitPolicy: Sendable, Hashable {
     /// The sliding window. Default one hour.
     public var window: Duration
 
+    /// Creates a policy of `calls` per sliding `window`; the default is 10 per hour.
     public init(calls: Int = 10, window: Duration = .seconds(3600)) {
         self.calls = calls
         self.window = window
@@ -105,6 +106,7 @@ public struct PartnerConsentRequirements: Sendable, Hashable {
     /// GPP section IDs in which this partner must be skipped.
     public var gppSkipSections: Set<Int>
 
+    /// Creates the requirements; the defaults ask for nothing beyond the host's decision.
     public init(tcfVendorID: Int? = nil, gppSkipSections: Set<Int> = []) {
         self.tcfVendorID = tcfVendorID
         self.gppSkipSections = gppSkipSections

@@ -14,7 +14,9 @@ public protocol PartnerAdapter: Sendable {
 
 /// An adapter could not build a request. The message must not contain secrets.
 public struct AdapterError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What went wrong, for logs and `pullsync explain`; never holds a secret.
     public var message: String
+    /// Creates the error with `message`, which must not contain a secret.
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }

@@ -15,6 +15,9 @@ public struct CircuitBreakerPolicy: Sendable, Hashable {
     /// until the next restart. Default 5 minutes.
     public var maxPause: Duration
 
+    /// Creates a policy; every default is the one documented on its property.
+    ///
+    /// A `failureThreshold` below 1 or a negative `maxPause` is a programming error.
     public init(
         failureThreshold: Int = 5,
         openDuration: Duration = .seconds(30),
@@ -40,6 +43,10 @@ public struct ErrorRateRule: Sendable, Hashable {
     /// The fewest calls in the window for the rate to count. Default 20.
     public var minimumCalls: Int
 
+    /// Creates a rule; the defaults open the circuit when half of at least 20 calls in 60 s failed.
+    ///
+    /// A `threshold` outside `(0, 1]`, a `window` that is not positive or a `minimumCalls` below 1
+    /// is a programming error.
     public init(threshold: Double = 0.5, window: Duration = .seconds(60), minimumCalls: Int = 20) {
         precondition(threshold > 0 && threshold <= 1, "threshold must be in (0, 1]")
         precondition(window > .zero, "window must be positive")

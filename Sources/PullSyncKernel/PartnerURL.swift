@@ -13,6 +13,9 @@ public struct PartnerURL: Sendable, Hashable, CustomStringConvertible {
     /// Fixed query items from the URL itself (already percent-encoded), kept in order.
     public var fixedQuery: String?
 
+    /// Creates a URL from parts already checked. The scheme is lowercased and the host normalized;
+    /// a `path` without a leading `/` gets one, a fragment is dropped from `path` and `fixedQuery`,
+    /// and an empty `fixedQuery` is `nil`.
     public init(scheme: String, host: String, port: Int? = nil, path: String = "/", fixedQuery: String? = nil) {
         self.scheme = scheme.lowercased()
         self.host = HostName.normalize(host)

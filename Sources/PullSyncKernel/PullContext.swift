@@ -44,6 +44,7 @@ public struct ConsentStrings: Sendable, Hashable {
     /// The browser sent `Sec-GPC: 1` (Global Privacy Control): an opt-out of sale and sharing.
     public var globalPrivacyControl: Bool
 
+    /// Creates a set of raw consent strings; by default the request carries none.
     public init(
         tcf: String? = nil,
         gpp: String? = nil,

@@ -11,6 +11,7 @@ public import Logging
 public final class PullKernel: Sendable {
     /// The partners it decides for (another kernel after ``reloaded(with:)``).
     public let registry: PartnerRegistry
+    /// The settings it decides and fans out with.
     public let configuration: PullSyncConfiguration
     let graph: any IdentityGraph
     let rateLimiter: any RateLimiter
@@ -30,6 +31,19 @@ public final class PullKernel: Sendable {
     let leaseHolder: String
     let storeWarnings: StoreWarnings
 
+    /// Creates a kernel for `registry`, with the stores, transport and consent rules it calls.
+    ///
+    /// - Parameters:
+    ///   - registry: the partners it decides for.
+    ///   - configuration: fan-out, caps, routes and circuit settings.
+    ///   - graph: where UIDs are read and written.
+    ///   - rateLimiter: where per-EC rate limits are counted (and, in a shared store, leases and budgets kept).
+    ///   - transport: sends the partner calls.
+    ///   - consent: the rules applied to each request's consent signals.
+    ///   - clock: the wall clock TTLs and windows are measured on. Default the system clock.
+    ///   - random: draws the fair order of partners. Default the system's secure generator.
+    ///   - metricsFactory: where the kernel's metrics go. Default none.
+    ///   - logger: where the kernel logs. Default nowhere.
     public convenience init(
         registry: PartnerRegistry,
         configuration: PullSyncConfiguration = PullSyncConfiguration(),

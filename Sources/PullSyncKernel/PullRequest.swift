@@ -2,11 +2,14 @@
 public struct PullRequest: Sendable, CustomStringConvertible {
     /// One header. Values built from a secret are flagged so that every printout redacts them.
     public struct Header: Sendable, Hashable {
+        /// The header's name, as sent.
         public var name: String
+        /// The header's value, as sent (redacted in printouts when `isSecret`).
         public var value: String
         /// Whether `value` contains a secret.
         public var isSecret: Bool
 
+        /// Creates a header; set `isSecret` when `value` is built from a secret.
         public init(name: String, value: String, isSecret: Bool = false) {
             self.name = name
             self.value = value
@@ -20,10 +23,12 @@ public struct PullRequest: Sendable, CustomStringConvertible {
     public var url: PartnerURL
     /// Query items appended to `url`, in order.
     public var query: [(name: String, value: String)]
+    /// Headers to send, in order.
     public var headers: [Header]
     /// An optional body (for POST adapters).
     public var body: [UInt8]?
 
+    /// Creates a request; by default a `GET` of `url` with no query items, headers or body.
     public init(
         method: String = "GET",
         url: PartnerURL,

@@ -26,11 +26,15 @@ public struct PullSyncConfiguration: Sendable {
     public var shutdownGracePeriod: Duration
     /// The largest response body read. Default 64 KiB.
     public var maxBodyBytes: Int
+    /// When a failing partner's circuit opens and how it recovers.
     public var circuitBreaker: CircuitBreakerPolicy
     /// How long a shared store's call lease outlasts the partner's timeout: covers the wait
     /// for a call slot and the UID write. Default 30 s.
     public var leaseMargin: Duration
 
+    /// Creates a configuration; every default is the one documented on its property.
+    ///
+    /// A limit below 1 is a programming error.
     public init(
         perRequestConcurrency: Int = 3,
         maxCallsPerRequest: Int? = nil,

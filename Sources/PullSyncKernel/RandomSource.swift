@@ -20,6 +20,7 @@ extension RandomSource {
 
 /// The system's cryptographically secure generator.
 public struct SystemRandomSource: RandomSource {
+    /// Creates the system random source.
     public init() {}
 
     public func next() -> UInt64 {

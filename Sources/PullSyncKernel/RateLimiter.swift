@@ -2,8 +2,10 @@
 public struct RateLimitRequest: Sendable, Hashable {
     /// `pull:{partner}:{ec_hash}`.
     public var key: String
+    /// The limit the key is checked against.
     public var policy: RateLimitPolicy
 
+    /// Creates a check of one more call under `key`, limited by `policy`.
     public init(key: String, policy: RateLimitPolicy) {
         self.key = key
         self.policy = policy
@@ -24,7 +26,9 @@ public struct RateLimitRequest: Sendable, Hashable {
 public struct SharedBudget: Sendable, Hashable {
     /// `budget:{partner}` (a partner id has no `:`, so it can't meet a `pull:` key).
     public var key: String
+    /// Calls allowed in any `window`; at least 1.
     public var calls: Int
+    /// The sliding window `calls` are counted in.
     public var window: Duration
 
     /// The budget of `partnerID`, `perSecond` calls per second (more than 0).
@@ -75,6 +79,7 @@ public struct CallLease: Sendable, Hashable {
     /// When it lapses on its own (a node that dies mid-call doesn't block the pair for long).
     public var expiresAt: Timestamp
 
+    /// Creates a lease held by `holder` until `expiresAt`.
     public init(holder: String, expiresAt: Timestamp) {
         self.holder = holder
         self.expiresAt = expiresAt

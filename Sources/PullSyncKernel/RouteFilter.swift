@@ -16,6 +16,7 @@ public struct RouteFilter: Sendable, Hashable {
     /// The spec's default exclusions: `/sync`, `/identify`, `/auction`, `/admin/*`, `/_pullsync/*`.
     public static let defaultExcluded = ["/sync", "/identify", "/auction", "/admin/*", "/_pullsync/*"]
 
+    /// Creates a filter excluding `excluded`; by default the spec's `defaultExcluded`.
     public init(excluded: [String] = RouteFilter.defaultExcluded) {
         self.excluded = excluded
         var prefixes: [String] = []

@@ -47,7 +47,9 @@ public enum SkipReason: String, Sendable, Hashable, CaseIterable {
 
 /// One partner's decision for one request.
 public enum Decision: Sendable, Hashable, CustomStringConvertible {
+    /// Call the partner.
     case dispatch
+    /// Don't call it, for this reason.
     case skip(SkipReason)
 
     /// `dispatch` or `skip`.
@@ -76,9 +78,12 @@ public enum Decision: Sendable, Hashable, CustomStringConvertible {
 
 /// A decision together with the partner it is about.
 public struct PartnerDecision: Sendable, Hashable {
+    /// The partner's manifest ID.
     public var partnerID: String
+    /// Whether the partner is called, or why not.
     public var decision: Decision
 
+    /// Pairs `decision` with the partner it is about.
     public init(partnerID: String, decision: Decision) {
         self.partnerID = partnerID
         self.decision = decision

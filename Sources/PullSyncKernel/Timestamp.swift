@@ -14,6 +14,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Nanoseconds since 1970-01-01T00:00:00Z.
     public var nanosecondsSinceEpoch: Int64
 
+    /// Creates the time `nanosecondsSinceEpoch` nanoseconds after the epoch.
     public init(nanosecondsSinceEpoch: Int64) {
         self.nanosecondsSinceEpoch = nanosecondsSinceEpoch
     }
@@ -73,6 +74,7 @@ public protocol WallClock: Sendable {
 
 /// The system's real-time clock.
 public struct SystemWallClock: WallClock {
+    /// Creates the system wall clock.
     public init() {}
 
     public func now() -> Timestamp {

@@ -8,8 +8,10 @@ public struct BackfillQuery: Sendable, Hashable {
     /// The partner's TTL: a UID learned longer ago than this (and with no partner-given
     /// expiry still ahead) is stale, exactly as ``PartnerUID/isFresh(at:ttl:)`` decides.
     public var ttl: Duration
+    /// The time staleness is judged at.
     public var now: Timestamp
 
+    /// Creates a query for the partner keeping UIDs under `sourceDomain` with TTL `ttl`, judged at `now`.
     public init(sourceDomain: String, ttl: Duration, now: Timestamp) {
         self.sourceDomain = sourceDomain
         self.ttl = ttl
@@ -26,10 +28,12 @@ public struct BackfillQuery: Sendable, Hashable {
 
 /// One EC a backfill visits.
 public struct BackfillCandidate: Sendable, Hashable {
+    /// The EC hash that keys the record; candidates are visited in its order.
     public var ecHash: String
     /// The full EC value, as the partner is sent it.
     public var ecID: String
 
+    /// Creates a candidate for the EC `ecID`, whose hash is `ecHash`.
     public init(ecHash: String, ecID: String) {
         self.ecHash = ecHash
         self.ecID = ecID
@@ -39,17 +43,20 @@ public struct BackfillCandidate: Sendable, Hashable {
 /// Where an interrupted backfill of one partner stopped, kept in the store so that running
 /// it again resumes there.
 public struct BackfillCheckpoint: Sendable, Hashable {
+    /// The partner being backfilled.
     public var partnerID: String
     /// Every candidate whose EC hash sorts at or before this one has been handled.
     public var cursor: String
     /// When the backfill this checkpoint belongs to first started.
     public var startedAt: Timestamp
+    /// When the checkpoint was last saved.
     public var updatedAt: Timestamp
     /// ECs handled so far, over every run of this backfill.
     public var processed: Int
     /// What became of them, by outcome (`uid`, `not_found`, `rate_limited`, ...).
     public var outcomes: [String: Int]
 
+    /// Creates a checkpoint at `cursor` with the counts so far.
     public init(
         partnerID: String,
         cursor: String,

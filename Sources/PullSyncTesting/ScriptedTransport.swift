@@ -6,6 +6,7 @@ import Synchronization
 public final class ScriptedTransport: PullTransport {
     /// One scripted answer.
     public struct Reply: Sendable {
+        /// What the transport answers.
         public var result: TransportResult
         /// How long to wait before answering (honours cancellation and the call's timeout): a
         /// partner's latency, never a way to order events (use ``held(by:)`` for that).
@@ -15,6 +16,7 @@ public final class ScriptedTransport: PullTransport {
         /// call's timeout: the test decides when the partner answers.
         public var gate: TestGate?
 
+        /// Creates a reply of `result`, answered after `delay` (default at once).
         public init(_ result: TransportResult, after delay: Duration = .zero) {
             self.result = result
             self.delay = delay
@@ -51,9 +53,13 @@ public final class ScriptedTransport: PullTransport {
 
     /// A request as it was sent, with when it started and ended relative to the first one.
     public struct Record: Sendable {
+        /// The request as the kernel handed it over.
         public var request: PullRequest
+        /// The deadline and body limit the call was sent with.
         public var limits: TransportLimits
+        /// When the call reached the transport.
         public var startedAt: ContinuousClock.Instant
+        /// When it answered; `nil` while it is in flight.
         public var endedAt: ContinuousClock.Instant?
     }
 

@@ -7,6 +7,7 @@ import Synchronization
 public final class SeededRandomSource: RandomSource, RandomNumberGenerator {
     private let state: Mutex<UInt64>
 
+    /// Creates a source whose sequence is fixed by `seed`.
     public init(seed: UInt64) {
         self.state = Mutex(seed)
     }

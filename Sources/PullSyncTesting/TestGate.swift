@@ -13,6 +13,7 @@ public final class TestGate: Sendable {
 
     private let state = Mutex(State())
 
+    /// Creates a closed gate.
     public init() {}
 
     /// Whether ``open()`` has been called.
