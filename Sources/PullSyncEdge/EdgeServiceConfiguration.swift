@@ -1,7 +1,7 @@
 public import PullSync
 public import PullSyncStorage
 
-/// Everything `pullsync serve` is told. Every value but `partnersDirectory` has the
+/// Everything `pullsync serve` is told. Every value has the
 /// contract's default.
 public struct EdgeServiceConfiguration: Sendable {
     /// Where the partner manifests are.
