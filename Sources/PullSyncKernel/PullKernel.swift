@@ -25,6 +25,8 @@ public final class PullKernel: Sendable {
     let enabled: [RunningPartner]
     private let partnersByID: [String: RunningPartner]
     let inFlight: InFlightCalls
+    /// ECs with nothing to call until a known time; a reload starts a new one (partners changed).
+    let freshMemo: FreshECMemo
     let metrics: KernelMetrics
     let logger: Logger
     /// This kernel's name on the leases it takes in a shared store.
@@ -117,6 +119,7 @@ public final class PullKernel: Sendable {
         self.enabled = registry.enabledIndices.map { partners[$0] }
         self.partnersByID = Dictionary(partners.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.inFlight = inFlight
+        self.freshMemo = FreshECMemo(capacity: configuration.freshMemoCapacity)
         self.metrics = metrics
         self.logger = logger
         self.leaseHolder = leaseHolder
@@ -163,15 +166,30 @@ public final class PullKernel: Sendable {
 
     /// The gate's result, and the EC to withdraw when the request affirmatively denies consent
     /// (the host's decision, GPC, an opt-out) and carries a well-formed EC.
-    package func admission(_ request: OrganicRequest) -> (result: GateResult, withdrawing: EdgeCookie?) {
+    ///
+    /// - Parameter memo: whether an EC the fresh-EC memo holds for is skipped (`fresh_memo`);
+    ///   `explain` decides it in full instead.
+    package func admission(
+        _ request: OrganicRequest,
+        memo: Bool = true
+    ) -> (result: GateResult, withdrawing: EdgeCookie?) {
         guard configuration.routes.isOrganic(request.path) else { return (.skip(.route), nil) }
         guard let raw = request.edgeCookie, let edgeCookie = configuration.edgeCookieFormat.parse(raw) else {
             return (.skip(.invalidEC), nil)
         }
+        // Before any consent string is read: the memo holds only for the very signals it was
+        // made under, which passed this gate then.
+        if memo, freshMemoHolds(for: request, edgeCookie) { return (.skip(.freshMemo), nil) }
         if let denial = consent.requestDenial(request.consentStrings, host: request.consent) {
             return (.skip(denial.reason), denial.withdraws ? edgeCookie : nil)
         }
         return (.pass(edgeCookie), nil)
+    }
+
+    /// Whether the fresh-EC memo holds for `request` now.
+    func freshMemoHolds(for request: OrganicRequest, _ edgeCookie: EdgeCookie) -> Bool {
+        guard let consent = FreshECMemo.consent(of: request) else { return false }
+        return freshMemo.holds(FreshECMemo.ECKey(edgeCookie), consent: consent, at: clock.now())
     }
 
     /// Decides every partner for `request` without sending, counting or writing anything:
@@ -227,6 +245,7 @@ public final class PullKernel: Sendable {
     /// requests with it call no one, even if consent is given again. Returns whether the EC was
     /// known. What the admin API's `DELETE /_pullsync/ids/{ec_id}` does.
     public func withdraw(_ edgeCookie: EdgeCookie) async throws -> Bool {
+        freshMemo.forget(FreshECMemo.ECKey(edgeCookie))
         do {
             let known = try await graph.withdraw(ecHash: edgeCookie.hashString, at: clock.now())
             metrics.withdrawal(known ? "withdrawn" : "unknown_ec")
@@ -244,6 +263,7 @@ public final class PullKernel: Sendable {
     /// page view queued stores nothing. Returns the metric's result name.
     package func withdrawDenied(_ edgeCookie: EdgeCookie, issuedHere: Bool) async -> String {
         let hash = edgeCookie.hashString
+        freshMemo.forget(FreshECMemo.ECKey(edgeCookie))
         let result: String
         do {
             let record = try await graph.record(ecHash: hash)

@@ -31,6 +31,11 @@ public struct PullSyncConfiguration: Sendable {
     /// How long a shared store's call lease outlasts the partner's timeout: covers the wait
     /// for a call slot and the UID write. Default 30 s.
     public var leaseMargin: Duration
+    /// How many ECs this node remembers as having nothing to call until a known time (every
+    /// partner's UID fresh, disabled or refused by the request's consent), so that their page
+    /// views skip at the gate (`fresh_memo`) with no queueing and no store read. A new entry
+    /// replaces the oldest. Default 65,536 (a few MiB); 0 turns it off.
+    public var freshMemoCapacity: Int
 
     /// Creates a configuration; every default is the one documented on its property.
     ///
@@ -48,7 +53,8 @@ public struct PullSyncConfiguration: Sendable {
         shutdownGracePeriod: Duration = .seconds(5),
         maxBodyBytes: Int = 64 * 1024,
         circuitBreaker: CircuitBreakerPolicy = CircuitBreakerPolicy(),
-        leaseMargin: Duration = .seconds(30)
+        leaseMargin: Duration = .seconds(30),
+        freshMemoCapacity: Int = 65_536
     ) {
         precondition(perRequestConcurrency >= 1, "perRequestConcurrency must be at least 1")
         precondition(maxCallsPerRequest.map { $0 >= 1 } ?? true, "maxCallsPerRequest must be at least 1")
@@ -68,6 +74,7 @@ public struct PullSyncConfiguration: Sendable {
         self.maxBodyBytes = maxBodyBytes
         self.circuitBreaker = circuitBreaker
         self.leaseMargin = leaseMargin
+        self.freshMemoCapacity = freshMemoCapacity
     }
 
     /// The per-partner in-flight cap in force.

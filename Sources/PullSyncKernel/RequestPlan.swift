@@ -29,6 +29,9 @@ public struct RequestPlan: Sendable {
     package var calls: [PlannedCall]
     /// Set when the whole request was skipped for one reason (route, EC, consent, unknown EC, store).
     public var requestSkip: SkipReason?
+    /// `explain` only: this node's fresh-EC memo holds for the request, so a real page view
+    /// with it skips at the gate (`fresh_memo`); the decisions are what a full decision finds.
+    public var freshMemoHolds = false
 
     /// The decision for `partnerID`, if one was made.
     public func decision(for partnerID: String) -> Decision? {

@@ -115,12 +115,23 @@ struct Explaining: PlanningMode {
 extension PullKernel {
     func plan<Mode: PlanningMode>(_ request: OrganicRequest, gated: EdgeCookie?, mode: Mode) async -> RequestPlan {
         let edgeCookie: EdgeCookie
-        switch gated.map(GateResult.pass) ?? gate(request) {
+        switch gated.map(GateResult.pass) ?? admission(request, memo: !mode.isExplaining).result {
         case .skip(let reason):
             return skipAll(reason, edgeCookie: nil, mode: mode)
         case .pass(let value):
             edgeCookie = value
         }
+        var plan = await decide(request, edgeCookie, mode: mode)
+        if mode.isExplaining { plan.freshMemoHolds = freshMemoHolds(for: request, edgeCookie) }
+        return plan
+    }
+
+    /// The decisions for a request that passed the gate with `edgeCookie`.
+    private func decide<Mode: PlanningMode>(
+        _ request: OrganicRequest,
+        _ edgeCookie: EdgeCookie,
+        mode: Mode
+    ) async -> RequestPlan {
         // The TC string is decoded once per request, before any store work: a malformed one
         // stops every partner.
         let consent = self.consent.partnerRules(for: request.consentStrings)
@@ -154,19 +165,30 @@ extension PullKernel {
             }
         }
         var candidates: [RunningPartner] = []
+        // Until when nothing here can change, if every partner is fresh or refused by this
+        // request's own signals (see FreshECMemo); `nil` once one isn't.
+        var quietUntil: Timestamp? = now + FreshECMemo.longest
         for partner in enabled {
             let definition = partner.definition
             if let denial = consent.denial(for: definition.policy.consent)
                 ?? request.consent.policyDenial(of: definition.policy.consent)
             {
                 decide(partner, .skip(denial.reason))
+                if denial.reason != .tcfConsent && denial.reason != .gppSection { quietUntil = nil }
             } else if let existing = record.partners[definition.sourceDomain],
                 existing.isFresh(at: now, ttl: definition.policy.ttl)
             {
                 decide(partner, .skip(.fresh))
+                let expiry = existing.expiresAt ?? existing.syncedAt + definition.policy.ttl
+                quietUntil = quietUntil.map { min($0, expiry) }
             } else {
                 candidates.append(partner)
             }
+        }
+        if candidates.isEmpty, !mode.isExplaining, let until = quietUntil,
+            let consent = FreshECMemo.consent(of: request)
+        {
+            freshMemo.remember(FreshECMemo.ECKey(edgeCookie), consent: consent, until: until)
         }
 
         // A fresh random order per request: differs across ECs and over time, fair in expectation.

@@ -1,0 +1,100 @@
+import Synchronization
+
+/// ECs for which nothing can be called until a known time, remembered on this node: a
+/// returning browser whose partners' UIDs are all fresh costs a hash lookup per page view,
+/// not a queued request, a store read and a decision per partner.
+///
+/// An entry is made after a real decision in which no partner could be called and every
+/// partner's reason holds until a known time: its UID is fresh (until the earliest expiry), it
+/// is disabled, or the request's own consent refuses it (`tcf_consent`, `gpp_section`). It
+/// holds for requests with the same consent signals; other signals, a withdrawal of the EC or
+/// a reload (a new kernel, a new memo) end it. It only ever skips, so it is safe beside other
+/// nodes: the worst a stale entry does is delay a call until it expires.
+///
+/// Bounded: at most `capacity` entries; a new one replaces the oldest.
+final class FreshECMemo: Sendable {
+    /// An EC, as two hashes of its hash (no string kept, nothing allocated to look one up).
+    struct ECKey: Hashable {
+        var first: Int
+        var second: Int
+
+        init(_ edgeCookie: EdgeCookie) {
+            var first = Hasher()
+            first.combine(edgeCookie.hash)
+            var second = Hasher()
+            second.combine(0x5EC0_4D)
+            second.combine(edgeCookie.hash)
+            self.first = first.finalize()
+            self.second = second.finalize()
+        }
+    }
+
+    private struct Entry {
+        /// The request's consent signals, hashed: other signals, other decisions.
+        var consent: Int
+        var until: Timestamp
+    }
+
+    private struct State {
+        var entries: [ECKey: Entry] = [:]
+        /// Keys in the order they were added; once full, `next` is the oldest.
+        var order: [ECKey] = []
+        var next = 0
+    }
+
+    /// The longest an entry holds, even when nothing would change sooner (every partner
+    /// refused by consent): a bound on how long a wrong entry could last.
+    static let longest = Duration.seconds(3600)
+
+    private let capacity: Int
+    private let state: Mutex<State>
+
+    init(capacity: Int) {
+        self.capacity = max(0, capacity)
+        var state = State()
+        state.entries.reserveCapacity(self.capacity)
+        state.order.reserveCapacity(self.capacity)
+        self.state = Mutex(state)
+    }
+
+    /// The hash of `request`'s consent that an entry is compared on; `nil` when the request
+    /// can't be remembered (the host's per-partner policy is code, not a value to compare).
+    static func consent(of request: OrganicRequest) -> Int? {
+        guard request.consent.partnerPolicy == nil else { return nil }
+        var hasher = Hasher()
+        hasher.combine(request.consent.granted)
+        hasher.combine(request.consentStrings)
+        return hasher.finalize()
+    }
+
+    /// Whether nothing can be called for `ec` under `consent` at `now`.
+    func holds(_ ec: ECKey, consent: Int, at now: Timestamp) -> Bool {
+        state.withLock { state in
+            guard let entry = state.entries[ec] else { return false }
+            return entry.consent == consent && now < entry.until
+        }
+    }
+
+    /// Remembers that nothing can be called for `ec` under `consent` before `until`.
+    func remember(_ ec: ECKey, consent: Int, until: Timestamp) {
+        guard capacity > 0 else { return }
+        state.withLock { state in
+            if state.entries.updateValue(Entry(consent: consent, until: until), forKey: ec) != nil { return }
+            if state.order.count < capacity {
+                state.order.append(ec)
+            } else {
+                state.entries[state.order[state.next]] = nil
+                state.order[state.next] = ec
+                state.next = (state.next + 1) % capacity
+            }
+        }
+    }
+
+    /// Forgets `ec` (its consent was withdrawn).
+    func forget(_ ec: ECKey) {
+        _ = state.withLock { $0.entries.removeValue(forKey: ec) }
+    }
+
+    /// Entries held.
+    var count: Int { state.withLock { $0.entries.count } }
+}
