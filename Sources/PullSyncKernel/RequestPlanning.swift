@@ -121,13 +121,13 @@ extension PullKernel {
         case .pass(let value):
             edgeCookie = value
         }
-        var plan = await decide(request, edgeCookie, mode: mode)
+        var plan = await decidePartners(request, edgeCookie, mode: mode)
         if mode.isExplaining { plan.freshMemoHolds = freshMemoHolds(for: request, edgeCookie) }
         return plan
     }
 
     /// The decisions for a request that passed the gate with `edgeCookie`.
-    private func decide<Mode: PlanningMode>(
+    private func decidePartners<Mode: PlanningMode>(
         _ request: OrganicRequest,
         _ edgeCookie: EdgeCookie,
         mode: Mode
