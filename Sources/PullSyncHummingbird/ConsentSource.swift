@@ -7,7 +7,7 @@ public import PullSyncKernel
 public protocol ConsentSource: Sendable {
     /// The host's decision for `request` (whose cookies are already parsed), and the consent
     /// signals it carries (the kernel decodes them per partner).
-    func consent(for request: Request, cookies: Cookies) -> (decision: ConsentDecision, strings: ConsentStrings)
+    func consent(for request: Request, cookies: RequestCookies) -> (decision: ConsentDecision, strings: ConsentStrings)
 }
 
 /// The reference service's consent signals, from the standard cookies and headers:
@@ -25,6 +25,8 @@ public struct StandardConsentSource: ConsentSource {
     /// Extra per-partner rules; `nil` for none.
     public var partnerPolicy: (any PartnerConsentPolicy)?
 
+    private static let secGPC = HTTPField.Name("Sec-GPC")!
+
     /// Creates the standard source, with optional extra per-partner rules.
     public init(partnerPolicy: (any PartnerConsentPolicy)? = nil) {
         self.partnerPolicy = partnerPolicy
@@ -32,15 +34,15 @@ public struct StandardConsentSource: ConsentSource {
 
     /// The host's decision (denied by `ts-consent=0`, with ``partnerPolicy``) and the signals read from
     /// `request`'s headers and `cookies`.
-    public func consent(for request: Request, cookies: Cookies) -> (decision: ConsentDecision, strings: ConsentStrings)
+    public func consent(for request: Request, cookies: RequestCookies) -> (decision: ConsentDecision, strings: ConsentStrings)
     {
-        let gpc = request.headers[values: HTTPField.Name("Sec-GPC")!].contains { $0.trimmed() == "1" }
-        let optedOut = cookies["ts-consent"]?.value == "0"
+        let gpc = request.headers[values: Self.secGPC].contains { $0.trimmed() == "1" }
+        let optedOut = cookies["ts-consent"] == "0"
         func capped(_ names: String...) -> String? {
             for name in names {
-                if let value = cookies[name]?.value, !value.isEmpty {
+                if let value = cookies[name], !value.isEmpty {
                     // An oversized value is dropped rather than cut: a cut string would decode wrongly.
-                    return value.utf8.count <= 4096 ? value : nil
+                    return value.utf8.count <= 4096 ? String(value) : nil
                 }
             }
             return nil

@@ -9,9 +9,12 @@ public import PullSync
 ///
 /// For each organic request (a route the kernel's `RouteFilter` doesn't exclude) it reads the
 /// EC cookie (or, with consent and no valid cookie, issues one and sets it), takes the
-/// consent decision from a ``ConsentSource``, lets the response go, and only once the response
-/// body has been written hands the request to the dispatcher, which never waits. The response
-/// is never delayed, failed or changed by pull sync, except for the `Set-Cookie` of a new EC.
+/// consent decision from a ``ConsentSource``, and runs the dispatcher's gate
+/// (``PullDispatcher/prepare(_:)``, a few lookups). A request the gate lets through is handed
+/// to the dispatcher, which never waits, only once the response body has been written; one it
+/// skips (say, a returning browser whose UIDs are all fresh) leaves the response exactly as the
+/// route made it. The response is never delayed, failed or changed by pull sync, except for the
+/// `Set-Cookie` of a new EC.
 public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Cookie settings for issued ECs.
     public struct CookieOptions: Sendable {
@@ -88,18 +91,19 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         context: Context,
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        let configuration = dispatcher.kernel.configuration
+        let kernel = dispatcher.kernel
+        let configuration = kernel.configuration
         guard configuration.routes.isOrganic(request.uri.path) else {
             return try await next(request, context)
         }
-        let cookies = request.cookies  // parsed once for the EC and the consent signals
+        let cookies = RequestCookies(request)
         let (consent, strings) = consentSource.consent(for: request, cookies: cookies)
-        var edgeCookie = cookies[cookie.name]?.value
+        var edgeCookie = cookies[cookie.name].map(String.init)
         // No EC for a browser that denies consent or opts out (GPC, US opt-outs), nor while its
         // consent strings can't be read.
         let mayIssue =
             issuer != nil && edgeCookie.flatMap(configuration.edgeCookieFormat.parse) == nil
-            && dispatcher.kernel.consent.requestDenial(strings, host: consent) == nil
+            && kernel.consent.requestDenial(strings, host: consent) == nil
         // The client IP is only worked out when an EC is issued or partners are sent it.
         let ip = mayIssue || configuration.forwardClientIP ? clientIP.clientIP(of: request, context: context) : nil
         var issued: EdgeCookie?
@@ -133,10 +137,12 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
             consentStrings: strings,
             clientIP: ip
         )
-        let dispatcher = self.dispatcher
-        // Hand over only once the body has been written (whether or not the write succeeded: the
-        // page was served). Nothing here can delay or fail it: submitting never waits, and the
-        // dispatcher records an issued EC's root entry itself.
+        // The gate runs now (a returning browser with nothing to call ends here, its response
+        // untouched); what it lets through is handed over only once the body has been written.
+        let prepared = dispatcher.prepare(organic)
+        guard prepared.needsHandOver else { return response }
+        // Whether or not the write succeeded, the page was served. Nothing here can delay or fail
+        // it: handing over never waits, and the dispatcher records an issued EC's root entry itself.
         let body = response.body
         response.body = ResponseBody(contentLength: body.contentLength) { writer in
             let written: Result<Void, any Error>
@@ -146,7 +152,7 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
             } catch {
                 written = .failure(error)
             }
-            dispatcher.submit(organic)
+            prepared.handOver()
             try written.get()
         }
         return response

@@ -6,7 +6,8 @@ package import CoreMetrics
 /// - `pullsync_submissions_total{result}`: what became of each organic request handed to the
 ///   dispatcher: `enqueued`, `dropped` (queue full), `not_running`, `skipped`.
 /// - `pullsync_request_skips_total{reason}`: requests skipped as a whole, by reason (`route`,
-///   `invalid_ec`, `consent`, `us_opt_out`, `malformed_consent`, `unknown_ec`, `store_unavailable`).
+///   `invalid_ec`, `fresh_memo`, `consent`, `us_opt_out`, `malformed_consent`, `unknown_ec`,
+///   `store_unavailable`).
 /// - `pullsync_decisions_total{partner, decision}`: `dispatch` or a skip reason, per partner.
 /// - `pullsync_outcomes_total{partner, outcome}`: the classified outcome of each call.
 /// - `pullsync_writes_total{partner, result}`: `stored`, `conflict`, `withdrawn`, `unknown_ec`, `error`.
@@ -18,7 +19,8 @@ package import CoreMetrics
 ///   EC, or the admin API): `withdrawn`, `already_withdrawn`, `unknown_ec`, `dropped` (queue
 ///   full), `error` (the store failed).
 package struct KernelMetrics: Sendable {
-    let submissions: [String: Counter]
+    /// By result, in the order of `submissionResults`: looked up by index on every page view.
+    let submissions: [Counter]
     let withdrawals: [String: Counter]
     let requestSkips: [SkipReason: Counter]
     let inFlight: Meter
@@ -30,11 +32,9 @@ package struct KernelMetrics: Sendable {
     /// Creates the metrics that are not per partner on `factory`.
     package init(factory: any MetricsFactory) {
         self.factory = factory
-        submissions = Dictionary(
-            uniqueKeysWithValues: Self.submissionResults.map {
-                ($0, Counter(label: "pullsync_submissions_total", dimensions: [("result", $0)], factory: factory))
-            }
-        )
+        submissions = Self.submissionResults.map {
+            Counter(label: "pullsync_submissions_total", dimensions: [("result", $0)], factory: factory)
+        }
         withdrawals = Dictionary(
             uniqueKeysWithValues: Self.withdrawalResults.map {
                 ($0, Counter(label: "pullsync_withdrawals_total", dimensions: [("result", $0)], factory: factory))
@@ -48,8 +48,15 @@ package struct KernelMetrics: Sendable {
         inFlight = Meter(label: "pullsync_inflight_calls", factory: factory)
     }
 
-    func submission(_ result: String) {
-        submissions[result]?.increment()
+    func submission(_ result: SubmitResult) {
+        let index =
+            switch result {
+            case .enqueued: 0
+            case .dropped: 1
+            case .notRunning: 2
+            case .skipped: 3
+            }
+        submissions[index].increment()
     }
 
     func withdrawal(_ result: String) {

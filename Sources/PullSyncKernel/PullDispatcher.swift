@@ -26,7 +26,7 @@ public enum SubmitResult: Sendable, Hashable {
 /// well-formed EC queues that EC's withdrawal on a queue of its own, so pulls never delay it;
 /// withdrawals still queued at shutdown are made within the grace period.
 public final class PullDispatcher: Sendable {
-    private struct Job: Sendable {
+    fileprivate struct Job: Sendable {
         var request: OrganicRequest
         /// The EC the submission gate accepted (so the worker doesn't gate again).
         var edgeCookie: EdgeCookie
@@ -78,45 +78,57 @@ public final class PullDispatcher: Sendable {
     }
 
     /// Hands one organic request to pull sync. Never suspends, never throws, never fails the page.
+    /// The same as ``prepare(_:)`` followed at once by ``PreparedSubmission/handOver()``.
     @discardableResult
     public func submit(_ request: OrganicRequest) -> SubmitResult {
-        var request = request
-        let result: SubmitResult
+        prepare(request).handOver()
+    }
+
+    /// The first half of ``submit(_:)``, for a host that serves the page in between: runs the
+    /// submission gate (route, EC, the fresh-EC memo, request-level consent) now, and leaves the
+    /// rest (queueing the request, or the withdrawal a denial asks for) to
+    /// ``PreparedSubmission/handOver()``, called once the response has gone.
+    ///
+    /// A request skipped at the gate is counted here, and its `needsHandOver` is `false` unless
+    /// it queues a withdrawal: the host then has nothing to wait for, which keeps the most common
+    /// page view (a returning browser whose UIDs are all fresh) off pull sync's path entirely.
+    /// Never suspends.
+    public func prepare(_ request: OrganicRequest) -> PreparedSubmission {
         let kernel = self.kernel
         let admission = kernel.admission(request)
         switch admission.result {
         case .skip(let reason):
-            result = .skipped(reason)
-            kernel.metrics.submission("skipped")
+            kernel.metrics.submission(.skipped(reason))
             kernel.metrics.requestSkip(reason)
-            if let edgeCookie = admission.withdrawing { queueWithdrawal(edgeCookie) }
+            counters.withLock { $0.count(.skipped(reason)) }
+            return PreparedSubmission(dispatcher: self, kernel: kernel, work: .skipped(reason, admission.withdrawing))
         case .pass(let edgeCookie):
-            // An EC this process issued moments ago is known even before its root is written.
-            if request.ecIssuedOnThisRequest {
-                recentlyIssued.insert(edgeCookie.hash)
-            } else if recentlyIssued.contains(edgeCookie.hash) {
-                request.ecIssuedOnThisRequest = true
-            }
-            switch queueInput.yield(Job(request: request, edgeCookie: edgeCookie)) {
-            case .enqueued:
-                result = .enqueued
-                kernel.metrics.submission("enqueued")
-            case .dropped:
-                result = .dropped
-                kernel.metrics.submission("dropped")
-            case .terminated:
-                result = .notRunning
-                kernel.metrics.submission("not_running")
-            @unknown default:
-                result = .dropped
-                kernel.metrics.submission("dropped")
-            }
+            return PreparedSubmission(dispatcher: self, kernel: kernel, work: .pull(Job(request: request, edgeCookie: edgeCookie)))
         }
+    }
+
+    /// Queues a request that passed the gate.
+    fileprivate func enqueue(_ job: Job, kernel: PullKernel) -> SubmitResult {
+        var job = job
+        // An EC this process issued moments ago is known even before its root is written.
+        if job.request.ecIssuedOnThisRequest {
+            recentlyIssued.insert(job.edgeCookie.hash)
+        } else if recentlyIssued.contains(job.edgeCookie.hash) {
+            job.request.ecIssuedOnThisRequest = true
+        }
+        let result: SubmitResult =
+            switch queueInput.yield(job) {
+            case .enqueued: .enqueued
+            case .terminated: .notRunning
+            case .dropped: .dropped
+            @unknown default: .dropped
+            }
+        kernel.metrics.submission(result)
         counters.withLock { $0.count(result) }
         return result
     }
 
-    private func queueWithdrawal(_ edgeCookie: EdgeCookie) {
+    fileprivate func queueWithdrawal(_ edgeCookie: EdgeCookie) {
         guard !recentlyWithdrawn.contains(edgeCookie.hash) else { return }
         switch withdrawalInput.yield(edgeCookie) {
         case .enqueued:
@@ -233,6 +245,45 @@ public final class PullDispatcher: Sendable {
                     self.counters.withLock { $0.record(plan: plan, results: results) }
                 }
             }
+        }
+    }
+}
+
+/// A request that went through ``PullDispatcher/prepare(_:)``'s gate, waiting for the page to go.
+public struct PreparedSubmission: Sendable {
+    fileprivate enum Work: Sendable {
+        case skipped(SkipReason, EdgeCookie?)
+        case pull(PullDispatcher.Job)
+    }
+
+    fileprivate let dispatcher: PullDispatcher
+    fileprivate let kernel: PullKernel
+    fileprivate let work: Work
+
+    /// Why the gate skipped the request; `nil` when it passed (and is queued by ``handOver()``).
+    public var skipReason: SkipReason? {
+        if case .skipped(let reason, _) = work { reason } else { nil }
+    }
+
+    /// Whether ``handOver()`` has anything to do: the request passed the gate, or its denial
+    /// withdraws its EC. When `false` the host may drop this value.
+    public var needsHandOver: Bool {
+        switch work {
+        case .skipped(_, let withdrawing): withdrawing != nil
+        case .pull: true
+        }
+    }
+
+    /// Queues what the gate let through (the request, or the EC's withdrawal). Call it once,
+    /// after the response has been handed over; never suspends.
+    @discardableResult
+    public func handOver() -> SubmitResult {
+        switch work {
+        case .skipped(let reason, let withdrawing):
+            if let withdrawing { dispatcher.queueWithdrawal(withdrawing) }
+            return .skipped(reason)
+        case .pull(let job):
+            return dispatcher.enqueue(job, kernel: kernel)
         }
     }
 }

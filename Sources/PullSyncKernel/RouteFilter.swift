@@ -38,7 +38,8 @@ public struct RouteFilter: Sendable, Hashable {
 
     /// Whether `path` is organic.
     package func isOrganic(_ path: some StringProtocol) -> Bool {
-        let path = Self.normalize(path)
+        // Most paths are already in normal form: compare them as they are, with no allocation.
+        let path = Self.isNormal(path.utf8) ? String(path) : Self.normalize(path)
         if exact.contains(path) { return false }
         return !prefixes.contains { path.hasPrefix($0) }
     }
@@ -50,7 +51,7 @@ public struct RouteFilter: Sendable, Hashable {
     }
 
     /// The path as compared: no query, decoded, lowercased, no empty, `.` or `..` segments.
-    static func normalize(_ raw: some StringProtocol) -> String {
+    package static func normalize(_ raw: some StringProtocol) -> String {
         var bytes: [UInt8] = []
         var iterator = raw.utf8.makeIterator()
         while let byte = iterator.next() {
@@ -90,6 +91,33 @@ public struct RouteFilter: Sendable, Hashable {
             result.append(contentsOf: segment)
         }
         return result.isEmpty ? "/" : String(decoding: result, as: UTF8.self)
+    }
+
+    /// Whether `normalize` would return `path` unchanged: it starts with `/`, and has no query,
+    /// fragment, `%`, upper-case letter, empty segment, `.` or `..` segment, or trailing `/`.
+    package static func isNormal(_ path: some Collection<UInt8>) -> Bool {
+        guard path.first == UInt8(ascii: "/") else { return false }
+        var segmentLength = 0
+        var dots = 0
+        var count = 0
+        for byte in path {
+            count += 1
+            switch byte {
+            case UInt8(ascii: "?"), UInt8(ascii: "#"), UInt8(ascii: "%"), UInt8(ascii: "A")...UInt8(ascii: "Z"):
+                return false
+            case UInt8(ascii: "/"):
+                // An empty, `.` or `..` segment ends here (the leading `/` opens the first).
+                if count > 1 && (segmentLength == 0 || segmentLength == dots && dots <= 2) { return false }
+                segmentLength = 0
+                dots = 0
+            default:
+                segmentLength += 1
+                if byte == UInt8(ascii: ".") { dots += 1 }
+            }
+        }
+        // The last segment: none (the root, or a trailing `/`), `.` or `..`.
+        if count == 1 { return true }
+        return segmentLength > 0 && !(segmentLength == dots && dots <= 2)
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {

@@ -17,7 +17,7 @@ import Testing
             head: HTTPRequest(method: .get, scheme: "http", authority: "edge.test", path: "/", headerFields: headers),
             body: RequestBody(buffer: ByteBuffer())
         )
-        return StandardConsentSource().consent(for: request, cookies: request.cookies)
+        return StandardConsentSource().consent(for: request, cookies: RequestCookies(request))
     }
 
     @Test(

@@ -35,6 +35,36 @@ struct DispatcherTests {
         #expect(harness.counter("pullsync_submissions_total", [("result", "enqueued")]) == 1)
     }
 
+    @Test("prepare decides at the gate at once; only handOver queues; a plain skip needs no hand-over")
+    func prepareThenHandOver() async throws {
+        let harness = try Harness(partners: partners(count: 2), configuration: PullSyncConfiguration(queueCapacity: 1))
+        let dispatcher = PullDispatcher(kernel: harness.kernel)
+
+        let skipped = dispatcher.prepare(request(1, path: "/sync"))
+        #expect(skipped.skipReason == .route)
+        #expect(!skipped.needsHandOver)
+        // Counted at the gate, since the host may never hand it over.
+        #expect(dispatcher.statistics.skippedAtSubmit == 1)
+        #expect(harness.counter("pullsync_request_skips_total", [("reason", "route")]) == 1)
+
+        let passing = dispatcher.prepare(request(1))
+        #expect(passing.skipReason == nil)
+        #expect(passing.needsHandOver)
+        #expect(dispatcher.statistics.enqueued == 0)
+        // A prepared request holds no place in the queue (of one) until it is handed over.
+        #expect(dispatcher.submit(request(2)) == .enqueued)
+        #expect(passing.handOver() == .dropped)
+        #expect(dispatcher.statistics.dropped == 1)
+
+        // A denial with a well-formed EC: its withdrawal waits for the hand-over too.
+        let denied = dispatcher.prepare(request(3, consent: .denied))
+        #expect(denied.skipReason == .consent)
+        #expect(denied.needsHandOver)
+        #expect(denied.handOver() == .skipped(.consent))
+        #expect(dispatcher.statistics.skippedAtSubmit == 2)
+        #expect(harness.counter("pullsync_submissions_total", [("result", "skipped")]) == 2)
+    }
+
     @Test("A full queue drops and counts; run() then processes what was queued")
     func overflowThenRun() async throws {
         let harness = try Harness(

@@ -84,3 +84,41 @@ struct RouteFilterNormalizationTests {
         #expect(!RouteFilter(excluded: ["/*"]).isOrganic("/"))
     }
 }
+
+@Suite("Route filter fast path")
+struct RouteFilterFastPathTests {
+    /// Every path of up to 6 characters over an alphabet with each feature normalization handles.
+    static let paths: [String] = {
+        let alphabet: [Character] = ["/", ".", "a", "A", "%", "?"]
+        var paths = [""]
+        var last = [""]
+        for _ in 1...6 {
+            last = last.flatMap { prefix in alphabet.map { prefix + String($0) } }
+            paths += last
+        }
+        return paths
+    }()
+
+    @Test("A path taken as already normal is one that normalization leaves unchanged")
+    func normalMeansUnchanged() {
+        var normal = 0
+        for path in Self.paths where RouteFilter.isNormal(path.utf8) {
+            normal += 1
+            #expect(RouteFilter.normalize(path) == path, "\(path)")
+        }
+        // The check is not vacuous: dozens of the paths take the fast path.
+        #expect(normal > 50)
+    }
+
+    @Test(
+        "Everyday paths take the fast path; those normalization changes don't",
+        arguments: [
+            ("/", true), ("/news/a", true), ("/index.html", true), ("/a/.../b", true), ("/a-b_c~d", true),
+            ("", false), ("/News", false), ("/a/", false), ("//a", false), ("/a/./b", false), ("/a/..", false),
+            ("/a?x", false), ("/a#b", false), ("/%61", false), ("a", false),
+        ]
+    )
+    func fastPathTaken(path: String, normal: Bool) {
+        #expect(RouteFilter.isNormal(path.utf8) == normal)
+    }
+}
