@@ -91,9 +91,10 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         context: Context,
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
+        // Fields are read from the kernel one at a time: a copy of its whole configuration would
+        // retain and release every reference in it on every page view.
         let kernel = dispatcher.kernel
-        let configuration = kernel.configuration
-        guard configuration.routes.isOrganic(request.uri.path) else {
+        guard kernel.configuration.routes.isOrganic(request.uri.path) else {
             return try await next(request, context)
         }
         let cookies = RequestCookies(request)
@@ -102,14 +103,14 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         // No EC for a browser that denies consent or opts out (GPC, US opt-outs), nor while its
         // consent strings can't be read.
         let mayIssue =
-            issuer != nil && edgeCookie.flatMap(configuration.edgeCookieFormat.parse) == nil
+            issuer != nil && edgeCookie.flatMap(kernel.configuration.edgeCookieFormat.parse) == nil
             && kernel.consent.requestDenial(strings, host: consent) == nil
         // The client IP is only worked out when an EC is issued or partners are sent it.
-        let ip = mayIssue || configuration.forwardClientIP ? clientIP.clientIP(of: request, context: context) : nil
+        let ip = mayIssue || kernel.configuration.forwardClientIP ? clientIP.clientIP(of: request, context: context) : nil
         var issued: EdgeCookie?
         if mayIssue, let issuer, let ip {
             let value = issuer.issue(clientIP: ip)
-            issued = configuration.edgeCookieFormat.parse(value)
+            issued = kernel.configuration.edgeCookieFormat.parse(value)
             edgeCookie = value
         }
 

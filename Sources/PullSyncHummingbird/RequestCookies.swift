@@ -31,29 +31,45 @@ public struct RequestCookies: Sendable {
     /// One pass over `header`'s bytes: `name=value` pairs separated by `;`, leading whitespace
     /// dropped from each; a pair without `=` is skipped; an empty name or value reads as none.
     private static func value(of name: String, in header: String) -> Substring? {
-        let bytes = header.utf8
-        let end = bytes.endIndex
-        var index = bytes.startIndex
+        var header = header
+        // Byte offsets from a scan of the contiguous UTF-8 (no index arithmetic per byte).
+        let found: (start: Int, end: Int)?? = header.withUTF8 { bytes in
+            var name = name
+            return name.withUTF8 { name in scan(bytes, for: name) }
+        }
+        guard let found else { return nil }
+        guard let (start, end) = found else { return nil }
+        let utf8 = header.utf8
+        return Substring(utf8[utf8.index(utf8.startIndex, offsetBy: start)..<utf8.index(utf8.startIndex, offsetBy: end)])
+    }
+
+    /// The byte range of the value of the first cookie named `name`: `nil` when there is no such
+    /// cookie, `.some(nil)` when the first one has an empty value.
+    private static func scan(_ bytes: UnsafeBufferPointer<UInt8>, for name: UnsafeBufferPointer<UInt8>) -> (
+        start: Int, end: Int
+    )?? {
+        let end = bytes.count
+        var index = 0
         while index < end {
-            while index < end, isWhitespace(bytes[index]) { bytes.formIndex(after: &index) }
+            while index < end, isWhitespace(bytes[index]) { index += 1 }
             let nameStart = index
-            while index < end, bytes[index] != UInt8(ascii: "="), bytes[index] != UInt8(ascii: ";") {
-                bytes.formIndex(after: &index)
-            }
+            while index < end, bytes[index] != UInt8(ascii: "="), bytes[index] != UInt8(ascii: ";") { index += 1 }
             guard index < end, bytes[index] == UInt8(ascii: "=") else {
-                if index < end { bytes.formIndex(after: &index) }
+                index += 1
                 continue
             }
             let nameEnd = index
             // As Hummingbird reads `name==value`: every `=` after the name is skipped.
-            while index < end, bytes[index] == UInt8(ascii: "=") { bytes.formIndex(after: &index) }
+            while index < end, bytes[index] == UInt8(ascii: "=") { index += 1 }
             let valueStart = index
-            while index < end, bytes[index] != UInt8(ascii: ";") { bytes.formIndex(after: &index) }
-            if bytes[nameStart..<nameEnd].elementsEqual(name.utf8) {
+            while index < end, bytes[index] != UInt8(ascii: ";") { index += 1 }
+            if nameEnd - nameStart == name.count,
+                UnsafeBufferPointer(rebasing: bytes[nameStart..<nameEnd]).elementsEqual(name)
+            {
                 // The first cookie of that name decides, even when it has no value.
-                return nameStart == nameEnd || valueStart == index ? nil : Substring(bytes[valueStart..<index])
+                return nameStart == nameEnd || valueStart == index ? .some(nil) : (valueStart, index)
             }
-            if index < end { bytes.formIndex(after: &index) }
+            index += 1
         }
         return nil
     }

@@ -38,8 +38,18 @@ public struct RouteFilter: Sendable, Hashable {
 
     /// Whether `path` is organic.
     package func isOrganic(_ path: some StringProtocol) -> Bool {
-        // Most paths are already in normal form: compare them as they are, with no allocation.
-        let path = Self.isNormal(path.utf8) ? String(path) : Self.normalize(path)
+        isOrganic(String(path))
+    }
+
+    /// `isOrganic` on a concrete `String`, so that the byte loops below are specialized even when
+    /// called from another module (a generic call costs a witness call per byte).
+    package func isOrganic(_ path: String) -> Bool {
+        // Most paths are already in normal form, in ASCII: compare their bytes as they are, with
+        // no allocation (for ASCII, bytes and characters compare alike).
+        if Self.isNormal(path) {
+            return !exact.contains { path.utf8.elementsEqual($0.utf8) } && !prefixes.contains { path.utf8.starts(with: $0.utf8) }
+        }
+        let path = Self.normalize(path)
         if exact.contains(path) { return false }
         return !prefixes.contains { path.hasPrefix($0) }
     }
@@ -93,9 +103,11 @@ public struct RouteFilter: Sendable, Hashable {
         return result.isEmpty ? "/" : String(decoding: result, as: UTF8.self)
     }
 
-    /// Whether `normalize` would return `path` unchanged: it starts with `/`, and has no query,
-    /// fragment, `%`, upper-case letter, empty segment, `.` or `..` segment, or trailing `/`.
-    package static func isNormal(_ path: some Collection<UInt8>) -> Bool {
+    /// Whether `normalize` would return `path` unchanged and it is ASCII: it starts with `/`, and
+    /// has no query, fragment, `%`, upper-case letter, empty segment, `.` or `..` segment,
+    /// trailing `/`, or byte over 127.
+    package static func isNormal(_ path: String) -> Bool {
+        let path = path.utf8
         guard path.first == UInt8(ascii: "/") else { return false }
         var segmentLength = 0
         var dots = 0
@@ -103,7 +115,7 @@ public struct RouteFilter: Sendable, Hashable {
         for byte in path {
             count += 1
             switch byte {
-            case UInt8(ascii: "?"), UInt8(ascii: "#"), UInt8(ascii: "%"), UInt8(ascii: "A")...UInt8(ascii: "Z"):
+            case UInt8(ascii: "?"), UInt8(ascii: "#"), UInt8(ascii: "%"), UInt8(ascii: "A")...UInt8(ascii: "Z"), 0x80...:
                 return false
             case UInt8(ascii: "/"):
                 // An empty, `.` or `..` segment ends here (the leading `/` opens the first).
