@@ -127,6 +127,9 @@ package struct BackfillError: Error, Sendable, Hashable, CustomStringConvertible
 /// - A graceful shutdown (SIGINT in `pullsync backfill`) stops starting calls, lets those in
 ///   flight finish (each within the partner's timeout), saves the checkpoint and returns.
 package final class Backfill: Sendable {
+    /// The most calls in flight a backfill derives from its rate and the partner's timeout.
+    package static let maxDerivedConcurrency = 256
+
     /// The partner being filled.
     package let partner: Partner
     package let options: BackfillOptions
@@ -199,7 +202,7 @@ package final class Backfill: Sendable {
         self.logger = logger
         let timeout = found.policy.timeout.seconds
         self.concurrency =
-            options.concurrency ?? min(256, max(1, Int((options.rate * max(timeout, 0.001)).rounded(.up))))
+            options.concurrency ?? min(Self.maxDerivedConcurrency, max(1, Int((options.rate * max(timeout, 0.001)).rounded(.up))))
         var kernelConfiguration = configuration
         kernelConfiguration.perRequestConcurrency = 1
         kernelConfiguration.maxCallsPerRequest = 1

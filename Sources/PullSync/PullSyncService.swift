@@ -37,8 +37,9 @@ public final class PullSyncService: Service, Sendable {
         public var storeDrivers: [StoreDriver]
         /// The kernel's settings: routes, fan-out, caps, grace period.
         public var pullSync: PullSyncConfiguration
-        /// Partner TLS, address checks and connection limits. Its `allowLoopback` follows
-        /// ``pullSync``'s.
+        /// Partner TLS and address checks. Its `allowLoopback` follows ``pullSync``'s, and its
+        /// `connectionsPerHost` is ``pullSync``'s `maxInFlightCalls`, so that every call the
+        /// kernel admits has a connection.
         public var transport: HTTPPullTransport.Configuration
         /// The compiled adapters manifests may name. Default the built-in ones.
         public var adapters: AdapterRegistry
@@ -146,6 +147,12 @@ public final class PullSyncService: Service, Sendable {
         }
         var transportConfiguration = configuration.transport
         transportConfiguration.allowLoopback = configuration.pullSync.allowLoopback
+        // Derived, not a second setting: a call the kernel admits never waits in the pool for a
+        // connection (where its deadline would run out for a partner that is only slow, opening its
+        // circuit). The kernel keeps each partner within its in-flight cap and all of them within
+        // `maxInFlightCalls`, so that many connections per host are always enough, even for partners
+        // sharing a host; the pool opens only as many as are in use.
+        transportConfiguration.connectionsPerHost = configuration.pullSync.maxInFlightCalls
         // Partner TLS and I/O on a loop of their own: they never hold up the loops serving pages.
         transport = HTTPPullTransport(configuration: transportConfiguration, dedicatedThreads: 1, logger: logger)
         let kernel = PullKernel(

@@ -117,7 +117,9 @@ struct BackfillCommand: AsyncParsableCommand {
         let transport = HTTPPullTransport(
             configuration: HTTPPullTransport.Configuration(
                 allowLoopback: allowLoopback,
-                additionalTrustRootFiles: tlsCAFile.map { [$0] } ?? []
+                additionalTrustRootFiles: tlsCAFile.map { [$0] } ?? [],
+                // Backfill's per-partner cap is its concurrency: a connection for each call.
+                connectionsPerHost: max(concurrency ?? Backfill.maxDerivedConcurrency, 1)
             ),
             logger: logger
         )
