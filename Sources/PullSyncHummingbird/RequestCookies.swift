@@ -3,10 +3,11 @@ public import Hummingbird
 /// A request's cookies, looked up by name straight in its `Cookie` headers.
 ///
 /// The same answers as Hummingbird's `Request.cookies[name]?.value` (the first cookie of that
-/// name, its value as sent, undecoded; `nil` when that value is empty), without building a `Cookie` per lookup: the middleware
-/// reads up to nine cookies on every page view, and Hummingbird's `Cookies` splits the header
-/// by `Character` and parses each cookie's attributes on each lookup (measured: a third of the
-/// middleware's cost on a returning browser's page view; BENCHMARKS.md, measure 2).
+/// name, its value as sent, undecoded; `nil` when that value is empty), without building a
+/// `Cookie` per lookup. The middleware reads up to nine cookies on every page view, and
+/// Hummingbird's `Cookies` splits the header by `Character` and parses each cookie's attributes
+/// on each lookup: about 40 % of the middleware's cost on a returning browser's page view
+/// (profiled; BENCHMARKS.md, measure 2).
 public struct RequestCookies: Sendable {
     private let headers: [String]
 
