@@ -19,18 +19,24 @@ public enum ClientIPSource: Sendable, Hashable {
             return Self.normalize(peer)
         case .header(let name):
             guard let field = HTTPField.Name(name), let value = request.headers[field] else { return nil }
-            guard let first = value.split(separator: ",", maxSplits: 1).first else { return nil }
-            return Self.normalize(first)
+            // The first non-empty entry (no array of them built).
+            let entries = value.drop { $0 == "," }
+            guard !entries.isEmpty else { return nil }
+            return Self.normalize(entries[..<(entries.firstIndex(of: ",") ?? entries.endIndex)])
         }
     }
 
     /// A literal IP address, with an optional port, as one canonical string; `nil` otherwise.
     package static func normalize(_ text: some StringProtocol) -> String? {
-        var candidate = Substring(text).filter { $0 != " " && $0 != "\t" }[...]
+        // Spaces and tabs are dropped wherever they are; most values have none (no copy then).
+        let spaced = text.utf8.contains { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        var candidate = spaced ? Substring(text).filter { $0 != " " && $0 != "\t" }[...] : Substring(text)
         guard !candidate.isEmpty, candidate.utf8.count <= 64 else { return nil }
         if candidate.hasPrefix("["), let close = candidate.firstIndex(of: "]") {
             candidate = candidate[candidate.index(after: candidate.startIndex)..<close]  // [v6]:port
-        } else if candidate.filter({ $0 == ":" }).count == 1, let colon = candidate.firstIndex(of: ":") {
+        } else if candidate.utf8.lazy.filter({ $0 == UInt8(ascii: ":") }).count == 1,
+            let colon = candidate.firstIndex(of: ":")
+        {
             candidate = candidate[..<colon]  // v4:port
         }
         return IPAddress(candidate)?.canonical.description

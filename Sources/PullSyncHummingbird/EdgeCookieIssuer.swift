@@ -6,23 +6,29 @@ public import PullSyncKernel
 /// The hash part is stable for one client IP and secret, so every edge node sharing the
 /// secret derives the same hash; the suffix tells browsers behind one IP apart.
 public struct EdgeCookieIssuer: Sendable {
-    private let key: SymmetricKey
+    /// HMAC-SHA256 with the key already set up (its padded key hashed in): copied per EC, so an
+    /// EC costs the hash of the IP, not the key schedule too.
+    private let keyed: HMAC<SHA256>
     private let random: any RandomSource
 
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
+    /// 62⁶: every suffix, drawn as one number (one draw from the system's generator, not six).
+    private static let suffixes = 56_800_235_584
 
     /// - Parameters:
     ///   - secret: the HMAC key (at least 16 bytes; `PULLSYNC_EC_SECRET`, or one kept in the store).
     ///   - random: draws the suffix.
     public init(secret: [UInt8], random: any RandomSource = SystemRandomSource()) {
         precondition(secret.count >= 16, "an EC secret needs at least 16 bytes")
-        self.key = SymmetricKey(data: secret)
+        self.keyed = HMAC<SHA256>(key: SymmetricKey(data: secret))
         self.random = random
     }
 
     /// A new EC for a browser at `clientIP`.
     public func issue(clientIP: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(clientIP.utf8), using: key)
+        var hmac = keyed
+        hmac.update(data: Array(clientIP.utf8))
+        let mac = hmac.finalize()
         let hex: [UInt8] = Array("0123456789abcdef".utf8)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(71)
@@ -31,7 +37,11 @@ public struct EdgeCookieIssuer: Sendable {
             bytes.append(hex[Int(byte & 0x0F)])
         }
         bytes.append(UInt8(ascii: "."))
-        for _ in 0..<6 { bytes.append(Self.alphabet[random.next(below: Self.alphabet.count)]) }
+        var suffix = random.next(below: Self.suffixes)
+        for _ in 0..<6 {
+            bytes.append(Self.alphabet[suffix % Self.alphabet.count])
+            suffix /= Self.alphabet.count
+        }
         return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -7,6 +7,7 @@ import PullSyncConsent
 import PullSyncHummingbird
 import PullSyncStorage
 import PullSyncTesting
+import Synchronization
 import Testing
 
 /// A Hummingbird app with the middleware, a dispatcher running as one of its services, and a
@@ -271,6 +272,25 @@ func ecCookie(from response: TestResponse) -> String? {
         #expect(first.prefix(64) != other.prefix(64))
         // HMAC-SHA256("0123456789abcdef", "203.0.113.9"), computed independently with Python's hmac module.
         #expect(first.prefix(64) == "6c12fd2b48792833d1b66bab19e823a5fc150b64d196e3985133ae5ce983bd49")
+    }
+}
+
+/// Returns the given values in turn.
+final class ListedRandomSource: RandomSource {
+    private let values: Mutex<[UInt64]>
+    init(_ values: [UInt64]) { self.values = Mutex(values) }
+    func next() -> UInt64 { values.withLock { $0.removeFirst() } }
+}
+
+@Suite struct EdgeCookieSuffixTests {
+    @Test("The suffix is one draw over all 62^6 suffixes, written in base 62 (A-Z a-z 0-9), lowest digit first")
+    func oneDrawPerSuffix() {
+        let suffixes: UInt64 = 56_800_235_584  // 62^6
+        // Values the unbiased draw accepts as they are (above its rejection threshold): 2 * 62^6 + k gives k.
+        let source = ListedRandomSource([2 * suffixes, 2 * suffixes + 61, 2 * suffixes + 62, 3 * suffixes - 1])
+        let issuer = EdgeCookieIssuer(secret: Array("0123456789abcdef".utf8), random: source)
+        let issued = (0..<4).map { _ in String(issuer.issue(clientIP: "203.0.113.9").suffix(6)) }
+        #expect(issued == ["AAAAAA", "9AAAAA", "ABAAAA", "999999"])
     }
 }
 
