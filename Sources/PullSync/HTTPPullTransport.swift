@@ -39,7 +39,7 @@ public final class HTTPPullTransport: PullTransport, Service {
         public var resolver: any HostResolver
         /// Connections open at once to one partner host. ``PullSyncService`` sets it to the kernel's
         /// `maxInFlightCalls`, so that every call the kernel admits has a connection and its
-        /// deadline isn't spent queueing for one; standalone, default 128 (that cap's default).
+        /// deadline isn't spent queueing for one; standalone, default that cap's default (128).
         public var connectionsPerHost: Int
         /// The monotonic time the address TTL is measured on (injected by tests). Default `ContinuousClock.now`.
         public var now: @Sendable () -> ContinuousClock.Instant
@@ -51,7 +51,7 @@ public final class HTTPPullTransport: PullTransport, Service {
             connectTimeout: Duration = .seconds(1),
             addressTTL: Duration = .seconds(60),
             resolver: any HostResolver = SystemHostResolver(),
-            connectionsPerHost: Int = 128,
+            connectionsPerHost: Int = PullSyncConfiguration().maxInFlightCalls,
             now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
         ) {
             self.allowLoopback = allowLoopback

@@ -40,7 +40,7 @@ public struct StandardConsentSource: ConsentSource {
         let optedOut = cookies["ts-consent"] == "0"
         func capped(_ names: String...) -> String? {
             for name in names {
-                if let value = cookies[name], !value.isEmpty {
+                if let value = cookies[name] {  // never empty: an empty cookie reads as none
                     // An oversized value is dropped rather than cut: a cut string would decode wrongly.
                     return value.utf8.count <= 4096 ? String(value) : nil
                 }

@@ -100,11 +100,16 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         let cookies = RequestCookies(request)
         let (consent, strings) = consentSource.consent(for: request, cookies: cookies)
         var edgeCookie = cookies[cookie.name].map(String.init)
+        // What is worked out here is handed to the gate, which then doesn't work it out again.
+        var facts = GateFacts(edgeCookie: edgeCookie.flatMap(kernel.configuration.edgeCookieFormat.parse))
         // No EC for a browser that denies consent or opts out (GPC, US opt-outs), nor while its
         // consent strings can't be read.
-        let mayIssue =
-            issuer != nil && edgeCookie.flatMap(kernel.configuration.edgeCookieFormat.parse) == nil
-            && kernel.consent.requestDenial(strings, host: consent) == nil
+        var mayIssue = false
+        if issuer != nil, facts.edgeCookie == nil {
+            let denial = kernel.consent.requestDenial(strings, host: consent)
+            facts.denial = .some(denial)
+            mayIssue = denial == nil
+        }
         // The client IP is only worked out when an EC is issued or partners are sent it.
         let ip = mayIssue || kernel.configuration.forwardClientIP ? clientIP.clientIP(of: request, context: context) : nil
         var issued: EdgeCookie?
@@ -112,6 +117,7 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
             let value = issuer.issue(clientIP: ip)
             issued = kernel.configuration.edgeCookieFormat.parse(value)
             edgeCookie = value
+            facts.edgeCookie = issued
         }
 
         var response = try await next(request, context)
@@ -140,7 +146,7 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         )
         // The gate runs now (a returning browser with nothing to call ends here, its response
         // untouched); what it lets through is handed over only once the body has been written.
-        let prepared = dispatcher.prepare(organic)
+        let prepared = dispatcher.prepare(organic, facts: facts)
         guard prepared.needsHandOver else { return response }
         // Whether or not the write succeeded, the page was served. Nothing here can delay or fail
         // it: handing over never waits, and the dispatcher records an issued EC's root entry itself.

@@ -19,22 +19,26 @@ package import CoreMetrics
 ///   EC, or the admin API): `withdrawn`, `already_withdrawn`, `unknown_ec`, `dropped` (queue
 ///   full), `error` (the store failed).
 package struct KernelMetrics: Sendable {
-    /// By result, in the order of `submissionResults`: looked up by index on every page view.
-    let submissions: [Counter]
+    /// `pullsync_submissions_total`, a handle per result: incremented on every page view, with
+    /// nothing looked up.
+    private let enqueued: Counter, dropped: Counter, notRunning: Counter, skipped: Counter
     let withdrawals: [String: Counter]
     let requestSkips: [SkipReason: Counter]
     let inFlight: Meter
     let factory: any MetricsFactory
 
-    static let submissionResults = ["enqueued", "dropped", "not_running", "skipped"]
     static let withdrawalResults = ["withdrawn", "already_withdrawn", "unknown_ec", "dropped", "error"]
 
     /// Creates the metrics that are not per partner on `factory`.
     package init(factory: any MetricsFactory) {
         self.factory = factory
-        submissions = Self.submissionResults.map {
-            Counter(label: "pullsync_submissions_total", dimensions: [("result", $0)], factory: factory)
+        func submissions(_ result: String) -> Counter {
+            Counter(label: "pullsync_submissions_total", dimensions: [("result", result)], factory: factory)
         }
+        enqueued = submissions("enqueued")
+        dropped = submissions("dropped")
+        notRunning = submissions("not_running")
+        skipped = submissions("skipped")
         withdrawals = Dictionary(
             uniqueKeysWithValues: Self.withdrawalResults.map {
                 ($0, Counter(label: "pullsync_withdrawals_total", dimensions: [("result", $0)], factory: factory))
@@ -49,14 +53,12 @@ package struct KernelMetrics: Sendable {
     }
 
     func submission(_ result: SubmitResult) {
-        let index =
-            switch result {
-            case .enqueued: 0
-            case .dropped: 1
-            case .notRunning: 2
-            case .skipped: 3
-            }
-        submissions[index].increment()
+        switch result {
+        case .enqueued: enqueued.increment()
+        case .dropped: dropped.increment()
+        case .notRunning: notRunning.increment()
+        case .skipped: skipped.increment()
+        }
     }
 
     func withdrawal(_ result: String) {

@@ -94,8 +94,14 @@ public final class PullDispatcher: Sendable {
     /// page view (a returning browser whose UIDs are all fresh) off pull sync's path entirely.
     /// Never suspends.
     public func prepare(_ request: OrganicRequest) -> PreparedSubmission {
+        prepare(request, facts: nil)
+    }
+
+    /// ``prepare(_:)`` for a request whose route was found organic, EC parsed and (maybe)
+    /// request-level consent decided by the host already, with this dispatcher's kernel.
+    package func prepare(_ request: OrganicRequest, facts: GateFacts?) -> PreparedSubmission {
         let kernel = self.kernel
-        let admission = kernel.admission(request)
+        let admission = kernel.admission(request, facts: facts)
         switch admission.result {
         case .skip(let reason):
             kernel.metrics.submission(.skipped(reason))

@@ -167,20 +167,23 @@ public final class PullKernel: Sendable {
     /// The gate's result, and the EC to withdraw when the request affirmatively denies consent
     /// (the host's decision, GPC, an opt-out) and carries a well-formed EC.
     ///
-    /// - Parameter memo: whether an EC the fresh-EC memo holds for is skipped (`fresh_memo`);
-    ///   `explain` decides it in full instead.
+    /// - Parameters:
+    ///   - memo: whether an EC the fresh-EC memo holds for is skipped (`fresh_memo`); `explain`
+    ///     decides it in full instead.
+    ///   - facts: what the host already worked out for `request` with this kernel's rules; the
+    ///     gate doesn't work it out again.
     package func admission(
         _ request: OrganicRequest,
-        memo: Bool = true
+        memo: Bool = true,
+        facts: GateFacts? = nil
     ) -> (result: GateResult, withdrawing: EdgeCookie?) {
-        guard configuration.routes.isOrganic(request.path) else { return (.skip(.route), nil) }
-        guard let raw = request.edgeCookie, let edgeCookie = configuration.edgeCookieFormat.parse(raw) else {
-            return (.skip(.invalidEC), nil)
-        }
+        guard facts != nil || configuration.routes.isOrganic(request.path) else { return (.skip(.route), nil) }
+        let parsed = facts.map(\.edgeCookie) ?? request.edgeCookie.flatMap(configuration.edgeCookieFormat.parse)
+        guard let edgeCookie = parsed else { return (.skip(.invalidEC), nil) }
         // Before any consent string is read: the memo holds only for the very signals it was
         // made under, which passed this gate then.
         if memo, freshMemoHolds(for: request, edgeCookie) { return (.skip(.freshMemo), nil) }
-        if let denial = consent.requestDenial(request.consentStrings, host: request.consent) {
+        if let denial = facts?.denial ?? consent.requestDenial(request.consentStrings, host: request.consent) {
             return (.skip(denial.reason), denial.withdraws ? edgeCookie : nil)
         }
         return (.pass(edgeCookie), nil)
@@ -562,4 +565,22 @@ struct StoreAnswerMismatch: Error, CustomStringConvertible {
     var asked: Int
     var got: Int
     var description: String { "store answered \(got) results for \(asked) requests" }
+}
+
+/// What a host established for an organic request, with the kernel's own rules, on its way to
+/// the gate: the Hummingbird middleware checks the route and parses the EC to decide whether to
+/// issue one, and applies the request-level consent rules before issuing. Handed to
+/// `PullDispatcher.prepare(_:facts:)` so that the page's path does each only once.
+package struct GateFacts: Sendable {
+    /// The request's EC, parsed: `nil` when none is well formed. (Facts exist only for a route
+    /// found organic.)
+    package var edgeCookie: EdgeCookie?
+    /// The request-level consent rules' answer, when they were applied: `.some(nil)` for no
+    /// denial, `nil` when not applied (the gate applies them if it gets that far).
+    package var denial: ConsentDenial??
+
+    package init(edgeCookie: EdgeCookie?, denial: ConsentDenial?? = nil) {
+        self.edgeCookie = edgeCookie
+        self.denial = denial
+    }
 }

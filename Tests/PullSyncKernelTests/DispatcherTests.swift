@@ -65,6 +65,31 @@ struct DispatcherTests {
         #expect(harness.counter("pullsync_submissions_total", [("result", "skipped")]) == 2)
     }
 
+    @Test(
+        "Facts a host hands the gate (EC parsed, consent rules applied or not) decide as the gate would alone",
+        arguments: [
+            request(1),
+            request(2, issued: true),
+            request(3, consent: .denied),
+            request(4, consentStrings: ConsentStrings(globalPrivacyControl: true)),
+            request(5, consentStrings: ConsentStrings(usPrivacy: "1YYN")),
+            request(6, consentStrings: ConsentStrings(usPrivacy: "garbage")),
+            OrganicRequest(path: "/", edgeCookie: "not-an-ec", consent: .granted),
+            OrganicRequest(path: "/", edgeCookie: nil, consent: .denied),
+        ]
+    )
+    func gateFactsDecideAsTheGate(organic: OrganicRequest) throws {
+        let kernel = try Harness(partners: partners(count: 2)).kernel
+        let alone = kernel.admission(organic)
+        let parsed = organic.edgeCookie.flatMap(kernel.configuration.edgeCookieFormat.parse)
+        let denial = kernel.consent.requestDenial(organic.consentStrings, host: organic.consent)
+        for facts in [GateFacts(edgeCookie: parsed), GateFacts(edgeCookie: parsed, denial: .some(denial))] {
+            let handed = kernel.admission(organic, facts: facts)
+            #expect(handed.result == alone.result)
+            #expect(handed.withdrawing == alone.withdrawing)
+        }
+    }
+
     @Test("A full queue drops and counts; run() then processes what was queued")
     func overflowThenRun() async throws {
         let harness = try Harness(
