@@ -16,6 +16,9 @@ public struct Partner: Sendable {
     public var policy: PartnerPolicy
     /// Builds requests and classifies responses.
     public var adapter: any PartnerAdapter
+    /// How its UID appears as an OpenRTB EID (the manifest's `eid:`; by default `source` is
+    /// ``sourceDomain`` and `atype` 3).
+    public var eid: EIDMapping
 
     /// Identifiers that would collide with the graph's own fields.
     package static let reservedIDs: Set<String> = [
@@ -29,7 +32,8 @@ public struct Partner: Sendable {
         pullEnabled: Bool = true,
         disabledReason: String? = nil,
         policy: PartnerPolicy,
-        adapter: any PartnerAdapter
+        adapter: any PartnerAdapter,
+        eid: EIDMapping? = nil
     ) {
         self.id = id
         self.name = name ?? id
@@ -38,6 +42,7 @@ public struct Partner: Sendable {
         self.disabledReason = disabledReason
         self.policy = policy
         self.adapter = adapter
+        self.eid = eid ?? EIDMapping(source: sourceDomain)
     }
 
     /// Whether `id` matches `^[a-z0-9_-]{1,32}$` and is not reserved.
