@@ -205,6 +205,23 @@ public final class PullSyncService: Service, Sendable {
         return try await store.record(ecHash: edgeCookie.hashString)
     }
 
+    /// The OpenRTB 2.6 EIDs a bid request for the EC `ecID` may carry under a request's consent
+    /// (see `PullKernel.eids(for:consent:strings:)` for the rules): one store read at most, none
+    /// when this node's fresh-EC memo holds the EC's UIDs. `nil` when the EC is malformed or
+    /// unknown, also when the consent refuses every partner (then the read only checks the EC).
+    public func eids(
+        ecID: String,
+        consent: ConsentDecision = .granted,
+        strings: ConsentStrings = ConsentStrings()
+    ) async throws -> [EID]? {
+        guard let edgeCookie = dispatcher.kernel.configuration.edgeCookieFormat.parse(ecID) else { return nil }
+        switch try await dispatcher.kernel.lookUpEIDs(for: edgeCookie, consent: consent, strings: strings) {
+        case .eids(let eids): return eids
+        case .unknownEC: return nil
+        case .refused: return try await store.record(ecHash: edgeCookie.hashString) == nil ? nil : []
+        }
+    }
+
     /// Withdraws the EC `ecID`'s consent: its UIDs are forgotten, calls in flight for it store
     /// nothing, and it is never pulled for again. `false` when the EC is malformed or unknown.
     public func withdraw(ecID: String) async throws -> Bool {

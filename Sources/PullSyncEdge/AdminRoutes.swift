@@ -34,6 +34,24 @@ struct AdminRoutes: Sendable {
             }
             return try json(IDsResponse(record))
         }
+        // The OpenRTB EIDs a bid request for the EC may carry under the consent given as query
+        // parameters (none given: no consent strings).
+        protected.get("eids/:ec_id") { request, context in
+            let consent: ConsentStrings
+            switch Result(catching: { () throws(QueryError) in try Self.consentStrings(request.uri.queryParameters) }) {
+            case .success(let strings): consent = strings
+            case .failure(let error): return try json(["error": error.description], status: .badRequest)
+            }
+            let ecID = try context.parameters.require("ec_id")
+            do {
+                guard let eids = try await pullSync.eids(ecID: ecID, strings: consent) else {
+                    return Response(status: .notFound)
+                }
+                return try json(["eids": eids])
+            } catch {
+                return Response(status: .serviceUnavailable)
+            }
+        }
         // Withdraws the EC's consent: its UIDs are forgotten, calls in flight for it store
         // nothing, and it is never pulled for again.
         protected.delete("ids/:ec_id") { _, context in
@@ -66,6 +84,31 @@ struct AdminRoutes: Sendable {
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer()))
             )
         }
+    }
+
+    /// A query parameter of `GET /_pullsync/eids/{ec_id}` that can't be read.
+    struct QueryError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The request consent of `GET /_pullsync/eids/{ec_id}`: `tcf`, `gpp`, `gpp_sid`, `us_privacy`, `gpc=1`.
+    static func consentStrings(_ query: Parameters) throws(QueryError) -> ConsentStrings {
+        var strings = ConsentStrings()
+        strings.tcf = query["tcf"].map(String.init)
+        strings.gpp = query["gpp"].map(String.init)
+        strings.usPrivacy = query["us_privacy"].map(String.init)
+        if let sid = query["gpp_sid"] {
+            strings.gppSectionIDs = StandardConsentSource.sectionIDs(String(sid))
+            guard !strings.gppSectionIDs.isEmpty else {
+                throw QueryError(description: "gpp_sid must be GPP section IDs from 1 to 255 separated by commas, like 2,7")
+            }
+        }
+        switch query["gpc"] {
+        case nil, "0": break
+        case "1": strings.globalPrivacyControl = true
+        default: throw QueryError(description: "gpc must be 1 or 0")
+        }
+        return strings
     }
 
     struct IDsResponse: Encodable {

@@ -99,7 +99,11 @@ public struct EdgeService: Sendable {
         )
         originConfiguration.connectionPool.retryConnectionEstablishment = false
         let originClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: originConfiguration)
-        let responder = PageResponder(origin: configuration.origin, client: originClient)
+        let responder = PageResponder(
+            origin: configuration.origin,
+            client: originClient,
+            eidsHeader: configuration.origin == nil ? nil : configuration.eidsHeader
+        )
         let methods: [HTTPRequest.Method] =
             configuration.origin == nil ? [.get, .head] : [.get, .head, .post, .put, .patch, .delete, .options]
         for method in methods {

@@ -15,6 +15,10 @@ public struct EdgeServiceConfiguration: Sendable {
     public var store: String
     /// Organic pages are proxied from here when set (`http(s)://host[:port]`), else a built-in page answers.
     public var origin: String?
+    /// With ``origin``: the header that carries the request's consented OpenRTB EIDs to the origin
+    /// (``EIDsHeader``; absent when there are none). A header of that name from the browser is
+    /// always removed. Default `nil`: no EIDs are sent.
+    public var eidsHeader: String?
     /// Extra trust roots (PEM) for partner TLS.
     public var tlsCAFile: String?
     /// Development switch: partner targets on loopback allowed.
@@ -34,6 +38,7 @@ public struct EdgeServiceConfiguration: Sendable {
         port: Int = 8080,
         store: String = StoreURL.defaultURL,
         origin: String? = nil,
+        eidsHeader: String? = nil,
         tlsCAFile: String? = nil,
         allowLoopback: Bool = false,
         clientIPHeader: String? = nil,
@@ -45,6 +50,7 @@ public struct EdgeServiceConfiguration: Sendable {
         self.port = port
         self.store = store
         self.origin = origin
+        self.eidsHeader = eidsHeader
         self.tlsCAFile = tlsCAFile
         self.allowLoopback = allowLoopback
         self.clientIPHeader = clientIPHeader

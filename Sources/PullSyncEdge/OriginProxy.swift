@@ -11,6 +11,14 @@ import PullSyncHummingbird
 struct PageResponder: Sendable {
     let origin: String?
     let client: HTTPClient
+    /// The header the request's consented EIDs go to the origin in, lowercased; `nil` for none.
+    let eidsHeader: String?
+
+    init(origin: String?, client: HTTPClient, eidsHeader: String?) {
+        self.origin = origin
+        self.client = client
+        self.eidsHeader = eidsHeader?.lowercased()
+    }
 
     static let hopByHop: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate",
@@ -28,8 +36,14 @@ struct PageResponder: Sendable {
             }
         )
         for field in request.headers
-        where !Self.hopByHop.contains(field.name.canonicalName) && !listed.contains(field.name.canonicalName) {
+        where !Self.hopByHop.contains(field.name.canonicalName) && !listed.contains(field.name.canonicalName)
+            && field.name.canonicalName != eidsHeader
+        {
             outgoing.headers.add(name: field.name.rawName, value: field.value)
+        }
+        // Only ours reaches the origin: a browser's header of that name was dropped above.
+        if let eidsHeader, let value = EIDsHeader.value(for: await context.pullSync.eids()) {
+            outgoing.headers.add(name: eidsHeader, value: value)
         }
         if let peer = context.remoteAddress?.ipAddress {
             let forwarded = request.headers[.init("X-Forwarded-For")!].map { "\($0), \(peer)" } ?? peer

@@ -59,7 +59,7 @@ public struct StandardConsentSource: ConsentSource {
 
     /// `2,6`, `2_6` or `2%2C6` as section IDs; empty (not given) unless every entry is an ID
     /// from 1 to 255, at most 64 of them.
-    static func sectionIDs(_ value: String) -> [Int] {
+    package static func sectionIDs(_ value: String) -> [Int] {
         let entries = value.replacing("%2C", with: ",").replacing("%2c", with: ",").split(
             omittingEmptySubsequences: false,
             whereSeparator: { $0 == "," || $0 == "_" }

@@ -15,6 +15,9 @@ public import PullSync
 /// skips (say, a returning browser whose UIDs are all fresh) leaves the response exactly as the
 /// route made it. The response is never delayed, failed or changed by pull sync, except for the
 /// `Set-Cookie` of a new EC.
+///
+/// With a context that conforms to ``PullSyncRequestContext``, it also tells the route handler
+/// what it found (``PullSyncRequestState``: the EC, the consent, and the request's EIDs).
 public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Cookie settings for issued ECs.
     public struct CookieOptions: Sendable {
@@ -42,6 +45,8 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
     private let consentSource: any ConsentSource
     private let clientIP: ClientIPSource
     private let cookie: CookieOptions
+    /// Hands the request's state to a ``PullSyncRequestContext``; `nil` for other contexts.
+    private let attach: (@Sendable (inout Context, PullSyncRequestState) -> Void)?
 
     /// - Parameters:
     ///   - pullSync: receives organic requests; its kernel's configuration decides routes and EC
@@ -79,11 +84,30 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         clientIP: ClientIPSource = .socketPeer,
         cookie: CookieOptions = CookieOptions()
     ) {
+        self.init(
+            dispatcher: dispatcher,
+            issuer: issuer,
+            consent: consent,
+            clientIP: clientIP,
+            cookie: cookie,
+            attach: nil
+        )
+    }
+
+    fileprivate init(
+        dispatcher: PullDispatcher,
+        issuer: EdgeCookieIssuer?,
+        consent: any ConsentSource,
+        clientIP: ClientIPSource,
+        cookie: CookieOptions,
+        attach: (@Sendable (inout Context, PullSyncRequestState) -> Void)?
+    ) {
         self.dispatcher = dispatcher
         self.issuer = issuer
         self.consentSource = consent
         self.clientIP = clientIP
         self.cookie = cookie
+        self.attach = attach
     }
 
     public func handle(
@@ -120,6 +144,17 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
             facts.edgeCookie = issued
         }
 
+        var context = context
+        attach?(
+            &context,
+            PullSyncRequestState(
+                kernel: kernel,
+                edgeCookie: facts.edgeCookie,
+                issued: issued != nil,
+                consent: consent,
+                strings: strings
+            )
+        )
         var response = try await next(request, context)
 
         if let issued {
@@ -165,4 +200,43 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         return response
     }
 
+}
+
+extension PullSyncMiddleware where Context: PullSyncRequestContext {
+    /// The one-line middleware of ``init(_:consent:clientIP:cookie:)``, which also fills the
+    /// context's ``PullSyncRequestContext/pullSync`` before the route handler runs.
+    public init(
+        _ pullSync: PullSyncService,
+        consent: any ConsentSource = StandardConsentSource(),
+        clientIP: ClientIPSource = .socketPeer,
+        cookie: CookieOptions = CookieOptions()
+    ) {
+        self.init(
+            dispatcher: pullSync.dispatcher,
+            issuer: EdgeCookieIssuer(secret: pullSync.ecSecret),
+            consent: consent,
+            clientIP: clientIP,
+            cookie: cookie,
+            attach: { context, state in context.pullSync = state }
+        )
+    }
+
+    /// The middleware of ``init(dispatcher:issuer:consent:clientIP:cookie:)``, which also fills the
+    /// context's ``PullSyncRequestContext/pullSync`` before the route handler runs.
+    public init(
+        dispatcher: PullDispatcher,
+        issuer: EdgeCookieIssuer?,
+        consent: any ConsentSource = StandardConsentSource(),
+        clientIP: ClientIPSource = .socketPeer,
+        cookie: CookieOptions = CookieOptions()
+    ) {
+        self.init(
+            dispatcher: dispatcher,
+            issuer: issuer,
+            consent: consent,
+            clientIP: clientIP,
+            cookie: cookie,
+            attach: { context, state in context.pullSync = state }
+        )
+    }
 }

@@ -11,6 +11,11 @@ import Synchronization
 /// a reload (a new kernel, a new memo) end it. It only ever skips, so it is safe beside other
 /// nodes: the worst a stale entry does is delay a call until it expires.
 ///
+/// Once the host has asked for EIDs (``PullKernel/eids(for:consent:strings:)``), an entry also
+/// keeps the fresh UIDs of the partners the request's consent allows, so that a returning
+/// browser's EIDs come from here with no store read: they are the UIDs the decision read, and
+/// nothing can replace them on this node while the entry holds (no call is made).
+///
 /// Bounded: at most `capacity` entries; a new one replaces the oldest.
 final class FreshECMemo: Sendable {
     /// An EC, as two hashes of its hash (no string kept, nothing allocated to look one up).
@@ -29,10 +34,19 @@ final class FreshECMemo: Sendable {
         }
     }
 
+    /// A fresh UID kept with an entry, for EIDs.
+    struct KeptUID: Sendable {
+        /// The partner's place in the kernel's enabled partners (the memo lives as long as they do).
+        var partner: Int
+        var uid: PartnerUID
+    }
+
     private struct Entry {
         /// The request's consent signals, hashed: other signals, other decisions.
         var consent: Int
         var until: Timestamp
+        /// `nil` when UIDs weren't kept (nobody had asked for EIDs yet).
+        var uids: [KeptUID]?
     }
 
     private struct State {
@@ -48,6 +62,7 @@ final class FreshECMemo: Sendable {
 
     private let capacity: Int
     private let state: Mutex<State>
+    private let keepingUIDs = Atomic(false)
 
     init(capacity: Int) {
         self.capacity = max(0, capacity)
@@ -60,11 +75,33 @@ final class FreshECMemo: Sendable {
     /// The hash of `request`'s consent that an entry is compared on; `nil` when the request
     /// can't be remembered (the host's per-partner policy is code, not a value to compare).
     static func consent(of request: OrganicRequest) -> Int? {
-        guard request.consent.partnerPolicy == nil else { return nil }
+        consent(request.consent, request.consentStrings)
+    }
+
+    /// The hash of a request's consent decision and signals (see ``consent(of:)``).
+    static func consent(_ decision: ConsentDecision, _ strings: ConsentStrings) -> Int? {
+        guard decision.partnerPolicy == nil else { return nil }
         var hasher = Hasher()
-        hasher.combine(request.consent.granted)
-        hasher.combine(request.consentStrings)
+        hasher.combine(decision.granted)
+        hasher.combine(strings)
         return hasher.finalize()
+    }
+
+    /// Whether new entries keep their UIDs.
+    var keepsUIDs: Bool { keepingUIDs.load(ordering: .relaxed) }
+
+    /// From now on, entries keep their UIDs (EIDs are being read on this node).
+    func startKeepingUIDs() {
+        if !keepsUIDs { keepingUIDs.store(true, ordering: .relaxed) }
+    }
+
+    /// The UIDs kept with the entry that holds for `ec` under `consent` at `now`; `nil` when
+    /// none holds or it kept none.
+    func uids(_ ec: ECKey, consent: Int, at now: Timestamp) -> [KeptUID]? {
+        state.withLock { state in
+            guard let entry = state.entries[ec], entry.consent == consent, now < entry.until else { return nil }
+            return entry.uids
+        }
     }
 
     /// Whether nothing can be called for `ec` under `consent` at `now`.
@@ -75,11 +112,13 @@ final class FreshECMemo: Sendable {
         }
     }
 
-    /// Remembers that nothing can be called for `ec` under `consent` before `until`.
-    func remember(_ ec: ECKey, consent: Int, until: Timestamp) {
+    /// Remembers that nothing can be called for `ec` under `consent` before `until`, and the
+    /// fresh UIDs the consent allows (when ``keepsUIDs``).
+    func remember(_ ec: ECKey, consent: Int, until: Timestamp, uids: [KeptUID]? = nil) {
         guard capacity > 0 else { return }
         state.withLock { state in
-            if state.entries.updateValue(Entry(consent: consent, until: until), forKey: ec) != nil { return }
+            let entry = Entry(consent: consent, until: until, uids: uids)
+            if state.entries.updateValue(entry, forKey: ec) != nil { return }
             if state.order.count < capacity {
                 state.order.append(ec)
             } else {

@@ -18,6 +18,11 @@ package import CoreMetrics
 /// - `pullsync_withdrawals_total{result}`: consent withdrawals (a denied request with a known
 ///   EC, or the admin API): `withdrawn`, `already_withdrawn`, `unknown_ec`, `dropped` (queue
 ///   full), `error` (the store failed).
+/// - `pullsync_store_round_trips_total{operation}`: the kernel's calls to the identity graph and
+///   the rate limiter, by ``StoreOperation``: what a page view costs the store.
+/// - `pullsync_eids_total{source}`: EID lookups, by where the answer came from: `memo` (this
+///   node's memory, no store read), `store` (one read), `consent` (the request's consent refuses
+///   every partner: nothing read).
 package struct KernelMetrics: Sendable {
     /// `pullsync_submissions_total`, a handle per result: incremented on every page view, with
     /// nothing looked up.
@@ -26,6 +31,8 @@ package struct KernelMetrics: Sendable {
     let requestSkips: [SkipReason: Counter]
     let inFlight: Meter
     let factory: any MetricsFactory
+    private let roundTrips: [StoreOperation: Counter]
+    let eidsFromMemo: Counter, eidsFromStore: Counter, eidsRefused: Counter
 
     static let withdrawalResults = ["withdrawn", "already_withdrawn", "unknown_ec", "dropped", "error"]
 
@@ -50,6 +57,22 @@ package struct KernelMetrics: Sendable {
             }
         )
         inFlight = Meter(label: "pullsync_inflight_calls", factory: factory)
+        roundTrips = Dictionary(
+            uniqueKeysWithValues: StoreOperation.allCases.map {
+                ($0, Counter(label: "pullsync_store_round_trips_total", dimensions: [("operation", $0.rawValue)], factory: factory))
+            }
+        )
+        func eids(_ source: String) -> Counter {
+            Counter(label: "pullsync_eids_total", dimensions: [("source", source)], factory: factory)
+        }
+        eidsFromMemo = eids("memo")
+        eidsFromStore = eids("store")
+        eidsRefused = eids("consent")
+    }
+
+    /// Counts one call to the store.
+    func roundTrip(_ operation: StoreOperation) {
+        roundTrips[operation]?.increment()
     }
 
     func submission(_ result: SubmitResult) {
@@ -68,6 +91,24 @@ package struct KernelMetrics: Sendable {
     func requestSkip(_ reason: SkipReason) {
         requestSkips[reason]?.increment()
     }
+}
+
+/// A kind of call the kernel makes to its store, as `pullsync_store_round_trips_total` counts it.
+package enum StoreOperation: String, Sendable, CaseIterable {
+    /// An EC's record read (a decision, an EID lookup, a withdrawal's check).
+    case lookup
+    /// An issued EC's root entry created.
+    case createRoot = "create_root"
+    /// A batch of calls counted in the rate limiter (with their leases, in a shared store).
+    case admit
+    /// A shared budget's token taken before a call is sent.
+    case budget
+    /// A batch of UID writes.
+    case write
+    /// A request's call leases given back.
+    case release
+    /// An EC withdrawn.
+    case withdraw
 }
 
 /// One partner's metric handles, created when its registry loads so that the hot path only

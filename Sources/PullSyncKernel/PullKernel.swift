@@ -250,6 +250,7 @@ public final class PullKernel: Sendable {
     public func withdraw(_ edgeCookie: EdgeCookie) async throws -> Bool {
         freshMemo.forget(FreshECMemo.ECKey(edgeCookie))
         do {
+            metrics.roundTrip(.withdraw)
             let known = try await graph.withdraw(ecHash: edgeCookie.hashString, at: clock.now())
             metrics.withdrawal(known ? "withdrawn" : "unknown_ec")
             return known
@@ -269,13 +270,18 @@ public final class PullKernel: Sendable {
         freshMemo.forget(FreshECMemo.ECKey(edgeCookie))
         let result: String
         do {
+            metrics.roundTrip(.lookup)
             let record = try await graph.record(ecHash: hash)
             if record?.withdrawn == true {
                 result = "already_withdrawn"
             } else if record == nil && !issuedHere {
                 result = "unknown_ec"
             } else {
-                if record == nil { _ = try await graph.createRoot(for: edgeCookie, at: clock.now()) }
+                if record == nil {
+                    metrics.roundTrip(.createRoot)
+                    _ = try await graph.createRoot(for: edgeCookie, at: clock.now())
+                }
+                metrics.roundTrip(.withdraw)
                 try await graph.withdraw(ecHash: hash, at: clock.now())
                 result = "withdrawn"
                 logger.debug("consent withdrawn for an EC")
@@ -356,6 +362,7 @@ public final class PullKernel: Sendable {
             // fresh by then, so nobody else would call it anyway.)
             let keys = plan.calls.map { RateLimitRequest.pullKey(partnerID: $0.partnerID, ecHash: ecHash) }
             do {
+                metrics.roundTrip(.release)
                 try await rateLimiter.releaseLeases(keys, holder: leaseHolder)
             } catch {
                 storeWarnings.release.warning(
@@ -384,6 +391,7 @@ public final class PullKernel: Sendable {
         guard rateLimiter.sharesBudgets else { return true }
         do {
             let budget = SharedBudget(partnerID: call.partnerID, perSecond: perSecond)
+            metrics.roundTrip(.budget)
             return try await rateLimiter.takeBudget(budget, at: clock.now()) ? true : refuse()
         } catch {
             // Without the shared count the budget can't be kept: don't send.
@@ -403,7 +411,7 @@ public final class PullKernel: Sendable {
 
     /// One request's UID writes go through one batcher.
     private func makeWriter(ecHash: String) -> WriteBatcher {
-        WriteBatcher(graph: graph, ecHash: ecHash, logger: logger) { [storeWarnings, logger] error in
+        WriteBatcher(graph: graph, ecHash: ecHash, metrics: metrics, logger: logger) { [storeWarnings, logger] error in
             storeWarnings.write.warning("identity graph write failed", metadata: ["error": "\(error)"], to: logger)
         }
     }

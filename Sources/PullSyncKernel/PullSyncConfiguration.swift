@@ -36,6 +36,13 @@ public struct PullSyncConfiguration: Sendable {
     /// views skip at the gate (`fresh_memo`) with no queueing and no store read. A new entry
     /// replaces the oldest. Default 65,536 (a few MiB); 0 turns it off.
     public var freshMemoCapacity: Int
+    /// The host's domain, given as `inserter` in the OpenRTB EIDs it reads
+    /// (``PullKernel/eids(for:consent:strings:)``). Default `nil`: left out.
+    public var eidInserter: String?
+    /// How old a partner UID may be and still be offered as an EID: a UID not refreshed within
+    /// this long (its partner stopped answering, or the browser stayed away) is left out, as is
+    /// one past the expiry its partner gave. Default 90 days.
+    public var maxUIDAge: Duration
 
     /// Creates a configuration; every default is the one documented on its property.
     ///
@@ -54,7 +61,9 @@ public struct PullSyncConfiguration: Sendable {
         maxBodyBytes: Int = 64 * 1024,
         circuitBreaker: CircuitBreakerPolicy = CircuitBreakerPolicy(),
         leaseMargin: Duration = .seconds(30),
-        freshMemoCapacity: Int = 65_536
+        freshMemoCapacity: Int = 65_536,
+        eidInserter: String? = nil,
+        maxUIDAge: Duration = .seconds(90 * 86_400)
     ) {
         precondition(perRequestConcurrency >= 1, "perRequestConcurrency must be at least 1")
         precondition(maxCallsPerRequest.map { $0 >= 1 } ?? true, "maxCallsPerRequest must be at least 1")
@@ -75,6 +84,8 @@ public struct PullSyncConfiguration: Sendable {
         self.circuitBreaker = circuitBreaker
         self.leaseMargin = leaseMargin
         self.freshMemoCapacity = freshMemoCapacity
+        self.eidInserter = eidInserter
+        self.maxUIDAge = maxUIDAge
     }
 
     /// The per-partner in-flight cap in force.

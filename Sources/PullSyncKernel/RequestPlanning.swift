@@ -24,8 +24,11 @@ struct Committing: PlanningMode {
     var isExplaining: Bool { false }
 
     func lookUp(_ edgeCookie: EdgeCookie, issued: Bool, now: Timestamp, kernel: PullKernel) async throws -> ECRecord? {
+        kernel.metrics.roundTrip(.lookup)
         if let record = try await kernel.graph.record(ecHash: edgeCookie.hashString) { return record }
-        return issued ? try await kernel.graph.createRoot(for: edgeCookie, at: now) : nil
+        guard issued else { return nil }
+        kernel.metrics.roundTrip(.createRoot)
+        return try await kernel.graph.createRoot(for: edgeCookie, at: now)
     }
 
     func admit(_ partner: RunningPartner, ecHash: Substring, now: Timestamp, kernel: PullKernel) -> Admission {
@@ -51,6 +54,7 @@ struct Committing: PlanningMode {
             )
         }
         let admitted: [LeasedAdmission]
+        kernel.metrics.roundTrip(.admit)
         if kernel.rateLimiter.sharesLeases {
             // Long enough for the slowest call of the batch and its write; a node that dies
             // mid-call holds the pair no longer than this.
@@ -168,7 +172,9 @@ extension PullKernel {
         // Until when nothing here can change, if every partner is fresh or refused by this
         // request's own signals (see FreshECMemo); `nil` once one isn't.
         var quietUntil: Timestamp? = now + FreshECMemo.longest
-        for partner in enabled {
+        // The fresh UIDs consent allows, for the memo to answer EIDs with.
+        var kept: [FreshECMemo.KeptUID]? = freshMemo.keepsUIDs && !mode.isExplaining ? [] : nil
+        for (index, partner) in enabled.enumerated() {
             let definition = partner.definition
             if let denial = consent.denial(for: definition.policy.consent)
                 ?? request.consent.policyDenial(of: definition.policy.consent)
@@ -179,6 +185,7 @@ extension PullKernel {
                 existing.isFresh(at: now, ttl: definition.policy.ttl)
             {
                 decide(partner, .skip(.fresh))
+                kept?.append(FreshECMemo.KeptUID(partner: index, uid: existing))
                 let expiry = existing.expiresAt ?? existing.syncedAt + definition.policy.ttl
                 quietUntil = quietUntil.map { min($0, expiry) }
             } else {
@@ -188,7 +195,7 @@ extension PullKernel {
         if candidates.isEmpty, !mode.isExplaining, let until = quietUntil,
             let consent = FreshECMemo.consent(of: request)
         {
-            freshMemo.remember(FreshECMemo.ECKey(edgeCookie), consent: consent, until: until)
+            freshMemo.remember(FreshECMemo.ECKey(edgeCookie), consent: consent, until: until, uids: kept)
         }
 
         // A fresh random order per request: differs across ECs and over time, fair in expectation.

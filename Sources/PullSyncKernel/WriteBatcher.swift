@@ -27,15 +27,18 @@ final class WriteBatcher: Sendable {
     private let ecHash: String
     private let logger: Logger
     private let onFailure: @Sendable (any Error) -> Void
+    private let metrics: KernelMetrics
     private let state = Mutex(State())
 
     init(
         graph: any IdentityGraph,
         ecHash: String,
+        metrics: KernelMetrics,
         logger: Logger,
         onFailure: @escaping @Sendable (any Error) -> Void
     ) {
         self.graph = graph
+        self.metrics = metrics
         self.ecHash = ecHash
         self.logger = logger
         self.onFailure = onFailure
@@ -84,6 +87,7 @@ final class WriteBatcher: Sendable {
 
     private func store(_ writes: [UIDWrite]) async -> [WriteResult?] {
         do {
+            metrics.roundTrip(.write)
             let results = try await graph.write(writes, ecHash: ecHash)
             guard results.count == writes.count else {
                 throw StoreAnswerMismatch(asked: writes.count, got: results.count)

@@ -113,14 +113,21 @@ struct ExplainCommand: AsyncParsableCommand {
                 globalPrivacyControl: gpc
             )
         )
-        let plan = try await opened.whileRunning { await kernel.explain(request) }
+        let (plan, eids) = try await opened.whileRunning {
+            let plan = await kernel.explain(request)
+            // What a bid request would carry: nothing yet for an EC issued on this request.
+            guard let edgeCookie = plan.edgeCookie, !issued else { return (plan, [EID]()) }
+            let eids = try await kernel.eids(for: edgeCookie, consent: request.consent, strings: request.consentStrings)
+            return (plan, eids ?? [])
+        }
         let order = Dictionary(uniqueKeysWithValues: loaded.registry.partners.enumerated().map { ($1.id, $0) })
         let decisions = plan.decisions.sorted { order[$0.partnerID, default: 0] < order[$1.partnerID, default: 0] }
         let report = ExplainReport(
             request: request,
             plan: plan,
             decisions: decisions,
-            consent: ConsentExplanation(request: request, plan: plan, registry: loaded.registry)
+            consent: ConsentExplanation(request: request, plan: plan, registry: loaded.registry),
+            eids: eids
         )
         print(json ? try report.jsonString() : report.table())
         if !loaded.diagnostics.isEmpty { throw ExitCode(1) }
@@ -159,19 +166,23 @@ struct ExplainReport: Encodable {
     var issued: Bool
     var signals: ConsentExplanation.Signals
     var partners: [Entry]
+    /// The OpenRTB EIDs a bid request for this request would carry.
+    var eids: [EID]
 
     enum CodingKeys: String, CodingKey {
         case ecID = "ec_id"
         case ecHash = "ec_hash"
-        case path, consent, issued, signals, partners
+        case path, consent, issued, signals, partners, eids
     }
 
     init(
         request: OrganicRequest,
         plan: RequestPlan,
         decisions: [PartnerDecision],
-        consent explanation: ConsentExplanation
+        consent explanation: ConsentExplanation,
+        eids: [EID]
     ) {
+        self.eids = eids
         signals = explanation.signals
         ecID = request.edgeCookie ?? ""
         ecHash = plan.edgeCookie?.hashString
@@ -208,6 +219,13 @@ struct ExplainReport: Encodable {
             lines.append(line)
         }
         if partners.isEmpty { lines.append("(no partners)") }
+        lines.append("EIDs a bid request would carry (OpenRTB 2.6 user.eids):")
+        for eid in eids {
+            for uid in eid.uids {
+                lines.append("  \(eid.source)  atype \(uid.atype)\(eid.mm.map { "  mm \($0)" } ?? "")  \(uid.id)")
+            }
+        }
+        if eids.isEmpty { lines.append("  (none)") }
         return lines.joined(separator: "\n")
     }
 }

@@ -31,6 +31,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Proxy organic pages from this origin (http(s)://host[:port]); default a built-in page.")
     var origin: String?
 
+    @Option(
+        name: .customLong("eids-header"),
+        help: "With --origin: send the request's consented OpenRTB EIDs to the origin in this header (base64url JSON)."
+    )
+    var eidsHeader: String?
+
+    @Option(name: .customLong("eid-inserter"), help: "The host's domain, given as 'inserter' in the EIDs.")
+    var eidInserter: String?
+
     @Option(name: .customLong("tls-ca-file"), help: "A PEM file of extra trust roots for partner TLS.")
     var tlsCAFile: String?
 
@@ -74,6 +83,17 @@ struct ServeCommand: AsyncParsableCommand {
         if let origin, !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
             throw ValidationError("--origin '\(origin)' must start with http:// or https://")
         }
+        if let eidsHeader {
+            guard origin != nil else { throw ValidationError("--eids-header needs --origin (it is sent to the origin)") }
+            // RFC 9110 token characters.
+            let symbols = Set("!#$%&'*+-.^_`|~".utf8)
+            let isToken = eidsHeader.utf8.allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || ((byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7A) || symbols.contains(byte)
+            }
+            guard !eidsHeader.isEmpty, isToken else {
+                throw ValidationError("--eids-header '\(eidsHeader)' is not a valid header name")
+            }
+        }
     }
 
     static func parseListen(_ value: String) -> (host: String, port: Int)? {
@@ -95,10 +115,14 @@ struct ServeCommand: AsyncParsableCommand {
             port: port,
             store: store,
             origin: origin.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 },
+            eidsHeader: eidsHeader,
             tlsCAFile: tlsCAFile,
             allowLoopback: allowLoopback,
             clientIPHeader: clientIPHeader,
-            pullSync: PullSyncConfiguration(shutdownGracePeriod: .milliseconds(Int64(gracePeriod * 1000))),
+            pullSync: PullSyncConfiguration(
+                shutdownGracePeriod: .milliseconds(Int64(gracePeriod * 1000)),
+                eidInserter: eidInserter
+            ),
             pullSyncEnabled: !noPullSync
         )
         let service: EdgeService

@@ -1,0 +1,97 @@
+import Foundation
+public import Hummingbird
+public import PullSyncKernel
+
+/// A request context that carries pull sync's view of the request to route handlers. With it,
+/// ``PullSyncMiddleware`` fills ``pullSync`` before the handler runs, and a handler gets the
+/// request's consented EIDs in one line:
+///
+/// ```swift
+/// struct AppContext: PullSyncRequestContext {
+///     var coreContext: CoreRequestContextStorage
+///     var pullSync = PullSyncRequestState()
+///     init(source: ApplicationRequestContextSource) { coreContext = .init(source: source) }
+/// }
+///
+/// router.get("/article") { _, context in
+///     let eids = await context.pullSync.eids()   // OpenRTB 2.6 user.eids for this browser, now
+///     ...
+/// }
+/// ```
+public protocol PullSyncRequestContext: RequestContext {
+    /// Pull sync's view of the request; empty until the middleware has run.
+    var pullSync: PullSyncRequestState { get set }
+}
+
+/// Pull sync's view of one request, as ``PullSyncMiddleware`` worked it out: the browser's EC
+/// and the consent it arrived with. Empty on routes the middleware doesn't cover (then
+/// ``eids()`` is empty too).
+public struct PullSyncRequestState: Sendable {
+    private let kernel: PullKernel?
+    /// The request's EC, when it carried a well-formed one or the middleware issued one.
+    public let edgeCookie: EdgeCookie?
+    /// The middleware issued ``edgeCookie`` on this request (a new browser: no UIDs yet).
+    public let ecIssuedOnThisRequest: Bool
+    /// The host's consent decision for the request.
+    public let consent: ConsentDecision
+    /// The request's consent signals.
+    public let consentStrings: ConsentStrings
+
+    /// The state of a request the middleware didn't see.
+    public init() {
+        self.init(kernel: nil, edgeCookie: nil, issued: false, consent: .denied, strings: ConsentStrings())
+    }
+
+    init(
+        kernel: PullKernel?,
+        edgeCookie: EdgeCookie?,
+        issued: Bool,
+        consent: ConsentDecision,
+        strings: ConsentStrings
+    ) {
+        self.kernel = kernel
+        self.edgeCookie = edgeCookie
+        self.ecIssuedOnThisRequest = issued
+        self.consent = consent
+        self.consentStrings = strings
+    }
+
+    /// The OpenRTB 2.6 EIDs this request may carry to an auction: the UIDs learned for its EC,
+    /// for the partners whose consent holds under this request's signals (the rules of
+    /// `PullKernel.eids(for:consent:strings:)`). At most one store read, none for a returning
+    /// browser this node already knows to be fresh, for a new browser, or when consent refuses
+    /// every partner. Never fails the page: a store failure gives none (and is logged).
+    public func eids() async -> [EID] {
+        guard let kernel, let edgeCookie, !ecIssuedOnThisRequest else { return [] }
+        return await kernel.eidsForPage(for: edgeCookie, consent: consent, strings: consentStrings)
+    }
+}
+
+/// The header form of EIDs that `pullsync serve --eids-header` sends to the origin: the OpenRTB
+/// `user.eids` array as compact JSON (keys sorted), base64url-encoded without padding.
+public enum EIDsHeader {
+    /// The header value for `eids`; `nil` when there are none (the header is then left out).
+    public static func value(for eids: [EID]) -> String? {
+        guard !eids.isEmpty else { return nil }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding plain strings and integers can't fail.
+        guard let json = try? encoder.encode(eids) else { return nil }
+        var base64 = json.base64EncodedString()
+        base64 = base64.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        while base64.last == "=" { base64.removeLast() }
+        return base64
+    }
+
+    /// The EIDs in a header value made by ``value(for:)``, for an origin written in Swift.
+    ///
+    /// - Throws: ``DecodingError`` when the value is not base64url or not an EID array.
+    public static func eids(from value: some StringProtocol) throws -> [EID] {
+        var base64 = value.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
+        guard let json = Data(base64Encoded: base64) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "not base64url"))
+        }
+        return try JSONDecoder().decode([EID].self, from: json)
+    }
+}
