@@ -92,9 +92,13 @@ final class ServeProcess {
     /// The port it listens on.
     private(set) var port = 0
 
-    /// Starts `pullsync serve --listen 127.0.0.1:0` with `arguments` and waits until it listens.
-    init(_ arguments: [String]) async throws {
+    /// Starts `pullsync serve --listen 127.0.0.1:0` with `arguments` (and `environment` added to
+    /// the test's) and waits until it listens.
+    init(_ arguments: [String], environment: [String: String] = [:]) async throws {
         process.executableURL = try pullsyncBinary()
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         // A generous connect timeout (hidden option): on a busy machine a loopback TLS handshake can take
         // longer than the product's 1 s.
         process.arguments = ["serve", "--listen", "127.0.0.1:0", "--connect-timeout", "30"] + arguments
