@@ -50,6 +50,13 @@ struct EdgeCommand: AsyncParsableCommand {
     @Option(help: "Store URL template; {mode} becomes on or off. Default a SQLite file per process.")
     var store: String?
 
+    @Flag(
+        help: "Pages come from an origin (a third pullsync serve, --no-pull-sync) and, with pull sync on, carry the request's EIDs to it (--eids-header)."
+    )
+    var eids = false
+
+    static let eidsHeader = "X-Pullsync-EIDs"
+
     func run() async throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/wrk") else {
             throw BenchError("wrk is not installed (apt-get install -y wrk)")
@@ -81,6 +88,15 @@ struct EdgeCommand: AsyncParsableCommand {
             timeout = "1s"
         }
         let manifests = try loopback.writeManifests(timeout: timeout)
+        // The origin: the built-in page of a serve without pull sync, the same for on and off.
+        let origin =
+            eids
+            ? try await ServeProcess.start(
+                label: "origin",
+                binary: pullsync,
+                arguments: ["--partners", manifests, "--store", "memory:", "--no-pull-sync"],
+                environment: [:]
+            ) : nil
         func arguments(_ mode: String) -> [String] {
             let storeURL =
                 store?.replacingOccurrences(of: "{mode}", with: mode)
@@ -89,6 +105,8 @@ struct EdgeCommand: AsyncParsableCommand {
                 "--partners", manifests, "--allow-loopback", "--tls-ca-file", loopback.caFile, "--store", storeURL,
                 "--client-ip-header", "X-Forwarded-For", "--grace-period", "1",
             ] + (mode == "off" ? ["--no-pull-sync"] : [])
+                + (origin.map { ["--origin", $0.baseURL] } ?? [])
+                + (origin != nil && mode == "on" ? ["--eids-header", Self.eidsHeader] : [])
         }
         let environment = ["BENCH_TOKEN": "bench-partner-token"]
         let on = try await ServeProcess.start(
@@ -109,12 +127,14 @@ struct EdgeCommand: AsyncParsableCommand {
         } catch {
             await on.stop()
             await off.stop()
+            await origin?.stop()
             try? await client.shutdown()
             await loopback.shutdown()
             throw error
         }
         await on.stop()
         await off.stop()
+        await origin?.stop()
         try await client.shutdown()
         await loopback.shutdown()
     }
@@ -145,6 +165,7 @@ struct EdgeCommand: AsyncParsableCommand {
             nextIP += result.requests + 1000
         }
         let memoryBefore = (on: on.memory(), off: off.memory())
+        let metricsBefore = try await on.metrics(client: client)
 
         var results: [String: [Wrk.Result]] = ["on": [], "off": []]
         for round in 0..<rounds {
@@ -202,6 +223,7 @@ struct EdgeCommand: AsyncParsableCommand {
         table.print()
         let errors = (ons + offs).map { $0.errors + $0.non2xx }.reduce(0, +)
         print("socket errors and non-2xx responses: \(errors)")
+        print(Self.storeCost(before: metricsBefore, after: onMetrics, pages: ons.map(\.requests).reduce(0, +)))
 
         let submissions = ["enqueued", "dropped", "skipped", "not_running"].map {
             "\($0) \(Int(ServeProcess.sum(onMetrics, "pullsync_submissions_total", ["result=\"\($0)\""])))"
@@ -244,6 +266,26 @@ struct EdgeCommand: AsyncParsableCommand {
             Statistics.format(p50On, 3), Statistics.format(p50Off, 3), Statistics.format(p50On / p50Off, 3),
             Statistics.format(p99On, 3), Statistics.format(p99Off, 3), Statistics.format(p99On / p99Off, 3),
         ]
+    }
+
+    /// What the measured rounds' pages cost the store (pull sync on): round trips per page by
+    /// operation, and where the EIDs came from.
+    static func storeCost(before: String, after: String, pages: Int) -> String {
+        func delta(_ name: String, _ labels: [String] = []) -> Double {
+            ServeProcess.sum(after, name, labels) - ServeProcess.sum(before, name, labels)
+        }
+        let operations = ["lookup", "create_root", "admit", "budget", "write", "release", "withdraw"]
+        let perPage = operations.compactMap { operation -> String? in
+            let count = delta("pullsync_store_round_trips_total", ["operation=\"\(operation)\""])
+            return count > 0 ? "\(operation) \(Statistics.format(count / Double(max(pages, 1)), 4))" : nil
+        }
+        let total = delta("pullsync_store_round_trips_total")
+        let eids = ["memo", "store", "consent"].map { source in
+            "\(source) \(Int(delta("pullsync_eids_total", ["source=\"\(source)\""])))"
+        }
+        return "store round trips per page (on, measured rounds, \(pages) pages): \(Statistics.format(total / Double(max(pages, 1)), 4))"
+            + (perPage.isEmpty ? "" : " (\(perPage.joined(separator: ", ")))")
+            + "; EID lookups: \(eids.joined(separator: ", "))"
     }
 
     static func mib(_ kilobytes: Int) -> String { Statistics.format(Double(kilobytes) / 1024, 1) }

@@ -77,19 +77,28 @@ public enum EIDsHeader {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // Encoding plain strings and integers can't fail.
         guard let json = try? encoder.encode(eids) else { return nil }
-        var base64 = json.base64EncodedString()
-        base64 = base64.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-        while base64.last == "=" { base64.removeLast() }
-        return base64
+        // On the bytes: `replacingOccurrences` goes through NSString, a tenth of a page's CPU here.
+        var base64 = [UInt8](json.base64EncodedData())
+        while base64.last == UInt8(ascii: "=") { base64.removeLast() }
+        for index in base64.indices {
+            if base64[index] == UInt8(ascii: "+") {
+                base64[index] = UInt8(ascii: "-")
+            } else if base64[index] == UInt8(ascii: "/") {
+                base64[index] = UInt8(ascii: "_")
+            }
+        }
+        return String(decoding: base64, as: UTF8.self)
     }
 
     /// The EIDs in a header value made by ``value(for:)``, for an origin written in Swift.
     ///
     /// - Throws: ``DecodingError`` when the value is not base64url or not an EID array.
     public static func eids(from value: some StringProtocol) throws -> [EID] {
-        var base64 = value.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
-        guard let json = Data(base64Encoded: base64) else {
+        var base64 = value.utf8.map { byte in
+            byte == UInt8(ascii: "-") ? UInt8(ascii: "+") : byte == UInt8(ascii: "_") ? UInt8(ascii: "/") : byte
+        }
+        base64 += repeatElement(UInt8(ascii: "="), count: (4 - base64.count % 4) % 4)
+        guard let json = Data(base64Encoded: Data(base64)) else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "not base64url"))
         }
         return try JSONDecoder().decode([EID].self, from: json)

@@ -112,6 +112,17 @@ final class FreshECMemo: Sendable {
         }
     }
 
+    /// Gives `uids` to the entry that holds for `ec` under `consent` at `now`, if it kept none (it
+    /// was made before anyone asked for EIDs): its EC's next EIDs come from here.
+    func keep(_ uids: [KeptUID], for ec: ECKey, consent: Int, at now: Timestamp) {
+        state.withLock { state in
+            guard let entry = state.entries[ec], entry.uids == nil, entry.consent == consent, now < entry.until else {
+                return
+            }
+            state.entries[ec]?.uids = uids
+        }
+    }
+
     /// Remembers that nothing can be called for `ec` under `consent` before `until`, and the
     /// fresh UIDs the consent allows (when ``keepsUIDs``).
     func remember(_ ec: ECKey, consent: Int, until: Timestamp, uids: [KeptUID]? = nil) {

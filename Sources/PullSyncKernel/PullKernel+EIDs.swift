@@ -47,9 +47,9 @@ extension PullKernel {
     ) async throws -> EIDLookup {
         freshMemo.startKeepingUIDs()
         let now = clock.now()
-        if let hash = FreshECMemo.consent(host, strings),
-            let kept = freshMemo.uids(FreshECMemo.ECKey(edgeCookie), consent: hash, at: now)
-        {
+        let key = FreshECMemo.ECKey(edgeCookie)
+        let hash = FreshECMemo.consent(host, strings)
+        if let hash, let kept = freshMemo.uids(key, consent: hash, at: now) {
             metrics.eidsFromMemo.increment()
             return .eids(makeEIDs(kept.lazy.map { (self.enabled[$0.partner].definition, $0.uid) }, at: now))
         }
@@ -62,15 +62,19 @@ extension PullKernel {
         metrics.roundTrip(.lookup)
         guard let record = try await graph.record(ecHash: edgeCookie.hashString) else { return .unknownEC }
         if record.withdrawn { return .eids([]) }
-        let allowed = enabled.lazy.compactMap { running -> (Partner, PartnerUID)? in
+        var allowed: [FreshECMemo.KeptUID] = []
+        for (index, running) in enabled.enumerated() {
             let partner = running.definition
             let requirements = partner.policy.consent
             guard rules.denial(for: requirements) == nil, host.policyDenial(of: requirements) == nil,
                 let uid = record.partners[partner.sourceDomain]
-            else { return nil }
-            return (partner, uid)
+            else { continue }
+            allowed.append(FreshECMemo.KeptUID(partner: index, uid: uid))
         }
-        return .eids(makeEIDs(allowed, at: now))
+        // A memo entry made before EIDs were asked for holds for these signals: while it holds,
+        // every UID consent allows is fresh, so it can answer the next time.
+        if let hash { freshMemo.keep(allowed, for: key, consent: hash, at: now) }
+        return .eids(makeEIDs(allowed.lazy.map { (self.enabled[$0.partner].definition, $0.uid) }, at: now))
     }
 
     /// The EIDs for a page being served: a store failure gives none (logged, throttled), never

@@ -148,13 +148,21 @@ struct EIDTests {
         #expect(strict.counter("pullsync_eids_total", [("source", "memo")]) == 1)
     }
 
-    @Test("Memo entries made before anyone asked for EIDs keep no UIDs: the EIDs are read")
+    @Test("A memo entry made before anyone asked for EIDs keeps no UIDs: they are read once, then kept")
     func memoWithoutUIDs() async throws {
         let (harness, graph) = try await Self.seeded()
         _ = await harness.kernel.process(request(1))
         #expect(harness.kernel.gate(request(1)) == .skip(.freshMemo))
         let lookups = graph.lookups
-        #expect(try await harness.kernel.eids(for: Self.ec1)?.count == 4)
+        let eids = try await harness.kernel.eids(for: Self.ec1)
+        #expect(eids?.count == 4)
         #expect(graph.lookups == lookups + 1)
+        #expect(try await harness.kernel.eids(for: Self.ec1) == eids)
+        #expect(graph.lookups == lookups + 1)
+        // Under other signals the entry doesn't hold: nothing is kept for them.
+        let tcf = ConsentStrings(tcf: ConsentRuleTests.tcfVendors268)
+        _ = try await harness.kernel.eids(for: Self.ec1, strings: tcf)
+        _ = try await harness.kernel.eids(for: Self.ec1, strings: tcf)
+        #expect(graph.lookups == lookups + 3)
     }
 }
