@@ -1,4 +1,6 @@
 import Foundation
+import PullSync
+import PullSyncSQLite
 import Testing
 
 @Suite struct ExplainCommandTests {
@@ -87,6 +89,54 @@ import Testing
         for entry in json.partners {
             #expect(result.stdout.contains(entry.partner))
         }
+    }
+
+    @Test func theEIDsTheRequestWouldCarryUnderItsConsent() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("store.db").path
+        let store = try await SQLiteStore.open(path: path)
+        let edgeCookie = EdgeCookie(unchecked: Self.ec)
+        let now = SystemWallClock().now()
+        _ = try await store.createRoot(for: edgeCookie, at: now)
+        // Every shipped partner has a UID; northwind is disabled in its manifest.
+        let sources = ["acme.example", "brightbid.example", "keystone.example", "id.northwind.example"]
+        _ = try await store.write(
+            sources.map { UIDWrite(sourceDomain: $0, value: PartnerUID(uid: "uid-\($0)", syncedAt: now), expected: nil) },
+            ecHash: edgeCookie.hashString
+        )
+        try await store.close()
+
+        struct EIDs: Decodable {
+            struct EID: Decodable, Equatable {
+                struct UID: Decodable, Equatable {
+                    var id: String
+                    var atype: Int
+                }
+                var source: String
+                var uids: [UID]
+            }
+            var eids: [EID]
+        }
+        func eids(_ extra: [String]) async throws -> [String] {
+            let result = try await runPullSync(
+                ["explain", "--partners", "partners.d", "--ec-id", Self.ec, "--store", "sqlite:" + path, "--json"] + extra
+            )
+            #expect(result.status == 0, "stderr: \(result.stderr)")
+            let report = try JSONDecoder().decode(EIDs.self, from: Data(result.stdout.utf8))
+            for eid in report.eids { #expect(eid.uids == [EIDs.EID.UID(id: "uid-\(eid.source)", atype: 3)]) }
+            return report.eids.map(\.source)
+        }
+        #expect(try await eids([]) == ["acme.example", "brightbid.example", "keystone.example"])
+        // GPP's US national section applies: brightbid must be skipped there.
+        #expect(try await eids(["--gpp", "DBABzw~1YNN~BVQqAAAACg"]) == ["acme.example", "keystone.example"])
+        #expect(try await eids(["--us-privacy", "1YYN"]) == [])
+        #expect(try await eids(["--issued"]) == [], "a browser issued its EC on this request has none yet")
+
+        let table = try await runPullSync(
+            ["explain", "--partners", "partners.d", "--ec-id", Self.ec, "--store", "sqlite:" + path]
+        )
+        #expect(table.stdout.contains("EIDs a bid request would carry (OpenRTB 2.6 user.eids):\n  acme.example  atype 3  uid-acme.example"))
     }
 
     @Test func unsupportedStoreIsAClearError() async throws {
