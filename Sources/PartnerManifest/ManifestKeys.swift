@@ -1,3 +1,5 @@
+import PullSyncKernel
+
 /// Every key a manifest may hold, with the type of its value, its bounds and how messages say
 /// what it must be: the one table the validator reads keys and checks values by, and that the
 /// JSON Schema (`schemas/partner-manifest.schema.json`) and the reference in
@@ -43,6 +45,7 @@ enum ManifestKeys {
             expected: "a mapping with keys url, allowed_hosts and others"
         ),
         Key(path: "consent", type: .mapping, expected: "a mapping with keys tcf_vendor_id, gpp_skip_sections"),
+        Key(path: "eid", type: .mapping, expected: "a mapping with keys source, atype, mm"),
         Key(path: "pull.enabled", type: .boolean, expected: "true or false"),
         Key(
             path: "pull.url",
@@ -105,6 +108,17 @@ enum ManifestKeys {
             path: "consent.gpp_skip_sections",
             type: .listOfIntegers(1...255),
             expected: "a list of GPP section IDs like [7, 8]"
+        ),
+        Key(path: "eid.source", type: .string, expected: "a DNS name like id5-sync.com (the EID's source)"),
+        Key(
+            path: "eid.atype",
+            type: .integer(EIDMapping.agentTypes),
+            expected: "1, 2 or 3 (the OpenRTB agent type: 1 device, 2 person, 3 partner-defined)"
+        ),
+        Key(
+            path: "eid.mm",
+            type: .integer(EIDMapping.matchMethods),
+            expected: "an integer from 0 to 5 (the OpenRTB match method)"
         ),
     ]
 

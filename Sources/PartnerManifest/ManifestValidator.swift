@@ -112,6 +112,15 @@ struct ManifestValidator {
             }
         }
 
+        var eid: (source: String?, agentType: Int?, matchMethod: Int?) = (nil, nil, nil)
+        if let entry = top["eid"], let fields = fields(of: entry) {
+            if let entry = fields["source"], let value = string(entry, expected: Self.key(entry).expected) {
+                if HostName.isValidDNSName(value) { eid.source = value } else { mismatch(entry) }
+            }
+            eid.agentType = fields["atype"].flatMap { integer($0) }
+            eid.matchMethod = fields["mm"].flatMap { integer($0) }
+        }
+
         guard problemCount == 0, let id, let sourceDomain, var pull, let adapter = pull.adapter else { return nil }
         pull.policy.consent = consent
         return PartnerManifest(
@@ -123,6 +132,11 @@ struct ManifestValidator {
             policy: pull.policy,
             adapter: adapter,
             secrets: pull.secrets,
+            eid: EIDMapping(
+                source: eid.source ?? sourceDomain.value,
+                agentType: eid.agentType ?? 3,
+                matchMethod: eid.matchMethod
+            ),
             idLocation: (id.position.line, id.position.column),
             sourceDomainLocation: (sourceDomain.position.line, sourceDomain.position.column),
             adapterLocation: pull.adapterPosition.map { ($0.line, $0.column) }

@@ -21,6 +21,9 @@ public struct PartnerManifest: Sendable {
     public var adapter: Adapter
     /// Every secret reference, with where it is written (for "secret not resolved" errors).
     public var secrets: [SecretUse]
+    /// `eid`: how the partner's UID appears as an OpenRTB EID, with the defaults (`source` the
+    /// `source_domain`, `atype` 3, no `mm`) for what is not given.
+    public var eid: EIDMapping
     /// Where `id`'s value is written.
     package var idLocation: (line: Int, column: Int)
     /// Where `source_domain`'s value is written.
@@ -80,7 +83,8 @@ public struct PartnerManifest: Sendable {
             pullEnabled: pullEnabled,
             disabledReason: disabledReason,
             policy: policy,
-            adapter: partnerAdapter
+            adapter: partnerAdapter,
+            eid: eid
         )
     }
 }

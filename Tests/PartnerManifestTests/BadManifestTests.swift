@@ -15,12 +15,12 @@ struct BadManifest: Sendable, CustomTestStringConvertible {
 }
 
 private let base = ManifestFixtures.base
-private let validKeys = "id, name, source_domain, pull, consent"
+private let validKeys = "id, name, source_domain, pull, consent, eid"
 private let pullKeys =
     "enabled, url, allowed_hosts, adapter, params, query, headers, auth, response, timeout, ttl, rate_limit, budget_per_second"
 
 extension BadManifest {
-    static let all: [BadManifest] = structure + identity + url + hosts + request + auth + numbers
+    static let all: [BadManifest] = structure + identity + url + hosts + request + auth + numbers + eid
 
     static let structure: [BadManifest] = [
         BadManifest(
@@ -695,6 +695,68 @@ extension BadManifest {
             line: 6,
             column: 10,
             message: "'consent' must be a mapping with keys tcf_vendor_id, gpp_skip_sections; found a list"
+        ),
+    ]
+
+    static let eid: [BadManifest] = [
+        BadManifest(
+            name: "EID agent type 4",
+            yaml: base + "eid:\n  atype: 4\n",
+            line: 7,
+            column: 10,
+            message: "'eid.atype' must be 1, 2 or 3 (the OpenRTB agent type: 1 device, 2 person, 3 partner-defined); "
+                + "found '4'"
+        ),
+        BadManifest(
+            name: "EID agent type 0",
+            yaml: base + "eid: {atype: 0}\n",
+            line: 6,
+            column: 14,
+            message: "'eid.atype' must be 1, 2 or 3 (the OpenRTB agent type: 1 device, 2 person, 3 partner-defined); "
+                + "found '0'"
+        ),
+        BadManifest(
+            name: "EID agent type as a word",
+            yaml: base + "eid:\n  atype: three\n",
+            line: 7,
+            column: 10,
+            message: "'eid.atype' must be 1, 2 or 3 (the OpenRTB agent type: 1 device, 2 person, 3 partner-defined); "
+                + "found 'three'"
+        ),
+        BadManifest(
+            name: "EID match method 6",
+            yaml: base + "eid:\n  mm: 6\n",
+            line: 7,
+            column: 7,
+            message: "'eid.mm' must be an integer from 0 to 5 (the OpenRTB match method); found '6'"
+        ),
+        BadManifest(
+            name: "EID match method -1",
+            yaml: base + "eid:\n  mm: -1\n",
+            line: 7,
+            column: 7,
+            message: "'eid.mm' must be an integer from 0 to 5 (the OpenRTB match method); found '-1'"
+        ),
+        BadManifest(
+            name: "EID source not a DNS name",
+            yaml: base + "eid:\n  source: https://id5-sync.com\n",
+            line: 7,
+            column: 11,
+            message: "'eid.source' must be a DNS name like id5-sync.com (the EID's source); found 'https://id5-sync.com'"
+        ),
+        BadManifest(
+            name: "EID key misspelled",
+            yaml: base + "eid:\n  atyp: 1\n",
+            line: 7,
+            column: 3,
+            message: "unknown key 'eid.atyp'; valid keys: source, atype, mm; did you mean 'atype'?"
+        ),
+        BadManifest(
+            name: "EID not a mapping",
+            yaml: base + "eid: 5\n",
+            line: 6,
+            column: 6,
+            message: "'eid' must be a mapping with keys source, atype, mm; found '5'"
         ),
     ]
 }

@@ -78,8 +78,10 @@ import Testing
     }
 
     /// The Keys section documents exactly the loader's table of keys, each with its type: the
-    /// top level, `pull` (nested keys as `rate_limit.calls`) and `consent`.
-    @Test(arguments: [("### Top level", ""), ("### `pull`", "pull."), ("### `consent`", "consent.")])
+    /// top level, `pull` (nested keys as `rate_limit.calls`), `consent` and `eid`.
+    @Test(arguments: [
+        ("### Top level", ""), ("### `pull`", "pull."), ("### `consent`", "consent."), ("### `eid`", "eid."),
+    ])
     func theKeyReferenceFollowsTheKeyTable(heading: String, prefix: String) {
         let expected = ManifestKeys.all.compactMap { key -> String? in
             guard key.path.hasPrefix(prefix) else { return nil }

@@ -263,4 +263,24 @@ import Testing
         let disabled = try manifest.makePartner(disabledReason: "secret env:ACME_TOKEN is not set")
         #expect(disabled.disabledReason == "secret env:ACME_TOKEN is not set")
     }
+
+    @Test func eidMappingDefaultsToTheSourceDomainAndAgentType3() throws {
+        let manifest = try ManifestFixtures.manifest(ManifestFixtures.base)
+        #expect(manifest.eid == EIDMapping(source: "acme.example", agentType: 3, matchMethod: nil))
+        #expect(try manifest.makePartner().eid == manifest.eid)
+    }
+
+    @Test(arguments: [
+        ("eid: { source: ID5-Sync.com., atype: 1, mm: 3 }\n", EIDMapping(source: "id5-sync.com", agentType: 1, matchMethod: 3)),
+        ("eid:\n  mm: 0\n", EIDMapping(source: "acme.example", agentType: 3, matchMethod: 0)),
+        ("eid: { atype: 2 }\n", EIDMapping(source: "acme.example", agentType: 2, matchMethod: nil)),
+        ("eid: {}\n", EIDMapping(source: "acme.example", agentType: 3, matchMethod: nil)),
+    ])
+    func eidMappingIsRead(yaml: String, expected: EIDMapping) throws {
+        let manifest = try ManifestFixtures.manifest(ManifestFixtures.base + yaml)
+        #expect(manifest.eid == expected)
+        #expect(manifest.eid.source == expected.source)
+        // The running partner carries it (what the EIDs are built from).
+        #expect(try manifest.makePartner().eid == expected)
+    }
 }

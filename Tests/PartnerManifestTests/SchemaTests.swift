@@ -40,6 +40,7 @@ import Testing
         (["pull", "response"], ManifestKeys.names(under: "pull.response")),
         (["pull", "rate_limit"], ManifestKeys.names(under: "pull.rate_limit")),
         (["consent"], ManifestKeys.names(under: "consent")),
+        (["eid"], ManifestKeys.names(under: "eid")),
     ])
     func schemaAndLoaderAgreeOnKeys(path: [String], loaderKeys: [String]) throws {
         #expect(try keys(schema(), path) == loaderKeys.sorted())
