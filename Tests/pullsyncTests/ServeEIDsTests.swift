@@ -38,6 +38,7 @@ import Glibc
               timeout: 30s
             consent:
               tcf_vendor_id: \(vendor)
+            \(id == "p2" ? "eid: { source: ID-Two.example, atype: 1, mm: 3 }" : "")
             """.write(to: partners.appendingPathComponent("\(id).yaml"), atomically: true, encoding: .utf8)
         }
         let caFile = directory.appendingPathComponent("ca.pem").path
@@ -102,7 +103,13 @@ import Glibc
         // The returning browser: both partners' UIDs, as OpenRTB EIDs.
         _ = try await page(cookies: ["ts-ec=\(ec)"])
         let both = [
-            OpenRTB.EIDObject(source: "p2.example", uids: [OpenRTB.UID(id: "p2-uid", atype: 3)], inserter: "publisher.example"),
+            // p2's manifest maps it: `eid: { source: ID-Two.example, atype: 1, mm: 3 }`.
+            OpenRTB.EIDObject(
+                source: "id-two.example",
+                uids: [OpenRTB.UID(id: "p2-uid", atype: 1)],
+                inserter: "publisher.example",
+                mm: 3
+            ),
             OpenRTB.EIDObject(source: "p3.example", uids: [OpenRTB.UID(id: "p3-uid", atype: 3)], inserter: "publisher.example"),
         ]
         #expect(try originSaw() == both)
