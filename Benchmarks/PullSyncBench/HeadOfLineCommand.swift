@@ -200,6 +200,9 @@ final class TimedGraph: IdentityGraph {
     func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
         try await base.withdraw(ecHash: ecHash, at: now)
     }
+    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
+        try await base.revoke(sourceDomains, ecHash: ecHash, at: now)
+    }
 
     /// Milliseconds from `start` until every one of `partners` had its UID stored.
     func millisecondsUntilStored(_ partners: [Partner], since start: ContinuousClock.Instant) throws -> Double {

@@ -67,6 +67,10 @@ final class CountingStore: IdentityGraph, RateLimiter {
         counted()
         return try await graph.withdraw(ecHash: ecHash, at: now)
     }
+    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
+        counted()
+        return try await graph.revoke(sourceDomains, ecHash: ecHash, at: now)
+    }
     func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
         counted()
         return try await limiter.acquire(requests, at: now)

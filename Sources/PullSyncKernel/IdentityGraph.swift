@@ -53,7 +53,7 @@ public struct ECRecord: Sendable, Hashable {
 
 /// A conditional UID write: store `value` under `sourceDomain` only if the entry there is
 /// still `expected` (what eligibility saw), so a newer UID from another writer is never
-/// clobbered.
+/// clobbered, and only if the partner was not revoked for the EC since the call was planned.
 public struct UIDWrite: Sendable, Hashable {
     /// The partner's `source_domain`, under which the UID is kept.
     public var sourceDomain: String
@@ -61,12 +61,16 @@ public struct UIDWrite: Sendable, Hashable {
     public var value: PartnerUID
     /// The entry eligibility saw: `nil` when it was missing.
     public var expected: PartnerUID?
+    /// When the call was planned: a revocation at or after it wins (``WriteResult/revoked``).
+    public var plannedAt: Timestamp
 
-    /// Creates a write of `value` under `sourceDomain`, on condition that the entry is still `expected`.
-    public init(sourceDomain: String, value: PartnerUID, expected: PartnerUID?) {
+    /// Creates a write of `value` under `sourceDomain`, on condition that the entry is still
+    /// `expected`; `plannedAt` defaults to the UID's `syncedAt`.
+    public init(sourceDomain: String, value: PartnerUID, expected: PartnerUID?, plannedAt: Timestamp? = nil) {
         self.sourceDomain = sourceDomain
         self.value = value
         self.expected = expected
+        self.plannedAt = plannedAt ?? value.syncedAt
     }
 }
 
@@ -80,6 +84,9 @@ public enum WriteResult: String, Sendable, Hashable, CaseIterable {
     case withdrawn
     /// Not written: the EC has no root entry (deleted meanwhile).
     case unknownEC = "unknown_ec"
+    /// Not written: the request's consent refused the partner for this EC after the call was
+    /// planned (``IdentityGraph/revoke(_:ecHash:at:)``).
+    case revoked
 }
 
 /// The publisher's identity graph: for each EC, the partner UIDs learned for it.
@@ -100,4 +107,12 @@ public protocol IdentityGraph: Sendable {
     /// Marks the EC withdrawn and forgets its partner UIDs. Returns whether the EC was known.
     @discardableResult
     func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool
+
+    /// Revokes partners for one EC (its consent refused them): forgets their UIDs and remembers
+    /// the revocation (time `now`), so that a write planned before it stores nothing
+    /// (``WriteResult/revoked``) while one planned after it (consent given again) stores as
+    /// usual. Nothing happens for an unknown or withdrawn EC. Returns the domains whose UID was
+    /// forgotten, in one round trip.
+    @discardableResult
+    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String]
 }

@@ -15,6 +15,9 @@ package import CoreMetrics
 /// - `pullsync_inflight_calls`: calls in flight.
 /// - `pullsync_partner_pauses_total{partner}`: pauses a partner asked for (`429`/`503` with
 ///   `Retry-After`); while one lasts, its decisions are `partner_paused`.
+/// - `pullsync_revocations_total{partner}`: UIDs forgotten because a request's consent refused
+///   their partner (a TCF vendor or purpose 1 refusal, a publisher restriction, a GPP skip
+///   section, the host's per-partner policy).
 /// - `pullsync_withdrawals_total{result}`: consent withdrawals (a denied request with a known
 ///   EC, or the admin API): `withdrawn`, `already_withdrawn`, `unknown_ec`, `dropped` (queue
 ///   full), `error` (the store failed).
@@ -109,6 +112,8 @@ package enum StoreOperation: String, Sendable, CaseIterable {
     case release
     /// An EC withdrawn.
     case withdraw
+    /// Partners revoked for an EC.
+    case revoke
 }
 
 /// One partner's metric handles, created when its registry loads so that the hot path only
@@ -121,6 +126,7 @@ struct PartnerMetrics: Sendable {
     private let writeErrors: Counter
     let duration: Timer
     private let pauses: Counter
+    private let revocations: Counter
 
     init(partnerID id: String, factory: any MetricsFactory) {
         func counter(_ label: String, _ name: String, _ value: String) -> Counter {
@@ -146,6 +152,12 @@ struct PartnerMetrics: Sendable {
             factory: factory
         )
         pauses = Counter(label: "pullsync_partner_pauses_total", dimensions: [("partner", id)], factory: factory)
+        revocations = Counter(label: "pullsync_revocations_total", dimensions: [("partner", id)], factory: factory)
+    }
+
+    /// A UID of this partner's forgotten because a request's consent refused it.
+    func revocation() {
+        revocations.increment()
     }
 
     func decision(_ decision: Decision) {

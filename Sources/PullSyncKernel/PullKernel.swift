@@ -459,7 +459,12 @@ public final class PullKernel: Sendable {
         if case .uid(let uid, let expiresAt) = outcome {
             let value = PartnerUID(uid: uid, syncedAt: now, expiresAt: expiresAt)
             write = await writer.write(
-                UIDWrite(sourceDomain: partner.sourceDomain, value: value, expected: call.expected)
+                UIDWrite(
+                    sourceDomain: partner.sourceDomain,
+                    value: value,
+                    expected: call.expected,
+                    plannedAt: call.context.now
+                )
             )
             running.metrics.write(write)
         }

@@ -32,6 +32,9 @@ public struct RequestPlan: Sendable {
     /// `explain` only: this node's fresh-EC memo holds for the request, so a real page view
     /// with it skips at the gate (`fresh_memo`); the decisions are what a full decision finds.
     public var freshMemoHolds = false
+    /// Partners (ids) revoked for the EC: the request's consent refused them, and their UID was
+    /// stored or a call to them was in flight. `explain` lists what would be revoked.
+    public var revoked: [String] = []
 
     /// The decision for `partnerID`, if one was made.
     public func decision(for partnerID: String) -> Decision? {

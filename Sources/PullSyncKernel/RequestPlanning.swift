@@ -17,6 +17,8 @@ protocol PlanningMode: Sendable {
     func count(_ decision: Decision, for partner: RunningPartner)
     /// Counts a request skipped as a whole.
     func countRequestSkip(_ reason: SkipReason, kernel: PullKernel)
+    /// Revokes partners the request's consent refused (or, explaining, only lists them).
+    func revoke(_ partners: [RunningPartner], ecHash: String, now: Timestamp, kernel: PullKernel) async
 }
 
 /// Planning for real: what the dispatcher and ``PullKernel/process(_:)`` do.
@@ -79,6 +81,25 @@ struct Committing: PlanningMode {
         // A request-level skip is counted once per request, not once per partner.
         kernel.metrics.requestSkip(reason)
     }
+
+    func revoke(_ partners: [RunningPartner], ecHash: String, now: Timestamp, kernel: PullKernel) async {
+        kernel.metrics.roundTrip(.revoke)
+        do {
+            let forgotten = Set(
+                try await kernel.graph.revoke(partners.map(\.definition.sourceDomain), ecHash: ecHash, at: now)
+            )
+            for partner in partners where forgotten.contains(partner.definition.sourceDomain) {
+                partner.metrics.revocation()
+            }
+        } catch {
+            // Tried again on the EC's next request with these signals (nothing is remembered).
+            kernel.storeWarnings.write.warning(
+                "revoking partners refused by consent failed",
+                metadata: ["error": "\(error)"],
+                to: kernel.logger
+            )
+        }
+    }
 }
 
 /// Planning that changes nothing: no root entry, no budget token, no in-flight place, no
@@ -114,6 +135,8 @@ struct Explaining: PlanningMode {
     func count(_ decision: Decision, for partner: RunningPartner) {}
 
     func countRequestSkip(_ reason: SkipReason, kernel: PullKernel) {}
+
+    func revoke(_ partners: [RunningPartner], ecHash: String, now: Timestamp, kernel: PullKernel) async {}
 }
 
 extension PullKernel {
@@ -174,12 +197,20 @@ extension PullKernel {
         var quietUntil: Timestamp? = now + FreshECMemo.longest
         // The fresh UIDs consent allows, for the memo to answer EIDs with.
         var kept: [FreshECMemo.KeptUID]? = freshMemo.keepsUIDs && !mode.isExplaining ? [] : nil
+        // Partners the request's consent refuses that have a UID for the EC, or a call in flight
+        // for it: revoked (their UID forgotten, the call's answer not stored).
+        var revoking: [RunningPartner] = []
         for (index, partner) in enabled.enumerated() {
             let definition = partner.definition
             if let denial = consent.denial(for: definition.policy.consent)
                 ?? request.consent.policyDenial(of: definition.policy.consent)
             {
                 decide(partner, .skip(denial.reason))
+                if record.partners[definition.sourceDomain] != nil
+                    || inFlight.contains(partner.id, ecHash: edgeCookie.hash)
+                {
+                    revoking.append(partner)
+                }
                 if denial.reason != .tcfConsent && denial.reason != .gppSection { quietUntil = nil }
             } else if let existing = record.partners[definition.sourceDomain],
                 existing.isFresh(at: now, ttl: definition.policy.ttl)
@@ -192,6 +223,7 @@ extension PullKernel {
                 candidates.append(partner)
             }
         }
+        if !revoking.isEmpty { await mode.revoke(revoking, ecHash: record.ecHash, now: now, kernel: self) }
         if candidates.isEmpty, !mode.isExplaining, let until = quietUntil,
             let consent = FreshECMemo.consent(of: request)
         {
@@ -285,7 +317,9 @@ extension PullKernel {
             }
         }
         for partner in remaining { decide(partner, .skip(.deferred)) }
-        return RequestPlan(edgeCookie: edgeCookie, decisions: decisions, calls: calls)
+        var plan = RequestPlan(edgeCookie: edgeCookie, decisions: decisions, calls: calls)
+        plan.revoked = revoking.map(\.id)
+        return plan
     }
 
     private func skipAll<Mode: PlanningMode>(_ reason: SkipReason, edgeCookie: EdgeCookie?, mode: Mode) -> RequestPlan {

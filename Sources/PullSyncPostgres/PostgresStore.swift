@@ -170,6 +170,12 @@ package final class PostgresStore: PullSyncStore {
             )
             """
         ],
+        // 3: per-partner revocation. A revoked pair keeps its row with no UID and the time of the
+        // revocation, so a write planned before it stores nothing; the row lock orders the two.
+        [
+            "ALTER TABLE pullsync_uids ALTER COLUMN uid DROP NOT NULL",
+            "ALTER TABLE pullsync_uids ADD COLUMN revoked_at bigint",
+        ],
     ]
 
     /// The schema version this build writes.
@@ -452,10 +458,12 @@ package final class PostgresStore: PullSyncStore {
         let expectedUIDs = writes.map { $0.expected?.uid ?? "" }
         let expectedSynced = writes.map { $0.expected?.syncedAt.nanosecondsSinceEpoch ?? 0 }
         let expectedExpires = writes.map { $0.expected?.expiresAt?.nanosecondsSinceEpoch ?? -1 }
+        let planned = writes.map(\.plannedAt.nanosecondsSinceEpoch)
         // The root row is share-locked: a withdrawal waits for this write and then deletes
         // what it stored, or went first and this write sees it (locking reads see the latest
-        // committed row).
-        let (rootCount, withdrawn, stored) = try await run(
+        // committed row). A revocation's row (no UID) is only replaced by a write planned after
+        // it; the update re-checks the row once it holds its lock.
+        let (rootCount, withdrawn, stored, revoked) = try await run(
             """
             WITH root AS (
                 SELECT withdrawn_at FROM pullsync_ecs WHERE ec_hash = \(ecHash) FOR SHARE
@@ -463,8 +471,19 @@ package final class PostgresStore: PullSyncStore {
                 SELECT * FROM unnest(
                     \(domains)::text[], \(uids)::text[], \(synced)::bigint[], \(expires)::bigint[],
                     \(hasExpected)::boolean[], \(expectedUIDs)::text[], \(expectedSynced)::bigint[],
-                    \(expectedExpires)::bigint[]
-                ) AS w(domain, uid, synced_at, expires_at, has_expected, expected_uid, expected_synced, expected_expires)
+                    \(expectedExpires)::bigint[], \(planned)::bigint[]
+                ) AS w(
+                    domain, uid, synced_at, expires_at, has_expected, expected_uid, expected_synced, expected_expires,
+                    planned_at
+                )
+            ), replaced AS (
+                UPDATE pullsync_uids u
+                SET uid = w.uid, synced_at = w.synced_at, expires_at = NULLIF(w.expires_at, -1), revoked_at = NULL
+                FROM input w
+                WHERE u.ec_hash = \(ecHash) AND u.source_domain = w.domain AND NOT w.has_expected
+                    AND u.uid IS NULL AND u.revoked_at < w.planned_at
+                    AND EXISTS (SELECT 1 FROM root WHERE withdrawn_at IS NULL)
+                RETURNING u.source_domain
             ), inserted AS (
                 INSERT INTO pullsync_uids (ec_hash, source_domain, uid, synced_at, expires_at)
                 SELECT \(ecHash), w.domain, w.uid, w.synced_at, NULLIF(w.expires_at, -1)
@@ -486,17 +505,59 @@ package final class PostgresStore: PullSyncStore {
             SELECT
                 (SELECT count(*) FROM root)::integer,
                 COALESCE((SELECT withdrawn_at IS NOT NULL FROM root), false),
-                ARRAY(SELECT source_domain FROM inserted UNION ALL SELECT source_domain FROM updated)
+                ARRAY(
+                    SELECT source_domain FROM inserted UNION ALL SELECT source_domain FROM updated
+                    UNION ALL SELECT source_domain FROM replaced
+                ),
+                ARRAY(
+                    SELECT w.domain FROM input w
+                    JOIN pullsync_uids u ON u.ec_hash = \(ecHash) AND u.source_domain = w.domain
+                    WHERE u.uid IS NULL AND u.revoked_at >= w.planned_at
+                )
             """
         ) { rows in
-            var answer: (Int, Bool, [String]) = (0, false, [])
-            for try await row in rows.decode((Int, Bool, [String]).self) { answer = row }
+            var answer: (Int, Bool, [String], [String]) = (0, false, [], [])
+            for try await row in rows.decode((Int, Bool, [String], [String]).self) { answer = row }
             return answer
         }
         if rootCount == 0 { return writes.map { _ in .unknownEC } }
         if withdrawn { return writes.map { _ in .withdrawn } }
         let storedDomains = Set(stored)
-        return writes.map { storedDomains.contains($0.sourceDomain) ? .stored : .conflict }
+        let revokedDomains = Set(revoked)
+        return writes.map { write in
+            if storedDomains.contains(write.sourceDomain) { return .stored }
+            return revokedDomains.contains(write.sourceDomain) ? .revoked : .conflict
+        }
+    }
+
+    package func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
+        guard !sourceDomains.isEmpty else { return [] }
+        let at = now.nanosecondsSinceEpoch
+        // The root row is share-locked, as by a write: a withdrawal is ordered before or after.
+        return try await run(
+            """
+            WITH root AS (
+                SELECT ec_hash FROM pullsync_ecs WHERE ec_hash = \(ecHash) AND withdrawn_at IS NULL FOR SHARE
+            ), had AS (
+                SELECT source_domain FROM pullsync_uids
+                WHERE ec_hash = \(ecHash) AND source_domain = ANY(\(sourceDomains)::text[]) AND uid IS NOT NULL
+            ), marked AS (
+                INSERT INTO pullsync_uids (ec_hash, source_domain, uid, synced_at, expires_at, revoked_at)
+                SELECT \(ecHash), d, NULL, \(at), NULL, \(at)
+                FROM unnest(\(sourceDomains)::text[]) AS d
+                WHERE EXISTS (SELECT 1 FROM root)
+                ORDER BY d
+                ON CONFLICT (ec_hash, source_domain) DO UPDATE
+                SET uid = NULL, expires_at = NULL, synced_at = excluded.synced_at, revoked_at = excluded.revoked_at
+                RETURNING source_domain
+            )
+            SELECT ARRAY(SELECT source_domain FROM had WHERE EXISTS (SELECT 1 FROM marked))
+            """
+        ) { rows in
+            var forgotten: [String] = []
+            for try await (domains) in rows.decode([String].self) { forgotten = domains }
+            return forgotten
+        }
     }
 
     package func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
@@ -695,7 +756,7 @@ package final class PostgresStore: PullSyncStore {
             SELECT \(columns)
             FROM pullsync_ecs e
             LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash AND u.source_domain = $1
-            WHERE e.withdrawn_at IS NULL AND e.ec_hash > $2
+            WHERE e.withdrawn_at IS NULL AND e.ec_hash > $2 AND u.revoked_at IS NULL
               AND (u.uid IS NULL
                    OR (u.expires_at IS NOT NULL AND u.expires_at <= $3)
                    OR (u.expires_at IS NULL AND u.synced_at < $4))

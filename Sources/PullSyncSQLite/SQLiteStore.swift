@@ -128,6 +128,28 @@ package final class SQLiteStore: PullSyncStore {
             ) WITHOUT ROWID
             """
         ],
+        // 3: per-partner revocation. A revoked pair keeps its row with no UID and the time of the
+        // revocation, so a write planned before it stores nothing. SQLite can't drop NOT NULL in
+        // place: the table is rebuilt.
+        [
+            """
+            CREATE TABLE pullsync_uids_3 (
+                ec_hash TEXT NOT NULL REFERENCES pullsync_ecs (ec_hash) ON DELETE CASCADE,
+                source_domain TEXT NOT NULL,
+                uid TEXT,
+                synced_at INTEGER NOT NULL,
+                expires_at INTEGER,
+                revoked_at INTEGER,
+                PRIMARY KEY (ec_hash, source_domain)
+            ) WITHOUT ROWID
+            """,
+            """
+            INSERT INTO pullsync_uids_3 (ec_hash, source_domain, uid, synced_at, expires_at)
+            SELECT ec_hash, source_domain, uid, synced_at, expires_at FROM pullsync_uids
+            """,
+            "DROP TABLE pullsync_uids",
+            "ALTER TABLE pullsync_uids_3 RENAME TO pullsync_uids",
+        ],
     ]
 
     /// The schema version this build writes.
@@ -232,11 +254,18 @@ package final class SQLiteStore: PullSyncStore {
             if !(row.column("withdrawn_at")?.isNull ?? true) { return writes.map { _ in .withdrawn } }
             var results: [WriteResult] = []
             for write in writes {
-                let current = try await connection.query(
-                    "SELECT uid, synced_at, expires_at FROM pullsync_uids WHERE ec_hash = ?1 AND source_domain = ?2",
+                let row = try await connection.query(
+                    """
+                    SELECT uid, synced_at, expires_at, revoked_at FROM pullsync_uids
+                    WHERE ec_hash = ?1 AND source_domain = ?2
+                    """,
                     [.text(ecHash), .text(write.sourceDomain)]
-                ).first.flatMap(Self.partnerUID)
-                guard current == write.expected else {
+                ).first
+                if let revokedAt = row?.column("revoked_at")?.integer, revokedAt >= Self.int(write.plannedAt) {
+                    results.append(.revoked)
+                    continue
+                }
+                guard row.flatMap(Self.partnerUID) == write.expected else {
                     results.append(.conflict)
                     continue
                 }
@@ -245,7 +274,8 @@ package final class SQLiteStore: PullSyncStore {
                     INSERT INTO pullsync_uids (ec_hash, source_domain, uid, synced_at, expires_at)
                     VALUES (?1, ?2, ?3, ?4, ?5)
                     ON CONFLICT (ec_hash, source_domain) DO UPDATE
-                    SET uid = excluded.uid, synced_at = excluded.synced_at, expires_at = excluded.expires_at
+                    SET uid = excluded.uid, synced_at = excluded.synced_at, expires_at = excluded.expires_at,
+                        revoked_at = NULL
                     """,
                     [
                         .text(ecHash), .text(write.sourceDomain), .text(write.value.uid),
@@ -256,6 +286,37 @@ package final class SQLiteStore: PullSyncStore {
                 results.append(.stored)
             }
             return results
+        }
+    }
+
+    package func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
+        guard !sourceDomains.isEmpty else { return [] }
+        return try await transaction { connection in
+            let root = try await connection.query(
+                "SELECT withdrawn_at FROM pullsync_ecs WHERE ec_hash = ?1",
+                [.text(ecHash)]
+            )
+            guard let row = root.first, row.column("withdrawn_at")?.isNull ?? true else { return [] }
+            var forgotten: [String] = []
+            for domain in sourceDomains {
+                let removed = try await connection.query(
+                    """
+                    SELECT 1 FROM pullsync_uids WHERE ec_hash = ?1 AND source_domain = ?2 AND uid IS NOT NULL
+                    """,
+                    [.text(ecHash), .text(domain)]
+                )
+                if !removed.isEmpty { forgotten.append(domain) }
+                _ = try await connection.query(
+                    """
+                    INSERT INTO pullsync_uids (ec_hash, source_domain, uid, synced_at, expires_at, revoked_at)
+                    VALUES (?1, ?2, NULL, ?3, NULL, ?3)
+                    ON CONFLICT (ec_hash, source_domain) DO UPDATE
+                    SET uid = NULL, expires_at = NULL, synced_at = excluded.synced_at, revoked_at = excluded.revoked_at
+                    """,
+                    [.text(ecHash), .text(domain), .integer(Self.int(now))]
+                )
+            }
+            return forgotten
         }
     }
 
@@ -315,11 +376,11 @@ package final class SQLiteStore: PullSyncStore {
     // MARK: BackfillSource
 
     // Missing, or stale as `PartnerUID.isFresh` decides: past its expiry, or (no expiry)
-    // learned longer than the TTL ago. ?1 domain, ?2 after, ?3 now, ?4 now - ttl.
+    // learned longer than the TTL ago; not revoked. ?1 domain, ?2 after, ?3 now, ?4 now - ttl.
     private static let candidateFilter = """
         FROM pullsync_ecs e
         LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash AND u.source_domain = ?1
-        WHERE e.withdrawn_at IS NULL AND e.ec_hash > ?2
+        WHERE e.withdrawn_at IS NULL AND e.ec_hash > ?2 AND u.revoked_at IS NULL
           AND (u.uid IS NULL
                OR (u.expires_at IS NOT NULL AND u.expires_at <= ?3)
                OR (u.expires_at IS NULL AND u.synced_at < ?4))

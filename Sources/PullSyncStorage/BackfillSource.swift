@@ -1,7 +1,7 @@
 
 public import PullSyncKernel
-/// Which ECs a backfill looks for: known, not withdrawn, and with the partner's UID missing
-/// or stale at `now`.
+/// Which ECs a backfill looks for: known, not withdrawn, with the partner's UID missing or stale
+/// at `now`, and the partner not revoked for them (their consent refused it last).
 public struct BackfillQuery: Sendable, Hashable {
     /// The partner's `source_domain`, under which its UIDs are kept.
     public var sourceDomain: String

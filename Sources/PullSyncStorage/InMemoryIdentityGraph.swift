@@ -5,6 +5,8 @@ import Synchronization
 /// reference for what other stores must do.
 package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
     private let records: Mutex<[String: ECRecord]>
+    /// Revocations by EC hash and source domain: the time each partner was last revoked.
+    private let revocations = Mutex<[String: [String: Timestamp]]>([:])
     private let checkpoints = Mutex<[String: BackfillCheckpoint]>([:])
 
     package init(records: [ECRecord] = []) {
@@ -25,11 +27,15 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
         }
     }
 
+    // Lock order: records, then revocations.
+
     package func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
         records.withLock { records in
             guard var record = records[ecHash] else { return writes.map { _ in .unknownEC } }
             if record.withdrawn { return writes.map { _ in .withdrawn } }
+            let revoked = revocations.withLock { $0[ecHash] ?? [:] }
             let results: [WriteResult] = writes.map { write in
+                if let at = revoked[write.sourceDomain], at >= write.plannedAt { return .revoked }
                 guard record.partners[write.sourceDomain] == write.expected else { return .conflict }
                 record.partners[write.sourceDomain] = write.value
                 return .stored
@@ -45,8 +51,26 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
             record.withdrawn = true
             record.partners.removeAll()
             records[ecHash] = record
+            _ = revocations.withLock { $0.removeValue(forKey: ecHash) }
             return true
         }
+    }
+
+    package func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
+        records.withLock { records in
+            guard var record = records[ecHash], !record.withdrawn else { return [] }
+            let forgotten = sourceDomains.filter { record.partners.removeValue(forKey: $0) != nil }
+            records[ecHash] = record
+            revocations.withLock { revocations in
+                for domain in sourceDomains { revocations[ecHash, default: [:]][domain] = now }
+            }
+            return forgotten
+        }
+    }
+
+    /// Whether `sourceDomain` was revoked for the EC (a backfill leaves such pairs alone).
+    package func isRevoked(_ sourceDomain: String, ecHash: String) -> Bool {
+        revocations.withLock { $0[ecHash]?[sourceDomain] != nil }
     }
 
     /// Stores `uid` unconditionally (a second writer, seeding, tests).
@@ -84,6 +108,7 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
         records.withLock { records in
             records.values.filter { record in
                 (after.map { record.ecHash > $0 } ?? true) && query.matches(record)
+                    && !isRevoked(query.sourceDomain, ecHash: record.ecHash)
             }
         }
     }

@@ -44,6 +44,10 @@ public final class MemoryStore: PullSyncStore {
         try await graph.withdraw(ecHash: ecHash, at: now)
     }
 
+    public func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
+        try await graph.revoke(sourceDomains, ecHash: ecHash, at: now)
+    }
+
     // MARK: RateLimiter
 
     public func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {

@@ -157,6 +157,9 @@ struct ExplainReport: Encodable {
         /// What the consent signals said, for consent skips.
         var detail: String?
         var url: String?
+        /// The request's consent refuses the partner and the EC holds its UID (or a call to it is
+        /// in flight): a real request revokes it.
+        var revokes: Bool?
     }
 
     var ecID: String
@@ -199,7 +202,8 @@ struct ExplainReport: Encodable {
                 decision: decision.decision.kind,
                 reason: decision.decision == .dispatch ? "eligible" : decision.decision.reason,
                 detail: explanation.detail(for: decision),
-                url: urls[decision.partnerID]
+                url: urls[decision.partnerID],
+                revokes: plan.revoked.contains(decision.partnerID) ? true : nil
             )
         }
     }
@@ -215,6 +219,7 @@ struct ExplainReport: Encodable {
         for entry in partners {
             var line = pad(entry.partner, width) + "  " + pad(entry.decision, 8) + "  " + entry.reason
             if let detail = entry.detail { line += " (\(detail))" }
+            if entry.revokes == true { line += "; its UID would be removed" }
             if let url = entry.url { line += "  " + url }
             lines.append(line)
         }

@@ -14,6 +14,9 @@ struct FailingIdentityGraph: IdentityGraph {
     func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord { throw StoreDown() }
     func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] { throw StoreDown() }
     func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool { throw StoreDown() }
+    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
+        throw StoreDown()
+    }
 }
 
 /// A rate limiter whose every operation throws.
@@ -32,6 +35,9 @@ struct WriteFailingIdentityGraph: IdentityGraph {
     func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] { throw StoreDown() }
     func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
         try await base.withdraw(ecHash: ecHash, at: now)
+    }
+    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
+        try await base.revoke(sourceDomains, ecHash: ecHash, at: now)
     }
 }
 

@@ -99,6 +99,69 @@ struct IdentityGraphStoreTests {
         }
     }
 
+    @Test(
+        "Revocation forgets the UID; a write planned before it stores nothing, one planned after it stores",
+        arguments: StoreKind.available
+    )
+    func revocation(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let graph = opened.store
+            _ = try await graph.createRoot(for: edgeCookie(1), at: t0)
+            let a = uid("ua", at: t0)
+            let b = uid("ub", at: t0)
+            _ = try await graph.write(
+                [
+                    UIDWrite(sourceDomain: "a.example", value: a, expected: nil),
+                    UIDWrite(sourceDomain: "b.example", value: b, expected: nil),
+                ],
+                ecHash: ecHash(1)
+            )
+            let revokedAt = t0 + .seconds(10)
+            // c has no UID (a call to it may be in flight): revoked all the same, nothing forgotten.
+            let forgotten = try await graph.revoke(["a.example", "c.example"], ecHash: ecHash(1), at: revokedAt)
+            #expect(forgotten == ["a.example"])
+            #expect(try await graph.record(ecHash: ecHash(1))?.partners == ["b.example": b])
+
+            // Calls planned before the revocation, answering after it: a refresh of a's UID and
+            // c's first UID. Neither is stored; b (not revoked) is.
+            let late = try await graph.write(
+                [
+                    UIDWrite(sourceDomain: "a.example", value: uid("ua2", at: t0 + .seconds(11)), expected: a, plannedAt: t0 + .seconds(5)),
+                    UIDWrite(sourceDomain: "c.example", value: uid("uc", at: t0 + .seconds(11)), expected: nil, plannedAt: t0 + .seconds(5)),
+                    UIDWrite(sourceDomain: "b.example", value: uid("ub2", at: t0 + .seconds(11)), expected: b, plannedAt: t0 + .seconds(5)),
+                ],
+                ecHash: ecHash(1)
+            )
+            #expect(late == [.revoked, .revoked, .stored])
+            #expect(try await graph.record(ecHash: ecHash(1))?.partners.keys.sorted() == ["b.example"])
+            // Backfill leaves a revoked pair alone (its consent refused the partner last).
+            let query = BackfillQuery(sourceDomain: "a.example", ttl: .seconds(60), now: t0 + .seconds(20))
+            #expect(try await opened.store.countBackfillCandidates(query, after: nil) == 0)
+            let other = BackfillQuery(sourceDomain: "d.example", ttl: .seconds(60), now: t0 + .seconds(20))
+            #expect(try await opened.store.countBackfillCandidates(other, after: nil) == 1, "control")
+
+            // Consent given again: a call planned after the revocation stores, once.
+            let again = uid("ua3", at: t0 + .seconds(31))
+            var results: [WriteResult] = []
+            for value in [again, uid("x", at: t0 + .seconds(31))] {
+                results += try await graph.write(
+                    [UIDWrite(sourceDomain: "a.example", value: value, expected: nil, plannedAt: t0 + .seconds(30))],
+                    ecHash: ecHash(1)
+                )
+            }
+            #expect(results == [.stored, .conflict])
+            #expect(try await graph.record(ecHash: ecHash(1))?.partners["a.example"] == again)
+            #expect(try await opened.store.countBackfillCandidates(query, after: nil) == 0, "fresh again")
+
+            // Unknown and withdrawn ECs: nothing to revoke, nothing created.
+            #expect(try await graph.revoke(["a.example"], ecHash: ecHash(9), at: revokedAt) == [])
+            #expect(try await graph.record(ecHash: ecHash(9)) == nil)
+            #expect(try await graph.withdraw(ecHash: ecHash(1), at: t0 + .seconds(40)))
+            #expect(try await graph.revoke(["b.example"], ecHash: ecHash(1), at: t0 + .seconds(41)) == [])
+            #expect(try await graph.record(ecHash: ecHash(1))?.partners.isEmpty == true)
+        }
+    }
+
     @Test("Concurrent writers that all saw 'missing': exactly one UID is stored", arguments: StoreKind.available)
     func concurrentFirstWriters(kind: StoreKind) async throws {
         try await withStore(kind) { opened in

@@ -169,4 +169,7 @@ final class CountingGraph: IdentityGraph {
     func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
         try await base.withdraw(ecHash: ecHash, at: now)
     }
+    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
+        try await base.revoke(sourceDomains, ecHash: ecHash, at: now)
+    }
 }

@@ -54,21 +54,52 @@ struct SchemaMigrationTests {
     )
     func upgradeFromVersion1(kind: StoreKind) async throws {
         let url = try await freshURL(kind)
+        let stored = uid("u-1", at: t0)
         try await withStore(kind, url: url) { opened in
             _ = try await opened.store.createRoot(for: edgeCookie(1), at: t0)
+            _ = try await opened.store.write(
+                [UIDWrite(sourceDomain: "a.example", value: stored, expected: nil)],
+                ecHash: ecHash(1)
+            )
         }
-        // Back to version 1: the tables of version 2 gone, the version set back.
+        // Back to version 1: the tables of version 2 gone, the UID table as version 1 had it
+        // (before revocations), the version set back.
         switch kind {
         case .sqlite:
             let path = String(url.dropFirst("sqlite:".count))
-            _ = try await sqlite3(path, "DROP TABLE pullsync_backfill")
+            for statement in [
+                "DROP TABLE pullsync_backfill",
+                """
+                CREATE TABLE pullsync_uids_1 (
+                    ec_hash TEXT NOT NULL REFERENCES pullsync_ecs (ec_hash) ON DELETE CASCADE,
+                    source_domain TEXT NOT NULL, uid TEXT NOT NULL, synced_at INTEGER NOT NULL,
+                    expires_at INTEGER, PRIMARY KEY (ec_hash, source_domain)
+                ) WITHOUT ROWID
+                """,
+                "INSERT INTO pullsync_uids_1 SELECT ec_hash, source_domain, uid, synced_at, expires_at FROM pullsync_uids",
+                "DROP TABLE pullsync_uids",
+                "ALTER TABLE pullsync_uids_1 RENAME TO pullsync_uids",
+            ] {
+                _ = try await sqlite3(path, statement)
+            }
             try await setSQLiteVersion(path, 1)
         default:
-            _ = try await postgres(url, ["DROP TABLE pullsync_backfill", "UPDATE pullsync_schema SET version = 1"])
+            _ = try await postgres(
+                url,
+                [
+                    "DROP TABLE pullsync_backfill", "ALTER TABLE pullsync_uids DROP COLUMN revoked_at",
+                    "ALTER TABLE pullsync_uids ALTER COLUMN uid SET NOT NULL", "UPDATE pullsync_schema SET version = 1",
+                ]
+            )
         }
 
         try await withStore(kind, url: url) { opened in
-            #expect(try await opened.store.record(ecHash: ecHash(1))?.ecID == edgeCookie(1).value)
+            let record = try await opened.store.record(ecHash: ecHash(1))
+            #expect(record?.ecID == edgeCookie(1).value)
+            #expect(record?.partners == ["a.example": stored], "the UIDs survive the rebuild of their table")
+            // Version 3's revocations work on the upgraded table.
+            #expect(try await opened.store.revoke(["a.example"], ecHash: ecHash(1), at: t0 + .seconds(1)) == ["a.example"])
+            #expect(try await opened.store.record(ecHash: ecHash(1))?.partners == [:])
             let checkpoint = BackfillCheckpoint(
                 partnerID: "p",
                 cursor: ecHash(1),
@@ -82,9 +113,9 @@ struct SchemaMigrationTests {
         }
         switch kind {
         case .sqlite:
-            #expect(try await sqliteVersion(String(url.dropFirst("sqlite:".count))) == 2)
+            #expect(try await sqliteVersion(String(url.dropFirst("sqlite:".count))) == 3)
         default:
-            #expect(try await postgres(url, ["SELECT version FROM pullsync_schema"]) == 2)
+            #expect(try await postgres(url, ["SELECT version FROM pullsync_schema"]) == 3)
         }
     }
 

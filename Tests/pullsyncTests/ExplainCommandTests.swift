@@ -137,6 +137,23 @@ import Testing
             ["explain", "--partners", "partners.d", "--ec-id", Self.ec, "--store", "sqlite:" + path]
         )
         #expect(table.stdout.contains("EIDs a bid request would carry (OpenRTB 2.6 user.eids):\n  acme.example  atype 3  uid-acme.example"))
+
+        // Issue 19: a consent that refuses a partner with a UID says it would be revoked (and
+        // explain revokes nothing).
+        struct Revokes: Decodable {
+            struct Entry: Decodable {
+                var partner: String
+                var revokes: Bool?
+            }
+            var partners: [Entry]
+        }
+        let refused = try await runPullSync(
+            ["explain", "--partners", "partners.d", "--ec-id", Self.ec, "--store", "sqlite:" + path, "--json",
+             "--gpp", "DBABzw~1YNN~BVQqAAAACg"]
+        )
+        let report = try JSONDecoder().decode(Revokes.self, from: Data(refused.stdout.utf8))
+        #expect(report.partners.filter { $0.revokes == true }.map(\.partner) == ["brightbid"])
+        #expect(try await eids([]) == ["acme.example", "brightbid.example", "keystone.example"])
     }
 
     @Test func unsupportedStoreIsAClearError() async throws {

@@ -117,13 +117,17 @@ import Glibc
         _ = try await page(cookies: ["ts-ec=\(ec)"])
         #expect(try originSaw() == both)
 
-        // The same browser with a TC string that refuses vendor 3: one EID.
-        _ = try await page(cookies: ["ts-ec=\(ec)", "euconsent-v2=\(Self.tcfVendors268)"])
-        #expect(try originSaw() == [both[0]])
-
         // The admin API, with the request's consent as query parameters.
         #expect(try await adminEIDs("eids/\(ec)") == both)
         #expect(try await adminEIDs("eids/\(ec)?tcf=\(Self.tcfVendors268)") == [both[0]])
+
+        // The same browser with a TC string that refuses vendor 3: one EID, and (issue 19) p3's UID
+        // is revoked off the page path, p2's kept.
+        _ = try await page(cookies: ["ts-ec=\(ec)", "euconsent-v2=\(Self.tcfVendors268)"])
+        #expect(try originSaw() == [both[0]])
+        #expect(await eventually { (try? await admin("ids/\(ec)").body.contains("p3-uid")) == false })
+        #expect(try await admin("ids/\(ec)").body.contains("p2-uid"))
+        #expect(try await adminEIDs("eids/\(ec)") == [both[0]])
         #expect(try await adminEIDs("eids/\(ec)?us_privacy=1YYN") == [])
         #expect(try await admin("eids/\(ec)", token: nil).status == 401)
         #expect(try await admin("eids/\(String(repeating: "0", count: 64)).AbC123").status == 404)
