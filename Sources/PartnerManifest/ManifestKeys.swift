@@ -113,7 +113,7 @@ enum ManifestKeys {
         Key(
             path: "eid.atype",
             type: .integer(EIDMapping.agentTypes),
-            expected: "1, 2 or 3 (the OpenRTB agent type: 1 device, 2 person, 3 partner-defined)"
+            expected: "1, 2 or 3 (AdCOM agent type: 1 browser or device, 2 in-app device ID, 3 person-based)"
         ),
         Key(
             path: "eid.mm",

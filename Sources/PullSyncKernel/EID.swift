@@ -3,8 +3,9 @@
 public struct EIDMapping: Sendable, Hashable {
     /// The EID's `source`: the domain of the ID's owner. Default the partner's `source_domain`.
     public var source: String
-    /// The UIDs' `atype` (OpenRTB 2.6 agent type): 1 a device ID, 2 a person-based ID, 3 a
-    /// partner-defined ID (a cookie ID, the usual case). Default 3.
+    /// The UIDs' `atype`, from AdCOM's list of agent types: 1 an ID tied to one browser or device
+    /// (a cookie ID), 2 an in-app device ID, 3 a person-based ID, the same across devices.
+    /// Default 3 (the contract's default; a partner whose UID is a cookie ID says `atype: 1`).
     public var agentType: Int
     /// The EID's `mm` (match method, 0 to 5), or `nil` to leave it out (the default).
     public var matchMethod: Int?
@@ -29,7 +30,7 @@ public struct EID: Sendable, Hashable, Codable {
     public struct UID: Sendable, Hashable, Codable {
         /// The identifier.
         public var id: String
-        /// The agent type: 1 device, 2 person, 3 partner-defined.
+        /// The agent type (AdCOM): 1 browser or device, 2 in-app device ID, 3 person-based.
         public var atype: Int
 
         /// Creates a UID object.

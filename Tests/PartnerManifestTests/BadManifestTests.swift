@@ -704,7 +704,7 @@ extension BadManifest {
             yaml: base + "eid:\n  atype: 4\n",
             line: 7,
             column: 10,
-            message: "'eid.atype' must be 1, 2 or 3 (the OpenRTB agent type: 1 device, 2 person, 3 partner-defined); "
+            message: "'eid.atype' must be 1, 2 or 3 (AdCOM agent type: 1 browser or device, 2 in-app device ID, 3 person-based); "
                 + "found '4'"
         ),
         BadManifest(
@@ -712,7 +712,7 @@ extension BadManifest {
             yaml: base + "eid: {atype: 0}\n",
             line: 6,
             column: 14,
-            message: "'eid.atype' must be 1, 2 or 3 (the OpenRTB agent type: 1 device, 2 person, 3 partner-defined); "
+            message: "'eid.atype' must be 1, 2 or 3 (AdCOM agent type: 1 browser or device, 2 in-app device ID, 3 person-based); "
                 + "found '0'"
         ),
         BadManifest(
@@ -720,7 +720,7 @@ extension BadManifest {
             yaml: base + "eid:\n  atype: three\n",
             line: 7,
             column: 10,
-            message: "'eid.atype' must be 1, 2 or 3 (the OpenRTB agent type: 1 device, 2 person, 3 partner-defined); "
+            message: "'eid.atype' must be 1, 2 or 3 (AdCOM agent type: 1 browser or device, 2 in-app device ID, 3 person-based); "
                 + "found 'three'"
         ),
         BadManifest(
