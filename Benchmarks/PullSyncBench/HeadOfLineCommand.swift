@@ -203,6 +203,9 @@ final class TimedGraph: IdentityGraph {
     func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
         try await base.revoke(sourceDomains, ecHash: ecHash, at: now)
     }
+    func markSeen(ecHash: String, at now: Timestamp) async throws {
+        try await base.markSeen(ecHash: ecHash, at: now)
+    }
 
     /// Milliseconds from `start` until every one of `partners` had its UID stored.
     func millisecondsUntilStored(_ partners: [Partner], since start: ContinuousClock.Instant) throws -> Double {

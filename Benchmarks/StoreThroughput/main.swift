@@ -71,6 +71,10 @@ final class CountingStore: IdentityGraph, RateLimiter {
         counted()
         return try await graph.revoke(sourceDomains, ecHash: ecHash, at: now)
     }
+    func markSeen(ecHash: String, at now: Timestamp) async throws {
+        counted()
+        try await graph.markSeen(ecHash: ecHash, at: now)
+    }
     func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
         counted()
         return try await limiter.acquire(requests, at: now)

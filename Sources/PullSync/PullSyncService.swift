@@ -45,6 +45,9 @@ public final class PullSyncService: Service, Sendable {
         public var adapters: AdapterRegistry
         /// Reload the manifests on `SIGHUP`. Default `true`.
         public var reloadsOnHangup: Bool
+        /// How long the store keeps ECs and UIDs (the UIDs' maximum age is ``pullSync``'s
+        /// `maxUIDAge`). Default: ECs idle for 13 months and UIDs older than 90 days are deleted.
+        public var retention: Retention
 
         /// Creates a configuration; every default is the one documented on its property.
         public init(
@@ -54,7 +57,8 @@ public final class PullSyncService: Service, Sendable {
             pullSync: PullSyncConfiguration = PullSyncConfiguration(),
             transport: HTTPPullTransport.Configuration = HTTPPullTransport.Configuration(),
             adapters: AdapterRegistry = .builtIn,
-            reloadsOnHangup: Bool = true
+            reloadsOnHangup: Bool = true,
+            retention: Retention = Retention()
         ) {
             self.partnersDirectory = partnersDirectory
             self.store = store
@@ -63,6 +67,7 @@ public final class PullSyncService: Service, Sendable {
             self.transport = transport
             self.adapters = adapters
             self.reloadsOnHangup = reloadsOnHangup
+            self.retention = retention
         }
     }
 
@@ -83,6 +88,8 @@ public final class PullSyncService: Service, Sendable {
     package let ecSecret: [UInt8]
     private let transport: HTTPPullTransport
     private let reloadsOnHangup: Bool
+    /// Deletes what is too old; `nil` when retention is off.
+    package let retention: RetentionService?
     private let logger: Logger
 
     /// Loads the partners (a broken manifest or an unresolved secret disables that partner and is
@@ -178,6 +185,15 @@ public final class PullSyncService: Service, Sendable {
         self.store = store
         self.loaded = loaded
         self.reloadsOnHangup = configuration.reloadsOnHangup
+        retention =
+            configuration.retention.enabled
+            ? RetentionService(
+                store: store,
+                retention: configuration.retention,
+                maxUIDAge: configuration.pullSync.maxUIDAge,
+                metricsFactory: metricsFactory,
+                logger: logger
+            ) : nil
         self.logger = logger
     }
 
@@ -186,6 +202,7 @@ public final class PullSyncService: Service, Sendable {
     public func run() async throws {
         var services: [any Service] = [store, transport, DispatcherService(dispatcher: dispatcher)]
         if reloadsOnHangup { services.append(PartnerReloadSignalService(reloader: reloader)) }
+        if let retention { services.append(retention) }
         // A group of its own, so the order is ours; it follows this service's graceful shutdown.
         let group = ServiceGroup(services: services, logger: logger)
         try await group.run()

@@ -30,22 +30,27 @@ public struct ECRecord: Sendable, Hashable {
     public var ecID: String
     /// When the root entry was created (the EC was first seen).
     public var createdAt: Timestamp
+    /// When a request with the EC was last seen, recorded coarsely (at most once a day): an EC
+    /// not seen for the retention period is deleted.
+    public var seenAt: Timestamp
     /// Consent was withdrawn: nothing is written or pulled for this EC any more.
     public var withdrawn: Bool
     /// UIDs keyed by the partner's `source_domain`.
     public var partners: [String: PartnerUID]
 
-    /// Creates a record; a new one is not withdrawn and has no partner UIDs.
+    /// Creates a record; a new one was seen when created, is not withdrawn and has no partner UIDs.
     public init(
         ecHash: String,
         ecID: String,
         createdAt: Timestamp,
+        seenAt: Timestamp? = nil,
         withdrawn: Bool = false,
         partners: [String: PartnerUID] = [:]
     ) {
         self.ecHash = ecHash
         self.ecID = ecID
         self.createdAt = createdAt
+        self.seenAt = seenAt ?? createdAt
         self.withdrawn = withdrawn
         self.partners = partners
     }
@@ -115,4 +120,14 @@ public protocol IdentityGraph: Sendable {
     /// forgotten, in one round trip.
     @discardableResult
     func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String]
+
+    /// Records that a request with the EC was seen at `now` (the kernel calls it at most once a
+    /// day per EC). Nothing happens for an unknown EC.
+    func markSeen(ecHash: String, at now: Timestamp) async throws
+}
+
+extension ECRecord {
+    /// How often an EC's ``seenAt`` is brought up to date: coarse, so that a page view costs no
+    /// write.
+    public static let seenResolution = Duration.seconds(86_400)
 }

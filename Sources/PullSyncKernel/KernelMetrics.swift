@@ -114,6 +114,8 @@ package enum StoreOperation: String, Sendable, CaseIterable {
     case withdraw
     /// Partners revoked for an EC.
     case revoke
+    /// An EC recorded as seen (at most once a day per EC).
+    case seen
 }
 
 /// One partner's metric handles, created when its registry loads so that the hot path only

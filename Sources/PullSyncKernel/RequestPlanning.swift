@@ -27,7 +27,22 @@ struct Committing: PlanningMode {
 
     func lookUp(_ edgeCookie: EdgeCookie, issued: Bool, now: Timestamp, kernel: PullKernel) async throws -> ECRecord? {
         kernel.metrics.roundTrip(.lookup)
-        if let record = try await kernel.graph.record(ecHash: edgeCookie.hashString) { return record }
+        if let record = try await kernel.graph.record(ecHash: edgeCookie.hashString) {
+            if now - record.seenAt >= ECRecord.seenResolution, !record.withdrawn {
+                // At most once a day per EC; a failure only delays it to the next decision.
+                kernel.metrics.roundTrip(.seen)
+                do {
+                    try await kernel.graph.markSeen(ecHash: record.ecHash, at: now)
+                } catch {
+                    kernel.storeWarnings.write.warning(
+                        "recording that an EC was seen failed",
+                        metadata: ["error": "\(error)"],
+                        to: kernel.logger
+                    )
+                }
+            }
+            return record
+        }
         guard issued else { return nil }
         kernel.metrics.roundTrip(.createRoot)
         return try await kernel.graph.createRoot(for: edgeCookie, at: now)

@@ -175,6 +175,11 @@ package final class PostgresStore: PullSyncStore {
         [
             "ALTER TABLE pullsync_uids ALTER COLUMN uid DROP NOT NULL",
             "ALTER TABLE pullsync_uids ADD COLUMN revoked_at bigint",
+            // Retention: UIDs by age, ECs by when they were last seen.
+            "CREATE INDEX pullsync_uids_synced ON pullsync_uids (synced_at)",
+            "ALTER TABLE pullsync_ecs ADD COLUMN seen_at bigint",
+            "UPDATE pullsync_ecs SET seen_at = created_at",
+            "CREATE INDEX pullsync_ecs_seen ON pullsync_ecs (seen_at)",
         ],
     ]
 
@@ -381,12 +386,13 @@ package final class PostgresStore: PullSyncStore {
 
     // MARK: IdentityGraph
 
-    private typealias RecordRow = (String, Int64, Int64?, String?, String?, Int64?, Int64?)
+    /// ec_id, created_at, withdrawn_at, source_domain, uid, synced_at, expires_at, seen_at.
+    private typealias RecordRow = (String, Int64, Int64?, String?, String?, Int64?, Int64?, Int64?)
 
     package func record(ecHash: String) async throws -> ECRecord? {
         let rows = try await run(
             """
-            SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at
+            SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at, e.seen_at
             FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
             WHERE e.ec_hash = \(ecHash)
             """
@@ -406,6 +412,7 @@ package final class PostgresStore: PullSyncStore {
             ecHash: ecHash,
             ecID: first.0,
             createdAt: Timestamp(nanosecondsSinceEpoch: first.1),
+            seenAt: first.7.map { Timestamp(nanosecondsSinceEpoch: $0) },
             withdrawn: first.2 != nil
         )
         for row in rows {
@@ -427,13 +434,15 @@ package final class PostgresStore: PullSyncStore {
         let rows = try await run(
             """
             WITH inserted AS (
-                INSERT INTO pullsync_ecs (ec_hash, ec_id, created_at) VALUES (\(hash), \(value), \(created))
+                INSERT INTO pullsync_ecs (ec_hash, ec_id, created_at, seen_at)
+                VALUES (\(hash), \(value), \(created), \(created))
                 ON CONFLICT (ec_hash) DO NOTHING
-                RETURNING ec_id, created_at
+                RETURNING ec_id, created_at, seen_at
             )
-            SELECT ec_id, created_at, NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::bigint FROM inserted
+            SELECT ec_id, created_at, NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::bigint, seen_at
+            FROM inserted
             UNION ALL
-            SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at
+            SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at, e.seen_at
             FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
             WHERE e.ec_hash = \(hash) AND NOT EXISTS (SELECT 1 FROM inserted)
             """
@@ -528,6 +537,48 @@ package final class PostgresStore: PullSyncStore {
             if storedDomains.contains(write.sourceDomain) { return .stored }
             return revokedDomains.contains(write.sourceDomain) ? .revoked : .conflict
         }
+    }
+
+    package func markSeen(ecHash: String, at now: Timestamp) async throws {
+        let at = now.nanosecondsSinceEpoch
+        try await run(
+            "UPDATE pullsync_ecs SET seen_at = \(at) WHERE ec_hash = \(ecHash) AND (seen_at IS NULL OR seen_at < \(at))"
+        ) { rows in for try await _ in rows {} }
+    }
+
+    package func forget(uidsSyncedBefore: Timestamp, ecsSeenBefore: Timestamp, limit: Int) async throws -> RetentionBatch {
+        let limit = max(0, limit)
+        // Two statements: ECs first (their UIDs go with them, ON DELETE CASCADE), then UIDs. Each
+        // deletes one bounded batch, located by the index on its time.
+        let seen = ecsSeenBefore.nanosecondsSinceEpoch
+        let ecs = try await run(
+            """
+            WITH gone AS (
+                DELETE FROM pullsync_ecs
+                WHERE ctid = ANY(ARRAY(SELECT ctid FROM pullsync_ecs WHERE seen_at < \(seen) LIMIT \(limit)))
+                RETURNING 1
+            )
+            SELECT count(*)::integer FROM gone
+            """
+        ) { rows in try await Self.count(rows) }
+        let synced = uidsSyncedBefore.nanosecondsSinceEpoch
+        let uids = try await run(
+            """
+            WITH gone AS (
+                DELETE FROM pullsync_uids
+                WHERE ctid = ANY(ARRAY(SELECT ctid FROM pullsync_uids WHERE synced_at < \(synced) LIMIT \(limit)))
+                RETURNING 1
+            )
+            SELECT count(*)::integer FROM gone
+            """
+        ) { rows in try await Self.count(rows) }
+        return RetentionBatch(uids: uids, ecs: ecs)
+    }
+
+    private static func count(_ rows: PostgresRowSequence) async throws -> Int {
+        var count = 0
+        for try await value in rows.decode(Int.self) { count = value }
+        return count
     }
 
     package func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {

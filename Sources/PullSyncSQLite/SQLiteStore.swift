@@ -149,6 +149,11 @@ package final class SQLiteStore: PullSyncStore {
             """,
             "DROP TABLE pullsync_uids",
             "ALTER TABLE pullsync_uids_3 RENAME TO pullsync_uids",
+            // Retention: UIDs by age, ECs by when they were last seen.
+            "CREATE INDEX pullsync_uids_synced ON pullsync_uids (synced_at)",
+            "ALTER TABLE pullsync_ecs ADD COLUMN seen_at INTEGER",
+            "UPDATE pullsync_ecs SET seen_at = created_at",
+            "CREATE INDEX pullsync_ecs_seen ON pullsync_ecs (seen_at)",
         ],
     ]
 
@@ -199,7 +204,7 @@ package final class SQLiteStore: PullSyncStore {
     private static func record(ecHash: String, on connection: SQLiteConnection) async throws -> ECRecord? {
         let rows = try await connection.query(
             """
-            SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at
+            SELECT e.ec_id, e.created_at, e.seen_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at
             FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
             WHERE e.ec_hash = ?1
             """,
@@ -210,6 +215,7 @@ package final class SQLiteStore: PullSyncStore {
             ecHash: ecHash,
             ecID: first.column("ec_id")?.string ?? "",
             createdAt: Timestamp(nanosecondsSinceEpoch: Int64(first.column("created_at")?.integer ?? 0)),
+            seenAt: first.column("seen_at")?.integer.map { Timestamp(nanosecondsSinceEpoch: Int64($0)) },
             withdrawn: !(first.column("withdrawn_at")?.isNull ?? true)
         )
         for row in rows {
@@ -233,7 +239,7 @@ package final class SQLiteStore: PullSyncStore {
         let hash = edgeCookie.hashString
         return try await transaction { connection in
             _ = try await connection.query(
-                "INSERT OR IGNORE INTO pullsync_ecs (ec_hash, ec_id, created_at) VALUES (?1, ?2, ?3)",
+                "INSERT OR IGNORE INTO pullsync_ecs (ec_hash, ec_id, created_at, seen_at) VALUES (?1, ?2, ?3, ?3)",
                 [.text(hash), .text(edgeCookie.value), .integer(Self.int(now))]
             )
             guard let record = try await Self.record(ecHash: hash, on: connection) else {
@@ -317,6 +323,38 @@ package final class SQLiteStore: PullSyncStore {
                 )
             }
             return forgotten
+        }
+    }
+
+    package func markSeen(ecHash: String, at now: Timestamp) async throws {
+        try await transaction { connection in
+            _ = try await connection.query(
+                "UPDATE pullsync_ecs SET seen_at = ?2 WHERE ec_hash = ?1 AND (seen_at IS NULL OR seen_at < ?2)",
+                [.text(ecHash), .integer(Self.int(now))]
+            )
+        }
+    }
+
+    package func forget(uidsSyncedBefore: Timestamp, ecsSeenBefore: Timestamp, limit: Int) async throws -> RetentionBatch {
+        try await transaction { connection in
+            // ECs first: their UIDs go with them (ON DELETE CASCADE).
+            let ecs = try await connection.query(
+                """
+                DELETE FROM pullsync_ecs WHERE ec_hash IN (
+                    SELECT ec_hash FROM pullsync_ecs WHERE seen_at < ?1 LIMIT ?2
+                ) RETURNING 1
+                """,
+                [.integer(Self.int(ecsSeenBefore)), .integer(max(0, limit))]
+            ).count
+            let uids = try await connection.query(
+                """
+                DELETE FROM pullsync_uids WHERE (ec_hash, source_domain) IN (
+                    SELECT ec_hash, source_domain FROM pullsync_uids WHERE synced_at < ?1 LIMIT ?2
+                ) RETURNING 1
+                """,
+                [.integer(Self.int(uidsSyncedBefore)), .integer(max(0, limit))]
+            ).count
+            return RetentionBatch(uids: uids, ecs: ecs)
         }
     }
 

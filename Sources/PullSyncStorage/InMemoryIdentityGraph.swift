@@ -68,6 +68,42 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
         }
     }
 
+    package func markSeen(ecHash: String, at now: Timestamp) async throws {
+        records.withLock { records in
+            guard let seen = records[ecHash]?.seenAt, seen < now else { return }
+            records[ecHash]?.seenAt = now
+        }
+    }
+
+    /// One batch of retention (see `PullSyncStore.forget(uidsSyncedBefore:ecsSeenBefore:limit:)`).
+    package func forget(uidsSyncedBefore: Timestamp, ecsSeenBefore: Timestamp, limit: Int) -> RetentionBatch {
+        records.withLock { records in
+            let idle = records.values.lazy.filter { $0.seenAt < ecsSeenBefore }.prefix(max(0, limit)).map(\.ecHash)
+            var batch = RetentionBatch(uids: 0, ecs: 0)
+            for hash in Array(idle) {
+                records[hash] = nil
+                _ = revocations.withLock { $0.removeValue(forKey: hash) }
+                batch.ecs += 1
+            }
+            revocations.withLock { revocations in
+                for (hash, marks) in revocations where batch.uids < limit {
+                    for (domain, at) in marks where at < uidsSyncedBefore && batch.uids < limit {
+                        revocations[hash]?[domain] = nil
+                        batch.uids += 1
+                    }
+                    if revocations[hash]?.isEmpty == true { revocations[hash] = nil }
+                }
+            }
+            for hash in Array(records.keys) where batch.uids < limit {
+                for (domain, uid) in records[hash]?.partners ?? [:] where uid.syncedAt < uidsSyncedBefore && batch.uids < limit {
+                    records[hash]?.partners[domain] = nil
+                    batch.uids += 1
+                }
+            }
+            return batch
+        }
+    }
+
     /// Whether `sourceDomain` was revoked for the EC (a backfill leaves such pairs alone).
     package func isRevoked(_ sourceDomain: String, ecHash: String) -> Bool {
         revocations.withLock { $0[ecHash]?[sourceDomain] != nil }

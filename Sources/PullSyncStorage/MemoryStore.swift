@@ -48,6 +48,14 @@ public final class MemoryStore: PullSyncStore {
         try await graph.revoke(sourceDomains, ecHash: ecHash, at: now)
     }
 
+    public func markSeen(ecHash: String, at now: Timestamp) async throws {
+        try await graph.markSeen(ecHash: ecHash, at: now)
+    }
+
+    public func forget(uidsSyncedBefore: Timestamp, ecsSeenBefore: Timestamp, limit: Int) async throws -> RetentionBatch {
+        graph.forget(uidsSyncedBefore: uidsSyncedBefore, ecsSeenBefore: ecsSeenBefore, limit: limit)
+    }
+
     // MARK: RateLimiter
 
     public func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {

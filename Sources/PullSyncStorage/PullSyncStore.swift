@@ -13,6 +13,26 @@ public protocol PullSyncStore: IdentityGraph, RateLimiter, BackfillSource, Servi
     /// The EC-issuing secret kept in the store, created on first use, so that restarts and
     /// every node sharing the store agree (used when `PULLSYNC_EC_SECRET` is not set).
     func ecSecret() async throws -> [UInt8]
+
+    /// One bounded batch of retention: deletes at most `limit` ECs not seen since
+    /// `ecsSeenBefore` (with their UIDs) and at most `limit` UIDs (and revocation marks) not
+    /// refreshed since `uidsSyncedBefore`. Returns how many of each; a full batch means there may
+    /// be more (``RetentionService`` calls it again).
+    func forget(uidsSyncedBefore: Timestamp, ecsSeenBefore: Timestamp, limit: Int) async throws -> RetentionBatch
+}
+
+/// What one batch of ``PullSyncStore/forget(uidsSyncedBefore:ecsSeenBefore:limit:)`` deleted.
+public struct RetentionBatch: Sendable, Hashable {
+    /// UIDs (and revocation marks) past the maximum age.
+    public var uids: Int
+    /// ECs past the idle period, each with its UIDs.
+    public var ecs: Int
+
+    /// Creates a batch's counts.
+    public init(uids: Int, ecs: Int) {
+        self.uids = uids
+        self.ecs = ecs
+    }
 }
 
 extension PullSyncStore {

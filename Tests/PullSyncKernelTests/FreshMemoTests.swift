@@ -171,4 +171,7 @@ final class LookupCountingGraph: IdentityGraph {
     func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
         try await base.revoke(sourceDomains, ecHash: ecHash, at: now)
     }
+    func markSeen(ecHash: String, at now: Timestamp) async throws {
+        try await base.markSeen(ecHash: ecHash, at: now)
+    }
 }

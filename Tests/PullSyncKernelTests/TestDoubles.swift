@@ -17,6 +17,7 @@ struct FailingIdentityGraph: IdentityGraph {
     func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
         throw StoreDown()
     }
+    func markSeen(ecHash: String, at now: Timestamp) async throws { throw StoreDown() }
 }
 
 /// A rate limiter whose every operation throws.
@@ -38,6 +39,9 @@ struct WriteFailingIdentityGraph: IdentityGraph {
     }
     func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
         try await base.revoke(sourceDomains, ecHash: ecHash, at: now)
+    }
+    func markSeen(ecHash: String, at now: Timestamp) async throws {
+        try await base.markSeen(ecHash: ecHash, at: now)
     }
 }
 

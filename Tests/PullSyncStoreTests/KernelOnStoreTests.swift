@@ -172,4 +172,7 @@ final class CountingGraph: IdentityGraph {
     func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
         try await base.revoke(sourceDomains, ecHash: ecHash, at: now)
     }
+    func markSeen(ecHash: String, at now: Timestamp) async throws {
+        try await base.markSeen(ecHash: ecHash, at: now)
+    }
 }

@@ -62,8 +62,8 @@ struct SchemaMigrationTests {
                 ecHash: ecHash(1)
             )
         }
-        // Back to version 1: the tables of version 2 gone, the UID table as version 1 had it
-        // (before revocations), the version set back.
+        // Back to version 1: the tables of version 2 gone, the tables as version 1 had them
+        // (before revocations and retention), the version set back.
         switch kind {
         case .sqlite:
             let path = String(url.dropFirst("sqlite:".count))
@@ -79,6 +79,8 @@ struct SchemaMigrationTests {
                 "INSERT INTO pullsync_uids_1 SELECT ec_hash, source_domain, uid, synced_at, expires_at FROM pullsync_uids",
                 "DROP TABLE pullsync_uids",
                 "ALTER TABLE pullsync_uids_1 RENAME TO pullsync_uids",
+                "DROP INDEX pullsync_ecs_seen",
+                "ALTER TABLE pullsync_ecs DROP COLUMN seen_at",
             ] {
                 _ = try await sqlite3(path, statement)
             }
@@ -88,6 +90,7 @@ struct SchemaMigrationTests {
                 url,
                 [
                     "DROP TABLE pullsync_backfill", "ALTER TABLE pullsync_uids DROP COLUMN revoked_at",
+                    "DROP INDEX pullsync_uids_synced", "ALTER TABLE pullsync_ecs DROP COLUMN seen_at",
                     "ALTER TABLE pullsync_uids ALTER COLUMN uid SET NOT NULL", "UPDATE pullsync_schema SET version = 1",
                 ]
             )
@@ -97,6 +100,7 @@ struct SchemaMigrationTests {
             let record = try await opened.store.record(ecHash: ecHash(1))
             #expect(record?.ecID == edgeCookie(1).value)
             #expect(record?.partners == ["a.example": stored], "the UIDs survive the rebuild of their table")
+            #expect(record?.seenAt == t0, "an EC counts as seen when it was created")
             // Version 3's revocations work on the upgraded table.
             #expect(try await opened.store.revoke(["a.example"], ecHash: ecHash(1), at: t0 + .seconds(1)) == ["a.example"])
             #expect(try await opened.store.record(ecHash: ecHash(1))?.partners == [:])
@@ -130,7 +134,7 @@ struct SchemaMigrationTests {
 
 /// Runs SQL on an SQLite file through SQLiteNIO, outside the store; the first column of the
 /// first row.
-private func sqlite3(_ path: String, _ sql: String) async throws -> Int? {
+func sqlite3(_ path: String, _ sql: String) async throws -> Int? {
     let connection = try await SQLiteConnection.open(storage: .file(path: path))
     let rows = try await connection.query(sql)
     try await connection.close()
@@ -139,7 +143,7 @@ private func sqlite3(_ path: String, _ sql: String) async throws -> Int? {
 
 /// Runs statements on the PostgreSQL schema `url` names, outside the store; the first column
 /// of the last statement's first row, as an integer.
-private func postgres(_ url: String, _ statements: [String]) async throws -> Int? {
+func postgres(_ url: String, _ statements: [String]) async throws -> Int? {
     let parsed = try PostgresStoreURL(parsing: url)
     let connection = try await PostgresConnection.connect(
         configuration: PostgresConnection.Configuration(
