@@ -24,11 +24,15 @@ final class FreshECMemo: Sendable {
         var second: Int
 
         init(_ edgeCookie: EdgeCookie) {
+            self.init(ecHash: edgeCookie.hash)
+        }
+
+        init(ecHash: Substring) {
             var first = Hasher()
-            first.combine(edgeCookie.hash)
+            first.combine(ecHash)
             var second = Hasher()
             second.combine(0x5EC0_4D)
-            second.combine(edgeCookie.hash)
+            second.combine(ecHash)
             self.first = first.finalize()
             self.second = second.finalize()
         }

@@ -98,6 +98,8 @@ struct Committing: PlanningMode {
     }
 
     func revoke(_ partners: [RunningPartner], ecHash: String, now: Timestamp, kernel: PullKernel) async {
+        // An entry made under other signals may hold the revoked UIDs (for EIDs): it goes.
+        kernel.freshMemo.forget(FreshECMemo.ECKey(ecHash: ecHash[...]))
         kernel.metrics.roundTrip(.revoke)
         do {
             let forgotten = Set(

@@ -117,4 +117,28 @@ struct RevocationTests {
         dispatcher.beginShutdown()
         await running.value
     }
+
+    @Test("A revocation ends the EC's memo entry: no EID offers the revoked UIDs from memory")
+    func revocationEndsTheMemo() async throws {
+        let harness = try Harness(partners: Self.vendors())
+        let now = harness.clock.now()
+        try await harness.seed(
+            1,
+            uids: [
+                "v2": uid("u2", age: .seconds(60), now: now), "v3": uid("u3", age: .seconds(60), now: now),
+                "skip7": uid("u7", age: .seconds(60), now: now),
+            ]
+        )
+        let ec1 = EdgeCookie(unchecked: ec(1))
+        _ = try await harness.kernel.eids(for: ec1)  // EIDs are read on this node: the memo keeps UIDs
+        _ = await harness.kernel.process(request(1))  // every UID fresh: remembered, with its UIDs
+        #expect(harness.kernel.gate(request(1)) == .skip(.freshMemo))
+        #expect(try await harness.kernel.eids(for: ec1)?.count == 3)
+
+        harness.clock.advance(by: .seconds(1))
+        _ = await harness.kernel.process(request(1, consentStrings: Self.tcf))  // revokes v3 and skip7
+
+        #expect(harness.kernel.gate(request(1)) == .pass(ec1), "the entry under the old signals is gone")
+        #expect(try await harness.kernel.eids(for: ec1)?.map(\.source) == ["v2.example"])
+    }
 }
