@@ -26,6 +26,12 @@ struct Committing: PlanningMode {
     var isExplaining: Bool { false }
 
     func lookUp(_ edgeCookie: EdgeCookie, issued: Bool, now: Timestamp, kernel: PullKernel) async throws -> ECRecord? {
+        if issued {
+            // Issued on this request: one round trip creates the root entry, or returns it as it
+            // is (an earlier request of the same page load, or a withdrawal, got there first).
+            kernel.metrics.roundTrip(.createRoot)
+            return try await kernel.graph.createRoot(for: edgeCookie, at: now)
+        }
         kernel.metrics.roundTrip(.lookup)
         if let record = try await kernel.graph.record(ecHash: edgeCookie.hashString) {
             if now - record.seenAt >= ECRecord.seenResolution, !record.withdrawn {
@@ -43,9 +49,7 @@ struct Committing: PlanningMode {
             }
             return record
         }
-        guard issued else { return nil }
-        kernel.metrics.roundTrip(.createRoot)
-        return try await kernel.graph.createRoot(for: edgeCookie, at: now)
+        return nil
     }
 
     func admit(_ partner: RunningPartner, ecHash: Substring, now: Timestamp, kernel: PullKernel) -> Admission {

@@ -35,3 +35,29 @@ struct SeenTests {
         #expect(seenWrites() == 1)
     }
 }
+
+/// Issue 17: what a decision costs the store, as `pullsync_store_round_trips_total` counts it.
+@Suite("Store round trips of a decision")
+struct DecisionRoundTripTests {
+    @Test("An EC issued on this request costs one round trip for its record (created, not looked up first)")
+    func issuedEC() async throws {
+        let graph = LookupCountingGraph(base: InMemoryIdentityGraph())
+        let harness = try Harness(partners: partners(["a"]), graph: graph)
+        harness.transport.script(TestPartners.host("a"), .uid("u"))
+        let report = await harness.kernel.process(request(1, issued: true))
+        #expect(report.results.map(\.write) == [.stored])
+        #expect(graph.lookups == 0)
+        func trips(_ operation: String) -> Int64 {
+            harness.counter("pullsync_store_round_trips_total", [("operation", operation)])
+        }
+        #expect(trips("create_root") == 1)
+        #expect(trips("lookup") == 0)
+        #expect(trips("admit") == 1)
+        #expect(trips("write") == 1)
+        // A returning browser's EC is looked up.
+        harness.clock.advance(by: .seconds(2 * 86_400))
+        _ = await harness.kernel.process(request(1))
+        #expect(graph.lookups == 1)
+        #expect(trips("lookup") == 1)
+    }
+}
