@@ -547,38 +547,31 @@ package final class PostgresStore: PullSyncStore {
     }
 
     package func forget(uidsSyncedBefore: Timestamp, ecsSeenBefore: Timestamp, limit: Int) async throws -> RetentionBatch {
-        let limit = max(0, limit)
-        // Two statements: ECs first (their UIDs go with them, ON DELETE CASCADE), then UIDs. Each
-        // deletes one bounded batch, located by the index on its time.
-        let seen = ecsSeenBefore.nanosecondsSinceEpoch
-        let ecs = try await run(
-            """
-            WITH gone AS (
-                DELETE FROM pullsync_ecs
-                WHERE ctid = ANY(ARRAY(SELECT ctid FROM pullsync_ecs WHERE seen_at < \(seen) LIMIT \(limit)))
-                RETURNING 1
-            )
-            SELECT count(*)::integer FROM gone
-            """
-        ) { rows in try await Self.count(rows) }
-        let synced = uidsSyncedBefore.nanosecondsSinceEpoch
-        let uids = try await run(
-            """
-            WITH gone AS (
-                DELETE FROM pullsync_uids
-                WHERE ctid = ANY(ARRAY(SELECT ctid FROM pullsync_uids WHERE synced_at < \(synced) LIMIT \(limit)))
-                RETURNING 1
-            )
-            SELECT count(*)::integer FROM gone
-            """
-        ) { rows in try await Self.count(rows) }
+        // Two statements: ECs first (their UIDs go with them, ON DELETE CASCADE), then UIDs.
+        let ecs = try await deleteBatch("pullsync_ecs", "seen_at", before: ecsSeenBefore, limit: limit)
+        let uids = try await deleteBatch("pullsync_uids", "synced_at", before: uidsSyncedBefore, limit: limit)
         return RetentionBatch(uids: uids, ecs: ecs)
     }
 
-    private static func count(_ rows: PostgresRowSequence) async throws -> Int {
-        var count = 0
-        for try await value in rows.decode(Int.self) { count = value }
-        return count
+    /// Deletes at most `limit` rows of `table` whose `column` is before `time`, found by the index
+    /// on it; returns how many. (Names are this file's constants, never input.)
+    private func deleteBatch(_ table: String, _ column: String, before time: Timestamp, limit: Int) async throws -> Int {
+        var binds = PostgresBindings()
+        binds.append(time.nanosecondsSinceEpoch)
+        binds.append(max(0, limit))
+        let sql = """
+            WITH gone AS (
+                DELETE FROM \(table)
+                WHERE ctid = ANY(ARRAY(SELECT ctid FROM \(table) WHERE \(column) < $1 LIMIT $2))
+                RETURNING 1
+            )
+            SELECT count(*)::integer FROM gone
+            """
+        return try await run(PostgresQuery(unsafeSQL: sql, binds: binds)) { rows in
+            var count = 0
+            for try await value in rows.decode(Int.self) { count = value }
+            return count
+        }
     }
 
     package func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {

@@ -18,9 +18,8 @@ struct RevocationTests {
         ]
     }
 
-    @Test("A TC string without the vendor removes its UID; the other partners' UIDs stay; explain only lists it")
-    func tcfRefusal() async throws {
-        let harness = try Harness(partners: Self.vendors())
+    /// EC 1 with a UID of each of ``vendors()``, learned a minute ago.
+    static func seedUIDs(_ harness: Harness) async throws {
         let now = harness.clock.now()
         try await harness.seed(
             1,
@@ -29,6 +28,12 @@ struct RevocationTests {
                 "skip7": uid("u7", age: .seconds(60), now: now),
             ]
         )
+    }
+
+    @Test("A TC string without the vendor removes its UID; the other partners' UIDs stay; explain only lists it")
+    func tcfRefusal() async throws {
+        let harness = try Harness(partners: Self.vendors())
+        try await Self.seedUIDs(harness)
         // The GPP section 7 string refuses nobody here but skip7; with it applying, skip7 is revoked.
         let explained = await harness.kernel.explain(request(1, consentStrings: Self.tcf))
         #expect(explained.revoked == ["v3", "skip7"], "skip7 has no vendor ID where TCF applies")
@@ -53,14 +58,7 @@ struct RevocationTests {
     @Test("A GPP skip section and the host's per-partner policy revoke too", arguments: [true, false])
     func otherRefusals(gpp: Bool) async throws {
         let harness = try Harness(partners: Self.vendors())
-        let now = harness.clock.now()
-        try await harness.seed(
-            1,
-            uids: [
-                "v2": uid("u2", age: .seconds(60), now: now), "v3": uid("u3", age: .seconds(60), now: now),
-                "skip7": uid("u7", age: .seconds(60), now: now),
-            ]
-        )
+        try await Self.seedUIDs(harness)
         let organic =
             gpp
             // iabgpp-es UsNat.test: section 7 applies, no opt-out in it.
@@ -121,14 +119,7 @@ struct RevocationTests {
     @Test("A revocation ends the EC's memo entry: no EID offers the revoked UIDs from memory")
     func revocationEndsTheMemo() async throws {
         let harness = try Harness(partners: Self.vendors())
-        let now = harness.clock.now()
-        try await harness.seed(
-            1,
-            uids: [
-                "v2": uid("u2", age: .seconds(60), now: now), "v3": uid("u3", age: .seconds(60), now: now),
-                "skip7": uid("u7", age: .seconds(60), now: now),
-            ]
-        )
+        try await Self.seedUIDs(harness)
         let ec1 = EdgeCookie(unchecked: ec(1))
         _ = try await harness.kernel.eids(for: ec1)  // EIDs are read on this node: the memo keeps UIDs
         _ = await harness.kernel.process(request(1))  // every UID fresh: remembered, with its UIDs
