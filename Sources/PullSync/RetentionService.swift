@@ -47,6 +47,9 @@ public struct RetentionService: Service {
     ///   - store: the store to sweep.
     ///   - retention: the idle period, interval and batch size.
     ///   - maxUIDAge: the oldest a UID may be (the kernel's `maxUIDAge`, which EIDs honour too).
+    ///   - clock: the time sweeps are measured at. Default the system clock.
+    ///   - metricsFactory: where `pullsync_retention_deleted_total` goes.
+    ///   - logger: where sweeps and their failures are logged.
     public init(
         store: any PullSyncStore,
         retention: Retention,

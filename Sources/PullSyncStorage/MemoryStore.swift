@@ -44,14 +44,17 @@ public final class MemoryStore: PullSyncStore {
         try await graph.withdraw(ecHash: ecHash, at: now)
     }
 
+    /// Revokes partners for the EC (see ``IdentityGraph/revoke(_:ecHash:at:)``).
     public func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
         try await graph.revoke(sourceDomains, ecHash: ecHash, at: now)
     }
 
+    /// Records that the EC was seen at `now`.
     public func markSeen(ecHash: String, at now: Timestamp) async throws {
         try await graph.markSeen(ecHash: ecHash, at: now)
     }
 
+    /// One bounded batch of retention (see ``PullSyncStore/forget(uidsSyncedBefore:ecsSeenBefore:limit:)``).
     public func forget(uidsSyncedBefore: Timestamp, ecsSeenBefore: Timestamp, limit: Int) async throws -> RetentionBatch {
         graph.forget(uidsSyncedBefore: uidsSyncedBefore, ecsSeenBefore: ecsSeenBefore, limit: limit)
     }

@@ -8,9 +8,12 @@ public import Foundation
 public enum OpenRTB {
     /// A `UID` object.
     public struct UID: Equatable, Sendable {
+        /// `id`: the identifier.
         public var id: String
+        /// `atype`: the agent type.
         public var atype: Int
 
+        /// A UID object with these fields.
         public init(id: String, atype: Int) {
             self.id = id
             self.atype = atype
@@ -19,11 +22,16 @@ public enum OpenRTB {
 
     /// An `EID` object.
     public struct EIDObject: Equatable, Sendable {
+        /// `source`.
         public var source: String
+        /// `uids`.
         public var uids: [UID]
+        /// `inserter`, if present.
         public var inserter: String?
+        /// `mm`, if present.
         public var mm: Int?
 
+        /// An EID object with these fields.
         public init(source: String, uids: [UID], inserter: String? = nil, mm: Int? = nil) {
             self.source = source
             self.uids = uids
