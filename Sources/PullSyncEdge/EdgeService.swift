@@ -64,7 +64,8 @@ public struct EdgeService: Sendable {
                     store: configuration.store,
                     storeDrivers: [.memory, .sqlite, .postgres],
                     pullSync: kernel,
-                    transport: transport
+                    transport: transport,
+                    retention: configuration.retention
                 ),
                 environment: environment,
                 secrets: secrets,

@@ -30,6 +30,8 @@ public struct EdgeServiceConfiguration: Sendable {
     public var pullSync: PullSyncConfiguration
     /// Whether pull sync runs at all (pages are served either way): off is the benchmarks' baseline.
     public var pullSyncEnabled: Bool
+    /// How long the store keeps ECs (the UIDs' age is ``pullSync``'s `maxUIDAge`).
+    public var retention: Retention
 
     /// Creates a configuration; every default is the one documented on its property.
     public init(
@@ -43,7 +45,8 @@ public struct EdgeServiceConfiguration: Sendable {
         allowLoopback: Bool = false,
         clientIPHeader: String? = nil,
         pullSync: PullSyncConfiguration = PullSyncConfiguration(),
-        pullSyncEnabled: Bool = true
+        pullSyncEnabled: Bool = true,
+        retention: Retention = Retention()
     ) {
         self.partnersDirectory = partnersDirectory
         self.host = host
@@ -56,5 +59,6 @@ public struct EdgeServiceConfiguration: Sendable {
         self.clientIPHeader = clientIPHeader
         self.pullSync = pullSync
         self.pullSyncEnabled = pullSyncEnabled
+        self.retention = retention
     }
 }

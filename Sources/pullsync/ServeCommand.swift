@@ -52,6 +52,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("client-ip-header"), help: "Take the client IP from the first address of this header.")
     var clientIPHeader: String?
 
+    @Option(
+        name: .customLong("uid-max-age-days"),
+        help: "Days a partner UID is kept (and offered as an EID) without being refreshed."
+    )
+    var uidMaxAgeDays: Int = 90
+
+    @Option(name: .customLong("ec-idle-days"), help: "Days an EC not seen is kept, with its UIDs.")
+    var ecIdleDays: Int = 395
+
+    @Flag(name: .customLong("no-retention"), help: "Keep ECs and UIDs however old (no retention sweep).")
+    var noRetention = false
+
     @Option(name: .customLong("grace-period"), help: "Seconds pulls in flight get to finish at shutdown.")
     var gracePeriod: Double = 5
 
@@ -76,6 +88,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError(
                 "--log-level '\(logLevel)' must be one of trace, debug, info, notice, warning, error, critical"
             )
+        }
+        guard uidMaxAgeDays >= 1, ecIdleDays >= 1 else {
+            throw ValidationError("--uid-max-age-days and --ec-idle-days must be at least 1")
         }
         guard gracePeriod >= 0, gracePeriod <= 300 else {
             throw ValidationError("--grace-period must be 0 to 300 seconds")
@@ -121,9 +136,11 @@ struct ServeCommand: AsyncParsableCommand {
             clientIPHeader: clientIPHeader,
             pullSync: PullSyncConfiguration(
                 shutdownGracePeriod: .milliseconds(Int64(gracePeriod * 1000)),
-                eidInserter: eidInserter
+                eidInserter: eidInserter,
+                maxUIDAge: .seconds(Int64(uidMaxAgeDays) * 86_400)
             ),
-            pullSyncEnabled: !noPullSync
+            pullSyncEnabled: !noPullSync,
+            retention: Retention(ecIdleAge: .seconds(Int64(ecIdleDays) * 86_400), enabled: !noRetention)
         )
         let service: EdgeService
         let startLogger = logger
