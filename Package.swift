@@ -293,7 +293,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IABConsentTests",
-            dependencies: ["IABConsent"],
+            dependencies: ["IABConsent", "PullSyncConsent", "PullSyncKernel"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

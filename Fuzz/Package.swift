@@ -17,6 +17,16 @@ let package = Package(
                 .product(name: "PartnerManifest", package: "pullsync"),
             ]
         ),
+        // A request's consent signals (TC string, GPP string and sections, US privacy string) →
+        // the IAB decoders and the consent rules the kernel applies.
+        .executableTarget(
+            name: "ConsentFuzzer",
+            dependencies: [
+                .product(name: "PullSyncKernel", package: "pullsync"),
+                .product(name: "IABConsent", package: "pullsync"),
+                .product(name: "PullSyncConsent", package: "pullsync"),
+            ]
+        ),
         // A partner's answer (status, headers, body) → the manifest adapter's classification and
         // the kernel's Retry-After reading.
         .executableTarget(
