@@ -13,7 +13,8 @@ public struct PullContext: Sendable {
     /// The request's raw consent strings, passed through for partners that want them.
     public var consentStrings: ConsentStrings
 
-    package init(
+    /// Creates a context (the kernel makes one per call; adapter tests and fuzzers make their own).
+    public init(
         edgeCookie: EdgeCookie,
         partnerID: String,
         sourceDomain: String,
