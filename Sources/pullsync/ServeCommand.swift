@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PartnerAdapterKit
 import PullSync
 import PullSyncStorage
 import PullSyncEdge
@@ -100,12 +101,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let eidsHeader {
             guard origin != nil else { throw ValidationError("--eids-header needs --origin (it is sent to the origin)") }
-            // RFC 9110 token characters.
-            let symbols = Set("!#$%&'*+-.^_`|~".utf8)
-            let isToken = eidsHeader.utf8.allSatisfy { byte in
-                (byte >= 0x30 && byte <= 0x39) || ((byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7A) || symbols.contains(byte)
-            }
-            guard !eidsHeader.isEmpty, isToken else {
+            guard AdapterParameter.isToken(eidsHeader) else {
                 throw ValidationError("--eids-header '\(eidsHeader)' is not a valid header name")
             }
         }
