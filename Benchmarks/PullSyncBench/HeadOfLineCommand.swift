@@ -184,8 +184,8 @@ final class TimedGraph: IdentityGraph {
 
     func record(ecHash: String) async throws -> ECRecord? { try await base.record(ecHash: ecHash) }
 
-    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
-        try await base.createRoot(for: edgeCookie, at: now)
+    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws -> ECRecord {
+        try await base.createRoot(for: edgeCookie, at: now, consent: consent)
     }
 
     func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
@@ -203,8 +203,8 @@ final class TimedGraph: IdentityGraph {
     func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
         try await base.revoke(sourceDomains, ecHash: ecHash, at: now)
     }
-    func markSeen(ecHash: String, at now: Timestamp) async throws {
-        try await base.markSeen(ecHash: ecHash, at: now)
+    func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws {
+        try await base.markSeen(ecHash: ecHash, at: now, consent: consent)
     }
 
     /// Milliseconds from `start` until every one of `partners` had its UID stored.

@@ -55,9 +55,9 @@ final class CountingStore: IdentityGraph, RateLimiter {
         counted()
         return try await graph.record(ecHash: ecHash)
     }
-    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
+    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws -> ECRecord {
         counted()
-        return try await graph.createRoot(for: edgeCookie, at: now)
+        return try await graph.createRoot(for: edgeCookie, at: now, consent: consent)
     }
     func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
         counted()
@@ -71,9 +71,9 @@ final class CountingStore: IdentityGraph, RateLimiter {
         counted()
         return try await graph.revoke(sourceDomains, ecHash: ecHash, at: now)
     }
-    func markSeen(ecHash: String, at now: Timestamp) async throws {
+    func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws {
         counted()
-        try await graph.markSeen(ecHash: ecHash, at: now)
+        try await graph.markSeen(ecHash: ecHash, at: now, consent: consent)
     }
     func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
         counted()

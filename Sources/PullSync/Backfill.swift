@@ -25,6 +25,12 @@ package struct BackfillOptions: Sendable, Hashable {
     /// How long the backfill waits before trying again when the partner can't be called for a
     /// while (circuit open, paused by `Retry-After`, budget spent, store unavailable). Default 1 s.
     package var retryPause: Duration
+    /// How old an EC's consent snapshot may be for a TCF partner to be called under it.
+    /// Default ``defaultConsentMaxAge``.
+    package var consentMaxAge: Duration
+
+    /// 13 months (395 days), the TCF's re-consent period: a CMP asks again after it.
+    package static let defaultConsentMaxAge = Duration.seconds(395 * 86_400)
 
     package init(
         rate: Double = 10,
@@ -32,8 +38,10 @@ package struct BackfillOptions: Sendable, Hashable {
         concurrency: Int? = nil,
         pageSize: Int = 500,
         checkpointInterval: Duration = .seconds(1),
-        retryPause: Duration = .seconds(1)
+        retryPause: Duration = .seconds(1),
+        consentMaxAge: Duration = BackfillOptions.defaultConsentMaxAge
     ) {
+        self.consentMaxAge = consentMaxAge
         self.rate = rate
         self.limit = limit
         self.concurrency = concurrency
@@ -139,10 +147,10 @@ package final class Backfill: Sendable {
     private let logger: Logger
     private let concurrency: Int
     private let current: Mutex<BackfillProgress?> = Mutex(nil)
+    private let consentRules = IABConsentRules()
 
-    /// - Throws: ``BackfillError`` when the partner is unknown or disabled, when its consent
-    ///   depends on signals the store doesn't keep per EC (a TCF vendor ID), when the store
-    ///   can't list candidates, or when the options are out of range.
+    /// - Throws: ``BackfillError`` when the partner is unknown or disabled, or when the options
+    ///   are out of range.
     package init(
         partnerID: String,
         registry: PartnerRegistry,
@@ -165,13 +173,6 @@ package final class Backfill: Sendable {
                 "partner '\(partnerID)' is disabled: \(found.disabledReason ?? "pull.enabled is false")"
             )
         }
-        if let vendor = found.policy.consent.tcfVendorID {
-            // A TCF denial for one vendor doesn't withdraw the EC, so the store can't tell
-            // which ECs this partner may be called for.
-            throw BackfillError(
-                "partner '\(partnerID)' needs TCF consent for vendor \(vendor), which the store does not keep per EC; backfill would call it without knowing the user's choice"
-            )
-        }
         guard options.rate > 0, options.rate.isFinite else {
             throw BackfillError("the rate must be a positive number of calls per second")
         }
@@ -179,6 +180,7 @@ package final class Backfill: Sendable {
         if let concurrency = options.concurrency, concurrency < 1 {
             throw BackfillError("the concurrency must be at least 1")
         }
+        guard options.consentMaxAge > .zero else { throw BackfillError("the consent age must be positive") }
         guard options.pageSize >= 1 else { throw BackfillError("the page size must be at least 1") }
 
         var filling = found
@@ -213,7 +215,7 @@ package final class Backfill: Sendable {
             graph: store,
             rateLimiter: store,
             transport: transport,
-            consent: IABConsentRules(),
+            consent: consentRules,
             clock: clock,
             metricsFactory: metricsFactory,
             logger: logger
@@ -230,23 +232,76 @@ package final class Backfill: Sendable {
         BackfillQuery(sourceDomain: partner.sourceDomain, ttl: partner.policy.ttl, now: clock.now())
     }
 
+    // MARK: Consent
+
+    /// Why `candidate`'s consent snapshot keeps it out of the backfill, as the outcome it is
+    /// counted under; `nil` when the partner may be called for it. The kernel applies the same
+    /// rules again to the call.
+    ///
+    /// - A partner with a `tcf_vendor_id` needs a snapshot (`no_consent_snapshot`) no older
+    ///   than ``BackfillOptions/consentMaxAge`` (`consent_outdated`).
+    /// - Every partner is then held to the snapshot's signals as to a request's: the request
+    ///   rules (`us_opt_out`, `malformed_consent`) and the per-partner ones (`tcf_consent`,
+    ///   `gpp_section`). An EC with no snapshot is judged as a request without signals.
+    package func consentExclusion(_ candidate: BackfillCandidate, at now: Timestamp) -> String? {
+        let needsSnapshot = partner.policy.consent.tcfVendorID != nil
+        guard let snapshot = candidate.consent, let strings = snapshot.strings else {
+            return needsSnapshot ? Self.noSnapshot : nil
+        }
+        if needsSnapshot, now - snapshot.seenAt > options.consentMaxAge { return Self.outdated }
+        if let denial = consentRules.requestDenial(strings, host: .granted) { return denial.reason.rawValue }
+        let rules = consentRules.partnerRules(for: strings)
+        return (rules.requestDenial ?? rules.denial(for: partner.policy.consent))?.reason.rawValue
+    }
+
+    /// The outcome of an EC without a (readable) consent snapshot, for a TCF partner.
+    package static let noSnapshot = "no_consent_snapshot"
+    /// The outcome of an EC whose snapshot is older than ``BackfillOptions/consentMaxAge``.
+    package static let outdated = "consent_outdated"
+
     // MARK: Dry run
 
+    /// What ``dryRun(sample:)`` found.
+    package struct DryRun: Sendable {
+        /// The checkpoint a run would resume from.
+        package var checkpoint: BackfillCheckpoint?
+        /// The candidates left: known, not withdrawn, missing or stale.
+        package var candidates: Int
+        /// How many of them their consent snapshot keeps out, by rule (see ``consentExclusion(_:at:)``).
+        package var excluded: [String: Int]
+        /// The first candidates and what would be done for each: a consent exclusion or the
+        /// kernel's decision.
+        package var sample: [(ecID: String, decision: String)]
+    }
+
     /// What ``run()`` would do, without calling or writing anything: the candidates left
-    /// (after the checkpoint, if any) and each of the first `sample` candidates' decision.
-    package func dryRun(
-        sample: Int = 10
-    ) async throws -> (checkpoint: BackfillCheckpoint?, candidates: Int, sample: [(ecID: String, decision: Decision)]) {
+    /// (after the checkpoint, if any), how many of them each consent rule excludes (every
+    /// candidate is read), and the first `sample` candidates' decisions.
+    package func dryRun(sample: Int = 10) async throws -> DryRun {
         let checkpoint = try await source.backfillCheckpoint(partnerID: partner.id)
         let query = self.query
-        let count = try await source.countBackfillCandidates(query, after: checkpoint?.cursor)
-        let first = try await source.backfillCandidates(query, after: checkpoint?.cursor, limit: max(0, sample))
-        var decisions: [(ecID: String, decision: Decision)] = []
-        for candidate in first {
-            let plan = await kernel.explain(Self.request(for: candidate))
-            decisions.append((candidate.ecID, plan.decision(for: partner.id) ?? .skip(plan.requestSkip ?? .unknownEC)))
+        let now = query.now
+        var result = DryRun(checkpoint: checkpoint, candidates: 0, excluded: [:], sample: [])
+        var after = checkpoint?.cursor
+        while true {
+            let page = try await source.backfillCandidates(query, after: after, limit: options.pageSize)
+            for candidate in page {
+                result.candidates += 1
+                let excluded = consentExclusion(candidate, at: now)
+                if let excluded { result.excluded[excluded, default: 0] += 1 }
+                guard result.sample.count < sample else { continue }
+                if let excluded {
+                    result.sample.append((candidate.ecID, "skip (\(excluded))"))
+                } else {
+                    let plan = await kernel.explain(Self.request(for: candidate))
+                    let decision = plan.decision(for: partner.id) ?? .skip(plan.requestSkip ?? .unknownEC)
+                    result.sample.append((candidate.ecID, decision.description))
+                }
+            }
+            guard page.count == options.pageSize, let last = page.last else { break }
+            after = last.ecHash
         }
-        return (checkpoint, count, decisions)
+        return result
     }
 
     // MARK: Running
@@ -329,15 +384,21 @@ package final class Backfill: Sendable {
             var launched = 0
             var firstStart: ContinuousClock.Instant?
 
+            func finish(_ item: Item, outcome: String, called: Bool) {
+                frontier.complete(item.sequence)
+                progress.processed += 1
+                progress.processedThisRun += 1
+                if called { progress.callsThisRun += 1 }
+                progress.outcomes[outcome, default: 0] += 1
+                progress.elapsed = ContinuousClock.now - started
+                publish(progress)
+            }
+
             func handle(_ handled: Handled) {
                 running -= 1
                 switch handled {
                 case .done(let item, let outcome, let called):
-                    frontier.complete(item.sequence)
-                    progress.processed += 1
-                    progress.processedThisRun += 1
-                    if called { progress.callsThisRun += 1 }
-                    progress.outcomes[outcome, default: 0] += 1
+                    finish(item, outcome: outcome, called: called)
                 case .retry(let item, let reason):
                     retries.append(item)
                     pausedUntil = ContinuousClock.now + options.retryPause
@@ -401,6 +462,11 @@ package final class Backfill: Sendable {
                     }
                     item = Item(sequence: frontier.assign(candidate.ecHash), candidate: candidate)
                     launched += 1
+                    // Kept out by its consent snapshot: handled at once, without taking a start slot.
+                    if let excluded = consentExclusion(candidate, at: clock.now()) {
+                        finish(item, outcome: excluded, called: false)
+                        continue
+                    }
                 }
                 // Its start slot.
                 while let delay = pacer.delay(at: ContinuousClock.now) {
@@ -438,8 +504,17 @@ package final class Backfill: Sendable {
         current.withLock { $0 = progress }
     }
 
+    /// The request a backfill makes for `candidate`: under its consent snapshot's signals,
+    /// neither marking the EC seen nor replacing the snapshot.
     private static func request(for candidate: BackfillCandidate) -> OrganicRequest {
-        OrganicRequest(path: "/", edgeCookie: candidate.ecID, consent: .granted)
+        var request = OrganicRequest(
+            path: "/",
+            edgeCookie: candidate.ecID,
+            consent: .granted,
+            consentStrings: candidate.consent?.strings ?? ConsentStrings()
+        )
+        request.fromBrowser = false
+        return request
     }
 
     /// One EC through the kernel: plan (every rule), call, classify, write.

@@ -91,6 +91,9 @@ public struct OrganicRequest: Sendable {
     public var consentStrings: ConsentStrings
     /// The browser's IP. Only sent to partners when the deployment opts in.
     public var clientIP: String?
+    /// Whether the browser made it: only then is the EC recorded as seen and its consent
+    /// signals kept as its snapshot. A backfill's requests are not.
+    package var fromBrowser = true
 
     /// Describes one organic request; by default it carries no consent signals and no client IP.
     public init(

@@ -35,6 +35,8 @@ public struct ECRecord: Sendable, Hashable {
     public var seenAt: Timestamp
     /// Consent was withdrawn: nothing is written or pulled for this EC any more.
     public var withdrawn: Bool
+    /// The ``ConsentSnapshot/digest`` of the consent snapshot kept for the EC; `nil` when none is.
+    public var consentDigest: Int64?
     /// UIDs keyed by the partner's `source_domain`.
     public var partners: [String: PartnerUID]
 
@@ -45,6 +47,7 @@ public struct ECRecord: Sendable, Hashable {
         createdAt: Timestamp,
         seenAt: Timestamp? = nil,
         withdrawn: Bool = false,
+        consentDigest: Int64? = nil,
         partners: [String: PartnerUID] = [:]
     ) {
         self.ecHash = ecHash
@@ -52,6 +55,7 @@ public struct ECRecord: Sendable, Hashable {
         self.createdAt = createdAt
         self.seenAt = seenAt ?? createdAt
         self.withdrawn = withdrawn
+        self.consentDigest = consentDigest
         self.partners = partners
     }
 }
@@ -103,8 +107,9 @@ public protocol IdentityGraph: Sendable {
     func record(ecHash: String) async throws -> ECRecord?
 
     /// Creates the root entry for `edgeCookie` if there is none (an EC issued on this
-    /// request); returns the record as it is after the call.
-    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord
+    /// request), keeping `consent` as its snapshot; returns the record as it is after the call
+    /// (an existing entry is left as it is).
+    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws -> ECRecord
 
     /// Applies conditional writes for one EC, in one round trip; returns one result per write.
     func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult]
@@ -122,12 +127,26 @@ public protocol IdentityGraph: Sendable {
     func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String]
 
     /// Records that a request with the EC was seen at `now` (the kernel calls it at most once a
-    /// day per EC). Nothing happens for an unknown EC.
-    func markSeen(ecHash: String, at now: Timestamp) async throws
+    /// day per EC, and when the request's consent signals differ from the snapshot), and, when
+    /// `consent` is given, replaces the EC's consent snapshot with it. Nothing happens for an
+    /// unknown or withdrawn EC.
+    func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws
 }
 
 extension ECRecord {
     /// How often an EC's ``seenAt`` is brought up to date: coarse, so that a page view costs no
     /// write.
     public static let seenResolution = Duration.seconds(86_400)
+}
+
+extension IdentityGraph {
+    /// Creates the root entry for `edgeCookie` if there is none, without a consent snapshot.
+    public func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
+        try await createRoot(for: edgeCookie, at: now, consent: nil)
+    }
+
+    /// Records that a request with the EC was seen at `now`, leaving its consent snapshot as it is.
+    public func markSeen(ecHash: String, at now: Timestamp) async throws {
+        try await markSeen(ecHash: ecHash, at: now, consent: nil)
+    }
 }

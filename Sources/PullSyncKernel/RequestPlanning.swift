@@ -4,8 +4,10 @@ protocol PlanningMode: Sendable {
     /// Whether disabled partners are listed and nothing is counted (`explain`).
     var isExplaining: Bool { get }
     /// The EC's record; an EC issued on this request gets its root entry (or, explaining, a
-    /// stand-in for it).
-    func lookUp(_ edgeCookie: EdgeCookie, issued: Bool, now: Timestamp, kernel: PullKernel) async throws -> ECRecord?
+    /// stand-in for it). `signals` are the browser's consent signals, kept as the EC's snapshot
+    /// when they changed; `nil` for a request made without the browser (backfill).
+    func lookUp(_ edgeCookie: EdgeCookie, issued: Bool, signals: ConsentStrings?, now: Timestamp, kernel: PullKernel)
+        async throws -> ECRecord?
     /// Admits a call locally: one per (partner, EC) in flight, then circuit, pause and budget.
     func admit(_ partner: RunningPartner, ecHash: Substring, now: Timestamp, kernel: PullKernel) -> Admission
     /// Gives back what ``admit(_:ecHash:now:kernel:)`` took, for a call that won't be sent.
@@ -25,31 +27,39 @@ protocol PlanningMode: Sendable {
 struct Committing: PlanningMode {
     var isExplaining: Bool { false }
 
-    func lookUp(_ edgeCookie: EdgeCookie, issued: Bool, now: Timestamp, kernel: PullKernel) async throws -> ECRecord? {
+    func lookUp(_ edgeCookie: EdgeCookie, issued: Bool, signals: ConsentStrings?, now: Timestamp, kernel: PullKernel)
+        async throws -> ECRecord?
+    {
+        let snapshot = signals.map { ConsentSnapshot($0, seenAt: now) }
+        let found: ECRecord
         if issued {
-            // Issued on this request: one round trip creates the root entry, or returns it as it
-            // is (an earlier request of the same page load, or a withdrawal, got there first).
+            // Issued on this request: one round trip creates the root entry with its consent
+            // snapshot, or returns it as it is (an earlier request of the same page load, or a
+            // withdrawal, got there first).
             kernel.metrics.roundTrip(.createRoot)
-            return try await kernel.graph.createRoot(for: edgeCookie, at: now)
+            found = try await kernel.graph.createRoot(for: edgeCookie, at: now, consent: snapshot)
+        } else {
+            kernel.metrics.roundTrip(.lookup)
+            guard let record = try await kernel.graph.record(ecHash: edgeCookie.hashString) else { return nil }
+            found = record
         }
-        kernel.metrics.roundTrip(.lookup)
-        if let record = try await kernel.graph.record(ecHash: edgeCookie.hashString) {
-            if now - record.seenAt >= ECRecord.seenResolution, !record.withdrawn {
-                // At most once a day per EC; a failure only delays it to the next decision.
-                kernel.metrics.roundTrip(.seen)
-                do {
-                    try await kernel.graph.markSeen(ecHash: record.ecHash, at: now)
-                } catch {
-                    kernel.storeWarnings.write.warning(
-                        "recording that an EC was seen failed",
-                        metadata: ["error": "\(error)"],
-                        to: kernel.logger
-                    )
-                }
+        guard let snapshot, !found.withdrawn else { return found }
+        // The snapshot when the signals changed, and "seen" at most once a day: no write per page view.
+        let changed = found.consentDigest != snapshot.digest
+        if changed || now - found.seenAt >= ECRecord.seenResolution {
+            // A failure only delays it to the EC's next decision.
+            kernel.metrics.roundTrip(.seen)
+            do {
+                try await kernel.graph.markSeen(ecHash: found.ecHash, at: now, consent: changed ? snapshot : nil)
+            } catch {
+                kernel.storeWarnings.write.warning(
+                    "recording an EC's visit and consent signals failed",
+                    metadata: ["error": "\(error)"],
+                    to: kernel.logger
+                )
             }
-            return record
         }
-        return nil
+        return found
     }
 
     func admit(_ partner: RunningPartner, ecHash: Substring, now: Timestamp, kernel: PullKernel) -> Admission {
@@ -128,7 +138,9 @@ struct Committing: PlanningMode {
 struct Explaining: PlanningMode {
     var isExplaining: Bool { true }
 
-    func lookUp(_ edgeCookie: EdgeCookie, issued: Bool, now: Timestamp, kernel: PullKernel) async throws -> ECRecord? {
+    func lookUp(_ edgeCookie: EdgeCookie, issued: Bool, signals: ConsentStrings?, now: Timestamp, kernel: PullKernel)
+        async throws -> ECRecord?
+    {
         if let record = try await kernel.graph.record(ecHash: edgeCookie.hashString) { return record }
         return issued ? ECRecord(ecHash: edgeCookie.hashString, ecID: edgeCookie.value, createdAt: now) : nil
     }
@@ -190,7 +202,13 @@ extension PullKernel {
 
         let record: ECRecord?
         do {
-            record = try await mode.lookUp(edgeCookie, issued: request.ecIssuedOnThisRequest, now: now, kernel: self)
+            record = try await mode.lookUp(
+                edgeCookie,
+                issued: request.ecIssuedOnThisRequest,
+                signals: request.fromBrowser ? request.consentStrings : nil,
+                now: now,
+                kernel: self
+            )
         } catch {
             storeWarnings.lookup.warning(
                 "identity graph lookup failed; skipping pull sync",

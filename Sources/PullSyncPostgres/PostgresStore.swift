@@ -181,6 +181,15 @@ package final class PostgresStore: PullSyncStore {
             "UPDATE pullsync_ecs SET seen_at = created_at",
             "CREATE INDEX pullsync_ecs_seen ON pullsync_ecs (seen_at)",
         ],
+        // 4: each EC's consent snapshot (the signals last seen with it), for backfill.
+        [
+            """
+            ALTER TABLE pullsync_ecs
+                ADD COLUMN consent_digest bigint, ADD COLUMN consent_at bigint, ADD COLUMN consent_kept boolean,
+                ADD COLUMN consent_tcf text, ADD COLUMN consent_gpp text, ADD COLUMN consent_gpp_sid text,
+                ADD COLUMN consent_usp text
+            """
+        ],
     ]
 
     /// The schema version this build writes.
@@ -386,13 +395,14 @@ package final class PostgresStore: PullSyncStore {
 
     // MARK: IdentityGraph
 
-    /// ec_id, created_at, withdrawn_at, source_domain, uid, synced_at, expires_at, seen_at.
-    private typealias RecordRow = (String, Int64, Int64?, String?, String?, Int64?, Int64?, Int64?)
+    /// ec_id, created_at, withdrawn_at, source_domain, uid, synced_at, expires_at, seen_at, consent_digest.
+    private typealias RecordRow = (String, Int64, Int64?, String?, String?, Int64?, Int64?, Int64?, Int64?)
 
     package func record(ecHash: String) async throws -> ECRecord? {
         let rows = try await run(
             """
-            SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at, e.seen_at
+            SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at, e.seen_at,
+                   e.consent_digest
             FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
             WHERE e.ec_hash = \(ecHash)
             """
@@ -413,7 +423,8 @@ package final class PostgresStore: PullSyncStore {
             ecID: first.0,
             createdAt: Timestamp(nanosecondsSinceEpoch: first.1),
             seenAt: first.7.map { Timestamp(nanosecondsSinceEpoch: $0) },
-            withdrawn: first.2 != nil
+            withdrawn: first.2 != nil,
+            consentDigest: first.8
         )
         for row in rows {
             guard let domain = row.3, let uid = row.4, let syncedAt = row.5 else { continue }
@@ -426,23 +437,34 @@ package final class PostgresStore: PullSyncStore {
         return record
     }
 
-    package func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
+    package func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws
+        -> ECRecord
+    {
         let hash = edgeCookie.hashString
         let value = edgeCookie.value
         let created = now.nanosecondsSinceEpoch
+        let kept = Snapshot(consent)
         // Inserted now (no UIDs yet), or already there (read in the same statement).
         let rows = try await run(
             """
             WITH inserted AS (
-                INSERT INTO pullsync_ecs (ec_hash, ec_id, created_at, seen_at)
-                VALUES (\(hash), \(value), \(created), \(created))
+                INSERT INTO pullsync_ecs (
+                    ec_hash, ec_id, created_at, seen_at,
+                    consent_digest, consent_at, consent_kept, consent_tcf, consent_gpp, consent_gpp_sid, consent_usp
+                )
+                VALUES (
+                    \(hash), \(value), \(created), \(created),
+                    \(kept.digest), \(kept.at), \(kept.kept), \(kept.tcf), \(kept.gpp), \(kept.sections), \(kept.usp)
+                )
                 ON CONFLICT (ec_hash) DO NOTHING
-                RETURNING ec_id, created_at, seen_at
+                RETURNING ec_id, created_at, seen_at, consent_digest
             )
-            SELECT ec_id, created_at, NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::bigint, seen_at
+            SELECT ec_id, created_at, NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::bigint, seen_at,
+                   consent_digest
             FROM inserted
             UNION ALL
-            SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at, e.seen_at
+            SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at, e.seen_at,
+                   e.consent_digest
             FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
             WHERE e.ec_hash = \(hash) AND NOT EXISTS (SELECT 1 FROM inserted)
             """
@@ -539,11 +561,63 @@ package final class PostgresStore: PullSyncStore {
         }
     }
 
-    package func markSeen(ecHash: String, at now: Timestamp) async throws {
+    package func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws {
         let at = now.nanosecondsSinceEpoch
+        guard let consent else {
+            try await run(
+                """
+                UPDATE pullsync_ecs SET seen_at = greatest(coalesce(seen_at, 0), \(at))
+                WHERE ec_hash = \(ecHash) AND withdrawn_at IS NULL
+                """
+            ) { rows in for try await _ in rows {} }
+            return
+        }
+        let kept = Snapshot(consent)
         try await run(
-            "UPDATE pullsync_ecs SET seen_at = \(at) WHERE ec_hash = \(ecHash) AND (seen_at IS NULL OR seen_at < \(at))"
+            """
+            UPDATE pullsync_ecs SET seen_at = greatest(coalesce(seen_at, 0), \(at)),
+                consent_digest = \(kept.digest), consent_at = \(kept.at), consent_kept = \(kept.kept),
+                consent_tcf = \(kept.tcf), consent_gpp = \(kept.gpp), consent_gpp_sid = \(kept.sections),
+                consent_usp = \(kept.usp)
+            WHERE ec_hash = \(ecHash) AND withdrawn_at IS NULL
+            """
         ) { rows in for try await _ in rows {} }
+    }
+
+    /// A consent snapshot as its columns keep it (all NULL for none).
+    private struct Snapshot {
+        var digest: Int64?
+        var at: Int64?
+        var kept: Bool?
+        var tcf: String?
+        var gpp: String?
+        var sections: String?
+        var usp: String?
+
+        init(_ snapshot: ConsentSnapshot?) {
+            guard let snapshot else { return }
+            digest = snapshot.digest
+            at = snapshot.seenAt.nanosecondsSinceEpoch
+            kept = snapshot.strings != nil
+            tcf = snapshot.strings?.tcf
+            gpp = snapshot.strings?.gpp
+            sections = snapshot.strings.map { ConsentSnapshot.encodeSections($0.gppSectionIDs) }
+            usp = snapshot.strings?.usPrivacy
+        }
+
+        /// The snapshot these columns hold; `nil` when they hold none.
+        var snapshot: ConsentSnapshot? {
+            guard let digest, let at else { return nil }
+            let strings =
+                kept == true
+                ? ConsentStrings(
+                    tcf: tcf,
+                    gpp: gpp,
+                    gppSectionIDs: ConsentSnapshot.decodeSections(sections ?? ""),
+                    usPrivacy: usp
+                ) : nil
+            return ConsentSnapshot(strings: strings, seenAt: Timestamp(nanosecondsSinceEpoch: at), digest: digest)
+        }
     }
 
     package func forget(uidsSyncedBefore: Timestamp, ecsSeenBefore: Timestamp, limit: Int) async throws -> RetentionBatch {
@@ -609,7 +683,10 @@ package final class PostgresStore: PullSyncStore {
         return try await run(
             """
             WITH marked AS (
-                UPDATE pullsync_ecs SET withdrawn_at = \(at) WHERE ec_hash = \(ecHash) RETURNING ec_hash
+                UPDATE pullsync_ecs SET withdrawn_at = \(at),
+                    consent_digest = NULL, consent_at = NULL, consent_kept = NULL, consent_tcf = NULL,
+                    consent_gpp = NULL, consent_gpp_sid = NULL, consent_usp = NULL
+                WHERE ec_hash = \(ecHash) RETURNING ec_hash
             ), forgotten AS (
                 DELETE FROM pullsync_uids WHERE ec_hash IN (SELECT ec_hash FROM marked) RETURNING 1
             )
@@ -819,10 +896,19 @@ package final class PostgresStore: PullSyncStore {
     ) async throws
         -> [BackfillCandidate]
     {
-        try await run(Self.candidates("e.ec_hash, e.ec_id", query, after: after, limit: limit)) { rows in
+        let columns = """
+            e.ec_hash, e.ec_id, e.consent_digest, e.consent_at, e.consent_kept, e.consent_tcf, e.consent_gpp,
+            e.consent_gpp_sid, e.consent_usp
+            """
+        return try await run(Self.candidates(columns, query, after: after, limit: limit)) { rows in
             var found: [BackfillCandidate] = []
-            for try await (hash, id) in rows.decode((String, String).self) {
-                found.append(BackfillCandidate(ecHash: hash, ecID: id))
+            for try await row in rows.decode(
+                (String, String, Int64?, Int64?, Bool?, String?, String?, String?, String?).self
+            ) {
+                var kept = Snapshot(nil)
+                (kept.digest, kept.at, kept.kept, kept.tcf, kept.gpp, kept.sections, kept.usp) =
+                    (row.2, row.3, row.4, row.5, row.6, row.7, row.8)
+                found.append(BackfillCandidate(ecHash: row.0, ecID: row.1, consent: kept.snapshot))
             }
             return found
         }

@@ -155,6 +155,16 @@ package final class SQLiteStore: PullSyncStore {
             "UPDATE pullsync_ecs SET seen_at = created_at",
             "CREATE INDEX pullsync_ecs_seen ON pullsync_ecs (seen_at)",
         ],
+        // 4: each EC's consent snapshot (the signals last seen with it), for backfill.
+        [
+            "ALTER TABLE pullsync_ecs ADD COLUMN consent_digest INTEGER",
+            "ALTER TABLE pullsync_ecs ADD COLUMN consent_at INTEGER",
+            "ALTER TABLE pullsync_ecs ADD COLUMN consent_kept INTEGER",
+            "ALTER TABLE pullsync_ecs ADD COLUMN consent_tcf TEXT",
+            "ALTER TABLE pullsync_ecs ADD COLUMN consent_gpp TEXT",
+            "ALTER TABLE pullsync_ecs ADD COLUMN consent_gpp_sid TEXT",
+            "ALTER TABLE pullsync_ecs ADD COLUMN consent_usp TEXT",
+        ],
     ]
 
     /// The schema version this build writes.
@@ -204,7 +214,8 @@ package final class SQLiteStore: PullSyncStore {
     private static func record(ecHash: String, on connection: SQLiteConnection) async throws -> ECRecord? {
         let rows = try await connection.query(
             """
-            SELECT e.ec_id, e.created_at, e.seen_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at
+            SELECT e.ec_id, e.created_at, e.seen_at, e.withdrawn_at, e.consent_digest,
+                   u.source_domain, u.uid, u.synced_at, u.expires_at
             FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
             WHERE e.ec_hash = ?1
             """,
@@ -216,7 +227,8 @@ package final class SQLiteStore: PullSyncStore {
             ecID: first.column("ec_id")?.string ?? "",
             createdAt: Timestamp(nanosecondsSinceEpoch: Int64(first.column("created_at")?.integer ?? 0)),
             seenAt: first.column("seen_at")?.integer.map { Timestamp(nanosecondsSinceEpoch: Int64($0)) },
-            withdrawn: !(first.column("withdrawn_at")?.isNull ?? true)
+            withdrawn: !(first.column("withdrawn_at")?.isNull ?? true),
+            consentDigest: first.column("consent_digest")?.integer.map(Int64.init)
         )
         for row in rows {
             guard let domain = row.column("source_domain")?.string, let value = partnerUID(row) else { continue }
@@ -235,12 +247,17 @@ package final class SQLiteStore: PullSyncStore {
         )
     }
 
-    package func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
+    package func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws
+        -> ECRecord
+    {
         let hash = edgeCookie.hashString
         return try await transaction { connection in
             _ = try await connection.query(
-                "INSERT OR IGNORE INTO pullsync_ecs (ec_hash, ec_id, created_at, seen_at) VALUES (?1, ?2, ?3, ?3)",
-                [.text(hash), .text(edgeCookie.value), .integer(Self.int(now))]
+                """
+                INSERT OR IGNORE INTO pullsync_ecs (ec_hash, ec_id, created_at, seen_at, \(Self.consentColumns))
+                VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                """,
+                [.text(hash), .text(edgeCookie.value), .integer(Self.int(now))] + Self.consentValues(consent)
             )
             guard let record = try await Self.record(ecHash: hash, on: connection) else {
                 throw SQLiteStoreError("the root entry just created for an EC is missing")
@@ -326,13 +343,52 @@ package final class SQLiteStore: PullSyncStore {
         }
     }
 
-    package func markSeen(ecHash: String, at now: Timestamp) async throws {
+    package func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws {
         try await transaction { connection in
             _ = try await connection.query(
-                "UPDATE pullsync_ecs SET seen_at = ?2 WHERE ec_hash = ?1 AND (seen_at IS NULL OR seen_at < ?2)",
+                "UPDATE pullsync_ecs SET seen_at = max(coalesce(seen_at, 0), ?2) WHERE ec_hash = ?1 AND withdrawn_at IS NULL",
                 [.text(ecHash), .integer(Self.int(now))]
             )
+            guard let consent else { return }
+            _ = try await connection.query(
+                """
+                UPDATE pullsync_ecs SET (\(Self.consentColumns)) = (?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                WHERE ec_hash = ?1 AND withdrawn_at IS NULL
+                """,
+                [.text(ecHash)] + Self.consentValues(consent)
+            )
         }
+    }
+
+    /// The consent snapshot's columns, in the order of ``consentValues(_:)``.
+    private static let consentColumns =
+        "consent_digest, consent_at, consent_kept, consent_tcf, consent_gpp, consent_gpp_sid, consent_usp"
+
+    private static func consentValues(_ snapshot: ConsentSnapshot?) -> [SQLiteData] {
+        guard let snapshot else { return Array(repeating: .null, count: 7) }
+        let strings = snapshot.strings
+        func text(_ value: String?) -> SQLiteData { value.map(SQLiteData.text) ?? .null }
+        return [
+            .integer(Int(snapshot.digest)), .integer(int(snapshot.seenAt)), .integer(strings == nil ? 0 : 1),
+            text(strings?.tcf), text(strings?.gpp), text(strings.map { ConsentSnapshot.encodeSections($0.gppSectionIDs) }),
+            text(strings?.usPrivacy),
+        ]
+    }
+
+    /// The consent snapshot in a row with ``consentColumns``; `nil` when none is kept.
+    private static func consentSnapshot(_ row: SQLiteRow) -> ConsentSnapshot? {
+        guard let digest = row.column("consent_digest")?.integer, let at = row.column("consent_at")?.integer else {
+            return nil
+        }
+        let strings =
+            row.column("consent_kept")?.integer == 1
+            ? ConsentStrings(
+                tcf: row.column("consent_tcf")?.string,
+                gpp: row.column("consent_gpp")?.string,
+                gppSectionIDs: ConsentSnapshot.decodeSections(row.column("consent_gpp_sid")?.string ?? ""),
+                usPrivacy: row.column("consent_usp")?.string
+            ) : nil
+        return ConsentSnapshot(strings: strings, seenAt: Timestamp(nanosecondsSinceEpoch: Int64(at)), digest: Int64(digest))
     }
 
     package func forget(uidsSyncedBefore: Timestamp, ecsSeenBefore: Timestamp, limit: Int) async throws -> RetentionBatch {
@@ -360,8 +416,12 @@ package final class SQLiteStore: PullSyncStore {
 
     package func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
         try await transaction { connection in
+            // The consent snapshot goes too: nothing is done for a withdrawn EC.
             let known = try await connection.query(
-                "UPDATE pullsync_ecs SET withdrawn_at = ?2 WHERE ec_hash = ?1 RETURNING ec_hash",
+                """
+                UPDATE pullsync_ecs SET withdrawn_at = ?2, (\(Self.consentColumns)) = (NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+                WHERE ec_hash = ?1 RETURNING ec_hash
+                """,
                 [.text(ecHash), .integer(Self.int(now))]
             )
             guard !known.isEmpty else { return false }
@@ -437,10 +497,14 @@ package final class SQLiteStore: PullSyncStore {
     {
         try await transaction { connection in
             try await connection.query(
-                "SELECT e.ec_hash, e.ec_id \(Self.candidateFilter) ORDER BY e.ec_hash LIMIT ?5",
+                "SELECT e.ec_hash, e.ec_id, \(Self.consentColumns) \(Self.candidateFilter) ORDER BY e.ec_hash LIMIT ?5",
                 Self.candidateBindings(query, after: after) + [.integer(max(0, limit))]
             ).map { row in
-                BackfillCandidate(ecHash: row.column("ec_hash")?.string ?? "", ecID: row.column("ec_id")?.string ?? "")
+                BackfillCandidate(
+                    ecHash: row.column("ec_hash")?.string ?? "",
+                    ecID: row.column("ec_id")?.string ?? "",
+                    consent: Self.consentSnapshot(row)
+                )
             }
         }
     }

@@ -32,11 +32,15 @@ public struct BackfillCandidate: Sendable, Hashable {
     public var ecHash: String
     /// The full EC value, as the partner is sent it.
     public var ecID: String
+    /// The consent signals last seen with the EC; `nil` when none were kept (an EC from before
+    /// snapshots were kept).
+    public var consent: ConsentSnapshot?
 
-    /// Creates a candidate for the EC `ecID`, whose hash is `ecHash`.
-    public init(ecHash: String, ecID: String) {
+    /// Creates a candidate for the EC `ecID`, whose hash is `ecHash`, with its consent snapshot.
+    public init(ecHash: String, ecID: String, consent: ConsentSnapshot? = nil) {
         self.ecHash = ecHash
         self.ecID = ecID
+        self.consent = consent
     }
 }
 

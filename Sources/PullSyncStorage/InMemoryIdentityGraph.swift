@@ -8,6 +8,8 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
     /// Revocations by EC hash and source domain: the time each partner was last revoked.
     private let revocations = Mutex<[String: [String: Timestamp]]>([:])
     private let checkpoints = Mutex<[String: BackfillCheckpoint]>([:])
+    /// Consent snapshots by EC hash.
+    private let snapshots = Mutex<[String: ConsentSnapshot]>([:])
 
     package init(records: [ECRecord] = []) {
         self.records = Mutex(Dictionary(records.map { ($0.ecHash, $0) }, uniquingKeysWith: { _, last in last }))
@@ -17,17 +19,20 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
         records.withLock { $0[ecHash] }
     }
 
-    package func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
+    package func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws
+        -> ECRecord
+    {
         records.withLock { records in
             let hash = edgeCookie.hashString
             if let existing = records[hash] { return existing }
-            let record = ECRecord(ecHash: hash, ecID: edgeCookie.value, createdAt: now)
+            let record = ECRecord(ecHash: hash, ecID: edgeCookie.value, createdAt: now, consentDigest: consent?.digest)
             records[hash] = record
+            snapshots.withLock { $0[hash] = consent }
             return record
         }
     }
 
-    // Lock order: records, then revocations.
+    // Lock order: records, then revocations or snapshots.
 
     package func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
         records.withLock { records in
@@ -50,8 +55,10 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
             guard var record = records[ecHash] else { return false }
             record.withdrawn = true
             record.partners.removeAll()
+            record.consentDigest = nil
             records[ecHash] = record
             _ = revocations.withLock { $0.removeValue(forKey: ecHash) }
+            _ = snapshots.withLock { $0.removeValue(forKey: ecHash) }
             return true
         }
     }
@@ -68,10 +75,15 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
         }
     }
 
-    package func markSeen(ecHash: String, at now: Timestamp) async throws {
+    package func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws {
         records.withLock { records in
-            guard let seen = records[ecHash]?.seenAt, seen < now else { return }
-            records[ecHash]?.seenAt = now
+            guard var record = records[ecHash], !record.withdrawn else { return }
+            record.seenAt = max(record.seenAt, now)
+            if let consent {
+                record.consentDigest = consent.digest
+                snapshots.withLock { $0[ecHash] = consent }
+            }
+            records[ecHash] = record
         }
     }
 
@@ -83,6 +95,7 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
             for hash in Array(idle) {
                 records[hash] = nil
                 _ = revocations.withLock { $0.removeValue(forKey: hash) }
+                _ = snapshots.withLock { $0.removeValue(forKey: hash) }
                 batch.ecs += 1
             }
             revocations.withLock { revocations in
@@ -130,10 +143,9 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
     ) async throws
         -> [BackfillCandidate]
     {
-        let matching = candidates(query, after: after)
-        return matching.sorted { $0.ecHash < $1.ecHash }.prefix(max(0, limit)).map {
-            BackfillCandidate(ecHash: $0.ecHash, ecID: $0.ecID)
-        }
+        let matching = candidates(query, after: after).sorted { $0.ecHash < $1.ecHash }.prefix(max(0, limit))
+        let kept = snapshots.withLock { $0 }
+        return matching.map { BackfillCandidate(ecHash: $0.ecHash, ecID: $0.ecID, consent: kept[$0.ecHash]) }
     }
 
     package func countBackfillCandidates(_ query: BackfillQuery, after: String?) async throws -> Int {

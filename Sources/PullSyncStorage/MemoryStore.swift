@@ -32,8 +32,10 @@ public final class MemoryStore: PullSyncStore {
 
     public func record(ecHash: String) async throws -> ECRecord? { try await graph.record(ecHash: ecHash) }
 
-    public func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
-        try await graph.createRoot(for: edgeCookie, at: now)
+    public func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws
+        -> ECRecord
+    {
+        try await graph.createRoot(for: edgeCookie, at: now, consent: consent)
     }
 
     public func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
@@ -49,9 +51,9 @@ public final class MemoryStore: PullSyncStore {
         try await graph.revoke(sourceDomains, ecHash: ecHash, at: now)
     }
 
-    /// Records that the EC was seen at `now`.
-    public func markSeen(ecHash: String, at now: Timestamp) async throws {
-        try await graph.markSeen(ecHash: ecHash, at: now)
+    /// Records that the EC was seen at `now`, and its new consent snapshot if given.
+    public func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws {
+        try await graph.markSeen(ecHash: ecHash, at: now, consent: consent)
     }
 
     /// One bounded batch of retention (see ``PullSyncStore/forget(uidsSyncedBefore:ecsSeenBefore:limit:)``).

@@ -43,6 +43,12 @@ struct BackfillCommand: AsyncParsableCommand {
     @Option(help: "Calls in flight at once. Default: enough for the rate if every call took the whole timeout.")
     var concurrency: Int?
 
+    @Option(
+        name: .customLong("consent-max-age-days"),
+        help: "Call a TCF partner only for ECs whose consent signals were seen within N days (default 395, 13 months)."
+    )
+    var consentMaxAgeDays: Int = 395
+
     @Option(name: .customLong("progress-interval"), help: "Seconds between progress lines when not on a terminal.")
     var progressInterval: Double = 10
 
@@ -75,6 +81,9 @@ struct BackfillCommand: AsyncParsableCommand {
         }
         if let tlsCAFile, !FileManager.default.isReadableFile(atPath: tlsCAFile) {
             throw ValidationError("--tls-ca-file '\(tlsCAFile)' cannot be read")
+        }
+        guard (1...36_500).contains(consentMaxAgeDays) else {
+            throw ValidationError("--consent-max-age-days must be 1 to 36500")
         }
     }
 
@@ -126,7 +135,8 @@ struct BackfillCommand: AsyncParsableCommand {
         let options = BackfillOptions(
             rate: rate.flatMap(Self.parseRate) ?? selected.policy.budgetPerSecond ?? 10,
             limit: limit,
-            concurrency: concurrency
+            concurrency: concurrency,
+            consentMaxAge: .seconds(consentMaxAgeDays * 86_400)
         )
         let backfill: Backfill
         do {

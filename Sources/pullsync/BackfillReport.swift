@@ -60,28 +60,41 @@ enum BackfillReport {
     }
 
     /// What `--dry-run` prints.
-    static func dryRun(
-        _ planned: (checkpoint: BackfillCheckpoint?, candidates: Int, sample: [(ecID: String, decision: Decision)]),
-        backfill: Backfill
-    ) -> String {
+    static func dryRun(_ planned: Backfill.DryRun, backfill: Backfill) -> String {
         var lines = ["backfill \(backfill.partner.id) (\(backfill.partner.sourceDomain)): dry run, nothing called"]
         if let checkpoint = planned.checkpoint {
             lines.append("  resumes:    after \(grouped(checkpoint.processed)) ECs handled by an earlier run")
         }
         let rate = backfill.options.rate
+        let excluded = planned.excluded.values.reduce(0, +)
+        let callable = planned.candidates - excluded
         lines.append("  candidates: \(grouped(planned.candidates)) ECs missing or stale, known and not withdrawn")
+        lines.append("  consent:    \(grouped(excluded)) of them kept out by their consent snapshot, \(grouped(callable)) left")
+        for (rule, count) in planned.excluded.sorted(by: { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }) {
+            lines.append("    " + pad(rule, 20) + leftPad(grouped(count), 10) + "  " + (consentRules[rule] ?? ""))
+        }
         lines.append(
-            "  at \(fixed(rate, 1))/s:    at least \(clock(.milliseconds(Int64(Double(planned.candidates) / rate * 1000))))"
+            "  at \(fixed(rate, 1))/s:    at least \(clock(.milliseconds(Int64(Double(callable) / rate * 1000))))"
                 + " with \(backfill.effectiveConcurrency) in flight at most"
         )
         if !planned.sample.isEmpty {
             lines.append("SAMPLE EC" + String(repeating: " ", count: 63) + "  DECISION")
             for (ecID, decision) in planned.sample {
-                lines.append(pad(ecID, 72) + "  " + decision.description)
+                lines.append(pad(ecID, 72) + "  " + decision)
             }
         }
         return lines.joined(separator: "\n")
     }
+
+    /// What each consent rule that excludes ECs means, for the dry run's table.
+    private static let consentRules: [String: String] = [
+        Backfill.noSnapshot: "no consent signals kept for the EC (seen before snapshots were kept)",
+        Backfill.outdated: "signals older than --consent-max-age",
+        SkipReason.tcfConsent.rawValue: "TCF: no vendor consent, no purpose 1, or restricted",
+        SkipReason.gppSection.rawValue: "a GPP section the partner is skipped in applies",
+        SkipReason.usOptOut.rawValue: "a US opt-out",
+        SkipReason.malformedConsent.rawValue: "signals that don't decode",
+    ]
 
     // MARK: Formatting
 

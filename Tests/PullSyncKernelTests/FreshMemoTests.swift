@@ -159,8 +159,8 @@ final class LookupCountingGraph: IdentityGraph {
         counted.add(1, ordering: .relaxed)
         return try await base.record(ecHash: ecHash)
     }
-    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
-        try await base.createRoot(for: edgeCookie, at: now)
+    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws -> ECRecord {
+        try await base.createRoot(for: edgeCookie, at: now, consent: consent)
     }
     func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
         try await base.write(writes, ecHash: ecHash)
@@ -171,7 +171,7 @@ final class LookupCountingGraph: IdentityGraph {
     func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
         try await base.revoke(sourceDomains, ecHash: ecHash, at: now)
     }
-    func markSeen(ecHash: String, at now: Timestamp) async throws {
-        try await base.markSeen(ecHash: ecHash, at: now)
+    func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws {
+        try await base.markSeen(ecHash: ecHash, at: now, consent: consent)
     }
 }

@@ -11,13 +11,13 @@ struct StoreDown: Error, CustomStringConvertible {
 /// An identity graph whose every operation throws.
 struct FailingIdentityGraph: IdentityGraph {
     func record(ecHash: String) async throws -> ECRecord? { throw StoreDown() }
-    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord { throw StoreDown() }
+    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws -> ECRecord { throw StoreDown() }
     func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] { throw StoreDown() }
     func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool { throw StoreDown() }
     func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
         throw StoreDown()
     }
-    func markSeen(ecHash: String, at now: Timestamp) async throws { throw StoreDown() }
+    func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws { throw StoreDown() }
 }
 
 /// A rate limiter whose every operation throws.
@@ -30,8 +30,8 @@ struct FailingRateLimiter: RateLimiter {
 struct WriteFailingIdentityGraph: IdentityGraph {
     let base: InMemoryIdentityGraph
     func record(ecHash: String) async throws -> ECRecord? { try await base.record(ecHash: ecHash) }
-    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
-        try await base.createRoot(for: edgeCookie, at: now)
+    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws -> ECRecord {
+        try await base.createRoot(for: edgeCookie, at: now, consent: consent)
     }
     func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] { throw StoreDown() }
     func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
@@ -40,8 +40,8 @@ struct WriteFailingIdentityGraph: IdentityGraph {
     func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
         try await base.revoke(sourceDomains, ecHash: ecHash, at: now)
     }
-    func markSeen(ecHash: String, at now: Timestamp) async throws {
-        try await base.markSeen(ecHash: ecHash, at: now)
+    func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws {
+        try await base.markSeen(ecHash: ecHash, at: now, consent: consent)
     }
 }
 

@@ -155,8 +155,8 @@ final class CountingGraph: IdentityGraph {
     var batchSizes: [Int] { state.withLock { $0 } }
 
     func record(ecHash: String) async throws -> ECRecord? { try await base.record(ecHash: ecHash) }
-    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
-        try await base.createRoot(for: edgeCookie, at: now)
+    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws -> ECRecord {
+        try await base.createRoot(for: edgeCookie, at: now, consent: consent)
     }
     func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
         let first = state.withLock { batches in
@@ -172,7 +172,7 @@ final class CountingGraph: IdentityGraph {
     func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
         try await base.revoke(sourceDomains, ecHash: ecHash, at: now)
     }
-    func markSeen(ecHash: String, at now: Timestamp) async throws {
-        try await base.markSeen(ecHash: ecHash, at: now)
+    func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws {
+        try await base.markSeen(ecHash: ecHash, at: now, consent: consent)
     }
 }

@@ -81,7 +81,7 @@ struct SchemaMigrationTests {
                 "ALTER TABLE pullsync_uids_1 RENAME TO pullsync_uids",
                 "DROP INDEX pullsync_ecs_seen",
                 "ALTER TABLE pullsync_ecs DROP COLUMN seen_at",
-            ] {
+            ] + Self.snapshotColumns.map { "ALTER TABLE pullsync_ecs DROP COLUMN \($0)" } {
                 _ = try await sqlite3(path, statement)
             }
             try await setSQLiteVersion(path, 1)
@@ -92,7 +92,7 @@ struct SchemaMigrationTests {
                     "DROP TABLE pullsync_backfill", "ALTER TABLE pullsync_uids DROP COLUMN revoked_at",
                     "DROP INDEX pullsync_uids_synced", "ALTER TABLE pullsync_ecs DROP COLUMN seen_at",
                     "ALTER TABLE pullsync_uids ALTER COLUMN uid SET NOT NULL", "UPDATE pullsync_schema SET version = 1",
-                ]
+                ] + Self.snapshotColumns.map { "ALTER TABLE pullsync_ecs DROP COLUMN \($0)" }
             )
         }
 
@@ -114,14 +114,26 @@ struct SchemaMigrationTests {
             )
             try await opened.store.saveBackfillCheckpoint(checkpoint)
             #expect(try await opened.store.backfillCheckpoint(partnerID: "p") == checkpoint)
+            // Version 4's consent snapshots: none for an EC from before, kept once one is saved.
+            #expect(record?.consentDigest == nil)
+            let snapshot = ConsentSnapshot(ConsentStrings(usPrivacy: "1YNN"), seenAt: t0 + .seconds(2))
+            try await opened.store.markSeen(ecHash: ecHash(1), at: t0 + .seconds(2), consent: snapshot)
+            #expect(try await opened.store.record(ecHash: ecHash(1))?.consentDigest == snapshot.digest)
         }
+        let version = SQLiteStore.schemaVersion
+        #expect(version == PostgresStore.schemaVersion)
         switch kind {
         case .sqlite:
-            #expect(try await sqliteVersion(String(url.dropFirst("sqlite:".count))) == 3)
+            #expect(try await sqliteVersion(String(url.dropFirst("sqlite:".count))) == version)
         default:
-            #expect(try await postgres(url, ["SELECT version FROM pullsync_schema"]) == 3)
+            #expect(try await postgres(url, ["SELECT version FROM pullsync_schema"]) == version)
         }
     }
+
+    /// The columns version 4 added.
+    static let snapshotColumns = [
+        "consent_digest", "consent_at", "consent_kept", "consent_tcf", "consent_gpp", "consent_gpp_sid", "consent_usp",
+    ]
 
     private func sqliteVersion(_ path: String) async throws -> Int {
         Int(try await sqlite3(path, "PRAGMA user_version") ?? -1)
