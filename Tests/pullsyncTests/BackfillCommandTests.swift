@@ -121,6 +121,56 @@ import Glibc
         try await server.shutdown()
     }
 
+    @Test("A TCF partner is called only for ECs whose recent consent snapshot allows it; the dry run counts each rule")
+    func tcfPartnerUnderSnapshots() async throws {
+        let server = try await PartnerServer.start()
+        server.script(path: "/pull", .uid("v2"))
+        let (directory, arguments) = try await setUp(server: server, ecs: 3)  // no snapshots
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try """
+        id: vendor2
+        source_domain: vendor2.example
+        consent: { tcf_vendor_id: 2 }
+        pull:
+          url: http://127.0.0.1:\(server.port)/pull
+          allowed_hosts: [127.0.0.1]
+        """.write(to: directory.appendingPathComponent("partners.d/vendor2.yaml"), atomically: true, encoding: .utf8)
+        // The TCF spec's example consents to vendors 2, 6 and 8 with purposes 1-3; iabtcf-java's has no purpose 1.
+        let allows = ConsentStrings(tcf: "COvFyGBOvFyGBAbAAAENAPCAAOAAAAAAAAAAAEEUACCKAAA")
+        let noPurposeOne = ConsentStrings(
+            tcf: "COrEAV4OrXx94ACABBENAHCIAD-AAAAAAACAAxAAAAgAIAwgAgAAAAEAgQAAAAAEAYQAQAAAACAAAABAAA"
+        )
+        let now = SystemWallClock().now()
+        let store = try await SQLiteStore.open(path: directory.appendingPathComponent("store.db").path)
+        for (n, snapshot) in [
+            (4, ConsentSnapshot(allows, seenAt: now)), (5, ConsentSnapshot(allows, seenAt: now - .seconds(86_400))),
+            (6, ConsentSnapshot(noPurposeOne, seenAt: now)),
+            (7, ConsentSnapshot(allows, seenAt: now - .seconds(400 * 86_400))),
+        ] {
+            _ = try await store.createRoot(for: EdgeCookie(unchecked: TestPartners.edgeCookie(n)), at: now, consent: snapshot)
+        }
+        try await store.close()
+        let command = arguments.map { $0 == "newbie" ? "vendor2" : $0 }
+
+        let dry = try await runPullSync(command + ["--dry-run"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stdout.contains("candidates: 7 ECs"))
+        #expect(dry.stdout.contains("consent:    5 of them kept out by their consent snapshot, 2 left"), "\(dry.stdout)")
+        #expect(dry.stdout.contains("no_consent_snapshot          3"))
+        #expect(dry.stdout.contains("consent_outdated             1"))
+        #expect(dry.stdout.contains("tcf_consent                  1"))
+
+        let run = try await runPullSync(command + ["--rate", "1000"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(server.requestCount(path: "/pull") == 2)
+        let called = Set(server.requests.compactMap { $0.queryItems.first { $0.name == "ec_id" }?.value })
+        #expect(called == [TestPartners.edgeCookie(4), TestPartners.edgeCookie(5)])
+        // A shorter --consent-max-age-days leaves out the day-old snapshot too.
+        let strict = try await runPullSync(command + ["--dry-run", "--consent-max-age-days", "1"])
+        #expect(strict.stdout.contains("candidates: 5 ECs"), "\(strict.stdout)")
+        try await server.shutdown()
+    }
+
     @Test(
         "Bad invocations fail with exit 1 or a usage error naming the problem",
         arguments: [
@@ -129,6 +179,7 @@ import Glibc
             (["--partner", "newbie", "--rate", "0/s"], "--rate '0/s' must be a positive number"),
             (["--partner", "newbie", "--limit", "0"], "--limit must be at least 1"),
             (["--partner", "newbie", "--store", "redis://x"], "unknown store URL"),
+            (["--partner", "newbie", "--consent-max-age-days", "0"], "--consent-max-age-days must be 1 to 36500"),
         ]
     )
     func badInvocations(extra: [String], message: String) async throws {
