@@ -63,13 +63,13 @@ final class CountingStore: IdentityGraph, RateLimiter {
         counted()
         return try await graph.write(writes, ecHash: ecHash)
     }
-    func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
+    func withdraw(ecHash: String, at now: Timestamp, notifying: [String]) async throws -> Bool {
         counted()
-        return try await graph.withdraw(ecHash: ecHash, at: now)
+        return try await graph.withdraw(ecHash: ecHash, at: now, notifying: notifying)
     }
-    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
+    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp, notifying: [String]) async throws -> [String] {
         counted()
-        return try await graph.revoke(sourceDomains, ecHash: ecHash, at: now)
+        return try await graph.revoke(sourceDomains, ecHash: ecHash, at: now, notifying: notifying)
     }
     func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws {
         counted()

@@ -49,9 +49,17 @@ public struct HTTPPullAdapter: PartnerAdapter {
             }
         }
 
+        /// The request method. Default `GET`; an opt-out endpoint may take `POST` or `DELETE`
+        /// (``optOutMethods``), sent without a body.
+        public var method: String
+
+        /// The methods a manifest's `optout.method` may name.
+        public static let optOutMethods: Set<String> = ["GET", "POST", "DELETE"]
+
         /// Creates a configuration; every default is the one documented on its property.
         public init(
             url: PartnerURL,
+            method: String = "GET",
             query: [QueryItem]? = nil,
             headers: [QueryItem] = [],
             auth: Auth = .none,
@@ -59,6 +67,7 @@ public struct HTTPPullAdapter: PartnerAdapter {
             notFoundStatuses: Set<Int> = [404]
         ) {
             self.url = url
+            self.method = method
             self.query = query ?? [QueryItem(name: "ec_id", value: Self.ecIDTemplate)]
             self.headers = headers
             self.auth = auth
@@ -83,7 +92,8 @@ public struct HTTPPullAdapter: PartnerAdapter {
         self.queryUsesToken = configuration.query.contains { $0.value.variables.contains(.token) }
     }
 
-    /// `GET` of the URL with the rendered query and headers, and the bearer token when `auth` says so.
+    /// The method (`GET` by default) of the URL with the rendered query and headers, and the
+    /// bearer token when `auth` says so.
     /// Throws when the token is unresolved, a query template uses `{token}`, or a rendered header
     /// value carries control characters or more than 8 KiB.
     public func makeRequest(for context: PullContext) throws(AdapterError) -> PullRequest {
@@ -117,7 +127,7 @@ public struct HTTPPullAdapter: PartnerAdapter {
         if case .bearer = configuration.auth, let token {
             headers.append(PullRequest.Header(name: "Authorization", value: "Bearer " + token.reveal(), isSecret: true))
         }
-        return PullRequest(method: "GET", url: configuration.url, query: query, headers: headers)
+        return PullRequest(method: configuration.method, url: configuration.url, query: query, headers: headers)
     }
 
     /// A status in `notFoundStatuses` is not found; a `200` is read for the UID at `uidPath`; any

@@ -46,6 +46,7 @@ enum ManifestKeys {
         ),
         Key(path: "consent", type: .mapping, expected: "a mapping with keys tcf_vendor_id, gpp_skip_sections"),
         Key(path: "eid", type: .mapping, expected: "a mapping with keys source, atype, mm"),
+        Key(path: "optout", type: .mapping, expected: "a mapping with keys url, method, query, headers, auth"),
         Key(path: "pull.enabled", type: .boolean, expected: "true or false"),
         Key(
             path: "pull.url",
@@ -109,6 +110,22 @@ enum ManifestKeys {
             type: .listOfIntegers(1...255),
             expected: "a list of GPP section IDs like [7, 8]"
         ),
+        Key(
+            path: "optout.url",
+            type: .string,
+            required: true,
+            expected: "a URL string like https://sync.acme.example/optout"
+        ),
+        Key(path: "optout.method", type: .string, expected: "GET, POST or DELETE"),
+        Key(
+            path: "optout.query",
+            type: .templates,
+            expected: "a mapping of parameter names to templates like ec_id: \"{ec_id}\""
+        ),
+        Key(path: "optout.headers", type: .templates, expected: "a mapping of header names to templates"),
+        Key(path: "optout.auth", type: .mapping, expected: "a mapping with one of bearer, header_token"),
+        Key(path: "optout.auth.bearer", type: .secretReference),
+        Key(path: "optout.auth.header_token", type: .secretReference),
         Key(path: "eid.source", type: .string, expected: "a DNS name like id5-sync.com (the EID's source)"),
         Key(
             path: "eid.atype",

@@ -1,7 +1,7 @@
 import PartnerAdapterKit
 import PullSyncKernel
 
-/// The validated request parts of `pull`: query, headers and auth.
+/// The validated request parts of `pull` or `optout`: query, headers and auth.
 struct RequestSection {
     var query: [HTTPPullAdapter.Configuration.QueryItem]?
     var headers: [HTTPPullAdapter.Configuration.QueryItem] = []
@@ -10,8 +10,8 @@ struct RequestSection {
 }
 
 extension ManifestValidator {
-    /// `pull.query`, `pull.headers` and `pull.auth`, and the rules that tie them together.
-    mutating func validateRequest(_ pull: Fields) -> RequestSection? {
+    /// `query`, `headers` and `auth` of `section` (`pull` or `optout`), and the rules that tie them together.
+    mutating func validateRequest(_ pull: Fields, section: String = "pull") -> RequestSection? {
         let before = problemCount
         var request = RequestSection()
         if let entry = pull["query"] {
@@ -42,21 +42,21 @@ extension ManifestValidator {
             for use in tokenUses {
                 error(
                     use.position,
-                    "'\(use.path)' uses {token} but 'pull.auth' is not set; add auth: { header_token: { env: NAME } }"
+                    "'\(use.path)' uses {token} but '\(section).auth' is not set; add auth: { header_token: { env: NAME } }"
                 )
             }
         }
         if let auth, auth.key == "header_token", tokenUses.isEmpty {
             error(
                 auth.keyPosition,
-                "'pull.auth.header_token' is set but no header in 'pull.headers' uses {token}; "
+                "'\(section).auth.header_token' is set but no header in '\(section).headers' uses {token}; "
                     + "the token would never be sent"
             )
         }
         if let auth, auth.key == "bearer", let header = authorization {
             error(
                 header.keyPosition,
-                "'\(header.path)' conflicts with 'pull.auth.bearer', which sends Authorization: Bearer <token>; "
+                "'\(header.path)' conflicts with '\(section).auth.bearer', which sends Authorization: Bearer <token>; "
                     + "remove one"
             )
         } else if let header = authorization,
@@ -66,7 +66,7 @@ extension ManifestValidator {
             // A credential written into the manifest: refuse it, without repeating it.
             error(
                 header.value.position,
-                "'\(header.path)' must take its credential from {token} (see pull.auth), never a literal value"
+                "'\(header.path)' must take its credential from {token} (see \(section).auth), never a literal value"
             )
         }
         return problemCount == before ? request : nil

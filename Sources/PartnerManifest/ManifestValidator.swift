@@ -121,6 +121,11 @@ struct ManifestValidator {
             eid.matchMethod = fields["mm"].flatMap { integer($0) }
         }
 
+        var optOut: (configuration: HTTPPullAdapter.Configuration, secrets: [PartnerManifest.SecretUse])?
+        if let entry = top["optout"] {
+            optOut = validateOptOut(entry, allowedHosts: pull.map(\.policy.allowedHosts))
+        }
+
         guard problemCount == 0, let id, let sourceDomain, var pull, let adapter = pull.adapter else { return nil }
         pull.policy.consent = consent
         return PartnerManifest(
@@ -131,7 +136,8 @@ struct ManifestValidator {
             pullEnabled: pull.enabled,
             policy: pull.policy,
             adapter: adapter,
-            secrets: pull.secrets,
+            secrets: pull.secrets + (optOut?.secrets ?? []),
+            optOut: optOut?.configuration,
             eid: EIDMapping(
                 source: eid.source ?? sourceDomain.value,
                 agentType: eid.agentType ?? 3,

@@ -21,6 +21,9 @@ public struct PartnerManifest: Sendable {
     public var adapter: Adapter
     /// Every secret reference, with where it is written (for "secret not resolved" errors).
     public var secrets: [SecretUse]
+    /// `optout`: the partner's opt-out endpoint, told when an EC it has a UID for is withdrawn
+    /// or it is revoked for one; `nil` when the manifest gives none.
+    public var optOut: HTTPPullAdapter.Configuration?
     /// `eid`: how the partner's UID appears as an OpenRTB EID, with the defaults (`source` the
     /// `source_domain`, `atype` 3, no `mm`) for what is not given.
     public var eid: EIDMapping
@@ -84,7 +87,8 @@ public struct PartnerManifest: Sendable {
             disabledReason: disabledReason,
             policy: policy,
             adapter: partnerAdapter,
-            eid: eid
+            eid: eid,
+            optOut: optOut.map { HTTPPullAdapter(configuration: $0, token: $0.auth.reference.flatMap { secrets[$0] }) }
         )
     }
 }

@@ -48,6 +48,9 @@ public final class PullSyncService: Service, Sendable {
         /// How long the store keeps ECs and UIDs (the UIDs' maximum age is ``pullSync``'s
         /// `maxUIDAge`). Default: ECs idle for 13 months and UIDs older than 90 days are deleted.
         public var retention: Retention
+        /// How partners' opt-out endpoints are told of withdrawals and revocations. Default on:
+        /// every second, retried with backoff for up to 7 days.
+        public var optOuts: OptOutDelivery
 
         /// Creates a configuration; every default is the one documented on its property.
         public init(
@@ -58,8 +61,10 @@ public final class PullSyncService: Service, Sendable {
             transport: HTTPPullTransport.Configuration = HTTPPullTransport.Configuration(),
             adapters: AdapterRegistry = .builtIn,
             reloadsOnHangup: Bool = true,
-            retention: Retention = Retention()
+            retention: Retention = Retention(),
+            optOuts: OptOutDelivery = OptOutDelivery()
         ) {
+            self.optOuts = optOuts
             self.partnersDirectory = partnersDirectory
             self.store = store
             self.storeDrivers = storeDrivers
@@ -90,6 +95,8 @@ public final class PullSyncService: Service, Sendable {
     private let reloadsOnHangup: Bool
     /// Deletes what is too old; `nil` when retention is off.
     package let retention: RetentionService?
+    /// Delivers the opt-out outbox; `nil` when delivery is off.
+    package let optOuts: OptOutService?
     private let logger: Logger
 
     /// Loads the partners (a broken manifest or an unresolved secret disables that partner and is
@@ -194,6 +201,16 @@ public final class PullSyncService: Service, Sendable {
                 metricsFactory: metricsFactory,
                 logger: logger
             ) : nil
+        let dispatcher = self.dispatcher
+        optOuts =
+            configuration.optOuts.enabled
+            ? OptOutService(
+                store: store,
+                kernel: { dispatcher.kernel },
+                delivery: configuration.optOuts,
+                metricsFactory: metricsFactory,
+                logger: logger
+            ) : nil
         self.logger = logger
     }
 
@@ -203,6 +220,8 @@ public final class PullSyncService: Service, Sendable {
         var services: [any Service] = [store, transport, DispatcherService(dispatcher: dispatcher)]
         if reloadsOnHangup { services.append(PartnerReloadSignalService(reloader: reloader)) }
         if let retention { services.append(retention) }
+        // Last: the first to stop, so its calls end before the transport and the store close.
+        if let optOuts { services.append(optOuts) }
         // A group of its own, so the order is ours; it follows this service's graceful shutdown.
         let group = ServiceGroup(services: services, logger: logger)
         try await group.run()
@@ -244,6 +263,12 @@ public final class PullSyncService: Service, Sendable {
     public func withdraw(ecID: String) async throws -> Bool {
         guard let edgeCookie = dispatcher.kernel.configuration.edgeCookieFormat.parse(ecID) else { return false }
         return try await dispatcher.kernel.withdraw(edgeCookie)
+    }
+
+    /// The opt-outs not delivered yet (in the store's outbox), and the withdrawals this node
+    /// holds because the store refused them.
+    public func pendingOptOuts() async throws -> (outbox: Int, withdrawals: Int) {
+        (try await store.pendingOptOuts(), dispatcher.kernel.pendingWithdrawals.count)
     }
 
     /// Loads the manifests again, all or nothing (see ``PartnerReloader``).

@@ -5,8 +5,8 @@ import Prometheus
 import PullSync
 import PullSyncHummingbird
 
-/// The admin API under `/_pullsync/`: health, EC lookup and withdrawal, partner reload and
-/// Prometheus metrics (bearer token from `PULLSYNC_ADMIN_TOKEN`; without one, 404 to everything
+/// The admin API under `/_pullsync/`: health, EC lookup and withdrawal, EIDs, the opt-out
+/// outbox's depth, partner reload and Prometheus metrics (bearer token from `PULLSYNC_ADMIN_TOKEN`; without one, 404 to everything
 /// but health). Health answers anyone with the status alone (`ok` or `degraded`), and with the
 /// details (partners, their problems, the dispatcher's counts) only with the token.
 struct AdminRoutes: Sendable {
@@ -58,6 +58,16 @@ struct AdminRoutes: Sendable {
             let raw = try context.parameters.require("ec_id")
             do {
                 return Response(status: try await pullSync.withdraw(ecID: raw) ? .noContent : .notFound)
+            } catch {
+                return Response(status: .serviceUnavailable)
+            }
+        }
+        // The opt-outs owed to partners and not delivered yet: the store's outbox, and the
+        // withdrawals this node holds while the store refuses them.
+        protected.get("optouts") { _, _ in
+            do {
+                let pending = try await pullSync.pendingOptOuts()
+                return try json(["pending": pending.outbox, "withdrawals_pending": pending.withdrawals])
             } catch {
                 return Response(status: .serviceUnavailable)
             }

@@ -114,17 +114,22 @@ public protocol IdentityGraph: Sendable {
     /// Applies conditional writes for one EC, in one round trip; returns one result per write.
     func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult]
 
-    /// Marks the EC withdrawn and forgets its partner UIDs. Returns whether the EC was known.
+    /// Marks the EC withdrawn and forgets its partner UIDs and consent snapshot; in the same step,
+    /// puts an ``OptOutTask`` in the store's outbox for each of `notifying` (source domains of
+    /// partners with an opt-out endpoint) whose UID the EC held, unless one is there already.
+    /// Returns whether the EC was known.
     @discardableResult
-    func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool
+    func withdraw(ecHash: String, at now: Timestamp, notifying: [String]) async throws -> Bool
 
     /// Revokes partners for one EC (its consent refused them): forgets their UIDs and remembers
     /// the revocation (time `now`), so that a write planned before it stores nothing
     /// (``WriteResult/revoked``) while one planned after it (consent given again) stores as
     /// usual. Nothing happens for an unknown or withdrawn EC. Returns the domains whose UID was
-    /// forgotten, in one round trip.
+    /// forgotten, in one round trip; for each of them also in `notifying`, an ``OptOutTask`` is
+    /// put in the store's outbox in the same step, unless one is there already.
     @discardableResult
-    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String]
+    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp, notifying: [String]) async throws
+        -> [String]
 
     /// Records that a request with the EC was seen at `now` (the kernel calls it at most once a
     /// day per EC, and when the request's consent signals differ from the snapshot), and, when
@@ -148,5 +153,17 @@ extension IdentityGraph {
     /// Records that a request with the EC was seen at `now`, leaving its consent snapshot as it is.
     public func markSeen(ecHash: String, at now: Timestamp) async throws {
         try await markSeen(ecHash: ecHash, at: now, consent: nil)
+    }
+
+    /// Withdraws the EC, telling no partner.
+    @discardableResult
+    public func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
+        try await withdraw(ecHash: ecHash, at: now, notifying: [])
+    }
+
+    /// Revokes partners for the EC, telling none of them.
+    @discardableResult
+    public func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
+        try await revoke(sourceDomains, ecHash: ecHash, at: now, notifying: [])
     }
 }

@@ -19,6 +19,10 @@ public struct Partner: Sendable {
     /// How its UID appears as an OpenRTB EID (the manifest's `eid:`; by default `source` is
     /// ``sourceDomain`` and `atype` 3).
     public var eid: EIDMapping
+    /// Builds the request to its opt-out endpoint (the manifest's `optout:`), sent once when an
+    /// EC whose UID it had is withdrawn or it is revoked for one; `nil` when it has none. Only
+    /// `makeRequest` is used: the answer is judged by its status.
+    public var optOut: (any PartnerAdapter)?
 
     /// Identifiers that would collide with the graph's own fields.
     package static let reservedIDs: Set<String> = [
@@ -33,8 +37,10 @@ public struct Partner: Sendable {
         disabledReason: String? = nil,
         policy: PartnerPolicy,
         adapter: any PartnerAdapter,
-        eid: EIDMapping? = nil
+        eid: EIDMapping? = nil,
+        optOut: (any PartnerAdapter)? = nil
     ) {
+        self.optOut = optOut
         self.id = id
         self.name = name ?? id
         self.sourceDomain = HostName.normalize(sourceDomain)

@@ -32,6 +32,10 @@ public final class PullKernel: Sendable {
     /// This kernel's name on the leases it takes in a shared store.
     let leaseHolder: String
     let storeWarnings: StoreWarnings
+    /// Withdrawals the store refused, tried again by ``retryPendingWithdrawals()``.
+    package let pendingWithdrawals: PendingWithdrawals
+    /// The source domains of the partners with an opt-out endpoint, enabled or not.
+    let optOutDomains: [String]
 
     /// Creates a kernel for `registry`, with the stores, transport and consent rules it calls.
     ///
@@ -74,7 +78,8 @@ public final class PullKernel: Sendable {
             metrics: KernelMetrics(factory: metricsFactory),
             logger: logger,
             leaseHolder: String(generator.next(), radix: 16),
-            storeWarnings: StoreWarnings()
+            storeWarnings: StoreWarnings(),
+            pendingWithdrawals: PendingWithdrawals()
         )
     }
 
@@ -93,7 +98,8 @@ public final class PullKernel: Sendable {
         metrics: KernelMetrics,
         logger: Logger,
         leaseHolder: String,
-        storeWarnings: StoreWarnings
+        storeWarnings: StoreWarnings,
+        pendingWithdrawals: PendingWithdrawals
     ) {
         self.registry = registry
         self.configuration = configuration
@@ -124,6 +130,8 @@ public final class PullKernel: Sendable {
         self.logger = logger
         self.leaseHolder = leaseHolder
         self.storeWarnings = storeWarnings
+        self.pendingWithdrawals = pendingWithdrawals
+        self.optOutDomains = registry.partners.filter { $0.optOut != nil }.map(\.sourceDomain)
     }
 
     /// This kernel with `registry` in its place, for a hot reload of the partners. Everything
@@ -148,7 +156,8 @@ public final class PullKernel: Sendable {
             metrics: metrics,
             logger: logger,
             leaseHolder: leaseHolder,
-            storeWarnings: storeWarnings
+            storeWarnings: storeWarnings,
+            pendingWithdrawals: pendingWithdrawals
         )
     }
 
@@ -251,7 +260,7 @@ public final class PullKernel: Sendable {
         freshMemo.forget(FreshECMemo.ECKey(edgeCookie))
         do {
             metrics.roundTrip(.withdraw)
-            let known = try await graph.withdraw(ecHash: edgeCookie.hashString, at: clock.now())
+            let known = try await graph.withdraw(ecHash: edgeCookie.hashString, at: clock.now(), notifying: optOutDomains)
             metrics.withdrawal(known ? "withdrawn" : "unknown_ec")
             return known
         } catch {
@@ -282,16 +291,33 @@ public final class PullKernel: Sendable {
                     _ = try await graph.createRoot(for: edgeCookie, at: clock.now())
                 }
                 metrics.roundTrip(.withdraw)
-                try await graph.withdraw(ecHash: hash, at: clock.now())
+                try await graph.withdraw(ecHash: hash, at: clock.now(), notifying: optOutDomains)
                 result = "withdrawn"
                 logger.debug("consent withdrawn for an EC")
             }
         } catch {
-            logger.warning("identity graph failed to withdraw an EC", metadata: ["error": "\(error)"])
+            // Kept and tried again (the store may be down): the user's choice is not lost.
+            let dropped = pendingWithdrawals.add(.init(edgeCookie: edgeCookie, issuedHere: issuedHere))
+            storeWarnings.write.warning(
+                "identity graph failed to withdraw an EC; trying again",
+                metadata: ["error": "\(error)"],
+                to: logger
+            )
+            if dropped { metrics.withdrawal("dropped") }
             result = "error"
         }
         metrics.withdrawal(result)
         return result
+    }
+
+    /// Tries again the withdrawals the store refused (``PendingWithdrawals``); those that fail
+    /// again are kept for the next try. Returns how many succeeded.
+    package func retryPendingWithdrawals() async -> Int {
+        var done = 0
+        for entry in pendingWithdrawals.takeAll() {
+            if await withdrawDenied(entry.edgeCookie, issuedHere: entry.issuedHere) != "error" { done += 1 }
+        }
+        return done
     }
 
     // MARK: Calling
@@ -382,15 +408,19 @@ public final class PullKernel: Sendable {
     /// with a store that shares budgets, from all nodes together. A call refused here is not
     /// sent; it counts as a `budget` decision too.
     func mayStartSending(_ call: PlannedCall) async -> Bool {
-        guard let perSecond = call.partner.definition.policy.budgetPerSecond else { return true }
+        await mayStartSending(call.partner)
+    }
+
+    func mayStartSending(_ partner: RunningPartner) async -> Bool {
+        guard let perSecond = partner.definition.policy.budgetPerSecond else { return true }
         let refuse = {
-            call.partner.metrics.decision(.skip(.budget))
+            partner.metrics.decision(.skip(.budget))
             return false
         }
-        guard call.partner.protection.takeSendSlot(at: clock.now()) else { return refuse() }
+        guard partner.protection.takeSendSlot(at: clock.now()) else { return refuse() }
         guard rateLimiter.sharesBudgets else { return true }
         do {
-            let budget = SharedBudget(partnerID: call.partnerID, perSecond: perSecond)
+            let budget = SharedBudget(partnerID: partner.id, perSecond: perSecond)
             metrics.roundTrip(.budget)
             return try await rateLimiter.takeBudget(budget, at: clock.now()) ? true : refuse()
         } catch {
@@ -494,7 +524,7 @@ public final class PullKernel: Sendable {
         return (status, partner.adapter.classify(result, context: context), retryAfter)
     }
 
-    private func log(_ change: CircuitChange, partner: Partner) {
+    func log(_ change: CircuitChange, partner: Partner) {
         let metadata: Logger.Metadata = ["partner": "\(partner.id)"]
         switch change {
         case .openedByConsecutiveFailures(let count):

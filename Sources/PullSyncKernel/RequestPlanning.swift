@@ -117,7 +117,12 @@ struct Committing: PlanningMode {
         kernel.metrics.roundTrip(.revoke)
         do {
             let forgotten = Set(
-                try await kernel.graph.revoke(partners.map(\.definition.sourceDomain), ecHash: ecHash, at: now)
+                try await kernel.graph.revoke(
+                    partners.map(\.definition.sourceDomain),
+                    ecHash: ecHash,
+                    at: now,
+                    notifying: partners.filter { $0.definition.optOut != nil }.map(\.definition.sourceDomain)
+                )
             )
             for partner in partners where forgotten.contains(partner.definition.sourceDomain) {
                 partner.metrics.revocation()

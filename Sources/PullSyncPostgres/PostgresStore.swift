@@ -190,6 +190,23 @@ package final class PostgresStore: PullSyncStore {
                 ADD COLUMN consent_usp text
             """
         ],
+        // 5: the opt-out outbox. A settled row stays (result set), so a pair is told once.
+        [
+            """
+            CREATE TABLE pullsync_optouts (
+                ec_hash text NOT NULL REFERENCES pullsync_ecs (ec_hash) ON DELETE CASCADE,
+                source_domain text NOT NULL,
+                ec_id text NOT NULL,
+                enqueued_at bigint NOT NULL,
+                attempts integer NOT NULL DEFAULT 0,
+                next_at bigint NOT NULL,
+                result text,
+                settled_at bigint,
+                PRIMARY KEY (ec_hash, source_domain)
+            )
+            """,
+            "CREATE INDEX pullsync_optouts_due ON pullsync_optouts (next_at) WHERE result IS NULL",
+        ],
     ]
 
     /// The schema version this build writes.
@@ -648,7 +665,9 @@ package final class PostgresStore: PullSyncStore {
         }
     }
 
-    package func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
+    package func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp, notifying: [String]) async throws
+        -> [String]
+    {
         guard !sourceDomains.isEmpty else { return [] }
         let at = now.nanosecondsSinceEpoch
         // The root row is share-locked, as by a write: a withdrawal is ordered before or after.
@@ -668,6 +687,12 @@ package final class PostgresStore: PullSyncStore {
                 ON CONFLICT (ec_hash, source_domain) DO UPDATE
                 SET uid = NULL, expires_at = NULL, synced_at = excluded.synced_at, revoked_at = excluded.revoked_at
                 RETURNING source_domain
+            ), queued AS (
+                INSERT INTO pullsync_optouts (ec_hash, source_domain, ec_id, enqueued_at, next_at)
+                SELECT \(ecHash), h.source_domain, e.ec_id, \(at), \(at)
+                FROM had h JOIN pullsync_ecs e ON e.ec_hash = \(ecHash)
+                WHERE h.source_domain = ANY(\(notifying)::text[]) AND EXISTS (SELECT 1 FROM marked)
+                ON CONFLICT (ec_hash, source_domain) DO NOTHING
             )
             SELECT ARRAY(SELECT source_domain FROM had WHERE EXISTS (SELECT 1 FROM marked))
             """
@@ -678,7 +703,7 @@ package final class PostgresStore: PullSyncStore {
         }
     }
 
-    package func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
+    package func withdraw(ecHash: String, at now: Timestamp, notifying: [String]) async throws -> Bool {
         let at = now.nanosecondsSinceEpoch
         return try await run(
             """
@@ -686,7 +711,14 @@ package final class PostgresStore: PullSyncStore {
                 UPDATE pullsync_ecs SET withdrawn_at = \(at),
                     consent_digest = NULL, consent_at = NULL, consent_kept = NULL, consent_tcf = NULL,
                     consent_gpp = NULL, consent_gpp_sid = NULL, consent_usp = NULL
-                WHERE ec_hash = \(ecHash) RETURNING ec_hash
+                WHERE ec_hash = \(ecHash) RETURNING ec_hash, ec_id
+            ), queued AS (
+                -- The partners told: those with an opt-out endpoint whose UID the EC held.
+                INSERT INTO pullsync_optouts (ec_hash, source_domain, ec_id, enqueued_at, next_at)
+                SELECT m.ec_hash, u.source_domain, m.ec_id, \(at), \(at)
+                FROM marked m JOIN pullsync_uids u ON u.ec_hash = m.ec_hash
+                WHERE u.uid IS NOT NULL AND u.source_domain = ANY(\(notifying)::text[])
+                ON CONFLICT (ec_hash, source_domain) DO NOTHING
             ), forgotten AS (
                 DELETE FROM pullsync_uids WHERE ec_hash IN (SELECT ec_hash FROM marked) RETURNING 1
             )
@@ -696,6 +728,54 @@ package final class PostgresStore: PullSyncStore {
             var known = false
             for try await (marked, _) in rows.decode((Int, Int).self) { known = marked > 0 }
             return known
+        }
+    }
+
+    // MARK: OptOutOutbox
+
+    package func dueOptOuts(at now: Timestamp, limit: Int) async throws -> [OptOutTask] {
+        let at = now.nanosecondsSinceEpoch
+        return try await run(
+            """
+            SELECT ec_hash, source_domain, ec_id, enqueued_at, attempts FROM pullsync_optouts
+            WHERE result IS NULL AND next_at <= \(at) ORDER BY next_at, ec_hash, source_domain LIMIT \(max(0, limit))
+            """
+        ) { rows in
+            var tasks: [OptOutTask] = []
+            for try await (hash, domain, id, enqueued, attempts) in rows.decode((String, String, String, Int64, Int).self) {
+                tasks.append(
+                    OptOutTask(
+                        sourceDomain: domain,
+                        ecHash: hash,
+                        ecID: id,
+                        enqueuedAt: Timestamp(nanosecondsSinceEpoch: enqueued),
+                        attempts: attempts
+                    )
+                )
+            }
+            return tasks
+        }
+    }
+
+    package func settleOptOut(_ task: OptOutTask, _ settlement: OptOutSettlement, at now: Timestamp) async throws {
+        var next: Int64?
+        if case .retry(let at) = settlement { next = at.nanosecondsSinceEpoch }
+        let result = settlement.storedResult
+        let settled: Int64? = result == nil ? nil : now.nanosecondsSinceEpoch
+        try await run(
+            """
+            UPDATE pullsync_optouts SET attempts = attempts + 1, next_at = coalesce(\(next)::bigint, next_at),
+                result = \(result)::text, settled_at = \(settled)::bigint
+            WHERE ec_hash = \(task.ecHash) AND source_domain = \(task.sourceDomain) AND result IS NULL
+            """
+        ) { rows in for try await _ in rows {} }
+    }
+
+    package func pendingOptOuts() async throws -> Int {
+        try await run("SELECT count(*)::integer FROM pullsync_optouts WHERE result IS NULL") { rows in
+            var count = 0
+            for try await value in rows.decode(Int.self) { count = value }
+            return count
         }
     }
 

@@ -165,6 +165,23 @@ package final class SQLiteStore: PullSyncStore {
             "ALTER TABLE pullsync_ecs ADD COLUMN consent_gpp_sid TEXT",
             "ALTER TABLE pullsync_ecs ADD COLUMN consent_usp TEXT",
         ],
+        // 5: the opt-out outbox. A settled row stays (result set), so a pair is told once.
+        [
+            """
+            CREATE TABLE pullsync_optouts (
+                ec_hash TEXT NOT NULL REFERENCES pullsync_ecs (ec_hash) ON DELETE CASCADE,
+                source_domain TEXT NOT NULL,
+                ec_id TEXT NOT NULL,
+                enqueued_at INTEGER NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_at INTEGER NOT NULL,
+                result TEXT,
+                settled_at INTEGER,
+                PRIMARY KEY (ec_hash, source_domain)
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX pullsync_optouts_due ON pullsync_optouts (next_at) WHERE result IS NULL",
+        ],
     ]
 
     /// The schema version this build writes.
@@ -312,7 +329,9 @@ package final class SQLiteStore: PullSyncStore {
         }
     }
 
-    package func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
+    package func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp, notifying: [String]) async throws
+        -> [String]
+    {
         guard !sourceDomains.isEmpty else { return [] }
         return try await transaction { connection in
             let root = try await connection.query(
@@ -328,7 +347,12 @@ package final class SQLiteStore: PullSyncStore {
                     """,
                     [.text(ecHash), .text(domain)]
                 )
-                if !removed.isEmpty { forgotten.append(domain) }
+                if !removed.isEmpty {
+                    forgotten.append(domain)
+                    if notifying.contains(domain) {
+                        try await Self.enqueueOptOut(domain, ecHash: ecHash, at: now, on: connection)
+                    }
+                }
                 _ = try await connection.query(
                     """
                     INSERT INTO pullsync_uids (ec_hash, source_domain, uid, synced_at, expires_at, revoked_at)
@@ -414,7 +438,7 @@ package final class SQLiteStore: PullSyncStore {
         }
     }
 
-    package func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
+    package func withdraw(ecHash: String, at now: Timestamp, notifying: [String]) async throws -> Bool {
         try await transaction { connection in
             // The consent snapshot goes too: nothing is done for a withdrawn EC.
             let known = try await connection.query(
@@ -425,8 +449,79 @@ package final class SQLiteStore: PullSyncStore {
                 [.text(ecHash), .integer(Self.int(now))]
             )
             guard !known.isEmpty else { return false }
+            for domain in notifying {
+                try await Self.enqueueOptOut(domain, ecHash: ecHash, at: now, onlyIfHeld: true, on: connection)
+            }
             _ = try await connection.query("DELETE FROM pullsync_uids WHERE ec_hash = ?1", [.text(ecHash)])
             return true
+        }
+    }
+
+    // MARK: OptOutOutbox
+
+    /// Puts the opt-out of (`domain`, EC) in the outbox unless it is there (pending or settled);
+    /// with `onlyIfHeld`, only if the EC holds the partner's UID.
+    private static func enqueueOptOut(
+        _ domain: String,
+        ecHash: String,
+        at now: Timestamp,
+        onlyIfHeld: Bool = false,
+        on connection: SQLiteConnection
+    ) async throws {
+        let held =
+            onlyIfHeld
+            ? "AND EXISTS (SELECT 1 FROM pullsync_uids WHERE ec_hash = ?1 AND source_domain = ?2 AND uid IS NOT NULL)" : ""
+        _ = try await connection.query(
+            """
+            INSERT INTO pullsync_optouts (ec_hash, source_domain, ec_id, enqueued_at, next_at)
+            SELECT ec_hash, ?2, ec_id, ?3, ?3 FROM pullsync_ecs WHERE ec_hash = ?1 \(held)
+            ON CONFLICT (ec_hash, source_domain) DO NOTHING
+            """,
+            [.text(ecHash), .text(domain), .integer(int(now))]
+        )
+    }
+
+    package func dueOptOuts(at now: Timestamp, limit: Int) async throws -> [OptOutTask] {
+        try await transaction { connection in
+            try await connection.query(
+                """
+                SELECT ec_hash, source_domain, ec_id, enqueued_at, attempts FROM pullsync_optouts
+                WHERE result IS NULL AND next_at <= ?1 ORDER BY next_at, ec_hash, source_domain LIMIT ?2
+                """,
+                [.integer(Self.int(now)), .integer(max(0, limit))]
+            ).map { row in
+                OptOutTask(
+                    sourceDomain: row.column("source_domain")?.string ?? "",
+                    ecHash: row.column("ec_hash")?.string ?? "",
+                    ecID: row.column("ec_id")?.string ?? "",
+                    enqueuedAt: Timestamp(nanosecondsSinceEpoch: Int64(row.column("enqueued_at")?.integer ?? 0)),
+                    attempts: row.column("attempts")?.integer ?? 0
+                )
+            }
+        }
+    }
+
+    package func settleOptOut(_ task: OptOutTask, _ settlement: OptOutSettlement, at now: Timestamp) async throws {
+        let next: SQLiteData = if case .retry(let at) = settlement { .integer(Self.int(at)) } else { .null }
+        try await transaction { connection in
+            _ = try await connection.query(
+                """
+                UPDATE pullsync_optouts SET attempts = attempts + 1, next_at = coalesce(?3, next_at),
+                    result = ?4, settled_at = CASE WHEN ?4 IS NULL THEN NULL ELSE ?5 END
+                WHERE ec_hash = ?1 AND source_domain = ?2 AND result IS NULL
+                """,
+                [
+                    .text(task.ecHash), .text(task.sourceDomain), next,
+                    settlement.storedResult.map(SQLiteData.text) ?? .null, .integer(Self.int(now)),
+                ]
+            )
+        }
+    }
+
+    package func pendingOptOuts() async throws -> Int {
+        try await transaction { connection in
+            let rows = try await connection.query("SELECT count(*) AS n FROM pullsync_optouts WHERE result IS NULL")
+            return Int(rows.first?.column("n")?.integer ?? 0)
         }
     }
 

@@ -3,13 +3,21 @@ import Synchronization
 
 /// An identity graph in process memory (`memory:` store): lost on exit, exact, and the
 /// reference for what other stores must do.
-package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
+package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource, OptOutOutbox {
     private let records: Mutex<[String: ECRecord]>
     /// Revocations by EC hash and source domain: the time each partner was last revoked.
     private let revocations = Mutex<[String: [String: Timestamp]]>([:])
     private let checkpoints = Mutex<[String: BackfillCheckpoint]>([:])
     /// Consent snapshots by EC hash.
     private let snapshots = Mutex<[String: ConsentSnapshot]>([:])
+    /// The opt-out outbox by EC hash, then source domain.
+    private let outbox = Mutex<[String: [String: OutboxEntry]]>([:])
+
+    private struct OutboxEntry {
+        var task: OptOutTask
+        var nextAt: Timestamp
+        var result: String?
+    }
 
     package init(records: [ECRecord] = []) {
         self.records = Mutex(Dictionary(records.map { ($0.ecHash, $0) }, uniquingKeysWith: { _, last in last }))
@@ -32,7 +40,7 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
         }
     }
 
-    // Lock order: records, then revocations or snapshots.
+    // Lock order: records, then revocations, snapshots or the outbox.
 
     package func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
         records.withLock { records in
@@ -50,9 +58,10 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
         }
     }
 
-    package func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
+    package func withdraw(ecHash: String, at now: Timestamp, notifying: [String]) async throws -> Bool {
         records.withLock { records in
             guard var record = records[ecHash] else { return false }
+            enqueueOptOuts(for: notifying.filter { record.partners[$0] != nil }, record: record, at: now)
             record.withdrawn = true
             record.partners.removeAll()
             record.consentDigest = nil
@@ -63,10 +72,13 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
         }
     }
 
-    package func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
+    package func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp, notifying: [String]) async throws
+        -> [String]
+    {
         records.withLock { records in
             guard var record = records[ecHash], !record.withdrawn else { return [] }
             let forgotten = sourceDomains.filter { record.partners.removeValue(forKey: $0) != nil }
+            enqueueOptOuts(for: forgotten.filter(notifying.contains), record: record, at: now)
             records[ecHash] = record
             revocations.withLock { revocations in
                 for domain in sourceDomains { revocations[ecHash, default: [:]][domain] = now }
@@ -96,6 +108,7 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
                 records[hash] = nil
                 _ = revocations.withLock { $0.removeValue(forKey: hash) }
                 _ = snapshots.withLock { $0.removeValue(forKey: hash) }
+                _ = outbox.withLock { $0.removeValue(forKey: hash) }
                 batch.ecs += 1
             }
             revocations.withLock { revocations in
@@ -132,6 +145,41 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource {
     /// Every record, for inspection.
     package var allRecords: [ECRecord] {
         records.withLock { Array($0.values) }
+    }
+
+    // MARK: OptOutOutbox
+
+    /// Adds a task per domain, unless the pair has one (pending or settled). Called under the records lock.
+    private func enqueueOptOuts(for domains: [String], record: ECRecord, at now: Timestamp) {
+        guard !domains.isEmpty else { return }
+        outbox.withLock { outbox in
+            for domain in domains where outbox[record.ecHash]?[domain] == nil {
+                let task = OptOutTask(sourceDomain: domain, ecHash: record.ecHash, ecID: record.ecID, enqueuedAt: now)
+                outbox[record.ecHash, default: [:]][domain] = OutboxEntry(task: task, nextAt: now, result: nil)
+            }
+        }
+    }
+
+    package func dueOptOuts(at now: Timestamp, limit: Int) async throws -> [OptOutTask] {
+        outbox.withLock { outbox in
+            let due = outbox.values.flatMap(\.values).filter { $0.result == nil && $0.nextAt <= now }
+            return due.sorted { ($0.nextAt, $0.task.ecHash, $0.task.sourceDomain) < ($1.nextAt, $1.task.ecHash, $1.task.sourceDomain) }
+                .prefix(max(0, limit)).map(\.task)
+        }
+    }
+
+    package func settleOptOut(_ task: OptOutTask, _ settlement: OptOutSettlement, at now: Timestamp) async throws {
+        outbox.withLock { outbox in
+            guard var entry = outbox[task.ecHash]?[task.sourceDomain], entry.result == nil else { return }
+            entry.task.attempts += 1
+            if case .retry(let at) = settlement { entry.nextAt = at }
+            entry.result = settlement.storedResult
+            outbox[task.ecHash]?[task.sourceDomain] = entry
+        }
+    }
+
+    package func pendingOptOuts() async throws -> Int {
+        outbox.withLock { $0.values.reduce(0) { $0 + $1.values.filter { $0.result == nil }.count } }
     }
 
     // MARK: BackfillSource

@@ -42,13 +42,16 @@ public final class MemoryStore: PullSyncStore {
         try await graph.write(writes, ecHash: ecHash)
     }
 
-    public func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
-        try await graph.withdraw(ecHash: ecHash, at: now)
+    /// Withdraws the EC (see ``IdentityGraph/withdraw(ecHash:at:notifying:)``).
+    public func withdraw(ecHash: String, at now: Timestamp, notifying: [String]) async throws -> Bool {
+        try await graph.withdraw(ecHash: ecHash, at: now, notifying: notifying)
     }
 
-    /// Revokes partners for the EC (see ``IdentityGraph/revoke(_:ecHash:at:)``).
-    public func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
-        try await graph.revoke(sourceDomains, ecHash: ecHash, at: now)
+    /// Revokes partners for the EC (see ``IdentityGraph/revoke(_:ecHash:at:notifying:)``).
+    public func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp, notifying: [String]) async throws
+        -> [String]
+    {
+        try await graph.revoke(sourceDomains, ecHash: ecHash, at: now, notifying: notifying)
     }
 
     /// Records that the EC was seen at `now`, and its new consent snapshot if given.
@@ -59,6 +62,23 @@ public final class MemoryStore: PullSyncStore {
     /// One bounded batch of retention (see ``PullSyncStore/forget(uidsSyncedBefore:ecsSeenBefore:limit:)``).
     public func forget(uidsSyncedBefore: Timestamp, ecsSeenBefore: Timestamp, limit: Int) async throws -> RetentionBatch {
         graph.forget(uidsSyncedBefore: uidsSyncedBefore, ecsSeenBefore: ecsSeenBefore, limit: limit)
+    }
+
+    // MARK: OptOutOutbox
+
+    /// Up to `limit` opt-outs due at `now` (see ``OptOutOutbox``).
+    public func dueOptOuts(at now: Timestamp, limit: Int) async throws -> [OptOutTask] {
+        try await graph.dueOptOuts(at: now, limit: limit)
+    }
+
+    /// Records what became of an attempt at `task`.
+    public func settleOptOut(_ task: OptOutTask, _ settlement: OptOutSettlement, at now: Timestamp) async throws {
+        try await graph.settleOptOut(task, settlement, at: now)
+    }
+
+    /// How many opt-outs are not settled yet.
+    public func pendingOptOuts() async throws -> Int {
+        try await graph.pendingOptOuts()
     }
 
     // MARK: RateLimiter

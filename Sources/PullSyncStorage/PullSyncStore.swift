@@ -2,14 +2,15 @@ public import PullSyncKernel
 public import ServiceLifecycle
 
 /// Where pullsync keeps its state: the identity graph, the rate limiter with its call leases
-/// and shared budgets, the scan `pullsync backfill` needs, and the EC-issuing secret.
+/// and shared budgets, the scan `pullsync backfill` needs, the opt-out outbox, and the
+/// EC-issuing secret.
 ///
 /// The SQLite (`PullSyncSQLite`), PostgreSQL (`PullSyncPostgres`) and in-memory (``MemoryStore``)
 /// stores conform. A store is also the `Service` that keeps it running (a connection pool, the
 /// sweep of expired rows) and closes it at the end: run it in the same `ServiceGroup`, listed
 /// *before* the services that use it, since a group shuts down in reverse order and the store
 /// must outlive their last writes. ``PullSync`` does this for you.
-public protocol PullSyncStore: IdentityGraph, RateLimiter, BackfillSource, Service {
+public protocol PullSyncStore: IdentityGraph, RateLimiter, BackfillSource, OptOutOutbox, Service {
     /// The EC-issuing secret kept in the store, created on first use, so that restarts and
     /// every node sharing the store agree (used when `PULLSYNC_EC_SECRET` is not set).
     func ecSecret() async throws -> [UInt8]

@@ -8,7 +8,7 @@ import PullSyncStorage
 struct TryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "try",
-        abstract: "Send one partner's real pull request once and show the classified outcome.",
+        abstract: "Send one partner's real pull (or opt-out) request once and show the classified outcome.",
         discussion: """
             Ignores eligibility, rate limits, budget and circuit state, and stores nothing. The \
             URL safety rules still apply. Secrets are resolved from the environment or files and \
@@ -33,6 +33,9 @@ struct TryCommand: AsyncParsableCommand {
 
     @Flag(help: "Print one JSON object.")
     var json = false
+
+    @Flag(help: "Send the partner's opt-out request (its manifest's optout:) instead of its pull request.")
+    var optout = false
 
     // For tests on a busy machine, where a loopback TLS handshake can outlast the default 1 s.
     @Option(name: .customLong("connect-timeout"), help: ArgumentHelp(visibility: .hidden))
@@ -76,6 +79,21 @@ struct TryCommand: AsyncParsableCommand {
             transport: transport,
             consent: IABConsentRules()
         )
+        if optout {
+            let started = ContinuousClock.now
+            let sent: (request: PullRequest, status: Int?, attempt: OptOutAttempt)?
+            do {
+                sent = try await kernel.probeOptOut(partnerID: partner, edgeCookie: edgeCookie)
+            } catch {
+                await transport.shutdown()
+                throw ValidationError("partner '\(partner)': \(error.message)")
+            }
+            await transport.shutdown()
+            guard let sent else { throw ValidationError("partner '\(partner)' has no opt-out endpoint (optout: in its manifest)") }
+            let report = TryReport(optOut: sent, partnerID: partner, elapsed: ContinuousClock.now - started)
+            print(json ? try report.jsonString() : report.text)
+            return
+        }
         let result: ProbeResult?
         do {
             result = try await kernel.probe(partnerID: partner, edgeCookie: edgeCookie)
@@ -121,6 +139,24 @@ struct TryReport: Encodable {
         outcome = result.outcome.className
         if case .uid(let value, _) = result.outcome { uid = value }
         elapsedMS = (result.duration.seconds * 1000 * 10).rounded() / 10
+    }
+
+    /// An opt-out's report: `outcome` is what the outbox would make of the answer
+    /// (`acknowledged`, `retry: …`, `failed: …`).
+    init(optOut sent: (request: PullRequest, status: Int?, attempt: OptOutAttempt), partnerID: String, elapsed: Duration) {
+        partner = partnerID
+        request = Request(
+            method: sent.request.method,
+            url: sent.request.renderedURL,
+            headers: Dictionary(sent.request.redactedHeaders.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
+        )
+        status = sent.status
+        switch sent.attempt {
+        case .acknowledged: outcome = "acknowledged"
+        case .retry(let reason, _): outcome = "retry (\(reason))"
+        case .failed(let reason): outcome = "failed (\(reason))"
+        }
+        elapsedMS = (elapsed.seconds * 1000 * 10).rounded() / 10
     }
 
     // Encodes `status` and `uid` as null when absent (the contract lists them as present).

@@ -15,12 +15,12 @@ struct BadManifest: Sendable, CustomTestStringConvertible {
 }
 
 private let base = ManifestFixtures.base
-private let validKeys = "id, name, source_domain, pull, consent, eid"
+private let validKeys = "id, name, source_domain, pull, consent, eid, optout"
 private let pullKeys =
     "enabled, url, allowed_hosts, adapter, params, query, headers, auth, response, timeout, ttl, rate_limit, budget_per_second"
 
 extension BadManifest {
-    static let all: [BadManifest] = structure + identity + url + hosts + request + auth + numbers + eid
+    static let all: [BadManifest] = structure + identity + url + hosts + request + auth + numbers + eid + optOut
 
     static let structure: [BadManifest] = [
         BadManifest(
@@ -695,6 +695,61 @@ extension BadManifest {
             line: 6,
             column: 10,
             message: "'consent' must be a mapping with keys tcf_vendor_id, gpp_skip_sections; found a list"
+        ),
+    ]
+
+    static let optOut: [BadManifest] = [
+        BadManifest(
+            name: "opt-out host not allowed",
+            yaml: base + "optout:\n  url: https://evil.example/optout\n",
+            line: 7,
+            column: 8,
+            message: "'optout.url' host 'evil.example' is not in 'pull.allowed_hosts'; add it there or fix the URL"
+        ),
+        BadManifest(
+            name: "opt-out method PUT",
+            yaml: base + "optout:\n  url: https://sync.acme.example/optout\n  method: PUT\n",
+            line: 8,
+            column: 11,
+            message: "'optout.method' must be GET, POST or DELETE; found 'PUT'"
+        ),
+        BadManifest(
+            name: "opt-out without a URL",
+            yaml: base + "optout:\n  method: POST\n",
+            line: 7,
+            column: 3,
+            message: "missing required key 'optout.url'"
+        ),
+        BadManifest(
+            name: "opt-out over plain http to a public host",
+            yaml: base + "optout:\n  url: http://sync.acme.example/optout\n",
+            line: 7,
+            column: 8,
+            message: "'optout.url'",
+            isPrefix: true
+        ),
+        BadManifest(
+            name: "{token} in an opt-out query",
+            yaml: base + "optout:\n  url: https://sync.acme.example/optout\n  query:\n    t: \"{token}\"\n",
+            line: 9,
+            column: 8,
+            message: "'optout.query.t' uses {token}; tokens are never sent in URLs, only in headers"
+        ),
+        BadManifest(
+            name: "opt-out header token never sent",
+            yaml: base
+                + "optout:\n  url: https://sync.acme.example/optout\n  auth:\n    header_token: { env: ACME_OPTOUT }\n",
+            line: 9,
+            column: 5,
+            message: "'optout.auth.header_token' is set but no header in 'optout.headers' uses {token}; "
+                + "the token would never be sent"
+        ),
+        BadManifest(
+            name: "opt-out key misspelled",
+            yaml: base + "optout:\n  url: https://sync.acme.example/optout\n  metod: POST\n",
+            line: 8,
+            column: 3,
+            message: "unknown key 'optout.metod'; valid keys: url, method, query, headers, auth; did you mean 'method'?"
         ),
     ]
 

@@ -264,6 +264,45 @@ import Testing
         #expect(disabled.disabledReason == "secret env:ACME_TOKEN is not set")
     }
 
+    @Test func optOutEndpointIsReadAndBuiltWithItsSecret() throws {
+        let manifest = try ManifestFixtures.manifest(
+            ManifestFixtures.base + """
+                optout:
+                  url: https://sync.acme.example/optout?v=2
+                  method: DELETE
+                  query: { user: "{ec_hash}" }
+                  headers: { X-Key: "{token}" }
+                  auth: { header_token: { env: ACME_OPTOUT } }
+
+                """
+        )
+        let optOut = try #require(manifest.optOut)
+        #expect(optOut.method == "DELETE")
+        #expect(optOut.url.host == "sync.acme.example")
+        #expect(optOut.query.map(\.name) == ["user"])
+        #expect(manifest.secrets.map(\.key) == ["optout.auth.header_token"])
+        #expect(manifest.secrets.first?.line == 11)
+        let partner = try manifest.makePartner(secrets: [.environment("ACME_OPTOUT"): Secret("s3cret")])
+        let adapter = try #require(partner.optOut)
+        let request = try adapter.makeRequest(
+            for: PullContext(
+                edgeCookie: EdgeCookie(unchecked: String(repeating: "a", count: 64) + ".AbC123"),
+                partnerID: "acme",
+                sourceDomain: "acme.example",
+                now: Timestamp(secondsSinceEpoch: 0)
+            )
+        )
+        #expect(request.method == "DELETE")
+        #expect(request.query.map(\.name) == ["user"])
+        #expect(request.headers.map(\.value) == ["s3cret"])
+        #expect(request.headers.map(\.isSecret) == [true])
+        // Without `optout`, none.
+        let plain = try ManifestFixtures.manifest(ManifestFixtures.base)
+        #expect(plain.optOut == nil)
+        let plainPartner = try plain.makePartner()
+        #expect(plainPartner.optOut == nil)
+    }
+
     @Test func eidMappingDefaultsToTheSourceDomainAndAgentType3() throws {
         let manifest = try ManifestFixtures.manifest(ManifestFixtures.base)
         #expect(manifest.eid == EIDMapping(source: "acme.example", agentType: 3, matchMethod: nil))

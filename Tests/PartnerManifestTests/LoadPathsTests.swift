@@ -103,7 +103,7 @@ import Darwin
             set.diagnostics.map(\.description) == [
                 "\(a):1:1: error: missing required key 'pull'",
                 "\(a):1:1: error: missing required key 'source_domain'",
-                "\(a):2:1: error: unknown key 'extra'; valid keys: id, name, source_domain, pull, consent, eid",
+                "\(a):2:1: error: unknown key 'extra'; valid keys: id, name, source_domain, pull, consent, eid, optout",
                 "\(b):1:1: error: missing required key 'pull'",
                 "\(b):1:1: error: missing required key 'source_domain'",
                 "\(b):1:5: error: 'id' must be 1 to 32 characters of a-z, 0-9, '_' and '-'; found 'B'",

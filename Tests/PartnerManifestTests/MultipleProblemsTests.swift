@@ -44,7 +44,7 @@ import Testing
                 "'pull.auth.bearer' must be a secret reference like { env: NAME } or { file: PATH }, never a literal token",
                 "'consent.tcf_vendor_id' must be an integer from 1 to 65535 (the IAB TCF vendor ID); found '0'",
                 "'consent.gpp_skip_sections[0]' must be an integer from 1 to 255 (a GPP section ID); found '300'",
-                "unknown key 'extra'; valid keys: id, name, source_domain, pull, consent, eid",
+                "unknown key 'extra'; valid keys: id, name, source_domain, pull, consent, eid, optout",
             ]
         )
     }

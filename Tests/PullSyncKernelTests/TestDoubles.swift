@@ -13,8 +13,8 @@ struct FailingIdentityGraph: IdentityGraph {
     func record(ecHash: String) async throws -> ECRecord? { throw StoreDown() }
     func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws -> ECRecord { throw StoreDown() }
     func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] { throw StoreDown() }
-    func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool { throw StoreDown() }
-    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
+    func withdraw(ecHash: String, at now: Timestamp, notifying: [String]) async throws -> Bool { throw StoreDown() }
+    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp, notifying: [String]) async throws -> [String] {
         throw StoreDown()
     }
     func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws { throw StoreDown() }
@@ -34,11 +34,11 @@ struct WriteFailingIdentityGraph: IdentityGraph {
         try await base.createRoot(for: edgeCookie, at: now, consent: consent)
     }
     func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] { throw StoreDown() }
-    func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
-        try await base.withdraw(ecHash: ecHash, at: now)
+    func withdraw(ecHash: String, at now: Timestamp, notifying: [String]) async throws -> Bool {
+        try await base.withdraw(ecHash: ecHash, at: now, notifying: notifying)
     }
-    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
-        try await base.revoke(sourceDomains, ecHash: ecHash, at: now)
+    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp, notifying: [String]) async throws -> [String] {
+        try await base.revoke(sourceDomains, ecHash: ecHash, at: now, notifying: notifying)
     }
     func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws {
         try await base.markSeen(ecHash: ecHash, at: now, consent: consent)

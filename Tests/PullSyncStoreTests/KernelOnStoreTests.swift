@@ -166,11 +166,11 @@ final class CountingGraph: IdentityGraph {
         if first { await gate.wait() }
         return try await base.write(writes, ecHash: ecHash)
     }
-    func withdraw(ecHash: String, at now: Timestamp) async throws -> Bool {
-        try await base.withdraw(ecHash: ecHash, at: now)
+    func withdraw(ecHash: String, at now: Timestamp, notifying: [String]) async throws -> Bool {
+        try await base.withdraw(ecHash: ecHash, at: now, notifying: notifying)
     }
-    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp) async throws -> [String] {
-        try await base.revoke(sourceDomains, ecHash: ecHash, at: now)
+    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp, notifying: [String]) async throws -> [String] {
+        try await base.revoke(sourceDomains, ecHash: ecHash, at: now, notifying: notifying)
     }
     func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws {
         try await base.markSeen(ecHash: ecHash, at: now, consent: consent)

@@ -68,6 +68,7 @@ struct SchemaMigrationTests {
         case .sqlite:
             let path = String(url.dropFirst("sqlite:".count))
             for statement in [
+                "DROP TABLE pullsync_optouts",
                 "DROP TABLE pullsync_backfill",
                 """
                 CREATE TABLE pullsync_uids_1 (
@@ -89,6 +90,7 @@ struct SchemaMigrationTests {
             _ = try await postgres(
                 url,
                 [
+                    "DROP TABLE pullsync_optouts",
                     "DROP TABLE pullsync_backfill", "ALTER TABLE pullsync_uids DROP COLUMN revoked_at",
                     "DROP INDEX pullsync_uids_synced", "ALTER TABLE pullsync_ecs DROP COLUMN seen_at",
                     "ALTER TABLE pullsync_uids ALTER COLUMN uid SET NOT NULL", "UPDATE pullsync_schema SET version = 1",
@@ -119,6 +121,8 @@ struct SchemaMigrationTests {
             let snapshot = ConsentSnapshot(ConsentStrings(usPrivacy: "1YNN"), seenAt: t0 + .seconds(2))
             try await opened.store.markSeen(ecHash: ecHash(1), at: t0 + .seconds(2), consent: snapshot)
             #expect(try await opened.store.record(ecHash: ecHash(1))?.consentDigest == snapshot.digest)
+            // Version 5's outbox.
+            #expect(try await opened.store.pendingOptOuts() == 0)
         }
         let version = SQLiteStore.schemaVersion
         #expect(version == PostgresStore.schemaVersion)

@@ -1,0 +1,37 @@
+public import PullSyncKernel
+
+/// The store's durable list of opt-outs owed to partners (``OptOutTask``), which
+/// ``IdentityGraph/withdraw(ecHash:at:notifying:)`` and ``IdentityGraph/revoke(_:ecHash:at:notifying:)``
+/// fill in the same step as the change they follow. `OptOutService` delivers it.
+///
+/// A (partner, EC) pair is in it at most once, ever: once acknowledged or given up, it stays
+/// settled (until the EC itself is deleted by retention), so the partner is never told twice.
+public protocol OptOutOutbox: Sendable {
+    /// Up to `limit` unsettled tasks whose next attempt is due at `now`, the longest-waiting first.
+    func dueOptOuts(at now: Timestamp, limit: Int) async throws -> [OptOutTask]
+
+    /// Records what became of an attempt at `task`: settled for good, or due again at a time.
+    func settleOptOut(_ task: OptOutTask, _ settlement: OptOutSettlement, at now: Timestamp) async throws
+
+    /// How many tasks are not settled yet.
+    func pendingOptOuts() async throws -> Int
+}
+
+/// What an attempt at an ``OptOutTask`` leaves in the outbox.
+public enum OptOutSettlement: Sendable, Hashable {
+    /// The partner acknowledged it: never sent again.
+    case acknowledged
+    /// It can't succeed, or it was tried for too long: never sent again.
+    case abandoned
+    /// Try again at this time.
+    case retry(at: Timestamp)
+
+    /// How stores keep a settled task's result; `nil` while it is pending.
+    public var storedResult: String? {
+        switch self {
+        case .acknowledged: "acknowledged"
+        case .abandoned: "abandoned"
+        case .retry: nil
+        }
+    }
+}

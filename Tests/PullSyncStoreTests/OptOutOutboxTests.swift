@@ -1,0 +1,109 @@
+import PullSync
+import PullSyncStorage
+import Testing
+
+/// Issue 19, opt-out propagation: the outbox is filled in the same step as the withdrawal or
+/// revocation it follows, holds a (partner, EC) pair at most once, ever, and hands out what is
+/// due, on every store.
+@Suite("Opt-out outbox")
+struct OptOutOutboxTests {
+    static func store(_ store: any PullSyncStore, _ n: Int, _ domains: [String], at time: Timestamp = t0) async throws {
+        let writes = domains.map { UIDWrite(sourceDomain: $0, value: uid("u-\($0)", at: time), expected: nil) }
+        #expect(try await store.write(writes, ecHash: ecHash(n)) == domains.map { _ in .stored })
+    }
+
+    @Test("A withdrawal queues the partners with an endpoint whose UID the EC held, once", arguments: StoreKind.available)
+    func withdrawal(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let store = opened.store
+            _ = try await store.createRoot(for: edgeCookie(1), at: t0)
+            try await Self.store(store, 1, ["a.example", "b.example", "quiet.example"])
+            let notifying = ["a.example", "b.example", "never-called.example"]
+            #expect(try await store.withdraw(ecHash: ecHash(1), at: t0 + .seconds(10), notifying: notifying))
+            let due = try await store.dueOptOuts(at: t0 + .seconds(10), limit: 10)
+            #expect(due.map(\.sourceDomain).sorted() == ["a.example", "b.example"])
+            #expect(due.allSatisfy { $0.ecID == edgeCookie(1).value && $0.ecHash == ecHash(1) && $0.attempts == 0 })
+            #expect(due.allSatisfy { $0.enqueuedAt == t0 + .seconds(10) })
+            #expect(try await store.pendingOptOuts() == 2)
+            // Not due before the withdrawal; the UIDs are gone; a second withdrawal adds nothing.
+            #expect(try await store.dueOptOuts(at: t0 + .seconds(9), limit: 10).isEmpty)
+            #expect(try await store.record(ecHash: ecHash(1))?.partners == [:])
+            _ = try await store.withdraw(ecHash: ecHash(1), at: t0 + .seconds(20), notifying: notifying)
+            #expect(try await store.pendingOptOuts() == 2)
+            // An unknown EC queues nothing.
+            #expect(try await store.withdraw(ecHash: ecHash(9), at: t0, notifying: notifying) == false)
+            #expect(try await store.pendingOptOuts() == 2)
+        }
+    }
+
+    @Test("Settling: acknowledged and abandoned tasks never come back; a retry is due at its time", arguments: StoreKind.available)
+    func settling(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let store = opened.store
+            _ = try await store.createRoot(for: edgeCookie(1), at: t0)
+            try await Self.store(store, 1, ["a.example", "b.example", "c.example"])
+            _ = try await store.withdraw(ecHash: ecHash(1), at: t0, notifying: ["a.example", "b.example", "c.example"])
+            let due = try await store.dueOptOuts(at: t0, limit: 10)
+            #expect(due.count == 3)
+            func task(_ domain: String) throws -> OptOutTask { try #require(due.first { $0.sourceDomain == domain }) }
+            try await store.settleOptOut(try task("a.example"), .acknowledged, at: t0 + .seconds(1))
+            try await store.settleOptOut(try task("b.example"), .abandoned, at: t0 + .seconds(1))
+            try await store.settleOptOut(try task("c.example"), .retry(at: t0 + .seconds(60)), at: t0 + .seconds(1))
+            #expect(try await store.pendingOptOuts() == 1)
+            #expect(try await store.dueOptOuts(at: t0 + .seconds(59), limit: 10).isEmpty)
+            let later = try await store.dueOptOuts(at: t0 + .seconds(60), limit: 10)
+            #expect(later.map(\.sourceDomain) == ["c.example"])
+            #expect(later.first?.attempts == 1)
+            // A settled task stays settled, whatever is recorded for it afterwards.
+            try await store.settleOptOut(try task("a.example"), .retry(at: t0), at: t0 + .seconds(2))
+            #expect(try await store.dueOptOuts(at: t0 + .seconds(3_600), limit: 10).map(\.sourceDomain) == ["c.example"])
+            // The limit, and the longest-waiting first.
+            _ = try await store.createRoot(for: edgeCookie(2), at: t0)
+            try await Self.store(store, 2, ["a.example"])
+            _ = try await store.withdraw(ecHash: ecHash(2), at: t0 + .seconds(30), notifying: ["a.example"])
+            let first = try await store.dueOptOuts(at: t0 + .seconds(3_600), limit: 1)
+            #expect(first.map(\.ecHash) == [ecHash(2)], "due at 30 s, before c.example's 60 s")
+        }
+    }
+
+    @Test("A revocation queues the revoked partners with an endpoint whose UID was forgotten; once per pair, ever", arguments: StoreKind.available)
+    func revocation(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let store = opened.store
+            _ = try await store.createRoot(for: edgeCookie(1), at: t0)
+            try await Self.store(store, 1, ["a.example", "b.example"])
+            let forgotten = try await store.revoke(
+                ["a.example", "b.example", "none.example"],
+                ecHash: ecHash(1),
+                at: t0 + .seconds(5),
+                notifying: ["a.example", "none.example"]
+            )
+            #expect(forgotten.sorted() == ["a.example", "b.example"])
+            let due = try await store.dueOptOuts(at: t0 + .seconds(5), limit: 10)
+            #expect(due.map(\.sourceDomain) == ["a.example"], "b.example has no endpoint; none.example had no UID")
+            try await store.settleOptOut(try #require(due.first), .acknowledged, at: t0 + .seconds(6))
+            // Consent given again, a UID learned again, revoked again: the partner was told already.
+            try await Self.store(store, 1, ["a.example"], at: t0 + .seconds(10))
+            _ = try await store.revoke(["a.example"], ecHash: ecHash(1), at: t0 + .seconds(20), notifying: ["a.example"])
+            #expect(try await store.pendingOptOuts() == 0)
+            #expect(try await store.dueOptOuts(at: t0 + .seconds(3_600), limit: 10).isEmpty)
+            // Then a withdrawal: still nothing new for a.example.
+            try await Self.store(store, 1, ["a.example"], at: t0 + .seconds(25))
+            _ = try await store.withdraw(ecHash: ecHash(1), at: t0 + .seconds(30), notifying: ["a.example"])
+            #expect(try await store.pendingOptOuts() == 0)
+        }
+    }
+
+    @Test("Retention deletes an idle EC's outbox rows with it", arguments: StoreKind.available)
+    func retention(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let store = opened.store
+            _ = try await store.createRoot(for: edgeCookie(1), at: t0)
+            try await Self.store(store, 1, ["a.example"])
+            _ = try await store.withdraw(ecHash: ecHash(1), at: t0, notifying: ["a.example"])
+            #expect(try await store.pendingOptOuts() == 1)
+            _ = try await store.forget(uidsSyncedBefore: t0, ecsSeenBefore: t0 + .seconds(1), limit: 10)
+            #expect(try await store.pendingOptOuts() == 0)
+        }
+    }
+}
