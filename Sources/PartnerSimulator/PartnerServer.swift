@@ -34,9 +34,14 @@ public final class PartnerServer: Sendable {
         self.baseURL = Self.url(scheme: isTLS ? "https" : "http", host: host, port: port, path: "")
     }
 
-    /// Starts a server on `host` (a loopback literal) and a free port. With `tls`, it presents that chain and
-    /// offers only `http/1.1` over ALPN, so clients stay on HTTP/1.1.
-    public static func start(tls: IssuedCertificate? = nil, host: String = "127.0.0.1") async throws -> PartnerServer {
+    /// Starts a server on `host` (a loopback literal) and `port` (default: a free one). With `tls`, it presents
+    /// that chain and offers only `http/1.1` over ALPN, so clients stay on HTTP/1.1. A given port lets a test
+    /// bring a partner back where it was (the address is reusable at once).
+    public static func start(
+        tls: IssuedCertificate? = nil,
+        host: String = "127.0.0.1",
+        port requestedPort: Int = 0
+    ) async throws -> PartnerServer {
         let sslContext = try tls.map { try NIOSSLContext(configuration: $0.makeServerConfiguration()) }
         let shared = PartnerServerShared()
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -65,7 +70,7 @@ public final class PartnerServer: Sendable {
                     try pipeline.addHandler(PartnerConnectionHandler(shared: shared, connectionNumber: number))
                 }
             }
-        let listener = try await bootstrap.bind(host: host, port: 0).get()
+        let listener = try await bootstrap.bind(host: host, port: requestedPort).get()
         guard let port = listener.localAddress?.port else {
             try? await listener.close()
             throw ChannelError.unknownLocalAddress

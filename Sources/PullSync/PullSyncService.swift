@@ -265,10 +265,10 @@ public final class PullSyncService: Service, Sendable {
         return try await dispatcher.kernel.withdraw(edgeCookie)
     }
 
-    /// The opt-outs not delivered yet (in the store's outbox), and the withdrawals this node
-    /// holds because the store refused them.
-    public func pendingOptOuts() async throws -> (outbox: Int, withdrawals: Int) {
-        (try await store.pendingOptOuts(), dispatcher.kernel.pendingWithdrawals.count)
+    /// The opt-outs not delivered yet (in the store's outbox; `nil` when the store can't be
+    /// read), and the withdrawals this node holds because the store refused them.
+    public func pendingOptOuts() async -> (outbox: Int?, withdrawals: Int) {
+        (try? await store.pendingOptOuts(), dispatcher.kernel.pendingWithdrawals.count)
     }
 
     /// Loads the manifests again, all or nothing (see ``PartnerReloader``).

@@ -64,13 +64,10 @@ struct AdminRoutes: Sendable {
         }
         // The opt-outs owed to partners and not delivered yet: the store's outbox, and the
         // withdrawals this node holds while the store refuses them.
+        // `pending` is null while the store can't be read.
         protected.get("optouts") { _, _ in
-            do {
-                let pending = try await pullSync.pendingOptOuts()
-                return try json(["pending": pending.outbox, "withdrawals_pending": pending.withdrawals])
-            } catch {
-                return Response(status: .serviceUnavailable)
-            }
+            let pending = await pullSync.pendingOptOuts()
+            return try json(OptOutsResponse(pending: pending.outbox, withdrawals_pending: pending.withdrawals))
         }
         // Reloads partners.d/ all or nothing: 200 with the running partners, or 422 with every
         // problem (the running partners stay).
@@ -134,6 +131,22 @@ struct AdminRoutes: Sendable {
             ec_id = record.ecID
             withdrawn = record.withdrawn
             partners = record.partners.mapValues { Entry(uid: $0.uid, synced_at: $0.syncedAt.secondsSinceEpoch) }
+        }
+    }
+
+    struct OptOutsResponse: Encodable {
+        var pending: Int?
+        var withdrawals_pending: Int
+
+        enum CodingKeys: String, CodingKey {
+            case pending, withdrawals_pending
+        }
+
+        // `pending` as null, not left out, when the store can't be read.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(pending, forKey: .pending)
+            try container.encode(withdrawals_pending, forKey: .withdrawals_pending)
         }
     }
 

@@ -62,6 +62,14 @@ import Testing
 
                 """
             if let timeout { manifest += "  timeout: \(timeout)\n" }
+            manifest += """
+                optout:
+                  url: \(tls ? "https" : "http")://localhost:\(server.port)/optout
+                  method: DELETE
+                  auth:
+                    bearer: { env: \(Self.tokenVariable) }
+
+                """
             try Data(manifest.utf8).write(to: partnersDirectory.appendingPathComponent("trypartner.yaml"))
             let caFile = directory.appendingPathComponent("ca.pem").path
             try ca.writeCACertificate(to: caFile)
@@ -83,7 +91,8 @@ import Testing
         partner: String = "trypartner",
         allowLoopback: Bool = true,
         trustCA: Bool = true,
-        json: Bool = true
+        json: Bool = true,
+        optOut: Bool = false
     ) async throws -> CLIResult {
         // A generous connect timeout (hidden option): on a busy machine a loopback TLS handshake can take
         // longer than the product's 1 s, which would read as the partner's `timeout`.
@@ -94,6 +103,7 @@ import Testing
         if trustCA { arguments += ["--tls-ca-file", setup.caFile] }
         if allowLoopback { arguments.append("--allow-loopback") }
         if json { arguments.append("--json") }
+        if optOut { arguments.append("--optout") }
         var environment: [String: String] = [:]
         if let token { environment[Self.tokenVariable] = token }
         return try await runPullSync(arguments, in: setup.directory, environment: environment)
@@ -132,6 +142,29 @@ import Testing
             let received = try #require(setup.server.requests.first)
             #expect(received.header("Authorization") == "Bearer \(token)")
             #expect(received.queryValue("ec_id") == Self.ec)
+        }
+    }
+
+    @Test("--optout sends the opt-out request once and says what the outbox would make of the answer")
+    func optOut() async throws {
+        try await withSetup { setup in
+            setup.server.script(path: "/optout", .respond(status: 404, headers: [], body: []))
+            let token = makeToken()
+            let result = try await runTry(setup, token: token, optOut: true)
+            let report = try decode(result)
+            #expect(report.request.method == "DELETE")
+            #expect(report.request.url == "https://localhost:\(setup.server.port)/optout?ec_id=\(Self.ec)")
+            #expect(report.request.headers["Authorization"] == "<redacted>")
+            #expect(report.status == 404)
+            #expect(report.outcome == "acknowledged", "404: the partner knows no such user")
+            expectNoToken(token, in: result)
+            #expect(setup.server.requests.map(\.path) == ["/optout"])
+            #expect(setup.server.requests.first?.header("Authorization") == "Bearer \(token)")
+
+            setup.server.script(path: "/optout", .respond(status: 503, headers: [], body: []))
+            let text = try await runTry(setup, token: token, json: false, optOut: true)
+            #expect(text.stdout.contains("DELETE https://localhost:\(setup.server.port)/optout?ec_id="))
+            #expect(text.stdout.contains("outcome: retry (http_503)"), "\(text.stdout)")
         }
     }
 
