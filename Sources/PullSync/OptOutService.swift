@@ -20,7 +20,8 @@ public struct OptOutDelivery: Sendable, Hashable {
     /// How long a task is tried for, from the withdrawal or revocation; then it is abandoned
     /// (counted as `expired`). Default 7 days.
     public var maxAge: Duration
-    /// Whether opt-outs are delivered at all. Default `true`.
+    /// Whether opt-outs are sent at all (they still queue in the store). Withdrawals the store
+    /// refused are tried again either way. Default `true`.
     public var enabled: Bool
 
     /// Creates the settings; every default is the one documented on its property.
@@ -125,12 +126,14 @@ public final class OptOutService: Service, Sendable {
         let kernel = self.kernel()
         var pass = Pass()
         pass.withdrawals = await kernel.retryPendingWithdrawals()
+        guard delivery.enabled else { return pass }
         // Settlements the store refused earlier go first.
         for (task, settlement) in unrecorded.withLock({ $0 }) { await record(task, settlement) }
         let now = clock.now()
         let due: [OptOutTask]
         do {
-            due = try await store.dueOptOuts(at: now, limit: delivery.batchSize)
+            // Claimed for longer than any attempt takes (a partner's timeout is at most 30 s).
+            due = try await store.claimOptOuts(at: now, limit: delivery.batchSize, until: now + .seconds(120))
         } catch {
             warning.warning("reading the opt-out outbox failed", metadata: ["error": "\(error)"], to: logger)
             return pass

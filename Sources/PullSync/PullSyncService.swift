@@ -95,8 +95,8 @@ public final class PullSyncService: Service, Sendable {
     private let reloadsOnHangup: Bool
     /// Deletes what is too old; `nil` when retention is off.
     package let retention: RetentionService?
-    /// Delivers the opt-out outbox; `nil` when delivery is off.
-    package let optOuts: OptOutService?
+    /// Delivers the opt-out outbox (unless off), and tries again withdrawals the store refused.
+    package let optOuts: OptOutService
     private let logger: Logger
 
     /// Loads the partners (a broken manifest or an unresolved secret disables that partner and is
@@ -202,15 +202,13 @@ public final class PullSyncService: Service, Sendable {
                 logger: logger
             ) : nil
         let dispatcher = self.dispatcher
-        optOuts =
-            configuration.optOuts.enabled
-            ? OptOutService(
-                store: store,
-                kernel: { dispatcher.kernel },
-                delivery: configuration.optOuts,
-                metricsFactory: metricsFactory,
-                logger: logger
-            ) : nil
+        optOuts = OptOutService(
+            store: store,
+            kernel: { dispatcher.kernel },
+            delivery: configuration.optOuts,
+            metricsFactory: metricsFactory,
+            logger: logger
+        )
         self.logger = logger
     }
 
@@ -221,7 +219,7 @@ public final class PullSyncService: Service, Sendable {
         if reloadsOnHangup { services.append(PartnerReloadSignalService(reloader: reloader)) }
         if let retention { services.append(retention) }
         // Last: the first to stop, so its calls end before the transport and the store close.
-        if let optOuts { services.append(optOuts) }
+        services.append(optOuts)
         // A group of its own, so the order is ours; it follows this service's graceful shutdown.
         let group = ServiceGroup(services: services, logger: logger)
         try await group.run()

@@ -81,12 +81,13 @@ package final class PendingWithdrawals: Sendable {
         }
     }
 
-    /// Everything kept, handed over (the caller adds back what fails again).
-    package func takeAll() -> [Entry] {
-        entries.withLock { entries in
-            defer { entries.removeAll() }
-            return entries
-        }
+    /// Everything kept, oldest first. An entry stays until ``remove(_:)``, so that it is counted
+    /// while it is being tried again.
+    package var all: [Entry] { entries.withLock { $0 } }
+
+    /// Forgets `entry`: its withdrawal reached the store.
+    package func remove(_ entry: Entry) {
+        entries.withLock { $0.removeAll { $0 == entry } }
     }
 
     package var count: Int { entries.withLock { $0.count } }

@@ -311,11 +311,13 @@ public final class PullKernel: Sendable {
     }
 
     /// Tries again the withdrawals the store refused (``PendingWithdrawals``); those that fail
-    /// again are kept for the next try. Returns how many succeeded.
+    /// again stay for the next try. Returns how many reached the store.
     package func retryPendingWithdrawals() async -> Int {
         var done = 0
-        for entry in pendingWithdrawals.takeAll() {
-            if await withdrawDenied(entry.edgeCookie, issuedHere: entry.issuedHere) != "error" { done += 1 }
+        for entry in pendingWithdrawals.all
+        where await withdrawDenied(entry.edgeCookie, issuedHere: entry.issuedHere) != "error" {
+            pendingWithdrawals.remove(entry)
+            done += 1
         }
         return done
     }

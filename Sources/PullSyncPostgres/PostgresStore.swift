@@ -733,12 +733,20 @@ package final class PostgresStore: PullSyncStore {
 
     // MARK: OptOutOutbox
 
-    package func dueOptOuts(at now: Timestamp, limit: Int) async throws -> [OptOutTask] {
+    package func claimOptOuts(at now: Timestamp, limit: Int, until claimedUntil: Timestamp) async throws -> [OptOutTask] {
         let at = now.nanosecondsSinceEpoch
+        let until = claimedUntil.nanosecondsSinceEpoch
+        // SKIP LOCKED: a row another node is claiming right now is left to it.
         return try await run(
             """
-            SELECT ec_hash, source_domain, ec_id, enqueued_at, attempts FROM pullsync_optouts
-            WHERE result IS NULL AND next_at <= \(at) ORDER BY next_at, ec_hash, source_domain LIMIT \(max(0, limit))
+            WITH due AS (
+                SELECT ec_hash, source_domain FROM pullsync_optouts
+                WHERE result IS NULL AND next_at <= \(at) ORDER BY next_at, ec_hash, source_domain
+                LIMIT \(max(0, limit)) FOR UPDATE SKIP LOCKED
+            )
+            UPDATE pullsync_optouts o SET next_at = \(until)
+            FROM due WHERE o.ec_hash = due.ec_hash AND o.source_domain = due.source_domain
+            RETURNING o.ec_hash, o.source_domain, o.ec_id, o.enqueued_at, o.attempts
             """
         ) { rows in
             var tasks: [OptOutTask] = []
@@ -753,7 +761,7 @@ package final class PostgresStore: PullSyncStore {
                     )
                 )
             }
-            return tasks
+            return tasks.sorted { ($0.enqueuedAt, $0.ecHash, $0.sourceDomain) < ($1.enqueuedAt, $1.ecHash, $1.sourceDomain) }
         }
     }
 

@@ -481,14 +481,16 @@ package final class SQLiteStore: PullSyncStore {
         )
     }
 
-    package func dueOptOuts(at now: Timestamp, limit: Int) async throws -> [OptOutTask] {
+    package func claimOptOuts(at now: Timestamp, limit: Int, until claimedUntil: Timestamp) async throws -> [OptOutTask] {
         try await transaction { connection in
-            try await connection.query(
+            let claimed = try await connection.query(
                 """
-                SELECT ec_hash, source_domain, ec_id, enqueued_at, attempts FROM pullsync_optouts
-                WHERE result IS NULL AND next_at <= ?1 ORDER BY next_at, ec_hash, source_domain LIMIT ?2
+                UPDATE pullsync_optouts SET next_at = ?3 WHERE (ec_hash, source_domain) IN (
+                    SELECT ec_hash, source_domain FROM pullsync_optouts
+                    WHERE result IS NULL AND next_at <= ?1 ORDER BY next_at, ec_hash, source_domain LIMIT ?2
+                ) RETURNING ec_hash, source_domain, ec_id, enqueued_at, attempts
                 """,
-                [.integer(Self.int(now)), .integer(max(0, limit))]
+                [.integer(Self.int(now)), .integer(max(0, limit)), .integer(Self.int(claimedUntil))]
             ).map { row in
                 OptOutTask(
                     sourceDomain: row.column("source_domain")?.string ?? "",
@@ -497,6 +499,9 @@ package final class SQLiteStore: PullSyncStore {
                     enqueuedAt: Timestamp(nanosecondsSinceEpoch: Int64(row.column("enqueued_at")?.integer ?? 0)),
                     attempts: row.column("attempts")?.integer ?? 0
                 )
+            }
+            return claimed.sorted {
+                ($0.enqueuedAt, $0.ecHash, $0.sourceDomain) < ($1.enqueuedAt, $1.ecHash, $1.sourceDomain)
             }
         }
     }

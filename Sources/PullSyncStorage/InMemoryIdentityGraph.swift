@@ -160,11 +160,14 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource, OptOut
         }
     }
 
-    package func dueOptOuts(at now: Timestamp, limit: Int) async throws -> [OptOutTask] {
+    package func claimOptOuts(at now: Timestamp, limit: Int, until claimedUntil: Timestamp) async throws -> [OptOutTask] {
         outbox.withLock { outbox in
             let due = outbox.values.flatMap(\.values).filter { $0.result == nil && $0.nextAt <= now }
-            return due.sorted { ($0.nextAt, $0.task.ecHash, $0.task.sourceDomain) < ($1.nextAt, $1.task.ecHash, $1.task.sourceDomain) }
-                .prefix(max(0, limit)).map(\.task)
+            let claimed = due.sorted {
+                ($0.nextAt, $0.task.ecHash, $0.task.sourceDomain) < ($1.nextAt, $1.task.ecHash, $1.task.sourceDomain)
+            }.prefix(max(0, limit)).map(\.task)
+            for task in claimed { outbox[task.ecHash]?[task.sourceDomain]?.nextAt = claimedUntil }
+            return claimed
         }
     }
 

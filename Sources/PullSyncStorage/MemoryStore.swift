@@ -66,9 +66,9 @@ public final class MemoryStore: PullSyncStore {
 
     // MARK: OptOutOutbox
 
-    /// Up to `limit` opt-outs due at `now` (see ``OptOutOutbox``).
-    public func dueOptOuts(at now: Timestamp, limit: Int) async throws -> [OptOutTask] {
-        try await graph.dueOptOuts(at: now, limit: limit)
+    /// Claims up to `limit` opt-outs due at `now` until `claimedUntil` (see ``OptOutOutbox``).
+    public func claimOptOuts(at now: Timestamp, limit: Int, until claimedUntil: Timestamp) async throws -> [OptOutTask] {
+        try await graph.claimOptOuts(at: now, limit: limit, until: claimedUntil)
     }
 
     /// Records what became of an attempt at `task`.

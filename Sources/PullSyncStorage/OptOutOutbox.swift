@@ -7,8 +7,11 @@ public import PullSyncKernel
 /// A (partner, EC) pair is in it at most once, ever: once acknowledged or given up, it stays
 /// settled (until the EC itself is deleted by retention), so the partner is never told twice.
 public protocol OptOutOutbox: Sendable {
-    /// Up to `limit` unsettled tasks whose next attempt is due at `now`, the longest-waiting first.
-    func dueOptOuts(at now: Timestamp, limit: Int) async throws -> [OptOutTask]
+    /// Claims up to `limit` unsettled tasks whose next attempt is due at `now`, the longest-waiting
+    /// first: each is not due again before `claimedUntil` (unless its attempt is settled first), so
+    /// nodes sharing the store never send the same task at once, and one whose node stopped
+    /// mid-attempt comes back after the claim.
+    func claimOptOuts(at now: Timestamp, limit: Int, until claimedUntil: Timestamp) async throws -> [OptOutTask]
 
     /// Records what became of an attempt at `task`: settled for good, or due again at a time.
     func settleOptOut(_ task: OptOutTask, _ settlement: OptOutSettlement, at now: Timestamp) async throws

@@ -17,8 +17,8 @@ import Testing
     static let optOutHost = "optout.a.partner.example"
 
     /// Partner `a` with an opt-out endpoint (POST, the EC in the query), `b` without one.
-    static func registry() throws -> PartnerRegistry {
-        var a = TestPartners.partner("a")
+    static func registry(budgetPerSecond: Double? = nil) throws -> PartnerRegistry {
+        var a = TestPartners.partner("a", budgetPerSecond: budgetPerSecond)
         a.policy.allowedHosts = AllowedHosts([TestPartners.host("a"), optOutHost])
         a.optOut = HTTPPullAdapter(
             configuration: HTTPPullAdapter.Configuration(
@@ -38,10 +38,15 @@ import Testing
         let kernel: PullKernel
         let service: OptOutService
 
-        init(graph: (any IdentityGraph)? = nil, store: MemoryStore = MemoryStore(), delivery: OptOutDelivery = OptOutDelivery()) throws {
+        init(
+            graph: (any IdentityGraph)? = nil,
+            store: MemoryStore = MemoryStore(),
+            delivery: OptOutDelivery = OptOutDelivery(),
+            budgetPerSecond: Double? = nil
+        ) throws {
             self.store = store
             kernel = PullKernel(
-                registry: try OptOutServiceTests.registry(),
+                registry: try OptOutServiceTests.registry(budgetPerSecond: budgetPerSecond),
                 graph: graph ?? store,
                 rateLimiter: store,
                 transport: transport,
@@ -160,6 +165,22 @@ import Testing
         #expect(setup.optOutCalls.count == 1)
     }
 
+    @Test("The partner's budget holds opt-outs back as it does pulls")
+    func budget() async throws {
+        let setup = try Setup(budgetPerSecond: 1)
+        try await setup.seed(1)
+        try await setup.seed(2)
+        setup.transport.script(Self.optOutHost, .status(200))
+        for n in 1...2 {
+            _ = await setup.kernel.withdrawDenied(EdgeCookie(unchecked: TestPartners.edgeCookie(n)), issuedHere: false)
+        }
+        #expect(await setup.service.deliverDue().results == ["acknowledged": 1, "retry": 1])
+        #expect(setup.optOutCalls.count == 1)
+        setup.clock.advance(by: .seconds(2))
+        #expect(await setup.service.deliverDue().results == ["acknowledged": 1])
+        #expect(setup.optOutCalls.count == 2)
+    }
+
     @Test("A revocation tells the revoked partner with an endpoint")
     func revocation() async throws {
         let setup = try Setup()
@@ -201,6 +222,22 @@ import Testing
         #expect(try await store.record(ecHash: ec.hashString)?.withdrawn == true)
         #expect(setup.kernel.pendingWithdrawals.count == 0)
         #expect(setup.optOutCalls.count == 1)
+    }
+
+    @Test("Delivery off: opt-outs queue and are not sent; withdrawals the store refused are still tried again")
+    func deliveryOff() async throws {
+        let store = MemoryStore()
+        let flaky = FlakyGraph(base: store)
+        let setup = try Setup(graph: flaky, store: store, delivery: OptOutDelivery(enabled: false))
+        try await setup.seed(1)
+        flaky.down.store(true, ordering: .relaxed)
+        _ = await setup.kernel.withdrawDenied(EdgeCookie(unchecked: TestPartners.edgeCookie(1)), issuedHere: false)
+        flaky.down.store(false, ordering: .relaxed)
+        let pass = await setup.service.deliverDue()
+        #expect(pass.withdrawals == 1)
+        #expect(pass.results.isEmpty)
+        #expect(setup.optOutCalls.isEmpty)
+        #expect(try await store.pendingOptOuts() == 1)
     }
 
     @Test func gracefulShutdownEndsTheService() async throws {
