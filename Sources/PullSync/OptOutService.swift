@@ -53,7 +53,7 @@ public struct OptOutDelivery: Sendable, Hashable {
 }
 
 /// Tells partners of withdrawals and revocations: delivers the store's opt-out outbox
-/// (``OptOutOutbox``) with the kernel's ``PullKernel`` rules for sending (URL safety, circuit,
+/// (`OptOutOutbox`) with the kernel's rules for sending (URL safety, circuit,
 /// pause, budget), and tries again the withdrawals the store refused while it was down.
 ///
 /// Each pass (every ``OptOutDelivery/interval``): the pending withdrawals, then up to
