@@ -11,22 +11,7 @@ extension ManifestValidator {
         guard let fields = fields(of: entry) else { return nil }
         let before = problemCount
         var url: PartnerURL?
-        if let entry = fields.required("url", in: &self), let string = string(entry, expected: Self.key(entry).expected) {
-            do {
-                let parsed = try PullURLParser.parse(string, key: entry.path)
-                if let allowedHosts, !allowedHosts.contains(parsed.host) {
-                    error(
-                        entry.value.position,
-                        "'\(entry.path)' host \(Quote.text(parsed.host)) is not in 'pull.allowed_hosts'; "
-                            + "add it there or fix the URL"
-                    )
-                } else {
-                    url = parsed
-                }
-            } catch {
-                self.error(entry.value.position, error.message)
-            }
-        }
+        if let entry = fields.required("url", in: &self) { url = partnerURL(entry, allowedHosts: allowedHosts) }
         var method = "GET"
         if let entry = fields["method"], let value = string(entry, expected: Self.key(entry).expected) {
             if HTTPPullAdapter.Configuration.optOutMethods.contains(value) { method = value } else { mismatch(entry) }

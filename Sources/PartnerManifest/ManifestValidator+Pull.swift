@@ -22,22 +22,7 @@ extension ManifestValidator {
         let hosts = pull.required("allowed_hosts", in: &self).flatMap { allowedHosts($0) }
 
         var url: PartnerURL?
-        if let entry = pull.required("url", in: &self), let string = string(entry, expected: Self.key(entry).expected) {
-            do {
-                let parsed = try PullURLParser.parse(string, key: entry.path)
-                if let hosts, !hosts.contains(parsed.host) {
-                    error(
-                        entry.value.position,
-                        "'\(entry.path)' host \(Quote.text(parsed.host)) is not in 'pull.allowed_hosts'; "
-                            + "add it there or fix the URL"
-                    )
-                } else {
-                    url = parsed
-                }
-            } catch {
-                self.error(entry.value.position, error.message)
-            }
-        }
+        if let entry = pull.required("url", in: &self) { url = partnerURL(entry, allowedHosts: hosts) }
 
         // A compiled adapter speaks its own protocol: the manifest-driven request keys don't apply.
         var request: RequestSection?
@@ -105,6 +90,27 @@ extension ManifestValidator {
             section.secrets = request.secrets
         }
         return section.adapter == nil ? nil : section
+    }
+
+    /// A partner URL (`pull.url`, `optout.url`) whose host is one of `allowedHosts` (when they
+    /// are known: they may be invalid themselves).
+    mutating func partnerURL(_ entry: Entry, allowedHosts: AllowedHosts?) -> PartnerURL? {
+        guard let string = string(entry, expected: Self.key(entry).expected) else { return nil }
+        do {
+            let parsed = try PullURLParser.parse(string, key: entry.path)
+            guard allowedHosts?.contains(parsed.host) ?? true else {
+                error(
+                    entry.value.position,
+                    "'\(entry.path)' host \(Quote.text(parsed.host)) is not in 'pull.allowed_hosts'; "
+                        + "add it there or fix the URL"
+                )
+                return nil
+            }
+            return parsed
+        } catch {
+            self.error(entry.value.position, error.message)
+            return nil
+        }
     }
 
     /// A dot path of object keys, like `data.user.id`.

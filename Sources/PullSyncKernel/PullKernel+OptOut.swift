@@ -11,18 +11,9 @@ extension PullKernel {
         }
         let partner = running.definition
         let now = clock.now()
-        let edgeCookie = EdgeCookie(unchecked: task.ecID)
-        let context = PullContext(
-            edgeCookie: edgeCookie,
-            partnerID: partner.id,
-            sourceDomain: partner.sourceDomain,
-            now: now,
-            clientIP: nil,
-            consentStrings: ConsentStrings()
-        )
         let request: PullRequest
         do {
-            request = try endpoint.makeRequest(for: context)
+            request = try endpoint.makeRequest(for: partner.context(EdgeCookie(unchecked: task.ecID), at: now))
         } catch {
             // A secret not resolved yet may be by a reload: tried again, within the task's time.
             return .retry(reason: "adapter_error: \(error.message)", after: nil)
@@ -77,15 +68,7 @@ extension PullKernel {
     {
         guard let running = partner(partnerID), let endpoint = running.definition.optOut else { return nil }
         let partner = running.definition
-        let context = PullContext(
-            edgeCookie: edgeCookie,
-            partnerID: partner.id,
-            sourceDomain: partner.sourceDomain,
-            now: clock.now(),
-            clientIP: nil,
-            consentStrings: ConsentStrings()
-        )
-        let request = try endpoint.makeRequest(for: context)
+        let request = try endpoint.makeRequest(for: partner.context(edgeCookie, at: clock.now()))
         guard isAllowed(request.url, for: partner) else {
             return (request, nil, .failed(reason: "bad_url: \(request.url.host) is not allowed for the partner"))
         }
@@ -96,5 +79,21 @@ extension PullKernel {
         case .response(let status, _, _):
             return (request, status, .answer(status))
         }
+    }
+}
+
+extension Partner {
+    /// The context of a request to this partner for `edgeCookie` at `now`, outside an organic
+    /// request (no client IP).
+    func context(_ edgeCookie: EdgeCookie, at now: Timestamp, consentStrings: ConsentStrings = ConsentStrings())
+        -> PullContext
+    {
+        PullContext(
+            edgeCookie: edgeCookie,
+            partnerID: id,
+            sourceDomain: sourceDomain,
+            now: now,
+            consentStrings: consentStrings
+        )
     }
 }

@@ -552,13 +552,7 @@ public final class PullKernel: Sendable {
     ) async throws(AdapterError) -> ProbeResult? {
         guard let running = partnersByID[partnerID] else { return nil }
         let partner = running.definition
-        let context = PullContext(
-            edgeCookie: edgeCookie,
-            partnerID: partner.id,
-            sourceDomain: partner.sourceDomain,
-            now: clock.now(),
-            consentStrings: consentStrings
-        )
+        let context = partner.context(edgeCookie, at: clock.now(), consentStrings: consentStrings)
         let request = try partner.adapter.makeRequest(for: context)
         let started = ContinuousClock.now
         let (status, outcome, _) = await send(request, context: context, partner: partner)
