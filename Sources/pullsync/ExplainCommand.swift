@@ -127,7 +127,8 @@ struct ExplainCommand: AsyncParsableCommand {
             plan: plan,
             decisions: decisions,
             consent: ConsentExplanation(request: request, plan: plan, registry: loaded.registry),
-            eids: eids
+            eids: eids,
+            optOutPartners: Set(loaded.registry.partners.filter { $0.optOut != nil }.map(\.id))
         )
         print(json ? try report.jsonString() : report.table())
         if !loaded.diagnostics.isEmpty { throw ExitCode(1) }
@@ -160,6 +161,9 @@ struct ExplainReport: Encodable {
         /// The request's consent refuses the partner and the EC holds its UID (or a call to it is
         /// in flight): a real request revokes it.
         var revokes: Bool?
+        /// A revocation would put an opt-out to the partner's endpoint (its manifest's `optout:`)
+        /// in the outbox.
+        var tells: Bool?
     }
 
     var ecID: String
@@ -183,7 +187,8 @@ struct ExplainReport: Encodable {
         plan: RequestPlan,
         decisions: [PartnerDecision],
         consent explanation: ConsentExplanation,
-        eids: [EID]
+        eids: [EID],
+        optOutPartners: Set<String> = []
     ) {
         self.eids = eids
         signals = explanation.signals
@@ -197,13 +202,15 @@ struct ExplainReport: Encodable {
             uniquingKeysWith: { a, _ in a }
         )
         partners = decisions.map { decision in
-            Entry(
+            let revokes = plan.revoked.contains(decision.partnerID)
+            return Entry(
                 partner: decision.partnerID,
                 decision: decision.decision.kind,
                 reason: decision.decision == .dispatch ? "eligible" : decision.decision.reason,
                 detail: explanation.detail(for: decision),
                 url: urls[decision.partnerID],
-                revokes: plan.revoked.contains(decision.partnerID) ? true : nil
+                revokes: revokes ? true : nil,
+                tells: revokes && optOutPartners.contains(decision.partnerID) ? true : nil
             )
         }
     }
@@ -219,7 +226,9 @@ struct ExplainReport: Encodable {
         for entry in partners {
             var line = pad(entry.partner, width) + "  " + pad(entry.decision, 8) + "  " + entry.reason
             if let detail = entry.detail { line += " (\(detail))" }
-            if entry.revokes == true { line += "; its UID would be removed" }
+            if entry.revokes == true {
+                line += entry.tells == true ? "; its UID would be removed and its opt-out endpoint told" : "; its UID would be removed"
+            }
             if let url = entry.url { line += "  " + url }
             lines.append(line)
         }

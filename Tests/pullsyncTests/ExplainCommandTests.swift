@@ -144,6 +144,7 @@ import Testing
             struct Entry: Decodable {
                 var partner: String
                 var revokes: Bool?
+                var tells: Bool?
             }
             var partners: [Entry]
         }
@@ -153,6 +154,8 @@ import Testing
         )
         let report = try JSONDecoder().decode(Revokes.self, from: Data(refused.stdout.utf8))
         #expect(report.partners.filter { $0.revokes == true }.map(\.partner) == ["brightbid"])
+        // brightbid's manifest declares an opt-out endpoint: the revocation would tell it.
+        #expect(report.partners.filter { $0.tells == true }.map(\.partner) == ["brightbid"])
         #expect(try await eids([]) == ["acme.example", "brightbid.example", "keystone.example"])
     }
 
