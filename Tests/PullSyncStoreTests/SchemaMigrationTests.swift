@@ -82,7 +82,7 @@ struct SchemaMigrationTests {
                 "ALTER TABLE pullsync_uids_1 RENAME TO pullsync_uids",
                 "DROP INDEX pullsync_ecs_seen",
                 "ALTER TABLE pullsync_ecs DROP COLUMN seen_at",
-            ] + Self.snapshotColumns.map { "ALTER TABLE pullsync_ecs DROP COLUMN \($0)" } {
+            ] + Self.snapshotColumns.map({ "ALTER TABLE pullsync_ecs DROP COLUMN \($0)" }) {
                 _ = try await sqlite3(path, statement)
             }
             try await setSQLiteVersion(path, 1)
