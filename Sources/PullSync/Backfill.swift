@@ -239,15 +239,16 @@ package final class Backfill: Sendable {
     /// rules again to the call.
     ///
     /// - A partner with a `tcf_vendor_id` needs a snapshot (`no_consent_snapshot`) no older
-    ///   than ``BackfillOptions/consentMaxAge`` (`consent_outdated`).
+    ///   than ``BackfillOptions/consentMaxAge`` (`consent_outdated`); every partner needs one
+    ///   whose signals were kept (not over ``ConsentSnapshot/maxBytes``), when there is one.
     /// - Every partner is then held to the snapshot's signals as to a request's: the request
     ///   rules (`us_opt_out`, `malformed_consent`) and the per-partner ones (`tcf_consent`,
     ///   `gpp_section`). An EC with no snapshot is judged as a request without signals.
     package func consentExclusion(_ candidate: BackfillCandidate, at now: Timestamp) -> String? {
         let needsSnapshot = partner.policy.consent.tcfVendorID != nil
-        guard let snapshot = candidate.consent, let strings = snapshot.strings else {
-            return needsSnapshot ? Self.noSnapshot : nil
-        }
+        guard let snapshot = candidate.consent else { return needsSnapshot ? Self.noSnapshot : nil }
+        // Signals seen but too large to keep: unknown, for every partner (they may refuse it).
+        guard let strings = snapshot.strings else { return Self.noSnapshot }
         if needsSnapshot, now - snapshot.seenAt > options.consentMaxAge { return Self.outdated }
         if let denial = consentRules.requestDenial(strings, host: .granted) { return denial.reason.rawValue }
         let rules = consentRules.partnerRules(for: strings)

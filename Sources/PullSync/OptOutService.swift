@@ -34,12 +34,13 @@ public struct OptOutDelivery: Sendable, Hashable {
         maxAge: Duration = .seconds(7 * 86_400),
         enabled: Bool = true
     ) {
-        self.interval = interval
+        // Out-of-range values are brought in range: no retry is due before it was made.
+        self.interval = max(interval, .milliseconds(10))
         self.batchSize = max(1, batchSize)
         self.concurrency = max(1, concurrency)
-        self.backoff = backoff
-        self.maxBackoff = maxBackoff
-        self.maxAge = maxAge
+        self.backoff = max(backoff, .milliseconds(10))
+        self.maxBackoff = max(maxBackoff, self.backoff)
+        self.maxAge = max(maxAge, .zero)
         self.enabled = enabled
     }
 
@@ -182,7 +183,10 @@ public final class OptOutService: Service, Sendable {
                 result = "expired"
                 settlement = .abandoned
             } else {
-                settlement = .retry(at: now + max(after ?? .zero, delivery.delay(afterAttempts: task.attempts + 1)))
+                // The partner's Retry-After counts, within the longest backoff (its pause holds
+                // the calls back anyway).
+                let wait = min(max(after ?? .zero, delivery.delay(afterAttempts: task.attempts + 1)), delivery.maxBackoff)
+                settlement = .retry(at: now + wait)
             }
         }
         let partner = kernel.registry.partners.first { $0.sourceDomain == task.sourceDomain }?.id ?? task.sourceDomain

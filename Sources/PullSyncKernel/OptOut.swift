@@ -32,8 +32,8 @@ package enum OptOutAttempt: Sendable, Hashable {
     /// Try again later: not admitted now (circuit open, paused, budget spent, the partner busy),
     /// no answer, or 408/425/429/5xx. `after` is the partner's `Retry-After`, if it gave one.
     case retry(reason: String, after: Duration?)
-    /// It can't succeed: any other status, the partner no longer has an opt-out endpoint, or the
-    /// URL is not allowed. Not tried again.
+    /// It can't succeed: any other status, or the URL is not allowed. Not tried again. (A
+    /// partner this node knows no endpoint for is tried again, until the task expires.)
     case failed(reason: String)
 
     /// What a partner's answer with `status` means: 2xx, 404 and 410 acknowledge; 408, 425, 429

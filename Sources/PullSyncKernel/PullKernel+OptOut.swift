@@ -7,7 +7,9 @@ extension PullKernel {
         guard let running = partners.first(where: { $0.definition.sourceDomain == task.sourceDomain }),
             let endpoint = running.definition.optOut
         else {
-            return .failed(reason: "no partner with an opt-out endpoint keeps UIDs under \(task.sourceDomain)")
+            // Not abandoned: this node's manifests may be behind (a rolling deploy) or broken for
+            // a while; another node, or a reload, may know the endpoint. It expires in time.
+            return .retry(reason: "no_endpoint: no partner with an opt-out endpoint keeps UIDs under \(task.sourceDomain)", after: nil)
         }
         let partner = running.definition
         let now = clock.now()

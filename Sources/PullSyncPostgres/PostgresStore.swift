@@ -202,6 +202,7 @@ package final class PostgresStore: PullSyncStore {
                 next_at bigint NOT NULL,
                 result text,
                 settled_at bigint,
+                uid_synced_at bigint NOT NULL,
                 PRIMARY KEY (ec_hash, source_domain)
             )
             """,
@@ -354,6 +355,37 @@ package final class PostgresStore: PullSyncStore {
         _ query: PostgresQuery,
         _ collect: @escaping @Sendable (PostgresRowSequence) async throws -> Row
     ) async throws -> Row {
+        try await onConnection { connection in try await Self.send(query, on: connection, collect) }
+    }
+
+    /// Runs `statements` as one transaction on one connection, within the operation timeout (as
+    /// ``run(_:_:)``), and collects the last one's rows. Each statement sees what was committed
+    /// before it started: a lock taken by the first is waited for before the next reads.
+    func transaction<Row: Sendable>(
+        _ statements: [PostgresQuery],
+        _ collect: @escaping @Sendable (PostgresRowSequence) async throws -> Row
+    ) async throws -> Row {
+        guard let last = statements.last else { throw PostgresStoreError("a transaction needs a statement") }
+        @Sendable func drain(_ rows: PostgresRowSequence) async throws { for try await _ in rows {} }
+        return try await onConnection { connection in
+            try await Self.send("BEGIN", on: connection, drain)
+            do {
+                for statement in statements.dropLast() { try await Self.send(statement, on: connection, drain) }
+                let rows = try await Self.send(last, on: connection, collect)
+                try await Self.send("COMMIT", on: connection, drain)
+                return rows
+            } catch {
+                // A closed connection rolls back on its own.
+                try? await Self.send("ROLLBACK", on: connection, drain)
+                throw error
+            }
+        }
+    }
+
+    /// Runs `body` on a pooled connection within the operation timeout (see ``run(_:_:)``).
+    private func onConnection<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
         statements.add(1, ordering: .relaxed)
         let client = self.client
         let timeout = operationTimeout
@@ -370,7 +402,7 @@ package final class PostgresStore: PullSyncStore {
                             // A lease granted just as the timeout fired is not used.
                             guard lease.hold(connection) else { throw CancellationError() }
                             defer { lease.release() }
-                            return try await Self.send(query, on: connection, collect)
+                            return try await body(connection)
                         }
                     } catch let error as PostgresStoreError where error.notSent && attempt < 3 {
                         attempt += 1
@@ -590,12 +622,19 @@ package final class PostgresStore: PullSyncStore {
             return
         }
         let kept = Snapshot(consent)
+        // The snapshot only if it is not older than the stored one (two requests of one page
+        // load may arrive in either order); the visit either way. An integer of ours, inlined.
+        let newer = "(consent_at IS NULL OR consent_at <= \(consent.seenAt.nanosecondsSinceEpoch))"
         try await run(
             """
             UPDATE pullsync_ecs SET seen_at = greatest(coalesce(seen_at, 0), \(at)),
-                consent_digest = \(kept.digest), consent_at = \(kept.at), consent_kept = \(kept.kept),
-                consent_tcf = \(kept.tcf), consent_gpp = \(kept.gpp), consent_gpp_sid = \(kept.sections),
-                consent_usp = \(kept.usp)
+                consent_digest = CASE WHEN \(unescaped: newer) THEN \(kept.digest) ELSE consent_digest END,
+                consent_kept = CASE WHEN \(unescaped: newer) THEN \(kept.kept) ELSE consent_kept END,
+                consent_tcf = CASE WHEN \(unescaped: newer) THEN \(kept.tcf) ELSE consent_tcf END,
+                consent_gpp = CASE WHEN \(unescaped: newer) THEN \(kept.gpp) ELSE consent_gpp END,
+                consent_gpp_sid = CASE WHEN \(unescaped: newer) THEN \(kept.sections) ELSE consent_gpp_sid END,
+                consent_usp = CASE WHEN \(unescaped: newer) THEN \(kept.usp) ELSE consent_usp END,
+                consent_at = CASE WHEN \(unescaped: newer) THEN \(kept.at) ELSE consent_at END
             WHERE ec_hash = \(ecHash) AND withdrawn_at IS NULL
             """
         ) { rows in for try await _ in rows {} }
@@ -639,21 +678,30 @@ package final class PostgresStore: PullSyncStore {
 
     package func forget(uidsSyncedBefore: Timestamp, ecsSeenBefore: Timestamp, limit: Int) async throws -> RetentionBatch {
         // Two statements: ECs first (their UIDs go with them, ON DELETE CASCADE), then UIDs.
-        let ecs = try await deleteBatch("pullsync_ecs", "seen_at", before: ecsSeenBefore, limit: limit)
+        // Not an EC with an opt-out still to be delivered.
+        let pending = "NOT EXISTS (SELECT 1 FROM pullsync_optouts o WHERE o.ec_hash = t.ec_hash AND o.result IS NULL)"
+        let ecs = try await deleteBatch("pullsync_ecs", "seen_at", before: ecsSeenBefore, limit: limit, unless: pending)
         let uids = try await deleteBatch("pullsync_uids", "synced_at", before: uidsSyncedBefore, limit: limit)
         return RetentionBatch(uids: uids, ecs: ecs)
     }
 
-    /// Deletes at most `limit` rows of `table` whose `column` is before `time`, found by the index
-    /// on it; returns how many. (Names are this file's constants, never input.)
-    private func deleteBatch(_ table: String, _ column: String, before time: Timestamp, limit: Int) async throws -> Int {
+    /// Deletes at most `limit` rows of `table` whose `column` is before `time` (and that meet
+    /// `condition` on `t`, the row), found by the index on it; returns how many. (Names and the
+    /// condition are this file's constants, never input.)
+    private func deleteBatch(
+        _ table: String,
+        _ column: String,
+        before time: Timestamp,
+        limit: Int,
+        unless condition: String = "true"
+    ) async throws -> Int {
         var binds = PostgresBindings()
         binds.append(time.nanosecondsSinceEpoch)
         binds.append(max(0, limit))
         let sql = """
             WITH gone AS (
                 DELETE FROM \(table)
-                WHERE ctid = ANY(ARRAY(SELECT ctid FROM \(table) WHERE \(column) < $1 LIMIT $2))
+                WHERE ctid = ANY(ARRAY(SELECT t.ctid FROM \(table) t WHERE t.\(column) < $1 AND \(condition) LIMIT $2))
                 RETURNING 1
             )
             SELECT count(*)::integer FROM gone
@@ -670,13 +718,16 @@ package final class PostgresStore: PullSyncStore {
     {
         guard !sourceDomains.isEmpty else { return [] }
         let at = now.nanosecondsSinceEpoch
-        // The root row is share-locked, as by a write: a withdrawal is ordered before or after.
-        return try await run(
-            """
+        // The root row locked first (as a withdrawal does): a write holding it commits its UID
+        // before the second statement reads which UIDs there are.
+        return try await transaction(
+            [
+                "SELECT 1 FROM pullsync_ecs WHERE ec_hash = \(ecHash) FOR UPDATE",
+                """
             WITH root AS (
                 SELECT ec_hash FROM pullsync_ecs WHERE ec_hash = \(ecHash) AND withdrawn_at IS NULL FOR SHARE
             ), had AS (
-                SELECT source_domain FROM pullsync_uids
+                SELECT source_domain, synced_at FROM pullsync_uids
                 WHERE ec_hash = \(ecHash) AND source_domain = ANY(\(sourceDomains)::text[]) AND uid IS NOT NULL
             ), marked AS (
                 INSERT INTO pullsync_uids (ec_hash, source_domain, uid, synced_at, expires_at, revoked_at)
@@ -688,14 +739,15 @@ package final class PostgresStore: PullSyncStore {
                 SET uid = NULL, expires_at = NULL, synced_at = excluded.synced_at, revoked_at = excluded.revoked_at
                 RETURNING source_domain
             ), queued AS (
-                INSERT INTO pullsync_optouts (ec_hash, source_domain, ec_id, enqueued_at, next_at)
-                SELECT \(ecHash), h.source_domain, e.ec_id, \(at), \(at)
+                INSERT INTO pullsync_optouts (ec_hash, source_domain, ec_id, enqueued_at, next_at, uid_synced_at)
+                SELECT \(ecHash), h.source_domain, e.ec_id, \(at), \(at), h.synced_at
                 FROM had h JOIN pullsync_ecs e ON e.ec_hash = \(ecHash)
                 WHERE h.source_domain = ANY(\(notifying)::text[]) AND EXISTS (SELECT 1 FROM marked)
-                ON CONFLICT (ec_hash, source_domain) DO NOTHING
+                \(unescaped: Self.requeueNewer)
             )
             SELECT ARRAY(SELECT source_domain FROM had WHERE EXISTS (SELECT 1 FROM marked))
-            """
+            """,
+            ]
         ) { rows in
             var forgotten: [String] = []
             for try await (domains) in rows.decode([String].self) { forgotten = domains }
@@ -705,8 +757,13 @@ package final class PostgresStore: PullSyncStore {
 
     package func withdraw(ecHash: String, at now: Timestamp, notifying: [String]) async throws -> Bool {
         let at = now.nanosecondsSinceEpoch
-        return try await run(
-            """
+        // First the root row's lock: a write holding it (FOR SHARE) commits its UID before the
+        // second statement reads the UIDs, which then forgets it and tells its partner. (In one
+        // statement, the UID table would be read as it was before the wait.)
+        return try await transaction(
+            [
+                "SELECT 1 FROM pullsync_ecs WHERE ec_hash = \(ecHash) FOR UPDATE",
+                """
             WITH marked AS (
                 UPDATE pullsync_ecs SET withdrawn_at = \(at),
                     consent_digest = NULL, consent_at = NULL, consent_kept = NULL, consent_tcf = NULL,
@@ -714,16 +771,17 @@ package final class PostgresStore: PullSyncStore {
                 WHERE ec_hash = \(ecHash) RETURNING ec_hash, ec_id
             ), queued AS (
                 -- The partners told: those with an opt-out endpoint whose UID the EC held.
-                INSERT INTO pullsync_optouts (ec_hash, source_domain, ec_id, enqueued_at, next_at)
-                SELECT m.ec_hash, u.source_domain, m.ec_id, \(at), \(at)
+                INSERT INTO pullsync_optouts (ec_hash, source_domain, ec_id, enqueued_at, next_at, uid_synced_at)
+                SELECT m.ec_hash, u.source_domain, m.ec_id, \(at), \(at), u.synced_at
                 FROM marked m JOIN pullsync_uids u ON u.ec_hash = m.ec_hash
                 WHERE u.uid IS NOT NULL AND u.source_domain = ANY(\(notifying)::text[])
-                ON CONFLICT (ec_hash, source_domain) DO NOTHING
+                \(unescaped: Self.requeueNewer)
             ), forgotten AS (
                 DELETE FROM pullsync_uids WHERE ec_hash IN (SELECT ec_hash FROM marked) RETURNING 1
             )
             SELECT (SELECT count(*) FROM marked)::integer, (SELECT count(*) FROM forgotten)::integer
-            """
+            """,
+            ]
         ) { rows in
             var known = false
             for try await (marked, _) in rows.decode((Int, Int).self) { known = marked > 0 }
@@ -732,6 +790,15 @@ package final class PostgresStore: PullSyncStore {
     }
 
     // MARK: OptOutOutbox
+
+    /// An opt-out already in the outbox stays as it is (pending, or settled about the same UID);
+    /// one settled about an older UID is queued again: the partner learned the EC anew since.
+    private static let requeueNewer = """
+        ON CONFLICT (ec_hash, source_domain) DO UPDATE SET
+            result = NULL, settled_at = NULL, attempts = 0, enqueued_at = excluded.enqueued_at,
+            next_at = excluded.next_at, uid_synced_at = excluded.uid_synced_at
+        WHERE pullsync_optouts.result IS NOT NULL AND pullsync_optouts.uid_synced_at < excluded.uid_synced_at
+        """
 
     package func claimOptOuts(at now: Timestamp, limit: Int, until claimedUntil: Timestamp) async throws -> [OptOutTask] {
         let at = now.nanosecondsSinceEpoch

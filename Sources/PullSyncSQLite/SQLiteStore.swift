@@ -177,6 +177,7 @@ package final class SQLiteStore: PullSyncStore {
                 next_at INTEGER NOT NULL,
                 result TEXT,
                 settled_at INTEGER,
+                uid_synced_at INTEGER NOT NULL,
                 PRIMARY KEY (ec_hash, source_domain)
             ) WITHOUT ROWID
             """,
@@ -341,16 +342,10 @@ package final class SQLiteStore: PullSyncStore {
             guard let row = root.first, row.column("withdrawn_at")?.isNull ?? true else { return [] }
             var forgotten: [String] = []
             for domain in sourceDomains {
-                let removed = try await connection.query(
-                    """
-                    SELECT 1 FROM pullsync_uids WHERE ec_hash = ?1 AND source_domain = ?2 AND uid IS NOT NULL
-                    """,
-                    [.text(ecHash), .text(domain)]
-                )
-                if !removed.isEmpty {
+                if let syncedAt = try await Self.uidSyncedAt(domain, ecHash: ecHash, on: connection) {
                     forgotten.append(domain)
                     if notifying.contains(domain) {
-                        try await Self.enqueueOptOut(domain, ecHash: ecHash, at: now, on: connection)
+                        try await Self.enqueueOptOut(domain, ecHash: ecHash, uidSyncedAt: syncedAt, at: now, on: connection)
                     }
                 }
                 _ = try await connection.query(
@@ -377,7 +372,7 @@ package final class SQLiteStore: PullSyncStore {
             _ = try await connection.query(
                 """
                 UPDATE pullsync_ecs SET (\(Self.consentColumns)) = (?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                WHERE ec_hash = ?1 AND withdrawn_at IS NULL
+                WHERE ec_hash = ?1 AND withdrawn_at IS NULL AND (consent_at IS NULL OR consent_at <= ?3)
                 """,
                 [.text(ecHash)] + Self.consentValues(consent)
             )
@@ -417,11 +412,14 @@ package final class SQLiteStore: PullSyncStore {
 
     package func forget(uidsSyncedBefore: Timestamp, ecsSeenBefore: Timestamp, limit: Int) async throws -> RetentionBatch {
         try await transaction { connection in
-            // ECs first: their UIDs go with them (ON DELETE CASCADE).
+            // ECs first: their UIDs go with them (ON DELETE CASCADE); not while an opt-out of
+            // theirs is still to be delivered.
             let ecs = try await connection.query(
                 """
                 DELETE FROM pullsync_ecs WHERE ec_hash IN (
-                    SELECT ec_hash FROM pullsync_ecs WHERE seen_at < ?1 LIMIT ?2
+                    SELECT e.ec_hash FROM pullsync_ecs e WHERE e.seen_at < ?1 AND NOT EXISTS (
+                        SELECT 1 FROM pullsync_optouts o WHERE o.ec_hash = e.ec_hash AND o.result IS NULL
+                    ) LIMIT ?2
                 ) RETURNING 1
                 """,
                 [.integer(Self.int(ecsSeenBefore)), .integer(max(0, limit))]
@@ -450,7 +448,8 @@ package final class SQLiteStore: PullSyncStore {
             )
             guard !known.isEmpty else { return false }
             for domain in notifying {
-                try await Self.enqueueOptOut(domain, ecHash: ecHash, at: now, onlyIfHeld: true, on: connection)
+                guard let syncedAt = try await Self.uidSyncedAt(domain, ecHash: ecHash, on: connection) else { continue }
+                try await Self.enqueueOptOut(domain, ecHash: ecHash, uidSyncedAt: syncedAt, at: now, on: connection)
             }
             _ = try await connection.query("DELETE FROM pullsync_uids WHERE ec_hash = ?1", [.text(ecHash)])
             return true
@@ -459,25 +458,35 @@ package final class SQLiteStore: PullSyncStore {
 
     // MARK: OptOutOutbox
 
-    /// Puts the opt-out of (`domain`, EC) in the outbox unless it is there (pending or settled);
-    /// with `onlyIfHeld`, only if the EC holds the partner's UID.
+    /// When the EC's UID of `domain` was learned; `nil` when it holds none.
+    private static func uidSyncedAt(_ domain: String, ecHash: String, on connection: SQLiteConnection) async throws
+        -> SQLiteInt64?
+    {
+        try await connection.query(
+            "SELECT synced_at FROM pullsync_uids WHERE ec_hash = ?1 AND source_domain = ?2 AND uid IS NOT NULL",
+            [.text(ecHash), .text(domain)]
+        ).first?.column("synced_at")?.integer.map { SQLiteInt64($0) }
+    }
+
+    /// Puts the opt-out of (`domain`, EC) in the outbox, about the UID learned at `uidSyncedAt`:
+    /// unless one is pending, or one was settled about that UID or a newer one.
     private static func enqueueOptOut(
         _ domain: String,
         ecHash: String,
+        uidSyncedAt: SQLiteInt64,
         at now: Timestamp,
-        onlyIfHeld: Bool = false,
         on connection: SQLiteConnection
     ) async throws {
-        let held =
-            onlyIfHeld
-            ? "AND EXISTS (SELECT 1 FROM pullsync_uids WHERE ec_hash = ?1 AND source_domain = ?2 AND uid IS NOT NULL)" : ""
         _ = try await connection.query(
             """
-            INSERT INTO pullsync_optouts (ec_hash, source_domain, ec_id, enqueued_at, next_at)
-            SELECT ec_hash, ?2, ec_id, ?3, ?3 FROM pullsync_ecs WHERE ec_hash = ?1 \(held)
-            ON CONFLICT (ec_hash, source_domain) DO NOTHING
+            INSERT INTO pullsync_optouts (ec_hash, source_domain, ec_id, enqueued_at, next_at, uid_synced_at)
+            SELECT ec_hash, ?2, ec_id, ?3, ?3, ?4 FROM pullsync_ecs WHERE ec_hash = ?1
+            ON CONFLICT (ec_hash, source_domain) DO UPDATE SET
+                result = NULL, settled_at = NULL, attempts = 0, enqueued_at = excluded.enqueued_at,
+                next_at = excluded.next_at, uid_synced_at = excluded.uid_synced_at
+            WHERE pullsync_optouts.result IS NOT NULL AND pullsync_optouts.uid_synced_at < excluded.uid_synced_at
             """,
-            [.text(ecHash), .text(domain), .integer(int(now))]
+            [.text(ecHash), .text(domain), .integer(int(now)), .integer(Int(uidSyncedAt))]
         )
     }
 

@@ -17,6 +17,8 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource, OptOut
         var task: OptOutTask
         var nextAt: Timestamp
         var result: String?
+        /// When the UID the partner is told about was learned.
+        var uidSyncedAt: Timestamp
     }
 
     package init(records: [ECRecord] = []) {
@@ -61,7 +63,7 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource, OptOut
     package func withdraw(ecHash: String, at now: Timestamp, notifying: [String]) async throws -> Bool {
         records.withLock { records in
             guard var record = records[ecHash] else { return false }
-            enqueueOptOuts(for: notifying.filter { record.partners[$0] != nil }, record: record, at: now)
+            enqueueOptOuts(for: notifying.compactMap { domain in record.partners[domain].map { (domain, $0) } }, record: record, at: now)
             record.withdrawn = true
             record.partners.removeAll()
             record.consentDigest = nil
@@ -77,8 +79,9 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource, OptOut
     {
         records.withLock { records in
             guard var record = records[ecHash], !record.withdrawn else { return [] }
-            let forgotten = sourceDomains.filter { record.partners.removeValue(forKey: $0) != nil }
-            enqueueOptOuts(for: forgotten.filter(notifying.contains), record: record, at: now)
+            let removed = sourceDomains.compactMap { domain in record.partners.removeValue(forKey: domain).map { (domain, $0) } }
+            let forgotten = removed.map(\.0)
+            enqueueOptOuts(for: removed.filter { notifying.contains($0.0) }, record: record, at: now)
             records[ecHash] = record
             revocations.withLock { revocations in
                 for domain in sourceDomains { revocations[ecHash, default: [:]][domain] = now }
@@ -91,7 +94,8 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource, OptOut
         records.withLock { records in
             guard var record = records[ecHash], !record.withdrawn else { return }
             record.seenAt = max(record.seenAt, now)
-            if let consent {
+            // The snapshot only if it is not older than the stored one.
+            if let consent, snapshots.withLock({ $0[ecHash].map { $0.seenAt <= consent.seenAt } ?? true }) {
                 record.consentDigest = consent.digest
                 snapshots.withLock { $0[ecHash] = consent }
             }
@@ -102,7 +106,10 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource, OptOut
     /// One batch of retention (see `PullSyncStore.forget(uidsSyncedBefore:ecsSeenBefore:limit:)`).
     package func forget(uidsSyncedBefore: Timestamp, ecsSeenBefore: Timestamp, limit: Int) -> RetentionBatch {
         records.withLock { records in
-            let idle = records.values.lazy.filter { $0.seenAt < ecsSeenBefore }.prefix(max(0, limit)).map(\.ecHash)
+            // Not an EC with an opt-out still to be delivered.
+            let owing = outbox.withLock { outbox in Set(outbox.filter { $0.value.values.contains { $0.result == nil } }.keys) }
+            let idle = records.values.lazy.filter { $0.seenAt < ecsSeenBefore && !owing.contains($0.ecHash) }
+                .prefix(max(0, limit)).map(\.ecHash)
             var batch = RetentionBatch(uids: 0, ecs: 0)
             for hash in Array(idle) {
                 records[hash] = nil
@@ -149,13 +156,24 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource, OptOut
 
     // MARK: OptOutOutbox
 
-    /// Adds a task per domain, unless the pair has one (pending or settled). Called under the records lock.
-    private func enqueueOptOuts(for domains: [String], record: ECRecord, at now: Timestamp) {
-        guard !domains.isEmpty else { return }
+    /// Adds a task per (domain, UID), unless the pair has one pending, or one settled about that
+    /// UID or a newer one. Called under the records lock.
+    private func enqueueOptOuts(for uids: [(String, PartnerUID)], record: ECRecord, at now: Timestamp) {
+        guard !uids.isEmpty else { return }
         outbox.withLock { outbox in
-            for domain in domains where outbox[record.ecHash]?[domain] == nil {
+            for (domain, uid) in uids {
+                if let existing = outbox[record.ecHash]?[domain],
+                    existing.result == nil || existing.uidSyncedAt >= uid.syncedAt
+                {
+                    continue
+                }
                 let task = OptOutTask(sourceDomain: domain, ecHash: record.ecHash, ecID: record.ecID, enqueuedAt: now)
-                outbox[record.ecHash, default: [:]][domain] = OutboxEntry(task: task, nextAt: now, result: nil)
+                outbox[record.ecHash, default: [:]][domain] = OutboxEntry(
+                    task: task,
+                    nextAt: now,
+                    result: nil,
+                    uidSyncedAt: uid.syncedAt
+                )
             }
         }
     }

@@ -71,7 +71,7 @@ struct OptOutOutboxTests {
         }
     }
 
-    @Test("A revocation queues the revoked partners with an endpoint whose UID was forgotten; once per pair, ever", arguments: StoreKind.available)
+    @Test("A revocation queues the revoked partners with an endpoint whose UID was forgotten; once per UID learned", arguments: StoreKind.available)
     func revocation(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
             let store = opened.store
@@ -87,13 +87,20 @@ struct OptOutOutboxTests {
             let due = try await Self.claim(store, at: t0 + .seconds(5))
             #expect(due.map(\.sourceDomain) == ["a.example"], "b.example has no endpoint; none.example had no UID")
             try await store.settleOptOut(try #require(due.first), .acknowledged, at: t0 + .seconds(6))
-            // Consent given again, a UID learned again, revoked again: the partner was told already.
+            // Revoked again with nothing to forget: nothing to tell.
+            _ = try await store.revoke(["a.example"], ecHash: ecHash(1), at: t0 + .seconds(7), notifying: ["a.example"])
+            #expect(try await store.pendingOptOuts() == 0)
+            // Consent given again and a UID learned again: the partner knows the EC anew, so
+            // revoking it again tells it again, once.
             try await Self.store(store, 1, ["a.example"], at: t0 + .seconds(10))
             _ = try await store.revoke(["a.example"], ecHash: ecHash(1), at: t0 + .seconds(20), notifying: ["a.example"])
-            #expect(try await store.pendingOptOuts() == 0)
-            #expect(try await Self.claim(store, at: t0 + .seconds(3_600)).isEmpty)
-            // Then a withdrawal: still nothing new for a.example.
-            try await Self.store(store, 1, ["a.example"], at: t0 + .seconds(25))
+            _ = try await store.revoke(["a.example"], ecHash: ecHash(1), at: t0 + .seconds(21), notifying: ["a.example"])
+            let again = try await Self.claim(store, at: t0 + .seconds(21))
+            #expect(again.map(\.sourceDomain) == ["a.example"])
+            #expect(again.first?.attempts == 0)
+            #expect(again.first?.enqueuedAt == t0 + .seconds(20))
+            try await store.settleOptOut(try #require(again.first), .acknowledged, at: t0 + .seconds(22))
+            // A withdrawal now: a.example holds no UID, so nothing new.
             _ = try await store.withdraw(ecHash: ecHash(1), at: t0 + .seconds(30), notifying: ["a.example"])
             #expect(try await store.pendingOptOuts() == 0)
         }
@@ -126,7 +133,7 @@ struct OptOutOutboxTests {
         }
     }
 
-    @Test("Retention deletes an idle EC's outbox rows with it", arguments: StoreKind.available)
+    @Test("Retention keeps an idle EC while an opt-out of its is pending, then deletes it with its outbox rows", arguments: StoreKind.available)
     func retention(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
             let store = opened.store
@@ -134,8 +141,34 @@ struct OptOutOutboxTests {
             try await Self.store(store, 1, ["a.example"])
             _ = try await store.withdraw(ecHash: ecHash(1), at: t0, notifying: ["a.example"])
             #expect(try await store.pendingOptOuts() == 1)
-            _ = try await store.forget(uidsSyncedBefore: t0, ecsSeenBefore: t0 + .seconds(1), limit: 10)
-            #expect(try await store.pendingOptOuts() == 0)
+            let kept = try await store.forget(uidsSyncedBefore: t0, ecsSeenBefore: t0 + .seconds(1), limit: 10)
+            #expect(kept.ecs == 0)
+            #expect(try await store.record(ecHash: ecHash(1)) != nil)
+            let task = try #require(try await Self.claim(store, at: t0 + .seconds(1)).first)
+            try await store.settleOptOut(task, .acknowledged, at: t0 + .seconds(1))
+            let deleted = try await store.forget(uidsSyncedBefore: t0, ecsSeenBefore: t0 + .seconds(1), limit: 10)
+            #expect(deleted.ecs == 1)
+            #expect(try await store.record(ecHash: ecHash(1)) == nil)
+            // The settled row went with it: the same EC created again and withdrawn tells again.
+            _ = try await store.createRoot(for: edgeCookie(1), at: t0 + .seconds(2))
+            try await Self.store(store, 1, ["a.example"], at: t0 + .seconds(2))
+            _ = try await store.withdraw(ecHash: ecHash(1), at: t0 + .seconds(3), notifying: ["a.example"])
+            #expect(try await store.pendingOptOuts() == 1)
+        }
+    }
+
+    @Test("An older consent snapshot never replaces a newer one", arguments: StoreKind.available)
+    func olderSnapshot(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let store = opened.store
+            _ = try await store.createRoot(for: edgeCookie(1), at: t0)
+            let newer = ConsentSnapshot(ConsentStrings(usPrivacy: "1NNN"), seenAt: t0 + .seconds(20))
+            let older = ConsentSnapshot(ConsentStrings(usPrivacy: "1YNN"), seenAt: t0 + .seconds(10))
+            try await store.markSeen(ecHash: ecHash(1), at: t0 + .seconds(20), consent: newer)
+            try await store.markSeen(ecHash: ecHash(1), at: t0 + .seconds(10), consent: older)
+            #expect(try await store.record(ecHash: ecHash(1))?.consentDigest == newer.digest)
+            let query = BackfillQuery(sourceDomain: "a.example", ttl: .seconds(1), now: t0 + .seconds(30))
+            #expect(try await store.backfillCandidates(query, after: nil, limit: 1).first?.consent == newer)
         }
     }
 }

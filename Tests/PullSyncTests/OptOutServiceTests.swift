@@ -132,6 +132,22 @@ import Testing
         #expect(try await setup.store.pendingOptOuts() == 0)
     }
 
+    @Test("A task for a partner this node knows no endpoint for is tried again, not abandoned")
+    func unknownPartner() async throws {
+        let setup = try Setup(delivery: OptOutDelivery(backoff: .seconds(2), maxAge: .seconds(60)))
+        let ec = EdgeCookie(unchecked: TestPartners.edgeCookie(1))
+        _ = try await setup.store.createRoot(for: ec, at: setup.clock.now())
+        let uid = PartnerUID(uid: "u", syncedAt: setup.clock.now())
+        _ = try await setup.store.write([UIDWrite(sourceDomain: "gone.example", value: uid, expected: nil)], ecHash: ec.hashString)
+        // Queued by a node whose manifests had the partner (this one's don't).
+        _ = try await setup.store.withdraw(ecHash: ec.hashString, at: setup.clock.now(), notifying: ["gone.example"])
+        #expect(await setup.service.deliverDue().results == ["retry": 1])
+        #expect(try await setup.store.pendingOptOuts() == 1)
+        setup.clock.advance(by: .seconds(61))
+        #expect(await setup.service.deliverDue().results == ["expired": 1])
+        #expect(setup.transport.requests.isEmpty)
+    }
+
     @Test("A task tried past its maximum age is abandoned as expired")
     func expires() async throws {
         let setup = try Setup(delivery: OptOutDelivery(backoff: .seconds(2), maxAge: .seconds(10)))
