@@ -116,7 +116,8 @@ public protocol IdentityGraph: Sendable {
 
     /// Marks the EC withdrawn and forgets its partner UIDs and consent snapshot; in the same step,
     /// puts an ``OptOutTask`` in the store's outbox for each of `notifying` (source domains of
-    /// partners with an opt-out endpoint) whose UID the EC held, unless one is there already.
+    /// partners with an opt-out endpoint) whose UID the EC held, unless one is pending or was
+    /// settled about that UID or a newer one.
     /// Returns whether the EC was known.
     @discardableResult
     func withdraw(ecHash: String, at now: Timestamp, notifying: [String]) async throws -> Bool
@@ -126,7 +127,8 @@ public protocol IdentityGraph: Sendable {
     /// (``WriteResult/revoked``) while one planned after it (consent given again) stores as
     /// usual. Nothing happens for an unknown or withdrawn EC. Returns the domains whose UID was
     /// forgotten, in one round trip; for each of them also in `notifying`, an ``OptOutTask`` is
-    /// put in the store's outbox in the same step, unless one is there already.
+    /// put in the store's outbox in the same step (unless one is pending or was settled about that
+    /// UID or a newer one).
     @discardableResult
     func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp, notifying: [String]) async throws
         -> [String]

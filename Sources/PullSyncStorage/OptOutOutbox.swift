@@ -4,8 +4,10 @@ public import PullSyncKernel
 /// ``IdentityGraph/withdraw(ecHash:at:notifying:)`` and ``IdentityGraph/revoke(_:ecHash:at:notifying:)``
 /// fill in the same step as the change they follow. `OptOutService` delivers it.
 ///
-/// A (partner, EC) pair is in it at most once, ever: once acknowledged or given up, it stays
-/// settled (until the EC itself is deleted by retention), so the partner is never told twice.
+/// A (partner, EC) pair is in it at most once: once acknowledged or given up, it stays settled for
+/// the UID it was about, so the partner is not told twice about one UID. Only a UID learned after
+/// that (consent given again) queues it again. Retention keeps an EC while one of its tasks is
+/// pending, and deletes the settled ones with the EC.
 public protocol OptOutOutbox: Sendable {
     /// Claims up to `limit` unsettled tasks whose next attempt is due at `now`, the longest-waiting
     /// first: each is not due again before `claimedUntil` (unless its attempt is settled first), so
@@ -22,9 +24,9 @@ public protocol OptOutOutbox: Sendable {
 
 /// What an attempt at an ``OptOutTask`` leaves in the outbox.
 public enum OptOutSettlement: Sendable, Hashable {
-    /// The partner acknowledged it: never sent again.
+    /// The partner acknowledged it: not sent again.
     case acknowledged
-    /// It can't succeed, or it was tried for too long: never sent again.
+    /// It can't succeed, or it was tried for too long: not sent again.
     case abandoned
     /// Try again at this time.
     case retry(at: Timestamp)
