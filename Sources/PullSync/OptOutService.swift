@@ -141,7 +141,7 @@ public final class OptOutService: Service, Sendable {
         }
         let waiting = unrecorded.withLock { Set($0.keys.map { TaskKey($0) }) }
         let tasks = due.filter { !waiting.contains(TaskKey($0)) }
-        await withTaskGroup(of: (OptOutTask, String).self) { group in
+        let unsent = await withTaskGroup(of: (OptOutTask, String).self) { group in
             var queue = tasks[...]
             var running = 0
             func startNext() -> Bool {
@@ -154,7 +154,10 @@ public final class OptOutService: Service, Sendable {
                 pass.results[result, default: 0] += 1
                 _ = startNext()
             }
+            return Array(queue)
         }
+        // Shutting down: what was claimed but not sent is due again at once (for the next start).
+        for task in unsent { await record(task, .retry(at: now)) }
         if let count = try? await store.pendingOptOuts() { pending.record(count) }
         return pass
     }

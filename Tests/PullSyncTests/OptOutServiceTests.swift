@@ -256,6 +256,29 @@ import Testing
         #expect(try await store.pendingOptOuts() == 1)
     }
 
+    @Test("Graceful shutdown mid-pass: the call in flight ends and is recorded; what was claimed but not sent is due again at once")
+    func shutdownMidPass() async throws {
+        let setup = try Setup(delivery: OptOutDelivery(concurrency: 1))
+        try await setup.seed(1)
+        try await setup.seed(2)
+        let gate = TestGate()
+        setup.transport.script(Self.optOutHost, ScriptedTransport.Reply.status(200).held(by: gate))
+        for n in 1...2 {
+            _ = await setup.kernel.withdrawDenied(EdgeCookie(unchecked: TestPartners.edgeCookie(n)), issuedHere: false)
+        }
+        await testGracefulShutdown { trigger in
+            async let pass = setup.service.deliverDue()
+            #expect(await setup.transport.started(1))
+            trigger.triggerGracefulShutdown()
+            gate.open()
+            #expect(await pass.results == ["acknowledged": 1])
+        }
+        #expect(setup.optOutCalls.count == 1)
+        #expect(try await setup.store.pendingOptOuts() == 1)
+        let now = setup.clock.now()
+        #expect(try await setup.store.claimOptOuts(at: now, limit: 10, until: now + .seconds(1)).count == 1)
+    }
+
     @Test func gracefulShutdownEndsTheService() async throws {
         let setup = try Setup(delivery: OptOutDelivery(interval: .seconds(3600)))
         await testGracefulShutdown { trigger in
