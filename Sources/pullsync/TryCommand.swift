@@ -79,31 +79,37 @@ struct TryCommand: AsyncParsableCommand {
             transport: transport,
             consent: IABConsentRules()
         )
-        if optout {
-            let started = ContinuousClock.now
-            let sent: (request: PullRequest, status: Int?, attempt: OptOutAttempt)?
+        /// Sends once, then closes the transport whatever happened; an adapter error names the partner.
+        func sendOnce<T: Sendable>(_ send: () async throws(AdapterError) -> T) async throws -> T {
+            let sent: Result<T, AdapterError>
             do {
-                sent = try await kernel.probeOptOut(partnerID: partner, edgeCookie: edgeCookie)
+                sent = .success(try await send())
             } catch {
-                await transport.shutdown()
-                throw ValidationError("partner '\(partner)': \(error.message)")
+                sent = .failure(error)
             }
             await transport.shutdown()
-            guard let sent else { throw ValidationError("partner '\(partner)' has no opt-out endpoint (optout: in its manifest)") }
-            let report = TryReport(optOut: sent, partnerID: partner, elapsed: ContinuousClock.now - started)
-            print(json ? try report.jsonString() : report.text)
-            return
+            switch sent {
+            case .success(let value): return value
+            case .failure(let error): throw ValidationError("partner '\(partner)': \(error.message)")
+            }
         }
-        let result: ProbeResult?
-        do {
-            result = try await kernel.probe(partnerID: partner, edgeCookie: edgeCookie)
-        } catch {
-            await transport.shutdown()
-            throw ValidationError("partner '\(partner)': \(error.message)")
+        let report: TryReport
+        if optout {
+            let started = ContinuousClock.now
+            guard let sent = try await sendOnce({ () throws(AdapterError) in
+                try await kernel.probeOptOut(partnerID: partner, edgeCookie: edgeCookie)
+            }) else {
+                throw ValidationError("partner '\(partner)' has no opt-out endpoint (optout: in its manifest)")
+            }
+            report = TryReport(optOut: sent, partnerID: partner, elapsed: ContinuousClock.now - started)
+        } else {
+            guard let result = try await sendOnce({ () throws(AdapterError) in
+                try await kernel.probe(partnerID: partner, edgeCookie: edgeCookie)
+            }) else {
+                throw ValidationError("no partner '\(partner)'")
+            }
+            report = TryReport(result)
         }
-        await transport.shutdown()
-        guard let result else { throw ValidationError("no partner '\(partner)'") }
-        let report = TryReport(result)
         print(json ? try report.jsonString() : report.text)
     }
 

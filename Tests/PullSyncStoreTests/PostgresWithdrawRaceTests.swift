@@ -19,7 +19,7 @@ struct PostgresWithdrawRaceTests {
             let hash = ecHash(1)
             // A write in progress, as the store's own write does it: the root row share-locked,
             // the UID inserted, not committed yet.
-            let writer = try await Self.connect(opened.url)
+            let writer = try await connectPostgres(opened.url, id: 2)
             let writerPID = try await Self.count(writer, "SELECT pg_backend_pid()")
             try await Self.run(writer, "BEGIN")
             try await Self.run(writer, "SELECT 1 FROM pullsync_ecs WHERE ec_hash = '\(hash)' FOR SHARE")
@@ -38,7 +38,7 @@ struct PostgresWithdrawRaceTests {
                 return forgotten == ["a.example"]
             }()
             // The operation is waiting for the writer's lock; then the write commits.
-            let observer = try await Self.connect(opened.url)
+            let observer = try await connectPostgres(opened.url, id: 3)
             #expect(
                 await eventually {
                     let blocked = try? await Self.count(
@@ -56,24 +56,6 @@ struct PostgresWithdrawRaceTests {
             try await writer.close()
             try await observer.close()
         }
-    }
-
-    static func connect(_ url: String) async throws -> PostgresConnection {
-        let parsed = try PostgresStoreURL(parsing: url)
-        let connection = try await PostgresConnection.connect(
-            configuration: PostgresConnection.Configuration(
-                host: parsed.host,
-                port: parsed.port,
-                username: parsed.username,
-                password: parsed.password,
-                database: parsed.database,
-                tls: .disable
-            ),
-            id: 2,
-            logger: Logger(label: "race-test", factory: { _ in SwiftLogNoOpLogHandler() })
-        )
-        try await run(connection, "SET search_path TO \(parsed.schema)")
-        return connection
     }
 
     static func run(_ connection: PostgresConnection, _ sql: String) async throws {

@@ -157,9 +157,8 @@ func sqlite3(_ path: String, _ sql: String) async throws -> Int? {
     return rows.first?.columns.first?.data.integer
 }
 
-/// Runs statements on the PostgreSQL schema `url` names, outside the store; the first column
-/// of the last statement's first row, as an integer.
-func postgres(_ url: String, _ statements: [String]) async throws -> Int? {
+/// A connection of its own to the PostgreSQL schema `url` names, outside the store.
+func connectPostgres(_ url: String, id: Int = 1) async throws -> PostgresConnection {
     let parsed = try PostgresStoreURL(parsing: url)
     let connection = try await PostgresConnection.connect(
         configuration: PostgresConnection.Configuration(
@@ -170,14 +169,26 @@ func postgres(_ url: String, _ statements: [String]) async throws -> Int? {
             database: parsed.database,
             tls: .disable
         ),
-        id: 1,
-        logger: Logger(label: "schema-test")
+        id: id,
+        logger: Logger(label: "schema-test", factory: { _ in SwiftLogNoOpLogHandler() })
     )
     do {
         try await connection.query(
             PostgresQuery(unsafeSQL: "SET search_path TO \(parsed.schema)"),
             logger: connection.logger
         )
+    } catch {
+        try? await connection.close()
+        throw error
+    }
+    return connection
+}
+
+/// Runs statements on the PostgreSQL schema `url` names, outside the store; the first column
+/// of the last statement's first row, as an integer.
+func postgres(_ url: String, _ statements: [String]) async throws -> Int? {
+    let connection = try await connectPostgres(url)
+    do {
         var result: Int?
         for statement in statements {
             result = nil
