@@ -38,15 +38,34 @@ struct Options {
 }
 
 /// Counts every store operation: each is one round trip (one statement in PostgreSQL, one
-/// transaction in SQLite).
-final class CountingStore: IdentityGraph, RateLimiter {
-    let graph: any IdentityGraph
-    let limiter: any RateLimiter
+/// transaction in SQLite). It combines steps as the store it wraps does (every shipped store).
+final class CountingStore: CombinedStore {
+    let graph: any CombinedStore
+    var limiter: any CombinedStore { graph }
     let operations = Atomic<Int>(0)
 
-    init(_ store: any PullSyncStore) {
-        graph = store
-        limiter = store
+    init(_ store: any PullSyncStore) throws {
+        guard let combined = store as? any CombinedStore else {
+            throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: "the store combines no steps"])
+        }
+        graph = combined
+    }
+
+    func createRoot(
+        for edgeCookie: EdgeCookie,
+        at now: Timestamp,
+        consent: ConsentSnapshot?,
+        admitting requests: [RateLimitRequest],
+        lease: CallLease?
+    ) async throws -> (record: ECRecord, admissions: [LeasedAdmission]?) {
+        counted()
+        return try await graph.createRoot(for: edgeCookie, at: now, consent: consent, admitting: requests, lease: lease)
+    }
+    func write(_ writes: [UIDWrite], ecHash: String, releasing leaseKeys: [String], holder: String) async throws
+        -> [WriteResult]
+    {
+        counted()
+        return try await graph.write(writes, ecHash: ecHash, releasing: leaseKeys, holder: holder)
     }
 
     private func counted() { operations.add(1, ordering: .relaxed) }
@@ -106,7 +125,10 @@ struct Phase {
     var seconds: Double { Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18 }
 }
 
-func run(_ options: Options, kernel: PullKernel, counter: CountingStore, ecs: Range<Int>) async -> Phase {
+/// Every EC of `ecs` once; `issued`: as a new browser's first page view (the EC issued on it).
+func run(_ options: Options, kernel: PullKernel, counter: CountingStore, ecs: Range<Int>, issued: Bool = false) async
+    -> Phase
+{
     let before = counter.operations.load(ordering: .relaxed)
     let started = ContinuousClock.now
     let pulls = await withTaskGroup(of: Int.self) { group in
@@ -119,6 +141,7 @@ func run(_ options: Options, kernel: PullKernel, counter: CountingStore, ecs: Ra
                 let request = OrganicRequest(
                     path: "/article",
                     edgeCookie: TestPartners.edgeCookie(n),
+                    ecIssuedOnThisRequest: issued,
                     consent: .granted
                 )
                 return await kernel.process(request).results.count { $0.write == .stored }
@@ -158,14 +181,14 @@ if let postgres = options.postgres {
 }
 print("store benchmark: \(options.ecs) ECs, \(options.partners) partners, \(options.concurrency) requests at a time")
 print(
-    "| store | round trips per request (all need a call) | (all fresh) | pulls/s | ratio to memory | fresh requests/s | ratio to memory |"
+    "| store | round trips per request (all need a call) | (new EC) | (all fresh) | pulls/s | ratio to memory | fresh requests/s | ratio to memory |"
 )
-print("|---|---|---|---|---|---|---|")
+print("|---|---|---|---|---|---|---|---|")
 var baseline: (pulls: Double, fresh: Double)?
 for (name, url) in stores {
     let store = try await StoreURL.open(url, drivers: [.memory, .sqlite, .postgres], logger: logger)
-    let (sync, fresh) = try await store.whileRunning {
-        let counter = CountingStore(store)
+    let (sync, fresh, new) = try await store.whileRunning {
+        let counter = try CountingStore(store)
         let kernel = PullKernel(
             registry: try PartnerRegistry((0..<options.partners).map { TestPartners.partner("p\($0)") }),
             configuration: PullSyncConfiguration(perRequestConcurrency: options.partners),
@@ -183,16 +206,18 @@ for (name, url) in stores {
         }
         let sync = await run(options, kernel: kernel, counter: counter, ecs: 0..<options.ecs)
         let fresh = await run(options, kernel: kernel, counter: counter, ecs: 0..<options.ecs)
-        return (sync, fresh)
+        let new = await run(options, kernel: kernel, counter: counter, ecs: options.ecs..<(2 * options.ecs), issued: true)
+        return (sync, fresh, new)
     }
-    guard sync.pulls == options.ecs * options.partners else {
-        print("error: \(name) stored \(sync.pulls) UIDs, expected \(options.ecs * options.partners)")
+    guard sync.pulls == options.ecs * options.partners, new.pulls == sync.pulls else {
+        print("error: \(name) stored \(sync.pulls) and \(new.pulls) UIDs, expected \(options.ecs * options.partners)")
         exit(1)
     }
     let base = baseline ?? (sync.pullsPerSecond, fresh.requestsPerSecond)
     baseline = base
     print(
-        "| \(name) | \(String(format: "%.2f", sync.perRequest)) | \(String(format: "%.2f", fresh.perRequest)) | "
+        "| \(name) | \(String(format: "%.2f", sync.perRequest)) | \(String(format: "%.2f", new.perRequest)) | "
+            + "\(String(format: "%.2f", fresh.perRequest)) | "
             + "\(Int(sync.pullsPerSecond)) | \(String(format: "%.3f", sync.pullsPerSecond / base.pulls)) | "
             + "\(Int(fresh.requestsPerSecond)) | \(String(format: "%.3f", fresh.requestsPerSecond / base.fresh)) |"
     )

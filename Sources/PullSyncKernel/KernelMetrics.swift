@@ -102,6 +102,8 @@ package enum StoreOperation: String, Sendable, CaseIterable {
     case lookup
     /// An issued EC's root entry created.
     case createRoot = "create_root"
+    /// An issued EC's root entry created and its first calls counted, in one round trip.
+    case createRootAdmit = "create_root_admit"
     /// A batch of calls counted in the rate limiter (with their leases, in a shared store).
     case admit
     /// A shared budget's token taken before a call is sent.

@@ -15,6 +15,10 @@ public final class PullKernel: Sendable {
     public let configuration: PullSyncConfiguration
     let graph: any IdentityGraph
     let rateLimiter: any RateLimiter
+    /// The graph, when it is also the rate limiter and can combine their steps (see
+    /// ``CombinedStore``): a new EC's root entry and first admissions then take one round trip,
+    /// and a UID write gives its call's lease back.
+    let combined: (any CombinedStore)?
     let transport: any PullTransport
     /// The consent rules it applies.
     package let consent: any ConsentRules
@@ -105,6 +109,11 @@ public final class PullKernel: Sendable {
         self.configuration = configuration
         self.graph = graph
         self.rateLimiter = rateLimiter
+        if let store = graph as? any CombinedStore, let limiter = rateLimiter as? any CombinedStore, store === limiter {
+            combined = store
+        } else {
+            combined = nil
+        }
         self.transport = transport
         self.consent = consent
         self.clock = clock
@@ -385,22 +394,29 @@ public final class PullKernel: Sendable {
             return results
         }
         if rateLimiter.sharesLeases {
-            // Every call of the request has ended: its leases go back in one round trip. (A
-            // fast partner's lease outlives its call by the slow partners' time; its UID is
-            // fresh by then, so nobody else would call it anyway.)
-            let keys = plan.calls.map { RateLimitRequest.pullKey(partnerID: $0.partnerID, ecHash: ecHash) }
-            do {
-                metrics.roundTrip(.release)
-                try await rateLimiter.releaseLeases(keys, holder: leaseHolder)
-            } catch {
-                storeWarnings.release.warning(
-                    "releasing call leases failed; they lapse on their own",
-                    metadata: ["error": "\(error)"],
-                    to: logger
-                )
-            }
+            // Every call of the request has ended: the leases not given back with a UID write go
+            // back in one round trip. (A fast partner's lease may outlive its call by the slow
+            // partners' time; its call failed, so its circuit and the rate limit still apply.)
+            let released = writer.releasesLeases ? Set(results.lazy.filter { $0.write != nil }.map(\.partnerID)) : []
+            let keys = plan.calls.lazy.filter { !released.contains($0.partnerID) }
+                .map { RateLimitRequest.pullKey(partnerID: $0.partnerID, ecHash: ecHash) }
+            if !keys.isEmpty { await releaseLeases(Array(keys)) }
         }
         return results
+    }
+
+    /// Gives back this kernel's leases on `keys`; they lapse on their own if that fails.
+    private func releaseLeases(_ keys: [String]) async {
+        do {
+            metrics.roundTrip(.release)
+            try await rateLimiter.releaseLeases(keys, holder: leaseHolder)
+        } catch {
+            storeWarnings.release.warning(
+                "releasing call leases failed; they lapse on their own",
+                metadata: ["error": "\(error)"],
+                to: logger
+            )
+        }
     }
 
     /// The budget checked again when the call is about to go, against the times calls were
@@ -443,7 +459,10 @@ public final class PullKernel: Sendable {
 
     /// One request's UID writes go through one batcher.
     private func makeWriter(ecHash: String) -> WriteBatcher {
-        WriteBatcher(graph: graph, ecHash: ecHash, metrics: metrics, logger: logger) { [storeWarnings, logger] error in
+        // Leases go back with the writes when the store keeps both (one round trip fewer).
+        let releasing = combined.flatMap { $0.sharesLeases ? ($0, leaseHolder) : nil }
+        return WriteBatcher(graph: graph, releasing: releasing, ecHash: ecHash, metrics: metrics, logger: logger) {
+            [storeWarnings, logger] error in
             storeWarnings.write.warning("identity graph write failed", metadata: ["error": "\(error)"], to: logger)
         }
     }
@@ -491,11 +510,14 @@ public final class PullKernel: Sendable {
         if case .uid(let uid, let expiresAt) = outcome {
             let value = PartnerUID(uid: uid, syncedAt: now, expiresAt: expiresAt)
             write = await writer.write(
-                UIDWrite(
-                    sourceDomain: partner.sourceDomain,
-                    value: value,
-                    expected: call.expected,
-                    plannedAt: call.context.now
+                WriteBatcher.Write(
+                    write: UIDWrite(
+                        sourceDomain: partner.sourceDomain,
+                        value: value,
+                        expected: call.expected,
+                        plannedAt: call.context.now
+                    ),
+                    leaseKey: writer.releasesLeases ? RateLimitRequest.pullKey(partnerID: partner.id, ecHash: ecHash) : nil
                 )
             )
             running.metrics.write(write)

@@ -78,20 +78,11 @@ struct Committing: PlanningMode {
     func admitRateLimits(_ batch: [PlannedCall], ecHash: Substring, now: Timestamp, kernel: PullKernel) async throws
         -> [LeasedAdmission]
     {
-        let requests = batch.map { call in
-            RateLimitRequest(
-                key: RateLimitRequest.pullKey(partnerID: call.partnerID, ecHash: ecHash),
-                policy: call.partner.definition.policy.rateLimit
-            )
-        }
+        let requests = kernel.rateLimitRequests(batch, ecHash: ecHash)
         let admitted: [LeasedAdmission]
         kernel.metrics.roundTrip(.admit)
         if kernel.rateLimiter.sharesLeases {
-            // Long enough for the slowest call of the batch and its write; a node that dies
-            // mid-call holds the pair no longer than this.
-            let longest = batch.map(\.partner.definition.policy.timeout).max() ?? .zero
-            let lease = CallLease(holder: kernel.leaseHolder, expiresAt: now + longest + kernel.configuration.leaseMargin)
-            admitted = try await kernel.rateLimiter.admit(requests, lease: lease, at: now)
+            admitted = try await kernel.rateLimiter.admit(requests, lease: kernel.lease(for: batch, now: now), at: now)
         } else {
             admitted = try await kernel.rateLimiter.acquire(requests, at: now).map { $0 ? .admitted : .rateLimited }
         }
@@ -204,36 +195,68 @@ extension PullKernel {
             return skipAll(denial.reason, edgeCookie: edgeCookie, mode: mode)
         }
         let now = clock.now()
+        let signals = request.fromBrowser ? request.consentStrings : nil
+
+        // An EC issued on this request has no UID yet, so its decisions need no lookup: its root
+        // entry is created in the round trip that counts its first calls.
+        if request.ecIssuedOnThisRequest, !mode.isExplaining, combined != nil {
+            let empty = ECRecord(ecHash: edgeCookie.hashString, ecID: edgeCookie.value, createdAt: now)
+            let newRoot = NewRoot(snapshot: signals.map { ConsentSnapshot($0, seenAt: now) })
+            if let plan = await planCalls(request, edgeCookie, empty, consent, now, newRoot: newRoot, mode: mode) {
+                return plan
+            }
+        }
 
         let record: ECRecord?
         do {
             record = try await mode.lookUp(
                 edgeCookie,
                 issued: request.ecIssuedOnThisRequest,
-                signals: request.fromBrowser ? request.consentStrings : nil,
+                signals: signals,
                 now: now,
                 kernel: self
             )
         } catch {
-            storeWarnings.lookup.warning(
-                "identity graph lookup failed; skipping pull sync",
-                metadata: ["error": "\(error)"],
-                to: logger
-            )
+            warnLookupFailed(error)
             return skipAll(.storeUnavailable, edgeCookie: edgeCookie, mode: mode)
         }
         guard let record else { return skipAll(.unknownEC, edgeCookie: edgeCookie, mode: mode) }
         if record.withdrawn { return skipAll(.consent, edgeCookie: edgeCookie, mode: mode) }
+        // Without a new root to create, deciding always ends in a plan.
+        return await planCalls(request, edgeCookie, record, consent, now, newRoot: nil, mode: mode)!
+    }
 
-        var decisions: [PartnerDecision] = []
+    /// An issued EC's root entry, still to be created with the first batch's admission.
+    private struct NewRoot {
+        var snapshot: ConsentSnapshot?
+    }
+
+    private func warnLookupFailed(_ error: any Error) {
+        storeWarnings.lookup.warning(
+            "identity graph lookup failed; skipping pull sync",
+            metadata: ["error": "\(error)"],
+            to: logger
+        )
+    }
+
+    /// The decisions for `record`. With `newRoot`, the record is an issued EC's, not stored yet:
+    /// its root entry is created with the first batch's admission (``CombinedStore``). `nil`
+    /// when that can't be done (nothing to admit, a revocation to make first, or the entry was
+    /// already there): nothing was then taken, counted or stored, and the caller decides again
+    /// after a lookup.
+    private func planCalls<Mode: PlanningMode>(
+        _ request: OrganicRequest,
+        _ edgeCookie: EdgeCookie,
+        _ record: ECRecord,
+        _ consent: any PartnerConsentRules,
+        _ now: Timestamp,
+        newRoot: NewRoot?,
+        mode: Mode
+    ) async -> RequestPlan? {
+        // Counted once the plan stands: a new root's attempt may be given up and decided again.
+        var decided: [(partner: RunningPartner, decision: Decision)] = []
         func decide(_ partner: RunningPartner, _ decision: Decision) {
-            decisions.append(PartnerDecision(partnerID: partner.id, decision: decision))
-            mode.count(decision, for: partner)
-        }
-        if mode.isExplaining {
-            for index in registry.partners.indices where !registry.isEnabled(index) {
-                decisions.append(PartnerDecision(partnerID: registry.partners[index].id, decision: .skip(.disabled)))
-            }
+            decided.append((partner, decision))
         }
         var candidates: [RunningPartner] = []
         // Until when nothing here can change, if every partner is fresh or refused by this
@@ -267,6 +290,7 @@ extension PullKernel {
                 candidates.append(partner)
             }
         }
+        if newRoot != nil, candidates.isEmpty || !revoking.isEmpty { return nil }
         if !revoking.isEmpty { await mode.revoke(revoking, ecHash: record.ecHash, now: now, kernel: self) }
         if candidates.isEmpty, !mode.isExplaining, let until = quietUntil,
             let consent = FreshECMemo.consent(of: request)
@@ -279,6 +303,7 @@ extension PullKernel {
             candidates.swapAt(position, random.next(below: position + 1))
         }
 
+        var newRoot = newRoot
         var calls: [PlannedCall] = []
         var remaining = candidates[...]
         let cap = configuration.maxCallsPerRequest ?? Int.max
@@ -330,10 +355,28 @@ extension PullKernel {
                     )
                 )
             }
-            if batch.isEmpty { break }
-            let admitted: [LeasedAdmission]
+            if batch.isEmpty {
+                if newRoot != nil { return nil }
+                break
+            }
+            var admitted: [LeasedAdmission]
             do {
-                admitted = try await mode.admitRateLimits(batch, ecHash: edgeCookie.hash, now: now, kernel: self)
+                if let root = newRoot {
+                    newRoot = nil
+                    guard let counted = try await createRoot(edgeCookie, root, admitting: batch, now: now) else {
+                        // The entry was there already (a withdrawal got there first): decide
+                        // again from it.
+                        for call in batch { mode.release(call.partner, ecHash: edgeCookie.hash, probe: call.isProbe, kernel: self) }
+                        return nil
+                    }
+                    admitted = counted
+                } else {
+                    admitted = try await mode.admitRateLimits(batch, ecHash: edgeCookie.hash, now: now, kernel: self)
+                }
+            } catch let error as NewRootFailed {
+                for call in batch { mode.release(call.partner, ecHash: edgeCookie.hash, probe: call.isProbe, kernel: self) }
+                warnLookupFailed(error.underlying)
+                return skipAll(.storeUnavailable, edgeCookie: edgeCookie, mode: mode)
             } catch {
                 storeWarnings.rateLimiter.warning(
                     "rate limiter failed; skipping pull sync",
@@ -361,9 +404,68 @@ extension PullKernel {
             }
         }
         for partner in remaining { decide(partner, .skip(.deferred)) }
+
+        var decisions: [PartnerDecision] = []
+        decisions.reserveCapacity(decided.count)
+        if mode.isExplaining {
+            for index in registry.partners.indices where !registry.isEnabled(index) {
+                decisions.append(PartnerDecision(partnerID: registry.partners[index].id, decision: .skip(.disabled)))
+            }
+        }
+        for (partner, decision) in decided {
+            decisions.append(PartnerDecision(partnerID: partner.id, decision: decision))
+            mode.count(decision, for: partner)
+        }
         var plan = RequestPlan(edgeCookie: edgeCookie, decisions: decisions, calls: calls)
         plan.revoked = revoking.map(\.id)
         return plan
+    }
+
+    /// Creates an issued EC's root entry and counts `batch` in one round trip; `nil` when the
+    /// entry was already there (nothing counted). A failure is a ``NewRootFailed``: the entry may
+    /// not exist, so the request is skipped as for a failed lookup.
+    private func createRoot(
+        _ edgeCookie: EdgeCookie,
+        _ root: NewRoot,
+        admitting batch: [PlannedCall],
+        now: Timestamp
+    ) async throws(NewRootFailed) -> [LeasedAdmission]? {
+        guard let combined else { return nil }
+        let requests = rateLimitRequests(batch, ecHash: edgeCookie.hash)
+        do {
+            metrics.roundTrip(.createRootAdmit)
+            let (_, admissions) = try await combined.createRoot(
+                for: edgeCookie,
+                at: now,
+                consent: root.snapshot,
+                admitting: requests,
+                lease: combined.sharesLeases ? lease(for: batch, now: now) : nil
+            )
+            guard let admissions else { return nil }
+            guard admissions.count == requests.count else {
+                throw StoreAnswerMismatch(asked: requests.count, got: admissions.count)
+            }
+            return admissions
+        } catch {
+            throw NewRootFailed(underlying: error)
+        }
+    }
+
+    /// The rate-limit checks of a batch of calls for one EC.
+    func rateLimitRequests(_ batch: [PlannedCall], ecHash: Substring) -> [RateLimitRequest] {
+        batch.map { call in
+            RateLimitRequest(
+                key: RateLimitRequest.pullKey(partnerID: call.partnerID, ecHash: ecHash),
+                policy: call.partner.definition.policy.rateLimit
+            )
+        }
+    }
+
+    /// The lease a batch of calls takes in a shared store: long enough for the slowest call of
+    /// the batch and its write; a node that dies mid-call holds the pairs no longer than this.
+    func lease(for batch: [PlannedCall], now: Timestamp) -> CallLease {
+        let longest = batch.map(\.partner.definition.policy.timeout).max() ?? .zero
+        return CallLease(holder: leaseHolder, expiresAt: now + longest + configuration.leaseMargin)
     }
 
     private func skipAll<Mode: PlanningMode>(_ reason: SkipReason, edgeCookie: EdgeCookie?, mode: Mode) -> RequestPlan {
@@ -378,4 +480,9 @@ extension PullKernel {
             } : []
         return RequestPlan(edgeCookie: edgeCookie, decisions: decisions, calls: [], requestSkip: reason)
     }
+}
+
+/// Creating an issued EC's root entry with its first admissions failed.
+struct NewRootFailed: Error {
+    var underlying: any Error
 }

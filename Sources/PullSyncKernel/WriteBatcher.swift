@@ -4,10 +4,18 @@ import Synchronization
 /// Gathers one request's UID writes into as few store round trips as the calls allow: a write
 /// that arrives while another is being stored waits and goes out with every other write that
 /// arrived meanwhile, in one batch. A write never waits for a call still in flight (a slow
-/// partner doesn't hold back the fast partners' UIDs).
+/// partner doesn't hold back the fast partners' UIDs). With a store that keeps leases beside the
+/// graph, the batch also gives back its calls' leases.
 final class WriteBatcher: Sendable {
-    private struct Pending {
+    /// One call's UID, and the key of the lease its call holds (when leases are given back with
+    /// writes).
+    struct Write: Sendable {
         var write: UIDWrite
+        var leaseKey: String?
+    }
+
+    private struct Pending {
+        var write: Write
         var continuation: CheckedContinuation<Turn, Never>
     }
 
@@ -24,6 +32,8 @@ final class WriteBatcher: Sendable {
     }
 
     private let graph: any IdentityGraph
+    /// Where leases are given back with the writes, and whose they are.
+    private let releasing: (store: any CombinedStore, holder: String)?
     private let ecHash: String
     private let logger: Logger
     private let onFailure: @Sendable (any Error) -> Void
@@ -32,20 +42,25 @@ final class WriteBatcher: Sendable {
 
     init(
         graph: any IdentityGraph,
+        releasing: (store: any CombinedStore, holder: String)?,
         ecHash: String,
         metrics: KernelMetrics,
         logger: Logger,
         onFailure: @escaping @Sendable (any Error) -> Void
     ) {
         self.graph = graph
+        self.releasing = releasing
         self.metrics = metrics
         self.ecHash = ecHash
         self.logger = logger
         self.onFailure = onFailure
     }
 
+    /// Whether a write gives its call's lease back.
+    var releasesLeases: Bool { releasing != nil }
+
     /// Stores `write` (in a batch with others arriving meanwhile); `nil` when the store failed.
-    func write(_ write: UIDWrite) async -> WriteResult? {
+    func write(_ write: Write) async -> WriteResult? {
         let queued: Turn = await withCheckedContinuation { continuation in
             // Deciding and queueing under one lock: no write can slip between a leader's last
             // look at the queue and its leaving.
@@ -70,7 +85,7 @@ final class WriteBatcher: Sendable {
     }
 
     /// Stores `first`, then whatever queued up meanwhile, until nothing is left.
-    private func lead(with first: UIDWrite) async -> WriteResult? {
+    private func lead(with first: Write) async -> WriteResult? {
         let own = await store([first]).first ?? nil
         while true {
             let batch: [Pending] = state.withLock { state in
@@ -85,10 +100,17 @@ final class WriteBatcher: Sendable {
         }
     }
 
-    private func store(_ writes: [UIDWrite]) async -> [WriteResult?] {
+    private func store(_ batch: [Write]) async -> [WriteResult?] {
+        let writes = batch.map(\.write)
         do {
             metrics.roundTrip(.write)
-            let results = try await graph.write(writes, ecHash: ecHash)
+            let results: [WriteResult]
+            if let releasing {
+                let keys = batch.compactMap(\.leaseKey)
+                results = try await releasing.store.write(writes, ecHash: ecHash, releasing: keys, holder: releasing.holder)
+            } else {
+                results = try await graph.write(writes, ecHash: ecHash)
+            }
             guard results.count == writes.count else {
                 throw StoreAnswerMismatch(asked: writes.count, got: results.count)
             }

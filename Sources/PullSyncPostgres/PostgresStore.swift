@@ -16,7 +16,7 @@ import Synchronization
 /// latest committed row, and a call's lease lives on the same row as its rate-limit count, so
 /// "not in flight elsewhere" and "under the limit" are decided together. Plain SQL only (no
 /// stored procedures, no advisory locks), so PostgreSQL-compatible databases can run it.
-package final class PostgresStore: PullSyncStore {
+package final class PostgresStore: PullSyncStore, CombinedStore {
     /// Which clock stamps the calls counted against a shared partner budget.
     package enum BudgetClock: Sendable, Hashable {
         /// PostgreSQL's `clock_timestamp()`, read once the budget row is locked: one clock for
@@ -489,11 +489,26 @@ package final class PostgresStore: PullSyncStore {
     package func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws
         -> ECRecord
     {
+        try await createRoot(for: edgeCookie, at: now, consent: consent, admitting: [], lease: nil).record
+    }
+
+    /// One statement: the root entry inserted, and, only if this inserted it, the batch counted
+    /// as ``admit(_:lease:at:)`` counts it (see
+    /// ``CombinedStore/createRoot(for:at:consent:admitting:lease:)``).
+    package func createRoot(
+        for edgeCookie: EdgeCookie,
+        at now: Timestamp,
+        consent: ConsentSnapshot?,
+        admitting requests: [RateLimitRequest],
+        lease: CallLease?
+    ) async throws -> (record: ECRecord, admissions: [LeasedAdmission]?) {
         let hash = edgeCookie.hashString
         let value = edgeCookie.value
         let created = now.nanosecondsSinceEpoch
         let kept = Snapshot(consent)
-        // Inserted now (no UIDs yet), or already there (read in the same statement).
+        let batch = RateBatch(requests, lease: lease, at: now)
+        // Inserted now (no UIDs yet, and the batch counted), or already there (read in the
+        // same statement, nothing counted).
         let rows = try await run(
             """
             WITH inserted AS (
@@ -507,27 +522,62 @@ package final class PostgresStore: PullSyncStore {
                 )
                 ON CONFLICT (ec_hash) DO NOTHING
                 RETURNING ec_id, created_at, seen_at, consent_digest
-            )
+            ), input AS (
+                SELECT i.*, \(batch.at)::bigint AS at, \(batch.holder)::text AS holder, \(batch.until)::bigint AS until
+                FROM unnest(\(batch.keys)::text[], \(batch.calls)::integer[], \(batch.windows)::bigint[])
+                    AS i(key, calls, window_ns)
+                WHERE EXISTS (SELECT 1 FROM inserted)
+            ), \(unescaped: Self.countedCTE)
             SELECT ec_id, created_at, NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::bigint, seen_at,
-                   consent_digest
+                   consent_digest, ARRAY(SELECT key FROM counted),
+                   ARRAY(SELECT i.key FROM input i WHERE \(unescaped: Self.leasedElsewhere))
             FROM inserted
             UNION ALL
             SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at, e.seen_at,
-                   e.consent_digest
+                   e.consent_digest, NULL::text[], NULL::text[]
             FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
             WHERE e.ec_hash = \(hash) AND NOT EXISTS (SELECT 1 FROM inserted)
             """
-        ) { rows in try await Self.collect(rows) }
-        if let record = Self.record(ecHash: hash, rows: rows) { return record }
+        ) { rows in
+            var collected: [(RecordRow, counted: [String]?, leased: [String]?)] = []
+            for try await row in rows.decode(
+                (String, Int64, Int64?, String?, String?, Int64?, Int64?, Int64?, Int64?, [String]?, [String]?).self
+            ) {
+                collected.append(((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8), row.9, row.10))
+            }
+            return collected
+        }
+        if let record = Self.record(ecHash: hash, rows: rows.map(\.0)) {
+            guard let counted = rows.first?.counted, let leased = rows.first?.leased else { return (record, nil) }
+            return (record, batch.admissions(counted: Set(counted), leased: Set(leased)))
+        }
         // Another node inserted it after this statement's snapshot: it is there now.
         guard let record = try await record(ecHash: hash) else {
             throw PostgresStoreError("the root entry of an EC is missing right after it was created")
         }
-        return record
+        return (record, nil)
+    }
+
+    /// Writes, and gives back `holder`'s leases on `leaseKeys` in the same statement.
+    package func write(_ writes: [UIDWrite], ecHash: String, releasing leaseKeys: [String], holder: String) async throws
+        -> [WriteResult]
+    {
+        try await write(writes, ecHash: ecHash, releasing: (leaseKeys, holder))
     }
 
     package func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
-        guard !writes.isEmpty else { return [] }
+        try await write(writes, ecHash: ecHash, releasing: nil)
+    }
+
+    private func write(_ writes: [UIDWrite], ecHash: String, releasing: (keys: [String], holder: String)?) async throws
+        -> [WriteResult]
+    {
+        guard !writes.isEmpty else {
+            if let releasing { try await releaseLeases(releasing.keys, holder: releasing.holder) }
+            return []
+        }
+        let leaseKeys = releasing?.keys ?? []
+        let leaseHolder = releasing?.holder ?? ""
         // NULL can't travel inside these arrays: -1 stands for "no expiry", and the expected
         // values of a write that expects no entry are ignored.
         let domains = writes.map(\.sourceDomain)
@@ -547,6 +597,9 @@ package final class PostgresStore: PullSyncStore {
             """
             WITH root AS (
                 SELECT withdrawn_at FROM pullsync_ecs WHERE ec_hash = \(ecHash) FOR SHARE
+            ), released AS (
+                UPDATE pullsync_rate SET lease_holder = NULL, lease_until = NULL
+                WHERE key = ANY(\(leaseKeys)::text[]) AND lease_holder = \(leaseHolder)
             ), input AS (
                 SELECT * FROM unnest(
                     \(domains)::text[], \(uids)::text[], \(synced)::bigint[], \(expires)::bigint[],
@@ -920,11 +973,7 @@ package final class PostgresStore: PullSyncStore {
         try await count(requests, lease: lease, at: now)
     }
 
-    /// One statement for the whole batch: for each key, an upsert of its row that appends
-    /// `now` to the send times only if fewer than `calls` are inside the window and (with a
-    /// lease) no other lease is unexpired, and then takes the lease. Concurrent statements on
-    /// one key wait for each other's row lock and re-check on the row they then see; keys are
-    /// taken in sorted order so that two batches never wait on each other in a cycle.
+    /// One statement for the whole batch (see ``countedCTE``).
     private func count(
         _ requests: [RateLimitRequest],
         lease: CallLease?,
@@ -933,57 +982,67 @@ package final class PostgresStore: PullSyncStore {
         -> [LeasedAdmission]
     {
         guard !requests.isEmpty else { return [] }
-        let keys = requests.map(\.key)
-        let calls = requests.map { Int32(clamping: $0.policy.calls) }
-        let windows = requests.map { $0.policy.window.nanoseconds }
-        let at = now.nanosecondsSinceEpoch
-        let holder = lease?.holder
-        let until = lease?.expiresAt.nanosecondsSinceEpoch
-        let answer: [String: (admitted: Bool, leased: Bool)] = try await run(
+        let batch = RateBatch(requests, lease: lease, at: now)
+        let (counted, leased): (Set<String>, Set<String>) = try await run(
             """
             WITH input AS (
-                SELECT * FROM unnest(\(keys)::text[], \(calls)::integer[], \(windows)::bigint[])
+                SELECT i.*, \(batch.at)::bigint AS at, \(batch.holder)::text AS holder, \(batch.until)::bigint AS until
+                FROM unnest(\(batch.keys)::text[], \(batch.calls)::integer[], \(batch.windows)::bigint[])
                     AS i(key, calls, window_ns)
-            ), counted AS (
-                INSERT INTO pullsync_rate AS r (key, times, calls, expires_at, lease_holder, lease_until)
-                SELECT i.key, ARRAY[\(at)::bigint], i.calls, \(at) + i.window_ns, \(holder)::text, \(until)::bigint
-                FROM input i
-                ORDER BY i.key
-                ON CONFLICT (key) DO UPDATE SET
-                    times = array_append(
-                        ARRAY(SELECT t FROM unnest(r.times) AS t WHERE t > \(at) - (excluded.expires_at - \(at))),
-                        \(at)::bigint),
-                    calls = excluded.calls,
-                    expires_at = excluded.expires_at,
-                    lease_holder = COALESCE(excluded.lease_holder, r.lease_holder),
-                    lease_until = COALESCE(excluded.lease_until, r.lease_until)
-                WHERE cardinality(ARRAY(SELECT t FROM unnest(r.times) AS t WHERE t > \(at) - (excluded.expires_at - \(at))))
-                        < excluded.calls
-                    AND (excluded.lease_holder IS NULL OR r.lease_until IS NULL OR r.lease_until <= \(at))
-                RETURNING r.key
-            )
-            SELECT i.key,
-                EXISTS (SELECT 1 FROM counted c WHERE c.key = i.key),
-                EXISTS (
-                    SELECT 1 FROM pullsync_rate r
-                    WHERE r.key = i.key AND r.lease_until > \(at) AND \(holder)::text IS NOT NULL
-                )
+            ), \(unescaped: Self.countedCTE)
+            SELECT i.key, EXISTS (SELECT 1 FROM counted c WHERE c.key = i.key), \(unescaped: Self.leasedElsewhere)
             FROM input i
             """
         ) { rows in
-            var answer: [String: (admitted: Bool, leased: Bool)] = [:]
-            for try await (key, admitted, leased) in rows.decode((String, Bool, Bool).self) {
-                answer[key] = (admitted, leased)
+            var counted: Set<String> = []
+            var leased: Set<String> = []
+            for try await (key, admitted, isLeased) in rows.decode((String, Bool, Bool).self) {
+                if admitted { counted.insert(key) }
+                if isLeased { leased.insert(key) }
             }
-            return answer
+            return (counted, leased)
         }
-        return keys.map { key in
-            guard let decided = answer[key] else { return .rateLimited }
-            if decided.admitted { return .admitted }
-            // Refused: the snapshot tells which rule it was (the decision itself was exact).
-            return decided.leased ? .leased : .rateLimited
-        }
+        return batch.admissions(counted: counted, leased: leased)
     }
+
+    /// The CTE `counted` of a rate-limit batch, after an `input` CTE with columns `key`, `calls`,
+    /// `window_ns`, `at`, `holder` and `until`: for each key, an upsert of its row that appends
+    /// `at` to the send times only if fewer than `calls` are inside the window and (with a
+    /// lease) no other lease is unexpired, and then takes the lease. It holds the keys counted.
+    /// Concurrent statements on one key wait for each other's row lock and re-check on the row
+    /// they then see; keys are taken in sorted order so that two batches never wait on each other
+    /// in a cycle. (`excluded.times[1]` is the batch's `at`.)
+    private static let countedCTE = """
+        counted AS (
+            INSERT INTO pullsync_rate AS r (key, times, calls, expires_at, lease_holder, lease_until)
+            SELECT i.key, ARRAY[i.at], i.calls, i.at + i.window_ns, i.holder, i.until
+            FROM input i
+            ORDER BY i.key
+            ON CONFLICT (key) DO UPDATE SET
+                times = array_append(
+                    ARRAY(
+                        SELECT t FROM unnest(r.times) AS t
+                        WHERE t > excluded.times[1] - (excluded.expires_at - excluded.times[1])
+                    ),
+                    excluded.times[1]),
+                calls = excluded.calls,
+                expires_at = excluded.expires_at,
+                lease_holder = COALESCE(excluded.lease_holder, r.lease_holder),
+                lease_until = COALESCE(excluded.lease_until, r.lease_until)
+            WHERE cardinality(ARRAY(
+                    SELECT t FROM unnest(r.times) AS t
+                    WHERE t > excluded.times[1] - (excluded.expires_at - excluded.times[1])
+                )) < excluded.calls
+                AND (excluded.lease_holder IS NULL OR r.lease_until IS NULL OR r.lease_until <= excluded.times[1])
+            RETURNING r.key
+        )
+        """
+
+    /// Whether input row `i`'s key had an unexpired lease before the statement (read from the
+    /// statement's snapshot): tells a refusal for a lease from one for the limit.
+    private static let leasedElsewhere = """
+        EXISTS (SELECT 1 FROM pullsync_rate r WHERE r.key = i.key AND r.lease_until > i.at AND i.holder IS NOT NULL)
+        """
 
     package func releaseLeases(_ keys: [String], holder: String) async throws {
         guard !keys.isEmpty else { return }
@@ -1187,5 +1246,33 @@ package struct PostgresStoreError: Error, Sendable, CustomStringConvertible {
     init(_ description: String, notSent: Bool = false) {
         self.description = description
         self.notSent = notSent
+    }
+}
+
+/// A rate-limit batch's columns, as the statements that count it bind them.
+private struct RateBatch {
+    var keys: [String]
+    var calls: [Int32]
+    var windows: [Int64]
+    var at: Int64
+    var holder: String?
+    var until: Int64?
+
+    init(_ requests: [RateLimitRequest], lease: CallLease?, at now: Timestamp) {
+        keys = requests.map(\.key)
+        calls = requests.map { Int32(clamping: $0.policy.calls) }
+        windows = requests.map { $0.policy.window.nanoseconds }
+        at = now.nanosecondsSinceEpoch
+        holder = lease?.holder
+        until = lease?.expiresAt.nanosecondsSinceEpoch
+    }
+
+    /// Each request's admission, in order, from the keys counted and those refused for a lease.
+    func admissions(counted: Set<String>, leased: Set<String>) -> [LeasedAdmission] {
+        keys.map { key in
+            if counted.contains(key) { return .admitted }
+            // Refused: the snapshot tells which rule it was (the decision itself was exact).
+            return leased.contains(key) ? .leased : .rateLimited
+        }
     }
 }

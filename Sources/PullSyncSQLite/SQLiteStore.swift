@@ -14,7 +14,7 @@ import Synchronization
 /// one connection, in turn, so each is atomic (and also against another process opening the
 /// same file). Duplicate calls are prevented in process (the kernel's own bookkeeping); for
 /// several nodes use the PostgreSQL store, whose leases are shared.
-package final class SQLiteStore: PullSyncStore {
+package final class SQLiteStore: PullSyncStore, CombinedStore {
     private let connection: SQLiteConnection
     private let turn = AsyncSemaphore(permits: 1)
     private let transactions = Atomic<Int>(0)
@@ -268,20 +268,54 @@ package final class SQLiteStore: PullSyncStore {
     package func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws
         -> ECRecord
     {
-        let hash = edgeCookie.hashString
-        return try await transaction { connection in
-            _ = try await connection.query(
-                """
-                INSERT OR IGNORE INTO pullsync_ecs (ec_hash, ec_id, created_at, seen_at, \(Self.consentColumns))
-                VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                """,
-                [.text(hash), .text(edgeCookie.value), .integer(Self.int(now))] + Self.consentValues(consent)
-            )
-            guard let record = try await Self.record(ecHash: hash, on: connection) else {
-                throw SQLiteStoreError("the root entry just created for an EC is missing")
-            }
-            return record
+        try await transaction { connection in
+            try await Self.createRoot(for: edgeCookie, at: now, consent: consent, on: connection).record
         }
+    }
+
+    /// Creates the root entry and, only when this created it, counts `requests`, in one
+    /// transaction (see ``CombinedStore/createRoot(for:at:consent:admitting:lease:)``). Leases
+    /// are not kept: one SQLite file serves one node.
+    package func createRoot(
+        for edgeCookie: EdgeCookie,
+        at now: Timestamp,
+        consent: ConsentSnapshot?,
+        admitting requests: [RateLimitRequest],
+        lease: CallLease?
+    ) async throws -> (record: ECRecord, admissions: [LeasedAdmission]?) {
+        try await transaction { connection in
+            let (record, created) = try await Self.createRoot(for: edgeCookie, at: now, consent: consent, on: connection)
+            guard created else { return (record, nil) }
+            return (record, Self.leased(try await Self.acquire(requests, at: now, on: connection)))
+        }
+    }
+
+    private static func createRoot(
+        for edgeCookie: EdgeCookie,
+        at now: Timestamp,
+        consent: ConsentSnapshot?,
+        on connection: SQLiteConnection
+    ) async throws -> (record: ECRecord, created: Bool) {
+        let hash = edgeCookie.hashString
+        let inserted = try await connection.query(
+            """
+            INSERT OR IGNORE INTO pullsync_ecs (ec_hash, ec_id, created_at, seen_at, \(consentColumns))
+            VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+            RETURNING ec_hash
+            """,
+            [.text(hash), .text(edgeCookie.value), .integer(int(now))] + consentValues(consent)
+        )
+        guard let record = try await record(ecHash: hash, on: connection) else {
+            throw SQLiteStoreError("the root entry just created for an EC is missing")
+        }
+        return (record, !inserted.isEmpty)
+    }
+
+    /// Writes; there are no shared leases to give back.
+    package func write(_ writes: [UIDWrite], ecHash: String, releasing leaseKeys: [String], holder: String) async throws
+        -> [WriteResult]
+    {
+        try await write(writes, ecHash: ecHash)
     }
 
     package func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
@@ -543,22 +577,28 @@ package final class SQLiteStore: PullSyncStore {
 
     package func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
         guard !requests.isEmpty else { return [] }
-        return try await transaction { connection in
-            var admitted: [Bool] = []
-            for request in requests {
-                let used = try await Self.count(request.key, window: request.policy.window, at: now, on: connection)
-                guard used < request.policy.calls else {
-                    admitted.append(false)
-                    continue
-                }
-                _ = try await connection.query(
-                    "INSERT INTO pullsync_rate_events (key, at, expires_at) VALUES (?1, ?2, ?3)",
-                    [.text(request.key), .integer(Self.int(now)), .integer(Self.int(now + request.policy.window))]
-                )
-                admitted.append(true)
+        return try await transaction { connection in try await Self.acquire(requests, at: now, on: connection) }
+    }
+
+    private static func acquire(
+        _ requests: [RateLimitRequest],
+        at now: Timestamp,
+        on connection: SQLiteConnection
+    ) async throws -> [Bool] {
+        var admitted: [Bool] = []
+        for request in requests {
+            let used = try await count(request.key, window: request.policy.window, at: now, on: connection)
+            guard used < request.policy.calls else {
+                admitted.append(false)
+                continue
             }
-            return admitted
+            _ = try await connection.query(
+                "INSERT INTO pullsync_rate_events (key, at, expires_at) VALUES (?1, ?2, ?3)",
+                [.text(request.key), .integer(int(now)), .integer(int(now + request.policy.window))]
+            )
+            admitted.append(true)
         }
+        return admitted
     }
 
     package func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {

@@ -32,13 +32,20 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource, OptOut
     package func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws
         -> ECRecord
     {
+        createRootIfAbsent(for: edgeCookie, at: now, consent: consent).record
+    }
+
+    /// The root entry of `edgeCookie`, and whether this call created it.
+    package func createRootIfAbsent(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?)
+        -> (record: ECRecord, created: Bool)
+    {
         records.withLock { records in
             let hash = edgeCookie.hashString
-            if let existing = records[hash] { return existing }
+            if let existing = records[hash] { return (existing, false) }
             let record = ECRecord(ecHash: hash, ecID: edgeCookie.value, createdAt: now, consentDigest: consent?.digest)
             records[hash] = record
             snapshots.withLock { $0[hash] = consent }
-            return record
+            return (record, true)
         }
     }
 

@@ -3,7 +3,7 @@ import ServiceLifecycle
 
 /// A store in process memory (`memory:`): exact, and lost on exit. It answers as every other
 /// store must, so it is the reference the store tests compare against.
-public final class MemoryStore: PullSyncStore {
+public final class MemoryStore: PullSyncStore, CombinedStore {
     /// The identity graph (and backfill scan) it keeps.
     package let graph: InMemoryIdentityGraph
     /// The rate-limit windows it keeps.
@@ -39,6 +39,27 @@ public final class MemoryStore: PullSyncStore {
     }
 
     public func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
+        try await graph.write(writes, ecHash: ecHash)
+    }
+
+    /// Creates the root entry and, only when this created it, counts `requests` (see
+    /// ``CombinedStore/createRoot(for:at:consent:admitting:lease:)``). Leases are not kept.
+    public func createRoot(
+        for edgeCookie: EdgeCookie,
+        at now: Timestamp,
+        consent: ConsentSnapshot?,
+        admitting requests: [RateLimitRequest],
+        lease: CallLease?
+    ) async throws -> (record: ECRecord, admissions: [LeasedAdmission]?) {
+        let (record, created) = graph.createRootIfAbsent(for: edgeCookie, at: now, consent: consent)
+        guard created else { return (record, nil) }
+        return (record, Self.leased(try await rateLimiter.acquire(requests, at: now)))
+    }
+
+    /// Writes; there are no shared leases to give back.
+    public func write(_ writes: [UIDWrite], ecHash: String, releasing leaseKeys: [String], holder: String) async throws
+        -> [WriteResult]
+    {
         try await graph.write(writes, ecHash: ecHash)
     }
 

@@ -1,0 +1,201 @@
+import MetricsTestKit
+import PullSync
+import PullSyncConsent
+import PullSyncTesting
+import Testing
+
+/// Issue 17: what a request that calls partners costs its store, on each store. A new EC's root
+/// entry and its first admissions go in one round trip; a UID write gives its call's lease back.
+@Suite("Store round trips of a calling request")
+struct CallingRoundTripTests {
+    @Test(
+        "A new EC: its root entry and first admissions in one round trip, then the writes, and no lease left",
+        arguments: StoreKind.available
+    )
+    func newEC(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let run = try Run(opened, partners: ["a", "b"])
+            run.transport.script(TestPartners.host("a"), .uid("ua"))
+            run.transport.script(TestPartners.host("b"), .uid("ub"))
+
+            let report = await run.kernel.process(run.request(1, issued: true))
+
+            #expect(report.plan.decision(for: "a") == .dispatch)
+            #expect(report.plan.decision(for: "b") == .dispatch)
+            #expect(report.results.map(\.write) == [.stored, .stored])
+            #expect(run.trips("create_root_admit") == 1)
+            #expect(run.trips("create_root") == 0)
+            #expect(run.trips("lookup") == 0)
+            #expect(run.trips("admit") == 0)
+            #expect((1...2).contains(run.trips("write")))
+            // Every lease went back with its UID: no round trip of its own.
+            #expect(run.trips("release") == 0)
+            #expect(run.total == 1 + run.trips("write"))
+            // Counted once each, in the combined step.
+            for partner in ["a", "b"] { #expect(try await run.counted(partner, ec: 1) == 1) }
+            let record = try #require(try await opened.store.record(ecHash: ecHash(1)))
+            #expect(record.partners.mapValues(\.uid) == ["a.example": "ua", "b.example": "ub"])
+            if opened.store.sharesLeases {
+                // Another node may call again once the rate limit allows: nobody holds the pair.
+                #expect(try await run.admitElsewhere(["a", "b"], ec: 1) == [.admitted, .admitted])
+            }
+        }
+    }
+
+    @Test(
+        "An issued EC whose entry is there already: the combined step counts nothing, and the request is decided from the record",
+        arguments: StoreKind.available
+    )
+    func entryAlreadyThere(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            _ = try await opened.store.createRoot(for: edgeCookie(1), at: t0)
+            let stored = try await opened.store.write(
+                [UIDWrite(sourceDomain: "a.example", value: uid("kept", at: t0), expected: nil)],
+                ecHash: ecHash(1)
+            )
+            #expect(stored == [.stored])
+            let run = try Run(opened, partners: ["a", "b"])
+            run.transport.script(TestPartners.host("b"), .uid("ub"))
+
+            let report = await run.kernel.process(run.request(1, issued: true))
+
+            #expect(report.plan.decision(for: "a") == .skip(.fresh))
+            #expect(report.plan.decision(for: "b") == .dispatch)
+            #expect(run.transport.count(host: TestPartners.host("a")) == 0)
+            #expect(run.trips("create_root_admit") == 1)
+            #expect(run.trips("create_root") == 1)
+            #expect(run.trips("admit") == 1)
+            // Only the call made was counted, once.
+            #expect(try await run.counted("a", ec: 1) == 0)
+            #expect(try await run.counted("b", ec: 1) == 1)
+            let record = try #require(try await opened.store.record(ecHash: ecHash(1)))
+            #expect(record.partners.mapValues(\.uid) == ["a.example": "kept", "b.example": "ub"])
+        }
+    }
+
+    @Test("An issued EC withdrawn already: nothing is counted and nobody is called", arguments: StoreKind.available)
+    func withdrawnAlready(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            _ = try await opened.store.createRoot(for: edgeCookie(1), at: t0)
+            _ = try await opened.store.withdraw(ecHash: ecHash(1), at: t0)
+            let run = try Run(opened, partners: ["a"])
+            run.transport.script(TestPartners.host("a"), .uid("ua"))
+
+            let report = await run.kernel.process(run.request(1, issued: true))
+
+            #expect(report.plan.requestSkip == .consent)
+            #expect(report.results.isEmpty)
+            #expect(run.transport.count(host: TestPartners.host("a")) == 0)
+            #expect(try await run.counted("a", ec: 1) == 0)
+        }
+    }
+
+    @Test(
+        "A call that stores no UID gives its lease back at the end; the ones that stored theirs already did",
+        arguments: StoreKind.available.filter { $0 == .postgres }
+    )
+    func failedCallReleasesAtTheEnd(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let run = try Run(opened, partners: ["a", "b"])
+            run.transport.script(TestPartners.host("a"), .uid("ua"))
+            run.transport.script(TestPartners.host("b"), .status(500))
+
+            let report = await run.kernel.process(run.request(1, issued: true))
+
+            #expect(report.results.count == 2)
+            #expect(run.trips("write") == 1)
+            #expect(run.trips("release") == 1)
+            #expect(try await run.admitElsewhere(["a", "b"], ec: 1) == [.admitted, .admitted])
+        }
+    }
+
+    @Test(
+        "The store's combined step: counted only for a root it created, under the limit, and a lease held elsewhere is told apart",
+        arguments: StoreKind.available
+    )
+    func combinedStep(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let store = try #require(opened.store as? any CombinedStore)
+            let once = RateLimitPolicy(calls: 1, window: .seconds(60))
+            let used = RateLimitRequest(key: "pull:a:\(ecHash(1))", policy: once)
+            let free = RateLimitRequest(key: "pull:b:\(ecHash(1))", policy: once)
+            _ = try await store.acquire([used], at: t0)
+            let lease = store.sharesLeases ? CallLease(holder: "node-1", expiresAt: t0 + .seconds(10)) : nil
+
+            let first = try await store.createRoot(
+                for: edgeCookie(1), at: t0, consent: nil, admitting: [used, free], lease: lease
+            )
+            #expect(first.record.ecHash == ecHash(1))
+            #expect(first.record.partners.isEmpty)
+            #expect(first.admissions == [.rateLimited, .admitted])
+
+            // There now: nothing counted, whatever is asked.
+            let again = RateLimitRequest(key: "pull:c:\(ecHash(1))", policy: once)
+            let second = try await store.createRoot(
+                for: edgeCookie(1), at: t0, consent: nil, admitting: [again], lease: lease
+            )
+            #expect(second.admissions == nil)
+            #expect(try await store.count(key: again.key, window: once.window, at: t0) == 0)
+
+            guard let lease else { return }
+            // b's lease is node-1's: another holder is refused for it, not for the limit.
+            let other = RateLimitRequest(key: free.key, policy: RateLimitPolicy(calls: 5, window: .seconds(60)))
+            let elsewhere = CallLease(holder: "node-2", expiresAt: t0 + .seconds(10))
+            #expect(try await store.admit([other], lease: elsewhere, at: t0) == [.leased])
+            // A write gives back only its own holder's leases.
+            let write = UIDWrite(sourceDomain: "b.example", value: uid("ub", at: t0), expected: nil)
+            #expect(try await store.write([write], ecHash: ecHash(1), releasing: [free.key], holder: "node-2") == [.stored])
+            #expect(try await store.admit([other], lease: elsewhere, at: t0) == [.leased])
+            let rewrite = UIDWrite(sourceDomain: "b.example", value: uid("ub2", at: t0), expected: uid("ub", at: t0))
+            #expect(try await store.write([rewrite], ecHash: ecHash(1), releasing: [free.key], holder: lease.holder) == [.stored])
+            #expect(try await store.admit([other], lease: elsewhere, at: t0) == [.admitted])
+        }
+    }
+}
+
+/// A kernel on an opened store, with its metrics.
+private struct Run {
+    let store: any PullSyncStore
+    let kernel: PullKernel
+    let transport = ScriptedTransport()
+    let metrics = TestMetrics()
+
+    init(_ opened: OpenedStore, partners: [String]) throws {
+        store = opened.store
+        kernel = PullKernel(
+            registry: try PartnerRegistry(partners.map { TestPartners.partner($0) }),
+            graph: opened.store,
+            rateLimiter: opened.store,
+            transport: transport,
+            consent: IABConsentRules(),
+            clock: TestWallClock(start: t0),
+            metricsFactory: metrics
+        )
+    }
+
+    func request(_ n: Int, issued: Bool) -> OrganicRequest {
+        OrganicRequest(path: "/", edgeCookie: edgeCookie(n).value, ecIssuedOnThisRequest: issued, consent: .granted)
+    }
+
+    /// `pullsync_store_round_trips_total{operation}`.
+    func trips(_ operation: String) -> Int64 {
+        (try? metrics.expectCounter("pullsync_store_round_trips_total", [("operation", operation)]).totalValue) ?? 0
+    }
+
+    /// Every round trip, whatever its operation.
+    var total: Int64 {
+        ["lookup", "create_root", "create_root_admit", "admit", "budget", "write", "release", "seen", "revoke"]
+            .map(trips).reduce(0, +)
+    }
+
+    /// Calls counted for `partner` and EC `ec` in the default hour-long window.
+    func counted(_ partner: String, ec: Int) async throws -> Int {
+        try await store.count(key: "pull:\(partner):\(ecHash(ec))", window: .seconds(3600), at: t0)
+    }
+
+    /// What another node's admission of the same pairs gets (a lease still held says `leased`).
+    func admitElsewhere(_ partners: [String], ec: Int) async throws -> [LeasedAdmission] {
+        let requests = partners.map { RateLimitRequest(key: "pull:\($0):\(ecHash(ec))", policy: RateLimitPolicy()) }
+        return try await store.admit(requests, lease: CallLease(holder: "elsewhere", expiresAt: t0 + .seconds(60)), at: t0)
+    }
+}
