@@ -199,9 +199,13 @@ for (name, url) in stores {
             logger: logger
         )
         for n in 0..<options.ecs {
+            // With the snapshot of the signals the requests carry, as the kernel creates it: the
+            // first decision then has no changed snapshot to record.
+            let now = SystemWallClock().now()
             _ = try await store.createRoot(
                 for: EdgeCookie(unchecked: TestPartners.edgeCookie(n)),
-                at: SystemWallClock().now()
+                at: now,
+                consent: ConsentSnapshot(ConsentStrings(), seenAt: now)
             )
         }
         let sync = await run(options, kernel: kernel, counter: counter, ecs: 0..<options.ecs)

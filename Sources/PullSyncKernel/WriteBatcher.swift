@@ -84,18 +84,27 @@ final class WriteBatcher: Sendable {
         }
     }
 
-    /// Stores `first`, then whatever queued up meanwhile, until nothing is left.
+    /// Stores `first` with whatever queued up by then, then whatever queued up meanwhile, until
+    /// nothing is left.
     private func lead(with first: Write) async -> WriteResult? {
-        let own = await store([first]).first ?? nil
+        // One turn of the scheduler first: calls that ended together (partners answering at
+        // once) then join this batch instead of waiting for the next round trip.
+        await Task.yield()
+        var own: WriteResult?
+        var leading = true
         while true {
             let batch: [Pending] = state.withLock { state in
                 let batch = state.pending
                 state.pending.removeAll()
-                if batch.isEmpty { state.flushing = false }
+                if batch.isEmpty && !leading { state.flushing = false }
                 return batch
             }
-            if batch.isEmpty { return own }
-            let results = await store(batch.map(\.write))
+            if batch.isEmpty && !leading { return own }
+            var results = await store((leading ? [first] : []) + batch.map(\.write))[...]
+            if leading {
+                own = results.popFirst() ?? nil
+                leading = false
+            }
             for (pending, result) in zip(batch, results) { pending.continuation.resume(returning: .stored(result)) }
         }
     }

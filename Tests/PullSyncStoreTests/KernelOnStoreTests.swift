@@ -87,10 +87,15 @@ struct KernelOnStoreTests {
         try await withStore(kind) { opened in
             let graph = opened.store
             _ = try await graph.createRoot(for: edgeCookie(1), at: t0)
-            // Three partners answer at once; the first write is held up, so the other two queue
-            // behind it and go together.
+            // One partner answers first and its write is held up; the other two answer while it
+            // is under way, so they queue behind it and go together.
             let gate = TestGate()
             let counting = CountingGraph(base: graph, holdFirstWrite: gate)
+            let transport = ScriptedTransport()
+            transport.script(TestPartners.host("a"), .uid("u"))
+            for partner in ["b", "c"] {
+                transport.script(TestPartners.host(partner), ScriptedTransport.Reply.uid("u").held(by: counting.firstWriteStarted))
+            }
             var handler = InMemoryLogHandler()
             handler.logLevel = .trace
             let logs = handler
@@ -98,7 +103,7 @@ struct KernelOnStoreTests {
                 registry: try PartnerRegistry(["a", "b", "c"].map { TestPartners.partner($0) }),
                 graph: counting,
                 rateLimiter: opened.store,
-                transport: HookTransport(reply: ScriptedTransport.Reply.uid("u").result) {},
+                transport: transport,
                 consent: IABConsentRules(),
                 clock: TestWallClock(start: t0),
                 logger: Logger(label: "batching", factory: { _ in logs })
@@ -146,6 +151,8 @@ final class CountingGraph: IdentityGraph {
     private let base: any IdentityGraph
     private let gate: TestGate
     private let state = Mutex<[Int]>([])
+    /// Opens when the first write arrives (before it is held).
+    let firstWriteStarted = TestGate()
 
     init(base: any IdentityGraph, holdFirstWrite gate: TestGate) {
         self.base = base
@@ -163,7 +170,10 @@ final class CountingGraph: IdentityGraph {
             batches.append(writes.count)
             return batches.count == 1
         }
-        if first { await gate.wait() }
+        if first {
+            firstWriteStarted.open()
+            await gate.wait()
+        }
         return try await base.write(writes, ecHash: ecHash)
     }
     func withdraw(ecHash: String, at now: Timestamp, notifying: [String]) async throws -> Bool {
