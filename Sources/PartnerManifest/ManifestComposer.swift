@@ -6,7 +6,6 @@ import CLibYAML
 /// - an anchor or alias is refused at its event (an alias is never resolved, so an alias bomb
 ///   costs what its text costs), and so is the document; tags are noted for the validator;
 /// - depth is counted on collection start and end events, and the pass stops past ``maxDepth``;
-/// - every repeated key is marked with where it was first written (the validator reports it);
 /// - a second document, or a parse error with libyaml's own text and mark, ends the pass.
 enum ManifestComposer {
     /// Nesting deeper than this is refused.
@@ -124,7 +123,7 @@ enum ManifestComposer {
                 open.append((start, isMapping, []))
             case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                 guard let closed = open.popLast() else { continue }
-                let content = closed.isMapping ? mapping(closed.nodes) : .list(closed.nodes)
+                let content = closed.isMapping ? .mapping(pairs(closed.nodes)) : Node.Content.list(closed.nodes)
                 add(Node(content: content, position: closed.position))
             default:
                 // The stream's end (YAML_NO_EVENT too: nothing follows either).
@@ -162,19 +161,9 @@ enum ManifestComposer {
         return node
     }
 
-    /// A mapping from its keys and values in order, each repeated key marked with where it was
-    /// first written.
-    private static func mapping(_ nodes: [Node]) -> Node.Content {
-        var firstDefinitions: [String: SourcePosition] = [:]
-        let pairs = stride(from: 0, to: nodes.count - 1, by: 2).map { index in
-            var pair = Node.Pair(key: nodes[index], value: nodes[index + 1])
-            if case .scalar(let key, _) = pair.key.content {
-                pair.firstDefinition = firstDefinitions[key]
-                if pair.firstDefinition == nil { firstDefinitions[key] = pair.key.position }
-            }
-            return pair
-        }
-        return .mapping(pairs)
+    /// A mapping's keys and values, which alternate.
+    private static func pairs(_ nodes: [Node]) -> [Node.Pair] {
+        stride(from: 0, to: nodes.count - 1, by: 2).map { Node.Pair(key: nodes[$0], value: nodes[$0 + 1]) }
     }
 
     /// A tag as it is usually written: libyaml has expanded `!!` to the YAML namespace.

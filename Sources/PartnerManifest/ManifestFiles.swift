@@ -42,9 +42,7 @@ enum ManifestFiles {
     }
 
     private static func listManifests(in folder: String) -> Result<[String], ReadProblem> {
-        guard let directory = opendir(folder) else {
-            return .failure(ReadProblem(message: "cannot read \(folder): \(lastError())"))
-        }
+        guard let directory = opendir(folder) else { return cannotRead(folder) }
         defer { closedir(directory) }
         var names: [String] = []
         while let entry = readdir(directory) {
@@ -59,25 +57,21 @@ enum ManifestFiles {
         return .success(names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
     }
 
-    /// Reads a regular file of at most ``SourceText/maxBytes`` bytes (a bigger one is read
+    /// Reads a regular file of at most ``ManifestText/maxBytes`` bytes (a bigger one is read
     /// only far enough to report its size).
     static func readFile(_ path: String) -> Result<[UInt8], ReadProblem> {
         let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            return .failure(ReadProblem(message: "cannot read \(path): \(lastError())"))
-        }
+        guard descriptor >= 0 else { return cannotRead(path) }
         defer { close(descriptor) }
         var info = stat()
-        guard fstat(descriptor, &info) == 0 else {
-            return .failure(ReadProblem(message: "cannot read \(path): \(lastError())"))
-        }
+        guard fstat(descriptor, &info) == 0 else { return cannotRead(path) }
         switch info.st_mode & S_IFMT {
         case S_IFREG:
             break
         case S_IFDIR:
-            return .failure(ReadProblem(message: "cannot read \(path): it is a folder"))
+            return cannotRead(path, "it is a folder")
         default:
-            return .failure(ReadProblem(message: "cannot read \(path): not a regular file"))
+            return cannotRead(path, "not a regular file")
         }
         if Int(info.st_size) > ManifestText.maxBytes {
             return .failure(
@@ -93,7 +87,7 @@ enum ManifestFiles {
             }
             if result < 0 {
                 if errno == EINTR { continue }
-                return .failure(ReadProblem(message: "cannot read \(path): \(lastError())"))
+                return cannotRead(path)
             }
             if result == 0 { break }
             count += result
@@ -102,7 +96,11 @@ enum ManifestFiles {
         return .success(bytes)
     }
 
-    private static func lastError() -> String {
-        String(cString: strerror(errno))
+    /// "cannot read PATH: " and why (by default, what the system said).
+    private static func cannotRead<T>(
+        _ path: String,
+        _ why: String = String(cString: strerror(errno))
+    ) -> Result<T, ReadProblem> {
+        .failure(ReadProblem(message: "cannot read \(path): \(why)"))
     }
 }

@@ -63,12 +63,8 @@ extension ManifestValidator {
             }
             guard let value = parameterValue(item, kind: parameter.kind) else { continue }
             if let problem = parameter.problem(with: value) {
-                let found =
-                    switch value {
-                    case .text(let text): "; found \(Quote.text(text))"
-                    case .secret: ""
-                    default: "; found \(item.value.found())"
-                    }
+                // A text value is the scalar itself; a secret reference is never repeated.
+                let found = if case .secret = value { "" } else { "; found \(item.value.found())" }
                 error(item.value.position, "'\(item.path)' \(problem)\(found)")
             } else {
                 values[parameter.name] = value

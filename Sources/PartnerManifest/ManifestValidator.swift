@@ -220,11 +220,11 @@ extension ManifestValidator {
     }
 
     /// The entries of a mapping, in order. Reports keys that are not scalars, and repeated keys
-    /// (at each later occurrence, as the composer marked them; the later value is the one kept).
+    /// (at each later occurrence, naming the first; the later value is the one kept).
     mutating func entries(of node: Node, path: String?, sensitive: Bool = false) -> [Entry] {
         guard case .mapping(let pairs) = node.content else { return [] }
         var result: [Entry?] = []
-        var latest: [String: Int] = [:]
+        var seen: [String: (first: SourcePosition, latest: Int)] = [:]
         for pair in pairs {
             let keyPosition = pair.key.position
             guard case .scalar(let key, _) = pair.key.content else {
@@ -232,15 +232,15 @@ extension ManifestValidator {
                 error(keyPosition, "keys in \(place) must be names; found \(pair.key.found(redacted: sensitive))")
                 continue
             }
-            if let first = pair.firstDefinition {
+            if let (first, earlier) = seen[key] {
                 let place = sensitive ? "in '\(path ?? "")'" : Quote.text(Self.join(path, key))
                 error(
                     keyPosition,
                     "duplicate key \(place); first defined at line \(first.line), column \(first.column)"
                 )
+                result[earlier] = nil
             }
-            if let earlier = latest[key] { result[earlier] = nil }
-            latest[key] = result.count
+            seen[key] = (seen[key]?.first ?? keyPosition, result.count)
             result.append(Entry(key: key, keyPosition: keyPosition, value: pair.value, path: Self.join(path, key)))
         }
         return result.compactMap { $0 }
@@ -261,14 +261,8 @@ extension ManifestValidator {
 
     /// An integer in the key's range (``ManifestKeys``), or in `range`, described as `expected`.
     mutating func integer(_ entry: Entry, in range: ClosedRange<Int>? = nil, expected: String? = nil) -> Int? {
-        let bounds: ClosedRange<Int>
-        if let range {
-            bounds = range
-        } else if case .integer(let range) = Self.key(entry).type {
-            bounds = range
-        } else {
-            bounds = Int.min...Int.max
-        }
+        var bounds = range ?? Int.min...Int.max
+        if range == nil, case .integer(let keyRange) = Self.key(entry).type { bounds = keyRange }
         if case .integer(let value)? = entry.value.meaning, bounds.contains(value) { return value }
         mismatch(entry, expected)
         return nil

@@ -50,28 +50,23 @@ enum PullURLParser {
         }
         // The path, and the fixed query after its `?`: nothing that must be percent-encoded.
         let rest = bytes[authorityEnd...]
-        var index = rest.startIndex
-        while index < rest.endIndex {
-            let byte = rest[index]
-            var unencodedCharacter: String?
-            if byte == UInt8(ascii: "%") {
+        var unchecked = rest
+        while let byte = unchecked.popFirst() {
+            let character: String
+            switch byte {
+            case UInt8(ascii: "%"):
                 let isHex = { (byte: UInt8) in "0123456789abcdefABCDEF".utf8.contains(byte) }
-                if index + 2 < rest.endIndex, isHex(rest[index + 1]), isHex(rest[index + 2]) {
-                    index += 2
-                } else {
-                    unencodedCharacter = "'%' not followed by two hex digits"
+                if unchecked.count >= 2, unchecked.prefix(2).allSatisfy(isHex) {
+                    unchecked.removeFirst(2)
+                    continue
                 }
-            } else if byte == UInt8(ascii: " ") {
-                unencodedCharacter = "a space"
-            } else if byte >= 0x80 {
-                unencodedCharacter = "a non-ASCII character"
-            } else if !unencoded.contains(byte) {
-                unencodedCharacter = Quote.text(String(UnicodeScalar(byte)))
+                character = "'%' not followed by two hex digits"
+            case _ where unencoded.contains(byte): continue
+            case UInt8(ascii: " "): character = "a space"
+            case 0x80...: character = "a non-ASCII character"
+            default: character = Quote.text(String(UnicodeScalar(byte)))
             }
-            if let unencodedCharacter {
-                throw Problem(message: "'\(key)' contains \(unencodedCharacter) which must be percent-encoded")
-            }
-            index += 1
+            throw Problem(message: "'\(key)' contains \(character) which must be percent-encoded")
         }
         let queryStart = rest.firstIndex(of: UInt8(ascii: "?"))
         return PartnerURL(

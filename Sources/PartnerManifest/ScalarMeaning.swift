@@ -36,21 +36,10 @@ enum ScalarMeaning: Equatable {
 /// Quotes user text for a message: single quotes, at most 60 characters, control characters escaped.
 enum Quote {
     static func text(_ string: String) -> String {
-        var result = ""
-        var count = 0
-        for scalar in string.unicodeScalars {
-            if count == 60 {
-                result += "…"
-                break
-            }
-            if scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value) {
-                result += scalar.escaped(asASCII: true)
-            } else {
-                result.unicodeScalars.append(scalar)
-            }
-            count += 1
+        let quoted = escaping(string.unicodeScalars.prefix(60)) {
+            $0.value < 0x20 || $0.value == 0x7F || (0x80..<0xA0).contains($0.value)
         }
-        return "'\(result)'"
+        return "'\(quoted)\(string.unicodeScalars.dropFirst(60).isEmpty ? "" : "…")'"
     }
 
     /// A message as one line: line breaks and other control characters that reached it from the
@@ -62,9 +51,16 @@ enum Quote {
                 || $0.value == 0x2028 || $0.value == 0x2029
         }
         guard message.unicodeScalars.contains(where: breaksLine) else { return message }
+        return escaping(message.unicodeScalars, where: breaksLine)
+    }
+
+    private static func escaping(
+        _ scalars: some Sequence<Unicode.Scalar>,
+        where escape: (Unicode.Scalar) -> Bool
+    ) -> String {
         var result = ""
-        for scalar in message.unicodeScalars {
-            if breaksLine(scalar) {
+        for scalar in scalars {
+            if escape(scalar) {
                 result += scalar.escaped(asASCII: true)
             } else {
                 result.unicodeScalars.append(scalar)

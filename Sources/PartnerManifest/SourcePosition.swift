@@ -1,11 +1,7 @@
 /// A 1-based line and column; columns count Unicode scalars, as libyaml's marks do.
-struct SourcePosition: Hashable, Comparable, Sendable {
+struct SourcePosition: Hashable, Sendable {
     var line: Int
     var column: Int
 
     static let start = SourcePosition(line: 1, column: 1)
-
-    static func < (lhs: SourcePosition, rhs: SourcePosition) -> Bool {
-        (lhs.line, lhs.column) < (rhs.line, rhs.column)
-    }
 }

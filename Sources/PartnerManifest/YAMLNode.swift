@@ -18,8 +18,6 @@ struct Node: Sendable {
     struct Pair: Sendable {
         var key: Node
         var value: Node
-        /// For a key written earlier in the same mapping: where it was first written.
-        var firstDefinition: SourcePosition?
     }
 
     var content: Content
