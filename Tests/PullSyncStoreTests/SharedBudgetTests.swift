@@ -69,14 +69,16 @@ struct SharedBudgetTests {
         }
     }
 
-    @Test("Three dispatchers on one PostgreSQL, a budget of 50/s, a flood of known ECs: at most 50 grants in any second")
+    @Test("Three dispatchers on one PostgreSQL, a budget of 20/s, a flood of known ECs: at most 20 grants in any second")
     func floodAcrossNodes() async throws {
         let server = try await PartnerServer.start()
         // No UID: the ECs stay eligible, so only the budget stops calls.
         server.script(path: "/pull", .status(404))
         let url = try await freshURL(.postgres)
         var partner = MultiNodeTests.partner(port: server.port, calls: 10)
-        partner.policy.budgetPerSecond = 50
+        // Low enough that even a machine busy with other work offers the partner more than the
+        // budget (the control below); high enough to be spread over tenths of a second.
+        partner.policy.budgetPerSecond = 20
         var logger = Logger(label: "budget-flood")
         logger.logLevel = .error
         let nodes = try await (0..<3).asyncMap { _ in try await Node(url: url, partner: partner, logger: logger) }
@@ -174,10 +176,10 @@ struct SharedBudgetTests {
                 try await peak(within: 3_600_000_000_000)
             )
         }
-        #expect(perSecond <= 50, "at most 50 grants in any second, across three nodes")
-        #expect(perTenth <= 5, "spread: at most 5 in any tenth of a second")
-        #expect(total > 50 && total == calls, "every call sent had a grant recorded (control)")
-        #expect(calls > 50, "the flood reached the partner beyond one second's budget (control)")
+        #expect(perSecond <= 20, "at most 20 grants in any second, across three nodes")
+        #expect(perTenth <= 2, "spread: at most 2 in any tenth of a second")
+        #expect(total > 20 && total == calls, "every call sent had a grant recorded (control)")
+        #expect(calls > 20, "the flood reached the partner beyond one second's budget (control)")
         #expect(budgetSkips > 0, "the budget refused calls (control)")
         try await server.shutdown()
     }
