@@ -21,7 +21,9 @@ public protocol CombinedStore: IdentityGraph, RateLimiter, AnyObject {
 
     /// Applies `writes` as ``IdentityGraph/write(_:ecHash:)`` does and, in the same round trip,
     /// gives back `holder`'s leases on `leaseKeys` as ``RateLimiter/releaseLeases(_:holder:)``
-    /// does, whatever the writes' results. A store without shared leases only writes.
+    /// does, whatever the writes' results. The kernel passes the keys with a request's last write,
+    /// once all its calls have ended. A lease the store can't give back without waiting may be
+    /// left to lapse. A store without shared leases only writes.
     func write(_ writes: [UIDWrite], ecHash: String, releasing leaseKeys: [String], holder: String) async throws
         -> [WriteResult]
 }

@@ -350,7 +350,7 @@ public final class PullKernel: Sendable {
     ) async -> [CallResult] {
         guard let edgeCookie = plan.edgeCookie, !plan.calls.isEmpty else { return [] }
         let ecHash = edgeCookie.hashString
-        let writer = makeWriter(ecHash: ecHash)
+        let writer = makeWriter(ecHash: ecHash, calls: plan.calls)
         let results = await withTaskGroup(of: CallResult?.self) { group in
             var pending = plan.calls[...]
             var results: [CallResult] = []
@@ -393,14 +393,12 @@ public final class PullKernel: Sendable {
             for call in pending { release(call.partner, ecHash: ecHash[...], probe: call.isProbe) }
             return results
         }
-        if rateLimiter.sharesLeases {
-            // Every call of the request has ended: the leases not given back with a UID write go
-            // back in one round trip. (A fast partner's lease may outlive its call by the slow
-            // partners' time; its call failed, so its circuit and the rate limit still apply.)
-            let released = writer.releasesLeases ? Set(results.lazy.filter { $0.write != nil }.map(\.partnerID)) : []
-            let keys = plan.calls.lazy.filter { !released.contains($0.partnerID) }
-                .map { RateLimitRequest.pullKey(partnerID: $0.partnerID, ecHash: ecHash) }
-            if !keys.isEmpty { await releaseLeases(Array(keys)) }
+        if rateLimiter.sharesLeases, !writer.releasedLeases {
+            // Every call of the request has ended and its last write didn't give the leases back
+            // (a call stored nothing, or wasn't sent): they go back in one round trip. (A fast
+            // partner's lease outlives its call by the slow partners' time; its UID is fresh by
+            // then, so nobody else would call it anyway.)
+            await releaseLeases(plan.calls.map { RateLimitRequest.pullKey(partnerID: $0.partnerID, ecHash: ecHash) })
         }
         return results
     }
@@ -454,15 +452,25 @@ public final class PullKernel: Sendable {
 
     /// Sends one planned call, classifies it and writes a UID.
     func call(_ call: PlannedCall, ecHash: String) async -> CallResult {
-        await self.call(call, ecHash: ecHash, writer: makeWriter(ecHash: ecHash))
+        await self.call(call, ecHash: ecHash, writer: makeWriter(ecHash: ecHash, calls: []))
     }
 
-    /// One request's UID writes go through one batcher.
-    private func makeWriter(ecHash: String) -> WriteBatcher {
-        // Leases go back with the writes when the store keeps both (one round trip fewer).
-        let releasing = combined.flatMap { $0.sharesLeases ? ($0, leaseHolder) : nil }
-        return WriteBatcher(graph: graph, releasing: releasing, ecHash: ecHash, metrics: metrics, logger: logger) {
-            [storeWarnings, logger] error in
+    /// One request's UID writes go through one batcher. With a store that keeps both, the last
+    /// write gives the leases of `calls` back (one round trip fewer).
+    private func makeWriter(ecHash: String, calls: [PlannedCall]) -> WriteBatcher {
+        let releasing = combined.flatMap { store in
+            store.sharesLeases && !calls.isEmpty
+                ? (store, leaseHolder, calls.map { RateLimitRequest.pullKey(partnerID: $0.partnerID, ecHash: ecHash) })
+                : nil
+        }
+        return WriteBatcher(
+            graph: graph,
+            releasing: releasing,
+            calls: calls.count,
+            ecHash: ecHash,
+            metrics: metrics,
+            logger: logger
+        ) { [storeWarnings, logger] error in
             storeWarnings.write.warning("identity graph write failed", metadata: ["error": "\(error)"], to: logger)
         }
     }
@@ -508,19 +516,19 @@ public final class PullKernel: Sendable {
 
         var write: WriteResult?
         if case .uid(let uid, let expiresAt) = outcome {
+            writer.callEnded(writing: true)
             let value = PartnerUID(uid: uid, syncedAt: now, expiresAt: expiresAt)
             write = await writer.write(
-                WriteBatcher.Write(
-                    write: UIDWrite(
-                        sourceDomain: partner.sourceDomain,
-                        value: value,
-                        expected: call.expected,
-                        plannedAt: call.context.now
-                    ),
-                    leaseKey: writer.releasesLeases ? RateLimitRequest.pullKey(partnerID: partner.id, ecHash: ecHash) : nil
+                UIDWrite(
+                    sourceDomain: partner.sourceDomain,
+                    value: value,
+                    expected: call.expected,
+                    plannedAt: call.context.now
                 )
             )
             running.metrics.write(write)
+        } else {
+            writer.callEnded(writing: false)
         }
         log(outcome, write: write, partner: partner, duration: duration, cancelled: cancelled)
         return CallResult(partnerID: partner.id, outcome: outcome, write: write, duration: duration, status: status)

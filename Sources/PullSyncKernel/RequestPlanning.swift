@@ -241,9 +241,9 @@ extension PullKernel {
 
     /// The decisions for `record`. With `newRoot`, the record is an issued EC's, not stored yet:
     /// its root entry is created with the first batch's admission (``CombinedStore``). `nil`
-    /// when that can't be done (nothing to admit, a revocation to make first, or the entry was
-    /// already there): nothing was then taken, counted or stored, and the caller decides again
-    /// after a lookup.
+    /// when that can't be done (nothing to admit, a revocation to make first, the entry already
+    /// there, or the combined step failed): nothing was then taken, counted or stored, and the
+    /// caller decides again after a lookup.
     private func planCalls<Mode: PlanningMode>(
         _ request: OrganicRequest,
         _ edgeCookie: EdgeCookie,
@@ -373,10 +373,11 @@ extension PullKernel {
                 } else {
                     admitted = try await mode.admitRateLimits(batch, ecHash: edgeCookie.hash, now: now, kernel: self)
                 }
-            } catch let error as NewRootFailed {
+            } catch is NewRootFailed {
+                // Nothing of it was stored. Decided again step by step: a failure of the counting
+                // alone must not cost the EC its root entry.
                 for call in batch { mode.release(call.partner, ecHash: edgeCookie.hash, probe: call.isProbe, kernel: self) }
-                warnLookupFailed(error.underlying)
-                return skipAll(.storeUnavailable, edgeCookie: edgeCookie, mode: mode)
+                return nil
             } catch {
                 storeWarnings.rateLimiter.warning(
                     "rate limiter failed; skipping pull sync",
@@ -403,6 +404,8 @@ extension PullKernel {
                 }
             }
         }
+        // The root entry is still to be created (a cap of no calls at all): step by step.
+        if newRoot != nil { return nil }
         for partner in remaining { decide(partner, .skip(.deferred)) }
 
         var decisions: [PartnerDecision] = []
@@ -422,8 +425,8 @@ extension PullKernel {
     }
 
     /// Creates an issued EC's root entry and counts `batch` in one round trip; `nil` when the
-    /// entry was already there (nothing counted). A failure is a ``NewRootFailed``: the entry may
-    /// not exist, so the request is skipped as for a failed lookup.
+    /// entry was already there (nothing counted). A failure is a ``NewRootFailed``: nothing was
+    /// stored, and the caller decides again step by step.
     private func createRoot(
         _ edgeCookie: EdgeCookie,
         _ root: NewRoot,

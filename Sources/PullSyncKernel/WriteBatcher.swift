@@ -4,18 +4,14 @@ import Synchronization
 /// Gathers one request's UID writes into as few store round trips as the calls allow: a write
 /// that arrives while another is being stored waits and goes out with every other write that
 /// arrived meanwhile, in one batch. A write never waits for a call still in flight (a slow
-/// partner doesn't hold back the fast partners' UIDs). With a store that keeps leases beside the
-/// graph, the batch also gives back its calls' leases.
+/// partner doesn't hold back the fast partners' UIDs).
+///
+/// With a store that keeps leases beside the graph, the request's last write (every call ended,
+/// no other write to come) also gives back every lease of the request, as the end-of-request
+/// release would have: a lease is never given back before the request's calls have all ended.
 final class WriteBatcher: Sendable {
-    /// One call's UID, and the key of the lease its call holds (when leases are given back with
-    /// writes).
-    struct Write: Sendable {
-        var write: UIDWrite
-        var leaseKey: String?
-    }
-
     private struct Pending {
-        var write: Write
+        var write: UIDWrite
         var continuation: CheckedContinuation<Turn, Never>
     }
 
@@ -29,20 +25,27 @@ final class WriteBatcher: Sendable {
     private struct State {
         var flushing = false
         var pending: [Pending] = []
+        /// Calls of the request that have not ended yet.
+        var callsRunning: Int
+        /// Writes announced by calls that ended and not yet taken into a batch.
+        var announced = 0
+        /// The request's leases went back with its last write.
+        var releasedLeases = false
     }
 
     private let graph: any IdentityGraph
-    /// Where leases are given back with the writes, and whose they are.
-    private let releasing: (store: any CombinedStore, holder: String)?
+    /// Where leases go back with the last write: the store, the holder and the request's keys.
+    private let releasing: (store: any CombinedStore, holder: String, keys: [String])?
     private let ecHash: String
     private let logger: Logger
     private let onFailure: @Sendable (any Error) -> Void
     private let metrics: KernelMetrics
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     init(
         graph: any IdentityGraph,
-        releasing: (store: any CombinedStore, holder: String)?,
+        releasing: (store: any CombinedStore, holder: String, keys: [String])?,
+        calls: Int,
         ecHash: String,
         metrics: KernelMetrics,
         logger: Logger,
@@ -54,13 +57,23 @@ final class WriteBatcher: Sendable {
         self.ecHash = ecHash
         self.logger = logger
         self.onFailure = onFailure
+        state = Mutex(State(callsRunning: calls))
     }
 
-    /// Whether a write gives its call's lease back.
-    var releasesLeases: Bool { releasing != nil }
+    /// Whether the request's leases went back with its last write (no release round trip needed).
+    var releasedLeases: Bool { state.withLock { $0.releasedLeases } }
+
+    /// A call of the request ended; `writing`: it will call ``write(_:)`` next, with nothing it
+    /// awaits in between.
+    func callEnded(writing: Bool) {
+        state.withLock { state in
+            state.callsRunning -= 1
+            if writing { state.announced += 1 }
+        }
+    }
 
     /// Stores `write` (in a batch with others arriving meanwhile); `nil` when the store failed.
-    func write(_ write: Write) async -> WriteResult? {
+    func write(_ write: UIDWrite) async -> WriteResult? {
         let queued: Turn = await withCheckedContinuation { continuation in
             // Deciding and queueing under one lock: no write can slip between a leader's last
             // look at the queue and its leaving.
@@ -86,21 +99,25 @@ final class WriteBatcher: Sendable {
 
     /// Stores `first` with whatever queued up by then, then whatever queued up meanwhile, until
     /// nothing is left.
-    private func lead(with first: Write) async -> WriteResult? {
-        // One turn of the scheduler first: calls that ended together (partners answering at
-        // once) then join this batch instead of waiting for the next round trip.
-        await Task.yield()
+    private func lead(with first: UIDWrite) async -> WriteResult? {
+        // While other calls run, one turn of the scheduler first: calls that ended together
+        // (partners answering at once) then join this batch instead of the next round trip.
+        if state.withLock({ $0.callsRunning > 0 }) { await Task.yield() }
         var own: WriteResult?
         var leading = true
         while true {
-            let batch: [Pending] = state.withLock { state in
+            let (batch, last): ([Pending], Bool) = state.withLock { state in
                 let batch = state.pending
                 state.pending.removeAll()
-                if batch.isEmpty && !leading { state.flushing = false }
-                return batch
+                if batch.isEmpty && !leading {
+                    state.flushing = false
+                    return (batch, false)
+                }
+                state.announced -= batch.count + (leading ? 1 : 0)
+                return (batch, state.callsRunning == 0 && state.announced == 0)
             }
             if batch.isEmpty && !leading { return own }
-            var results = await store((leading ? [first] : []) + batch.map(\.write))[...]
+            var results = await store((leading ? [first] : []) + batch.map(\.write), last: last)[...]
             if leading {
                 own = results.popFirst() ?? nil
                 leading = false
@@ -109,14 +126,19 @@ final class WriteBatcher: Sendable {
         }
     }
 
-    private func store(_ batch: [Write]) async -> [WriteResult?] {
-        let writes = batch.map(\.write)
+    /// Stores `writes`; the request's `last` batch also gives back its leases.
+    private func store(_ writes: [UIDWrite], last: Bool) async -> [WriteResult?] {
         do {
             metrics.roundTrip(.write)
             let results: [WriteResult]
-            if let releasing {
-                let keys = batch.compactMap(\.leaseKey)
-                results = try await releasing.store.write(writes, ecHash: ecHash, releasing: keys, holder: releasing.holder)
+            if last, let releasing {
+                results = try await releasing.store.write(
+                    writes,
+                    ecHash: ecHash,
+                    releasing: releasing.keys,
+                    holder: releasing.holder
+                )
+                state.withLock { $0.releasedLeases = true }
             } else {
                 results = try await graph.write(writes, ecHash: ecHash)
             }

@@ -558,7 +558,8 @@ package final class PostgresStore: PullSyncStore, CombinedStore {
         return (record, nil)
     }
 
-    /// Writes, and gives back `holder`'s leases on `leaseKeys` in the same statement.
+    /// Writes, and gives back `holder`'s leases on `leaseKeys` in the same statement (those on rows
+    /// another statement holds at that moment lapse on their own instead).
     package func write(_ writes: [UIDWrite], ecHash: String, releasing leaseKeys: [String], holder: String) async throws
         -> [WriteResult]
     {
@@ -598,8 +599,15 @@ package final class PostgresStore: PullSyncStore, CombinedStore {
             WITH root AS (
                 SELECT withdrawn_at FROM pullsync_ecs WHERE ec_hash = \(ecHash) FOR SHARE
             ), released AS (
+                -- Rows an admission or the sweep holds are skipped, not waited for: the UIDs must
+                -- not wait or deadlock on them, and a lease left behind lapses on its own.
                 UPDATE pullsync_rate SET lease_holder = NULL, lease_until = NULL
-                WHERE key = ANY(\(leaseKeys)::text[]) AND lease_holder = \(leaseHolder)
+                WHERE key IN (
+                    SELECT key FROM pullsync_rate
+                    WHERE key = ANY(\(leaseKeys)::text[]) AND lease_holder = \(leaseHolder)
+                    ORDER BY key
+                    FOR UPDATE SKIP LOCKED
+                )
             ), input AS (
                 SELECT * FROM unnest(
                     \(domains)::text[], \(uids)::text[], \(synced)::bigint[], \(expires)::bigint[],

@@ -1,6 +1,7 @@
 import MetricsTestKit
 import PullSync
 import PullSyncConsent
+import PullSyncStorage
 import PullSyncTesting
 import Testing
 
@@ -90,22 +91,64 @@ struct CallingRoundTripTests {
         }
     }
 
+    @Test("A combined step that fails: the request is decided again step by step, and the EC keeps its root entry")
+    func combinedStepFails() async throws {
+        let store = RefusingCombinedStore()
+        let metrics = TestMetrics()
+        let transport = ScriptedTransport()
+        transport.script(TestPartners.host("a"), .uid("ua"))
+        let kernel = PullKernel(
+            registry: try PartnerRegistry([TestPartners.partner("a")]),
+            graph: store,
+            rateLimiter: store,
+            transport: transport,
+            consent: IABConsentRules(),
+            clock: TestWallClock(start: t0),
+            metricsFactory: metrics
+        )
+        func trips(_ operation: String) -> Int64 {
+            (try? metrics.expectCounter("pullsync_store_round_trips_total", [("operation", operation)]).totalValue) ?? 0
+        }
+
+        let report = await kernel.process(
+            OrganicRequest(path: "/", edgeCookie: edgeCookie(1).value, ecIssuedOnThisRequest: true, consent: .granted)
+        )
+
+        #expect(report.plan.decision(for: "a") == .dispatch)
+        #expect(report.results.map(\.write) == [.stored])
+        #expect(trips("create_root_admit") == 1)
+        #expect(trips("create_root") == 1)
+        #expect(trips("admit") == 1)
+        #expect(try await store.record(ecHash: ecHash(1))?.partners["a.example"]?.uid == "ua")
+        #expect(try await store.count(key: "pull:a:\(ecHash(1))", window: .seconds(3600), at: t0) == 1)
+    }
+
     @Test(
-        "A call that stores no UID gives its lease back at the end; the ones that stored theirs already did",
+        "Leases go back with the request's last write, or in one round trip when its calls stored nothing",
         arguments: StoreKind.available.filter { $0 == .postgres }
     )
-    func failedCallReleasesAtTheEnd(kind: StoreKind) async throws {
+    func leasesGoBackOnce(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
-            let run = try Run(opened, partners: ["a", "b"])
-            run.transport.script(TestPartners.host("a"), .uid("ua"))
-            run.transport.script(TestPartners.host("b"), .status(500))
+            // No UID at all: one release round trip.
+            let failing = try Run(opened, partners: ["a", "b"])
+            failing.transport.script(TestPartners.host("a"), .status(500))
+            failing.transport.script(TestPartners.host("b"), .status(404))
+            let first = await failing.kernel.process(failing.request(1, issued: true))
+            #expect(first.results.count == 2)
+            #expect(failing.trips("write") == 0)
+            #expect(failing.trips("release") == 1)
+            #expect(try await failing.admitElsewhere(["a", "b"], ec: 1) == [.admitted, .admitted])
 
-            let report = await run.kernel.process(run.request(1, issued: true))
-
-            #expect(report.results.count == 2)
-            #expect(run.trips("write") == 1)
-            #expect(run.trips("release") == 1)
-            #expect(try await run.admitElsewhere(["a", "b"], ec: 1) == [.admitted, .admitted])
+            // One UID, one failure: whichever ends last, the leases go back exactly once, and
+            // never before both calls ended.
+            let mixed = try Run(opened, partners: ["a", "b"])
+            mixed.transport.script(TestPartners.host("a"), .uid("ua"))
+            mixed.transport.script(TestPartners.host("b"), .status(500))
+            let second = await mixed.kernel.process(mixed.request(2, issued: true))
+            #expect(second.results.count == 2)
+            #expect(mixed.trips("write") == 1)
+            #expect(mixed.trips("release") <= 1)
+            #expect(try await mixed.admitElsewhere(["a", "b"], ec: 2) == [.admitted, .admitted])
         }
     }
 
@@ -197,5 +240,50 @@ private struct Run {
     func admitElsewhere(_ partners: [String], ec: Int) async throws -> [LeasedAdmission] {
         let requests = partners.map { RateLimitRequest(key: "pull:\($0):\(ecHash(ec))", policy: RateLimitPolicy()) }
         return try await store.admit(requests, lease: CallLease(holder: "elsewhere", expiresAt: t0 + .seconds(60)), at: t0)
+    }
+}
+
+/// A `MemoryStore` whose combined step always fails (say, a lock timeout on a rate-limit row);
+/// every other step works.
+private final class RefusingCombinedStore: CombinedStore {
+    let base = MemoryStore()
+
+    struct Refused: Error {}
+
+    func createRoot(
+        for edgeCookie: EdgeCookie,
+        at now: Timestamp,
+        consent: ConsentSnapshot?,
+        admitting requests: [RateLimitRequest],
+        lease: CallLease?
+    ) async throws -> (record: ECRecord, admissions: [LeasedAdmission]?) {
+        throw Refused()
+    }
+    func write(_ writes: [UIDWrite], ecHash: String, releasing leaseKeys: [String], holder: String) async throws
+        -> [WriteResult]
+    {
+        try await base.write(writes, ecHash: ecHash, releasing: leaseKeys, holder: holder)
+    }
+    func record(ecHash: String) async throws -> ECRecord? { try await base.record(ecHash: ecHash) }
+    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws -> ECRecord {
+        try await base.createRoot(for: edgeCookie, at: now, consent: consent)
+    }
+    func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
+        try await base.write(writes, ecHash: ecHash)
+    }
+    func withdraw(ecHash: String, at now: Timestamp, notifying: [String]) async throws -> Bool {
+        try await base.withdraw(ecHash: ecHash, at: now, notifying: notifying)
+    }
+    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp, notifying: [String]) async throws -> [String] {
+        try await base.revoke(sourceDomains, ecHash: ecHash, at: now, notifying: notifying)
+    }
+    func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws {
+        try await base.markSeen(ecHash: ecHash, at: now, consent: consent)
+    }
+    func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
+        try await base.acquire(requests, at: now)
+    }
+    func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
+        try await base.count(key: key, window: window, at: now)
     }
 }
