@@ -61,9 +61,12 @@ final class CountingStore: CombinedStore {
         counted()
         return try await graph.createRoot(for: edgeCookie, at: now, consent: consent, admitting: requests, lease: lease)
     }
-    func write(_ writes: [UIDWrite], ecHash: String, releasing leaseKeys: [String], holder: String) async throws
-        -> [WriteResult]
-    {
+    func write(
+        _ writes: [UIDWrite],
+        ecHash: String,
+        releasing leaseKeys: [RateLimitKey],
+        holder: String
+    ) async throws -> [WriteResult] {
         counted()
         return try await graph.write(writes, ecHash: ecHash, releasing: leaseKeys, holder: holder)
     }
@@ -98,7 +101,7 @@ final class CountingStore: CombinedStore {
         counted()
         return try await limiter.acquire(requests, at: now)
     }
-    func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
+    func count(key: RateLimitKey, window: Duration, at now: Timestamp) async throws -> Int {
         counted()
         return try await limiter.count(key: key, window: window, at: now)
     }
@@ -107,7 +110,7 @@ final class CountingStore: CombinedStore {
         counted()
         return try await limiter.admit(requests, lease: lease, at: now)
     }
-    func releaseLeases(_ keys: [String], holder: String) async throws {
+    func releaseLeases(_ keys: [RateLimitKey], holder: String) async throws {
         counted()
         try await limiter.releaseLeases(keys, holder: holder)
     }

@@ -24,8 +24,12 @@ public protocol CombinedStore: IdentityGraph, RateLimiter, AnyObject {
     /// does, whatever the writes' results. The kernel passes the keys with a request's last write,
     /// once all its calls have ended. A lease the store can't give back without waiting may be
     /// left to lapse. A store without shared leases only writes.
-    func write(_ writes: [UIDWrite], ecHash: String, releasing leaseKeys: [String], holder: String) async throws
-        -> [WriteResult]
+    func write(
+        _ writes: [UIDWrite],
+        ecHash: String,
+        releasing leaseKeys: [RateLimitKey],
+        holder: String
+    ) async throws -> [WriteResult]
 }
 
 extension CombinedStore {

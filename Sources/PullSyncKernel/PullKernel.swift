@@ -398,13 +398,13 @@ public final class PullKernel: Sendable {
             // (a call stored nothing, or wasn't sent): they go back in one round trip. (A fast
             // partner's lease outlives its call by the slow partners' time; its UID is fresh by
             // then, so nobody else would call it anyway.)
-            await releaseLeases(plan.calls.map { RateLimitRequest.pullKey(partnerID: $0.partnerID, ecHash: ecHash) })
+            await releaseLeases(plan.calls.map { RateLimitKey(partnerID: $0.partnerID, ecHash: ecHash) })
         }
         return results
     }
 
     /// Gives back this kernel's leases on `keys`; they lapse on their own if that fails.
-    private func releaseLeases(_ keys: [String]) async {
+    private func releaseLeases(_ keys: [RateLimitKey]) async {
         do {
             metrics.roundTrip(.release)
             try await rateLimiter.releaseLeases(keys, holder: leaseHolder)
@@ -460,7 +460,7 @@ public final class PullKernel: Sendable {
     private func makeWriter(ecHash: String, calls: [PlannedCall]) -> WriteBatcher {
         let releasing = combined.flatMap { store in
             store.sharesLeases && !calls.isEmpty
-                ? (store, leaseHolder, calls.map { RateLimitRequest.pullKey(partnerID: $0.partnerID, ecHash: ecHash) })
+                ? (store, leaseHolder, calls.map { RateLimitKey(partnerID: $0.partnerID, ecHash: ecHash) })
                 : nil
         }
         return WriteBatcher(

@@ -1,19 +1,38 @@
+/// What one (partner, EC) pair's calls are counted and leased under. A value of the strings
+/// the kernel already holds, not a new one; stores persist it as `pull:{partner}:{ec_hash}`
+/// (``description``).
+public struct RateLimitKey: Sendable, Hashable, CustomStringConvertible {
+    /// The partner's id (never contains `:`).
+    public var partnerID: String
+    /// The EC's hash.
+    public var ecHash: Substring
+
+    /// The key of `partnerID`'s calls for the EC hashed `ecHash`.
+    public init(partnerID: String, ecHash: Substring) {
+        self.partnerID = partnerID
+        self.ecHash = ecHash
+    }
+
+    /// The key of `partnerID`'s calls for the EC hashed `ecHash`.
+    public init(partnerID: String, ecHash: String) {
+        self.init(partnerID: partnerID, ecHash: ecHash[...])
+    }
+
+    /// `pull:{partner}:{ec_hash}`: the text stores persist (existing databases hold it).
+    public var description: String { "pull:\(partnerID):\(ecHash)" }
+}
+
 /// One rate-limit check: may one more call be made under `key`?
 public struct RateLimitRequest: Sendable, Hashable {
-    /// `pull:{partner}:{ec_hash}`.
-    public var key: String
+    /// The (partner, EC) pair counted.
+    public var key: RateLimitKey
     /// The limit the key is checked against.
     public var policy: RateLimitPolicy
 
     /// Creates a check of one more call under `key`, limited by `policy`.
-    public init(key: String, policy: RateLimitPolicy) {
+    public init(key: RateLimitKey, policy: RateLimitPolicy) {
         self.key = key
         self.policy = policy
-    }
-
-    /// The kernel's key for a partner and an EC hash.
-    package static func pullKey(partnerID: String, ecHash: some StringProtocol) -> String {
-        "pull:\(partnerID):\(ecHash)"
     }
 }
 
@@ -24,8 +43,11 @@ public struct RateLimitRequest: Sendable, Hashable {
 /// `calls / window` never exceeds the budget: 50/s is 50 calls in any second, 2.5/s is 2 calls
 /// in any 0.8 s, 0.5/s is 1 call in any 2 s.
 public struct SharedBudget: Sendable, Hashable {
-    /// `budget:{partner}` (a partner id has no `:`, so it can't meet a `pull:` key).
-    public var key: String
+    /// The partner whose budget it is.
+    public var partnerID: String
+    /// `budget:{partner}` (a partner id has no `:`, so it can't meet a `pull:` key). Formatted
+    /// when asked (by a store binding it), not per call.
+    public var key: String { "budget:\(partnerID)" }
     /// Calls allowed in any `window`; at least 1.
     public var calls: Int
     /// The sliding window `calls` are counted in.
@@ -34,7 +56,7 @@ public struct SharedBudget: Sendable, Hashable {
     /// The budget of `partnerID`, `perSecond` calls per second (more than 0).
     package init(partnerID: String, perSecond: Double) {
         precondition(perSecond > 0 && perSecond.isFinite, "a budget is a positive number of calls per second")
-        key = "budget:\(partnerID)"
+        self.partnerID = partnerID
         calls = max(1, Int(min(perSecond, Double(Int32.max)).rounded(.down)))
         window = .nanoseconds(Int64((Double(calls) / perSecond * 1e9).rounded(.up)))
     }
@@ -51,7 +73,7 @@ public protocol RateLimiter: Sendable {
     func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool]
 
     /// Calls counted under `key` in the window ending at `now`, without counting one.
-    func count(key: String, window: Duration, at now: Timestamp) async throws -> Int
+    func count(key: RateLimitKey, window: Duration, at now: Timestamp) async throws -> Int
 
     /// Whether leases live in the store, shared by every node using it (see ``CallLease``).
     var sharesLeases: Bool { get }
@@ -68,7 +90,7 @@ public protocol RateLimiter: Sendable {
     func admit(_ requests: [RateLimitRequest], lease: CallLease, at now: Timestamp) async throws -> [LeasedAdmission]
 
     /// Gives back `holder`'s leases on `keys`.
-    func releaseLeases(_ keys: [String], holder: String) async throws
+    func releaseLeases(_ keys: [RateLimitKey], holder: String) async throws
 }
 
 /// A short claim on a (partner, EC) call held in a shared store while the call is in flight,
@@ -125,5 +147,5 @@ extension RateLimiter {
     }
 
     /// Gives back `holder`'s leases on `keys` (its calls ended). Default: nothing to do.
-    public func releaseLeases(_ keys: [String], holder: String) async throws {}
+    public func releaseLeases(_ keys: [RateLimitKey], holder: String) async throws {}
 }

@@ -154,7 +154,7 @@ struct Explaining: PlanningMode {
         var admitted: [LeasedAdmission] = []
         for call in batch {
             let policy = call.partner.definition.policy.rateLimit
-            let key = RateLimitRequest.pullKey(partnerID: call.partnerID, ecHash: ecHash)
+            let key = RateLimitKey(partnerID: call.partnerID, ecHash: ecHash)
             let used = try await kernel.rateLimiter.count(key: key, window: policy.window, at: now)
             admitted.append(used < policy.calls ? .admitted : .rateLimited)
         }
@@ -458,7 +458,7 @@ extension PullKernel {
     func rateLimitRequests(_ batch: [PlannedCall], ecHash: Substring) -> [RateLimitRequest] {
         batch.map { call in
             RateLimitRequest(
-                key: RateLimitRequest.pullKey(partnerID: call.partnerID, ecHash: ecHash),
+                key: RateLimitKey(partnerID: call.partnerID, ecHash: ecHash),
                 policy: call.partner.definition.policy.rateLimit
             )
         }

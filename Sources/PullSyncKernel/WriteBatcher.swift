@@ -35,7 +35,7 @@ final class WriteBatcher: Sendable {
 
     private let graph: any IdentityGraph
     /// Where leases go back with the last write: the store, the holder and the request's keys.
-    private let releasing: (store: any CombinedStore, holder: String, keys: [String])?
+    private let releasing: (store: any CombinedStore, holder: String, keys: [RateLimitKey])?
     private let ecHash: String
     private let logger: Logger
     private let onFailure: @Sendable (any Error) -> Void
@@ -44,7 +44,7 @@ final class WriteBatcher: Sendable {
 
     init(
         graph: any IdentityGraph,
-        releasing: (store: any CombinedStore, holder: String, keys: [String])?,
+        releasing: (store: any CombinedStore, holder: String, keys: [RateLimitKey])?,
         calls: Int,
         ecHash: String,
         metrics: KernelMetrics,

@@ -560,10 +560,13 @@ package final class PostgresStore: PullSyncStore, CombinedStore {
 
     /// Writes, and gives back `holder`'s leases on `leaseKeys` in the same statement (those on rows
     /// another statement holds at that moment lapse on their own instead).
-    package func write(_ writes: [UIDWrite], ecHash: String, releasing leaseKeys: [String], holder: String) async throws
-        -> [WriteResult]
-    {
-        try await write(writes, ecHash: ecHash, releasing: (leaseKeys, holder))
+    package func write(
+        _ writes: [UIDWrite],
+        ecHash: String,
+        releasing leaseKeys: [RateLimitKey],
+        holder: String
+    ) async throws -> [WriteResult] {
+        try await write(writes, ecHash: ecHash, releasing: (leaseKeys.map(\.description), holder))
     }
 
     package func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
@@ -574,7 +577,7 @@ package final class PostgresStore: PullSyncStore, CombinedStore {
         -> [WriteResult]
     {
         guard !writes.isEmpty else {
-            if let releasing { try await releaseLeases(releasing.keys, holder: releasing.holder) }
+            if let releasing { try await releaseLeases(text: releasing.keys, holder: releasing.holder) }
             return []
         }
         let leaseKeys = releasing?.keys ?? []
@@ -1052,7 +1055,12 @@ package final class PostgresStore: PullSyncStore, CombinedStore {
         EXISTS (SELECT 1 FROM pullsync_rate r WHERE r.key = i.key AND r.lease_until > i.at AND i.holder IS NOT NULL)
         """
 
-    package func releaseLeases(_ keys: [String], holder: String) async throws {
+    package func releaseLeases(_ keys: [RateLimitKey], holder: String) async throws {
+        try await releaseLeases(text: keys.map(\.description), holder: holder)
+    }
+
+    /// Gives back `holder`'s leases on the keys persisted as `keys`.
+    private func releaseLeases(text keys: [String], holder: String) async throws {
         guard !keys.isEmpty else { return }
         try await run(
             """
@@ -1062,7 +1070,8 @@ package final class PostgresStore: PullSyncStore, CombinedStore {
         ) { rows in for try await _ in rows {} }
     }
 
-    package func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
+    package func count(key: RateLimitKey, window: Duration, at now: Timestamp) async throws -> Int {
+        let key = key.description
         let at = now.nanosecondsSinceEpoch
         let start = at - window.nanoseconds
         return try await run(
@@ -1267,7 +1276,8 @@ private struct RateBatch {
     var until: Int64?
 
     init(_ requests: [RateLimitRequest], lease: CallLease?, at now: Timestamp) {
-        keys = requests.map(\.key)
+        // The persisted text of each key, formatted here, inside the store's round trip.
+        keys = requests.map(\.key.description)
         calls = requests.map { Int32(clamping: $0.policy.calls) }
         windows = requests.map { $0.policy.window.nanoseconds }
         at = now.nanosecondsSinceEpoch

@@ -312,9 +312,12 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
     }
 
     /// Writes; there are no shared leases to give back.
-    package func write(_ writes: [UIDWrite], ecHash: String, releasing leaseKeys: [String], holder: String) async throws
-        -> [WriteResult]
-    {
+    package func write(
+        _ writes: [UIDWrite],
+        ecHash: String,
+        releasing leaseKeys: [RateLimitKey],
+        holder: String
+    ) async throws -> [WriteResult] {
         try await write(writes, ecHash: ecHash)
     }
 
@@ -587,22 +590,27 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
     ) async throws -> [Bool] {
         var admitted: [Bool] = []
         for request in requests {
-            let used = try await count(request.key, window: request.policy.window, at: now, on: connection)
+            // The persisted text of the key, formatted here, inside the store's round trip.
+            let key = request.key.description
+            let used = try await count(key, window: request.policy.window, at: now, on: connection)
             guard used < request.policy.calls else {
                 admitted.append(false)
                 continue
             }
             _ = try await connection.query(
                 "INSERT INTO pullsync_rate_events (key, at, expires_at) VALUES (?1, ?2, ?3)",
-                [.text(request.key), .integer(int(now)), .integer(int(now + request.policy.window))]
+                [.text(key), .integer(int(now)), .integer(int(now + request.policy.window))]
             )
             admitted.append(true)
         }
         return admitted
     }
 
-    package func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
-        try await transaction { connection in try await Self.count(key, window: window, at: now, on: connection) }
+    package func count(key: RateLimitKey, window: Duration, at now: Timestamp) async throws -> Int {
+        let key = key.description
+        return try await transaction { connection in
+            try await Self.count(key, window: window, at: now, on: connection)
+        }
     }
 
     private static func count(

@@ -10,7 +10,7 @@ import Synchronization
 package final class InMemoryRateLimiter: RateLimiter {
     private struct State {
         /// Send times per key, and the window they were counted in.
-        var windows: [String: (times: [Timestamp], window: Duration)] = [:]
+        var windows: [RateLimitKey: (times: [Timestamp], window: Duration)] = [:]
         var lastSweep: Timestamp?
     }
 
@@ -60,7 +60,7 @@ package final class InMemoryRateLimiter: RateLimiter {
     /// Keys currently held (for tests and metrics).
     package var keyCount: Int { state.withLock { $0.windows.count } }
 
-    package func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
+    package func count(key: RateLimitKey, window: Duration, at now: Timestamp) async throws -> Int {
         let start = now - window
         return state.withLock { state in
             state.windows[key]?.times.count { $0 > start } ?? 0

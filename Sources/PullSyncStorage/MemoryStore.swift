@@ -57,9 +57,12 @@ public final class MemoryStore: PullSyncStore, CombinedStore {
     }
 
     /// Writes; there are no shared leases to give back.
-    public func write(_ writes: [UIDWrite], ecHash: String, releasing leaseKeys: [String], holder: String) async throws
-        -> [WriteResult]
-    {
+    public func write(
+        _ writes: [UIDWrite],
+        ecHash: String,
+        releasing leaseKeys: [RateLimitKey],
+        holder: String
+    ) async throws -> [WriteResult] {
         try await graph.write(writes, ecHash: ecHash)
     }
 
@@ -108,7 +111,7 @@ public final class MemoryStore: PullSyncStore, CombinedStore {
         try await rateLimiter.acquire(requests, at: now)
     }
 
-    public func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
+    public func count(key: RateLimitKey, window: Duration, at now: Timestamp) async throws -> Int {
         try await rateLimiter.count(key: key, window: window, at: now)
     }
 

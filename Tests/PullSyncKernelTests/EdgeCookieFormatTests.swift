@@ -95,7 +95,7 @@ struct EdgeCookieFormatTests {
         #expect(try await harness.graph.record(ecHash: "ec-Abcdef123")?.partners["a.example"]?.uid == "u")
         #expect(
             try await harness.rateLimiter.count(
-                key: "pull:a:ec-Abcdef123",
+                key: RateLimitKey(partnerID: "a", ecHash: "ec-Abcdef123"),
                 window: .seconds(3600),
                 at: harness.clock.now()
             )

@@ -69,7 +69,7 @@ struct Harness {
     /// Calls counted in the rate limiter for `partnerID` and EC `n` in the default one-hour window.
     func rateCount(_ partnerID: String, _ n: Int) async throws -> Int {
         try await rateLimiter.count(
-            key: RateLimitRequest.pullKey(partnerID: partnerID, ecHash: hash(n)),
+            key: RateLimitKey(partnerID: partnerID, ecHash: hash(n)),
             window: .seconds(3600),
             at: clock.now()
         )
@@ -98,6 +98,9 @@ func ec(_ n: Int) -> String { TestPartners.edgeCookie(n) }
 
 /// The hash of EC number `n`.
 func hash(_ n: Int) -> String { String(ec(n).prefix(64)) }
+
+/// The rate-limit key of `partner`'s calls for the EC hashed `ecHash` (`pull:{partner}:{ecHash}`).
+func pullKey(_ partner: String, _ ecHash: String) -> RateLimitKey { RateLimitKey(partnerID: partner, ecHash: ecHash) }
 
 /// An organic request for EC `n`.
 func request(

@@ -10,14 +10,20 @@ import Testing
         let t0 = Timestamp(secondsSinceEpoch: 1_000_000)
         let policy = RateLimitPolicy(calls: 10, window: .seconds(3600))
         for n in 0..<2_000 {
-            _ = try await limiter.acquire([RateLimitRequest(key: "k\(n)", policy: policy)], at: t0)
+            _ = try await limiter.acquire([RateLimitRequest(key: pullKey("k\(n)", "x"), policy: policy)], at: t0)
         }
         #expect(limiter.keyCount == 2_000)
         // Within the window nothing is forgotten, whatever the sweeps.
-        _ = try await limiter.acquire([RateLimitRequest(key: "other", policy: policy)], at: t0 + .seconds(1800))
+        _ = try await limiter.acquire(
+            [RateLimitRequest(key: pullKey("other", "x"), policy: policy)],
+            at: t0 + .seconds(1800)
+        )
         #expect(limiter.keyCount == 2_001)
-        _ = try await limiter.acquire([RateLimitRequest(key: "late", policy: policy)], at: t0 + .seconds(3601))
+        _ = try await limiter.acquire(
+            [RateLimitRequest(key: pullKey("late", "x"), policy: policy)],
+            at: t0 + .seconds(3601)
+        )
         #expect(limiter.keyCount == 2)
-        #expect(try await limiter.count(key: "k1", window: .seconds(3600), at: t0 + .seconds(3601)) == 0)
+        #expect(try await limiter.count(key: pullKey("k1", "x"), window: .seconds(3600), at: t0 + .seconds(3601)) == 0)
     }
 }

@@ -118,7 +118,7 @@ struct RateLimiterTests {
         let admitted = try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<200 {
                 group.addTask {
-                    try await limiter.acquire([RateLimitRequest(key: "pull:a:x", policy: policy)], at: now)
+                    try await limiter.acquire([RateLimitRequest(key: pullKey("a", "x"), policy: policy)], at: now)
                         .filter { $0 }.count
                 }
             }
@@ -162,8 +162,8 @@ struct RateLimiterTests {
     func inMemoryLimiter() async throws {
         let limiter = InMemoryRateLimiter()
         let policy = RateLimitPolicy(calls: 2, window: .seconds(10))
-        let a = RateLimitRequest(key: "pull:a:x", policy: policy)
-        let b = RateLimitRequest(key: "pull:b:x", policy: policy)
+        let a = RateLimitRequest(key: pullKey("a", "x"), policy: policy)
+        let b = RateLimitRequest(key: pullKey("b", "x"), policy: policy)
         let t0 = Timestamp(secondsSinceEpoch: 100)
 
         #expect(try await limiter.acquire([a, b, a, a], at: t0) == [true, true, true, false])
@@ -178,7 +178,12 @@ struct RateLimiterTests {
 
     @Test("The kernel's key is pull:{partner}:{ec_hash}")
     func key() {
-        #expect(RateLimitRequest.pullKey(partnerID: "acme", ecHash: hash(7)) == "pull:acme:\(hash(7))")
+        #expect(RateLimitKey(partnerID: "acme", ecHash: hash(7)).description == "pull:acme:\(hash(7))")
+        // A key of a slice of the EC is the key of the same text.
+        let ec = "\(hash(7)).AbC123"
+        let sliced = RateLimitKey(partnerID: "acme", ecHash: ec.prefix(64))
+        #expect(sliced == RateLimitKey(partnerID: "acme", ecHash: hash(7)))
+        #expect(sliced.hashValue == RateLimitKey(partnerID: "acme", ecHash: hash(7)).hashValue)
         #expect(RateLimitPolicy() == RateLimitPolicy(calls: 10, window: .seconds(3600)))
     }
 }

@@ -22,7 +22,7 @@ struct SharedBudgetKernelTests {
             try await base.acquire(requests, at: now)
         }
 
-        func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
+        func count(key: RateLimitKey, window: Duration, at now: Timestamp) async throws -> Int {
             try await base.count(key: key, window: window, at: now)
         }
 

@@ -23,7 +23,7 @@ struct FailingIdentityGraph: IdentityGraph {
 /// A rate limiter whose every operation throws.
 struct FailingRateLimiter: RateLimiter {
     func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] { throw StoreDown() }
-    func count(key: String, window: Duration, at now: Timestamp) async throws -> Int { throw StoreDown() }
+    func count(key: RateLimitKey, window: Duration, at now: Timestamp) async throws -> Int { throw StoreDown() }
 }
 
 /// A graph that reads from an in-memory graph but whose writes throw.

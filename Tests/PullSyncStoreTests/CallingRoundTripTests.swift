@@ -120,7 +120,7 @@ struct CallingRoundTripTests {
         #expect(trips("create_root") == 1)
         #expect(trips("admit") == 1)
         #expect(try await store.record(ecHash: ecHash(1))?.partners["a.example"]?.uid == "ua")
-        #expect(try await store.count(key: "pull:a:\(ecHash(1))", window: .seconds(3600), at: t0) == 1)
+        #expect(try await store.count(key: pullKey("a", ecHash(1)), window: .seconds(3600), at: t0) == 1)
     }
 
     @Test(
@@ -160,8 +160,8 @@ struct CallingRoundTripTests {
         try await withStore(kind) { opened in
             let store = try #require(opened.store as? any CombinedStore)
             let once = RateLimitPolicy(calls: 1, window: .seconds(60))
-            let used = RateLimitRequest(key: "pull:a:\(ecHash(1))", policy: once)
-            let free = RateLimitRequest(key: "pull:b:\(ecHash(1))", policy: once)
+            let used = RateLimitRequest(key: pullKey("a", ecHash(1)), policy: once)
+            let free = RateLimitRequest(key: pullKey("b", ecHash(1)), policy: once)
             _ = try await store.acquire([used], at: t0)
             let lease = store.sharesLeases ? CallLease(holder: "node-1", expiresAt: t0 + .seconds(10)) : nil
 
@@ -173,7 +173,7 @@ struct CallingRoundTripTests {
             #expect(first.admissions == [.rateLimited, .admitted])
 
             // There now: nothing counted, whatever is asked.
-            let again = RateLimitRequest(key: "pull:c:\(ecHash(1))", policy: once)
+            let again = RateLimitRequest(key: pullKey("c", ecHash(1)), policy: once)
             let second = try await store.createRoot(
                 for: edgeCookie(1), at: t0, consent: nil, admitting: [again], lease: lease
             )
@@ -233,12 +233,12 @@ private struct Run {
 
     /// Calls counted for `partner` and EC `ec` in the default hour-long window.
     func counted(_ partner: String, ec: Int) async throws -> Int {
-        try await store.count(key: "pull:\(partner):\(ecHash(ec))", window: .seconds(3600), at: t0)
+        try await store.count(key: pullKey(partner, ecHash(ec)), window: .seconds(3600), at: t0)
     }
 
     /// What another node's admission of the same pairs gets (a lease still held says `leased`).
     func admitElsewhere(_ partners: [String], ec: Int) async throws -> [LeasedAdmission] {
-        let requests = partners.map { RateLimitRequest(key: "pull:\($0):\(ecHash(ec))", policy: RateLimitPolicy()) }
+        let requests = partners.map { RateLimitRequest(key: pullKey($0, ecHash(ec)), policy: RateLimitPolicy()) }
         return try await store.admit(requests, lease: CallLease(holder: "elsewhere", expiresAt: t0 + .seconds(60)), at: t0)
     }
 }
@@ -259,9 +259,12 @@ private final class RefusingCombinedStore: CombinedStore {
     ) async throws -> (record: ECRecord, admissions: [LeasedAdmission]?) {
         throw Refused()
     }
-    func write(_ writes: [UIDWrite], ecHash: String, releasing leaseKeys: [String], holder: String) async throws
-        -> [WriteResult]
-    {
+    func write(
+        _ writes: [UIDWrite],
+        ecHash: String,
+        releasing leaseKeys: [RateLimitKey],
+        holder: String
+    ) async throws -> [WriteResult] {
         try await base.write(writes, ecHash: ecHash, releasing: leaseKeys, holder: holder)
     }
     func record(ecHash: String) async throws -> ECRecord? { try await base.record(ecHash: ecHash) }
@@ -283,7 +286,7 @@ private final class RefusingCombinedStore: CombinedStore {
     func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
         try await base.acquire(requests, at: now)
     }
-    func count(key: String, window: Duration, at now: Timestamp) async throws -> Int {
+    func count(key: RateLimitKey, window: Duration, at now: Timestamp) async throws -> Int {
         try await base.count(key: key, window: window, at: now)
     }
 }

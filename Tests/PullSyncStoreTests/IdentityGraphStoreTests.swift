@@ -205,7 +205,7 @@ struct IdentityGraphStoreTests {
                 ecHash: ecHash(1)
             )
             _ = try await opened.store.acquire(
-                [RateLimitRequest(key: "pull:a:\(ecHash(1))", policy: RateLimitPolicy(calls: 1))],
+                [RateLimitRequest(key: pullKey("a", ecHash(1)), policy: RateLimitPolicy(calls: 1))],
                 at: t0
             )
             return try await opened.store.ecSecret()
@@ -214,7 +214,7 @@ struct IdentityGraphStoreTests {
             #expect(try await opened.store.record(ecHash: ecHash(1))?.partners["a.example"]?.uid == "kept")
             #expect(try await opened.store.ecSecret() == secret)
             let again = try await opened.store.acquire(
-                [RateLimitRequest(key: "pull:a:\(ecHash(1))", policy: RateLimitPolicy(calls: 1))],
+                [RateLimitRequest(key: pullKey("a", ecHash(1)), policy: RateLimitPolicy(calls: 1))],
                 at: t0 + .seconds(1)
             )
             #expect(again == [false], "the rate-limit count outlives a restart")

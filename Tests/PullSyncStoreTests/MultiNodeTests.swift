@@ -71,7 +71,7 @@ struct MultiNodeTests {
         let check = try await PostgresStore.open(PostgresStoreURL(parsing: url), operationTimeout: busyMachineTimeout)
         let counted = try await check.whileRunning {
             try await check.count(
-                key: RateLimitRequest.pullKey(partnerID: "hot", ecHash: ecHash(1)),
+                key: pullKey("hot", ecHash(1)),
                 window: .seconds(3600),
                 at: SystemWallClock().now()
             )
@@ -85,7 +85,7 @@ struct MultiNodeTests {
         let url = try await freshURL(.postgres)
         let first = try await PostgresStore.open(PostgresStoreURL(parsing: url), operationTimeout: busyMachineTimeout)
         let second = try await PostgresStore.open(PostgresStoreURL(parsing: url), operationTimeout: busyMachineTimeout)
-        let requests = [RateLimitRequest(key: "pull:a:1", policy: RateLimitPolicy(calls: 5))]
+        let requests = [RateLimitRequest(key: pullKey("a", "1"), policy: RateLimitPolicy(calls: 5))]
         try await first.whileRunning {
             try await second.whileRunning {
                 let lease = CallLease(holder: "node-1", expiresAt: t0 + .seconds(30))
@@ -93,9 +93,9 @@ struct MultiNodeTests {
                 let other = CallLease(holder: "node-2", expiresAt: t0 + .seconds(31))
                 #expect(try await second.admit(requests, lease: other, at: t0 + .seconds(1)) == [.leased])
                 // Releasing someone else's lease does nothing.
-                try await second.releaseLeases(["pull:a:1"], holder: "node-2")
+                try await second.releaseLeases([pullKey("a", "1")], holder: "node-2")
                 #expect(try await second.admit(requests, lease: other, at: t0 + .seconds(2)) == [.leased])
-                try await first.releaseLeases(["pull:a:1"], holder: "node-1")
+                try await first.releaseLeases([pullKey("a", "1")], holder: "node-1")
                 #expect(try await second.admit(requests, lease: other, at: t0 + .seconds(3)) == [.admitted])
                 // A lease lapses on its own (a node that died mid-call).
                 let third = CallLease(holder: "node-3", expiresAt: t0 + .seconds(40))
@@ -103,12 +103,12 @@ struct MultiNodeTests {
                 #expect(try await first.admit(requests, lease: third, at: t0 + .seconds(31)) == [.admitted])
                 // A refused count takes no lease: 3 of 5 used, limit reached at 5.
                 let fourth = CallLease(holder: "node-4", expiresAt: t0 + .seconds(100))
-                try await first.releaseLeases(["pull:a:1"], holder: "node-3")
+                try await first.releaseLeases([pullKey("a", "1")], holder: "node-3")
                 #expect(try await first.admit(requests, lease: fourth, at: t0 + .seconds(41)) == [.admitted])
-                try await first.releaseLeases(["pull:a:1"], holder: "node-4")
+                try await first.releaseLeases([pullKey("a", "1")], holder: "node-4")
                 #expect(try await first.admit(requests, lease: fourth, at: t0 + .seconds(42)) == [.admitted])
                 #expect(try await first.admit(requests, lease: other, at: t0 + .seconds(43)) == [.leased])
-                try await first.releaseLeases(["pull:a:1"], holder: "node-4")
+                try await first.releaseLeases([pullKey("a", "1")], holder: "node-4")
                 #expect(try await second.admit(requests, lease: other, at: t0 + .seconds(44)) == [.rateLimited])
                 #expect(try await first.admit(requests, lease: fourth, at: t0 + .seconds(45)) == [.rateLimited])
             }

@@ -10,19 +10,25 @@ struct RateLimiterStoreTests {
     func slidingWindow(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
             let limiter = opened.store
-            let key = RateLimitRequest(key: "pull:a:1", policy: Self.policy)
+            let key = RateLimitRequest(key: pullKey("a", "1"), policy: Self.policy)
             var admitted: [Bool] = []
             for minute in 0..<5 {
                 admitted += try await limiter.acquire([key], at: t0 + .seconds(60 * minute))
             }
             #expect(admitted == [true, true, true, false, false])
-            #expect(try await limiter.count(key: "pull:a:1", window: .seconds(3600), at: t0 + .seconds(300)) == 3)
+            #expect(
+                try await limiter.count(key: pullKey("a", "1"), window: .seconds(3600), at: t0 + .seconds(300))
+                    == 3
+            )
 
             // The first call leaves the window exactly one hour after it was made.
             #expect(try await limiter.acquire([key], at: t0 + .seconds(3600) - .nanoseconds(1)) == [false])
             #expect(try await limiter.acquire([key], at: t0 + .seconds(3600)) == [true])
             #expect(try await limiter.acquire([key], at: t0 + .seconds(3601)) == [false])
-            #expect(try await limiter.count(key: "pull:a:1", window: .seconds(3600), at: t0 + .seconds(3601)) == 3)
+            #expect(
+                try await limiter.count(key: pullKey("a", "1"), window: .seconds(3600), at: t0 + .seconds(3601))
+                    == 3
+            )
         }
     }
 
@@ -31,12 +37,12 @@ struct RateLimiterStoreTests {
         try await withStore(kind) { opened in
             let limiter = opened.store
             let one = RateLimitPolicy(calls: 1, window: .seconds(60))
-            _ = try await limiter.acquire([RateLimitRequest(key: "b", policy: one)], at: t0)
+            _ = try await limiter.acquire([RateLimitRequest(key: pullKey("b", "1"), policy: one)], at: t0)
             let answer = try await limiter.acquire(
                 [
-                    RateLimitRequest(key: "a", policy: one),
-                    RateLimitRequest(key: "b", policy: one),
-                    RateLimitRequest(key: "c", policy: RateLimitPolicy(calls: 2, window: .seconds(60))),
+                    RateLimitRequest(key: pullKey("a", "1"), policy: one),
+                    RateLimitRequest(key: pullKey("b", "1"), policy: one),
+                    RateLimitRequest(key: pullKey("c", "1"), policy: RateLimitPolicy(calls: 2, window: .seconds(60))),
                 ],
                 at: t0 + .seconds(1)
             )
@@ -53,14 +59,14 @@ struct RateLimiterStoreTests {
         try await withStore(kind) { opened in
             let limiter = opened.store
             let request = RateLimitRequest(
-                key: "pull:hot:1",
+                key: pullKey("hot", "1"),
                 policy: RateLimitPolicy(calls: 10, window: .seconds(3600))
             )
             let admitted = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for n in 0..<200 {
                     group.addTask {
                         // Some batches also carry other keys, in both orders, as real requests do.
-                        let other = RateLimitRequest(key: "pull:other\(n % 4):1", policy: request.policy)
+                        let other = RateLimitRequest(key: pullKey("other\(n % 4)", "1"), policy: request.policy)
                         let batch = n.isMultiple(of: 2) ? [request, other] : [other, request]
                         let answer = try await limiter.acquire(batch, at: t0 + .milliseconds(n))
                         return n.isMultiple(of: 2) ? answer[0] : answer[1]
@@ -71,7 +77,10 @@ struct RateLimiterStoreTests {
                 return count
             }
             #expect(admitted == 10)
-            #expect(try await limiter.count(key: "pull:hot:1", window: .seconds(3600), at: t0 + .seconds(1)) == 10)
+            #expect(
+                try await limiter.count(key: pullKey("hot", "1"), window: .seconds(3600), at: t0 + .seconds(1))
+                    == 10
+            )
         }
     }
 
@@ -80,13 +89,19 @@ struct RateLimiterStoreTests {
         try await withStore(kind) { opened in
             let limiter = opened.store
             let short = RateLimitPolicy(calls: 5, window: .seconds(60))
-            _ = try await limiter.acquire([RateLimitRequest(key: "old", policy: short)], at: t0)
-            _ = try await limiter.acquire([RateLimitRequest(key: "live", policy: short)], at: t0 + .seconds(100))
+            _ = try await limiter.acquire([RateLimitRequest(key: pullKey("old", "1"), policy: short)], at: t0)
+            _ = try await limiter.acquire(
+                [RateLimitRequest(key: pullKey("live", "1"), policy: short)],
+                at: t0 + .seconds(100)
+            )
 
             let removed = try await sweepExpired(opened, at: t0 + .seconds(120))
 
             #expect(removed == 1)
-            #expect(try await limiter.count(key: "live", window: .seconds(60), at: t0 + .seconds(120)) == 1)
+            #expect(
+                try await limiter.count(key: pullKey("live", "1"), window: .seconds(60), at: t0 + .seconds(120))
+                    == 1
+            )
         }
     }
 }

@@ -17,7 +17,7 @@ struct SQLiteSharedFileTests {
                     for n in stride(from: lane + 1, through: 400, by: 2) {
                         _ = try await store.createRoot(for: edgeCookie(n), at: t0)
                         let admitted = try await store.acquire(
-                            [RateLimitRequest(key: "shared", policy: RateLimitPolicy(calls: 1_000))],
+                            [RateLimitRequest(key: pullKey("shared", "1"), policy: RateLimitPolicy(calls: 1_000))],
                             at: t0
                         )
                         #expect(admitted == [true])
@@ -28,7 +28,7 @@ struct SQLiteSharedFileTests {
         }
         #expect(try await second.record(ecHash: ecHash(399)) != nil)
         #expect(try await first.record(ecHash: ecHash(400)) != nil)
-        #expect(try await first.count(key: "shared", window: .seconds(3600), at: t0) == 400)
+        #expect(try await first.count(key: pullKey("shared", "1"), window: .seconds(3600), at: t0) == 400)
         try await first.close()
         try await second.close()
     }

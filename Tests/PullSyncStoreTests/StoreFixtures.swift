@@ -176,6 +176,9 @@ func edgeCookie(_ n: Int) -> EdgeCookie { EdgeCookie(unchecked: TestPartners.edg
 
 func ecHash(_ n: Int) -> String { edgeCookie(n).hashString }
 
+/// The rate-limit key of `partner`'s calls for the EC hashed `ecHash` (`pull:{partner}:{ecHash}`).
+func pullKey(_ partner: String, _ ecHash: String) -> RateLimitKey { RateLimitKey(partnerID: partner, ecHash: ecHash) }
+
 func uid(_ value: String, at time: Timestamp = t0, expires: Timestamp? = nil) -> PartnerUID {
     PartnerUID(uid: value, syncedAt: time, expiresAt: expires)
 }
