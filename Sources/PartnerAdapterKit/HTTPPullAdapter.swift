@@ -83,6 +83,11 @@ public struct HTTPPullAdapter: PartnerAdapter {
     public let configuration: Configuration
     private let token: Secret?
     private let queryUsesToken: Bool
+    /// Per configured header, whether its value holds the token (redacted in printouts).
+    private let headerIsSecret: [Bool]
+    /// The headers, when nothing in them depends on the request (fixed values, the token): built
+    /// once and shared by every request, instead of an array and strings per call.
+    private let fixedHeaders: [PullRequest.Header]?
 
     /// `token` is the resolved secret of `configuration.auth`, or `nil` when unresolved (then
     /// building a request fails, naming the reference).
@@ -90,6 +95,16 @@ public struct HTTPPullAdapter: PartnerAdapter {
         self.configuration = configuration
         self.token = token
         self.queryUsesToken = configuration.query.contains { $0.value.variables.contains(.token) }
+        let headerIsSecret = configuration.headers.map { $0.value.variables.contains(.token) }
+        self.headerIsSecret = headerIsSecret
+        let fixed = configuration.headers.allSatisfy { $0.value.variables.isSubset(of: [.token]) }
+            && (configuration.auth.reference == nil || token != nil)
+        // Built as a request would build them; a header that can't be sent leaves them per
+        // request, where building throws.
+        self.fixedHeaders =
+            fixed
+            ? try? Self.headers(configuration, token: token, isSecret: headerIsSecret) { _ in token?.reveal() ?? "" }
+            : nil
     }
 
     /// The method (`GET` by default) of the URL with the rendered query and headers, and the
@@ -106,9 +121,26 @@ public struct HTTPPullAdapter: PartnerAdapter {
             Self.value(of: variable, context: context, token: self.token)
         }
         let query = configuration.query.map { (name: $0.name, value: $0.value.render(value)) }
+        let headers: [PullRequest.Header]
+        if let fixedHeaders {
+            headers = fixedHeaders
+        } else {
+            headers = try Self.headers(configuration, token: token, isSecret: headerIsSecret, value: value)
+        }
+        return PullRequest(method: configuration.method, url: configuration.url, query: query, headers: headers)
+    }
+
+    /// The configured headers rendered with `value`, then the bearer token when `auth` says so.
+    private static func headers(
+        _ configuration: Configuration,
+        token: Secret?,
+        isSecret: [Bool],
+        value: (TemplateVariable) -> String
+    ) throws(AdapterError) -> [PullRequest.Header] {
+        let bearer: Secret? = if case .bearer = configuration.auth { token } else { nil }
         var headers: [PullRequest.Header] = []
-        headers.reserveCapacity(configuration.headers.count + 1)
-        for header in configuration.headers {
+        headers.reserveCapacity(configuration.headers.count + (bearer == nil ? 0 : 1))
+        for (header, isSecret) in zip(configuration.headers, isSecret) {
             let rendered = header.value.render(value)
             // Values like {gdpr_consent} come from the browser: a line break or control byte
             // would inject a header, and an oversized value would draw a 431 that counts
@@ -116,18 +148,12 @@ public struct HTTPPullAdapter: PartnerAdapter {
             guard Self.isSafeHeaderValue(rendered) else {
                 throw AdapterError("header '\(header.name)' would carry control characters or more than 8 KiB")
             }
-            headers.append(
-                PullRequest.Header(
-                    name: header.name,
-                    value: rendered,
-                    isSecret: header.value.variables.contains(.token)
-                )
-            )
+            headers.append(PullRequest.Header(name: header.name, value: rendered, isSecret: isSecret))
         }
-        if case .bearer = configuration.auth, let token {
-            headers.append(PullRequest.Header(name: "Authorization", value: "Bearer " + token.reveal(), isSecret: true))
+        if let bearer {
+            headers.append(PullRequest.Header(name: "Authorization", value: "Bearer " + bearer.reveal(), isSecret: true))
         }
-        return PullRequest(method: configuration.method, url: configuration.url, query: query, headers: headers)
+        return headers
     }
 
     /// A status in `notFoundStatuses` is not found; a `200` is read for the UID at `uidPath`; any
