@@ -14,7 +14,7 @@ protocol PlanningMode: Sendable {
     func release(_ partner: RunningPartner, ecHash: Substring, probe: Bool, kernel: PullKernel)
     /// Counts a batch of calls in the rate limiter (or only reads the counts).
     func admitRateLimits(_ batch: [PlannedCall], ecHash: Substring, now: Timestamp, kernel: PullKernel) async throws
-        -> [LeasedAdmission]
+        -> BatchAdmissions
     /// Counts a partner's decision in metrics.
     func count(_ decision: Decision, for partner: RunningPartner)
     /// Counts a request skipped as a whole.
@@ -76,15 +76,17 @@ struct Committing: PlanningMode {
     }
 
     func admitRateLimits(_ batch: [PlannedCall], ecHash: Substring, now: Timestamp, kernel: PullKernel) async throws
-        -> [LeasedAdmission]
+        -> BatchAdmissions
     {
         let requests = kernel.rateLimitRequests(batch, ecHash: ecHash)
-        let admitted: [LeasedAdmission]
+        let admitted: BatchAdmissions
         kernel.metrics.roundTrip(.admit)
         if kernel.rateLimiter.sharesLeases {
-            admitted = try await kernel.rateLimiter.admit(requests, lease: kernel.lease(for: batch, now: now), at: now)
+            admitted = BatchAdmissions(
+                leased: try await kernel.rateLimiter.admit(requests, lease: kernel.lease(for: batch, now: now), at: now)
+            )
         } else {
-            admitted = try await kernel.rateLimiter.acquire(requests, at: now).map { $0 ? .admitted : .rateLimited }
+            admitted = BatchAdmissions(counted: try await kernel.rateLimiter.acquire(requests, at: now))
         }
         // A store that answers for fewer calls than asked is broken: count nothing as admitted.
         guard admitted.count == requests.count else {
@@ -149,16 +151,17 @@ struct Explaining: PlanningMode {
     func release(_ partner: RunningPartner, ecHash: Substring, probe: Bool, kernel: PullKernel) {}
 
     func admitRateLimits(_ batch: [PlannedCall], ecHash: Substring, now: Timestamp, kernel: PullKernel) async throws
-        -> [LeasedAdmission]
+        -> BatchAdmissions
     {
         var admitted: [LeasedAdmission] = []
+        admitted.reserveCapacity(batch.count)
         for call in batch {
             let policy = call.partner.definition.policy.rateLimit
             let key = RateLimitKey(partnerID: call.partnerID, ecHash: ecHash)
             let used = try await kernel.rateLimiter.count(key: key, window: policy.window, at: now)
             admitted.append(used < policy.calls ? .admitted : .rateLimited)
         }
-        return admitted
+        return BatchAdmissions(leased: admitted)
     }
 
     func count(_ decision: Decision, for partner: RunningPartner) {}
@@ -253,10 +256,22 @@ extension PullKernel {
         newRoot: NewRoot?,
         mode: Mode
     ) async -> RequestPlan? {
-        // Counted once the plan stands: a new root's attempt may be given up and decided again.
-        var decided: [(partner: RunningPartner, decision: Decision)] = []
+        // Built in place, one array for every decision (`explain` lists the disabled first).
+        var decisions: [PartnerDecision] = []
+        let disabled = mode.isExplaining ? registry.partners.count - enabled.count : 0
+        decisions.reserveCapacity(enabled.count + disabled)
+        if mode.isExplaining {
+            for index in registry.partners.indices where !registry.isEnabled(index) {
+                decisions.append(PartnerDecision(partnerID: registry.partners[index].id, decision: .skip(.disabled)))
+            }
+        }
+        // Counted as decided, except a new root's: its attempt may be given up and decided again,
+        // so its partners are counted once the plan stands.
+        var uncounted: [RunningPartner] = []
+        let countsLater = newRoot != nil
         func decide(_ partner: RunningPartner, _ decision: Decision) {
-            decided.append((partner, decision))
+            decisions.append(PartnerDecision(partnerID: partner.id, decision: decision))
+            if countsLater { uncounted.append(partner) } else { mode.count(decision, for: partner) }
         }
         var candidates: [RunningPartner] = []
         // Until when nothing here can change, if every partner is fresh or refused by this
@@ -287,6 +302,8 @@ extension PullKernel {
                 let expiry = existing.expiresAt ?? existing.syncedAt + definition.policy.ttl
                 quietUntil = quietUntil.map { min($0, expiry) }
             } else {
+                // Reserved at the first one: a request with every UID fresh allocates none.
+                if candidates.isEmpty { candidates.reserveCapacity(enabled.count - index) }
                 candidates.append(partner)
             }
         }
@@ -310,6 +327,7 @@ extension PullKernel {
         while calls.count < cap, !remaining.isEmpty {
             // Admit locally (circuit, budget, URL) up to the cap, then count them in one batch.
             var batch: [PlannedCall] = []
+            batch.reserveCapacity(min(cap - calls.count, remaining.count))
             while calls.count + batch.count < cap, let partner = remaining.popFirst() {
                 let definition = partner.definition
                 let isProbe: Bool
@@ -359,7 +377,7 @@ extension PullKernel {
                 if newRoot != nil { return nil }
                 break
             }
-            var admitted: [LeasedAdmission]
+            var admitted: BatchAdmissions
             do {
                 if let root = newRoot {
                     newRoot = nil
@@ -369,7 +387,7 @@ extension PullKernel {
                         for call in batch { mode.release(call.partner, ecHash: edgeCookie.hash, probe: call.isProbe, kernel: self) }
                         return nil
                     }
-                    admitted = counted
+                    admitted = BatchAdmissions(leased: counted)
                 } else {
                     admitted = try await mode.admitRateLimits(batch, ecHash: edgeCookie.hash, now: now, kernel: self)
                 }
@@ -393,31 +411,32 @@ extension PullKernel {
                 remaining = []
                 break
             }
-            for (call, admission) in zip(batch, admitted) {
+            // The admitted calls are moved to the front of the batch, in order; the first batch's
+            // storage then becomes `calls` (no second array).
+            var kept = 0
+            for index in batch.indices {
+                let call = batch[index]
+                let admission = admitted[index]
                 switch admission {
                 case .admitted:
                     decide(call.partner, .dispatch)
-                    calls.append(call)
+                    batch.swapAt(kept, index)
+                    kept += 1
                 case .rateLimited, .leased:
                     mode.release(call.partner, ecHash: edgeCookie.hash, probe: call.isProbe, kernel: self)
                     decide(call.partner, .skip(admission == .leased ? .inFlight : .rateLimited))
                 }
             }
+            batch.removeLast(batch.count - kept)
+            if calls.isEmpty { calls = batch } else { calls.append(contentsOf: batch) }
         }
         // The root entry is still to be created (a cap of no calls at all): step by step.
         if newRoot != nil { return nil }
         for partner in remaining { decide(partner, .skip(.deferred)) }
 
-        var decisions: [PartnerDecision] = []
-        decisions.reserveCapacity(decided.count)
-        if mode.isExplaining {
-            for index in registry.partners.indices where !registry.isEnabled(index) {
-                decisions.append(PartnerDecision(partnerID: registry.partners[index].id, decision: .skip(.disabled)))
-            }
-        }
-        for (partner, decision) in decided {
-            decisions.append(PartnerDecision(partnerID: partner.id, decision: decision))
-            mode.count(decision, for: partner)
+        // The plan stands: a new root's decisions (the last ones made) are counted now.
+        for (partner, decided) in zip(uncounted, decisions[(decisions.count - uncounted.count)...]) {
+            mode.count(decided.decision, for: partner)
         }
         var plan = RequestPlan(edgeCookie: edgeCookie, decisions: decisions, calls: calls)
         plan.revoked = revoking.map(\.id)
@@ -488,4 +507,28 @@ extension PullKernel {
 /// Creating an issued EC's root entry with its first admissions failed.
 struct NewRootFailed: Error {
     var underlying: any Error
+}
+
+/// A batch's admissions as the limiter answered them: a plain limiter's `[Bool]` is read as it
+/// is, not mapped into a second array.
+struct BatchAdmissions {
+    private let counted: [Bool]
+    private let leased: [LeasedAdmission]
+
+    /// A limiter without leases: `true` is admitted, `false` rate-limited.
+    init(counted: [Bool]) {
+        self.counted = counted
+        self.leased = []
+    }
+
+    init(leased: [LeasedAdmission]) {
+        self.counted = []
+        self.leased = leased
+    }
+
+    var count: Int { leased.isEmpty ? counted.count : leased.count }
+
+    subscript(index: Int) -> LeasedAdmission {
+        leased.isEmpty ? (counted[index] ? .admitted : .rateLimited) : leased[index]
+    }
 }
