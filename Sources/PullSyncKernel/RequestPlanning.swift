@@ -391,9 +391,14 @@ extension PullKernel {
                 } else {
                     admitted = try await mode.admitRateLimits(batch, ecHash: edgeCookie.hash, now: now, kernel: self)
                 }
-            } catch is NewRootFailed {
+            } catch let error as NewRootFailed {
                 // Nothing of it was stored. Decided again step by step: a failure of the counting
                 // alone must not cost the EC its root entry.
+                storeWarnings.rateLimiter.warning(
+                    "creating a new EC's root entry with its first admissions failed; trying step by step",
+                    metadata: ["error": "\(error.underlying)"],
+                    to: logger
+                )
                 for call in batch { mode.release(call.partner, ecHash: edgeCookie.hash, probe: call.isProbe, kernel: self) }
                 return nil
             } catch {

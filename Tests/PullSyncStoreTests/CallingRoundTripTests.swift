@@ -1,3 +1,5 @@
+import InMemoryLogging
+import Logging
 import MetricsTestKit
 import PullSync
 import PullSyncConsent
@@ -97,6 +99,7 @@ struct CallingRoundTripTests {
         let metrics = TestMetrics()
         let transport = ScriptedTransport()
         transport.script(TestPartners.host("a"), .uid("ua"))
+        let logs = InMemoryLogHandler()
         let kernel = PullKernel(
             registry: try PartnerRegistry([TestPartners.partner("a")]),
             graph: store,
@@ -104,7 +107,8 @@ struct CallingRoundTripTests {
             transport: transport,
             consent: IABConsentRules(),
             clock: TestWallClock(start: t0),
-            metricsFactory: metrics
+            metricsFactory: metrics,
+            logger: Logger(label: "combined", factory: { _ in logs })
         )
         func trips(_ operation: String) -> Int64 {
             (try? metrics.expectCounter("pullsync_store_round_trips_total", [("operation", operation)]).totalValue) ?? 0
@@ -121,6 +125,10 @@ struct CallingRoundTripTests {
         #expect(trips("admit") == 1)
         #expect(try await store.record(ecHash: ecHash(1))?.partners["a.example"]?.uid == "ua")
         #expect(try await store.count(key: pullKey("a", ecHash(1)), window: .seconds(3600), at: t0) == 1)
+        // Said once, as a warning naming the store's error.
+        let warnings = logs.entries.filter { $0.level == .warning && $0.message.description.contains("root entry") }
+        #expect(warnings.count == 1)
+        #expect(warnings.first?.metadata["error"]?.description.contains("Refused") == true)
     }
 
     @Test(
