@@ -8,11 +8,14 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [.package(name: "pullsync", path: "..")],
     targets: [
+        // The libFuzzer driver every fuzzer's `main` calls.
+        .target(name: "FuzzDriver"),
         // Manifest bytes → ManifestLoader (size and encoding checks, libyaml's events composed with
         // depth, anchor and duplicate checks, validation) → a partner.
         .executableTarget(
             name: "ManifestFuzzer",
             dependencies: [
+                "FuzzDriver",
                 .product(name: "PullSyncKernel", package: "pullsync"),
                 .product(name: "PartnerManifest", package: "pullsync"),
             ]
@@ -22,6 +25,7 @@ let package = Package(
         .executableTarget(
             name: "ConsentFuzzer",
             dependencies: [
+                "FuzzDriver",
                 .product(name: "PullSyncKernel", package: "pullsync"),
                 .product(name: "IABConsent", package: "pullsync"),
                 .product(name: "PullSyncConsent", package: "pullsync"),
@@ -32,6 +36,7 @@ let package = Package(
         .executableTarget(
             name: "ResponseFuzzer",
             dependencies: [
+                "FuzzDriver",
                 .product(name: "PullSyncKernel", package: "pullsync"),
                 .product(name: "PartnerAdapterKit", package: "pullsync"),
             ]

@@ -1,10 +1,8 @@
+import FuzzDriver
 import IABConsent
 import PullSyncConsent
 import PullSyncKernel
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// libFuzzer's entry: a request's consent signals, one per line:
 /// `TC string \n GPP string \n gpp_sid \n US privacy string` (a missing line is a signal not
@@ -48,20 +46,7 @@ public func fuzzConsent(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     return 0
 }
 
-/// libFuzzer's driver, called from our own `main`: SwiftPM gives an executable's entry point a
-/// name of its own, so libFuzzer's `main` can't be the program's.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
 @main
 enum ConsentFuzzerMain {
-    static func main() {
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        exit(runFuzzerDriver(&argc, &argv, { fuzzConsent($0, $1) }))
-    }
+    static func main() { runLibFuzzer { fuzzConsent($0, $1) } }
 }

@@ -1,9 +1,7 @@
+import FuzzDriver
 import PartnerManifest
 import PullSyncKernel
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// libFuzzer's entry: one manifest's bytes. Crashes, hangs (`-timeout`) and broken invariants
 /// (a trap) are findings; `Tests/PartnerManifestTests/FuzzCorpusTests.swift` replays the corpus.
@@ -29,20 +27,7 @@ public func fuzzManifest(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     return 0
 }
 
-/// libFuzzer's driver, called from our own `main`: SwiftPM gives an executable's entry point a
-/// name of its own, so libFuzzer's `main` can't be the program's.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
 @main
 enum ManifestFuzzerMain {
-    static func main() {
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        exit(runFuzzerDriver(&argc, &argv, { fuzzManifest($0, $1) }))
-    }
+    static func main() { runLibFuzzer { fuzzManifest($0, $1) } }
 }

@@ -1,9 +1,7 @@
+import FuzzDriver
 import PartnerAdapterKit
 import PullSyncKernel
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// libFuzzer's entry: a partner's answer, laid out as
 /// `status (2 bytes) | uid path selector (1) | header count (1) | headers "name: value\n"… | body`.
@@ -75,20 +73,7 @@ struct FuzzedAnswer {
     }
 }
 
-/// libFuzzer's driver, called from our own `main`: SwiftPM gives an executable's entry point a
-/// name of its own, so libFuzzer's `main` can't be the program's.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
 @main
 enum ResponseFuzzerMain {
-    static func main() {
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        exit(runFuzzerDriver(&argc, &argv, { fuzzResponse($0, $1) }))
-    }
+    static func main() { runLibFuzzer { fuzzResponse($0, $1) } }
 }
