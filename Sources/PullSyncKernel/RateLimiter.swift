@@ -69,10 +69,12 @@ public struct SharedBudget: Sendable, Hashable {
 /// overshoot a limit.
 public protocol RateLimiter: Sendable {
     /// For each request, counts one call at `now` if fewer than `policy.calls` calls were
-    /// counted under its key in `(now - policy.window, now]`; returns which were admitted.
+    /// counted under its key after `now - policy.window` (calls counted at a later time than
+    /// `now` included: requests' turns can come out of time order, and no window may hold more
+    /// than the limit); returns which were admitted.
     func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool]
 
-    /// Calls counted under `key` in the window ending at `now`, without counting one.
+    /// Calls counted under `key` after `now - window`, without counting one.
     func count(key: RateLimitKey, window: Duration, at now: Timestamp) async throws -> Int
 
     /// Whether leases live in the store, shared by every node using it (see ``CallLease``).

@@ -84,6 +84,24 @@ struct RateLimiterStoreTests {
         }
     }
 
+    @Test(
+        "A check made at an earlier time than calls already counted counts them: no window holds more than the limit",
+        arguments: StoreKind.available
+    )
+    func laterCallsCount(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let limiter = opened.store
+            let request = RateLimitRequest(key: pullKey("late", "1"), policy: RateLimitPolicy(calls: 2, window: .seconds(60)))
+            var answers: [Bool] = []
+            for seconds in [10, 20] { answers += try await limiter.acquire([request], at: t0 + .seconds(seconds)) }
+            // Its time was taken before the others' turns: within 60 s of both, so refused.
+            answers += try await limiter.acquire([request], at: t0 + .seconds(5))
+            // Once the window has passed the first, one more fits.
+            answers += try await limiter.acquire([request], at: t0 + .seconds(71))
+            #expect(answers == [true, true, false, true])
+        }
+    }
+
     @Test("Expired rows are swept; live ones stay", arguments: StoreKind.persistent)
     func sweep(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
