@@ -196,52 +196,58 @@ public final class HTTPPullTransport: PullTransport, Service {
         }
         if HostName.isLoopback(url.host) && !configuration.allowLoopback { return .failure(.refusedTarget) }
 
-        let timeout = limits.timeout
-        // The deadline covers everything: resolving the name, connecting, and the body too (a
-        // partner that sends headers and then stalls is cut off, whatever the client library does).
-        do {
-            return try await withDeadline(timeout) { await self.resolveAndPerform(request, limits: limits) }
-        } catch {
-            return .failure(.timeout)
-        }
-    }
-
-    private func resolveAndPerform(_ request: PullRequest, limits: TransportLimits) async -> TransportResult {
+        // One deadline covers the whole call: resolving the name, waiting for a connection,
+        // connecting, the head and the body (a partner that sends headers and then stalls is
+        // cut off). It is AsyncHTTPClient's own, on the event loop's timer, so a call costs no
+        // extra task and no sleeping timer.
+        let deadline = NIODeadline.now() + .nanoseconds(limits.timeout.nanoseconds)
         let client: HTTPClient
-        switch await pinnedClient(for: request.url.host, scheme: request.url.scheme) {
+        switch await pinnedClient(for: url.host, scheme: url.scheme, timeout: limits.timeout) {
         case .success(let pinned): client = pinned
         case .failure(let failure): return .failure(failure)
         }
         defer { callEnded(on: client) }
 
-        var outgoing = HTTPClientRequest(url: request.renderedURL)
-        outgoing.method = HTTPMethod(rawValue: request.method)
-        outgoing.headers.add(name: "User-Agent", value: "pullsync")
-        outgoing.headers.add(name: "Accept", value: "application/json")
-        for header in request.headers { outgoing.headers.replaceOrAdd(name: header.name, value: header.value) }
-        if let body = request.body { outgoing.body = .bytes(ByteBuffer(bytes: body)) }
-        return await perform(outgoing, client: client, timeout: limits.timeout, maxBody: limits.maxBodyBytes)
+        let outgoing: HTTPClient.Request
+        do {
+            var headers = HTTPHeaders([("User-Agent", "pullsync"), ("Accept", "application/json")])
+            for header in request.headers { headers.replaceOrAdd(name: header.name, value: header.value) }
+            outgoing = try HTTPClient.Request(
+                url: request.renderedURL,
+                method: HTTPMethod(rawValue: request.method),
+                headers: headers,
+                body: request.body.map { .bytes($0) }
+            )
+        } catch {
+            return .failure(.transportError)
+        }
+        return await perform(outgoing, client: client, deadline: deadline, maxBody: limits.maxBodyBytes)
     }
 
     private func perform(
-        _ request: HTTPClientRequest,
+        _ request: HTTPClient.Request,
         client: HTTPClient,
-        timeout: Duration,
+        deadline: NIODeadline,
         maxBody: Int
     ) async -> TransportResult {
+        // The accumulator refuses a declared length over the limit before reading, and a
+        // streamed body as soon as it passes it.
+        let task = client.execute(
+            request: request,
+            delegate: ResponseAccumulator(request: request, maxBodySize: maxBody),
+            eventLoop: .indifferent,
+            deadline: deadline,
+            logger: logger
+        )
         do {
-            let response = try await client.execute(request, timeout: .nanoseconds(timeout.nanoseconds), logger: logger)
-            let status = Int(response.status.code)
+            let response = try await withTaskCancellationHandler {
+                try await task.futureResult.get()
+            } onCancel: {
+                task.cancel()
+            }
             let headers = response.headers.map { (name: $0.name, value: $0.value) }
-            if let declared = response.headers.first(name: "content-length").flatMap(Int.init), declared > maxBody {
-                return .failure(.tooLarge)
-            }
-            var body: [UInt8] = []
-            for try await chunk in response.body {
-                guard body.count + chunk.readableBytes <= maxBody else { return .failure(.tooLarge) }
-                body.append(contentsOf: chunk.readableBytesView)
-            }
-            return .response(status: status, headers: headers, body: body)
+            let body = response.body.map { Array($0.readableBytesView) } ?? []
+            return .response(status: Int(response.status.code), headers: headers, body: body)
         } catch {
             if Task.isCancelled { return .failure(.timeout) }
             return .failure(Self.classify(error))
@@ -263,12 +269,13 @@ public final class HTTPPullTransport: PullTransport, Service {
             return .tlsError
         }
         if error is PinnedAddressMismatch { return .refusedTarget }
+        if error is ResponseAccumulator.ResponseTooBigError { return .tooLarge }
         return .transportError
     }
 
     // MARK: Pinning
 
-    private func pinnedClient(for host: String, scheme: String) async -> Pinning {
+    private func pinnedClient(for host: String, scheme: String, timeout: Duration) async -> Pinning {
         let now = configuration.now()
         let cached = state.withLock { state -> Pinning? in
             guard let pin = state.pins[host], now - pin.resolvedAt < configuration.addressTTL else { return nil }
@@ -280,7 +287,11 @@ public final class HTTPPullTransport: PullTransport, Service {
 
         let addresses: [IPAddress]
         do {
-            addresses = try await configuration.resolver.resolve(host: host)
+            // A resolver is not bound by the client's deadline: this, the rare miss, has its own.
+            let resolver = configuration.resolver
+            addresses = try await withDeadline(timeout) { try await resolver.resolve(host: host) }
+        } catch is DeadlineExceeded {
+            return .failure(.timeout)
         } catch {
             logger.debug("partner host did not resolve", metadata: ["host": "\(host)", "error": "\(error)"])
             return .failure(.transportError)
