@@ -182,8 +182,8 @@ public struct HTTPPullAdapter: PartnerAdapter {
     /// Classifies a 200 body: the string at `path`, or why there is none.
     public static func extractUID(from body: [UInt8], path: [String]) -> PullOutcome {
         guard body.count <= ResponseLimits.maxBodyBytes else { return .tooLarge }
-        guard let document = JSONValue.parse(body), case .object = document else { return .invalidBody }
-        return extractUID(from: document, path: path)
+        guard let members = JSONValue.parseObject(body) else { return .invalidBody }
+        return extractUID(from: .object(members), path: path)
     }
 
     /// Classifies a parsed 200 answer: the string at `path`, or why there is none (for adapters

@@ -118,7 +118,8 @@ public struct JSONPostAdapter: CompiledAdapter {
             if status == 404 { return .notFound }
             guard status == 200 else { return .httpError(status: status) }
             guard body.count <= ResponseLimits.maxBodyBytes else { return .tooLarge }
-            guard let document = JSONValue.parse(body), case .object = document else { return .invalidBody }
+            guard let members = JSONValue.parseObject(body) else { return .invalidBody }
+            let document = JSONValue.object(members)
             let outcome = HTTPPullAdapter.extractUID(from: document, path: uidPath)
             guard case .uid(let uid, _) = outcome else { return outcome }
             switch document.value(at: expiryPath) {

@@ -97,6 +97,34 @@ struct ResponseClassificationTests {
         Case(name: "target refused by the transport", result: .failure(.refusedTarget), expected: .refusedTarget),
     ]
 
+    @Test("JSONValue reads every kind of value, each as itself")
+    func everyKindOfValue() {
+        let text = #"[1.5, -2, true, false, null, "s", "1", "true", {"a": [], "b": {"c": "d"}}, [[]]]"#
+        #expect(
+            JSONValue.parse(Array(text.utf8))
+                == .array([
+                    .number(1.5), .number(-2), .bool(true), .bool(false), .null, .string("s"), .string("1"),
+                    .string("true"), .object(["a": .array([]), "b": .object(["c": .string("d")])]),
+                    .array([.array([])]),
+                ])
+        )
+    }
+
+    @Test(
+        "JSONValue.parseObject takes an object only",
+        arguments: [
+            (#"{"uid": "u", "n": 1}"#, ["uid": JSONValue.string("u"), "n": .number(1)]),
+            (#"{}"#, [:]),
+            (#"[{"uid": "u"}]"#, nil),
+            (#""u""#, nil),
+            ("null", nil),
+            (#"{"uid": "u""#, nil),
+        ] as [(String, [String: JSONValue]?)]
+    )
+    func objectOnly(text: String, expected: [String: JSONValue]?) {
+        #expect(JSONValue.parseObject(Array(text.utf8)) == expected)
+    }
+
     @Test("HTTPPullAdapter.classify", arguments: cases)
     func classify(_ scenario: Case) {
         let adapter = HTTPPullAdapter(
