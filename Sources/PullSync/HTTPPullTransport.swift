@@ -12,7 +12,8 @@ import Synchronization
 /// (and DNS answers) that misbehave.
 ///
 /// - Redirects are never followed (a `3xx` comes back as a status); no retries.
-/// - The whole call, connect to last byte, ends at `limits.timeout`.
+/// - The whole call, name lookup to last byte, ends at `limits.timeout` (one deadline, on the
+///   event loop's timer).
 /// - A declared `Content-Length` over the body limit is refused before reading; a streamed
 ///   body is abandoned as soon as it passes the limit.
 /// - TLS verification is always on, with optional extra trust roots.
