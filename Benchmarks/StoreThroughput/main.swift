@@ -37,102 +37,45 @@ struct Options {
     }
 }
 
-/// Counts every store operation: each is one round trip (one statement in PostgreSQL, one
-/// transaction in SQLite). It combines steps as the store it wraps does (every shipped store).
-final class CountingStore: CombinedStore {
-    let graph: any CombinedStore
-    var limiter: any CombinedStore { graph }
-    let operations = Atomic<Int>(0)
+/// Counts the steps of the store a kernel uses, by step: each is one round trip (one statement
+/// on PostgreSQL, one transaction on SQLite).
+final class StepCounter: Sendable {
+    private let counts = Mutex<[InterceptingStore.Step: Int]>([:])
 
-    init(_ store: any PullSyncStore) throws {
+    /// `store`, counting every step it takes here.
+    func counting(_ store: any PullSyncStore) throws -> InterceptingStore {
         guard let combined = store as? any CombinedStore else {
             throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: "the store combines no steps"])
         }
-        graph = combined
+        return InterceptingStore(combined) { step in self.counts.withLock { $0[step, default: 0] += 1 } }
     }
 
-    func createRoot(
-        for edgeCookie: EdgeCookie,
-        at now: Timestamp,
-        consent: ConsentSnapshot?,
-        admitting requests: [RateLimitRequest],
-        lease: CallLease?
-    ) async throws -> (record: ECRecord, admissions: [LeasedAdmission]?) {
-        counted()
-        return try await graph.createRoot(for: edgeCookie, at: now, consent: consent, admitting: requests, lease: lease)
-    }
-    func write(
-        _ writes: [UIDWrite],
-        ecHash: String,
-        releasing leaseKeys: [RateLimitKey],
-        holder: String
-    ) async throws -> [WriteResult] {
-        counted()
-        return try await graph.write(writes, ecHash: ecHash, releasing: leaseKeys, holder: holder)
-    }
-
-    private func counted() { operations.add(1, ordering: .relaxed) }
-
-    func record(ecHash: String) async throws -> ECRecord? {
-        counted()
-        return try await graph.record(ecHash: ecHash)
-    }
-    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws -> ECRecord {
-        counted()
-        return try await graph.createRoot(for: edgeCookie, at: now, consent: consent)
-    }
-    func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
-        counted()
-        return try await graph.write(writes, ecHash: ecHash)
-    }
-    func withdraw(ecHash: String, at now: Timestamp, notifying: [String]) async throws -> Bool {
-        counted()
-        return try await graph.withdraw(ecHash: ecHash, at: now, notifying: notifying)
-    }
-    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp, notifying: [String]) async throws -> [String] {
-        counted()
-        return try await graph.revoke(sourceDomains, ecHash: ecHash, at: now, notifying: notifying)
-    }
-    func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws {
-        counted()
-        try await graph.markSeen(ecHash: ecHash, at: now, consent: consent)
-    }
-    func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
-        counted()
-        return try await limiter.acquire(requests, at: now)
-    }
-    func count(key: RateLimitKey, window: Duration, at now: Timestamp) async throws -> Int {
-        counted()
-        return try await limiter.count(key: key, window: window, at: now)
-    }
-    var sharesLeases: Bool { limiter.sharesLeases }
-    func admit(_ requests: [RateLimitRequest], lease: CallLease, at now: Timestamp) async throws -> [LeasedAdmission] {
-        counted()
-        return try await limiter.admit(requests, lease: lease, at: now)
-    }
-    func releaseLeases(_ keys: [RateLimitKey], holder: String) async throws {
-        counted()
-        try await limiter.releaseLeases(keys, holder: holder)
-    }
+    var steps: [InterceptingStore.Step: Int] { counts.withLock { $0 } }
 }
 
 struct Phase {
     var requests: Int
     var pulls: Int
-    var operations: Int
+    var steps: [InterceptingStore.Step: Int]
     var elapsed: Duration
 
-    var perRequest: Double { Double(operations) / Double(requests) }
+    var perRequest: Double { Double(steps.values.reduce(0, +)) / Double(requests) }
+    /// Round trips of each step per request, the steps taken in the order of `Step`.
+    var breakdown: String {
+        InterceptingStore.Step.allCases.compactMap { step in
+            steps[step].map { "\(step.rawValue) \(String(format: "%.2f", Double($0) / Double(requests)))" }
+        }.joined(separator: ", ")
+    }
     var pullsPerSecond: Double { Double(pulls) / seconds }
     var requestsPerSecond: Double { Double(requests) / seconds }
     var seconds: Double { Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18 }
 }
 
 /// Every EC of `ecs` once; `issued`: as a new browser's first page view (the EC issued on it).
-func run(_ options: Options, kernel: PullKernel, counter: CountingStore, ecs: Range<Int>, issued: Bool = false) async
+func run(_ options: Options, kernel: PullKernel, counter: StepCounter, ecs: Range<Int>, issued: Bool = false) async
     -> Phase
 {
-    let before = counter.operations.load(ordering: .relaxed)
+    let before = counter.steps
     let started = ContinuousClock.now
     let pulls = await withTaskGroup(of: Int.self) { group in
         var next = ecs.lowerBound
@@ -160,7 +103,7 @@ func run(_ options: Options, kernel: PullKernel, counter: CountingStore, ecs: Ra
     return Phase(
         requests: ecs.count,
         pulls: pulls,
-        operations: counter.operations.load(ordering: .relaxed) - before,
+        steps: counter.steps.merging(before.mapValues { -$0 }, uniquingKeysWith: +).filter { $0.value != 0 },
         elapsed: ContinuousClock.now - started
     )
 }
@@ -188,15 +131,17 @@ print(
 )
 print("|---|---|---|---|---|---|---|---|")
 var baseline: (pulls: Double, fresh: Double)?
+var breakdowns: [String] = []
 for (name, url) in stores {
     let store = try await StoreURL.open(url, drivers: [.memory, .sqlite, .postgres], logger: logger)
     let (sync, fresh, new) = try await store.whileRunning {
-        let counter = try CountingStore(store)
+        let counter = StepCounter()
+        let counted = try counter.counting(store)
         let kernel = PullKernel(
             registry: try PartnerRegistry((0..<options.partners).map { TestPartners.partner("p\($0)") }),
             configuration: PullSyncConfiguration(perRequestConcurrency: options.partners),
-            graph: counter,
-            rateLimiter: counter,
+            graph: counted,
+            rateLimiter: counted,
             transport: ScriptedTransport(fallback: .uid("u")),
             consent: IABConsentRules(),
             logger: logger
@@ -228,4 +173,9 @@ for (name, url) in stores {
             + "\(Int(sync.pullsPerSecond)) | \(String(format: "%.3f", sync.pullsPerSecond / base.pulls)) | "
             + "\(Int(fresh.requestsPerSecond)) | \(String(format: "%.3f", fresh.requestsPerSecond / base.fresh)) |"
     )
+    breakdowns.append("| \(name) | \(sync.breakdown) | \(new.breakdown) |")
 }
+print()
+print("| store | round trips per request by step (all need a call) | (new EC) |")
+print("|---|---|---|")
+for row in breakdowns { print(row) }

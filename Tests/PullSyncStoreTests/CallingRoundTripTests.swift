@@ -95,7 +95,10 @@ struct CallingRoundTripTests {
 
     @Test("A combined step that fails: the request is decided again step by step, and the EC keeps its root entry")
     func combinedStepFails() async throws {
-        let store = RefusingCombinedStore()
+        // The combined step always fails (say, a lock timeout on a rate-limit row); every other step works.
+        let store = InterceptingStore(MemoryStore()) { step in
+            if step == .createRootAdmitting { throw Refused() }
+        }
         let metrics = TestMetrics()
         let transport = ScriptedTransport()
         transport.script(TestPartners.host("a"), .uid("ua"))
@@ -251,50 +254,5 @@ private struct Run {
     }
 }
 
-/// A `MemoryStore` whose combined step always fails (say, a lock timeout on a rate-limit row);
-/// every other step works.
-private final class RefusingCombinedStore: CombinedStore {
-    let base = MemoryStore()
-
-    struct Refused: Error {}
-
-    func createRoot(
-        for edgeCookie: EdgeCookie,
-        at now: Timestamp,
-        consent: ConsentSnapshot?,
-        admitting requests: [RateLimitRequest],
-        lease: CallLease?
-    ) async throws -> (record: ECRecord, admissions: [LeasedAdmission]?) {
-        throw Refused()
-    }
-    func write(
-        _ writes: [UIDWrite],
-        ecHash: String,
-        releasing leaseKeys: [RateLimitKey],
-        holder: String
-    ) async throws -> [WriteResult] {
-        try await base.write(writes, ecHash: ecHash, releasing: leaseKeys, holder: holder)
-    }
-    func record(ecHash: String) async throws -> ECRecord? { try await base.record(ecHash: ecHash) }
-    func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws -> ECRecord {
-        try await base.createRoot(for: edgeCookie, at: now, consent: consent)
-    }
-    func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
-        try await base.write(writes, ecHash: ecHash)
-    }
-    func withdraw(ecHash: String, at now: Timestamp, notifying: [String]) async throws -> Bool {
-        try await base.withdraw(ecHash: ecHash, at: now, notifying: notifying)
-    }
-    func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp, notifying: [String]) async throws -> [String] {
-        try await base.revoke(sourceDomains, ecHash: ecHash, at: now, notifying: notifying)
-    }
-    func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws {
-        try await base.markSeen(ecHash: ecHash, at: now, consent: consent)
-    }
-    func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
-        try await base.acquire(requests, at: now)
-    }
-    func count(key: RateLimitKey, window: Duration, at now: Timestamp) async throws -> Int {
-        try await base.count(key: key, window: window, at: now)
-    }
-}
+/// The error of a combined step that fails.
+private struct Refused: Error {}
