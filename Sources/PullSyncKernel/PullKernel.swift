@@ -604,6 +604,9 @@ public final class PullKernel: Sendable {
         duration: Duration,
         cancelled: Bool
     ) {
+        let failed = !cancelled && (outcome.isPartnerFailure || outcome == .refusedTarget)
+        // Most calls log at debug, which is usually off: the metadata is built only when it is on.
+        guard logger.logLevel <= (failed ? .warning : .debug) else { return }
         var metadata: Logger.Metadata = [
             "partner": "\(partner.id)",
             "outcome": "\(outcome.className)",
@@ -613,7 +616,7 @@ public final class PullKernel: Sendable {
         if let write { metadata["write"] = "\(write.rawValue)" }
         if cancelled {
             logger.debug("pull call cut short by shutdown", metadata: metadata)
-        } else if outcome.isPartnerFailure || outcome == .refusedTarget {
+        } else if failed {
             logger.warning("pull call failed", metadata: metadata)
         } else {
             logger.debug("pull call finished", metadata: metadata)

@@ -26,7 +26,8 @@ struct Harness {
         random: any RandomSource = SeededRandomSource(seed: 1),
         graph graphOverride: (any IdentityGraph)? = nil,
         rateLimiter rateLimiterOverride: (any RateLimiter)? = nil,
-        wrapTransport: (ScriptedTransport) -> any PullTransport = { $0 }
+        wrapTransport: (ScriptedTransport) -> any PullTransport = { $0 },
+        logLevel: Logger.Level = .trace
     ) throws {
         clock = TestWallClock()
         graph = InMemoryIdentityGraph()
@@ -34,7 +35,7 @@ struct Harness {
         transport = ScriptedTransport(fallback: fallback)
         metrics = TestMetrics()
         var handler = InMemoryLogHandler()
-        handler.logLevel = .trace
+        handler.logLevel = logLevel
         logs = handler
         kernel = PullKernel(
             registry: try PartnerRegistry(partners),
