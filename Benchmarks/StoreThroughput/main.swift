@@ -57,14 +57,18 @@ struct Phase {
     var requests: Int
     var pulls: Int
     var steps: [InterceptingStore.Step: Int]
+    /// SQLite's transactions in the phase (its round trips, which writes queued together share).
+    var transactions: Int?
     var elapsed: Duration
 
     var perRequest: Double { Double(steps.values.reduce(0, +)) / Double(requests) }
     /// Round trips of each step per request, the steps taken in the order of `Step`.
     var breakdown: String {
-        InterceptingStore.Step.allCases.compactMap { step in
+        let byStep = InterceptingStore.Step.allCases.compactMap { step in
             steps[step].map { "\(step.rawValue) \(String(format: "%.2f", Double($0) / Double(requests)))" }
         }.joined(separator: ", ")
+        guard let transactions else { return byStep }
+        return byStep + "; transactions \(String(format: "%.2f", Double(transactions) / Double(requests)))"
     }
     var pullsPerSecond: Double { Double(pulls) / seconds }
     var requestsPerSecond: Double { Double(requests) / seconds }
@@ -72,10 +76,16 @@ struct Phase {
 }
 
 /// Every EC of `ecs` once; `issued`: as a new browser's first page view (the EC issued on it).
-func run(_ options: Options, kernel: PullKernel, counter: StepCounter, ecs: Range<Int>, issued: Bool = false) async
-    -> Phase
-{
+func run(
+    _ options: Options,
+    kernel: PullKernel,
+    counter: StepCounter,
+    transactions: () -> Int?,
+    ecs: Range<Int>,
+    issued: Bool = false
+) async -> Phase {
     let before = counter.steps
+    let transactionsBefore = transactions()
     let started = ContinuousClock.now
     let pulls = await withTaskGroup(of: Int.self) { group in
         var next = ecs.lowerBound
@@ -104,6 +114,7 @@ func run(_ options: Options, kernel: PullKernel, counter: StepCounter, ecs: Rang
         requests: ecs.count,
         pulls: pulls,
         steps: counter.steps.merging(before.mapValues { -$0 }, uniquingKeysWith: +).filter { $0.value != 0 },
+        transactions: transactions().flatMap { after in transactionsBefore.map { after - $0 } },
         elapsed: ContinuousClock.now - started
     )
 }
@@ -156,9 +167,17 @@ for (name, url) in stores {
                 consent: ConsentSnapshot(ConsentStrings(), seenAt: now)
             )
         }
-        let sync = await run(options, kernel: kernel, counter: counter, ecs: 0..<options.ecs)
-        let fresh = await run(options, kernel: kernel, counter: counter, ecs: 0..<options.ecs)
-        let new = await run(options, kernel: kernel, counter: counter, ecs: options.ecs..<(2 * options.ecs), issued: true)
+        let transactions = { (store as? SQLiteStore)?.transactionCount }
+        let sync = await run(options, kernel: kernel, counter: counter, transactions: transactions, ecs: 0..<options.ecs)
+        let fresh = await run(options, kernel: kernel, counter: counter, transactions: transactions, ecs: 0..<options.ecs)
+        let new = await run(
+            options,
+            kernel: kernel,
+            counter: counter,
+            transactions: transactions,
+            ecs: options.ecs..<(2 * options.ecs),
+            issued: true
+        )
         return (sync, fresh, new)
     }
     guard sync.pulls == options.ecs * options.partners, new.pulls == sync.pulls else {
@@ -177,5 +196,7 @@ for (name, url) in stores {
 }
 print()
 print("| store | round trips per request by step (all need a call) | (new EC) |")
+// A step is one call to the store; on SQLite a round trip is a transaction, and UID writes that
+// queue behind another transaction share the next one.
 print("|---|---|---|")
 for row in breakdowns { print(row) }

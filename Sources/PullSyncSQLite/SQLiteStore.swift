@@ -18,6 +18,8 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
     private let connection: SQLiteConnection
     private let turn = AsyncSemaphore(permits: 1)
     private let transactions = Atomic<Int>(0)
+    /// UID writes waiting for the transaction that stores them (see ``write(_:ecHash:)``).
+    private let queuedWrites = Mutex(WriteQueue())
     private let logger: Logger
     private let sweepInterval: Duration
 
@@ -60,6 +62,17 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
             sweep: { try await self.sweep(at: $0) },
             close: { try await self.close() }
         ).run()
+    }
+
+    /// UID writes queued for the next transaction (tests).
+    package var queuedWriteCount: Int { queuedWrites.withLock { $0.waiting.count } }
+
+    /// Runs `body` while holding the store's turn, so that no transaction runs meanwhile (tests
+    /// queue writes behind it).
+    package func holdingTurn<T>(_ body: () async throws -> T) async throws -> T {
+        try await turn.acquire()
+        defer { turn.release() }
+        return try await body()
     }
 
     /// Transactions run so far: the embedded store's "round trips".
@@ -207,9 +220,33 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
         }
     }
 
-    /// Runs `body` as one immediate transaction, after every earlier one.
-    private func transaction<T: Sendable>(_ body: @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
-        try await turn.acquire()
+    /// UID writes waiting for a transaction, and whether a caller is storing them.
+    private struct WriteQueue: ~Copyable {
+        var waiting: [QueuedWrite] = []
+        var leading = false
+    }
+
+    private struct QueuedWrite: Sendable {
+        var ecHash: String
+        var writes: [UIDWrite]
+        /// `nil` for the leader's own write.
+        var continuation: CheckedContinuation<WriteTurn, any Error>?
+    }
+
+    private enum WriteTurn: Sendable {
+        /// Nobody was storing: this caller stores the queue.
+        case lead
+        /// A leader stored the write.
+        case stored([WriteResult])
+    }
+
+    /// Runs `body` as one immediate transaction, after every earlier one (`holdingTurn`: the
+    /// caller has taken the turn already; it is given back here either way).
+    private func transaction<T: Sendable>(
+        holdingTurn: Bool = false,
+        _ body: @Sendable (SQLiteConnection) async throws -> T
+    ) async throws -> T {
+        if !holdingTurn { try await turn.acquire() }
         defer { turn.release() }
         transactions.add(1, ordering: .relaxed)
         _ = try await connection.query("BEGIN IMMEDIATE")
@@ -321,50 +358,139 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
         try await write(writes, ecHash: ecHash)
     }
 
+    /// Writes arriving while another transaction runs wait for the next one together: one
+    /// transaction stores every write queued by the time its turn comes (group commit), for
+    /// any EC. Each EC's writes are applied as a transaction of their own would apply them.
     package func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
         guard !writes.isEmpty else { return [] }
-        return try await transaction { connection in
-            let root = try await connection.query(
-                "SELECT withdrawn_at FROM pullsync_ecs WHERE ec_hash = ?1",
-                [.text(ecHash)]
-            )
-            guard let row = root.first else { return writes.map { _ in .unknownEC } }
-            if !(row.column("withdrawn_at")?.isNull ?? true) { return writes.map { _ in .withdrawn } }
-            var results: [WriteResult] = []
-            for write in writes {
-                let row = try await connection.query(
-                    """
-                    SELECT uid, synced_at, expires_at, revoked_at FROM pullsync_uids
-                    WHERE ec_hash = ?1 AND source_domain = ?2
-                    """,
-                    [.text(ecHash), .text(write.sourceDomain)]
-                ).first
-                if let revokedAt = row?.column("revoked_at")?.integer, revokedAt >= Self.int(write.plannedAt) {
-                    results.append(.revoked)
-                    continue
-                }
-                guard row.flatMap(Self.partnerUID) == write.expected else {
-                    results.append(.conflict)
-                    continue
-                }
-                _ = try await connection.query(
-                    """
-                    INSERT INTO pullsync_uids (ec_hash, source_domain, uid, synced_at, expires_at)
-                    VALUES (?1, ?2, ?3, ?4, ?5)
-                    ON CONFLICT (ec_hash, source_domain) DO UPDATE
-                    SET uid = excluded.uid, synced_at = excluded.synced_at, expires_at = excluded.expires_at,
-                        revoked_at = NULL
-                    """,
-                    [
-                        .text(ecHash), .text(write.sourceDomain), .text(write.value.uid),
-                        .integer(Self.int(write.value.syncedAt)),
-                        write.value.expiresAt.map { .integer(Self.int($0)) } ?? .null,
-                    ]
-                )
-                results.append(.stored)
+        let place: WriteTurn = try await withCheckedThrowingContinuation { continuation in
+            // Deciding and queueing under one lock: no write can slip in after a leader's last look.
+            let leads = queuedWrites.withLock { queue in
+                let leads = !queue.leading
+                queue.leading = true
+                // The leader's own write carries no continuation: it learns its results in the loop.
+                queue.waiting.append(QueuedWrite(ecHash: ecHash, writes: writes, continuation: leads ? nil : continuation))
+                return leads
             }
-            return results
+            if leads { continuation.resume(returning: .lead) }
         }
+        switch place {
+        case .stored(let results): return results
+        case .lead: break
+        }
+        // This caller stores the queue as it is when its transaction's turn comes, its own write
+        // among it, then hands the queue to the first write that arrived meanwhile.
+        do {
+            try await turn.acquire()
+        } catch {
+            // Cancelled before its turn: this write fails, the queue goes on without it.
+            queuedWrites.withLock { queue in queue.waiting.removeAll { $0.continuation == nil } }
+            handOverWriteQueue()
+            throw error
+        }
+        let batch = queuedWrites.withLock { queue in
+            defer { queue.waiting.removeAll() }
+            return queue.waiting
+        }
+        let results: [Result<[WriteResult], any Error>]
+        do {
+            let applied = try await transaction(holdingTurn: true) { connection in
+                var applied: [[WriteResult]] = []
+                for queued in batch {
+                    applied.append(try await Self.apply(queued.writes, ecHash: queued.ecHash, on: connection))
+                }
+                return applied
+            }
+            results = applied.map { .success($0) }
+        } catch where batch.count > 1 && !Task.isCancelled {
+            // One EC's writes must not fail another's: each again in a transaction of its own.
+            var each: [Result<[WriteResult], any Error>] = []
+            for queued in batch {
+                do {
+                    each.append(
+                        .success(
+                            try await transaction { connection in
+                                try await Self.apply(queued.writes, ecHash: queued.ecHash, on: connection)
+                            }
+                        )
+                    )
+                } catch {
+                    each.append(.failure(error))
+                }
+            }
+            results = each
+        } catch {
+            results = batch.map { _ in .failure(error) }
+        }
+        handOverWriteQueue()
+        var own: Result<[WriteResult], any Error> = .success([])
+        for (queued, result) in zip(batch, results) {
+            guard let continuation = queued.continuation else {
+                own = result
+                continue
+            }
+            continuation.resume(with: result.map { .stored($0) })
+        }
+        return try own.get()
+    }
+
+    /// Makes the first queued write the queue's leader, or marks the queue idle when it is empty.
+    private func handOverWriteQueue() {
+        let next = queuedWrites.withLock { queue -> CheckedContinuation<WriteTurn, any Error>? in
+            guard !queue.waiting.isEmpty else {
+                queue.leading = false
+                return nil
+            }
+            defer { queue.waiting[0].continuation = nil }
+            return queue.waiting[0].continuation
+        }
+        next?.resume(returning: .lead)
+    }
+
+    /// Applies one EC's writes inside a transaction.
+    private static func apply(_ writes: [UIDWrite], ecHash: String, on connection: SQLiteConnection) async throws
+        -> [WriteResult]
+    {
+        let root = try await connection.query(
+            "SELECT withdrawn_at FROM pullsync_ecs WHERE ec_hash = ?1",
+            [.text(ecHash)]
+        )
+        guard let row = root.first else { return writes.map { _ in .unknownEC } }
+        if !(row.column("withdrawn_at")?.isNull ?? true) { return writes.map { _ in .withdrawn } }
+        var results: [WriteResult] = []
+        for write in writes {
+            let row = try await connection.query(
+                """
+                SELECT uid, synced_at, expires_at, revoked_at FROM pullsync_uids
+                WHERE ec_hash = ?1 AND source_domain = ?2
+                """,
+                [.text(ecHash), .text(write.sourceDomain)]
+            ).first
+            if let revokedAt = row?.column("revoked_at")?.integer, revokedAt >= Self.int(write.plannedAt) {
+                results.append(.revoked)
+                continue
+            }
+            guard row.flatMap(Self.partnerUID) == write.expected else {
+                results.append(.conflict)
+                continue
+            }
+            _ = try await connection.query(
+                """
+                INSERT INTO pullsync_uids (ec_hash, source_domain, uid, synced_at, expires_at)
+                VALUES (?1, ?2, ?3, ?4, ?5)
+                ON CONFLICT (ec_hash, source_domain) DO UPDATE
+                SET uid = excluded.uid, synced_at = excluded.synced_at, expires_at = excluded.expires_at,
+                    revoked_at = NULL
+                """,
+                [
+                    .text(ecHash), .text(write.sourceDomain), .text(write.value.uid),
+                    .integer(Self.int(write.value.syncedAt)),
+                    write.value.expiresAt.map { .integer(Self.int($0)) } ?? .null,
+                ]
+            )
+            results.append(.stored)
+        }
+        return results
     }
 
     package func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp, notifying: [String]) async throws
