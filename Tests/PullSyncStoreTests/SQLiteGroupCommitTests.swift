@@ -49,4 +49,38 @@ struct SQLiteGroupCommitTests {
         #expect(store.queuedWriteCount == 0)
         try await store.close()
     }
+
+    @Test(
+        "A leader cancelled before its turn fails alone: the write queued behind it is stored",
+        .timeLimit(.minutes(1))  // a queue left without a leader would hang the follower
+    )
+    func cancelledLeaderHandsTheQueueOn() async throws {
+        let path = String(try await freshURL(.sqlite).dropFirst("sqlite:".count))
+        let store = try await SQLiteStore.open(path: path)
+        for n in 1...2 { _ = try await store.createRoot(for: edgeCookie(n), at: t0) }
+        func write(_ n: Int) async throws -> [WriteResult] {
+            try await store.write(
+                [UIDWrite(sourceDomain: "a.example", value: uid("a\(n)"), expected: nil)],
+                ecHash: ecHash(n)
+            )
+        }
+
+        let (leader, follower) = try await store.holdingTurn {
+            let leader = Task { try await write(1) }
+            try #require(await eventually { store.queuedWriteCount == 1 })
+            let follower = Task { try await write(2) }
+            try #require(await eventually { store.queuedWriteCount == 2 })
+            leader.cancel()
+            // The leader leaves the queue once it sees the cancellation, before the turn is free.
+            try #require(await eventually { store.queuedWriteCount == 1 })
+            return (leader, follower)
+        }
+
+        await #expect(throws: CancellationError.self) { try await leader.value }
+        #expect(try await follower.value == [.stored])
+        #expect(try await store.record(ecHash: ecHash(2))?.partners["a.example"]?.uid == "a2")
+        #expect(try await store.record(ecHash: ecHash(1))?.partners["a.example"] == nil)
+        #expect(store.queuedWriteCount == 0)
+        try await store.close()
+    }
 }
