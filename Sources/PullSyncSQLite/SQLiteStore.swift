@@ -18,8 +18,8 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
     private let connection: SQLiteConnection
     private let turn = AsyncSemaphore(permits: 1)
     private let transactions = Atomic<Int>(0)
-    /// Operations waiting for the transaction that runs them (see ``transaction(_:)``).
-    private let queue = Mutex(TransactionQueue())
+    /// UID writes waiting for the transaction that stores them (see ``write(_:ecHash:)``).
+    private let queuedWrites = Mutex(WriteQueue())
     private let logger: Logger
     private let sweepInterval: Duration
 
@@ -64,8 +64,8 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
         ).run()
     }
 
-    /// Operations queued for the next transaction (tests).
-    package var queuedOperationCount: Int { queue.withLock { $0.waiting.count } }
+    /// UID writes queued for the next transaction (tests).
+    package var queuedWriteCount: Int { queuedWrites.withLock { $0.waiting.count } }
 
     /// Runs `body` while holding the store's turn, so that no transaction runs meanwhile (tests
     /// queue writes behind it).
@@ -220,131 +220,44 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
         }
     }
 
-    /// Operations waiting for a transaction, and whether a caller is running them.
-    private struct TransactionQueue: ~Copyable {
-        var waiting: [QueuedOperation] = []
+    /// UID writes waiting for a transaction, and whether a caller is storing them.
+    private struct WriteQueue: ~Copyable {
+        var waiting: [QueuedWrite] = []
         var leading = false
     }
 
-    private struct QueuedOperation: Sendable {
-        /// Runs the operation on the connection, inside the transaction, keeping its result.
-        var run: @Sendable (SQLiteConnection) async throws -> Void
-        /// `nil` for the leader's own operation.
-        var continuation: CheckedContinuation<Turn, any Error>?
+    private struct QueuedWrite: Sendable {
+        var ecHash: String
+        var writes: [UIDWrite]
+        /// `nil` for the leader's own write.
+        var continuation: CheckedContinuation<WriteTurn, any Error>?
     }
 
-    private enum Turn: Sendable {
-        /// Nobody was running the queue: this caller runs it.
+    private enum WriteTurn: Sendable {
+        /// Nobody was storing: this caller stores the queue.
         case lead
-        /// A leader ran the operation.
-        case done
+        /// A leader stored the write.
+        case stored([WriteResult])
     }
 
-    /// Where an operation's result waits for its caller.
-    private final class ResultBox<T: Sendable>: Sendable {
-        let value = Mutex<T?>(nil)
-    }
-
-    /// Runs `body` in an immediate transaction, after every earlier one. Operations that queue
-    /// while a transaction runs share the next one (group commit: one `BEGIN IMMEDIATE` …
-    /// `COMMIT`, and one sync of the file, for all of them), each run as it would run alone, in
-    /// the order they arrived. If that transaction fails, each runs again in one of its own, so
-    /// one operation's failure is never another's.
-    private func transaction<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) async throws -> T)
-        async throws -> T
-    {
-        let box = ResultBox<T>()
-        let run: @Sendable (SQLiteConnection) async throws -> Void = { connection in
-            let result = try await body(connection)
-            box.value.withLock { $0 = result }
-        }
-        let turn: Turn = try await withCheckedThrowingContinuation { continuation in
-            // Deciding and queueing under one lock: nothing slips in after a leader's last look.
-            let leads = queue.withLock { queue in
-                let leads = !queue.leading
-                queue.leading = true
-                queue.waiting.append(QueuedOperation(run: run, continuation: leads ? nil : continuation))
-                return leads
-            }
-            if leads { continuation.resume(returning: .lead) }
-        }
-        if case .lead = turn { try await runQueue() }
-        guard let result = box.value.withLock({ $0.take() }) else {
-            throw SQLiteStoreError("an operation ended without a result")
-        }
-        return result
-    }
-
-    /// Runs the queue as it is once the store's turn comes, the leader's own operation among it,
-    /// then hands the queue to the first operation that arrived meanwhile. Throws the leader's
-    /// own operation's error.
-    private func runQueue() async throws {
-        do {
-            try await turn.acquire()
-        } catch {
-            // Cancelled before its turn: the leader's operation fails, the queue goes on without it.
-            queue.withLock { queue in queue.waiting.removeAll { $0.continuation == nil } }
-            handOverQueue()
-            throw error
-        }
-        let batch = queue.withLock { queue in
-            defer { queue.waiting.removeAll() }
-            return queue.waiting
-        }
-        var outcomes: [Result<Void, any Error>]
-        do {
-            try await runInTransaction(batch.map(\.run))
-            outcomes = batch.map { _ in .success(()) }
-        } catch where batch.count > 1 {
-            outcomes = []
-            for operation in batch {
-                do {
-                    try await runInTransaction([operation.run])
-                    outcomes.append(.success(()))
-                } catch {
-                    outcomes.append(.failure(error))
-                }
-            }
-        } catch {
-            outcomes = [.failure(error)]
-        }
-        turn.release()
-        handOverQueue()
-        var own: Result<Void, any Error> = .success(())
-        for (operation, outcome) in zip(batch, outcomes) {
-            guard let continuation = operation.continuation else {
-                own = outcome
-                continue
-            }
-            continuation.resume(with: outcome.map { .done })
-        }
-        try own.get()
-    }
-
-    /// Runs `operations` in one immediate transaction; the caller holds the turn.
-    private func runInTransaction(_ operations: [@Sendable (SQLiteConnection) async throws -> Void]) async throws {
+    /// Runs `body` as one immediate transaction, after every earlier one (`holdingTurn`: the
+    /// caller has taken the turn already; it is given back here either way).
+    private func transaction<T: Sendable>(
+        holdingTurn: Bool = false,
+        _ body: @Sendable (SQLiteConnection) async throws -> T
+    ) async throws -> T {
+        if !holdingTurn { try await turn.acquire() }
+        defer { turn.release() }
         transactions.add(1, ordering: .relaxed)
         _ = try await connection.query("BEGIN IMMEDIATE")
         do {
-            for operation in operations { try await operation(connection) }
+            let result = try await body(connection)
             _ = try await connection.query("COMMIT")
+            return result
         } catch {
             _ = try? await connection.query("ROLLBACK")
             throw error
         }
-    }
-
-    /// Makes the first queued operation the queue's leader, or marks the queue idle when it is empty.
-    private func handOverQueue() {
-        let next = queue.withLock { queue -> CheckedContinuation<Turn, any Error>? in
-            guard !queue.waiting.isEmpty else {
-                queue.leading = false
-                return nil
-            }
-            defer { queue.waiting[0].continuation = nil }
-            return queue.waiting[0].continuation
-        }
-        next?.resume(returning: .lead)
     }
 
     // MARK: IdentityGraph
@@ -445,9 +358,93 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
         try await write(writes, ecHash: ecHash)
     }
 
+    /// Writes arriving while another transaction runs wait for the next one together: one
+    /// transaction stores every write queued by the time its turn comes (group commit), for
+    /// any EC. Each EC's writes are applied as a transaction of their own would apply them.
     package func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
         guard !writes.isEmpty else { return [] }
-        return try await transaction { connection in try await Self.apply(writes, ecHash: ecHash, on: connection) }
+        let place: WriteTurn = try await withCheckedThrowingContinuation { continuation in
+            // Deciding and queueing under one lock: no write can slip in after a leader's last look.
+            let leads = queuedWrites.withLock { queue in
+                let leads = !queue.leading
+                queue.leading = true
+                // The leader's own write carries no continuation: it learns its results in the loop.
+                queue.waiting.append(QueuedWrite(ecHash: ecHash, writes: writes, continuation: leads ? nil : continuation))
+                return leads
+            }
+            if leads { continuation.resume(returning: .lead) }
+        }
+        switch place {
+        case .stored(let results): return results
+        case .lead: break
+        }
+        // This caller stores the queue as it is when its transaction's turn comes, its own write
+        // among it, then hands the queue to the first write that arrived meanwhile.
+        do {
+            try await turn.acquire()
+        } catch {
+            // Cancelled before its turn: this write fails, the queue goes on without it.
+            queuedWrites.withLock { queue in queue.waiting.removeAll { $0.continuation == nil } }
+            handOverWriteQueue()
+            throw error
+        }
+        let batch = queuedWrites.withLock { queue in
+            defer { queue.waiting.removeAll() }
+            return queue.waiting
+        }
+        let results: [Result<[WriteResult], any Error>]
+        do {
+            let applied = try await transaction(holdingTurn: true) { connection in
+                var applied: [[WriteResult]] = []
+                for queued in batch {
+                    applied.append(try await Self.apply(queued.writes, ecHash: queued.ecHash, on: connection))
+                }
+                return applied
+            }
+            results = applied.map { .success($0) }
+        } catch where batch.count > 1 && !Task.isCancelled {
+            // One EC's writes must not fail another's: each again in a transaction of its own.
+            var each: [Result<[WriteResult], any Error>] = []
+            for queued in batch {
+                do {
+                    each.append(
+                        .success(
+                            try await transaction { connection in
+                                try await Self.apply(queued.writes, ecHash: queued.ecHash, on: connection)
+                            }
+                        )
+                    )
+                } catch {
+                    each.append(.failure(error))
+                }
+            }
+            results = each
+        } catch {
+            results = batch.map { _ in .failure(error) }
+        }
+        handOverWriteQueue()
+        var own: Result<[WriteResult], any Error> = .success([])
+        for (queued, result) in zip(batch, results) {
+            guard let continuation = queued.continuation else {
+                own = result
+                continue
+            }
+            continuation.resume(with: result.map { .stored($0) })
+        }
+        return try own.get()
+    }
+
+    /// Makes the first queued write the queue's leader, or marks the queue idle when it is empty.
+    private func handOverWriteQueue() {
+        let next = queuedWrites.withLock { queue -> CheckedContinuation<WriteTurn, any Error>? in
+            guard !queue.waiting.isEmpty else {
+                queue.leading = false
+                return nil
+            }
+            defer { queue.waiting[0].continuation = nil }
+            return queue.waiting[0].continuation
+        }
+        next?.resume(returning: .lead)
     }
 
     /// Applies one EC's writes inside a transaction.

@@ -3,9 +3,9 @@ import PullSyncSQLite
 import PullSyncTesting
 import Testing
 
-/// Operations (here UID writes) that queue while another transaction runs share the next one,
-/// each run as its own transaction would run it.
-@Suite("SQLite: operations that wait share one transaction")
+/// UID writes that queue while another transaction runs are stored together in the next one,
+/// each EC's as its own transaction would store them.
+@Suite("SQLite: writes that wait go in one transaction")
 struct SQLiteGroupCommitTests {
     @Test("Twelve writes queued behind a transaction: one transaction, and each caller gets its own results")
     func queuedWritesShareATransaction() async throws {
@@ -34,7 +34,7 @@ struct SQLiteGroupCommitTests {
                     }
                 }
                 // Every write waits behind the held turn before any transaction runs.
-                try #require(await eventually { store.queuedOperationCount == 12 })
+                try #require(await eventually { store.queuedWriteCount == 12 })
             }
             for try await (n, result) in group { byEC[n] = result }
         }
@@ -46,7 +46,7 @@ struct SQLiteGroupCommitTests {
         #expect(store.transactionCount - before == 1)
         #expect(try await store.record(ecHash: ecHash(7))?.partners["b.example"]?.uid == "b7")
         #expect(try await store.record(ecHash: ecHash(1))?.partners["b.example"]?.uid == "old")
-        #expect(store.queuedOperationCount == 0)
+        #expect(store.queuedWriteCount == 0)
         try await store.close()
     }
 
@@ -67,12 +67,12 @@ struct SQLiteGroupCommitTests {
 
         let (leader, follower) = try await store.holdingTurn {
             let leader = Task { try await write(1) }
-            try #require(await eventually { store.queuedOperationCount == 1 })
+            try #require(await eventually { store.queuedWriteCount == 1 })
             let follower = Task { try await write(2) }
-            try #require(await eventually { store.queuedOperationCount == 2 })
+            try #require(await eventually { store.queuedWriteCount == 2 })
             leader.cancel()
             // The leader leaves the queue once it sees the cancellation, before the turn is free.
-            try #require(await eventually { store.queuedOperationCount == 1 })
+            try #require(await eventually { store.queuedWriteCount == 1 })
             return (leader, follower)
         }
 
@@ -80,7 +80,7 @@ struct SQLiteGroupCommitTests {
         #expect(try await follower.value == [.stored])
         #expect(try await store.record(ecHash: ecHash(2))?.partners["a.example"]?.uid == "a2")
         #expect(try await store.record(ecHash: ecHash(1))?.partners["a.example"] == nil)
-        #expect(store.queuedOperationCount == 0)
+        #expect(store.queuedWriteCount == 0)
         try await store.close()
     }
 }
