@@ -232,10 +232,11 @@ public final class HTTPPullTransport: PullTransport, Service {
         maxBody: Int
     ) async -> TransportResult {
         // The accumulator refuses a declared length over the limit before reading, and a
-        // streamed body as soon as it passes it.
+        // streamed body as soon as it passes it. It traps outside 0...UInt32.max, so clamp.
+        let bound = min(max(maxBody, 0), Int(UInt32.max))
         let task = client.execute(
             request: request,
-            delegate: ResponseAccumulator(request: request, maxBodySize: maxBody),
+            delegate: ResponseAccumulator(request: request, maxBodySize: bound),
             eventLoop: .indifferent,
             deadline: deadline,
             logger: logger
@@ -250,7 +251,9 @@ public final class HTTPPullTransport: PullTransport, Service {
             let body = response.body.map { Array($0.readableBytesView) } ?? []
             return .response(status: Int(response.status.code), headers: headers, body: body)
         } catch {
-            if Task.isCancelled { return .failure(.timeout) }
+            // A deadline that fires while the call waits in the pool can surface as the pool's
+            // last connect failure; past the deadline, the outcome is a timeout whatever the error.
+            if Task.isCancelled || NIODeadline.now() >= deadline { return .failure(.timeout) }
             return .failure(Self.classify(error))
         }
     }
@@ -292,6 +295,9 @@ public final class HTTPPullTransport: PullTransport, Service {
             let resolver = configuration.resolver
             addresses = try await withDeadline(timeout) { try await resolver.resolve(host: host) }
         } catch is DeadlineExceeded {
+            return .failure(.timeout)
+        } catch where Task.isCancelled {
+            // The caller gave up (shutdown): the same outcome as a call cancelled later on.
             return .failure(.timeout)
         } catch {
             logger.debug("partner host did not resolve", metadata: ["host": "\(host)", "error": "\(error)"])

@@ -140,3 +140,60 @@ extension AllTransportTests {
         }
     }
 }
+
+/// Limits outside what AsyncHTTPClient's accumulator takes (it traps outside 0...UInt32.max) are clamped.
+@Suite struct TransportBodyLimitBoundsTests {
+    @Test("a body limit below zero refuses any body, one above UInt32.max takes it", arguments: [-1, Int.max])
+    func outOfRangeLimit(maxBodyBytes: Int) async throws {
+        try await withPartnerServer { server in
+            server.script(path: "/pull", .uid("user-42"))
+            let harness = try TransportHarness(partners: [])
+            let request = PullRequest(
+                url: PartnerURL(scheme: "https", host: partnerHost, port: server.port, path: "/pull")
+            )
+            let result = await harness.transport.send(
+                request,
+                limits: TransportLimits(timeout: .seconds(30), maxBodyBytes: maxBodyBytes)
+            )
+            await harness.shutdown()
+            switch result {
+            case .failure(.tooLarge): #expect(maxBodyBytes < 0)
+            case .response(let status, _, let body):
+                #expect(maxBodyBytes == Int.max)
+                #expect(status == 200)
+                #expect(String(decoding: body, as: UTF8.self).contains("user-42"))
+            default: Issue.record("unexpected \(result)")
+            }
+        }
+    }
+}
+
+/// A resolver that says when the lookup has started, then waits until it is cancelled.
+private struct AnnouncingSilentResolver: HostResolver {
+    let started: TestGate
+    func resolve(host: String) async throws -> [IPAddress] {
+        started.open()
+        _ = await TestGate().waitUnlessCancelled()
+        throw CancellationError()
+    }
+}
+
+@Suite struct TransportCancelledLookupTests {
+    @Test("a call cancelled during its name lookup (shutdown) ends as a timeout, as one cancelled later does")
+    func cancelledDuringLookup() async throws {
+        let started = TestGate()
+        let transport = HTTPPullTransport(
+            configuration: .init(allowLoopback: true, resolver: AnnouncingSilentResolver(started: started))
+        )
+        let request = PullRequest(url: PartnerURL(scheme: "https", host: "slow-dns.partner.test", path: "/pull"))
+        let call = Task { await transport.send(request, limits: TransportLimits(timeout: .seconds(600))) }
+        await started.wait()
+        call.cancel()
+        let result = await call.value
+        await transport.shutdown()
+        guard case .failure(.timeout) = result else {
+            Issue.record("expected a timeout, got \(result)")
+            return
+        }
+    }
+}
