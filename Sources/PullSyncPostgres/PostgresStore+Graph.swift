@@ -1,0 +1,416 @@
+import PostgresNIO
+package import PullSyncKernel
+package import PullSyncStorage
+
+// IdentityGraph: records, root entries, conditional UID writes, snapshots, revocations,
+// withdrawals and retention.
+extension PostgresStore {
+    /// ec_id, created_at, withdrawn_at, source_domain, uid, synced_at, expires_at, seen_at, consent_digest.
+    private typealias RecordRow = (String, Int64, Int64?, String?, String?, Int64?, Int64?, Int64?, Int64?)
+
+    package func record(ecHash: String) async throws -> ECRecord? {
+        let rows = try await run(
+            """
+            SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at, e.seen_at,
+                   e.consent_digest
+            FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
+            WHERE e.ec_hash = \(ecHash)
+            """
+        ) { rows in try await Self.collect(rows) }
+        return Self.record(ecHash: ecHash, rows: rows)
+    }
+
+    private static func collect(_ rows: PostgresRowSequence) async throws -> [RecordRow] {
+        var collected: [RecordRow] = []
+        for try await row in rows.decode(RecordRow.self) { collected.append(row) }
+        return collected
+    }
+
+    private static func record(ecHash: String, rows: [RecordRow]) -> ECRecord? {
+        guard let first = rows.first else { return nil }
+        var record = ECRecord(
+            ecHash: ecHash,
+            ecID: first.0,
+            createdAt: Timestamp(nanosecondsSinceEpoch: first.1),
+            seenAt: first.7.map { Timestamp(nanosecondsSinceEpoch: $0) },
+            withdrawn: first.2 != nil,
+            consentDigest: first.8
+        )
+        for row in rows {
+            guard let domain = row.3, let uid = row.4, let syncedAt = row.5 else { continue }
+            record.partners[domain] = PartnerUID(
+                uid: uid,
+                syncedAt: Timestamp(nanosecondsSinceEpoch: syncedAt),
+                expiresAt: row.6.map { Timestamp(nanosecondsSinceEpoch: $0) }
+            )
+        }
+        return record
+    }
+
+    package func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws
+        -> ECRecord
+    {
+        try await createRoot(for: edgeCookie, at: now, consent: consent, admitting: [], lease: nil).record
+    }
+
+    /// One statement: the root entry inserted, and, only if this inserted it, the batch counted
+    /// as ``admit(_:lease:at:)`` counts it (see
+    /// ``CombinedStore/createRoot(for:at:consent:admitting:lease:)``).
+    package func createRoot(
+        for edgeCookie: EdgeCookie,
+        at now: Timestamp,
+        consent: ConsentSnapshot?,
+        admitting requests: [RateLimitRequest],
+        lease: CallLease?
+    ) async throws -> (record: ECRecord, admissions: [LeasedAdmission]?) {
+        let hash = edgeCookie.hashString
+        let value = edgeCookie.value
+        let created = now.nanosecondsSinceEpoch
+        let kept = Snapshot(consent)
+        let batch = RateBatch(requests, lease: lease, at: now)
+        // Inserted now (no UIDs yet, and the batch counted), or already there (read in the
+        // same statement, nothing counted).
+        let rows = try await run(
+            """
+            WITH inserted AS (
+                INSERT INTO pullsync_ecs (
+                    ec_hash, ec_id, created_at, seen_at,
+                    consent_digest, consent_at, consent_kept, consent_tcf, consent_gpp, consent_gpp_sid, consent_usp
+                )
+                VALUES (
+                    \(hash), \(value), \(created), \(created),
+                    \(kept.digest), \(kept.at), \(kept.kept), \(kept.tcf), \(kept.gpp), \(kept.sections), \(kept.usp)
+                )
+                ON CONFLICT (ec_hash) DO NOTHING
+                RETURNING ec_id, created_at, seen_at, consent_digest
+            ), input AS (
+                SELECT i.*, \(batch.at)::bigint AS at, \(batch.holder)::text AS holder, \(batch.until)::bigint AS until
+                FROM unnest(\(batch.keys)::text[], \(batch.calls)::integer[], \(batch.windows)::bigint[])
+                    AS i(key, calls, window_ns)
+                WHERE EXISTS (SELECT 1 FROM inserted)
+            ), \(unescaped: Self.countedCTE)
+            SELECT ec_id, created_at, NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::bigint, seen_at,
+                   consent_digest, ARRAY(SELECT key FROM counted),
+                   ARRAY(SELECT i.key FROM input i WHERE \(unescaped: Self.leasedElsewhere))
+            FROM inserted
+            UNION ALL
+            SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at, e.seen_at,
+                   e.consent_digest, NULL::text[], NULL::text[]
+            FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
+            WHERE e.ec_hash = \(hash) AND NOT EXISTS (SELECT 1 FROM inserted)
+            """
+        ) { rows in
+            var collected: [(RecordRow, counted: [String]?, leased: [String]?)] = []
+            for try await row in rows.decode(
+                (String, Int64, Int64?, String?, String?, Int64?, Int64?, Int64?, Int64?, [String]?, [String]?).self
+            ) {
+                collected.append(((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8), row.9, row.10))
+            }
+            return collected
+        }
+        if let record = Self.record(ecHash: hash, rows: rows.map(\.0)) {
+            guard let counted = rows.first?.counted, let leased = rows.first?.leased else { return (record, nil) }
+            return (record, batch.admissions(counted: Set(counted), leased: Set(leased)))
+        }
+        // Another node inserted it after this statement's snapshot: it is there now.
+        guard let record = try await record(ecHash: hash) else {
+            throw PostgresStoreError("the root entry of an EC is missing right after it was created")
+        }
+        return (record, nil)
+    }
+
+    /// Writes, and gives back `holder`'s leases on `leaseKeys` in the same statement (those on rows
+    /// another statement holds at that moment lapse on their own instead).
+    package func write(
+        _ writes: [UIDWrite],
+        ecHash: String,
+        releasing leaseKeys: [RateLimitKey],
+        holder: String
+    ) async throws -> [WriteResult] {
+        try await write(writes, ecHash: ecHash, releasing: (leaseKeys.map(\.description), holder))
+    }
+
+    package func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
+        try await write(writes, ecHash: ecHash, releasing: nil)
+    }
+
+    private func write(_ writes: [UIDWrite], ecHash: String, releasing: (keys: [String], holder: String)?) async throws
+        -> [WriteResult]
+    {
+        guard !writes.isEmpty else {
+            if let releasing { try await releaseLeases(text: releasing.keys, holder: releasing.holder) }
+            return []
+        }
+        let leaseKeys = releasing?.keys ?? []
+        let leaseHolder = releasing?.holder ?? ""
+        // NULL can't travel inside these arrays: -1 stands for "no expiry", and the expected
+        // values of a write that expects no entry are ignored.
+        let domains = writes.map(\.sourceDomain)
+        let uids = writes.map(\.value.uid)
+        let synced = writes.map(\.value.syncedAt.nanosecondsSinceEpoch)
+        let expires = writes.map { $0.value.expiresAt?.nanosecondsSinceEpoch ?? -1 }
+        let hasExpected = writes.map { $0.expected != nil }
+        let expectedUIDs = writes.map { $0.expected?.uid ?? "" }
+        let expectedSynced = writes.map { $0.expected?.syncedAt.nanosecondsSinceEpoch ?? 0 }
+        let expectedExpires = writes.map { $0.expected?.expiresAt?.nanosecondsSinceEpoch ?? -1 }
+        let planned = writes.map(\.plannedAt.nanosecondsSinceEpoch)
+        // The root row is share-locked: a withdrawal waits for this write and then deletes
+        // what it stored, or went first and this write sees it (locking reads see the latest
+        // committed row). A revocation's row (no UID) is only replaced by a write planned after
+        // it; the update re-checks the row once it holds its lock.
+        let (rootCount, withdrawn, stored, revoked) = try await run(
+            """
+            WITH root AS (
+                SELECT withdrawn_at FROM pullsync_ecs WHERE ec_hash = \(ecHash) FOR SHARE
+            ), released AS (
+                -- Rows an admission or the sweep holds are skipped, not waited for: the UIDs must
+                -- not wait or deadlock on them, and a lease left behind lapses on its own.
+                UPDATE pullsync_rate SET lease_holder = NULL, lease_until = NULL
+                WHERE key IN (
+                    SELECT key FROM pullsync_rate
+                    WHERE key = ANY(\(leaseKeys)::text[]) AND lease_holder = \(leaseHolder)
+                    ORDER BY key
+                    FOR UPDATE SKIP LOCKED
+                )
+            ), input AS (
+                SELECT * FROM unnest(
+                    \(domains)::text[], \(uids)::text[], \(synced)::bigint[], \(expires)::bigint[],
+                    \(hasExpected)::boolean[], \(expectedUIDs)::text[], \(expectedSynced)::bigint[],
+                    \(expectedExpires)::bigint[], \(planned)::bigint[]
+                ) AS w(
+                    domain, uid, synced_at, expires_at, has_expected, expected_uid, expected_synced, expected_expires,
+                    planned_at
+                )
+            ), replaced AS (
+                UPDATE pullsync_uids u
+                SET uid = w.uid, synced_at = w.synced_at, expires_at = NULLIF(w.expires_at, -1), revoked_at = NULL
+                FROM input w
+                WHERE u.ec_hash = \(ecHash) AND u.source_domain = w.domain AND NOT w.has_expected
+                    AND u.uid IS NULL AND u.revoked_at < w.planned_at
+                    AND EXISTS (SELECT 1 FROM root WHERE withdrawn_at IS NULL)
+                RETURNING u.source_domain
+            ), inserted AS (
+                INSERT INTO pullsync_uids (ec_hash, source_domain, uid, synced_at, expires_at)
+                SELECT \(ecHash), w.domain, w.uid, w.synced_at, NULLIF(w.expires_at, -1)
+                FROM input w
+                WHERE NOT w.has_expected AND EXISTS (SELECT 1 FROM root WHERE withdrawn_at IS NULL)
+                ORDER BY w.domain
+                ON CONFLICT (ec_hash, source_domain) DO NOTHING
+                RETURNING source_domain
+            ), updated AS (
+                UPDATE pullsync_uids u
+                SET uid = w.uid, synced_at = w.synced_at, expires_at = NULLIF(w.expires_at, -1)
+                FROM input w
+                WHERE u.ec_hash = \(ecHash) AND u.source_domain = w.domain AND w.has_expected
+                    AND u.uid = w.expected_uid AND u.synced_at = w.expected_synced
+                    AND u.expires_at IS NOT DISTINCT FROM NULLIF(w.expected_expires, -1)
+                    AND EXISTS (SELECT 1 FROM root WHERE withdrawn_at IS NULL)
+                RETURNING u.source_domain
+            )
+            SELECT
+                (SELECT count(*) FROM root)::integer,
+                COALESCE((SELECT withdrawn_at IS NOT NULL FROM root), false),
+                ARRAY(
+                    SELECT source_domain FROM inserted UNION ALL SELECT source_domain FROM updated
+                    UNION ALL SELECT source_domain FROM replaced
+                ),
+                ARRAY(
+                    SELECT w.domain FROM input w
+                    JOIN pullsync_uids u ON u.ec_hash = \(ecHash) AND u.source_domain = w.domain
+                    WHERE u.uid IS NULL AND u.revoked_at >= w.planned_at
+                )
+            """
+        ) { rows in
+            var answer: (Int, Bool, [String], [String]) = (0, false, [], [])
+            for try await row in rows.decode((Int, Bool, [String], [String]).self) { answer = row }
+            return answer
+        }
+        if rootCount == 0 { return writes.map { _ in .unknownEC } }
+        if withdrawn { return writes.map { _ in .withdrawn } }
+        let storedDomains = Set(stored)
+        let revokedDomains = Set(revoked)
+        return writes.map { write in
+            if storedDomains.contains(write.sourceDomain) { return .stored }
+            return revokedDomains.contains(write.sourceDomain) ? .revoked : .conflict
+        }
+    }
+
+    package func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws {
+        let at = now.nanosecondsSinceEpoch
+        guard let consent else {
+            try await run(
+                """
+                UPDATE pullsync_ecs SET seen_at = greatest(coalesce(seen_at, 0), \(at))
+                WHERE ec_hash = \(ecHash) AND withdrawn_at IS NULL
+                """
+            ) { rows in for try await _ in rows {} }
+            return
+        }
+        let kept = Snapshot(consent)
+        // The snapshot only if it is not older than the stored one (two requests of one page
+        // load may arrive in either order); the visit either way. An integer of ours, inlined.
+        let newer = "(consent_at IS NULL OR consent_at <= \(consent.seenAt.nanosecondsSinceEpoch))"
+        try await run(
+            """
+            UPDATE pullsync_ecs SET seen_at = greatest(coalesce(seen_at, 0), \(at)),
+                consent_digest = CASE WHEN \(unescaped: newer) THEN \(kept.digest) ELSE consent_digest END,
+                consent_kept = CASE WHEN \(unescaped: newer) THEN \(kept.kept) ELSE consent_kept END,
+                consent_tcf = CASE WHEN \(unescaped: newer) THEN \(kept.tcf) ELSE consent_tcf END,
+                consent_gpp = CASE WHEN \(unescaped: newer) THEN \(kept.gpp) ELSE consent_gpp END,
+                consent_gpp_sid = CASE WHEN \(unescaped: newer) THEN \(kept.sections) ELSE consent_gpp_sid END,
+                consent_usp = CASE WHEN \(unescaped: newer) THEN \(kept.usp) ELSE consent_usp END,
+                consent_at = CASE WHEN \(unescaped: newer) THEN \(kept.at) ELSE consent_at END
+            WHERE ec_hash = \(ecHash) AND withdrawn_at IS NULL
+            """
+        ) { rows in for try await _ in rows {} }
+    }
+
+    /// A consent snapshot as its columns keep it (all NULL for none).
+    struct Snapshot {
+        var digest: Int64?
+        var at: Int64?
+        var kept: Bool?
+        var tcf: String?
+        var gpp: String?
+        var sections: String?
+        var usp: String?
+
+        init(_ snapshot: ConsentSnapshot?) {
+            guard let snapshot else { return }
+            digest = snapshot.digest
+            at = snapshot.seenAt.nanosecondsSinceEpoch
+            kept = snapshot.strings != nil
+            tcf = snapshot.strings?.tcf
+            gpp = snapshot.strings?.gpp
+            sections = snapshot.strings.map { ConsentSnapshot.encodeSections($0.gppSectionIDs) }
+            usp = snapshot.strings?.usPrivacy
+        }
+
+        /// The snapshot these columns hold; `nil` when they hold none.
+        var snapshot: ConsentSnapshot? {
+            guard let digest, let at else { return nil }
+            let strings =
+                kept == true
+                ? ConsentStrings(
+                    tcf: tcf,
+                    gpp: gpp,
+                    gppSectionIDs: ConsentSnapshot.decodeSections(sections ?? ""),
+                    usPrivacy: usp
+                ) : nil
+            return ConsentSnapshot(strings: strings, seenAt: Timestamp(nanosecondsSinceEpoch: at), digest: digest)
+        }
+    }
+
+    package func forget(uidsSyncedBefore: Timestamp, ecsSeenBefore: Timestamp, limit: Int) async throws -> RetentionBatch {
+        // Two statements: ECs first (their UIDs go with them, ON DELETE CASCADE), then UIDs.
+        // Not an EC with an opt-out still to be delivered.
+        let pending = "NOT EXISTS (SELECT 1 FROM pullsync_optouts o WHERE o.ec_hash = t.ec_hash AND o.result IS NULL)"
+        let ecs = try await deleteBatch("pullsync_ecs", "seen_at", before: ecsSeenBefore, limit: limit, unless: pending)
+        let uids = try await deleteBatch("pullsync_uids", "synced_at", before: uidsSyncedBefore, limit: limit)
+        return RetentionBatch(uids: uids, ecs: ecs)
+    }
+
+    /// Deletes at most `limit` rows of `table` whose `column` is before `time` (and that meet
+    /// `condition` on `t`, the row), found by the index on it; returns how many. (Names and the
+    /// condition are this file's constants, never input.)
+    private func deleteBatch(
+        _ table: String,
+        _ column: String,
+        before time: Timestamp,
+        limit: Int,
+        unless condition: String = "true"
+    ) async throws -> Int {
+        var binds = PostgresBindings()
+        binds.append(time.nanosecondsSinceEpoch)
+        binds.append(max(0, limit))
+        let sql = """
+            WITH gone AS (
+                DELETE FROM \(table)
+                WHERE ctid = ANY(ARRAY(SELECT t.ctid FROM \(table) t WHERE t.\(column) < $1 AND \(condition) LIMIT $2))
+                RETURNING 1
+            )
+            SELECT count(*)::integer FROM gone
+            """
+        return try await run(PostgresQuery(unsafeSQL: sql, binds: binds)) { rows in
+            var count = 0
+            for try await value in rows.decode(Int.self) { count = value }
+            return count
+        }
+    }
+
+    package func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp, notifying: [String]) async throws
+        -> [String]
+    {
+        guard !sourceDomains.isEmpty else { return [] }
+        let at = now.nanosecondsSinceEpoch
+        // The root row locked first (as a withdrawal does): a write holding it commits its UID
+        // before the second statement reads which UIDs there are.
+        return try await transaction(
+            [
+                "SELECT 1 FROM pullsync_ecs WHERE ec_hash = \(ecHash) FOR UPDATE",
+                """
+            WITH root AS (
+                SELECT ec_hash FROM pullsync_ecs WHERE ec_hash = \(ecHash) AND withdrawn_at IS NULL FOR SHARE
+            ), had AS (
+                SELECT source_domain, synced_at FROM pullsync_uids
+                WHERE ec_hash = \(ecHash) AND source_domain = ANY(\(sourceDomains)::text[]) AND uid IS NOT NULL
+            ), marked AS (
+                INSERT INTO pullsync_uids (ec_hash, source_domain, uid, synced_at, expires_at, revoked_at)
+                SELECT \(ecHash), d, NULL, \(at), NULL, \(at)
+                FROM unnest(\(sourceDomains)::text[]) AS d
+                WHERE EXISTS (SELECT 1 FROM root)
+                ORDER BY d
+                ON CONFLICT (ec_hash, source_domain) DO UPDATE
+                SET uid = NULL, expires_at = NULL, synced_at = excluded.synced_at, revoked_at = excluded.revoked_at
+                RETURNING source_domain
+            ), queued AS (
+                INSERT INTO pullsync_optouts (ec_hash, source_domain, ec_id, enqueued_at, next_at, uid_synced_at)
+                SELECT \(ecHash), h.source_domain, e.ec_id, \(at), \(at), h.synced_at
+                FROM had h JOIN pullsync_ecs e ON e.ec_hash = \(ecHash)
+                WHERE h.source_domain = ANY(\(notifying)::text[]) AND EXISTS (SELECT 1 FROM marked)
+                \(unescaped: Self.requeueNewer)
+            )
+            SELECT ARRAY(SELECT source_domain FROM had WHERE EXISTS (SELECT 1 FROM marked))
+            """,
+            ]
+        ) { rows in
+            var forgotten: [String] = []
+            for try await (domains) in rows.decode([String].self) { forgotten = domains }
+            return forgotten
+        }
+    }
+
+    package func withdraw(ecHash: String, at now: Timestamp, notifying: [String]) async throws -> Bool {
+        let at = now.nanosecondsSinceEpoch
+        // First the root row's lock: a write holding it (FOR SHARE) commits its UID before the
+        // second statement reads the UIDs, which then forgets it and tells its partner. (In one
+        // statement, the UID table would be read as it was before the wait.)
+        return try await transaction(
+            [
+                "SELECT 1 FROM pullsync_ecs WHERE ec_hash = \(ecHash) FOR UPDATE",
+                """
+            WITH marked AS (
+                UPDATE pullsync_ecs SET withdrawn_at = \(at),
+                    consent_digest = NULL, consent_at = NULL, consent_kept = NULL, consent_tcf = NULL,
+                    consent_gpp = NULL, consent_gpp_sid = NULL, consent_usp = NULL
+                WHERE ec_hash = \(ecHash) RETURNING ec_hash, ec_id
+            ), queued AS (
+                -- The partners told: those with an opt-out endpoint whose UID the EC held.
+                INSERT INTO pullsync_optouts (ec_hash, source_domain, ec_id, enqueued_at, next_at, uid_synced_at)
+                SELECT m.ec_hash, u.source_domain, m.ec_id, \(at), \(at), u.synced_at
+                FROM marked m JOIN pullsync_uids u ON u.ec_hash = m.ec_hash
+                WHERE u.uid IS NOT NULL AND u.source_domain = ANY(\(notifying)::text[])
+                \(unescaped: Self.requeueNewer)
+            ), forgotten AS (
+                DELETE FROM pullsync_uids WHERE ec_hash IN (SELECT ec_hash FROM marked) RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM marked)::integer, (SELECT count(*) FROM forgotten)::integer
+            """,
+            ]
+        ) { rows in
+            var known = false
+            for try await (marked, _) in rows.decode((Int, Int).self) { known = marked > 0 }
+            return known
+        }
+    }
+}

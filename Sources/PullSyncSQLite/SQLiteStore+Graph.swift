@@ -1,0 +1,364 @@
+package import PullSyncKernel
+package import PullSyncStorage
+import SQLiteNIO
+
+// IdentityGraph: records, root entries, UID writes (committed in groups), snapshots,
+// revocations, withdrawals and retention.
+extension SQLiteStore {
+    package func record(ecHash: String) async throws -> ECRecord? {
+        try await transaction { connection in try await Self.record(ecHash: ecHash, on: connection) }
+    }
+
+    private static func record(ecHash: String, on connection: SQLiteConnection) async throws -> ECRecord? {
+        let rows = try await connection.query(
+            """
+            SELECT e.ec_id, e.created_at, e.seen_at, e.withdrawn_at, e.consent_digest,
+                   u.source_domain, u.uid, u.synced_at, u.expires_at
+            FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
+            WHERE e.ec_hash = ?1
+            """,
+            [.text(ecHash)]
+        )
+        guard let first = rows.first else { return nil }
+        var record = ECRecord(
+            ecHash: ecHash,
+            ecID: first.column("ec_id")?.string ?? "",
+            createdAt: Timestamp(nanosecondsSinceEpoch: Int64(first.column("created_at")?.integer ?? 0)),
+            seenAt: first.column("seen_at")?.integer.map { Timestamp(nanosecondsSinceEpoch: Int64($0)) },
+            withdrawn: !(first.column("withdrawn_at")?.isNull ?? true),
+            consentDigest: first.column("consent_digest")?.integer.map(Int64.init)
+        )
+        for row in rows {
+            guard let domain = row.column("source_domain")?.string, let value = partnerUID(row) else { continue }
+            record.partners[domain] = value
+        }
+        return record
+    }
+
+    /// The UID in a row with `uid`, `synced_at` and `expires_at` columns; `nil` when `uid` is NULL.
+    private static func partnerUID(_ row: SQLiteRow) -> PartnerUID? {
+        guard let uid = row.column("uid")?.string else { return nil }
+        return PartnerUID(
+            uid: uid,
+            syncedAt: Timestamp(nanosecondsSinceEpoch: Int64(row.column("synced_at")?.integer ?? 0)),
+            expiresAt: row.column("expires_at")?.integer.map { Timestamp(nanosecondsSinceEpoch: Int64($0)) }
+        )
+    }
+
+    package func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws
+        -> ECRecord
+    {
+        try await transaction { connection in
+            try await Self.createRoot(for: edgeCookie, at: now, consent: consent, on: connection).record
+        }
+    }
+
+    /// Creates the root entry and, only when this created it, counts `requests`, in one
+    /// transaction (see ``CombinedStore/createRoot(for:at:consent:admitting:lease:)``). Leases
+    /// are not kept: one SQLite file serves one node.
+    package func createRoot(
+        for edgeCookie: EdgeCookie,
+        at now: Timestamp,
+        consent: ConsentSnapshot?,
+        admitting requests: [RateLimitRequest],
+        lease: CallLease?
+    ) async throws -> (record: ECRecord, admissions: [LeasedAdmission]?) {
+        try await transaction { connection in
+            let (record, created) = try await Self.createRoot(for: edgeCookie, at: now, consent: consent, on: connection)
+            guard created else { return (record, nil) }
+            return (record, Self.leased(try await Self.acquire(requests, at: now, on: connection)))
+        }
+    }
+
+    private static func createRoot(
+        for edgeCookie: EdgeCookie,
+        at now: Timestamp,
+        consent: ConsentSnapshot?,
+        on connection: SQLiteConnection
+    ) async throws -> (record: ECRecord, created: Bool) {
+        let hash = edgeCookie.hashString
+        let inserted = try await connection.query(
+            """
+            INSERT OR IGNORE INTO pullsync_ecs (ec_hash, ec_id, created_at, seen_at, \(consentColumns))
+            VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+            RETURNING ec_hash
+            """,
+            [.text(hash), .text(edgeCookie.value), .integer(int(now))] + consentValues(consent)
+        )
+        guard let record = try await record(ecHash: hash, on: connection) else {
+            throw SQLiteStoreError("the root entry just created for an EC is missing")
+        }
+        return (record, !inserted.isEmpty)
+    }
+
+    /// Writes; there are no shared leases to give back.
+    package func write(
+        _ writes: [UIDWrite],
+        ecHash: String,
+        releasing leaseKeys: [RateLimitKey],
+        holder: String
+    ) async throws -> [WriteResult] {
+        try await write(writes, ecHash: ecHash)
+    }
+
+    /// Writes arriving while another transaction runs wait for the next one together: one
+    /// transaction stores every write queued by the time its turn comes (group commit), for
+    /// any EC. Each EC's writes are applied as a transaction of their own would apply them.
+    package func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
+        guard !writes.isEmpty else { return [] }
+        let place: WriteTurn = try await withCheckedThrowingContinuation { continuation in
+            // Deciding and queueing under one lock: no write can slip in after a leader's last look.
+            let leads = queuedWrites.withLock { queue in
+                let leads = !queue.leading
+                queue.leading = true
+                // The leader's own write carries no continuation: it learns its results in the loop.
+                queue.waiting.append(QueuedWrite(ecHash: ecHash, writes: writes, continuation: leads ? nil : continuation))
+                return leads
+            }
+            if leads { continuation.resume(returning: .lead) }
+        }
+        switch place {
+        case .stored(let results): return results
+        case .lead: break
+        }
+        // This caller stores the queue as it is when its transaction's turn comes, its own write
+        // among it, then hands the queue to the first write that arrived meanwhile.
+        do {
+            try await turn.acquire()
+        } catch {
+            // Cancelled before its turn: this write fails, the queue goes on without it.
+            queuedWrites.withLock { queue in queue.waiting.removeAll { $0.continuation == nil } }
+            handOverWriteQueue()
+            throw error
+        }
+        let batch = queuedWrites.withLock { queue in
+            defer { queue.waiting.removeAll() }
+            return queue.waiting
+        }
+        let results: [Result<[WriteResult], any Error>]
+        do {
+            let applied = try await transaction(holdingTurn: true) { connection in
+                var applied: [[WriteResult]] = []
+                for queued in batch {
+                    applied.append(try await Self.apply(queued.writes, ecHash: queued.ecHash, on: connection))
+                }
+                return applied
+            }
+            results = applied.map { .success($0) }
+        } catch where batch.count > 1 && !Task.isCancelled {
+            // One EC's writes must not fail another's: each again in a transaction of its own.
+            var each: [Result<[WriteResult], any Error>] = []
+            for queued in batch {
+                do {
+                    each.append(
+                        .success(
+                            try await transaction { connection in
+                                try await Self.apply(queued.writes, ecHash: queued.ecHash, on: connection)
+                            }
+                        )
+                    )
+                } catch {
+                    each.append(.failure(error))
+                }
+            }
+            results = each
+        } catch {
+            results = batch.map { _ in .failure(error) }
+        }
+        handOverWriteQueue()
+        var own: Result<[WriteResult], any Error> = .success([])
+        for (queued, result) in zip(batch, results) {
+            guard let continuation = queued.continuation else {
+                own = result
+                continue
+            }
+            continuation.resume(with: result.map { .stored($0) })
+        }
+        return try own.get()
+    }
+
+    /// Makes the first queued write the queue's leader, or marks the queue idle when it is empty.
+    private func handOverWriteQueue() {
+        let next = queuedWrites.withLock { queue -> CheckedContinuation<WriteTurn, any Error>? in
+            guard !queue.waiting.isEmpty else {
+                queue.leading = false
+                return nil
+            }
+            defer { queue.waiting[0].continuation = nil }
+            return queue.waiting[0].continuation
+        }
+        next?.resume(returning: .lead)
+    }
+
+    /// Applies one EC's writes inside a transaction.
+    private static func apply(_ writes: [UIDWrite], ecHash: String, on connection: SQLiteConnection) async throws
+        -> [WriteResult]
+    {
+        let root = try await connection.query(
+            "SELECT withdrawn_at FROM pullsync_ecs WHERE ec_hash = ?1",
+            [.text(ecHash)]
+        )
+        guard let row = root.first else { return writes.map { _ in .unknownEC } }
+        if !(row.column("withdrawn_at")?.isNull ?? true) { return writes.map { _ in .withdrawn } }
+        var results: [WriteResult] = []
+        for write in writes {
+            let row = try await connection.query(
+                """
+                SELECT uid, synced_at, expires_at, revoked_at FROM pullsync_uids
+                WHERE ec_hash = ?1 AND source_domain = ?2
+                """,
+                [.text(ecHash), .text(write.sourceDomain)]
+            ).first
+            if let revokedAt = row?.column("revoked_at")?.integer, revokedAt >= Self.int(write.plannedAt) {
+                results.append(.revoked)
+                continue
+            }
+            guard row.flatMap(Self.partnerUID) == write.expected else {
+                results.append(.conflict)
+                continue
+            }
+            _ = try await connection.query(
+                """
+                INSERT INTO pullsync_uids (ec_hash, source_domain, uid, synced_at, expires_at)
+                VALUES (?1, ?2, ?3, ?4, ?5)
+                ON CONFLICT (ec_hash, source_domain) DO UPDATE
+                SET uid = excluded.uid, synced_at = excluded.synced_at, expires_at = excluded.expires_at,
+                    revoked_at = NULL
+                """,
+                [
+                    .text(ecHash), .text(write.sourceDomain), .text(write.value.uid),
+                    .integer(Self.int(write.value.syncedAt)),
+                    write.value.expiresAt.map { .integer(Self.int($0)) } ?? .null,
+                ]
+            )
+            results.append(.stored)
+        }
+        return results
+    }
+
+    package func revoke(_ sourceDomains: [String], ecHash: String, at now: Timestamp, notifying: [String]) async throws
+        -> [String]
+    {
+        guard !sourceDomains.isEmpty else { return [] }
+        return try await transaction { connection in
+            let root = try await connection.query(
+                "SELECT withdrawn_at FROM pullsync_ecs WHERE ec_hash = ?1",
+                [.text(ecHash)]
+            )
+            guard let row = root.first, row.column("withdrawn_at")?.isNull ?? true else { return [] }
+            var forgotten: [String] = []
+            for domain in sourceDomains {
+                if let syncedAt = try await Self.uidSyncedAt(domain, ecHash: ecHash, on: connection) {
+                    forgotten.append(domain)
+                    if notifying.contains(domain) {
+                        try await Self.enqueueOptOut(domain, ecHash: ecHash, uidSyncedAt: syncedAt, at: now, on: connection)
+                    }
+                }
+                _ = try await connection.query(
+                    """
+                    INSERT INTO pullsync_uids (ec_hash, source_domain, uid, synced_at, expires_at, revoked_at)
+                    VALUES (?1, ?2, NULL, ?3, NULL, ?3)
+                    ON CONFLICT (ec_hash, source_domain) DO UPDATE
+                    SET uid = NULL, expires_at = NULL, synced_at = excluded.synced_at, revoked_at = excluded.revoked_at
+                    """,
+                    [.text(ecHash), .text(domain), .integer(Self.int(now))]
+                )
+            }
+            return forgotten
+        }
+    }
+
+    package func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws {
+        try await transaction { connection in
+            _ = try await connection.query(
+                "UPDATE pullsync_ecs SET seen_at = max(coalesce(seen_at, 0), ?2) WHERE ec_hash = ?1 AND withdrawn_at IS NULL",
+                [.text(ecHash), .integer(Self.int(now))]
+            )
+            guard let consent else { return }
+            _ = try await connection.query(
+                """
+                UPDATE pullsync_ecs SET (\(Self.consentColumns)) = (?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                WHERE ec_hash = ?1 AND withdrawn_at IS NULL AND (consent_at IS NULL OR consent_at <= ?3)
+                """,
+                [.text(ecHash)] + Self.consentValues(consent)
+            )
+        }
+    }
+
+    /// The consent snapshot's columns, in the order of ``consentValues(_:)``.
+    static let consentColumns =
+        "consent_digest, consent_at, consent_kept, consent_tcf, consent_gpp, consent_gpp_sid, consent_usp"
+
+    private static func consentValues(_ snapshot: ConsentSnapshot?) -> [SQLiteData] {
+        guard let snapshot else { return Array(repeating: .null, count: 7) }
+        let strings = snapshot.strings
+        func text(_ value: String?) -> SQLiteData { value.map(SQLiteData.text) ?? .null }
+        return [
+            .integer(Int(snapshot.digest)), .integer(int(snapshot.seenAt)), .integer(strings == nil ? 0 : 1),
+            text(strings?.tcf), text(strings?.gpp), text(strings.map { ConsentSnapshot.encodeSections($0.gppSectionIDs) }),
+            text(strings?.usPrivacy),
+        ]
+    }
+
+    /// The consent snapshot in a row with ``consentColumns``; `nil` when none is kept.
+    static func consentSnapshot(_ row: SQLiteRow) -> ConsentSnapshot? {
+        guard let digest = row.column("consent_digest")?.integer, let at = row.column("consent_at")?.integer else {
+            return nil
+        }
+        let strings =
+            row.column("consent_kept")?.integer == 1
+            ? ConsentStrings(
+                tcf: row.column("consent_tcf")?.string,
+                gpp: row.column("consent_gpp")?.string,
+                gppSectionIDs: ConsentSnapshot.decodeSections(row.column("consent_gpp_sid")?.string ?? ""),
+                usPrivacy: row.column("consent_usp")?.string
+            ) : nil
+        return ConsentSnapshot(strings: strings, seenAt: Timestamp(nanosecondsSinceEpoch: Int64(at)), digest: Int64(digest))
+    }
+
+    package func forget(uidsSyncedBefore: Timestamp, ecsSeenBefore: Timestamp, limit: Int) async throws -> RetentionBatch {
+        try await transaction { connection in
+            // ECs first: their UIDs go with them (ON DELETE CASCADE); not while an opt-out of
+            // theirs is still to be delivered.
+            let ecs = try await connection.query(
+                """
+                DELETE FROM pullsync_ecs WHERE ec_hash IN (
+                    SELECT e.ec_hash FROM pullsync_ecs e WHERE e.seen_at < ?1 AND NOT EXISTS (
+                        SELECT 1 FROM pullsync_optouts o WHERE o.ec_hash = e.ec_hash AND o.result IS NULL
+                    ) LIMIT ?2
+                ) RETURNING 1
+                """,
+                [.integer(Self.int(ecsSeenBefore)), .integer(max(0, limit))]
+            ).count
+            let uids = try await connection.query(
+                """
+                DELETE FROM pullsync_uids WHERE (ec_hash, source_domain) IN (
+                    SELECT ec_hash, source_domain FROM pullsync_uids WHERE synced_at < ?1 LIMIT ?2
+                ) RETURNING 1
+                """,
+                [.integer(Self.int(uidsSyncedBefore)), .integer(max(0, limit))]
+            ).count
+            return RetentionBatch(uids: uids, ecs: ecs)
+        }
+    }
+
+    package func withdraw(ecHash: String, at now: Timestamp, notifying: [String]) async throws -> Bool {
+        try await transaction { connection in
+            // The consent snapshot goes too: nothing is done for a withdrawn EC.
+            let known = try await connection.query(
+                """
+                UPDATE pullsync_ecs SET withdrawn_at = ?2, (\(Self.consentColumns)) = (NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+                WHERE ec_hash = ?1 RETURNING ec_hash
+                """,
+                [.text(ecHash), .integer(Self.int(now))]
+            )
+            guard !known.isEmpty else { return false }
+            for domain in notifying {
+                guard let syncedAt = try await Self.uidSyncedAt(domain, ecHash: ecHash, on: connection) else { continue }
+                try await Self.enqueueOptOut(domain, ecHash: ecHash, uidSyncedAt: syncedAt, at: now, on: connection)
+            }
+            _ = try await connection.query("DELETE FROM pullsync_uids WHERE ec_hash = ?1", [.text(ecHash)])
+            return true
+        }
+    }
+}
