@@ -104,8 +104,12 @@ package enum StoreOperation: String, Sendable, CaseIterable {
     case createRoot = "create_root"
     /// An issued EC's root entry created and its first calls counted, in one round trip.
     case createRootAdmit = "create_root_admit"
+    /// A known EC's record read and its due partners' first calls counted, in one round trip.
+    case lookupAdmit = "lookup_admit"
     /// A batch of calls counted in the rate limiter (with their leases, in a shared store).
     case admit
+    /// Calls counted with a record that the kernel then refused locally, taken back.
+    case uncount
     /// A shared budget's token taken before a call is sent.
     case budget
     /// A batch of UID writes.

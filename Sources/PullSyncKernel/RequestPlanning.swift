@@ -43,22 +43,7 @@ struct Committing: PlanningMode {
             guard let record = try await kernel.graph.record(ecHash: edgeCookie.hashString) else { return nil }
             found = record
         }
-        guard let snapshot, !found.withdrawn else { return found }
-        // The snapshot when the signals changed, and "seen" at most once a day: no write per page view.
-        let changed = found.consentDigest != snapshot.digest
-        if changed || now - found.seenAt >= ECRecord.seenResolution {
-            // A failure only delays it to the EC's next decision.
-            kernel.metrics.roundTrip(.seen)
-            do {
-                try await kernel.graph.markSeen(ecHash: found.ecHash, at: now, consent: changed ? snapshot : nil)
-            } catch {
-                kernel.storeWarnings.write.warning(
-                    "recording an EC's visit and consent signals failed",
-                    metadata: ["error": "\(error)"],
-                    to: kernel.logger
-                )
-            }
-        }
+        await kernel.noteSeen(found, signals: signals, now: now)
         return found
     }
 
@@ -211,14 +196,23 @@ extension PullKernel {
         }
 
         let record: ECRecord?
+        var preadmitted: Preadmitted?
         do {
-            record = try await mode.lookUp(
-                edgeCookie,
-                issued: request.ecIssuedOnThisRequest,
-                signals: signals,
-                now: now,
-                kernel: self
-            )
+            if !request.ecIssuedOnThisRequest, !mode.isExplaining,
+                let (found, counted) = try await lookUpAdmittingDue(request, edgeCookie, consent, now)
+            {
+                if let found { await noteSeen(found, signals: signals, now: now) }
+                record = found
+                preadmitted = counted
+            } else {
+                record = try await mode.lookUp(
+                    edgeCookie,
+                    issued: request.ecIssuedOnThisRequest,
+                    signals: signals,
+                    now: now,
+                    kernel: self
+                )
+            }
         } catch {
             warnLookupFailed(error)
             return skipAll(.storeUnavailable, edgeCookie: edgeCookie, mode: mode)
@@ -226,7 +220,174 @@ extension PullKernel {
         guard let record else { return skipAll(.unknownEC, edgeCookie: edgeCookie, mode: mode) }
         if record.withdrawn { return skipAll(.consent, edgeCookie: edgeCookie, mode: mode) }
         // Without a new root to create, deciding always ends in a plan.
-        return await planCalls(request, edgeCookie, record, consent, now, newRoot: nil, mode: mode)!
+        return await planCalls(
+            request, edgeCookie, record, consent, now, newRoot: nil, preadmitted: preadmitted, mode: mode
+        )!
+    }
+
+    /// The record's visit and the request's consent signals, kept when they changed and "seen"
+    /// at most once a day: no write per page view. A failure only delays it to the EC's next
+    /// decision.
+    func noteSeen(_ found: ECRecord, signals: ConsentStrings?, now: Timestamp) async {
+        guard let signals, !found.withdrawn else { return }
+        let snapshot = ConsentSnapshot(signals, seenAt: now)
+        let changed = found.consentDigest != snapshot.digest
+        guard changed || now - found.seenAt >= ECRecord.seenResolution else { return }
+        metrics.roundTrip(.seen)
+        do {
+            try await graph.markSeen(ecHash: found.ecHash, at: now, consent: changed ? snapshot : nil)
+        } catch {
+            storeWarnings.write.warning(
+                "recording an EC's visit and consent signals failed",
+                metadata: ["error": "\(error)"],
+                to: logger
+            )
+        }
+    }
+
+    /// Calls a known EC's combined step counted before the kernel decided from its record.
+    struct Preadmitted {
+        /// Every partner the request's consent allows, in the order their calls are tried.
+        var order: [RunningPartner]
+        /// Where in `order` each call offered to the step is, ascending.
+        var positions: [Int]
+        /// What the step decided for each call offered (`nil`: not tried); taken out as used,
+        /// so that what is left admitted at the end was counted for a call never made.
+        var admissions: [LeasedAdmission?]
+        /// Where the last partner asked for is in `order`: calls are taken in that order.
+        private var cursor = 0
+
+        init(order: [RunningPartner], positions: [Int], admissions: [LeasedAdmission?]) {
+            self.order = order
+            self.positions = positions
+            self.admissions = admissions
+        }
+
+        /// The partners of the calls the step counted and nobody took.
+        var counted: some Sequence<RunningPartner> {
+            zip(positions, admissions).lazy.filter { $0.1 == .admitted }.map { order[$0.0] }
+        }
+
+        /// Whether the step tried `partner`'s call (and it is not taken yet).
+        mutating func tried(_ partner: RunningPartner) -> Bool {
+            offered(partner).map { admissions[$0] != nil } ?? false
+        }
+
+        /// What the step decided for `partner`'s call, taken out; `nil` when it didn't try it.
+        mutating func take(_ partner: RunningPartner) -> LeasedAdmission? {
+            guard let index = offered(partner) else { return nil }
+            defer { admissions[index] = nil }
+            return admissions[index]
+        }
+
+        /// Puts back what ``take(_:)`` took, for a call that won't be made after all.
+        mutating func putBack(_ admission: LeasedAdmission, for partner: RunningPartner) {
+            if let index = offered(partner) { admissions[index] = admission }
+        }
+
+        /// The index of `partner`'s call among those offered; `nil` when it wasn't offered.
+        private mutating func offered(_ partner: RunningPartner) -> Int? {
+            // Partners are asked for in `order`, so the search goes on from the last one found.
+            var found: Int?
+            for offset in 0..<order.count where order[(cursor + offset) % order.count] === partner {
+                found = (cursor + offset) % order.count
+                break
+            }
+            guard let position = found else { return nil }
+            cursor = position
+            // `positions` ascends: a binary search.
+            var low = 0
+            var high = positions.count
+            while low < high {
+                let middle = (low + high) / 2
+                if positions[middle] < position { low = middle + 1 } else { high = middle }
+            }
+            return low < positions.count && positions[low] == position ? low : nil
+        }
+    }
+
+    /// A known EC's record read, and its due partners' first calls counted, in one round trip
+    /// (a store that keeps both, ``CombinedStore``). The calls offered are those of every
+    /// partner the request's consent allows whose local checks would let them through now
+    /// (nothing is taken yet), in a fresh random order, at most the per-request cap of them
+    /// counted; the kernel then decides from the record as with a plain lookup, using what was
+    /// counted, and takes back what it won't call. `nil` when there is no such store or no call
+    /// to offer: the caller looks up alone.
+    private func lookUpAdmittingDue(
+        _ request: OrganicRequest,
+        _ edgeCookie: EdgeCookie,
+        _ consent: any PartnerConsentRules,
+        _ now: Timestamp
+    ) async throws -> (ECRecord?, Preadmitted)? {
+        guard let combined else { return nil }
+        var order: [RunningPartner] = []
+        for partner in enabled {
+            let requirements = partner.definition.policy.consent
+            if consent.denial(for: requirements) == nil, request.consent.policyDenial(of: requirements) == nil {
+                if order.isEmpty { order.reserveCapacity(enabled.count) }
+                order.append(partner)
+            }
+        }
+        // A fresh random order per request: differs across ECs and over time, fair in expectation.
+        for position in stride(from: order.count - 1, to: 0, by: -1) {
+            order.swapAt(position, random.next(below: position + 1))
+        }
+        guard !order.isEmpty else { return nil }
+        // The calls offered, and where each one's partner is in `order`.
+        var calls: [DueCall] = []
+        var positions: [Int] = []
+        calls.reserveCapacity(order.count)
+        positions.reserveCapacity(order.count)
+        var longest = Duration.zero
+        for (position, partner) in order.enumerated()
+        where !inFlight.contains(partner.id, ecHash: edgeCookie.hash) && partner.protection.peek(at: now) == nil {
+            let policy = partner.definition.policy
+            positions.append(position)
+            calls.append(
+                DueCall(
+                    sourceDomain: partner.definition.sourceDomain,
+                    ttl: policy.ttl,
+                    request: RateLimitRequest(
+                        key: RateLimitKey(partnerID: partner.id, ecHash: edgeCookie.hash),
+                        policy: policy.rateLimit
+                    )
+                )
+            )
+            longest = max(longest, policy.timeout)
+        }
+        guard !calls.isEmpty else { return nil }
+        let lease = combined.sharesLeases
+            ? CallLease(holder: leaseHolder, expiresAt: now + longest + configuration.leaseMargin) : nil
+        metrics.roundTrip(.lookupAdmit)
+        let (record, admissions) = try await combined.record(
+            ecHash: edgeCookie.hashString,
+            admittingDue: calls,
+            limit: configuration.maxCallsPerRequest ?? Int.max,
+            lease: lease,
+            at: now
+        )
+        // A store that answers for other calls than asked is broken: nothing it says is used.
+        guard admissions.count == calls.count else {
+            throw StoreAnswerMismatch(asked: calls.count, got: admissions.count)
+        }
+        return (record, Preadmitted(order: order, positions: positions, admissions: admissions))
+    }
+
+    /// Takes back the calls a combined step counted that the plan doesn't make.
+    private func uncount(_ left: Preadmitted, ecHash: Substring, now: Timestamp) async {
+        guard let combined else { return }
+        guard left.admissions.contains(.admitted) else { return }
+        let keys = left.counted.map { RateLimitKey(partnerID: $0.id, ecHash: ecHash) }
+        metrics.roundTrip(.uncount)
+        do {
+            try await combined.uncount(keys, at: now, holder: combined.sharesLeases ? leaseHolder : nil)
+        } catch {
+            storeWarnings.release.warning(
+                "taking back calls counted but not made failed; they count until their window ends",
+                metadata: ["error": "\(error)"],
+                to: logger
+            )
+        }
     }
 
     /// An issued EC's root entry, still to be created with the first batch's admission.
@@ -254,6 +415,7 @@ extension PullKernel {
         _ consent: any PartnerConsentRules,
         _ now: Timestamp,
         newRoot: NewRoot?,
+        preadmitted: Preadmitted? = nil,
         mode: Mode
     ) async -> RequestPlan? {
         // Built in place, one array for every decision (`explain` lists the disabled first).
@@ -315,9 +477,24 @@ extension PullKernel {
             freshMemo.remember(FreshECMemo.ECKey(edgeCookie), consent: consent, until: until, uids: kept)
         }
 
-        // A fresh random order per request: differs across ECs and over time, fair in expectation.
-        for position in stride(from: candidates.count - 1, to: 0, by: -1) {
-            candidates.swapAt(position, random.next(below: position + 1))
+        var preadmitted = preadmitted
+        if let order = preadmitted?.order, !candidates.isEmpty {
+            // The combined step's order, which holds every partner consent allows: the
+            // candidates (those of them not fresh) are rewritten in place in that order.
+            var next = 0
+            for partner in order {
+                let definition = partner.definition
+                if record.partners[definition.sourceDomain]?.isFresh(at: now, ttl: definition.policy.ttl) ?? false {
+                    continue
+                }
+                candidates[next] = partner
+                next += 1
+            }
+        } else {
+            // A fresh random order per request: differs across ECs and over time, fair in expectation.
+            for position in stride(from: candidates.count - 1, to: 0, by: -1) {
+                candidates.swapAt(position, random.next(below: position + 1))
+            }
         }
 
         var newRoot = newRoot
@@ -388,6 +565,8 @@ extension PullKernel {
                         return nil
                     }
                     admitted = BatchAdmissions(leased: counted)
+                } else if preadmitted != nil {
+                    admitted = try await admitUsing(&preadmitted!, batch, ecHash: edgeCookie.hash, now: now, mode: mode)
                 } else {
                     admitted = try await mode.admitRateLimits(batch, ecHash: edgeCookie.hash, now: now, kernel: self)
                 }
@@ -438,6 +617,7 @@ extension PullKernel {
         // The root entry is still to be created (a cap of no calls at all): step by step.
         if newRoot != nil { return nil }
         for partner in remaining { decide(partner, .skip(.deferred)) }
+        if let preadmitted { await uncount(preadmitted, ecHash: edgeCookie.hash, now: now) }
 
         // The plan stands: a new root's decisions (the last ones made) are counted now.
         for (partner, decided) in zip(uncounted, decisions[(decisions.count - uncounted.count)...]) {
@@ -476,6 +656,36 @@ extension PullKernel {
         } catch {
             throw NewRootFailed(underlying: error)
         }
+    }
+
+    /// A batch's admissions from what the combined step counted; the calls it didn't try (their
+    /// partner's local checks changed since, or they came after its cap) are counted now.
+    private func admitUsing<Mode: PlanningMode>(
+        _ preadmitted: inout Preadmitted,
+        _ batch: [PlannedCall],
+        ecHash: Substring,
+        now: Timestamp,
+        mode: Mode
+    ) async throws -> BatchAdmissions {
+        if batch.allSatisfy({ preadmitted.tried($0.partner) }) {
+            // The usual case: the step tried every call of the batch.
+            return BatchAdmissions(leased: batch.map { preadmitted.take($0.partner)! })
+        }
+        let taken = batch.map { preadmitted.take($0.partner) }
+        let missing = batch.indices.filter { taken[$0] == nil }
+        let counted: BatchAdmissions
+        do {
+            counted = try await mode.admitRateLimits(missing.map { batch[$0] }, ecHash: ecHash, now: now, kernel: self)
+        } catch {
+            // The batch won't be called: what the step counted for it is taken back.
+            for (call, admission) in zip(batch, taken) {
+                if let admission { preadmitted.putBack(admission, for: call.partner) }
+            }
+            throw error
+        }
+        var admissions = taken
+        for (position, index) in missing.enumerated() { admissions[index] = counted[position] }
+        return BatchAdmissions(leased: admissions.map { $0! })
     }
 
     /// The rate-limit checks of a batch of calls for one EC.

@@ -119,6 +119,70 @@ extension PostgresStore {
         return (record, nil)
     }
 
+    /// One statement: the record read, and the first `limit` due calls of `calls` counted as
+    /// ``admit(_:lease:at:)`` counts them (see
+    /// ``CombinedStore/record(ecHash:admittingDue:limit:lease:at:)``). Due as
+    /// `PartnerUID.isFresh` decides, as the backfill's candidates are: no UID, past its expiry,
+    /// or (no expiry) learned longer than the TTL ago.
+    package func record(
+        ecHash: String,
+        admittingDue calls: [DueCall],
+        limit: Int,
+        lease: CallLease?,
+        at now: Timestamp
+    ) async throws -> (record: ECRecord?, admissions: [LeasedAdmission?]) {
+        guard !calls.isEmpty, limit > 0 else {
+            return (try await record(ecHash: ecHash), Array(repeating: nil, count: calls.count))
+        }
+        let batch = RateBatch(calls.map(\.request), lease: lease, at: now)
+        let domains = calls.map(\.sourceDomain)
+        let staleBefore = calls.map { (now - $0.ttl).nanosecondsSinceEpoch }
+        let rows = try await run(
+            """
+            WITH offered AS (
+                SELECT o.* FROM unnest(
+                    \(batch.keys)::text[], \(batch.calls)::integer[], \(batch.windows)::bigint[],
+                    \(domains)::text[], \(staleBefore)::bigint[]
+                ) WITH ORDINALITY AS o(key, calls, window_ns, domain, stale_before, position)
+            ), due AS (
+                SELECT o.* FROM offered o
+                JOIN pullsync_ecs e ON e.ec_hash = \(ecHash) AND e.withdrawn_at IS NULL
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM pullsync_uids u
+                    WHERE u.ec_hash = e.ec_hash AND u.source_domain = o.domain AND u.uid IS NOT NULL
+                      AND ((u.expires_at IS NOT NULL AND u.expires_at > \(batch.at))
+                           OR (u.expires_at IS NULL AND u.synced_at >= o.stale_before))
+                )
+                ORDER BY o.position
+                LIMIT \(limit)
+            ), input AS (
+                SELECT d.key, d.calls, d.window_ns, \(batch.at)::bigint AS at, \(batch.holder)::text AS holder,
+                       \(batch.until)::bigint AS until
+                FROM due d
+            ), \(unescaped: Self.countedCTE)
+            SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at, e.seen_at,
+                   e.consent_digest, ARRAY(SELECT key FROM due), ARRAY(SELECT key FROM counted),
+                   ARRAY(SELECT i.key FROM input i WHERE \(unescaped: Self.leasedElsewhere))
+            FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
+            WHERE e.ec_hash = \(ecHash)
+            """
+        ) { rows in
+            var collected: [(RecordRow, tried: [String], counted: [String], leased: [String])] = []
+            for try await row in rows.decode(
+                (String, Int64, Int64?, String?, String?, Int64?, Int64?, Int64?, Int64?, [String], [String], [String]).self
+            ) {
+                collected.append(((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8), row.9, row.10, row.11))
+            }
+            return collected
+        }
+        guard let record = Self.record(ecHash: ecHash, rows: rows.map(\.0)), let first = rows.first else {
+            return (nil, Array(repeating: nil, count: calls.count))
+        }
+        let tried = Set(first.tried)
+        let admissions = batch.admissions(counted: Set(first.counted), leased: Set(first.leased))
+        return (record, zip(batch.keys, admissions).map { key, admission in tried.contains(key) ? admission : nil })
+    }
+
     /// Writes, and gives back `holder`'s leases on `leaseKeys` in the same statement (those on rows
     /// another statement holds at that moment lapse on their own instead).
     package func write(

@@ -152,6 +152,23 @@ extension PostgresStore {
         ) { rows in for try await _ in rows {} }
     }
 
+    /// Removes one send time `now` from each key's row, and `holder`'s lease on it, in one
+    /// statement (see ``CombinedStore/uncount(_:at:holder:)``).
+    package func uncount(_ keys: [RateLimitKey], at now: Timestamp, holder: String?) async throws {
+        guard !keys.isEmpty else { return }
+        let at = now.nanosecondsSinceEpoch
+        try await run(
+            """
+            UPDATE pullsync_rate SET
+                times = times[:array_position(times, \(at)::bigint) - 1]
+                    || times[array_position(times, \(at)::bigint) + 1:],
+                lease_holder = CASE WHEN lease_holder = \(holder)::text THEN NULL ELSE lease_holder END,
+                lease_until = CASE WHEN lease_holder = \(holder)::text THEN NULL ELSE lease_until END
+            WHERE key = ANY(\(keys.map(\.description))::text[]) AND array_position(times, \(at)::bigint) IS NOT NULL
+            """
+        ) { rows in for try await _ in rows {} }
+    }
+
     package func count(key: RateLimitKey, window: Duration, at now: Timestamp) async throws -> Int {
         let key = key.description
         let at = now.nanosecondsSinceEpoch

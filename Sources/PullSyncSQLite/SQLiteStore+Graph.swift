@@ -9,6 +9,26 @@ extension SQLiteStore {
         try await transaction { connection in try await Self.record(ecHash: ecHash, on: connection) }
     }
 
+    /// The record and its due partners' first calls counted, in one transaction (see
+    /// ``CombinedStore/record(ecHash:admittingDue:limit:lease:at:)``). Leases are not kept.
+    package func record(
+        ecHash: String,
+        admittingDue calls: [DueCall],
+        limit: Int,
+        lease: CallLease?,
+        at now: Timestamp
+    ) async throws -> (record: ECRecord?, admissions: [LeasedAdmission?]) {
+        try await transaction { connection in
+            let record = try await Self.record(ecHash: ecHash, on: connection)
+            var admissions = [LeasedAdmission?](repeating: nil, count: calls.count)
+            let tried = Self.dueIndices(calls, in: record, limit: limit, at: now)
+            guard !tried.isEmpty else { return (record, admissions) }
+            let counted = try await Self.acquire(tried.map { calls[$0].request }, at: now, on: connection)
+            for (index, admitted) in zip(tried, counted) { admissions[index] = admitted ? .admitted : .rateLimited }
+            return (record, admissions)
+        }
+    }
+
     private static func record(ecHash: String, on connection: SQLiteConnection) async throws -> ECRecord? {
         let rows = try await connection.query(
             """

@@ -31,6 +31,24 @@ extension SQLiteStore {
         return admitted
     }
 
+    /// Deletes one call counted at `now` under each key (see
+    /// ``CombinedStore/uncount(_:at:holder:)``).
+    package func uncount(_ keys: [RateLimitKey], at now: Timestamp, holder: String?) async throws {
+        guard !keys.isEmpty else { return }
+        try await transaction { connection in
+            for key in keys {
+                _ = try await connection.query(
+                    """
+                    DELETE FROM pullsync_rate_events WHERE rowid = (
+                        SELECT rowid FROM pullsync_rate_events WHERE key = ?1 AND at = ?2 LIMIT 1
+                    )
+                    """,
+                    [.text(key.description), .integer(Self.int(now))]
+                )
+            }
+        }
+    }
+
     package func count(key: RateLimitKey, window: Duration, at now: Timestamp) async throws -> Int {
         let key = key.description
         return try await transaction { connection in

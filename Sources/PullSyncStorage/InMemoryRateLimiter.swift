@@ -25,26 +25,51 @@ package final class InMemoryRateLimiter: RateLimiter {
 
     package func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool] {
         state.withLock { state in
-            if let lastSweep = state.lastSweep {
-                if now - lastSweep >= sweepInterval { Self.sweep(&state, now: now) }
-            } else {
-                state.lastSweep = now
-            }
-            return requests.map { request in
-                let start = now - request.policy.window
-                // Mutate in place: copying the array out would copy it on every append.
-                var admitted = false
-                if state.windows[request.key] == nil {
-                    state.windows[request.key] = ([], request.policy.window)
-                }
-                state.windows[request.key]!.times.removeAll { $0 <= start }
-                state.windows[request.key]!.window = request.policy.window
-                if state.windows[request.key]!.times.count < request.policy.calls {
-                    state.windows[request.key]!.times.append(now)
-                    admitted = true
-                }
-                if state.windows[request.key]!.times.isEmpty { state.windows[request.key] = nil }
-                return admitted
+            sweepIfDue(&state, now: now)
+            return requests.map { Self.count($0, in: &state, at: now) }
+        }
+    }
+
+    /// Counts one call, as ``acquire(_:at:)`` does for each of its requests.
+    package func acquire(_ request: RateLimitRequest, at now: Timestamp) -> Bool {
+        state.withLock { state in
+            sweepIfDue(&state, now: now)
+            return Self.count(request, in: &state, at: now)
+        }
+    }
+
+    private func sweepIfDue(_ state: inout State, now: Timestamp) {
+        if let lastSweep = state.lastSweep {
+            if now - lastSweep >= sweepInterval { Self.sweep(&state, now: now) }
+        } else {
+            state.lastSweep = now
+        }
+    }
+
+    private static func count(_ request: RateLimitRequest, in state: inout State, at now: Timestamp) -> Bool {
+        let start = now - request.policy.window
+        // Mutate in place: copying the array out would copy it on every append.
+        var admitted = false
+        if state.windows[request.key] == nil {
+            state.windows[request.key] = ([], request.policy.window)
+        }
+        state.windows[request.key]!.times.removeAll { $0 <= start }
+        state.windows[request.key]!.window = request.policy.window
+        if state.windows[request.key]!.times.count < request.policy.calls {
+            state.windows[request.key]!.times.append(now)
+            admitted = true
+        }
+        if state.windows[request.key]!.times.isEmpty { state.windows[request.key] = nil }
+        return admitted
+    }
+
+    /// Takes back one call counted at `now` under each of `keys` (a call counted but not made).
+    package func uncount(_ keys: [RateLimitKey], at now: Timestamp) {
+        state.withLock { state in
+            for key in keys {
+                guard let index = state.windows[key]?.times.lastIndex(of: now) else { continue }
+                state.windows[key]!.times.remove(at: index)
+                if state.windows[key]!.times.isEmpty { state.windows[key] = nil }
             }
         }
     }

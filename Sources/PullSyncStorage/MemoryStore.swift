@@ -56,6 +56,31 @@ public final class MemoryStore: PullSyncStore, CombinedStore {
         return (record, Self.leased(try await rateLimiter.acquire(requests, at: now)))
     }
 
+    /// Reads the record and counts its due partners' first calls (see
+    /// ``CombinedStore/record(ecHash:admittingDue:limit:lease:at:)``). Leases are not kept.
+    public func record(
+        ecHash: String,
+        admittingDue calls: [DueCall],
+        limit: Int,
+        lease: CallLease?,
+        at now: Timestamp
+    ) async throws -> (record: ECRecord?, admissions: [LeasedAdmission?]) {
+        let record = try await graph.record(ecHash: ecHash)
+        var admissions = [LeasedAdmission?](repeating: nil, count: calls.count)
+        guard let record, !record.withdrawn else { return (record, admissions) }
+        var tried = 0
+        for (index, call) in calls.enumerated() where tried < limit && call.isDue(in: record, at: now) {
+            tried += 1
+            admissions[index] = rateLimiter.acquire(call.request, at: now) ? .admitted : .rateLimited
+        }
+        return (record, admissions)
+    }
+
+    /// Takes back one call counted at `now` under each key.
+    public func uncount(_ keys: [RateLimitKey], at now: Timestamp, holder: String?) async throws {
+        rateLimiter.uncount(keys, at: now)
+    }
+
     /// Writes; there are no shared leases to give back.
     public func write(
         _ writes: [UIDWrite],

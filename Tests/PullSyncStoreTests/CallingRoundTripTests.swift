@@ -207,6 +207,169 @@ struct CallingRoundTripTests {
     }
 }
 
+/// A known EC: its record read and its due partners' calls counted in one round trip.
+@Suite("Store round trips of a known EC's calling request")
+struct KnownECRoundTripTests {
+    /// EC 1, known, with the snapshot of the requests below (so no `seen` write), and UIDs for
+    /// partners `a` (fresh), `b` (past its TTL) and `d` (past its own expiry); `c` has none.
+    static func seed(_ store: any PullSyncStore) async throws {
+        _ = try await store.createRoot(for: edgeCookie(1), at: t0, consent: ConsentSnapshot(ConsentStrings(), seenAt: t0))
+        let day = Duration.seconds(86_400)
+        let written = try await store.write(
+            [
+                UIDWrite(sourceDomain: "a.example", value: uid("ua", at: t0 - .seconds(60)), expected: nil),
+                UIDWrite(sourceDomain: "b.example", value: uid("ub", at: t0 - day - .seconds(1)), expected: nil),
+                UIDWrite(sourceDomain: "d.example", value: uid("ud", at: t0 - .seconds(60), expires: t0), expected: nil),
+            ],
+            ecHash: ecHash(1)
+        )
+        #expect(written == [.stored, .stored, .stored])
+    }
+
+    @Test(
+        "The due partners (past their TTL, past their expiry, or without a UID) are counted with the lookup; the fresh one is not",
+        arguments: StoreKind.available
+    )
+    func dueCountedWithTheLookup(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            try await Self.seed(opened.store)
+            let run = try Run(opened, partners: ["a", "b", "c", "d"])
+            for partner in ["b", "c", "d"] { run.transport.script(TestPartners.host(partner), .uid("new-\(partner)")) }
+
+            let report = await run.kernel.process(run.request(1, issued: false))
+
+            #expect(report.plan.decision(for: "a") == .skip(.fresh))
+            for partner in ["b", "c", "d"] { #expect(report.plan.decision(for: partner) == .dispatch) }
+            #expect(report.results.map(\.write) == [.stored, .stored, .stored])
+            #expect(run.trips("lookup_admit") == 1)
+            #expect(run.trips("lookup") == 0)
+            #expect(run.trips("admit") == 0)
+            #expect(run.trips("uncount") == 0)
+            #expect(run.trips("seen") == 0)
+            #expect((1...3).contains(run.trips("write")))
+            #expect(run.total == 1 + run.trips("write"))
+            #expect(try await run.counted("a", ec: 1) == 0)
+            for partner in ["b", "c", "d"] { #expect(try await run.counted(partner, ec: 1) == 1) }
+            if opened.store.sharesLeases {
+                #expect(try await run.admitElsewhere(["b", "c", "d"], ec: 1) == [.admitted, .admitted, .admitted])
+            }
+        }
+    }
+
+    @Test("A per-request cap: the step counts only the first calls up to it, the rest are deferred", arguments: StoreKind.available)
+    func capCountsOnlyTheFirst(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            try await Self.seed(opened.store)
+            let run = try Run(
+                opened,
+                partners: ["a", "b", "c", "d"].map { TestPartners.partner($0) },
+                configuration: PullSyncConfiguration(maxCallsPerRequest: 2)
+            )
+            for partner in ["b", "c", "d"] { run.transport.script(TestPartners.host(partner), .uid("new-\(partner)")) }
+
+            let report = await run.kernel.process(run.request(1, issued: false))
+
+            let called = ["b", "c", "d"].filter { report.plan.decision(for: $0) == .dispatch }
+            let deferred = ["b", "c", "d"].filter { report.plan.decision(for: $0) == .skip(.deferred) }
+            #expect(called.count == 2)
+            #expect(deferred.count == 1)
+            #expect(run.trips("lookup_admit") == 1)
+            #expect(run.trips("admit") == 0)
+            #expect(run.trips("uncount") == 0)
+            // Exactly the calls made were counted.
+            for partner in ["a", "b", "c", "d"] {
+                #expect(try await run.counted(partner, ec: 1) == (called.contains(partner) ? 1 : 0))
+            }
+        }
+    }
+
+    @Test(
+        "A call the step counted but the kernel then refuses (a URL off its allow-list) is taken back, lease and count",
+        arguments: StoreKind.available
+    )
+    func refusedAfterTheStepIsTakenBack(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            try await Self.seed(opened.store)
+            var offList = TestPartners.partner("c")
+            offList.policy.allowedHosts = AllowedHosts(["elsewhere.example"])
+            let run = try Run(opened, partners: [TestPartners.partner("b"), offList])
+            run.transport.script(TestPartners.host("b"), .uid("new-b"))
+
+            let report = await run.kernel.process(run.request(1, issued: false))
+
+            #expect(report.plan.decision(for: "b") == .dispatch)
+            #expect(report.plan.decision(for: "c") == .skip(.badURL))
+            #expect(run.transport.count(host: TestPartners.host("c")) == 0)
+            #expect(run.trips("lookup_admit") == 1)
+            #expect(run.trips("uncount") == 1)
+            #expect(try await run.counted("b", ec: 1) == 1)
+            #expect(try await run.counted("c", ec: 1) == 0)
+            if opened.store.sharesLeases {
+                #expect(try await run.admitElsewhere(["c"], ec: 1) == [.admitted])
+            }
+        }
+    }
+
+    @Test("The store's step: due as PartnerUID.isFresh says, in order, up to the limit", arguments: StoreKind.available)
+    func storeStep(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let store = try #require(opened.store as? any CombinedStore)
+            try await Self.seed(opened.store)
+            let hour = RateLimitPolicy(calls: 1, window: .seconds(3600))
+            func call(_ partner: String, ttl: Duration = .seconds(86_400)) -> DueCall {
+                DueCall(
+                    sourceDomain: "\(partner).example",
+                    ttl: ttl,
+                    request: RateLimitRequest(key: pullKey(partner, ecHash(1)), policy: hour)
+                )
+            }
+            // d's rate limit is used up already; e has no UID and comes after the limit.
+            _ = try await store.acquire([call("d").request], at: t0)
+            let lease = store.sharesLeases ? CallLease(holder: "node-1", expiresAt: t0 + .seconds(10)) : nil
+            let calls = [call("a"), call("b"), call("d"), call("c"), call("e")]
+
+            let step = try await store.record(ecHash: ecHash(1), admittingDue: calls, limit: 3, lease: lease, at: t0)
+
+            #expect(step.record?.partners.keys.sorted() == ["a.example", "b.example", "d.example"])
+            #expect(step.admissions == [nil, .admitted, .rateLimited, .admitted, nil])
+            #expect(try await store.count(key: pullKey("a", ecHash(1)), window: hour.window, at: t0) == 0)
+            #expect(try await store.count(key: pullKey("e", ecHash(1)), window: hour.window, at: t0) == 0)
+            // a's UID, learned a minute ago, is due at a 30 s TTL.
+            let shortTTL = try await store.record(
+                ecHash: ecHash(1), admittingDue: [call("a", ttl: .seconds(30))], limit: 3, lease: lease, at: t0
+            )
+            #expect(shortTTL.admissions == [.admitted])
+
+            // Taken back: as if never counted, and (shared leases) free for another node.
+            try await store.uncount([pullKey("b", ecHash(1))], at: t0, holder: lease?.holder)
+            #expect(try await store.count(key: pullKey("b", ecHash(1)), window: hour.window, at: t0) == 0)
+            #expect(try await store.count(key: pullKey("c", ecHash(1)), window: hour.window, at: t0) == 1)
+            if store.sharesLeases {
+                let elsewhere = CallLease(holder: "node-2", expiresAt: t0 + .seconds(10))
+                let five = RateLimitPolicy(calls: 5, window: .seconds(60))
+                let requests = ["b", "c"].map { RateLimitRequest(key: pullKey($0, ecHash(1)), policy: five) }
+                #expect(try await store.admit(requests, lease: elsewhere, at: t0) == [.admitted, .leased])
+            }
+
+            // Unknown and withdrawn ECs: the record as it is, nothing counted.
+            let unknown = try await store.record(ecHash: ecHash(2), admittingDue: [call("a")], limit: 4, lease: lease, at: t0)
+            #expect(unknown.record == nil)
+            #expect(unknown.admissions == [nil])
+            _ = try await store.createRoot(for: edgeCookie(3), at: t0)
+            _ = try await store.withdraw(ecHash: ecHash(3), at: t0)
+            let gone = DueCall(
+                sourceDomain: "a.example",
+                ttl: .seconds(60),
+                request: RateLimitRequest(key: pullKey("a", ecHash(3)), policy: hour)
+            )
+            let withdrawn = try await store.record(ecHash: ecHash(3), admittingDue: [gone], limit: 4, lease: lease, at: t0)
+            #expect(withdrawn.record?.withdrawn == true)
+            #expect(withdrawn.admissions == [nil])
+            #expect(try await store.count(key: gone.request.key, window: hour.window, at: t0) == 0)
+        }
+    }
+}
+
 /// A kernel on an opened store, with its metrics.
 private struct Run {
     let store: any PullSyncStore
@@ -215,9 +378,18 @@ private struct Run {
     let metrics = TestMetrics()
 
     init(_ opened: OpenedStore, partners: [String]) throws {
+        try self.init(opened, partners: partners.map { TestPartners.partner($0) })
+    }
+
+    init(
+        _ opened: OpenedStore,
+        partners: [Partner],
+        configuration: PullSyncConfiguration = PullSyncConfiguration()
+    ) throws {
         store = opened.store
         kernel = PullKernel(
-            registry: try PartnerRegistry(partners.map { TestPartners.partner($0) }),
+            registry: try PartnerRegistry(partners),
+            configuration: configuration,
             graph: opened.store,
             rateLimiter: opened.store,
             transport: transport,
@@ -238,7 +410,10 @@ private struct Run {
 
     /// Every round trip, whatever its operation.
     var total: Int64 {
-        ["lookup", "create_root", "create_root_admit", "admit", "budget", "write", "release", "seen", "revoke"]
+        [
+            "lookup", "lookup_admit", "create_root", "create_root_admit", "admit", "uncount", "budget", "write",
+            "release", "seen", "revoke",
+        ]
             .map(trips).reduce(0, +)
     }
 
