@@ -274,7 +274,10 @@ struct EdgeCommand: AsyncParsableCommand {
         func delta(_ name: String, _ labels: [String] = []) -> Double {
             ServeProcess.sum(after, name, labels) - ServeProcess.sum(before, name, labels)
         }
-        let operations = ["lookup", "create_root", "create_root_admit", "admit", "budget", "write", "release", "withdraw"]
+        let operations = [
+            "lookup", "lookup_admit", "create_root", "create_root_admit", "admit", "uncount", "budget", "write", "release",
+            "withdraw",
+        ]
         let perPage = operations.compactMap { operation -> String? in
             let count = delta("pullsync_store_round_trips_total", ["operation=\"\(operation)\""])
             return count > 0 ? "\(operation) \(Statistics.format(count / Double(max(pages, 1)), 4))" : nil

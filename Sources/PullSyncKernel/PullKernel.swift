@@ -118,9 +118,10 @@ public final class PullKernel: Sendable {
         self.consent = consent
         self.clock = clock
         self.random = random
-        let partners = registry.partners.map { partner in
+        let partners = registry.partners.enumerated().map { ordinal, partner in
             RunningPartner(
                 partner,
+                ordinal: ordinal,
                 protection: protections[partner.id]?.carried(toBudget: partner.policy.budgetPerSecond)
                     ?? PartnerProtection(
                         budget: partner.policy.budgetPerSecond,

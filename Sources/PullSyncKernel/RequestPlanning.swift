@@ -247,8 +247,11 @@ extension PullKernel {
 
     /// Calls a known EC's combined step counted before the kernel decided from its record.
     struct Preadmitted {
-        /// Every partner the request's consent allows, in the order their calls are tried.
+        /// Every partner the request's consent allows: in registry order, or, when the step
+        /// had to pick among them (a per-request cap), in the random order their calls are tried.
         var order: [RunningPartner]
+        /// Whether `order` is random (else the kernel orders the calls itself, as without the step).
+        var shuffled: Bool
         /// Where in `order` each call offered to the step is, ascending.
         var positions: [Int]
         /// What the step decided for each call offered (`nil`: not tried); taken out as used,
@@ -257,8 +260,9 @@ extension PullKernel {
         /// Where the last partner asked for is in `order`: calls are taken in that order.
         private var cursor = 0
 
-        init(order: [RunningPartner], positions: [Int], admissions: [LeasedAdmission?]) {
+        init(order: [RunningPartner], shuffled: Bool, positions: [Int], admissions: [LeasedAdmission?]) {
             self.order = order
+            self.shuffled = shuffled
             self.positions = positions
             self.admissions = admissions
         }
@@ -287,32 +291,46 @@ extension PullKernel {
 
         /// The index of `partner`'s call among those offered; `nil` when it wasn't offered.
         private mutating func offered(_ partner: RunningPartner) -> Int? {
-            // Partners are asked for in `order`, so the search goes on from the last one found.
-            var found: Int?
-            for offset in 0..<order.count where order[(cursor + offset) % order.count] === partner {
-                found = (cursor + offset) % order.count
-                break
+            let position: Int
+            if shuffled {
+                // Partners are asked for in `order`, so the search goes on from the last one found.
+                var found: Int?
+                for offset in 0..<order.count where order[(cursor + offset) % order.count] === partner {
+                    found = (cursor + offset) % order.count
+                    break
+                }
+                guard let found else { return nil }
+                cursor = found
+                position = found
+            } else {
+                // In registry order: a binary search by ordinal.
+                let found = Self.firstIndex(in: order.count) { order[$0].ordinal >= partner.ordinal }
+                guard found < order.count, order[found] === partner else { return nil }
+                position = found
             }
-            guard let position = found else { return nil }
-            cursor = position
-            // `positions` ascends: a binary search.
+            let index = Self.firstIndex(in: positions.count) { positions[$0] >= position }
+            return index < positions.count && positions[index] == position ? index : nil
+        }
+
+        /// The first index in `0..<count` where `isAtOrAfter` holds, which once true stays true.
+        private static func firstIndex(in count: Int, where isAtOrAfter: (Int) -> Bool) -> Int {
             var low = 0
-            var high = positions.count
+            var high = count
             while low < high {
                 let middle = (low + high) / 2
-                if positions[middle] < position { low = middle + 1 } else { high = middle }
+                if isAtOrAfter(middle) { high = middle } else { low = middle + 1 }
             }
-            return low < positions.count && positions[low] == position ? low : nil
+            return low
         }
     }
 
     /// A known EC's record read, and its due partners' first calls counted, in one round trip
     /// (a store that keeps both, ``CombinedStore``). The calls offered are those of every
     /// partner the request's consent allows whose local checks would let them through now
-    /// (nothing is taken yet), in a fresh random order, at most the per-request cap of them
-    /// counted; the kernel then decides from the record as with a plain lookup, using what was
-    /// counted, and takes back what it won't call. `nil` when there is no such store or no call
-    /// to offer: the caller looks up alone.
+    /// (nothing is taken yet); at most the per-request cap of them are counted, picked in a
+    /// fresh random order when the cap may have to pick. The kernel then decides from the
+    /// record as with a plain lookup, using what was counted, and takes back what it won't
+    /// call. `nil` when there is no such store or no call to offer: the caller looks up alone.
     private func lookUpAdmittingDue(
         _ request: OrganicRequest,
         _ edgeCookie: EdgeCookie,
@@ -328,11 +346,17 @@ extension PullKernel {
                 order.append(partner)
             }
         }
-        // A fresh random order per request: differs across ECs and over time, fair in expectation.
-        for position in stride(from: order.count - 1, to: 0, by: -1) {
-            order.swapAt(position, random.next(below: position + 1))
-        }
         guard !order.isEmpty else { return nil }
+        // The step counts the first due calls up to the cap: when it may have to pick, it picks
+        // from a fresh random order (fair in expectation); else the kernel orders the calls
+        // afterwards, as without the step.
+        let cap = configuration.maxCallsPerRequest ?? Int.max
+        let shuffled = cap < order.count
+        if shuffled {
+            for position in stride(from: order.count - 1, to: 0, by: -1) {
+                order.swapAt(position, random.next(below: position + 1))
+            }
+        }
         // The calls offered, and where each one's partner is in `order`.
         var calls: [DueCall] = []
         var positions: [Int] = []
@@ -362,7 +386,7 @@ extension PullKernel {
         let (record, admissions) = try await combined.record(
             ecHash: edgeCookie.hashString,
             admittingDue: calls,
-            limit: configuration.maxCallsPerRequest ?? Int.max,
+            limit: cap,
             lease: lease,
             at: now
         )
@@ -370,7 +394,7 @@ extension PullKernel {
         guard admissions.count == calls.count else {
             throw StoreAnswerMismatch(asked: calls.count, got: admissions.count)
         }
-        return (record, Preadmitted(order: order, positions: positions, admissions: admissions))
+        return (record, Preadmitted(order: order, shuffled: shuffled, positions: positions, admissions: admissions))
     }
 
     /// Takes back the calls a combined step counted that the plan doesn't make.
@@ -478,7 +502,8 @@ extension PullKernel {
         }
 
         var preadmitted = preadmitted
-        if let order = preadmitted?.order, !candidates.isEmpty {
+        if let pre = preadmitted, pre.shuffled, !candidates.isEmpty {
+            let order = pre.order
             // The combined step's order, which holds every partner consent allows: the
             // candidates (those of them not fresh) are rewritten in place in that order.
             var next = 0
@@ -487,6 +512,8 @@ extension PullKernel {
                 if record.partners[definition.sourceDomain]?.isFresh(at: now, ttl: definition.policy.ttl) ?? false {
                     continue
                 }
+                // The same rules chose both, so the counts agree; never write past the end.
+                guard next < candidates.count else { break }
                 candidates[next] = partner
                 next += 1
             }

@@ -9,9 +9,12 @@ package final class RunningPartner: Sendable {
     /// Its circuit, budget and pause.
     package let protection: PartnerProtection
     let metrics: PartnerMetrics
+    /// Its place in the registry: partners in registry order have ascending ordinals.
+    let ordinal: Int
 
-    init(_ definition: Partner, protection: PartnerProtection, metricsFactory: any MetricsFactory) {
+    init(_ definition: Partner, ordinal: Int, protection: PartnerProtection, metricsFactory: any MetricsFactory) {
         self.definition = definition
+        self.ordinal = ordinal
         self.protection = protection
         self.metrics = PartnerMetrics(partnerID: definition.id, factory: metricsFactory)
     }

@@ -135,42 +135,16 @@ extension PostgresStore {
             return (try await record(ecHash: ecHash), Array(repeating: nil, count: calls.count))
         }
         let batch = RateBatch(calls.map(\.request), lease: lease, at: now)
-        let domains = calls.map(\.sourceDomain)
-        let staleBefore = calls.map { (now - $0.ttl).nanosecondsSinceEpoch }
-        let rows = try await run(
-            """
-            WITH offered AS (
-                SELECT o.* FROM unnest(
-                    \(batch.keys)::text[], \(batch.calls)::integer[], \(batch.windows)::bigint[],
-                    \(domains)::text[], \(staleBefore)::bigint[]
-                ) WITH ORDINALITY AS o(key, calls, window_ns, domain, stale_before, position)
-            ), due AS (
-                SELECT o.* FROM offered o
-                JOIN pullsync_ecs e ON e.ec_hash = \(ecHash) AND e.withdrawn_at IS NULL
-                WHERE NOT EXISTS (
-                    SELECT 1 FROM pullsync_uids u
-                    WHERE u.ec_hash = e.ec_hash AND u.source_domain = o.domain AND u.uid IS NOT NULL
-                      AND ((u.expires_at IS NOT NULL AND u.expires_at > \(batch.at))
-                           OR (u.expires_at IS NULL AND u.synced_at >= o.stale_before))
-                )
-                ORDER BY o.position
-                LIMIT \(limit)
-            ), input AS (
-                SELECT d.key, d.calls, d.window_ns, \(batch.at)::bigint AS at, \(batch.holder)::text AS holder,
-                       \(batch.until)::bigint AS until
-                FROM due d
-            ), \(unescaped: Self.countedCTE)
-            SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at, e.seen_at,
-                   e.consent_digest, ARRAY(SELECT key FROM due), ARRAY(SELECT key FROM counted),
-                   ARRAY(SELECT i.key FROM input i WHERE \(unescaped: Self.leasedElsewhere))
-            FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
-            WHERE e.ec_hash = \(ecHash)
-            """
-        ) { rows in
+        let statement = RecordAdmittingDue(
+            batch: batch,
+            domains: calls.map(\.sourceDomain),
+            staleBefore: calls.map { (now - $0.ttl).nanosecondsSinceEpoch },
+            ecHash: ecHash,
+            limit: Int64(clamping: limit)
+        )
+        let rows = try await run(prepared: statement) { rows in
             var collected: [(RecordRow, tried: [String], counted: [String], leased: [String])] = []
-            for try await row in rows.decode(
-                (String, Int64, Int64?, String?, String?, Int64?, Int64?, Int64?, Int64?, [String], [String], [String]).self
-            ) {
+            for try await row in rows {
                 collected.append(((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8), row.9, row.10, row.11))
             }
             return collected
@@ -477,4 +451,61 @@ extension PostgresStore {
             return known
         }
     }
+}
+
+/// The statement of ``PostgresStore/record(ecHash:admittingDue:limit:lease:at:)``, prepared once
+/// per connection: planning its CTEs took most of its cost (0.35 ms of planning against 0.2 ms of
+/// running it, when nothing is due), and a prepared statement is planned once.
+struct RecordAdmittingDue: PostgresPreparedStatement {
+    static let sql = """
+        WITH offered AS (
+            SELECT o.* FROM unnest($1::text[], $2::integer[], $3::bigint[], $4::text[], $5::bigint[])
+                WITH ORDINALITY AS o(key, calls, window_ns, domain, stale_before, position)
+        ), due AS (
+            SELECT o.* FROM offered o
+            JOIN pullsync_ecs e ON e.ec_hash = $6 AND e.withdrawn_at IS NULL
+            WHERE NOT EXISTS (
+                SELECT 1 FROM pullsync_uids u
+                WHERE u.ec_hash = e.ec_hash AND u.source_domain = o.domain AND u.uid IS NOT NULL
+                  AND ((u.expires_at IS NOT NULL AND u.expires_at > $7) OR (u.expires_at IS NULL AND u.synced_at >= o.stale_before))
+            )
+            ORDER BY o.position
+            LIMIT $8
+        ), input AS (
+            SELECT d.key, d.calls, d.window_ns, $7::bigint AS at, $9::text AS holder, $10::bigint AS until
+            FROM due d
+        ), \(PostgresStore.countedCTE)
+        SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at, e.seen_at,
+               e.consent_digest, ARRAY(SELECT key FROM due), ARRAY(SELECT key FROM counted),
+               ARRAY(SELECT i.key FROM input i WHERE \(PostgresStore.leasedElsewhere))
+        FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
+        WHERE e.ec_hash = $6
+        """
+    static let bindingDataTypes: [PostgresDataType] = [
+        .textArray, .int4Array, .int8Array, .textArray, .int8Array, .text, .int8, .int8, .text, .int8,
+    ]
+    typealias Row = (String, Int64, Int64?, String?, String?, Int64?, Int64?, Int64?, Int64?, [String], [String], [String])
+
+    var batch: RateBatch
+    var domains: [String]
+    var staleBefore: [Int64]
+    var ecHash: String
+    var limit: Int64
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 10)
+        bindings.append(batch.keys)
+        bindings.append(batch.calls)
+        bindings.append(batch.windows)
+        bindings.append(domains)
+        bindings.append(staleBefore)
+        bindings.append(ecHash)
+        bindings.append(batch.at)
+        bindings.append(limit)
+        bindings.append(batch.holder)
+        bindings.append(batch.until)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }

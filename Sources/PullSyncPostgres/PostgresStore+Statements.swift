@@ -18,6 +18,19 @@ extension PostgresStore {
         try await onConnection { connection in try await Self.send(query, on: connection, collect) }
     }
 
+    /// Runs one prepared statement (prepared on each connection the first time it goes out
+    /// there), collecting its rows, within the operation timeout (as ``run(_:_:)``).
+    func run<Statement: PostgresPreparedStatement, Row: Sendable>(
+        prepared statement: Statement,
+        _ collect: @escaping @Sendable (AsyncThrowingMapSequence<PostgresRowSequence, Statement.Row>) async throws -> Row
+    ) async throws -> Row {
+        try await onConnection { connection in
+            try await Self.whileOpen(connection) {
+                try await collect(try await connection.execute(statement, logger: Self.quiet))
+            }
+        }
+    }
+
     /// Runs `statements` as one transaction on one connection, within the operation timeout (as
     /// ``run(_:_:)``), and collects the last one's rows. Each statement sees what was committed
     /// before it started: a lock taken by the first is waited for before the next reads.
@@ -88,6 +101,15 @@ extension PostgresStore {
         on connection: PostgresConnection,
         _ collect: @Sendable (PostgresRowSequence) async throws -> Row
     ) async throws -> Row {
+        try await whileOpen(connection) { try await collect(try await connection.query(query, logger: quiet)) }
+    }
+
+    /// Runs `send` on `connection`'s event loop if the connection is open: `send` must write its
+    /// statement before it first suspends, so that the check and the write share one turn.
+    private static func whileOpen<Row: Sendable>(
+        _ connection: PostgresConnection,
+        _ send: () async throws -> Row
+    ) async throws -> Row {
         try await withTaskExecutorPreference(EventLoopTaskExecutor(connection.eventLoop)) {
             guard !connection.isClosed else {
                 throw PostgresStoreError(
@@ -95,7 +117,7 @@ extension PostgresStore {
                     notSent: true
                 )
             }
-            return try await collect(try await connection.query(query, logger: quiet))
+            return try await send()
         }
     }
 

@@ -6,8 +6,8 @@ public import PullSyncKernel
 public final class InterceptingStore: CombinedStore {
     /// A store step, named after the protocol requirement it takes.
     public enum Step: String, Sendable, CaseIterable {
-        case record, createRoot, createRootAdmitting, write, writeReleasing, withdraw, revoke, markSeen
-        case acquire, count, takeBudget, admit, releaseLeases
+        case record, recordAdmittingDue, createRoot, createRootAdmitting, write, writeReleasing, withdraw, revoke
+        case markSeen, acquire, count, takeBudget, admit, releaseLeases, uncount
     }
 
     /// The store every step goes to.
@@ -41,6 +41,22 @@ public final class InterceptingStore: CombinedStore {
     ) async throws -> [WriteResult] {
         try before(.writeReleasing)
         return try await base.write(writes, ecHash: ecHash, releasing: leaseKeys, holder: holder)
+    }
+
+    public func record(
+        ecHash: String,
+        admittingDue calls: [DueCall],
+        limit: Int,
+        lease: CallLease?,
+        at now: Timestamp
+    ) async throws -> (record: ECRecord?, admissions: [LeasedAdmission?]) {
+        try before(.recordAdmittingDue)
+        return try await base.record(ecHash: ecHash, admittingDue: calls, limit: limit, lease: lease, at: now)
+    }
+
+    public func uncount(_ keys: [RateLimitKey], at now: Timestamp, holder: String?) async throws {
+        try before(.uncount)
+        try await base.uncount(keys, at: now, holder: holder)
     }
 
     public func record(ecHash: String) async throws -> ECRecord? {
