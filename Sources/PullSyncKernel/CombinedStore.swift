@@ -31,31 +31,58 @@ public protocol CombinedStore: IdentityGraph, RateLimiter, AnyObject {
         holder: String
     ) async throws -> [WriteResult]
 
+    /// Whether ``record(ecHash:admittingDue:limit:lease:at:)`` counts due calls (and
+    /// ``uncount(_:at:holder:)`` takes them back). The kernel uses that step only when it does.
+    /// `false` by default.
+    var countsDueCalls: Bool { get }
+
     /// Reads the record of `ecHash`, as ``IdentityGraph/record(ecHash:)`` does, and in the same
-    /// step counts the calls of `calls` whose partner is due in that record: the first `limit`
+    /// step tries the calls of `calls` whose partner is due in that record: the first `limit`
     /// of them, in order, whose partner has no UID there or one that is not fresh
-    /// (``PartnerUID/isFresh(at:ttl:)`` with the call's `ttl`). Each is counted as
-    /// ``RateLimiter/admit(_:lease:at:)`` counts with `lease`, or as
-    /// ``RateLimiter/acquire(_:at:)`` does without one. Nothing is counted for an unknown or
-    /// withdrawn EC.
+    /// (``PartnerUID/isFresh(at:ttl:)`` with the call's `ttl`). Each call tried is counted as
+    /// ``RateLimiter/admit(_:lease:at:)`` counts it, or as ``RateLimiter/acquire(_:at:)`` does
+    /// without `lease`; a call tried and refused (rate-limited, or leased elsewhere) still uses
+    /// up its place under `limit`. With `lease`, the calls counted are leased as one batch:
+    /// until `now` plus the longest `timeout` among the calls tried plus the lease's margin.
+    /// Nothing is tried for an unknown or withdrawn EC. Each call's key is distinct.
     ///
     /// - Returns: the record, and for each of `calls` in order its admission, or `nil` when it
-    ///   was not counted (not due, past `limit`, or no record to count against).
+    ///   was not tried (not due, past `limit`, or no record to count against).
     ///
-    /// The default reads the record and counts nothing. A store that counts here must also
-    /// implement ``uncount(_:at:holder:)``.
+    /// The default reads the record and tries nothing.
     func record(
         ecHash: String,
         admittingDue calls: [DueCall],
         limit: Int,
-        lease: CallLease?,
+        lease: DueLease?,
         at now: Timestamp
     ) async throws -> (record: ECRecord?, admissions: [LeasedAdmission?])
 
-    /// Takes back calls that ``record(ecHash:admittingDue:limit:lease:at:)`` counted at `now`
-    /// and that won't be made (the kernel refused them locally after the step), with `holder`'s
-    /// leases on them: as if they had never been counted.
+    /// Takes back one call counted at `now` under each of `keys` by
+    /// ``record(ecHash:admittingDue:limit:lease:at:)`` that won't be made (the kernel refused it
+    /// after the step), and gives back `holder`'s lease on the key: the key then admits as if
+    /// that call had never been counted. Required of a store whose ``countsDueCalls`` is `true`.
     func uncount(_ keys: [RateLimitKey], at now: Timestamp, holder: String?) async throws
+}
+
+/// How the calls a step counts for a known EC are leased (see
+/// ``CombinedStore/record(ecHash:admittingDue:limit:lease:at:)``).
+public struct DueLease: Sendable, Hashable {
+    /// Who holds the leases (see ``CallLease/holder``).
+    public var holder: String
+    /// How long a lease outlasts the longest call it covers.
+    public var margin: Duration
+
+    /// Creates the terms of a lease held by `holder`, `margin` past the longest call.
+    public init(holder: String, margin: Duration) {
+        self.holder = holder
+        self.margin = margin
+    }
+
+    /// The lease of calls tried at `now` whose longest `timeout` is `longest`.
+    public func lease(at now: Timestamp, longest: Duration) -> CallLease {
+        CallLease(holder: holder, expiresAt: now + longest + margin)
+    }
 }
 
 /// A call counted only if its partner is due (see
@@ -65,13 +92,17 @@ public struct DueCall: Sendable, Hashable {
     public var sourceDomain: String
     /// How long the partner's UID stays fresh without an expiry of its own.
     public var ttl: Duration
+    /// How long the call may take: its lease covers it.
+    public var timeout: Duration
     /// The rate-limit check of the call.
     public var request: RateLimitRequest
 
-    /// Creates a call for `sourceDomain`'s partner, due after `ttl`, checked as `request`.
-    public init(sourceDomain: String, ttl: Duration, request: RateLimitRequest) {
+    /// Creates a call for `sourceDomain`'s partner, due after `ttl`, taking at most `timeout`,
+    /// checked as `request`.
+    public init(sourceDomain: String, ttl: Duration, timeout: Duration, request: RateLimitRequest) {
         self.sourceDomain = sourceDomain
         self.ttl = ttl
+        self.timeout = timeout
         self.request = request
     }
 
@@ -83,12 +114,14 @@ public struct DueCall: Sendable, Hashable {
 }
 
 extension CombinedStore {
-    /// Reads the record; counts nothing.
+    public var countsDueCalls: Bool { false }
+
+    /// Reads the record; tries nothing.
     public func record(
         ecHash: String,
         admittingDue calls: [DueCall],
         limit: Int,
-        lease: CallLease?,
+        lease: DueLease?,
         at now: Timestamp
     ) async throws -> (record: ECRecord?, admissions: [LeasedAdmission?]) {
         (try await record(ecHash: ecHash), Array(repeating: nil, count: calls.count))

@@ -168,6 +168,25 @@ package final class PartnerProtection: Sendable {
         }
     }
 
+    /// Whether a call could be admitted at `now` with room to spare: no pause, a closed circuit
+    /// (no probe to wait for), and at least `margin` in-flight places and budget tokens free
+    /// beyond the call's own. Takes nothing.
+    package func hasRoom(at now: Timestamp, margin: Int) -> Bool {
+        let maxInFlight = maxInFlight
+        let budget = budget
+        return state.withLock { state in
+            if let until = state.pausedUntil, now < until { return false }
+            guard case .closed = state.circuit else { return false }
+            guard state.inFlight < maxInFlight - margin else { return false }
+            guard let budget else { return true }
+            var tokens = state.tokens
+            if let refilledAt = state.refilledAt {
+                tokens = min(max(budget, 1), tokens + max(0, (now - refilledAt).seconds) * budget)
+            }
+            return tokens >= Double(1 + margin)
+        }
+    }
+
     /// Gives back what an admission took, for a call that was not sent after all (or whose
     /// outcome says nothing about the partner). `probe` frees the half-open probe.
     package func refund(probe: Bool = false) {

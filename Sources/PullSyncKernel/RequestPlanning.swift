@@ -12,9 +12,15 @@ protocol PlanningMode: Sendable {
     func admit(_ partner: RunningPartner, ecHash: Substring, now: Timestamp, kernel: PullKernel) -> Admission
     /// Gives back what ``admit(_:ecHash:now:kernel:)`` took, for a call that won't be sent.
     func release(_ partner: RunningPartner, ecHash: Substring, probe: Bool, kernel: PullKernel)
-    /// Counts a batch of calls in the rate limiter (or only reads the counts).
-    func admitRateLimits(_ batch: [PlannedCall], ecHash: Substring, now: Timestamp, kernel: PullKernel) async throws
-        -> BatchAdmissions
+    /// Counts a batch of calls in the rate limiter (or only reads the counts), leased (in a
+    /// shared store) for as long as the longest call of `leasing`.
+    func admitRateLimits(
+        _ batch: [PlannedCall],
+        leasing: [PlannedCall],
+        ecHash: Substring,
+        now: Timestamp,
+        kernel: PullKernel
+    ) async throws -> BatchAdmissions
     /// Counts a partner's decision in metrics.
     func count(_ decision: Decision, for partner: RunningPartner)
     /// Counts a request skipped as a whole.
@@ -60,15 +66,19 @@ struct Committing: PlanningMode {
         kernel.release(partner, ecHash: ecHash, probe: probe)
     }
 
-    func admitRateLimits(_ batch: [PlannedCall], ecHash: Substring, now: Timestamp, kernel: PullKernel) async throws
-        -> BatchAdmissions
-    {
+    func admitRateLimits(
+        _ batch: [PlannedCall],
+        leasing: [PlannedCall],
+        ecHash: Substring,
+        now: Timestamp,
+        kernel: PullKernel
+    ) async throws -> BatchAdmissions {
         let requests = kernel.rateLimitRequests(batch, ecHash: ecHash)
         let admitted: BatchAdmissions
         kernel.metrics.roundTrip(.admit)
         if kernel.rateLimiter.sharesLeases {
             admitted = BatchAdmissions(
-                leased: try await kernel.rateLimiter.admit(requests, lease: kernel.lease(for: batch, now: now), at: now)
+                leased: try await kernel.rateLimiter.admit(requests, lease: kernel.lease(for: leasing, now: now), at: now)
             )
         } else {
             admitted = BatchAdmissions(counted: try await kernel.rateLimiter.acquire(requests, at: now))
@@ -135,9 +145,13 @@ struct Explaining: PlanningMode {
 
     func release(_ partner: RunningPartner, ecHash: Substring, probe: Bool, kernel: PullKernel) {}
 
-    func admitRateLimits(_ batch: [PlannedCall], ecHash: Substring, now: Timestamp, kernel: PullKernel) async throws
-        -> BatchAdmissions
-    {
+    func admitRateLimits(
+        _ batch: [PlannedCall],
+        leasing: [PlannedCall],
+        ecHash: Substring,
+        now: Timestamp,
+        kernel: PullKernel
+    ) async throws -> BatchAdmissions {
         var admitted: [LeasedAdmission] = []
         admitted.reserveCapacity(batch.count)
         for call in batch {
@@ -195,12 +209,24 @@ extension PullKernel {
             }
         }
 
+        // A known EC: its record read and its due calls counted in one round trip, when the
+        // store can. If that fails (nothing of it was stored), the steps go one by one.
+        var stepped: (ECRecord?, Preadmitted)?
+        if !request.ecIssuedOnThisRequest, !mode.isExplaining {
+            do {
+                stepped = try await lookUpAdmittingDue(request, edgeCookie, consent, now)
+            } catch {
+                storeWarnings.rateLimiter.warning(
+                    "reading a known EC's record with its due admissions failed; trying step by step",
+                    metadata: ["error": "\(error)"],
+                    to: logger
+                )
+            }
+        }
         let record: ECRecord?
         var preadmitted: Preadmitted?
         do {
-            if !request.ecIssuedOnThisRequest, !mode.isExplaining,
-                let (found, counted) = try await lookUpAdmittingDue(request, edgeCookie, consent, now)
-            {
+            if let (found, counted) = stepped {
                 if let found { await noteSeen(found, signals: signals, now: now) }
                 record = found
                 preadmitted = counted
@@ -337,14 +363,11 @@ extension PullKernel {
         _ consent: any PartnerConsentRules,
         _ now: Timestamp
     ) async throws -> (ECRecord?, Preadmitted)? {
-        guard let combined else { return nil }
+        guard let combined, combined.countsDueCalls else { return nil }
         var order: [RunningPartner] = []
-        for partner in enabled {
-            let requirements = partner.definition.policy.consent
-            if consent.denial(for: requirements) == nil, request.consent.policyDenial(of: requirements) == nil {
-                if order.isEmpty { order.reserveCapacity(enabled.count) }
-                order.append(partner)
-            }
+        for partner in enabled where Self.consentDenial(of: partner, consent, request) == nil {
+            if order.isEmpty { order.reserveCapacity(enabled.count) }
+            order.append(partner)
         }
         guard !order.isEmpty else { return nil }
         // The step counts the first due calls up to the cap: when it may have to pick, it picks
@@ -362,26 +385,30 @@ extension PullKernel {
         var positions: [Int] = []
         calls.reserveCapacity(order.count)
         positions.reserveCapacity(order.count)
-        var longest = Duration.zero
+        // Only calls whose partner has room to spare are offered: a partner near its in-flight
+        // cap or budget, or probing a half-open circuit, may refuse the call once the step
+        // counted it (others may take the last places meanwhile), and a count taken back is a
+        // round trip, visible to other nodes until then. Those partners are counted as before.
         for (position, partner) in order.enumerated()
-        where !inFlight.contains(partner.id, ecHash: edgeCookie.hash) && partner.protection.peek(at: now) == nil {
+        where !inFlight.contains(partner.id, ecHash: edgeCookie.hash)
+            && partner.protection.hasRoom(at: now, margin: Self.offerMargin)
+        {
             let policy = partner.definition.policy
             positions.append(position)
             calls.append(
                 DueCall(
                     sourceDomain: partner.definition.sourceDomain,
                     ttl: policy.ttl,
+                    timeout: policy.timeout,
                     request: RateLimitRequest(
                         key: RateLimitKey(partnerID: partner.id, ecHash: edgeCookie.hash),
                         policy: policy.rateLimit
                     )
                 )
             )
-            longest = max(longest, policy.timeout)
         }
         guard !calls.isEmpty else { return nil }
-        let lease = combined.sharesLeases
-            ? CallLease(holder: leaseHolder, expiresAt: now + longest + configuration.leaseMargin) : nil
+        let lease = combined.sharesLeases ? DueLease(holder: leaseHolder, margin: configuration.leaseMargin) : nil
         metrics.roundTrip(.lookupAdmit)
         let (record, admissions) = try await combined.record(
             ecHash: edgeCookie.hashString,
@@ -394,7 +421,24 @@ extension PullKernel {
         guard admissions.count == calls.count else {
             throw StoreAnswerMismatch(asked: calls.count, got: admissions.count)
         }
-        return (record, Preadmitted(order: order, shuffled: shuffled, positions: positions, admissions: admissions))
+        let preadmitted = Preadmitted(order: order, shuffled: shuffled, positions: positions, admissions: admissions)
+        // A store counts nothing for an unknown or withdrawn EC; one that did gets it back.
+        if record?.withdrawn ?? true { await uncount(preadmitted, ecHash: edgeCookie.hash, now: now) }
+        return (record, preadmitted)
+    }
+
+    /// Free in-flight places and budget tokens a partner must have beyond a call's own for the
+    /// call to be offered to the combined step.
+    static let offerMargin = 3
+
+    /// Why the request's consent refuses `partner`, if it does.
+    static func consentDenial(
+        of partner: RunningPartner,
+        _ consent: any PartnerConsentRules,
+        _ request: OrganicRequest
+    ) -> ConsentDenial? {
+        let requirements = partner.definition.policy.consent
+        return consent.denial(for: requirements) ?? request.consent.policyDenial(of: requirements)
     }
 
     /// Takes back the calls a combined step counted that the plan doesn't make.
@@ -470,9 +514,7 @@ extension PullKernel {
         var revoking: [RunningPartner] = []
         for (index, partner) in enabled.enumerated() {
             let definition = partner.definition
-            if let denial = consent.denial(for: definition.policy.consent)
-                ?? request.consent.policyDenial(of: definition.policy.consent)
-            {
+            if let denial = Self.consentDenial(of: partner, consent, request) {
                 decide(partner, .skip(denial.reason))
                 if record.partners[definition.sourceDomain] != nil
                     || inFlight.contains(partner.id, ecHash: edgeCookie.hash)
@@ -595,7 +637,9 @@ extension PullKernel {
                 } else if preadmitted != nil {
                     admitted = try await admitUsing(&preadmitted!, batch, ecHash: edgeCookie.hash, now: now, mode: mode)
                 } else {
-                    admitted = try await mode.admitRateLimits(batch, ecHash: edgeCookie.hash, now: now, kernel: self)
+                    admitted = try await mode.admitRateLimits(
+                        batch, leasing: batch, ecHash: edgeCookie.hash, now: now, kernel: self
+                    )
                 }
             } catch let error as NewRootFailed {
                 // Nothing of it was stored. Decided again step by step: a failure of the counting
@@ -702,7 +746,10 @@ extension PullKernel {
         let missing = batch.indices.filter { taken[$0] == nil }
         let counted: BatchAdmissions
         do {
-            counted = try await mode.admitRateLimits(missing.map { batch[$0] }, ecHash: ecHash, now: now, kernel: self)
+            // Leased, as the batch would be without the step, for its longest call.
+            counted = try await mode.admitRateLimits(
+                missing.map { batch[$0] }, leasing: batch, ecHash: ecHash, now: now, kernel: self
+            )
         } catch {
             // The batch won't be called: what the step counted for it is taken back.
             for (call, admission) in zip(batch, taken) {

@@ -119,6 +119,9 @@ extension PostgresStore {
         return (record, nil)
     }
 
+    /// It counts due calls with the record.
+    package var countsDueCalls: Bool { true }
+
     /// One statement: the record read, and the first `limit` due calls of `calls` counted as
     /// ``admit(_:lease:at:)`` counts them (see
     /// ``CombinedStore/record(ecHash:admittingDue:limit:lease:at:)``). Due as
@@ -128,19 +131,23 @@ extension PostgresStore {
         ecHash: String,
         admittingDue calls: [DueCall],
         limit: Int,
-        lease: CallLease?,
+        lease: DueLease?,
         at now: Timestamp
     ) async throws -> (record: ECRecord?, admissions: [LeasedAdmission?]) {
         guard !calls.isEmpty, limit > 0 else {
             return (try await record(ecHash: ecHash), Array(repeating: nil, count: calls.count))
         }
-        let batch = RateBatch(calls.map(\.request), lease: lease, at: now)
+        // The lease's end is worked out in the statement, from the calls it tries.
+        let batch = RateBatch(calls.map(\.request), lease: nil, at: now)
         let statement = RecordAdmittingDue(
             batch: batch,
             domains: calls.map(\.sourceDomain),
             staleBefore: calls.map { (now - $0.ttl).nanosecondsSinceEpoch },
+            timeouts: calls.map(\.timeout.nanoseconds),
             ecHash: ecHash,
-            limit: Int64(clamping: limit)
+            limit: Int64(clamping: limit),
+            holder: lease?.holder,
+            margin: lease?.margin.nanoseconds
         )
         let rows = try await run(prepared: statement) { rows in
             var collected: [(RecordRow, tried: [String], counted: [String], leased: [String])] = []
@@ -459,51 +466,58 @@ extension PostgresStore {
 struct RecordAdmittingDue: PostgresPreparedStatement {
     static let sql = """
         WITH offered AS (
-            SELECT o.* FROM unnest($1::text[], $2::integer[], $3::bigint[], $4::text[], $5::bigint[])
-                WITH ORDINALITY AS o(key, calls, window_ns, domain, stale_before, position)
+            SELECT o.* FROM unnest($1::text[], $2::integer[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[])
+                WITH ORDINALITY AS o(key, calls, window_ns, domain, stale_before, timeout_ns, position)
         ), due AS (
             SELECT o.* FROM offered o
-            JOIN pullsync_ecs e ON e.ec_hash = $6 AND e.withdrawn_at IS NULL
+            JOIN pullsync_ecs e ON e.ec_hash = $7 AND e.withdrawn_at IS NULL
             WHERE NOT EXISTS (
                 SELECT 1 FROM pullsync_uids u
                 WHERE u.ec_hash = e.ec_hash AND u.source_domain = o.domain AND u.uid IS NOT NULL
-                  AND ((u.expires_at IS NOT NULL AND u.expires_at > $7) OR (u.expires_at IS NULL AND u.synced_at >= o.stale_before))
+                  AND ((u.expires_at IS NOT NULL AND u.expires_at > $8) OR (u.expires_at IS NULL AND u.synced_at >= o.stale_before))
             )
             ORDER BY o.position
-            LIMIT $8
+            LIMIT $9
         ), input AS (
-            SELECT d.key, d.calls, d.window_ns, $7::bigint AS at, $9::text AS holder, $10::bigint AS until
+            -- Leased as one batch: until the longest call tried, plus the margin.
+            SELECT d.key, d.calls, d.window_ns, $8::bigint AS at, $10::text AS holder,
+                   $8::bigint + max(d.timeout_ns) OVER () + $11::bigint AS until
             FROM due d
         ), \(PostgresStore.countedCTE)
         SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at, e.seen_at,
                e.consent_digest, ARRAY(SELECT key FROM due), ARRAY(SELECT key FROM counted),
                ARRAY(SELECT i.key FROM input i WHERE \(PostgresStore.leasedElsewhere))
         FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
-        WHERE e.ec_hash = $6
+        WHERE e.ec_hash = $7
         """
     static let bindingDataTypes: [PostgresDataType] = [
-        .textArray, .int4Array, .int8Array, .textArray, .int8Array, .text, .int8, .int8, .text, .int8,
+        .textArray, .int4Array, .int8Array, .textArray, .int8Array, .int8Array, .text, .int8, .int8, .text, .int8,
     ]
     typealias Row = (String, Int64, Int64?, String?, String?, Int64?, Int64?, Int64?, Int64?, [String], [String], [String])
 
     var batch: RateBatch
     var domains: [String]
     var staleBefore: [Int64]
+    var timeouts: [Int64]
     var ecHash: String
     var limit: Int64
+    /// The lease's holder and margin; `nil` takes no lease.
+    var holder: String?
+    var margin: Int64?
 
     func makeBindings() -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 10)
+        var bindings = PostgresBindings(capacity: 11)
         bindings.append(batch.keys)
         bindings.append(batch.calls)
         bindings.append(batch.windows)
         bindings.append(domains)
         bindings.append(staleBefore)
+        bindings.append(timeouts)
         bindings.append(ecHash)
         bindings.append(batch.at)
         bindings.append(limit)
-        bindings.append(batch.holder)
-        bindings.append(batch.until)
+        bindings.append(holder)
+        bindings.append(margin)
         return bindings
     }
 

@@ -9,13 +9,16 @@ extension SQLiteStore {
         try await transaction { connection in try await Self.record(ecHash: ecHash, on: connection) }
     }
 
+    /// It counts due calls with the record.
+    package var countsDueCalls: Bool { true }
+
     /// The record and its due partners' first calls counted, in one transaction (see
     /// ``CombinedStore/record(ecHash:admittingDue:limit:lease:at:)``). Leases are not kept.
     package func record(
         ecHash: String,
         admittingDue calls: [DueCall],
         limit: Int,
-        lease: CallLease?,
+        lease: DueLease?,
         at now: Timestamp
     ) async throws -> (record: ECRecord?, admissions: [LeasedAdmission?]) {
         try await transaction { connection in

@@ -56,13 +56,16 @@ public final class MemoryStore: PullSyncStore, CombinedStore {
         return (record, Self.leased(try await rateLimiter.acquire(requests, at: now)))
     }
 
+    /// It counts due calls with the record.
+    public var countsDueCalls: Bool { true }
+
     /// Reads the record and counts its due partners' first calls (see
     /// ``CombinedStore/record(ecHash:admittingDue:limit:lease:at:)``). Leases are not kept.
     public func record(
         ecHash: String,
         admittingDue calls: [DueCall],
         limit: Int,
-        lease: CallLease?,
+        lease: DueLease?,
         at now: Timestamp
     ) async throws -> (record: ECRecord?, admissions: [LeasedAdmission?]) {
         let record = try await graph.record(ecHash: ecHash)

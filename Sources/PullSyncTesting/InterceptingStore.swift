@@ -47,12 +47,14 @@ public final class InterceptingStore: CombinedStore {
         ecHash: String,
         admittingDue calls: [DueCall],
         limit: Int,
-        lease: CallLease?,
+        lease: DueLease?,
         at now: Timestamp
     ) async throws -> (record: ECRecord?, admissions: [LeasedAdmission?]) {
         try before(.recordAdmittingDue)
         return try await base.record(ecHash: ecHash, admittingDue: calls, limit: limit, lease: lease, at: now)
     }
+
+    public var countsDueCalls: Bool { base.countsDueCalls }
 
     public func uncount(_ keys: [RateLimitKey], at now: Timestamp, holder: String?) async throws {
         try before(.uncount)

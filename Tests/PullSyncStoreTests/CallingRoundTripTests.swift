@@ -310,6 +310,74 @@ struct KnownECRoundTripTests {
         }
     }
 
+    @Test(
+        "A partner without room to spare (a small in-flight cap) is not offered to the step: it is counted as before",
+        arguments: StoreKind.available
+    )
+    func partnerWithoutRoomCountedAsBefore(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            try await Self.seed(opened.store)
+            // An in-flight cap of 2 leaves no room beyond the call's own place and the margin.
+            let run = try Run(
+                opened,
+                partners: ["b", "c"].map { TestPartners.partner($0) },
+                configuration: PullSyncConfiguration(maxInFlightPerPartner: 2)
+            )
+            for partner in ["b", "c"] { run.transport.script(TestPartners.host(partner), .uid("new-\(partner)")) }
+
+            let report = await run.kernel.process(run.request(1, issued: false))
+
+            for partner in ["b", "c"] { #expect(report.plan.decision(for: partner) == .dispatch) }
+            #expect(run.trips("lookup_admit") == 0)
+            #expect(run.trips("lookup") == 1)
+            #expect(run.trips("admit") == 1)
+            for partner in ["b", "c"] { #expect(try await run.counted(partner, ec: 1) == 1) }
+        }
+    }
+
+    @Test("A step that fails: the request is decided step by step, as if there were no step, and said once")
+    func failedStepGoesStepByStep() async throws {
+        let base = MemoryStore()
+        try await Self.seed(base)
+        let store = InterceptingStore(base) { step in
+            if step == .recordAdmittingDue { throw Refused() }
+        }
+        let metrics = TestMetrics()
+        let transport = ScriptedTransport()
+        for partner in ["b", "c"] { transport.script(TestPartners.host(partner), .uid("new-\(partner)")) }
+        let logs = InMemoryLogHandler()
+        let kernel = PullKernel(
+            registry: try PartnerRegistry(["a", "b", "c"].map { TestPartners.partner($0) }),
+            graph: store,
+            rateLimiter: store,
+            transport: transport,
+            consent: IABConsentRules(),
+            clock: TestWallClock(start: t0),
+            metricsFactory: metrics,
+            logger: Logger(label: "known-ec", factory: { _ in logs })
+        )
+        func trips(_ operation: String) -> Int64 {
+            (try? metrics.expectCounter("pullsync_store_round_trips_total", [("operation", operation)]).totalValue) ?? 0
+        }
+
+        let report = await kernel.process(OrganicRequest(path: "/", edgeCookie: edgeCookie(1).value, consent: .granted))
+
+        #expect(report.plan.decision(for: "a") == .skip(.fresh))
+        #expect(report.plan.decision(for: "b") == .dispatch)
+        #expect(report.plan.decision(for: "c") == .dispatch)
+        #expect(report.results.map(\.write) == [.stored, .stored])
+        #expect(trips("lookup_admit") == 1)
+        #expect(trips("lookup") == 1)
+        #expect(trips("admit") == 1)
+        for partner in ["a", "b", "c"] {
+            let counted = try await base.count(key: pullKey(partner, ecHash(1)), window: .seconds(3600), at: t0)
+            #expect(counted == (partner == "a" ? 0 : 1))
+        }
+        let warnings = logs.entries.filter { $0.level == .warning && $0.message.description.contains("known EC") }
+        #expect(warnings.count == 1)
+        #expect(warnings.first?.metadata["error"]?.description.contains("Refused") == true)
+    }
+
     @Test("The store's step: due as PartnerUID.isFresh says, in order, up to the limit", arguments: StoreKind.available)
     func storeStep(kind: StoreKind) async throws {
         try await withStore(kind) { opened in
@@ -320,12 +388,13 @@ struct KnownECRoundTripTests {
                 DueCall(
                     sourceDomain: "\(partner).example",
                     ttl: ttl,
+                    timeout: .seconds(["c": 9, "e": 20][partner] ?? 1),
                     request: RateLimitRequest(key: pullKey(partner, ecHash(1)), policy: hour)
                 )
             }
             // d's rate limit is used up already; e has no UID and comes after the limit.
             _ = try await store.acquire([call("d").request], at: t0)
-            let lease = store.sharesLeases ? CallLease(holder: "node-1", expiresAt: t0 + .seconds(10)) : nil
+            let lease = store.sharesLeases ? DueLease(holder: "node-1", margin: .seconds(30)) : nil
             let calls = [call("a"), call("b"), call("d"), call("c"), call("e")]
 
             let step = try await store.record(ecHash: ecHash(1), admittingDue: calls, limit: 3, lease: lease, at: t0)
@@ -349,6 +418,11 @@ struct KnownECRoundTripTests {
                 let five = RateLimitPolicy(calls: 5, window: .seconds(60))
                 let requests = ["b", "c"].map { RateLimitRequest(key: pullKey($0, ecHash(1)), policy: five) }
                 #expect(try await store.admit(requests, lease: elsewhere, at: t0) == [.admitted, .leased])
+                // Leased as one batch, for the longest call tried (c's 9 s, not e's 20 s: e was
+                // not tried) plus the 30 s margin.
+                let c = [requests[1]]
+                #expect(try await store.admit(c, lease: elsewhere, at: t0 + .milliseconds(38_500)) == [.leased])
+                #expect(try await store.admit(c, lease: elsewhere, at: t0 + .milliseconds(39_500)) == [.admitted])
             }
 
             // Unknown and withdrawn ECs: the record as it is, nothing counted.
@@ -360,6 +434,7 @@ struct KnownECRoundTripTests {
             let gone = DueCall(
                 sourceDomain: "a.example",
                 ttl: .seconds(60),
+                timeout: .seconds(1),
                 request: RateLimitRequest(key: pullKey("a", ecHash(3)), policy: hour)
             )
             let withdrawn = try await store.record(ecHash: ecHash(3), admittingDue: [gone], limit: 4, lease: lease, at: t0)
