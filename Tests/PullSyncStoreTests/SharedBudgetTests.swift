@@ -147,7 +147,8 @@ struct SharedBudgetTests {
 
         let calls = server.requestCount(path: "/pull")
         // Refused by the budget when planned (a `budget` skip), or when about to be sent (decided,
-        // never sent: every plan here decides one call or a skip).
+        // never sent: every plan here decides one call or a skip, and the budget is the only check
+        // at sending time). Which of the two takes the refusals depends on timing.
         let budgetRefusals = nodes.map { node in
             let statistics = node.dispatcher.statistics
             let skips = statistics.skips.values.reduce(0, +)
