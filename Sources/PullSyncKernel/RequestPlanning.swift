@@ -352,8 +352,8 @@ extension PullKernel {
 
     /// A known EC's record read, and its due partners' first calls counted, in one round trip
     /// (a store that keeps both, ``CombinedStore``). The calls offered are those of every
-    /// partner the request's consent allows whose local checks would let them through now
-    /// (nothing is taken yet); at most the per-request cap of them are counted, picked in a
+    /// partner the request's consent allows whose local checks would let them through now with
+    /// room to spare (nothing is taken yet); at most the per-request cap of them are counted, picked in a
     /// fresh random order when the cap may have to pick. The kernel then decides from the
     /// record as with a plain lookup, using what was counted, and takes back what it won't
     /// call. `nil` when there is no such store or no call to offer: the caller looks up alone.

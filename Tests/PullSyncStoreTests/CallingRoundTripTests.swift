@@ -96,26 +96,9 @@ struct CallingRoundTripTests {
     @Test("A combined step that fails: the request is decided again step by step, and the EC keeps its root entry")
     func combinedStepFails() async throws {
         // The combined step always fails (say, a lock timeout on a rate-limit row); every other step works.
-        let store = InterceptingStore(MemoryStore()) { step in
-            if step == .createRootAdmitting { throw Refused() }
-        }
-        let metrics = TestMetrics()
-        let transport = ScriptedTransport()
-        transport.script(TestPartners.host("a"), .uid("ua"))
-        let logs = InMemoryLogHandler()
-        let kernel = PullKernel(
-            registry: try PartnerRegistry([TestPartners.partner("a")]),
-            graph: store,
-            rateLimiter: store,
-            transport: transport,
-            consent: IABConsentRules(),
-            clock: TestWallClock(start: t0),
-            metricsFactory: metrics,
-            logger: Logger(label: "combined", factory: { _ in logs })
-        )
-        func trips(_ operation: String) -> Int64 {
-            (try? metrics.expectCounter("pullsync_store_round_trips_total", [("operation", operation)]).totalValue) ?? 0
-        }
+        let run = try FailingStep(MemoryStore(), failing: .createRootAdmitting, partners: ["a"])
+        let (store, kernel, trips) = (run.store, run.kernel, run.trips)
+        run.transport.script(TestPartners.host("a"), .uid("ua"))
 
         let report = await kernel.process(
             OrganicRequest(path: "/", edgeCookie: edgeCookie(1).value, ecIssuedOnThisRequest: true, consent: .granted)
@@ -129,7 +112,7 @@ struct CallingRoundTripTests {
         #expect(try await store.record(ecHash: ecHash(1))?.partners["a.example"]?.uid == "ua")
         #expect(try await store.count(key: pullKey("a", ecHash(1)), window: .seconds(3600), at: t0) == 1)
         // Said once, as a warning naming the store's error.
-        let warnings = logs.entries.filter { $0.level == .warning && $0.message.description.contains("root entry") }
+        let warnings = run.warnings(saying: "root entry")
         #expect(warnings.count == 1)
         #expect(warnings.first?.metadata["error"]?.description.contains("Refused") == true)
     }
@@ -339,26 +322,9 @@ struct KnownECRoundTripTests {
     func failedStepGoesStepByStep() async throws {
         let base = MemoryStore()
         try await Self.seed(base)
-        let store = InterceptingStore(base) { step in
-            if step == .recordAdmittingDue { throw Refused() }
-        }
-        let metrics = TestMetrics()
-        let transport = ScriptedTransport()
-        for partner in ["b", "c"] { transport.script(TestPartners.host(partner), .uid("new-\(partner)")) }
-        let logs = InMemoryLogHandler()
-        let kernel = PullKernel(
-            registry: try PartnerRegistry(["a", "b", "c"].map { TestPartners.partner($0) }),
-            graph: store,
-            rateLimiter: store,
-            transport: transport,
-            consent: IABConsentRules(),
-            clock: TestWallClock(start: t0),
-            metricsFactory: metrics,
-            logger: Logger(label: "known-ec", factory: { _ in logs })
-        )
-        func trips(_ operation: String) -> Int64 {
-            (try? metrics.expectCounter("pullsync_store_round_trips_total", [("operation", operation)]).totalValue) ?? 0
-        }
+        let run = try FailingStep(base, failing: .recordAdmittingDue, partners: ["a", "b", "c"])
+        let (kernel, trips) = (run.kernel, run.trips)
+        for partner in ["b", "c"] { run.transport.script(TestPartners.host(partner), .uid("new-\(partner)")) }
 
         let report = await kernel.process(OrganicRequest(path: "/", edgeCookie: edgeCookie(1).value, consent: .granted))
 
@@ -373,7 +339,7 @@ struct KnownECRoundTripTests {
             let counted = try await base.count(key: pullKey(partner, ecHash(1)), window: .seconds(3600), at: t0)
             #expect(counted == (partner == "a" ? 0 : 1))
         }
-        let warnings = logs.entries.filter { $0.level == .warning && $0.message.description.contains("known EC") }
+        let warnings = run.warnings(saying: "known EC")
         #expect(warnings.count == 1)
         #expect(warnings.first?.metadata["error"]?.description.contains("Refused") == true)
     }
@@ -501,6 +467,42 @@ private struct Run {
     func admitElsewhere(_ partners: [String], ec: Int) async throws -> [LeasedAdmission] {
         let requests = partners.map { RateLimitRequest(key: pullKey($0, ecHash(ec)), policy: RateLimitPolicy()) }
         return try await store.admit(requests, lease: CallLease(holder: "elsewhere", expiresAt: t0 + .seconds(60)), at: t0)
+    }
+}
+
+/// A kernel on a `MemoryStore` one of whose steps always fails, with its metrics and logs.
+private struct FailingStep {
+    let store: InterceptingStore
+    let kernel: PullKernel
+    let transport = ScriptedTransport()
+    let metrics = TestMetrics()
+    let logs = InMemoryLogHandler()
+
+    init(_ base: MemoryStore, failing failed: InterceptingStore.Step, partners: [String]) throws {
+        store = InterceptingStore(base) { step in
+            if step == failed { throw Refused() }
+        }
+        let logs = logs
+        kernel = PullKernel(
+            registry: try PartnerRegistry(partners.map { TestPartners.partner($0) }),
+            graph: store,
+            rateLimiter: store,
+            transport: transport,
+            consent: IABConsentRules(),
+            clock: TestWallClock(start: t0),
+            metricsFactory: metrics,
+            logger: Logger(label: "failing-step", factory: { _ in logs })
+        )
+    }
+
+    /// `pullsync_store_round_trips_total{operation}`.
+    func trips(_ operation: String) -> Int64 {
+        (try? metrics.expectCounter("pullsync_store_round_trips_total", [("operation", operation)]).totalValue) ?? 0
+    }
+
+    /// The warnings logged whose message says `text`.
+    func warnings(saying text: String) -> [InMemoryLogHandler.Entry] {
+        logs.entries.filter { $0.level == .warning && $0.message.description.contains(text) }
     }
 }
 
