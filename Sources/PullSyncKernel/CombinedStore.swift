@@ -78,11 +78,6 @@ public struct DueLease: Sendable, Hashable {
         self.holder = holder
         self.margin = margin
     }
-
-    /// The lease of calls tried at `now` whose longest `timeout` is `longest`.
-    public func lease(at now: Timestamp, longest: Duration) -> CallLease {
-        CallLease(holder: holder, expiresAt: now + longest + margin)
-    }
 }
 
 /// A call counted only if its partner is due (see
