@@ -112,6 +112,13 @@ package final class PartnerProtection: Sendable {
         var refilledAt: Timestamp?
         var inFlight = 0
         var sendLog = SendLog()
+
+        /// The budget's tokens at `now`: refilled at `budget` per second since the last
+        /// refill, up to one second of calls.
+        func tokens(at now: Timestamp, budget: Double) -> Double {
+            guard let refilledAt else { return tokens }
+            return min(max(budget, 1), tokens + max(0, (now - refilledAt).seconds) * budget)
+        }
     }
 
     private let state: Mutex<State>
@@ -179,11 +186,7 @@ package final class PartnerProtection: Sendable {
             guard case .closed = state.circuit else { return false }
             guard state.inFlight < maxInFlight - margin else { return false }
             guard let budget else { return true }
-            var tokens = state.tokens
-            if let refilledAt = state.refilledAt {
-                tokens = min(max(budget, 1), tokens + max(0, (now - refilledAt).seconds) * budget)
-            }
-            return tokens >= Double(1 + margin)
+            return state.tokens(at: now, budget: budget) >= Double(1 + margin)
         }
     }
 
@@ -317,11 +320,7 @@ package final class PartnerProtection: Sendable {
             }
             guard state.inFlight < maxInFlight else { return .refused(.partnerBusy) }
             if let budget {
-                let capacity = max(budget, 1)
-                var tokens = state.tokens
-                if let refilledAt = state.refilledAt {
-                    tokens = min(capacity, tokens + max(0, (now - refilledAt).seconds) * budget)
-                }
+                let tokens = state.tokens(at: now, budget: budget)
                 guard tokens >= 1 else {
                     if consume {
                         state.tokens = tokens
