@@ -125,11 +125,24 @@ extension CombinedStore {
     /// Nothing to take back: the default step counts nothing.
     public func uncount(_ keys: [RateLimitKey], at now: Timestamp, holder: String?) async throws {}
 
-    /// Which of `calls` a step counting the due ones tries, in order: the first `limit` due in
-    /// `record` at `now`, or none without a record to count against.
-    package static func dueIndices(_ calls: [DueCall], in record: ECRecord?, limit: Int, at now: Timestamp) -> [Int] {
-        guard let record, !record.withdrawn else { return [] }
-        return Array(calls.indices.lazy.filter { calls[$0].isDue(in: record, at: now) }.prefix(max(0, limit)))
+    /// The admissions of ``record(ecHash:admittingDue:limit:lease:at:)`` for a store that counts
+    /// one call at a time with `count` (`true`: counted): the first `limit` calls due in `record`
+    /// at `now` are tried, in order; none without a record to count against.
+    package static func admissions(
+        of calls: [DueCall],
+        in record: ECRecord?,
+        limit: Int,
+        at now: Timestamp,
+        counting count: (RateLimitRequest) async throws -> Bool
+    ) async rethrows -> [LeasedAdmission?] {
+        var admissions = [LeasedAdmission?](repeating: nil, count: calls.count)
+        guard let record, !record.withdrawn else { return admissions }
+        var tried = 0
+        for (index, call) in calls.enumerated() where tried < limit && call.isDue(in: record, at: now) {
+            tried += 1
+            admissions[index] = try await count(call.request) ? .admitted : .rateLimited
+        }
+        return admissions
     }
 
     /// The `admissions` of ``createRoot(for:at:consent:admitting:lease:)`` for a limiter without

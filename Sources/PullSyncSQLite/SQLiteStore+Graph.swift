@@ -23,11 +23,9 @@ extension SQLiteStore {
     ) async throws -> (record: ECRecord?, admissions: [LeasedAdmission?]) {
         try await transaction { connection in
             let record = try await Self.record(ecHash: ecHash, on: connection)
-            var admissions = [LeasedAdmission?](repeating: nil, count: calls.count)
-            let tried = Self.dueIndices(calls, in: record, limit: limit, at: now)
-            guard !tried.isEmpty else { return (record, admissions) }
-            let counted = try await Self.acquire(tried.map { calls[$0].request }, at: now, on: connection)
-            for (index, admitted) in zip(tried, counted) { admissions[index] = admitted ? .admitted : .rateLimited }
+            let admissions = try await Self.admissions(of: calls, in: record, limit: limit, at: now) { request in
+                try await Self.acquire(request, at: now, on: connection)
+            }
             return (record, admissions)
         }
     }

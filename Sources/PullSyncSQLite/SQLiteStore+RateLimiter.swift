@@ -14,21 +14,23 @@ extension SQLiteStore {
         on connection: SQLiteConnection
     ) async throws -> [Bool] {
         var admitted: [Bool] = []
-        for request in requests {
-            // The persisted text of the key, formatted here, inside the store's round trip.
-            let key = request.key.description
-            let used = try await count(key, window: request.policy.window, at: now, on: connection)
-            guard used < request.policy.calls else {
-                admitted.append(false)
-                continue
-            }
-            _ = try await connection.query(
-                "INSERT INTO pullsync_rate_events (key, at, expires_at) VALUES (?1, ?2, ?3)",
-                [.text(key), .integer(int(now)), .integer(int(now + request.policy.window))]
-            )
-            admitted.append(true)
-        }
+        for request in requests { admitted.append(try await acquire(request, at: now, on: connection)) }
         return admitted
+    }
+
+    /// Counts one call if its key is under the limit; `false` when it is not.
+    static func acquire(_ request: RateLimitRequest, at now: Timestamp, on connection: SQLiteConnection) async throws
+        -> Bool
+    {
+        // The persisted text of the key, formatted here, inside the store's round trip.
+        let key = request.key.description
+        let used = try await count(key, window: request.policy.window, at: now, on: connection)
+        guard used < request.policy.calls else { return false }
+        _ = try await connection.query(
+            "INSERT INTO pullsync_rate_events (key, at, expires_at) VALUES (?1, ?2, ?3)",
+            [.text(key), .integer(int(now)), .integer(int(now + request.policy.window))]
+        )
+        return true
     }
 
     /// Deletes one call counted at `now` under each key (see

@@ -69,12 +69,9 @@ public final class MemoryStore: PullSyncStore, CombinedStore {
         at now: Timestamp
     ) async throws -> (record: ECRecord?, admissions: [LeasedAdmission?]) {
         let record = try await graph.record(ecHash: ecHash)
-        var admissions = [LeasedAdmission?](repeating: nil, count: calls.count)
-        guard let record, !record.withdrawn else { return (record, admissions) }
-        var tried = 0
-        for (index, call) in calls.enumerated() where tried < limit && call.isDue(in: record, at: now) {
-            tried += 1
-            admissions[index] = rateLimiter.acquire(call.request, at: now) ? .admitted : .rateLimited
+        let rateLimiter = rateLimiter
+        let admissions = await Self.admissions(of: calls, in: record, limit: limit, at: now) { request in
+            rateLimiter.acquire(request, at: now)
         }
         return (record, admissions)
     }
