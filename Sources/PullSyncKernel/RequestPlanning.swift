@@ -278,85 +278,41 @@ extension PullKernel {
         var order: [RunningPartner]
         /// Whether `order` is random (else the kernel orders the calls itself, as without the step).
         var shuffled: Bool
-        /// Where in `order` each call offered to the step is, ascending.
-        var positions: [Int]
-        /// What the step decided for each call offered (`nil`: not tried); taken out as used,
-        /// so that what is left admitted at the end was counted for a call never made.
+        /// What the step decided for each partner's call, by the partner's ordinal (`nil`: not
+        /// tried); taken out as used, so that what is left admitted at the end was counted for a
+        /// call never made.
         var admissions: [LeasedAdmission?]
-        /// Where the last partner asked for is in `order`: calls are taken in that order.
-        private var cursor = 0
-
-        init(order: [RunningPartner], shuffled: Bool, positions: [Int], admissions: [LeasedAdmission?]) {
-            self.order = order
-            self.shuffled = shuffled
-            self.positions = positions
-            self.admissions = admissions
-        }
 
         /// The partners of the calls the step counted and nobody took.
         var counted: some Sequence<RunningPartner> {
-            zip(positions, admissions).lazy.filter { $0.1 == .admitted }.map { order[$0.0] }
+            order.lazy.filter { self.admissions[$0.ordinal] == .admitted }
         }
 
         /// Whether the step tried `partner`'s call (and it is not taken yet).
-        mutating func tried(_ partner: RunningPartner) -> Bool {
-            offered(partner).map { admissions[$0] != nil } ?? false
+        func tried(_ partner: RunningPartner) -> Bool {
+            admissions[partner.ordinal] != nil
         }
 
         /// What the step decided for `partner`'s call, taken out; `nil` when it didn't try it.
         mutating func take(_ partner: RunningPartner) -> LeasedAdmission? {
-            guard let index = offered(partner) else { return nil }
-            defer { admissions[index] = nil }
-            return admissions[index]
+            defer { admissions[partner.ordinal] = nil }
+            return admissions[partner.ordinal]
         }
 
         /// Puts back what ``take(_:)`` took, for a call that won't be made after all.
         mutating func putBack(_ admission: LeasedAdmission, for partner: RunningPartner) {
-            if let index = offered(partner) { admissions[index] = admission }
-        }
-
-        /// The index of `partner`'s call among those offered; `nil` when it wasn't offered.
-        private mutating func offered(_ partner: RunningPartner) -> Int? {
-            let position: Int
-            if shuffled {
-                // Partners are asked for in `order`, so the search goes on from the last one found.
-                var found: Int?
-                for offset in 0..<order.count where order[(cursor + offset) % order.count] === partner {
-                    found = (cursor + offset) % order.count
-                    break
-                }
-                guard let found else { return nil }
-                cursor = found
-                position = found
-            } else {
-                // In registry order: a binary search by ordinal.
-                let found = Self.firstIndex(in: order.count) { order[$0].ordinal >= partner.ordinal }
-                guard found < order.count, order[found] === partner else { return nil }
-                position = found
-            }
-            let index = Self.firstIndex(in: positions.count) { positions[$0] >= position }
-            return index < positions.count && positions[index] == position ? index : nil
-        }
-
-        /// The first index in `0..<count` where `isAtOrAfter` holds, which once true stays true.
-        private static func firstIndex(in count: Int, where isAtOrAfter: (Int) -> Bool) -> Int {
-            var low = 0
-            var high = count
-            while low < high {
-                let middle = (low + high) / 2
-                if isAtOrAfter(middle) { high = middle } else { low = middle + 1 }
-            }
-            return low
+            admissions[partner.ordinal] = admission
         }
     }
 
     /// A known EC's record read, and its due partners' first calls counted, in one round trip
     /// (a store that keeps both, ``CombinedStore``). The calls offered are those of every
     /// partner the request's consent allows whose local checks would let them through now with
-    /// room to spare (nothing is taken yet); at most the per-request cap of them are counted, picked in a
-    /// fresh random order when the cap may have to pick. The kernel then decides from the
-    /// record as with a plain lookup, using what was counted, and takes back what it won't
-    /// call. `nil` when there is no such store or no call to offer: the caller looks up alone.
+    /// room to spare (nothing is taken yet); at most the per-request cap of them are counted,
+    /// picked in a fresh random order when the cap may have to pick. The kernel then decides
+    /// from the record as with a plain lookup, using what was counted, and takes back what it
+    /// won't call. `nil` when there is no such store or no call to offer: the caller looks up
+    /// alone.
     private func lookUpAdmittingDue(
         _ request: OrganicRequest,
         _ edgeCookie: EdgeCookie,
@@ -380,21 +336,17 @@ extension PullKernel {
                 order.swapAt(position, random.next(below: position + 1))
             }
         }
-        // The calls offered, and where each one's partner is in `order`.
         var calls: [DueCall] = []
-        var positions: [Int] = []
         calls.reserveCapacity(order.count)
-        positions.reserveCapacity(order.count)
         // Only calls whose partner has room to spare are offered: a partner near its in-flight
         // cap or budget, or probing a half-open circuit, may refuse the call once the step
         // counted it (others may take the last places meanwhile), and a count taken back is a
         // round trip, visible to other nodes until then. Those partners are counted as before.
-        for (position, partner) in order.enumerated()
+        for partner in order
         where !inFlight.contains(partner.id, ecHash: edgeCookie.hash)
             && partner.protection.hasRoom(at: now, margin: Self.offerMargin)
         {
             let policy = partner.definition.policy
-            positions.append(position)
             calls.append(
                 DueCall(
                     sourceDomain: partner.definition.sourceDomain,
@@ -421,7 +373,15 @@ extension PullKernel {
         guard admissions.count == calls.count else {
             throw StoreAnswerMismatch(asked: calls.count, got: admissions.count)
         }
-        let preadmitted = Preadmitted(order: order, shuffled: shuffled, positions: positions, admissions: admissions)
+        var byOrdinal = [LeasedAdmission?](repeating: nil, count: partners.count)
+        var next = 0
+        for (call, admission) in zip(calls, admissions) {
+            // The calls were offered in `order`'s order: each one's partner is further on in it.
+            while order[next].id != call.request.key.partnerID { next += 1 }
+            byOrdinal[order[next].ordinal] = admission
+            next += 1
+        }
+        let preadmitted = Preadmitted(order: order, shuffled: shuffled, admissions: byOrdinal)
         // A store counts nothing for an unknown or withdrawn EC; one that did gets it back.
         if record?.withdrawn ?? true { await uncount(preadmitted, ecHash: edgeCookie.hash, now: now) }
         return (record, preadmitted)
