@@ -19,8 +19,20 @@ public struct IABConsentRules: ConsentRules {
 
     /// The per-partner rules of ``PartnerConsent``, with the TC string decoded once for the request.
     public func partnerRules(for strings: ConsentStrings) -> any PartnerConsentRules {
-        PartnerConsent(signals: ConsentSignals(strings))
+        let signals = ConsentSignals(strings)
+        // Where neither TCF nor a GPP section applies, no partner is refused by the signals: an
+        // empty value, which the existential holds inline (a request without them allocates nothing here).
+        guard signals.tcfApplies || !signals.applicableSections.isEmpty else { return NoPartnerSignals() }
+        return PartnerConsent(signals: signals)
     }
+}
+
+/// The per-partner rules when neither TCF nor a GPP section applies: ``PartnerConsent`` would
+/// refuse no partner.
+struct NoPartnerSignals: PartnerConsentRules {
+    var requestDenial: ConsentDenial? { nil }
+
+    func denial(for requirements: PartnerConsentRequirements) -> ConsentDenial? { nil }
 }
 
 /// A request's consent signals, decoded: the GPP header and US sections, the US privacy

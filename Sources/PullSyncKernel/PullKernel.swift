@@ -350,7 +350,7 @@ public final class PullKernel: Sendable {
         shouldStartMore: @escaping @Sendable () -> Bool
     ) async -> [CallResult] {
         guard let edgeCookie = plan.edgeCookie, !plan.calls.isEmpty else { return [] }
-        let ecHash = edgeCookie.hashString
+        let ecHash = plan.ecHash ?? edgeCookie.hashString
         let writer = makeWriter(ecHash: ecHash, calls: plan.calls)
         let results = await withTaskGroup(of: CallResult?.self) { group in
             var pending = plan.calls[...]

@@ -9,6 +9,8 @@ package struct PlannedCall: Sendable {
     package var expected: PartnerUID?
     /// Whether this call is its partner's half-open circuit probe.
     var isProbe: Bool = false
+    /// What a known EC's combined step counted for this call, when it tried it.
+    var preadmission: LeasedAdmission?
 }
 
 /// The outcome of the checks that need no store.
@@ -27,6 +29,8 @@ public struct RequestPlan: Sendable {
     public var decisions: [PartnerDecision]
     /// The calls to make, in the fair order.
     package var calls: [PlannedCall]
+    /// The EC's hash as the record read carries it, so that making the calls doesn't build it again.
+    package var ecHash: String?
     /// Set when the whole request was skipped for one reason (route, EC, consent, unknown EC, store).
     public var requestSkip: SkipReason?
     /// `explain` only: this node's fresh-EC memo holds for the request, so a real page view

@@ -212,9 +212,25 @@ extension PullKernel {
         // A known EC: its record read and its due calls counted in one round trip, when the
         // store can. If that fails (nothing of it was stored), the steps go one by one.
         var stepped: (ECRecord?, Preadmitted)?
-        if !request.ecIssuedOnThisRequest, !mode.isExplaining {
+        if !request.ecIssuedOnThisRequest, !mode.isExplaining, let combined, combined.countsDueCalls,
+            let offer = dueCallsOffer(request, edgeCookie, consent, now)
+        {
             do {
-                stepped = try await lookUpAdmittingDue(request, edgeCookie, consent, now)
+                // Awaited here rather than in a helper: each async call costs a frame.
+                metrics.roundTrip(.lookupAdmit)
+                let (found, admissions) = try await combined.record(
+                    ecHash: edgeCookie.hashString,
+                    admittingDue: offer.calls,
+                    limit: offer.cap,
+                    lease: offer.lease,
+                    at: now
+                )
+                let counted = try offer.preadmitted(by: admissions, partners: partners.count)
+                // A store counts nothing for an unknown or withdrawn EC; one that did gets it back.
+                if found?.withdrawn ?? true, counted.admissions.contains(.admitted) {
+                    await uncount(counted, ecHash: edgeCookie.hash, now: now)
+                }
+                stepped = (found, counted)
             } catch {
                 storeWarnings.rateLimiter.warning(
                     "reading a known EC's record with its due admissions failed; trying step by step",
@@ -226,7 +242,7 @@ extension PullKernel {
         let record: ECRecord?
         var preadmitted: Preadmitted?
         do {
-            if let (found, counted) = stepped {
+            if let (found, counted) = consume stepped {
                 if let found { await noteSeen(found, signals: signals, now: now) }
                 record = found
                 preadmitted = counted
@@ -245,9 +261,10 @@ extension PullKernel {
         }
         guard let record else { return skipAll(.unknownEC, edgeCookie: edgeCookie, mode: mode) }
         if record.withdrawn { return skipAll(.consent, edgeCookie: edgeCookie, mode: mode) }
-        // Without a new root to create, deciding always ends in a plan.
+        // Without a new root to create, deciding always ends in a plan. The step's answers are
+        // handed over (`consume`): taking them out as calls are batched then copies nothing.
         return await planCalls(
-            request, edgeCookie, record, consent, now, newRoot: nil, preadmitted: preadmitted, mode: mode
+            request, edgeCookie, record, consent, now, newRoot: nil, preadmitted: consume preadmitted, mode: mode
         )!
     }
 
@@ -305,21 +322,50 @@ extension PullKernel {
         }
     }
 
-    /// A known EC's record read, and its due partners' first calls counted, in one round trip
-    /// (a store that keeps both, ``CombinedStore``). The calls offered are those of every
-    /// partner the request's consent allows whose local checks would let them through now with
-    /// room to spare (nothing is taken yet); at most the per-request cap of them are counted,
-    /// picked in a fresh random order when the cap may have to pick. The kernel then decides
-    /// from the record as with a plain lookup, using what was counted, and takes back what it
-    /// won't call. `nil` when there is no such store or no call to offer: the caller looks up
-    /// alone.
-    private func lookUpAdmittingDue(
+    /// What a known EC's combined step is offered (``CombinedStore``), with the order it was
+    /// made in.
+    struct DueCallsOffer {
+        /// Every partner the request's consent allows, in registry order or shuffled.
+        var order: [RunningPartner]
+        var shuffled: Bool
+        /// The calls offered, in `order`'s order.
+        var calls: [DueCall]
+        /// How many of them the step may count.
+        var cap: Int
+        var lease: DueLease?
+
+        /// The step's answers, kept by partner ordinal; a store that answers for other calls
+        /// than asked is broken, and nothing it says is used.
+        func preadmitted(by admissions: [LeasedAdmission?], partners: Int) throws -> Preadmitted {
+            guard admissions.count == calls.count else {
+                throw StoreAnswerMismatch(asked: calls.count, got: admissions.count)
+            }
+            var byOrdinal = [LeasedAdmission?](repeating: nil, count: partners)
+            var next = 0
+            for (call, admission) in zip(calls, admissions) {
+                // The calls were offered in `order`'s order: each one's partner is further on in it.
+                while order[next].id != call.request.key.partnerID { next += 1 }
+                byOrdinal[order[next].ordinal] = admission
+                next += 1
+            }
+            return Preadmitted(order: order, shuffled: shuffled, admissions: byOrdinal)
+        }
+    }
+
+    /// The calls a known EC's record is read with, in one round trip (a store that keeps both,
+    /// ``CombinedStore``): those of every partner the request's consent allows whose local
+    /// checks would let them through now with room to spare (nothing is taken yet). The step
+    /// counts at most the per-request cap of them, picked in a fresh random order when the cap
+    /// may have to pick. The kernel then decides from the record as with a plain lookup, using
+    /// what was counted, and takes back what it won't call. `nil` when there is no call to
+    /// offer: the caller looks up alone.
+    private func dueCallsOffer(
         _ request: OrganicRequest,
         _ edgeCookie: EdgeCookie,
         _ consent: any PartnerConsentRules,
         _ now: Timestamp
-    ) async throws -> (ECRecord?, Preadmitted)? {
-        guard let combined, combined.countsDueCalls else { return nil }
+    ) -> DueCallsOffer? {
+        guard let combined else { return nil }
         var order: [RunningPartner] = []
         for partner in enabled where Self.consentDenial(of: partner, consent, request) == nil {
             if order.isEmpty { order.reserveCapacity(enabled.count) }
@@ -361,30 +407,7 @@ extension PullKernel {
         }
         guard !calls.isEmpty else { return nil }
         let lease = combined.sharesLeases ? DueLease(holder: leaseHolder, margin: configuration.leaseMargin) : nil
-        metrics.roundTrip(.lookupAdmit)
-        let (record, admissions) = try await combined.record(
-            ecHash: edgeCookie.hashString,
-            admittingDue: calls,
-            limit: cap,
-            lease: lease,
-            at: now
-        )
-        // A store that answers for other calls than asked is broken: nothing it says is used.
-        guard admissions.count == calls.count else {
-            throw StoreAnswerMismatch(asked: calls.count, got: admissions.count)
-        }
-        var byOrdinal = [LeasedAdmission?](repeating: nil, count: partners.count)
-        var next = 0
-        for (call, admission) in zip(calls, admissions) {
-            // The calls were offered in `order`'s order: each one's partner is further on in it.
-            while order[next].id != call.request.key.partnerID { next += 1 }
-            byOrdinal[order[next].ordinal] = admission
-            next += 1
-        }
-        let preadmitted = Preadmitted(order: order, shuffled: shuffled, admissions: byOrdinal)
-        // A store counts nothing for an unknown or withdrawn EC; one that did gets it back.
-        if record?.withdrawn ?? true { await uncount(preadmitted, ecHash: edgeCookie.hash, now: now) }
-        return (record, preadmitted)
+        return DueCallsOffer(order: order, shuffled: shuffled, calls: calls, cap: cap, lease: lease)
     }
 
     /// Free in-flight places and budget tokens a partner must have beyond a call's own for the
@@ -443,9 +466,11 @@ extension PullKernel {
         _ consent: any PartnerConsentRules,
         _ now: Timestamp,
         newRoot: NewRoot?,
-        preadmitted: Preadmitted? = nil,
+        preadmitted given: consuming Preadmitted? = nil,
         mode: Mode
     ) async -> RequestPlan? {
+        // Owned here, so that taking the step's answers out copies nothing.
+        var preadmitted = consume given
         // Built in place, one array for every decision (`explain` lists the disabled first).
         var decisions: [PartnerDecision] = []
         let disabled = mode.isExplaining ? registry.partners.count - enabled.count : 0
@@ -503,9 +528,7 @@ extension PullKernel {
             freshMemo.remember(FreshECMemo.ECKey(edgeCookie), consent: consent, until: until, uids: kept)
         }
 
-        var preadmitted = preadmitted
-        if let pre = preadmitted, pre.shuffled, !candidates.isEmpty {
-            let order = pre.order
+        if let order = preadmitted?.order, preadmitted?.shuffled == true, !candidates.isEmpty {
             // The combined step's order, which holds every partner consent allows: the
             // candidates (those of them not fresh) are rewritten in place in that order.
             var next = 0
@@ -575,7 +598,8 @@ extension PullKernel {
                         request: built,
                         context: context,
                         expected: record.partners[definition.sourceDomain],
-                        isProbe: isProbe
+                        isProbe: isProbe,
+                        preadmission: preadmitted?.take(partner)
                     )
                 )
             }
@@ -594,8 +618,11 @@ extension PullKernel {
                         return nil
                     }
                     admitted = BatchAdmissions(leased: counted)
+                } else if preadmitted != nil, batch.allSatisfy({ $0.preadmission != nil }) {
+                    // The usual case: the combined step tried every call of the batch.
+                    admitted = .preadmitted
                 } else if preadmitted != nil {
-                    admitted = try await admitUsing(&preadmitted!, batch, ecHash: edgeCookie.hash, now: now, mode: mode)
+                    admitted = try await admitUsing(batch, putBackTo: &preadmitted!, ecHash: edgeCookie.hash, now: now, mode: mode)
                 } else {
                     admitted = try await mode.admitRateLimits(
                         batch, leasing: batch, ecHash: edgeCookie.hash, now: now, kernel: self
@@ -631,7 +658,7 @@ extension PullKernel {
             var kept = 0
             for index in batch.indices {
                 let call = batch[index]
-                let admission = admitted[index]
+                let admission = admitted.admission(at: index, of: batch)
                 switch admission {
                 case .admitted:
                     decide(call.partner, .dispatch)
@@ -648,13 +675,17 @@ extension PullKernel {
         // The root entry is still to be created (a cap of no calls at all): step by step.
         if newRoot != nil { return nil }
         for partner in remaining { decide(partner, .skip(.deferred)) }
-        if let preadmitted { await uncount(preadmitted, ecHash: edgeCookie.hash, now: now) }
+        // Checked here: an async call costs its frame even when it has nothing to do.
+        if let preadmitted, preadmitted.admissions.contains(.admitted) {
+            await uncount(preadmitted, ecHash: edgeCookie.hash, now: now)
+        }
 
         // The plan stands: a new root's decisions (the last ones made) are counted now.
         for (partner, decided) in zip(uncounted, decisions[(decisions.count - uncounted.count)...]) {
             mode.count(decided.decision, for: partner)
         }
         var plan = RequestPlan(edgeCookie: edgeCookie, decisions: decisions, calls: calls)
+        plan.ecHash = record.ecHash
         plan.revoked = revoking.map(\.id)
         return plan
     }
@@ -689,36 +720,36 @@ extension PullKernel {
         }
     }
 
-    /// A batch's admissions from what the combined step counted; the calls it didn't try (their
-    /// partner's local checks changed since, or they came after its cap) are counted now.
+    /// A batch's admissions when the combined step tried only some of its calls: what it counted
+    /// (taken into the calls as they were batched), and the calls it didn't try (their partner's
+    /// local checks changed since, or they came after its cap) counted now. If that fails, what
+    /// the step counted for the batch goes back into `preadmitted`, to be taken back.
     private func admitUsing<Mode: PlanningMode>(
-        _ preadmitted: inout Preadmitted,
         _ batch: [PlannedCall],
+        putBackTo preadmitted: inout Preadmitted,
         ecHash: Substring,
         now: Timestamp,
         mode: Mode
     ) async throws -> BatchAdmissions {
-        if batch.allSatisfy({ preadmitted.tried($0.partner) }) {
-            // The usual case: the step tried every call of the batch.
-            return BatchAdmissions(leased: batch.map { preadmitted.take($0.partner)! })
-        }
-        let taken = batch.map { preadmitted.take($0.partner) }
-        let missing = batch.indices.filter { taken[$0] == nil }
+        let missing = batch.indices.filter { batch[$0].preadmission == nil }
+        let missingCalls = missing.map { batch[$0] }
         let counted: BatchAdmissions
         do {
             // Leased, as the batch would be without the step, for its longest call.
             counted = try await mode.admitRateLimits(
-                missing.map { batch[$0] }, leasing: batch, ecHash: ecHash, now: now, kernel: self
+                missingCalls, leasing: batch, ecHash: ecHash, now: now, kernel: self
             )
         } catch {
             // The batch won't be called: what the step counted for it is taken back.
-            for (call, admission) in zip(batch, taken) {
-                if let admission { preadmitted.putBack(admission, for: call.partner) }
+            for call in batch {
+                if let admission = call.preadmission { preadmitted.putBack(admission, for: call.partner) }
             }
             throw error
         }
-        var admissions = taken
-        for (position, index) in missing.enumerated() { admissions[index] = counted[position] }
+        var admissions = batch.map(\.preadmission)
+        for (position, index) in missing.enumerated() {
+            admissions[index] = counted.admission(at: position, of: missingCalls)
+        }
         return BatchAdmissions(leased: admissions.map { $0! })
     }
 
@@ -758,26 +789,44 @@ struct NewRootFailed: Error {
     var underlying: any Error
 }
 
-/// A batch's admissions as the limiter answered them: a plain limiter's `[Bool]` is read as it
-/// is, not mapped into a second array.
+/// A batch's admissions as the limiter answered them: a plain limiter's `[Bool]`, or the
+/// combined step's answers kept in the calls themselves, are read where they are, not mapped
+/// into a second array.
 struct BatchAdmissions {
-    private let counted: [Bool]
-    private let leased: [LeasedAdmission]
+    private enum Answers {
+        case counted([Bool])
+        case leased([LeasedAdmission])
+        /// In each call's ``PlannedCall/preadmission``.
+        case preadmitted
+    }
+
+    private let answers: Answers
 
     /// A limiter without leases: `true` is admitted, `false` rate-limited.
-    init(counted: [Bool]) {
-        self.counted = counted
-        self.leased = []
+    init(counted: [Bool]) { answers = .counted(counted) }
+
+    init(leased: [LeasedAdmission]) { answers = .leased(leased) }
+
+    private init(_ answers: Answers) { self.answers = answers }
+
+    /// Each call of the batch holds what the combined step counted for it.
+    static let preadmitted = BatchAdmissions(.preadmitted)
+
+    /// How many answers the limiter gave (none when they are kept in the calls).
+    var count: Int {
+        switch answers {
+        case .counted(let counted): counted.count
+        case .leased(let leased): leased.count
+        case .preadmitted: 0
+        }
     }
 
-    init(leased: [LeasedAdmission]) {
-        self.counted = []
-        self.leased = leased
-    }
-
-    var count: Int { leased.isEmpty ? counted.count : leased.count }
-
-    subscript(index: Int) -> LeasedAdmission {
-        leased.isEmpty ? (counted[index] ? .admitted : .rateLimited) : leased[index]
+    /// The admission of `batch`'s call at `index`.
+    func admission(at index: Int, of batch: [PlannedCall]) -> LeasedAdmission {
+        switch answers {
+        case .counted(let counted): counted[index] ? .admitted : .rateLimited
+        case .leased(let leased): leased[index]
+        case .preadmitted: batch[index].preadmission ?? .rateLimited
+        }
     }
 }

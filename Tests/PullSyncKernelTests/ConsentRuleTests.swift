@@ -153,6 +153,27 @@ import Testing
         }
     }
 
+    /// Requests where neither TCF nor a GPP section applies get a rules value without the decoded
+    /// signals (no allocation); it must refuse exactly what the full rules refuse.
+    @Test("The per-partner rules without TCF or GPP refuse what the full rules refuse", arguments: cases)
+    func partnerRulesWithoutSignals(example: Case) {
+        let rules = IABConsentRules().partnerRules(for: example.strings)
+        let full = PartnerConsent(signals: ConsentSignals(example.strings))
+        #expect(rules.requestDenial == full.requestDenial)
+        let requirements = [
+            PartnerConsentRequirements(),
+            PartnerConsentRequirements(tcfVendorID: 2),
+            PartnerConsentRequirements(tcfVendorID: 3),
+            PartnerConsentRequirements(tcfVendorID: 2, gppSkipSections: [7]),
+        ]
+        for requirement in requirements {
+            #expect(rules.denial(for: requirement) == full.denial(for: requirement), "\(requirement)")
+        }
+        // The light value only where the full rules could refuse no partner.
+        let signals = ConsentSignals(example.strings)
+        #expect((rules is PartnerConsent) == (signals.tcfApplies || !signals.applicableSections.isEmpty))
+    }
+
     @Test("The host's per-partner policy still refuses partners, as consent")
     func hostPolicy() async throws {
         let harness = try makeHarness()
