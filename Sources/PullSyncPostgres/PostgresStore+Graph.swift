@@ -64,46 +64,19 @@ extension PostgresStore {
         lease: CallLease?
     ) async throws -> (record: ECRecord, admissions: [LeasedAdmission]?) {
         let hash = edgeCookie.hashString
-        let value = edgeCookie.value
-        let created = now.nanosecondsSinceEpoch
-        let kept = Snapshot(consent)
         let batch = RateBatch(requests, lease: lease, at: now)
         // Inserted now (no UIDs yet, and the batch counted), or already there (read in the
         // same statement, nothing counted).
-        let rows = try await run(
-            """
-            WITH inserted AS (
-                INSERT INTO pullsync_ecs (
-                    ec_hash, ec_id, created_at, seen_at,
-                    consent_digest, consent_at, consent_kept, consent_tcf, consent_gpp, consent_gpp_sid, consent_usp
-                )
-                VALUES (
-                    \(hash), \(value), \(created), \(created),
-                    \(kept.digest), \(kept.at), \(kept.kept), \(kept.tcf), \(kept.gpp), \(kept.sections), \(kept.usp)
-                )
-                ON CONFLICT (ec_hash) DO NOTHING
-                RETURNING ec_id, created_at, seen_at, consent_digest
-            ), input AS (
-                SELECT i.*, \(batch.at)::bigint AS at, \(batch.holder)::text AS holder, \(batch.until)::bigint AS until
-                FROM unnest(\(batch.keys)::text[], \(batch.calls)::integer[], \(batch.windows)::bigint[])
-                    AS i(key, calls, window_ns)
-                WHERE EXISTS (SELECT 1 FROM inserted)
-            ), \(unescaped: Self.countedCTE)
-            SELECT ec_id, created_at, NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::bigint, seen_at,
-                   consent_digest, ARRAY(SELECT key FROM counted),
-                   ARRAY(SELECT i.key FROM input i WHERE \(unescaped: Self.leasedElsewhere))
-            FROM inserted
-            UNION ALL
-            SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at, e.seen_at,
-                   e.consent_digest, NULL::text[], NULL::text[]
-            FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
-            WHERE e.ec_hash = \(hash) AND NOT EXISTS (SELECT 1 FROM inserted)
-            """
-        ) { rows in
+        let statement = CreateRootAdmitting(
+            ecHash: hash,
+            ecID: edgeCookie.value,
+            createdAt: now.nanosecondsSinceEpoch,
+            consent: Snapshot(consent),
+            batch: batch
+        )
+        let rows = try await run(prepared: statement) { rows in
             var collected: [(RecordRow, counted: [String]?, leased: [String]?)] = []
-            for try await row in rows.decode(
-                (String, Int64, Int64?, String?, String?, Int64?, Int64?, Int64?, Int64?, [String]?, [String]?).self
-            ) {
+            for try await row in rows {
                 collected.append(((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8), row.9, row.10))
             }
             return collected
@@ -518,6 +491,70 @@ struct RecordAdmittingDue: PostgresPreparedStatement {
         bindings.append(limit)
         bindings.append(holder)
         bindings.append(margin)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+/// The statement of ``PostgresStore/createRoot(for:at:consent:admitting:lease:)``, prepared once
+/// per connection for the same reason as ``RecordAdmittingDue``: its CTEs cost more to plan than
+/// to run.
+struct CreateRootAdmitting: PostgresPreparedStatement {
+    static let sql = """
+        WITH inserted AS (
+            INSERT INTO pullsync_ecs (
+                ec_hash, ec_id, created_at, seen_at,
+                consent_digest, consent_at, consent_kept, consent_tcf, consent_gpp, consent_gpp_sid, consent_usp
+            )
+            VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (ec_hash) DO NOTHING
+            RETURNING ec_id, created_at, seen_at, consent_digest
+        ), input AS (
+            SELECT i.*, $14::bigint AS at, $15::text AS holder, $16::bigint AS until
+            FROM unnest($11::text[], $12::integer[], $13::bigint[]) AS i(key, calls, window_ns)
+            WHERE EXISTS (SELECT 1 FROM inserted)
+        ), \(PostgresStore.countedCTE)
+        SELECT ec_id, created_at, NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::bigint, seen_at,
+               consent_digest, ARRAY(SELECT key FROM counted),
+               ARRAY(SELECT i.key FROM input i WHERE \(PostgresStore.leasedElsewhere))
+        FROM inserted
+        UNION ALL
+        SELECT e.ec_id, e.created_at, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at, e.seen_at,
+               e.consent_digest, NULL::text[], NULL::text[]
+        FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
+        WHERE e.ec_hash = $1 AND NOT EXISTS (SELECT 1 FROM inserted)
+        """
+    static let bindingDataTypes: [PostgresDataType] = [
+        .text, .text, .int8, .int8, .int8, .bool, .text, .text, .text, .text,
+        .textArray, .int4Array, .int8Array, .int8, .text, .int8,
+    ]
+    typealias Row = (String, Int64, Int64?, String?, String?, Int64?, Int64?, Int64?, Int64?, [String]?, [String]?)
+
+    var ecHash: String
+    var ecID: String
+    var createdAt: Int64
+    var consent: PostgresStore.Snapshot
+    var batch: RateBatch
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 16)
+        bindings.append(ecHash)
+        bindings.append(ecID)
+        bindings.append(createdAt)
+        bindings.append(consent.digest)
+        bindings.append(consent.at)
+        bindings.append(consent.kept)
+        bindings.append(consent.tcf)
+        bindings.append(consent.gpp)
+        bindings.append(consent.sections)
+        bindings.append(consent.usp)
+        bindings.append(batch.keys)
+        bindings.append(batch.calls)
+        bindings.append(batch.windows)
+        bindings.append(batch.at)
+        bindings.append(batch.holder)
+        bindings.append(batch.until)
         return bindings
     }
 
