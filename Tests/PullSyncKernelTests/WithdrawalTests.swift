@@ -30,7 +30,9 @@ struct WithdrawalTests {
         #expect(await eventually { started.value == 2 })  // both calls are out, unanswered
         if withdraw {
             #expect(dispatcher.submit(request(1, consent: .denied)) == .skipped(.consent))
-            #expect(try await eventually { try await harness.record(1)?.withdrawn == true })
+            // Counted last (after the store and the metric): the withdrawal is wholly done.
+            #expect(await eventually { dispatcher.statistics.withdrawals["withdrawn"] == 1 })
+            #expect(try await harness.record(1)?.withdrawn == true)
         }
         gate.open()  // the partners answer now, each with a UID
         #expect(await eventually { dispatcher.statistics.processed == 1 })
@@ -86,9 +88,11 @@ struct WithdrawalTests {
         let running = Task { await dispatcher.run() }
 
         #expect(dispatcher.submit(request(1, consent: host, consentStrings: strings)) == .skipped(reason))
-        // A marker behind it on the same queue: once EC 2 is withdrawn, EC 1's turn has passed.
+        // A marker behind it on the same queue: once EC 2's withdrawal is counted (the last step
+        // of each, after the store and the metric), EC 1's turn has passed.
         #expect(dispatcher.submit(request(2, consent: .denied)) == .skipped(.consent))
-        #expect(try await eventually { try await harness.record(2)?.withdrawn == true })
+        #expect(await eventually { dispatcher.statistics.withdrawals.values.reduce(0, +) == (withdraws ? 2 : 1) })
+        #expect(try await harness.record(2)?.withdrawn == true)
 
         let record = try #require(try await harness.record(1))
         #expect(record.withdrawn == withdraws, "\(name)")
