@@ -1,3 +1,4 @@
+import Foundation
 import InMemoryLogging
 import Logging
 import MetricsTestKit
@@ -11,6 +12,20 @@ import Synchronization
 /// A kernel wired to in-memory stores, a scripted transport, a test clock, captured logs and
 /// test metrics. The graph, rate limiter and transport can be swapped for test doubles.
 struct Harness {
+    /// How the kernel reaches the in-memory graph and rate limiter.
+    enum Storage: Sendable, CaseIterable, CustomStringConvertible {
+        /// As one `MemoryStore`, with a store's combined steps (what every store URL opens).
+        case combined
+        /// As two objects, one step at a time (an embedder's own graph and limiter).
+        case separate
+
+        var description: String { self == .combined ? "one store" : "separate graph and limiter" }
+
+        /// `combined`, unless `PULLSYNC_TEST_KERNEL_STORAGE=separate`: CI runs this suite both ways.
+        static let `default`: Storage =
+            ProcessInfo.processInfo.environment["PULLSYNC_TEST_KERNEL_STORAGE"] == "separate" ? .separate : .combined
+    }
+
     let clock: TestWallClock
     let graph: InMemoryIdentityGraph
     let rateLimiter: InMemoryRateLimiter
@@ -24,6 +39,7 @@ struct Harness {
         configuration: PullSyncConfiguration = PullSyncConfiguration(),
         fallback: ScriptedTransport.Reply = .status(404),
         random: any RandomSource = SeededRandomSource(seed: 1),
+        storage: Storage = .default,
         graph graphOverride: (any IdentityGraph)? = nil,
         rateLimiter rateLimiterOverride: (any RateLimiter)? = nil,
         wrapTransport: (ScriptedTransport) -> any PullTransport = { $0 },
@@ -37,11 +53,15 @@ struct Harness {
         var handler = InMemoryLogHandler()
         handler.logLevel = logLevel
         logs = handler
+        // A test double for either part means two objects.
+        let store: MemoryStore? =
+            storage == .combined && graphOverride == nil && rateLimiterOverride == nil
+            ? MemoryStore(graph: graph, rateLimiter: rateLimiter) : nil
         kernel = PullKernel(
             registry: try PartnerRegistry(partners),
             configuration: configuration,
-            graph: graphOverride ?? graph,
-            rateLimiter: rateLimiterOverride ?? rateLimiter,
+            graph: store ?? graphOverride ?? graph,
+            rateLimiter: store ?? rateLimiterOverride ?? rateLimiter,
             transport: wrapTransport(transport),
             consent: IABConsentRules(),
             clock: clock,
