@@ -305,11 +305,6 @@ extension PullKernel {
             order.lazy.filter { self.admissions[$0.ordinal] == .admitted }
         }
 
-        /// Whether the step tried `partner`'s call (and it is not taken yet).
-        func tried(_ partner: RunningPartner) -> Bool {
-            admissions[partner.ordinal] != nil
-        }
-
         /// What the step decided for `partner`'s call, taken out; `nil` when it didn't try it.
         mutating func take(_ partner: RunningPartner) -> LeasedAdmission? {
             defer { admissions[partner.ordinal] = nil }
