@@ -24,16 +24,19 @@ final class FreshECMemo: Sendable {
         var second: Int
 
         init(_ edgeCookie: EdgeCookie) {
-            self.init(ecHash: edgeCookie.hash)
+            self.init(ecHash: edgeCookie.hashKey)
         }
 
         init(ecHash: Substring) {
-            var first = Hasher()
-            first.combine(ecHash)
+            self.init(ecHash: ECHash(ecHash))
+        }
+
+        /// The first half is the hash value the EC carries already.
+        init(ecHash: ECHash) {
             var second = Hasher()
             second.combine(0x5EC0_4D)
-            second.combine(ecHash)
-            self.first = first.finalize()
+            second.combine(ecHash.text)
+            self.first = ecHash.digest
             self.second = second.finalize()
         }
     }

@@ -235,11 +235,11 @@ public final class PullKernel: Sendable {
     /// benchmarks and tests that inspect plans without executing them). Rate-limit counts stay.
     package func abandon(_ plan: RequestPlan) {
         guard let edgeCookie = plan.edgeCookie else { return }
-        for call in plan.calls { release(call.partner, ecHash: edgeCookie.hash, probe: call.isProbe) }
+        for call in plan.calls { release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe) }
     }
 
     /// Gives back what planning took for a call that won't be sent.
-    func release(_ partner: RunningPartner, ecHash: Substring, probe: Bool) {
+    func release(_ partner: RunningPartner, ecHash: ECHash, probe: Bool) {
         partner.protection.refund(probe: probe)
         inFlight.end(partner.id, ecHash: ecHash)
     }
@@ -363,20 +363,20 @@ public final class PullKernel: Sendable {
                         do {
                             try await globalSlots.acquire()
                         } catch {
-                            self.release(call.partner, ecHash: ecHash[...], probe: call.isProbe)
+                            self.release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe)
                             return nil
                         }
                         // Shutdown may have begun while this call waited for a slot: it was
                         // never sent, so it is not sent now either.
                         guard shouldStartMore() else {
                             globalSlots.release()
-                            self.release(call.partner, ecHash: ecHash[...], probe: call.isProbe)
+                            self.release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe)
                             return nil
                         }
                     }
                     defer { globalSlots?.release() }
                     guard await self.mayStartSending(call) else {
-                        self.release(call.partner, ecHash: ecHash[...], probe: call.isProbe)
+                        self.release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe)
                         return nil
                     }
                     return await self.call(call, ecHash: ecHash, writer: writer)
@@ -391,7 +391,7 @@ public final class PullKernel: Sendable {
             }
             // Calls never started (shutdown) give their counted slot back to nobody: the rate
             // limit stays conservative, and the budget is refunded.
-            for call in pending { release(call.partner, ecHash: ecHash[...], probe: call.isProbe) }
+            for call in pending { release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe) }
             return results
         }
         if rateLimiter.sharesLeases, !writer.releasedLeases {
@@ -507,7 +507,7 @@ public final class PullKernel: Sendable {
         } else {
             running.protection.refund(probe: call.isProbe)
         }
-        defer { inFlight.end(call.partnerID, ecHash: ecHash[...]) }
+        defer { inFlight.end(call.partnerID, ecHash: call.context.edgeCookie.hashKey) }
         // A call cut short by shutdown is not the partner's answer: it is logged, not counted
         // (unless the answer made it in before the cut).
         if !cancelled || outcome.outcomeClass == .uid {

@@ -5,12 +5,31 @@ public struct RateLimitKey: Sendable, Hashable, CustomStringConvertible {
     /// The partner's id (never contains `:`).
     public var partnerID: String
     /// The EC's hash.
-    public var ecHash: Substring
+    public var ecHash: Substring {
+        didSet { digest = ECHash(ecHash).digest }
+    }
+    /// `ecHash`'s hash value, worked out once (``ECHash``).
+    private var digest: Int
 
     /// The key of `partnerID`'s calls for the EC hashed `ecHash`.
     public init(partnerID: String, ecHash: Substring) {
+        self.init(partnerID: partnerID, ecHash: ECHash(ecHash))
+    }
+
+    /// The key of `partnerID`'s calls for the EC hashed `ecHash`, whose hash value is known.
+    package init(partnerID: String, ecHash: ECHash) {
         self.partnerID = partnerID
-        self.ecHash = ecHash
+        self.ecHash = ecHash.text
+        self.digest = ecHash.digest
+    }
+
+    public static func == (lhs: RateLimitKey, rhs: RateLimitKey) -> Bool {
+        lhs.partnerID == rhs.partnerID && lhs.ecHash == rhs.ecHash
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(partnerID)
+        hasher.combine(digest)
     }
 
     /// The key of `partnerID`'s calls for the EC hashed `ecHash`.

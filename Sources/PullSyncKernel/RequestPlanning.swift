@@ -9,15 +9,15 @@ protocol PlanningMode: Sendable {
     func lookUp(_ edgeCookie: EdgeCookie, issued: Bool, signals: ConsentStrings?, now: Timestamp, kernel: PullKernel)
         async throws -> ECRecord?
     /// Admits a call locally: one per (partner, EC) in flight, then circuit, pause and budget.
-    func admit(_ partner: RunningPartner, ecHash: Substring, now: Timestamp, kernel: PullKernel) -> Admission
+    func admit(_ partner: RunningPartner, ecHash: ECHash, now: Timestamp, kernel: PullKernel) -> Admission
     /// Gives back what ``admit(_:ecHash:now:kernel:)`` took, for a call that won't be sent.
-    func release(_ partner: RunningPartner, ecHash: Substring, probe: Bool, kernel: PullKernel)
+    func release(_ partner: RunningPartner, ecHash: ECHash, probe: Bool, kernel: PullKernel)
     /// Counts a batch of calls in the rate limiter (or only reads the counts), leased (in a
     /// shared store) for as long as the longest call of `leasing`.
     func admitRateLimits(
         _ batch: [PlannedCall],
         leasing: [PlannedCall],
-        ecHash: Substring,
+        ecHash: ECHash,
         now: Timestamp,
         kernel: PullKernel
     ) async throws -> BatchAdmissions
@@ -53,7 +53,7 @@ struct Committing: PlanningMode {
         return found
     }
 
-    func admit(_ partner: RunningPartner, ecHash: Substring, now: Timestamp, kernel: PullKernel) -> Admission {
+    func admit(_ partner: RunningPartner, ecHash: ECHash, now: Timestamp, kernel: PullKernel) -> Admission {
         // One call per partner and EC at a time: a page view arriving while the previous one's
         // call is out must not ask the partner again.
         guard kernel.inFlight.begin(partner.id, ecHash: ecHash) else { return .refused(.inFlight) }
@@ -62,14 +62,14 @@ struct Committing: PlanningMode {
         return admission
     }
 
-    func release(_ partner: RunningPartner, ecHash: Substring, probe: Bool, kernel: PullKernel) {
+    func release(_ partner: RunningPartner, ecHash: ECHash, probe: Bool, kernel: PullKernel) {
         kernel.release(partner, ecHash: ecHash, probe: probe)
     }
 
     func admitRateLimits(
         _ batch: [PlannedCall],
         leasing: [PlannedCall],
-        ecHash: Substring,
+        ecHash: ECHash,
         now: Timestamp,
         kernel: PullKernel
     ) async throws -> BatchAdmissions {
@@ -138,17 +138,17 @@ struct Explaining: PlanningMode {
         return issued ? ECRecord(ecHash: edgeCookie.hashString, ecID: edgeCookie.value, createdAt: now) : nil
     }
 
-    func admit(_ partner: RunningPartner, ecHash: Substring, now: Timestamp, kernel: PullKernel) -> Admission {
+    func admit(_ partner: RunningPartner, ecHash: ECHash, now: Timestamp, kernel: PullKernel) -> Admission {
         if kernel.inFlight.contains(partner.id, ecHash: ecHash) { return .refused(.inFlight) }
         return partner.protection.peek(at: now).map(Admission.refused) ?? .admitted(probe: false)
     }
 
-    func release(_ partner: RunningPartner, ecHash: Substring, probe: Bool, kernel: PullKernel) {}
+    func release(_ partner: RunningPartner, ecHash: ECHash, probe: Bool, kernel: PullKernel) {}
 
     func admitRateLimits(
         _ batch: [PlannedCall],
         leasing: [PlannedCall],
-        ecHash: Substring,
+        ecHash: ECHash,
         now: Timestamp,
         kernel: PullKernel
     ) async throws -> BatchAdmissions {
@@ -228,7 +228,7 @@ extension PullKernel {
                 let counted = try offer.preadmitted(by: admissions, partners: partners.count)
                 // A store counts nothing for an unknown or withdrawn EC; one that did gets it back.
                 if found?.withdrawn ?? true, counted.admissions.contains(.admitted) {
-                    await uncount(counted, ecHash: edgeCookie.hash, now: now)
+                    await uncount(counted, ecHash: edgeCookie.hashKey, now: now)
                 }
                 stepped = (found, counted)
             } catch {
@@ -384,7 +384,7 @@ extension PullKernel {
         // counted it (others may take the last places meanwhile), and a count taken back is a
         // round trip, visible to other nodes until then. Those partners are counted as before.
         for partner in order
-        where !inFlight.contains(partner.id, ecHash: edgeCookie.hash)
+        where !inFlight.contains(partner.id, ecHash: edgeCookie.hashKey)
             && partner.protection.hasRoom(at: now, margin: Self.offerMargin)
         {
             let policy = partner.definition.policy
@@ -394,7 +394,7 @@ extension PullKernel {
                     ttl: policy.ttl,
                     timeout: policy.timeout,
                     request: RateLimitRequest(
-                        key: RateLimitKey(partnerID: partner.id, ecHash: edgeCookie.hash),
+                        key: RateLimitKey(partnerID: partner.id, ecHash: edgeCookie.hashKey),
                         policy: policy.rateLimit
                     )
                 )
@@ -420,7 +420,7 @@ extension PullKernel {
     }
 
     /// Takes back the calls a combined step counted that the plan doesn't make.
-    private func uncount(_ left: Preadmitted, ecHash: Substring, now: Timestamp) async {
+    private func uncount(_ left: Preadmitted, ecHash: ECHash, now: Timestamp) async {
         guard let combined else { return }
         guard left.admissions.contains(.admitted) else { return }
         let keys = left.counted.map { RateLimitKey(partnerID: $0.id, ecHash: ecHash) }
@@ -497,7 +497,7 @@ extension PullKernel {
             if let denial = Self.consentDenial(of: partner, consent, request) {
                 decide(partner, .skip(denial.reason))
                 if record.partners[definition.sourceDomain] != nil
-                    || inFlight.contains(partner.id, ecHash: edgeCookie.hash)
+                    || inFlight.contains(partner.id, ecHash: edgeCookie.hashKey)
                 {
                     revoking.append(partner)
                 }
@@ -555,7 +555,7 @@ extension PullKernel {
             while calls.count + batch.count < cap, let partner = remaining.popFirst() {
                 let definition = partner.definition
                 let isProbe: Bool
-                switch mode.admit(partner, ecHash: edgeCookie.hash, now: now, kernel: self) {
+                switch mode.admit(partner, ecHash: edgeCookie.hashKey, now: now, kernel: self) {
                 case .admitted(let probe):
                     isProbe = probe
                 case .refused(let reason):
@@ -578,12 +578,12 @@ extension PullKernel {
                         "adapter could not build a request",
                         metadata: ["partner": "\(definition.id)", "error": "\(error.message)"]
                     )
-                    mode.release(partner, ecHash: edgeCookie.hash, probe: isProbe, kernel: self)
+                    mode.release(partner, ecHash: edgeCookie.hashKey, probe: isProbe, kernel: self)
                     decide(partner, .skip(.adapterError))
                     continue
                 }
                 guard isAllowed(built.url, for: definition) else {
-                    mode.release(partner, ecHash: edgeCookie.hash, probe: isProbe, kernel: self)
+                    mode.release(partner, ecHash: edgeCookie.hashKey, probe: isProbe, kernel: self)
                     decide(partner, .skip(.badURL))
                     continue
                 }
@@ -609,7 +609,7 @@ extension PullKernel {
                     guard let counted = try await createRoot(edgeCookie, root, admitting: batch, now: now) else {
                         // The entry was there already (a withdrawal got there first): decide
                         // again from it.
-                        for call in batch { mode.release(call.partner, ecHash: edgeCookie.hash, probe: call.isProbe, kernel: self) }
+                        for call in batch { mode.release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe, kernel: self) }
                         return nil
                     }
                     admitted = BatchAdmissions(leased: counted)
@@ -617,10 +617,10 @@ extension PullKernel {
                     // The usual case: the combined step tried every call of the batch.
                     admitted = .preadmitted
                 } else if preadmitted != nil {
-                    admitted = try await admitUsing(batch, putBackTo: &preadmitted!, ecHash: edgeCookie.hash, now: now, mode: mode)
+                    admitted = try await admitUsing(batch, putBackTo: &preadmitted!, ecHash: edgeCookie.hashKey, now: now, mode: mode)
                 } else {
                     admitted = try await mode.admitRateLimits(
-                        batch, leasing: batch, ecHash: edgeCookie.hash, now: now, kernel: self
+                        batch, leasing: batch, ecHash: edgeCookie.hashKey, now: now, kernel: self
                     )
                 }
             } catch let error as NewRootFailed {
@@ -631,7 +631,7 @@ extension PullKernel {
                     metadata: ["error": "\(error.underlying)"],
                     to: logger
                 )
-                for call in batch { mode.release(call.partner, ecHash: edgeCookie.hash, probe: call.isProbe, kernel: self) }
+                for call in batch { mode.release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe, kernel: self) }
                 return nil
             } catch {
                 storeWarnings.rateLimiter.warning(
@@ -640,7 +640,7 @@ extension PullKernel {
                     to: logger
                 )
                 for call in batch {
-                    mode.release(call.partner, ecHash: edgeCookie.hash, probe: call.isProbe, kernel: self)
+                    mode.release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe, kernel: self)
                     decide(call.partner, .skip(.storeUnavailable))
                 }
                 // The partners not yet batched can't be admitted either: not deferred, unavailable.
@@ -660,7 +660,7 @@ extension PullKernel {
                     batch.swapAt(kept, index)
                     kept += 1
                 case .rateLimited, .leased:
-                    mode.release(call.partner, ecHash: edgeCookie.hash, probe: call.isProbe, kernel: self)
+                    mode.release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe, kernel: self)
                     decide(call.partner, .skip(admission == .leased ? .inFlight : .rateLimited))
                 }
             }
@@ -672,7 +672,7 @@ extension PullKernel {
         for partner in remaining { decide(partner, .skip(.deferred)) }
         // Checked here: an async call costs its frame even when it has nothing to do.
         if let preadmitted, preadmitted.admissions.contains(.admitted) {
-            await uncount(preadmitted, ecHash: edgeCookie.hash, now: now)
+            await uncount(preadmitted, ecHash: edgeCookie.hashKey, now: now)
         }
 
         // The plan stands: a new root's decisions (the last ones made) are counted now.
@@ -695,7 +695,7 @@ extension PullKernel {
         now: Timestamp
     ) async throws(NewRootFailed) -> [LeasedAdmission]? {
         guard let combined else { return nil }
-        let requests = rateLimitRequests(batch, ecHash: edgeCookie.hash)
+        let requests = rateLimitRequests(batch, ecHash: edgeCookie.hashKey)
         do {
             metrics.roundTrip(.createRootAdmit)
             let (_, admissions) = try await combined.createRoot(
@@ -722,7 +722,7 @@ extension PullKernel {
     private func admitUsing<Mode: PlanningMode>(
         _ batch: [PlannedCall],
         putBackTo preadmitted: inout Preadmitted,
-        ecHash: Substring,
+        ecHash: ECHash,
         now: Timestamp,
         mode: Mode
     ) async throws -> BatchAdmissions {
@@ -749,7 +749,7 @@ extension PullKernel {
     }
 
     /// The rate-limit checks of a batch of calls for one EC.
-    func rateLimitRequests(_ batch: [PlannedCall], ecHash: Substring) -> [RateLimitRequest] {
+    func rateLimitRequests(_ batch: [PlannedCall], ecHash: ECHash) -> [RateLimitRequest] {
         batch.map { call in
             RateLimitRequest(
                 key: RateLimitKey(partnerID: call.partnerID, ecHash: ecHash),
