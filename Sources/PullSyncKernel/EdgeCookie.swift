@@ -70,8 +70,8 @@ public struct DefaultEdgeCookieFormat: EdgeCookieFormat {
 
 /// An EC's hash and its (seeded) hash value, worked out once: the keys of a request's calls (rate
 /// limits, calls in flight) and the fresh-EC memo hash this value, not the 64 bytes again each time
-/// (that was about a third of a called partner's instructions). Keys compare the text itself.
-package struct ECHash: Sendable, Hashable {
+/// (that was about a third of a called partner's instructions). The keys compare the text itself.
+package struct ECHash: Sendable {
     package let text: Substring
     package let digest: Int
 
@@ -85,8 +85,4 @@ package struct ECHash: Sendable, Hashable {
         self.text = text
         self.digest = digest
     }
-
-    package static func == (lhs: ECHash, rhs: ECHash) -> Bool { lhs.text == rhs.text }
-
-    package func hash(into hasher: inout Hasher) { hasher.combine(digest) }
 }

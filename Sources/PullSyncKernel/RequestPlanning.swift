@@ -419,10 +419,10 @@ extension PullKernel {
         return consent.denial(for: requirements) ?? request.consent.policyDenial(of: requirements)
     }
 
-    /// Takes back the calls a combined step counted that the plan doesn't make.
+    /// Takes back the calls a combined step counted that the plan doesn't make (callers check there are
+    /// some first: an async call costs its frame even when it has nothing to do).
     private func uncount(_ left: Preadmitted, ecHash: ECHash, now: Timestamp) async {
         guard let combined else { return }
-        guard left.admissions.contains(.admitted) else { return }
         let keys = left.counted.map { RateLimitKey(partnerID: $0.id, ecHash: ecHash) }
         metrics.roundTrip(.uncount)
         do {
