@@ -18,6 +18,7 @@ let package = Package(
             name: "KernelDecisions",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "PartnerAdapterKit", package: "pullsync"),
                 .product(name: "PullSyncConsent", package: "pullsync"),
                 .product(name: "PullSyncKernel", package: "pullsync"),
                 .product(name: "PullSyncStorage", package: "pullsync"),

@@ -182,8 +182,12 @@ public struct HTTPPullAdapter: PartnerAdapter {
     /// Classifies a 200 body: the string at `path`, or why there is none.
     public static func extractUID(from body: [UInt8], path: [String]) -> PullOutcome {
         guard body.count <= ResponseLimits.maxBodyBytes else { return .tooLarge }
-        guard let members = JSONValue.parseObject(body) else { return .invalidBody }
-        return extractUID(from: .object(members), path: path)
+        switch JSONFieldLookup.find(path, in: body) {
+        case nil: return .invalidBody
+        case .missing?, .null?: return .nullUID
+        case .string(let uid)?: return classify(uid: uid)
+        case .other?: return .invalidBody
+        }
     }
 
     /// Classifies a parsed 200 answer: the string at `path`, or why there is none (for adapters
@@ -193,12 +197,17 @@ public struct HTTPPullAdapter: PartnerAdapter {
         case nil, .null?:
             return .nullUID
         case .string(let uid)?:
-            if uid.allSatisfy(\.isWhitespace) { return .nullUID }
-            if uid.utf8.count > ResponseLimits.maxUIDBytes { return .tooLarge }
-            return .uid(uid)
+            return classify(uid: uid)
         case .some:
             return .invalidBody
         }
+    }
+
+    /// A UID string: blank is no UID, and it has a size limit.
+    private static func classify(uid: String) -> PullOutcome {
+        if uid.allSatisfy(\.isWhitespace) { return .nullUID }
+        if uid.utf8.count > ResponseLimits.maxUIDBytes { return .tooLarge }
+        return .uid(uid)
     }
 
     static func value(of variable: TemplateVariable, context: PullContext, token: Secret?) -> String {

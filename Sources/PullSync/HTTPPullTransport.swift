@@ -372,6 +372,10 @@ public final class HTTPPullTransport: PullTransport, Service {
         // No retries: a refused connection or a failed handshake is this call's outcome (AHC
         // would otherwise retry until the connect timeout and report a timeout instead).
         clientConfiguration.connectionPool.retryConnectionEstablishment = false
+        // Never traced, even with a tracer bootstrapped in the process: AsyncHTTPClient would
+        // record the full URL (the EC, consent strings) in each span and send the trace context
+        // to the partner; and a span costs event-loop time on every call.
+        clientConfiguration.tracing.tracer = nil
         clientConfiguration.dnsOverride = [host: address.description]
         // Defence in depth: the connected peer must be the address that was checked.
         let check: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in

@@ -125,6 +125,38 @@ struct ResponseClassificationTests {
         #expect(JSONValue.parseObject(Array(text.utf8)) == expected)
     }
 
+    /// Documents and paths for the field lookup, each classified both ways.
+    static let lookups: [(body: String, path: [String])] = [
+        (#"{"uid":"a","uid":"b"}"#, ["uid"]),
+        (#"{"u\u0069d":"escaped key"}"#, ["uid"]),
+        (#"{"uid":"\u00e9\ud83d\ude00"}"#, ["uid"]),
+        (#"{"data":"not an object"}"#, ["data", "id"]),
+        (#"{"data":null}"#, ["data", "id"]),
+        (#"{"data":["id"]}"#, ["data", "id"]),
+        (#"{"data":{"id":"x"},"data":{"id":"y"}}"#, ["data", "id"]),
+        (#"{"a":{"b":{"c":{"d":"deep"}}}}"#, ["a", "b", "c", "d"]),
+        (#"{"uid":"x"}"#, []),
+        (#"{"uid":"x","rest":[1,2,{"z":[true,null]}],"n":-1.5e3}"#, ["uid"]),
+        (#"{"uid":"x","broken":[1,}"#, ["uid"]),
+        (#"{"uid":"x"} trailing"#, ["uid"]),
+        (#"  {"uid" : "spaced"}  "#, ["uid"]),
+        (#"{"":"empty key"}"#, [""]),
+        (#"{"uid":1e400}"#, ["uid"]),
+        ("null", ["uid"]),
+    ]
+
+    @Test("The UID is read without decoding the rest: the same outcome as from the whole parsed document", arguments: lookups)
+    func lookupMatchesWholeDocument(body: String, path: [String]) {
+        let bytes = Array(body.utf8)
+        let whole: PullOutcome =
+            if case .object(let members)? = JSONValue.parse(bytes) {
+                HTTPPullAdapter.extractUID(from: .object(members), path: path)
+            } else {
+                .invalidBody
+            }
+        #expect(HTTPPullAdapter.extractUID(from: bytes, path: path) == whole)
+    }
+
     @Test("HTTPPullAdapter.classify", arguments: cases)
     func classify(_ scenario: Case) {
         let adapter = HTTPPullAdapter(

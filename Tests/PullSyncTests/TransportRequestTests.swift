@@ -1,4 +1,6 @@
 import Foundation
+import InMemoryTracing
+import Tracing
 import PullSync
 import PullSyncTesting
 import PartnerSimulator
@@ -8,6 +10,35 @@ extension AllTransportTests {
     /// What arrives at the partner, address pinning, bounded fan-out over real sockets.
     @Suite("Transport: the request, pinning and fan-out")
     struct TransportRequestTests {
+        /// A tracer bootstrapped for the whole test process, once (bootstrapping twice traps).
+        static let processTracer: InMemoryTracer = {
+            let tracer = InMemoryTracer()
+            InstrumentationSystem.bootstrap(tracer)
+            return tracer
+        }()
+
+        @Test("calls are never traced, even with a tracer bootstrapped: no span, no trace context to the partner")
+        func notTraced() async throws {
+            let tracer = Self.processTracer
+            try await withPartnerServer { server in
+                server.script(path: "/pull", .uid("untraced-uid"))
+                let partner = makePartner("acme", port: server.port, token: makeToken())
+                try await withHarness(try TransportHarness(partners: [partner])) { harness in
+                    // The tracer is live: a span started here is recorded.
+                    let report = await withSpan("the test's own span") { _ in await harness.process() }
+                    let result = try harness.onlyResult(report)
+                    #expect(result.outcome == .uid("untraced-uid"))
+                }
+                // Other tests' clients may record spans meanwhile; none may be this partner's call.
+                let spans = tracer.finishedSpans
+                #expect(spans.contains { $0.operationName == "the test's own span" })
+                #expect(!"\(spans.map(\.attributes))".contains(TestPartners.edgeCookie(1)))
+                let request = try #require(server.requests.first)
+                #expect(request.header(InMemoryTracer.traceIDKey) == nil)
+                #expect(request.header(InMemoryTracer.spanIDKey) == nil)
+            }
+        }
+
         @Test("the default request: GET with ec_id only and the bearer token; never the client IP")
         func defaultRequestShape() async throws {
             try await withPartnerServer { server in

@@ -5,6 +5,7 @@
 // same run, so times can be read as ratios. Instructions are counted with callgrind instead
 // (see BENCHMARKS.md): perf counters are not available on every machine.
 import Benchmark
+import PartnerAdapterKit
 import PullSyncConsent
 import PullSyncKernel
 import PullSyncStorage
@@ -17,6 +18,26 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .seconds(2),
         maxIterations: 20_000
     )
+    // Reading a partner's answer for its UID, once per call.
+    for answer in PartnerAnswer.allCases {
+        Benchmark("Classify/\(answer.rawValue)") { benchmark, body in
+            let adapter = HTTPPullAdapter(
+                configuration: .init(url: PartnerURL(scheme: "https", host: "p.example", path: "/pull")),
+                token: nil
+            )
+            let context = PullContext(
+                edgeCookie: EdgeCookie(unchecked: TestPartners.edgeCookie(1)),
+                partnerID: "p",
+                sourceDomain: "p.example",
+                now: TestWallClock().now()
+            )
+            for _ in benchmark.scaledIterations {
+                blackHole(adapter.classify(.response(status: 200, headers: [], body: body), context: context))
+            }
+        } setup: {
+            answer.body
+        }
+    }
     for count in [10, 100, 1000] {
         Benchmark("Baseline/\(count) partners") { benchmark, table in
             for _ in benchmark.scaledIterations {
@@ -33,6 +54,24 @@ let benchmarks: @Sendable () -> Void = {
             } setup: {
                 DecisionFixture(partners: count, scenario: scenario)
             }
+        }
+    }
+}
+
+/// A partner's `200` answer: the UID alone, or among other fields.
+enum PartnerAnswer: String, CaseIterable, Sendable {
+    case uidOnly = "uid only"
+    case uidAmongFields = "uid among 8 fields"
+
+    var body: [UInt8] {
+        switch self {
+        case .uidOnly:
+            Array(#"{"uid":"p0-8f3a2c9e41b7"}"#.utf8)
+        case .uidAmongFields:
+            Array(
+                (#"{"status":"ok","ttl":86400,"uid":"p0-8f3a2c9e41b7","ts":1764979200,"region":"eu-west","#
+                    + #""segments":[12,47,301],"meta":{"v":2,"src":"cookie"},"consent":true}"#).utf8
+            )
         }
     }
 }
