@@ -9,6 +9,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "pullsync", path: "../.."),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         // Only the malloc interposer: the runtime interposer's package is not needed on Linux for these
         // metrics (and naming the trait turns the package's other default traits off).
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
@@ -20,6 +23,10 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "PartnerAdapterKit", package: "pullsync"),
                 .product(name: "PullSyncConsent", package: "pullsync"),
+                .product(name: "PullSyncHummingbird", package: "pullsync"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "PullSyncKernel", package: "pullsync"),
                 .product(name: "PullSyncStorage", package: "pullsync"),
                 .product(name: "PullSyncTesting", package: "pullsync"),

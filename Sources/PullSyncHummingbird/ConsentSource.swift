@@ -36,22 +36,19 @@ public struct StandardConsentSource: ConsentSource {
     /// `request`'s headers and `cookies`.
     public func consent(for request: Request, cookies: RequestCookies) -> (decision: ConsentDecision, strings: ConsentStrings)
     {
-        let gpc = request.headers[values: Self.secGPC].contains { $0.trimmed() == "1" }
+        let gpc = request.headers.contains { $0.name == Self.secGPC && $0.value.trimmed() == "1" }
         let optedOut = cookies["ts-consent"] == "0"
-        func capped(_ names: String...) -> String? {
-            for name in names {
-                if let value = cookies[name] {  // never empty: an empty cookie reads as none
-                    // An oversized value is dropped rather than cut: a cut string would decode wrongly.
-                    return value.utf8.count <= 4096 ? String(value) : nil
-                }
-            }
-            return nil
+        // The first name present decides (a cookie is never empty: an empty one reads as none).
+        // An oversized value is dropped rather than cut: a cut string would decode wrongly.
+        func capped(_ value: Substring?) -> String? {
+            guard let value, value.utf8.count <= 4096 else { return nil }
+            return String(value)
         }
         let strings = ConsentStrings(
-            tcf: capped("euconsent-v2"),
-            gpp: capped("__gpp", "gpp"),
-            gppSectionIDs: capped("__gpp_sid", "gpp_sid").map(Self.sectionIDs) ?? [],
-            usPrivacy: capped("us_privacy", "usprivacy"),
+            tcf: capped(cookies["euconsent-v2"]),
+            gpp: capped(cookies["__gpp"] ?? cookies["gpp"]),
+            gppSectionIDs: capped(cookies["__gpp_sid"] ?? cookies["gpp_sid"]).map(Self.sectionIDs) ?? [],
+            usPrivacy: capped(cookies["us_privacy"] ?? cookies["usprivacy"]),
             globalPrivacyControl: gpc
         )
         return (ConsentDecision(granted: !optedOut, partnerPolicy: partnerPolicy), strings)

@@ -118,7 +118,9 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         // Fields are read from the kernel one at a time: a copy of its whole configuration would
         // retain and release every reference in it on every page view.
         let kernel = dispatcher.kernel
-        guard kernel.configuration.routes.isOrganic(request.uri.path) else {
+        // Built anew on every read (Hummingbird keeps the URI's bytes): read once.
+        let path = request.uri.path
+        guard kernel.configuration.routes.isOrganic(path) else {
             return try await next(request, context)
         }
         let cookies = RequestCookies(request)
@@ -172,7 +174,7 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
             )
         }
         let organic = OrganicRequest(
-            path: request.uri.path,
+            path: path,
             edgeCookie: edgeCookie,
             ecIssuedOnThisRequest: issued != nil,
             consent: consent,

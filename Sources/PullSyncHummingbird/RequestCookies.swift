@@ -9,59 +9,87 @@ public import Hummingbird
 /// on each lookup: about 40 % of the middleware's cost on a returning browser's page view
 /// (profiled; BENCHMARKS.md, measure 2).
 public struct RequestCookies: Sendable {
-    /// Every cookie, in order, as slices of the headers (no copies): split once, so that nine
-    /// lookups in a browser's 4 KiB `Cookie` header cost one pass over it, not nine.
-    private var cookies: [(name: Substring, value: Substring)] = []
+    /// The `Cookie` header values, joined by `; ` (the one header a browser sends, as is).
+    private let header: String
+    /// Every cookie, in order, as byte offsets into ``header``: split once, so that nine lookups
+    /// in a browser's 4 KiB `Cookie` header cost one pass over it, not nine. Offsets rather than
+    /// slices, so that a lookup compares bytes without retaining and releasing every cookie it
+    /// passes.
+    private let cookies: [Span]
+
+    private struct Span {
+        var name: Range<Int>
+        var value: Range<Int>
+    }
 
     /// The cookies of `request` (all of its `Cookie` headers, in order).
     public init(_ request: Request) {
-        self.init(headers: request.headers[values: .cookie])
+        // The fields' values as they came, not `headers[values: .cookie]`, which splits every
+        // cookie into a string of its own.
+        var header: String?
+        for field in request.headers where field.name == .cookie {
+            header = header.map { $0 + "; " + field.value } ?? field.value
+        }
+        self.init(header: header ?? "")
     }
 
     /// The cookies in these `Cookie` header values, in order.
     public init(headers: [String]) {
-        for header in headers { Self.split(header, into: &cookies) }
+        self.init(header: headers.joined(separator: "; "))
+    }
+
+    private init(header: String) {
+        var header = header
+        var spans: [Span] = []
+        // Contiguous UTF-8, so that every lookup can read the bytes in place.
+        header.withUTF8 { bytes in
+            // Room for every cookie at once: at most one more than there are `;`.
+            spans.reserveCapacity(1 + bytes.count { $0 == UInt8(ascii: ";") })
+            Self.split(bytes, into: &spans)
+        }
+        self.header = header
+        cookies = spans
     }
 
     /// The value of the first cookie named `name`, or `nil` when there is none (or it is empty).
     public subscript(name: String) -> Substring? {
-        let length = name.utf8.count
-        for cookie in cookies where cookie.name.utf8.count == length && cookie.name.utf8.elementsEqual(name.utf8) {
-            // The first cookie of that name decides, even when it has no value.
-            return cookie.value.isEmpty ? nil : cookie.value
-        }
-        return nil
+        var name = name
+        guard let span = name.withUTF8({ first(named: $0) }) else { return nil }
+        // The first cookie of that name decides, even when it has no value.
+        guard !span.value.isEmpty else { return nil }
+        let utf8 = header.utf8
+        let start = utf8.index(utf8.startIndex, offsetBy: span.value.lowerBound)
+        return Substring(utf8[start..<utf8.index(start, offsetBy: span.value.count)])
     }
 
-    /// Splits `header` into `name=value` pairs separated by `;`, leading whitespace dropped from
+    private func first(named name: UnsafeBufferPointer<UInt8>) -> Span? {
+        header.utf8.withContiguousStorageIfAvailable { bytes in
+            cookies.first { $0.name.count == name.count && bytes[$0.name].elementsEqual(name) }
+        } ?? nil
+    }
+
+    /// Splits the header into `name=value` pairs separated by `;`, leading whitespace dropped from
     /// each; a pair without `=` is skipped; a pair without a name keeps no value (as Hummingbird
-    /// reads them). One pass over its contiguous bytes.
-    private static func split(_ header: String, into cookies: inout [(name: Substring, value: Substring)]) {
-        let utf8 = header.utf8
-        func slice(_ start: Int, _ end: Int) -> Substring {
-            Substring(utf8[utf8.index(utf8.startIndex, offsetBy: start)..<utf8.index(utf8.startIndex, offsetBy: end)])
-        }
-        var contiguous = header
-        contiguous.withUTF8 { bytes in
-            let end = bytes.count
-            var index = 0
-            while index < end {
-                while index < end, isWhitespace(bytes[index]) { index += 1 }
-                let nameStart = index
-                while index < end, bytes[index] != UInt8(ascii: "="), bytes[index] != UInt8(ascii: ";") { index += 1 }
-                guard index < end, bytes[index] == UInt8(ascii: "=") else {
-                    index += 1
-                    continue
-                }
-                let nameEnd = index
-                // As Hummingbird reads `name==value`: every `=` after the name is skipped.
-                while index < end, bytes[index] == UInt8(ascii: "=") { index += 1 }
-                let valueStart = index
-                while index < end, bytes[index] != UInt8(ascii: ";") { index += 1 }
-                let valueEnd = nameStart == nameEnd ? valueStart : index
-                cookies.append((slice(nameStart, nameEnd), slice(valueStart, valueEnd)))
+    /// reads them). One pass over its bytes.
+    private static func split(_ bytes: UnsafeBufferPointer<UInt8>, into cookies: inout [Span]) {
+        let end = bytes.count
+        var index = 0
+        while index < end {
+            while index < end, isWhitespace(bytes[index]) { index += 1 }
+            let nameStart = index
+            while index < end, bytes[index] != UInt8(ascii: "="), bytes[index] != UInt8(ascii: ";") { index += 1 }
+            guard index < end, bytes[index] == UInt8(ascii: "=") else {
                 index += 1
+                continue
             }
+            let nameEnd = index
+            // As Hummingbird reads `name==value`: every `=` after the name is skipped.
+            while index < end, bytes[index] == UInt8(ascii: "=") { index += 1 }
+            let valueStart = index
+            while index < end, bytes[index] != UInt8(ascii: ";") { index += 1 }
+            let valueEnd = nameStart == nameEnd ? valueStart : index
+            cookies.append(Span(name: nameStart..<nameEnd, value: valueStart..<valueEnd))
+            index += 1
         }
     }
 

@@ -26,6 +26,8 @@ import Testing
         ["=nameless; ts-ec=x"],
         ["ts-ec==v; a===; c=1"],
         ["ts-ec=; ts-ec=later"],
+        // A publisher's page: many cookies, the ones read among them.
+        [(0..<40).map { "c\($0)=v\($0)" }.joined(separator: "; ") + "; ts-ec=deep; k=last", "a=1; d=x"],
     ]
     static let names = ["ts-ec", "euconsent-v2", "__gpp", "__gpp_sid", "us_privacy", "a", "c", "d", "k", "x", "empty", "caf\u{e9}", "", "ts-ec "]
 

@@ -18,6 +18,16 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .seconds(2),
         maxIterations: 20_000
     )
+    // A returning browser's page view whose EC the memo holds: the middleware's own cost.
+    for otherCookies in [0, 12] {
+        Benchmark("Page/memo hit, EC and \(otherCookies) other cookies") { benchmark, fixture in
+            for _ in benchmark.scaledIterations {
+                blackHole(try await fixture.view())
+            }
+        } setup: {
+            await PageViewFixture(otherCookies: otherCookies)
+        }
+    }
     // Reading a partner's answer for its UID, once per call.
     for answer in PartnerAnswer.allCases {
         Benchmark("Classify/\(answer.rawValue)") { benchmark, body in

@@ -1,0 +1,66 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOEmbedded
+import PullSyncConsent
+import PullSyncHummingbird
+import PullSyncKernel
+import PullSyncStorage
+import PullSyncTesting
+
+/// A returning browser's page view through `PullSyncMiddleware` when its EC is in the fresh-EC
+/// memo (every UID fresh): the middleware's own cost on the commonest page view, the route's
+/// response already made. The promise for it: a cookie read and one hash lookup.
+struct PageViewFixture: @unchecked Sendable {
+    let middleware: PullSyncMiddleware<BasicRequestContext>
+    let request: Request
+    let context: BasicRequestContext
+    let response: Response
+
+    /// A browser sending `otherCookies` cookies besides its EC.
+    init(otherCookies: Int) async {
+        let partners = (0..<6).map { TestPartners.partner("p\($0)") }
+        let clock = TestWallClock()
+        let ec = EdgeCookie(unchecked: TestPartners.edgeCookie(1))
+        var record = ECRecord(ecHash: String(ec.hash), ecID: ec.value, createdAt: clock.now())
+        for partner in partners {
+            record.partners[partner.sourceDomain] = PartnerUID(uid: "u", syncedAt: clock.now())
+        }
+        let store = MemoryStore(records: [record])
+        let kernel = PullKernel(
+            registry: try! PartnerRegistry(partners),
+            graph: store,
+            rateLimiter: store,
+            transport: ScriptedTransport(),
+            consent: IABConsentRules(),
+            clock: clock,
+            random: SeededRandomSource(seed: 42)
+        )
+        // The first page view is decided in full (every UID fresh) and fills the memo.
+        await kernel.planWithoutSending(OrganicRequest(path: "/article", edgeCookie: ec.value, consent: .granted))
+        middleware = PullSyncMiddleware(
+            dispatcher: PullDispatcher(kernel: kernel),
+            issuer: EdgeCookieIssuer(secret: Array("0123456789abcdef0123".utf8))
+        )
+        var cookies = (0..<otherCookies).map { "c\($0)=v\($0)-0123456789abcdef" }
+        cookies.insert("ts-ec=\(ec.value)", at: cookies.count / 2)
+        var fields = HTTPFields()
+        // One field, as Hummingbird's HTTP/1 server hands it over (the subscript's setter would
+        // split it into a field per cookie).
+        fields.append(HTTPField(name: .cookie, value: cookies.joined(separator: "; ")))
+        fields[.userAgent] = "Mozilla/5.0 (X11; Linux x86_64) Benchmark"
+        request = Request(
+            head: HTTPRequest(method: .get, scheme: "https", authority: "www.example", path: "/article/42", headerFields: fields),
+            body: RequestBody(buffer: ByteBuffer())
+        )
+        context = BasicRequestContext(
+            source: ApplicationRequestContextSource(channel: EmbeddedChannel(), logger: Logger(label: "bench"))
+        )
+        response = Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "page")))
+    }
+
+    func view() async throws -> Response {
+        let response = self.response
+        return try await middleware.handle(request, context: context) { _, _ in response }
+    }
+}
