@@ -115,10 +115,24 @@ struct DecisionFixture: Sendable {
             }
             return record
         }
+        kernel = .benchmarked(partners, records: records, clock: clock)
+        requests = (0..<ecCount).map { n in
+            OrganicRequest(path: "/article", edgeCookie: TestPartners.edgeCookie(n + 1), consent: .granted)
+        }
+    }
+
+    func plan(_ iteration: Int) async -> Int {
+        await kernel.planWithoutSending(requests[iteration % requests.count])
+    }
+}
+
+extension PullKernel {
+    /// A kernel on a memory store holding `records`, with a scripted transport that is never
+    /// called (plans are not executed, so nothing holds the per-partner in-flight places for long).
+    static func benchmarked(_ partners: [Partner], records: [ECRecord], clock: TestWallClock) -> PullKernel {
         let store = MemoryStore(records: records)
-        kernel = PullKernel(
+        return PullKernel(
             registry: try! PartnerRegistry(partners),
-            // Plans are not executed: nothing holds the per-partner in-flight places for long.
             configuration: PullSyncConfiguration(maxInFlightPerPartner: .max),
             graph: store,
             rateLimiter: store,
@@ -127,13 +141,6 @@ struct DecisionFixture: Sendable {
             clock: clock,
             random: SeededRandomSource(seed: 42)
         )
-        requests = (0..<ecCount).map { n in
-            OrganicRequest(path: "/article", edgeCookie: TestPartners.edgeCookie(n + 1), consent: .granted)
-        }
-    }
-
-    func plan(_ iteration: Int) async -> Int {
-        await kernel.planWithoutSending(requests[iteration % requests.count])
     }
 }
 

@@ -2,10 +2,8 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOEmbedded
-import PullSyncConsent
 import PullSyncHummingbird
 import PullSyncKernel
-import PullSyncStorage
 import PullSyncTesting
 
 /// A returning browser's page view through `PullSyncMiddleware` when its EC is in the fresh-EC
@@ -26,16 +24,7 @@ struct PageViewFixture: @unchecked Sendable {
         for partner in partners {
             record.partners[partner.sourceDomain] = PartnerUID(uid: "u", syncedAt: clock.now())
         }
-        let store = MemoryStore(records: [record])
-        let kernel = PullKernel(
-            registry: try! PartnerRegistry(partners),
-            graph: store,
-            rateLimiter: store,
-            transport: ScriptedTransport(),
-            consent: IABConsentRules(),
-            clock: clock,
-            random: SeededRandomSource(seed: 42)
-        )
+        let kernel = PullKernel.benchmarked(partners, records: [record], clock: clock)
         // The first page view is decided in full (every UID fresh) and fills the memo.
         await kernel.planWithoutSending(OrganicRequest(path: "/article", edgeCookie: ec.value, consent: .granted))
         middleware = PullSyncMiddleware(
