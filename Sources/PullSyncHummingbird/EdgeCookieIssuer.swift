@@ -11,6 +11,7 @@ public struct EdgeCookieIssuer: Sendable {
     private let keyed: HMAC<SHA256>
     private let random: any RandomSource
 
+    private static let hex = Array("0123456789abcdef".utf8)
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
     /// 62⁶: every suffix, drawn as one number (one draw from the system's generator, not six).
     private static let suffixes = 56_800_235_584
@@ -27,21 +28,26 @@ public struct EdgeCookieIssuer: Sendable {
     /// A new EC for a browser at `clientIP`.
     public func issue(clientIP: String) -> String {
         var hmac = keyed
-        hmac.update(data: Array(clientIP.utf8))
+        var ip = clientIP
+        ip.withUTF8 { hmac.update(data: UnsafeRawBufferPointer($0)) }
         let mac = hmac.finalize()
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(71)
-        for byte in mac {
-            bytes.append(hex[Int(byte >> 4)])
-            bytes.append(hex[Int(byte & 0x0F)])
-        }
-        bytes.append(UInt8(ascii: "."))
         var suffix = random.next(below: Self.suffixes)
-        for _ in 0..<6 {
-            bytes.append(Self.alphabet[suffix % Self.alphabet.count])
-            suffix /= Self.alphabet.count
+        // Written straight into the string's storage: one allocation.
+        return String(unsafeUninitializedCapacity: 71) { buffer in
+            var count = 0
+            for byte in mac {
+                buffer[count] = Self.hex[Int(byte >> 4)]
+                buffer[count + 1] = Self.hex[Int(byte & 0x0F)]
+                count += 2
+            }
+            buffer[count] = UInt8(ascii: ".")
+            count += 1
+            for _ in 0..<6 {
+                buffer[count] = Self.alphabet[suffix % Self.alphabet.count]
+                suffix /= Self.alphabet.count
+                count += 1
+            }
+            return count
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

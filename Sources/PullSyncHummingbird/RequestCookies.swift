@@ -63,9 +63,12 @@ public struct RequestCookies: Sendable {
     }
 
     private func first(named name: UnsafeBufferPointer<UInt8>) -> Span? {
-        header.utf8.withContiguousStorageIfAvailable { bytes in
+        func search(_ bytes: UnsafeBufferPointer<UInt8>) -> Span? {
             cookies.first { $0.name.count == name.count && bytes[$0.name].elementsEqual(name) }
-        } ?? nil
+        }
+        // Always contiguous (made so when split); the copy is only a fallback.
+        if let found = header.utf8.withContiguousStorageIfAvailable(search) { return found }
+        return Array(header.utf8).withUnsafeBufferPointer(search)
     }
 
     /// Splits the header into `name=value` pairs separated by `;`, leading whitespace dropped from

@@ -20,7 +20,11 @@ struct MiddlewareHarness {
     let application: Application<RouterResponder<BasicRequestContext>>
     static let partnerIDs = ["a", "b"]
 
-    init(issue: Bool = true, consent: [String: PartnerConsentRequirements] = [:]) throws {
+    init(
+        issue: Bool = true,
+        consent: [String: PartnerConsentRequirements] = [:],
+        cookie: PullSyncMiddleware<BasicRequestContext>.CookieOptions = .init()
+    ) throws {
         for id in Self.partnerIDs { transport.script(TestPartners.host(id), .uid("uid-\(id)")) }
         let kernel = PullKernel(
             registry: try PartnerRegistry(
@@ -38,7 +42,8 @@ struct MiddlewareHarness {
             middleware: PullSyncMiddleware(
                 dispatcher: dispatcher,
                 issuer: issue ? EdgeCookieIssuer(secret: Array("0123456789abcdef0123".utf8)) : nil,
-                clientIP: .header("X-Forwarded-For")
+                clientIP: .header("X-Forwarded-For"),
+                cookie: cookie
             )
         )
         router.get("/") { _, _ in "page body" }
@@ -256,6 +261,52 @@ func ecCookie(from response: TestResponse) -> String? {
             #expect(await harness.skippedAtSubmit(1))
             #expect(harness.dispatcher.statistics.enqueued == 0)
             #expect(harness.transport.requests.isEmpty)
+        }
+    }
+}
+
+@Suite struct IssuedCookieTests {
+    typealias Options = PullSyncMiddleware<BasicRequestContext>.CookieOptions
+
+    @Test(
+        "an issued EC's Set-Cookie holds what Hummingbird's Cookie writes, whatever the options",
+        arguments: [
+            Options(),
+            Options(name: "edge_id", maxAge: 3600, secure: true, domain: "example.com"),
+            Options(secure: true),
+            Options(domain: "news.example"),
+        ]
+    )
+    func setCookieAsHummingbirdWritesIt(options: Options) async throws {
+        let harness = try MiddlewareHarness(cookie: options)
+        try await harness.application.test(.router) { client in
+            let response = try await client.execute(
+                uri: "/",
+                method: .get,
+                headers: headers([("X-Forwarded-For", "203.0.113.9")])
+            )
+            let line = try #require(response.headers[.setCookie])
+            let value = try #require(line.split(separator: ";").first?.split(separator: "=").last.map(String.init))
+            let expected = Cookie(
+                name: options.name,
+                value: value,
+                maxAge: options.maxAge,
+                domain: options.domain,
+                path: "/",
+                secure: options.secure,
+                httpOnly: true,
+                sameSite: .lax
+            )
+            // The same name=value first, and the same attributes (Hummingbird keeps them in a
+            // dictionary: their order differs from one `Cookie` to the next, and doesn't matter).
+            func parts(_ line: String) -> (first: Substring?, attributes: Set<Substring>) {
+                let parts = line.split(separator: "; ")
+                return (parts.first, Set(parts.dropFirst()))
+            }
+            #expect(parts(line).first == parts(expected.description).first)
+            #expect(parts(line).attributes == parts(expected.description).attributes)
+            #expect(DefaultEdgeCookieFormat().parse(value) != nil)
+            #expect(response.headers[values: .setCookie].count == 1)
         }
     }
 }

@@ -28,6 +28,14 @@ let benchmarks: @Sendable () -> Void = {
             await PageViewFixture(otherCookies: otherCookies)
         }
     }
+    // A new browser's page view: an EC issued, its cookie set, the request handed over.
+    Benchmark("Page/new browser, 12 cookies") { benchmark, fixture in
+        for _ in benchmark.scaledIterations {
+            blackHole(try await fixture.view())
+        }
+    } setup: {
+        await PageViewFixture(otherCookies: 12, newBrowser: true)
+    }
     // Reading a partner's answer for its UID, once per call.
     for answer in PartnerAnswer.allCases {
         Benchmark("Classify/\(answer.rawValue)") { benchmark, body in

@@ -15,8 +15,9 @@ struct PageViewFixture: @unchecked Sendable {
     let context: BasicRequestContext
     let response: Response
 
-    /// A browser sending `otherCookies` cookies besides its EC.
-    init(otherCookies: Int) async {
+    /// A browser sending `otherCookies` cookies besides its EC, or without an EC (`newBrowser`: the
+    /// middleware issues one and sets its cookie).
+    init(otherCookies: Int, newBrowser: Bool = false) async {
         let partners = (0..<6).map { TestPartners.partner("p\($0)") }
         let clock = TestWallClock()
         let ec = EdgeCookie(unchecked: TestPartners.edgeCookie(1))
@@ -29,15 +30,17 @@ struct PageViewFixture: @unchecked Sendable {
         await kernel.planWithoutSending(OrganicRequest(path: "/article", edgeCookie: ec.value, consent: .granted))
         middleware = PullSyncMiddleware(
             dispatcher: PullDispatcher(kernel: kernel),
-            issuer: EdgeCookieIssuer(secret: Array("0123456789abcdef0123".utf8))
+            issuer: EdgeCookieIssuer(secret: Array("0123456789abcdef0123".utf8)),
+            clientIP: .header("X-Forwarded-For")
         )
         var cookies = (0..<otherCookies).map { "c\($0)=v\($0)-0123456789abcdef" }
-        cookies.insert("ts-ec=\(ec.value)", at: cookies.count / 2)
+        if !newBrowser { cookies.insert("ts-ec=\(ec.value)", at: cookies.count / 2) }
         var fields = HTTPFields()
         // One field, as Hummingbird's HTTP/1 server hands it over (the subscript's setter would
         // split it into a field per cookie).
         fields.append(HTTPField(name: .cookie, value: cookies.joined(separator: "; ")))
         fields[.userAgent] = "Mozilla/5.0 (X11; Linux x86_64) Benchmark"
+        fields[HTTPField.Name("X-Forwarded-For")!] = "198.51.100.7"
         request = Request(
             head: HTTPRequest(method: .get, scheme: "https", authority: "www.example", path: "/article/42", headerFields: fields),
             body: RequestBody(buffer: ByteBuffer())
