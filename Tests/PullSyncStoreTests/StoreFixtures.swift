@@ -63,13 +63,23 @@ func freshURL(_ kind: StoreKind) async throws -> String {
     case .memory:
         return "memory:"
     case .sqlite:
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pullsync-store-tests")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        return "sqlite:" + folder.appendingPathComponent("\(UUID().uuidString).db").path
+        return "sqlite:" + sqliteTestFolder.appendingPathComponent("\(UUID().uuidString).db").path
     case .postgres:
         return try await TestPostgres.shared.freshURL()
     }
 }
+
+/// This test process's SQLite files, in a folder of its own that is removed when the process
+/// exits (a test may reopen its file, so none is removed before then).
+private let sqliteTestFolder: URL = {
+    try? FileManager.default.createDirectory(at: sqliteTestFolderPath, withIntermediateDirectories: true)
+    // The exit handler can't capture: it reads the global.
+    atexit { try? FileManager.default.removeItem(at: sqliteTestFolderPath) }
+    return sqliteTestFolderPath
+}()
+
+private let sqliteTestFolderPath = FileManager.default.temporaryDirectory
+    .appendingPathComponent("pullsync-store-tests-\(ProcessInfo.processInfo.processIdentifier)")
 
 /// The PostgreSQL the tests use: `PULLSYNC_TEST_POSTGRES_URL` when set (CI starts one), else a
 /// throwaway cluster started once per test process with `scripts/test-postgres` and stopped
