@@ -47,8 +47,9 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
     private let clientIP: ClientIPSource
     private let cookie: CookieOptions
     /// What follows `name=value` in an issued EC's `Set-Cookie` (`; Max-Age=…; Path=/; HttpOnly;
-    /// SameSite=Lax`), written by Hummingbird's `Cookie` once: building a `Cookie` per page view
-    /// costs a property table and its description (seven allocations).
+    /// SameSite=Lax`), written by Hummingbird's `Cookie` once: a `Cookie` per page view (its
+    /// property table and description) set through `headers[values:]` (which copies every value
+    /// out and back) cost nine allocations.
     private let cookieAttributes: String
     /// Hands the request's state to a ``PullSyncRequestContext``; `nil` for other contexts.
     private let attach: (@Sendable (inout Context, PullSyncRequestState) -> Void)?
