@@ -63,12 +63,11 @@ public struct RequestCookies: Sendable {
     }
 
     private func first(named name: UnsafeBufferPointer<UInt8>) -> Span? {
-        func search(_ bytes: UnsafeBufferPointer<UInt8>) -> Span? {
+        // Already contiguous (made so when split): this reads the bytes in place.
+        var header = header
+        return header.withUTF8 { bytes in
             cookies.first { $0.name.count == name.count && bytes[$0.name].elementsEqual(name) }
         }
-        // Always contiguous (made so when split); the copy is only a fallback.
-        if let found = header.utf8.withContiguousStorageIfAvailable(search) { return found }
-        return Array(header.utf8).withUnsafeBufferPointer(search)
     }
 
     /// Splits the header into `name=value` pairs separated by `;`, leading whitespace dropped from

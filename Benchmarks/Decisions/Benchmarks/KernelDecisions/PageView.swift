@@ -9,7 +9,7 @@ import PullSyncTesting
 /// A returning browser's page view through `PullSyncMiddleware` when its EC is in the fresh-EC
 /// memo (every UID fresh): the middleware's own cost on the commonest page view, the route's
 /// response already made. The promise for it: a cookie read and one hash lookup.
-struct PageViewFixture: @unchecked Sendable {
+struct PageViewFixture: Sendable {
     let middleware: PullSyncMiddleware<BasicRequestContext>
     let request: Request
     let context: BasicRequestContext
