@@ -100,9 +100,17 @@ final class WriteBatcher: Sendable {
     /// Stores `first` with whatever queued up by then, then whatever queued up meanwhile, until
     /// nothing is left.
     private func lead(with first: UIDWrite) async -> WriteResult? {
-        // While other calls run, one turn of the scheduler first: calls that ended together
-        // (partners answering at once) then join this batch instead of the next round trip.
-        if state.withLock({ $0.callsRunning > 0 }) { await Task.yield() }
+        // While other calls run, turns of the scheduler first, for as long as each turn sees
+        // another call end: calls that ended together (partners answering at once) then join
+        // this batch instead of the next round trip. A turn in which none ended stops the wait,
+        // so a call still waiting on its partner holds nothing back.
+        var running = state.withLock { $0.callsRunning }
+        while running > 0 {
+            await Task.yield()
+            let stillRunning = state.withLock { $0.callsRunning }
+            guard stillRunning < running else { break }
+            running = stillRunning
+        }
         var own: WriteResult?
         var leading = true
         while true {
