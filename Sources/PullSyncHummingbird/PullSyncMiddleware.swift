@@ -148,7 +148,9 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         // No EC for a browser that denies consent or opts out (GPC, US opt-outs), nor while its
         // consent strings can't be read.
         var mayIssue = false
-        if issuer != nil, facts.edgeCookie == nil {
+        // The EC first: comparing the optional issuer with nil copies it (a retain and a release
+        // of each of its references), and a returning browser never needs it.
+        if facts.edgeCookie == nil, issuer != nil {
             let denial = kernel.consent.requestDenial(strings, host: consent)
             facts.denial = .some(denial)
             mayIssue = denial == nil

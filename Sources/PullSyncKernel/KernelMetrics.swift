@@ -32,6 +32,9 @@ package struct KernelMetrics: Sendable {
     private let enqueued: Counter, dropped: Counter, notRunning: Counter, skipped: Counter
     let withdrawals: [String: Counter]
     let requestSkips: [SkipReason: Counter]
+    /// The `fresh_memo` handle of `pullsync_request_skips_total`: most page views' skip, counted
+    /// with nothing looked up.
+    private let freshMemoSkips: Counter
     let inFlight: Meter
     let factory: any MetricsFactory
     private let roundTrips: [StoreOperation: Counter]
@@ -59,6 +62,7 @@ package struct KernelMetrics: Sendable {
                 ($0, Counter(label: "pullsync_request_skips_total", dimensions: [("reason", $0.rawValue)], factory: factory))
             }
         )
+        freshMemoSkips = requestSkips[.freshMemo]!
         inFlight = Meter(label: "pullsync_inflight_calls", factory: factory)
         roundTrips = Dictionary(
             uniqueKeysWithValues: StoreOperation.allCases.map {
@@ -92,7 +96,7 @@ package struct KernelMetrics: Sendable {
     }
 
     func requestSkip(_ reason: SkipReason) {
-        requestSkips[reason]?.increment()
+        if case .freshMemo = reason { freshMemoSkips.increment() } else { requestSkips[reason]?.increment() }
     }
 }
 

@@ -12,6 +12,10 @@ public struct RouteFilter: Sendable, Hashable {
     public let excluded: [String]
     private let prefixes: [String]
     private let exact: Set<String>
+    /// ``exact`` and ``prefixes`` as bytes, for the fast path: compared in place with a path's
+    /// contiguous UTF-8 (a `String`'s views step an index per byte).
+    private let exactBytes: [[UInt8]]
+    private let prefixBytes: [[UInt8]]
 
     /// The spec's default exclusions: `/sync`, `/identify`, `/auction`, `/admin/*`, `/_pullsync/*`.
     public static let defaultExcluded = ["/sync", "/identify", "/auction", "/admin/*", "/_pullsync/*"]
@@ -34,6 +38,8 @@ public struct RouteFilter: Sendable, Hashable {
         }
         self.prefixes = prefixes
         self.exact = exact
+        exactBytes = exact.map { Array($0.utf8) }
+        prefixBytes = prefixes.map { Array($0.utf8) }
     }
 
     /// Whether `path` is organic.
@@ -46,12 +52,17 @@ public struct RouteFilter: Sendable, Hashable {
     package func isOrganic(_ path: String) -> Bool {
         // Most paths are already in normal form, in ASCII: compare their bytes as they are, with
         // no allocation (for ASCII, bytes and characters compare alike).
-        if Self.isNormal(path) {
-            return !exact.contains { path.utf8.elementsEqual($0.utf8) } && !prefixes.contains { path.utf8.starts(with: $0.utf8) }
+        var path = path
+        let fast = path.withUTF8 { bytes -> Bool? in
+            guard Self.isNormal(bytes) else { return nil }
+            for entry in exactBytes where entry.count == bytes.count && entry.elementsEqual(bytes) { return false }
+            for prefix in prefixBytes where bytes.starts(with: prefix) { return false }
+            return true
         }
-        let path = Self.normalize(path)
-        if exact.contains(path) { return false }
-        return !prefixes.contains { path.hasPrefix($0) }
+        if let fast { return fast }
+        let normal = Self.normalize(path)
+        if exact.contains(normal) { return false }
+        return !prefixes.contains { normal.hasPrefix($0) }
     }
 
     private static func normalizeEntry(_ entry: String) -> String {
@@ -107,7 +118,11 @@ public struct RouteFilter: Sendable, Hashable {
     /// has no query, fragment, `%`, upper-case letter, empty segment, `.` or `..` segment,
     /// trailing `/`, or byte over 127.
     package static func isNormal(_ path: String) -> Bool {
-        let path = path.utf8
+        var path = path
+        return path.withUTF8 { isNormal($0) }
+    }
+
+    private static func isNormal(_ path: UnsafeBufferPointer<UInt8>) -> Bool {
         guard path.first == UInt8(ascii: "/") else { return false }
         var segmentLength = 0
         var dots = 0
