@@ -168,11 +168,16 @@ struct EdgeCommand: AsyncParsableCommand {
         let metricsBefore = try await on.metrics(client: client)
 
         var results: [String: [Wrk.Result]] = ["on": [], "off": []]
+        // The server's CPU time during each of its rounds: what a page costs the edge's CPU, beside
+        // what it costs in throughput (both move with what else runs on the machine).
+        var cpu: [String: [Double]] = ["on": [], "off": []]
         for round in 0..<rounds {
             let order = round % 2 == 0 ? [on, off] : [off, on]
             for server in order {
                 if case .newECs = traffic { traffic = .newECs(firstIP: nextIP) }
+                let cpuBefore = server.cpuSeconds()
                 let result = try wrk.run(url: server.baseURL, traffic: traffic)
+                cpu[server.label, default: []].append(server.cpuSeconds() - cpuBefore)
                 nextIP += result.requests + 1000
                 results[server.label, default: []].append(result)
             }
@@ -221,6 +226,24 @@ struct EdgeCommand: AsyncParsableCommand {
             )
         )
         table.print()
+        // Microseconds of the server's CPU per page, over `rounds` (all of them by default).
+        func cpuPerPage(_ label: String, _ results: [Wrk.Result], rounds: Range<Int>? = nil) -> Double {
+            let rounds = rounds ?? results.indices
+            let pages = rounds.map { results[$0].requests }.reduce(0, +)
+            return rounds.map { cpu[label]![$0] }.reduce(0, +) / Double(max(pages, 1)) * 1e6
+        }
+        let (cpuOn, cpuOff) = (cpuPerPage("on", ons), cpuPerPage("off", offs))
+        let perRound = (0..<rounds).map { round in
+            Statistics.format(
+                cpuPerPage("on", ons, rounds: round..<round + 1) / cpuPerPage("off", offs, rounds: round..<round + 1),
+                3
+            )
+        }
+        print(
+            "server CPU per page (µs, user + system, measured rounds): on \(Statistics.format(cpuOn, 1)), "
+                + "off \(Statistics.format(cpuOff, 1)), on/off \(Statistics.format(cpuOn / cpuOff, 3)) "
+                + "(rounds: \(perRound.joined(separator: ", ")))"
+        )
         let errors = (ons + offs).map { $0.errors + $0.non2xx }.reduce(0, +)
         print("socket errors and non-2xx responses: \(errors)")
         print(Self.storeCost(before: metricsBefore, after: onMetrics, pages: ons.map(\.requests).reduce(0, +)))

@@ -72,6 +72,17 @@ final class ServeProcess: Sendable {
         return (field("VmHWM"), field("VmRSS"))
     }
 
+    /// CPU time the process has used so far (user and system), from /proc.
+    func cpuSeconds() -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let end = stat.lastIndex(of: ")")
+        else { return 0 }
+        // After the command name: state is field 3, utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     /// The admin API's Prometheus text.
     func metrics(client: HTTPClient) async throws -> String {
         var request = HTTPClientRequest(url: baseURL + "/_pullsync/metrics")
