@@ -107,7 +107,12 @@ public struct RequestCookies: Sendable {
     }
 
     /// The offset of the first `byte` in `bytes[start..<end]`, or `end` when there is none.
-    private static func offset(of byte: UInt8, in bytes: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) -> Int {
+    private static func offset(
+        of byte: UInt8,
+        in bytes: UnsafeBufferPointer<UInt8>,
+        from start: Int,
+        to end: Int
+    ) -> Int {
         guard start < end, let base = bytes.baseAddress, let found = memchr(base + start, Int32(byte), end - start)
         else { return end }
         return UnsafeRawPointer(base).distance(to: UnsafeRawPointer(found))

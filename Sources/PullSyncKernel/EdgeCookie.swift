@@ -55,17 +55,18 @@ public struct DefaultEdgeCookieFormat: EdgeCookieFormat {
         // bytes, one range check per byte.
         var value = String(raw)
         let wellFormed = value.withUTF8 { bytes in
-            guard bytes.count == 71, bytes[64] == UInt8(ascii: ".") else { return false }
-            for byte in bytes[..<64] where !((byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66)) {
-                return false
-            }
-            for byte in bytes[65...]
-            where !((byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)) {
-                return false
-            }
-            return true
+            bytes.count == 71 && bytes[64] == UInt8(ascii: ".") && bytes[..<64].allSatisfy(Self.isLowercaseHex)
+                && bytes[65...].allSatisfy(Self.isAlphanumeric)
         }
         return wellFormed ? EdgeCookie(unchecked: value, hashLength: 64) : nil
+    }
+
+    private static func isLowercaseHex(_ byte: UInt8) -> Bool {
+        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66)
+    }
+
+    private static func isAlphanumeric(_ byte: UInt8) -> Bool {
+        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
     }
 }
 

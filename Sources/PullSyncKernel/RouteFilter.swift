@@ -38,7 +38,9 @@ public struct RouteFilter: Sendable, Hashable {
         }
         self.prefixes = prefixes
         self.exact = exact
-        exactBytes = exact.map { Array($0.utf8) }
+        // Sorted: a `Set`'s order may differ between two equal filters, and the arrays take part
+        // in `==`.
+        exactBytes = exact.sorted().map { Array($0.utf8) }
         prefixBytes = prefixes.map { Array($0.utf8) }
     }
 
