@@ -47,20 +47,30 @@ package final class InMemoryRateLimiter: RateLimiter {
     }
 
     private static func count(_ request: RateLimitRequest, in state: inout State, at now: Timestamp) -> Bool {
-        let start = now - request.policy.window
-        // Mutate in place: copying the array out would copy it on every append.
-        var admitted = false
-        if state.windows[request.key] == nil {
-            state.windows[request.key] = ([], request.policy.window)
-        }
-        state.windows[request.key]!.times.removeAll { $0 <= start }
-        state.windows[request.key]!.window = request.policy.window
-        if state.windows[request.key]!.times.count < request.policy.calls {
-            state.windows[request.key]!.times.append(now)
-            admitted = true
-        }
-        if state.windows[request.key]!.times.isEmpty { state.windows[request.key] = nil }
+        // The key's entry is looked up once and updated in place through the dictionary's
+        // accessor: each lookup hashes the partner's id and compares the EC's 64-byte hash.
+        let admitted = record(
+            now,
+            policy: request.policy,
+            in: &state.windows[request.key, default: ([], request.policy.window)]
+        )
+        // Not admitted with no send time kept: a limit of no calls, nothing to remember.
+        if !admitted, state.windows[request.key]?.times.isEmpty == true { state.windows[request.key] = nil }
         return admitted
+    }
+
+    /// Drops `entry`'s send times outside the window, then records `now` if the limit allows.
+    private static func record(
+        _ now: Timestamp,
+        policy: RateLimitPolicy,
+        in entry: inout (times: [Timestamp], window: Duration)
+    ) -> Bool {
+        let start = now - policy.window
+        entry.times.removeAll { $0 <= start }
+        entry.window = policy.window
+        guard entry.times.count < policy.calls else { return false }
+        entry.times.append(now)
+        return true
     }
 
     /// Takes back one call counted at `now` under each of `keys` (a call counted but not made).
