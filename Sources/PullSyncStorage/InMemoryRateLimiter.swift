@@ -54,8 +54,9 @@ package final class InMemoryRateLimiter: RateLimiter {
             policy: request.policy,
             in: &state.windows[request.key, default: ([], request.policy.window)]
         )
-        // Not admitted with no send time kept: a limit of no calls, nothing to remember.
-        if !admitted, state.windows[request.key]?.times.isEmpty == true { state.windows[request.key] = nil }
+        // A limit of no calls keeps no send time: nothing to remember (any other refusal keeps
+        // at least the limit's worth).
+        if !admitted, request.policy.calls <= 0 { state.windows[request.key] = nil }
         return admitted
     }
 
