@@ -32,9 +32,6 @@ package struct KernelMetrics: Sendable {
     private let enqueued: Counter, dropped: Counter, notRunning: Counter, skipped: Counter
     let withdrawals: [String: Counter]
     let requestSkips: [SkipReason: Counter]
-    /// The `fresh_memo` handle of `pullsync_request_skips_total`: most page views' skip, counted
-    /// with nothing looked up.
-    private let freshMemoSkips: Counter
     let inFlight: Meter
     let factory: any MetricsFactory
     private let roundTrips: [StoreOperation: Counter]
@@ -62,7 +59,6 @@ package struct KernelMetrics: Sendable {
                 ($0, Counter(label: "pullsync_request_skips_total", dimensions: [("reason", $0.rawValue)], factory: factory))
             }
         )
-        freshMemoSkips = requestSkips[.freshMemo]!
         inFlight = Meter(label: "pullsync_inflight_calls", factory: factory)
         roundTrips = Dictionary(
             uniqueKeysWithValues: StoreOperation.allCases.map {
@@ -96,7 +92,7 @@ package struct KernelMetrics: Sendable {
     }
 
     func requestSkip(_ reason: SkipReason) {
-        if case .freshMemo = reason { freshMemoSkips.increment() } else { requestSkips[reason]?.increment() }
+        requestSkips[reason]?.increment()
     }
 }
 
