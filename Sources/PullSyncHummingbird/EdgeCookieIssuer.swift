@@ -6,10 +6,21 @@ public import PullSyncKernel
 /// The hash part is stable for one client IP and secret, so every edge node sharing the
 /// secret derives the same hash; the suffix tells browsers behind one IP apart.
 public struct EdgeCookieIssuer: Sendable {
-    /// HMAC-SHA256 with the key already set up (its padded key hashed in): copied per EC, so an
-    /// EC costs the hash of the IP, not the key schedule too.
-    private let keyed: HMAC<SHA256>
-    private let random: any RandomSource
+    /// Behind one reference: the middleware holds an issuer, and a copy of the keyed HMAC's
+    /// state (hundreds of bytes) on every page view showed in its profile.
+    private let parts: Parts
+
+    private final class Parts: Sendable {
+        /// HMAC-SHA256 with the key already set up (its padded key hashed in): copied per EC, so
+        /// an EC costs the hash of the IP, not the key schedule too.
+        let keyed: HMAC<SHA256>
+        let random: any RandomSource
+
+        init(keyed: HMAC<SHA256>, random: any RandomSource) {
+            self.keyed = keyed
+            self.random = random
+        }
+    }
 
     private static let hex = Array("0123456789abcdef".utf8)
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
@@ -21,17 +32,16 @@ public struct EdgeCookieIssuer: Sendable {
     ///   - random: draws the suffix.
     public init(secret: [UInt8], random: any RandomSource = SystemRandomSource()) {
         precondition(secret.count >= 16, "an EC secret needs at least 16 bytes")
-        self.keyed = HMAC<SHA256>(key: SymmetricKey(data: secret))
-        self.random = random
+        self.parts = Parts(keyed: HMAC<SHA256>(key: SymmetricKey(data: secret)), random: random)
     }
 
     /// A new EC for a browser at `clientIP`.
     public func issue(clientIP: String) -> String {
-        var hmac = keyed
+        var hmac = parts.keyed
         var ip = clientIP
         ip.withUTF8 { hmac.update(data: UnsafeRawBufferPointer($0)) }
         let mac = hmac.finalize()
-        var suffix = random.next(below: Self.suffixes)
+        var suffix = parts.random.next(below: Self.suffixes)
         // Written straight into the string's storage: one allocation.
         return String(unsafeUninitializedCapacity: 71) { buffer in
             var count = 0

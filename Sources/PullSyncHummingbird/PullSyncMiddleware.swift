@@ -11,7 +11,8 @@ public import PullSync
 /// For each organic request (a route the kernel's `RouteFilter` doesn't exclude) it reads the
 /// EC cookie (or, with consent and no valid cookie, issues one and sets it), takes the
 /// consent decision from a ``ConsentSource``, and runs the dispatcher's gate
-/// (``PullDispatcher/prepare(_:)``, a few lookups). A request the gate lets through is handed
+/// (``PullDispatcher/prepare(_:)``, a few lookups; a returning browser's EC is looked up in the
+/// fresh-EC memo in place, in the `Cookie` header). A request the gate lets through is handed
 /// to the dispatcher, which never waits, only once the response body has been written; one it
 /// skips (say, a returning browser whose UIDs are all fresh) leaves the response exactly as the
 /// route made it. The response is never delayed, failed or changed by pull sync, except for the
@@ -142,9 +143,27 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         let cookies = RequestCookies(request)
         let (consent, strings) = consentSource.consent(for: request, cookies: cookies)
-        var edgeCookie = cookies[cookie.name].map(String.init)
+        let raw = cookies[cookie.name]
+        let hashLength = raw.flatMap(kernel.configuration.edgeCookieFormat.hashLength(of:))
+        if let raw, let hashLength {
+            // The gate's first steps, on the EC in place: a returning browser for whom nothing can
+            // be called (the most common page view) costs a hash lookup, and nothing is made for
+            // it, queued or decoded.
+            let ecHash = raw.utf8.prefix(hashLength)
+            if dispatcher.skipsFreshMemo(kernel, ecHash: Substring(ecHash), consent: consent, strings: strings) {
+                guard let attach else { return try await next(request, context) }
+                var context = context
+                let found = FoundEdgeCookie.inHeader(raw, hashLength: hashLength)
+                attach(&context, PullSyncRequestState(kernel: kernel, edgeCookie: found, issued: false, consent: consent, strings: strings))
+                return try await next(request, context)
+            }
+        }
+        var edgeCookie = raw.map(String.init)
         // What is worked out here is handed to the gate, which then doesn't work it out again.
-        var facts = GateFacts(edgeCookie: edgeCookie.flatMap(kernel.configuration.edgeCookieFormat.parse))
+        var facts = GateFacts(
+            edgeCookie: edgeCookie.flatMap { value in hashLength.map { EdgeCookie(unchecked: value, hashLength: $0) } },
+            freshMemoConsulted: true
+        )
         // No EC for a browser that denies consent or opts out (GPC, US opt-outs), nor while its
         // consent strings can't be read.
         var mayIssue = false
@@ -170,7 +189,7 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
             &context,
             PullSyncRequestState(
                 kernel: kernel,
-                edgeCookie: facts.edgeCookie,
+                edgeCookie: FoundEdgeCookie(facts.edgeCookie),
                 issued: issued != nil,
                 consent: consent,
                 strings: strings

@@ -28,8 +28,9 @@ public protocol PullSyncRequestContext: RequestContext {
 /// ``eids()`` is empty too).
 public struct PullSyncRequestState: Sendable {
     private let kernel: PullKernel?
+    private let found: FoundEdgeCookie
     /// The request's EC, when it carried a well-formed one or the middleware issued one.
-    public let edgeCookie: EdgeCookie?
+    public var edgeCookie: EdgeCookie? { found.edgeCookie }
     /// The middleware issued ``edgeCookie`` on this request (a new browser: no UIDs yet).
     public let ecIssuedOnThisRequest: Bool
     /// The host's consent decision for the request.
@@ -39,18 +40,18 @@ public struct PullSyncRequestState: Sendable {
 
     /// The state of a request the middleware didn't see.
     public init() {
-        self.init(kernel: nil, edgeCookie: nil, issued: false, consent: .denied, strings: ConsentStrings())
+        self.init(kernel: nil, edgeCookie: .none, issued: false, consent: .denied, strings: ConsentStrings())
     }
 
     init(
         kernel: PullKernel?,
-        edgeCookie: EdgeCookie?,
+        edgeCookie: FoundEdgeCookie,
         issued: Bool,
         consent: ConsentDecision,
         strings: ConsentStrings
     ) {
         self.kernel = kernel
-        self.edgeCookie = edgeCookie
+        self.found = edgeCookie
         self.ecIssuedOnThisRequest = issued
         self.consent = consent
         self.consentStrings = strings
@@ -62,8 +63,29 @@ public struct PullSyncRequestState: Sendable {
     /// browser this node already knows to be fresh, for a new browser, or when consent refuses
     /// every partner. Never fails the page: a store failure gives none (and is logged).
     public func eids() async -> [EID] {
-        guard let kernel, let edgeCookie, !ecIssuedOnThisRequest else { return [] }
+        guard let kernel, let edgeCookie = found.edgeCookie, !ecIssuedOnThisRequest else { return [] }
         return await kernel.eidsForPage(for: edgeCookie, consent: consent, strings: consentStrings)
+    }
+}
+
+/// A request's EC as the middleware found it.
+enum FoundEdgeCookie: Sendable {
+    case none
+    case parsed(EdgeCookie)
+    /// Well formed and still in the request's `Cookie` header, its hash `hashLength` bytes: a
+    /// returning browser the fresh-EC memo skipped, whose EC is copied out only if asked for.
+    case inHeader(Substring, hashLength: Int)
+
+    init(_ edgeCookie: EdgeCookie?) {
+        self = edgeCookie.map(Self.parsed) ?? .none
+    }
+
+    var edgeCookie: EdgeCookie? {
+        switch self {
+        case .none: nil
+        case .parsed(let edgeCookie): edgeCookie
+        case .inHeader(let value, let hashLength): EdgeCookie(unchecked: String(value), hashLength: hashLength)
+        }
     }
 }
 

@@ -24,6 +24,9 @@ public struct RequestCookies: Sendable {
     /// slices, so that a lookup compares bytes without retaining and releasing every cookie it
     /// passes.
     private let cookies: [Span]
+    /// A bit per name present (see ``bit(_:)``): most names a page view looks up (the consent
+    /// cookies) are absent, and such a lookup mostly ends at this check.
+    private let names: UInt64
 
     private struct Span {
         var name: Range<Int>
@@ -49,6 +52,7 @@ public struct RequestCookies: Sendable {
     private init(header: String) {
         var header = header
         var spans: [Span] = []
+        var names: UInt64 = 0
         // Contiguous UTF-8, so that every lookup can read the bytes in place.
         header.withUTF8 { bytes in
             // Room for every cookie at once: at most one more than there are `;`.
@@ -60,9 +64,11 @@ public struct RequestCookies: Sendable {
             }
             spans.reserveCapacity(1 + semicolons)
             Self.split(bytes, into: &spans)
+            for span in spans { names |= Self.bit(UnsafeBufferPointer(rebasing: bytes[span.name])) }
         }
         self.header = header
-        cookies = spans
+        self.cookies = spans
+        self.names = names
     }
 
     /// The value of the first cookie named `name`, or `nil` when there is none (or it is empty).
@@ -77,6 +83,7 @@ public struct RequestCookies: Sendable {
     }
 
     private func first(named name: UnsafeBufferPointer<UInt8>) -> Span? {
+        guard names & Self.bit(name) != 0 else { return nil }
         // Already contiguous (made so when split): this reads the bytes in place.
         var header = header
         return header.withUTF8 { bytes in
@@ -116,6 +123,12 @@ public struct RequestCookies: Sendable {
         guard start < end, let base = bytes.baseAddress, let found = memchr(base + start, Int32(byte), end - start)
         else { return end }
         return UnsafeRawPointer(base).distance(to: UnsafeRawPointer(found))
+    }
+
+    /// One of 64 bits for a name, from its length and its first and last bytes.
+    private static func bit(_ name: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        let mixed = name.count &* 31 &+ Int(name.first ?? 0) &* 7 &+ Int(name.last ?? 0)
+        return 1 << UInt64(mixed & 63)
     }
 
     private static func isWhitespace(_ byte: UInt8) -> Bool {

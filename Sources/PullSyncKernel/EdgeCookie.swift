@@ -42,6 +42,18 @@ public struct EdgeCookie: Sendable, Hashable, CustomStringConvertible {
 public protocol EdgeCookieFormat: Sendable {
     /// Returns the parsed EC, or `nil` when `raw` is not well formed.
     func parse(_ raw: some StringProtocol) -> EdgeCookie?
+
+    /// The length in UTF-8 bytes of the hash at the start of `raw` (the part before the first
+    /// `.`) when `raw` is well formed, or `nil`: ``parse(_:)``'s answer without making an
+    /// ``EdgeCookie``. A host reads a returning browser's EC with it in place, in its `Cookie`
+    /// header, and copies it out only when the EC is needed. The default calls ``parse(_:)``.
+    func hashLength(of raw: Substring) -> Int?
+}
+
+extension EdgeCookieFormat {
+    public func hashLength(of raw: Substring) -> Int? {
+        parse(raw)?.hash.utf8.count
+    }
 }
 
 /// `^[0-9a-f]{64}\.[A-Za-z0-9]{6}$`, checked byte by byte (no regex engine on the hot path).
@@ -51,14 +63,21 @@ public struct DefaultEdgeCookieFormat: EdgeCookieFormat {
 
     public func parse(_ raw: some StringProtocol) -> EdgeCookie? {
         // A String first, then nothing generic: called through `any EdgeCookieFormat`, every use
-        // of a generic value (even its length) is a witness call. On the String's contiguous
-        // bytes, one range check per byte.
+        // of a generic value (even its length) is a witness call.
         var value = String(raw)
-        let wellFormed = value.withUTF8 { bytes in
-            bytes.count == 71 && bytes[64] == UInt8(ascii: ".") && bytes[..<64].allSatisfy(Self.isLowercaseHex)
-                && bytes[65...].allSatisfy(Self.isAlphanumeric)
-        }
-        return wellFormed ? EdgeCookie(unchecked: value, hashLength: 64) : nil
+        return value.withUTF8(Self.isWellFormed) ? EdgeCookie(unchecked: value, hashLength: 64) : nil
+    }
+
+    public func hashLength(of raw: Substring) -> Int? {
+        // A Substring of a native String (a header value) is contiguous: read in place.
+        let wellFormed = raw.utf8.withContiguousStorageIfAvailable(Self.isWellFormed) ?? (parse(raw) != nil)
+        return wellFormed ? 64 : nil
+    }
+
+    /// One range check per byte.
+    private static func isWellFormed(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        bytes.count == 71 && bytes[64] == UInt8(ascii: ".") && bytes[..<64].allSatisfy(isLowercaseHex)
+            && bytes[65...].allSatisfy(isAlphanumeric)
     }
 
     private static func isLowercaseHex(_ byte: UInt8) -> Bool {

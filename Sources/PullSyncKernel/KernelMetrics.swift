@@ -31,10 +31,10 @@ package struct KernelMetrics: Sendable {
     /// nothing looked up.
     private let enqueued: Counter, dropped: Counter, notRunning: Counter, skipped: Counter
     let withdrawals: [String: Counter]
-    let requestSkips: [SkipReason: Counter]
+    let requestSkips: CaseTable<SkipReason, Counter>
     let inFlight: Meter
     let factory: any MetricsFactory
-    private let roundTrips: [StoreOperation: Counter]
+    private let roundTrips: CaseTable<StoreOperation, Counter>
     let eidsFromMemo: Counter, eidsFromStore: Counter, eidsRefused: Counter
 
     static let withdrawalResults = ["withdrawn", "already_withdrawn", "unknown_ec", "dropped", "error"]
@@ -54,17 +54,13 @@ package struct KernelMetrics: Sendable {
                 ($0, Counter(label: "pullsync_withdrawals_total", dimensions: [("result", $0)], factory: factory))
             }
         )
-        requestSkips = Dictionary(
-            uniqueKeysWithValues: SkipReason.allCases.map {
-                ($0, Counter(label: "pullsync_request_skips_total", dimensions: [("reason", $0.rawValue)], factory: factory))
-            }
-        )
+        requestSkips = CaseTable {
+            Counter(label: "pullsync_request_skips_total", dimensions: [("reason", $0.rawValue)], factory: factory)
+        }
         inFlight = Meter(label: "pullsync_inflight_calls", factory: factory)
-        roundTrips = Dictionary(
-            uniqueKeysWithValues: StoreOperation.allCases.map {
-                ($0, Counter(label: "pullsync_store_round_trips_total", dimensions: [("operation", $0.rawValue)], factory: factory))
-            }
-        )
+        roundTrips = CaseTable {
+            Counter(label: "pullsync_store_round_trips_total", dimensions: [("operation", $0.rawValue)], factory: factory)
+        }
         func eids(_ source: String) -> Counter {
             Counter(label: "pullsync_eids_total", dimensions: [("source", source)], factory: factory)
         }
@@ -75,7 +71,7 @@ package struct KernelMetrics: Sendable {
 
     /// Counts one call to the store.
     func roundTrip(_ operation: StoreOperation) {
-        roundTrips[operation]?.increment()
+        roundTrips[operation].increment()
     }
 
     func submission(_ result: SubmitResult) {
@@ -92,7 +88,7 @@ package struct KernelMetrics: Sendable {
     }
 
     func requestSkip(_ reason: SkipReason) {
-        requestSkips[reason]?.increment()
+        requestSkips[reason].increment()
     }
 }
 
@@ -128,9 +124,9 @@ package enum StoreOperation: String, Sendable, CaseIterable {
 /// increments.
 struct PartnerMetrics: Sendable {
     private let dispatched: Counter
-    private let skips: [SkipReason: Counter]
-    private let outcomes: [OutcomeClass: Counter]
-    private let writes: [WriteResult: Counter]
+    private let skips: CaseTable<SkipReason, Counter>
+    private let outcomes: CaseTable<OutcomeClass, Counter>
+    private let writes: CaseTable<WriteResult, Counter>
     private let writeErrors: Counter
     let duration: Timer
     private let pauses: Counter
@@ -141,17 +137,9 @@ struct PartnerMetrics: Sendable {
             Counter(label: label, dimensions: [("partner", id), (name, value)], factory: factory)
         }
         dispatched = counter("pullsync_decisions_total", "decision", "dispatch")
-        skips = Dictionary(
-            uniqueKeysWithValues: SkipReason.allCases.map {
-                ($0, counter("pullsync_decisions_total", "decision", $0.rawValue))
-            }
-        )
-        outcomes = Dictionary(
-            uniqueKeysWithValues: OutcomeClass.allCases.map { ($0, counter("pullsync_outcomes_total", "outcome", $0.rawValue)) }
-        )
-        writes = Dictionary(
-            uniqueKeysWithValues: WriteResult.allCases.map { ($0, counter("pullsync_writes_total", "result", $0.rawValue)) }
-        )
+        skips = CaseTable { counter("pullsync_decisions_total", "decision", $0.rawValue) }
+        outcomes = CaseTable { counter("pullsync_outcomes_total", "outcome", $0.rawValue) }
+        writes = CaseTable { counter("pullsync_writes_total", "result", $0.rawValue) }
         writeErrors = counter("pullsync_writes_total", "result", "error")
         duration = Timer(
             label: "pullsync_call_duration_seconds",
@@ -171,7 +159,7 @@ struct PartnerMetrics: Sendable {
     func decision(_ decision: Decision) {
         switch decision {
         case .dispatch: dispatched.increment()
-        case .skip(let reason): skips[reason]?.increment()
+        case .skip(let reason): skips[reason].increment()
         }
     }
 
@@ -180,11 +168,11 @@ struct PartnerMetrics: Sendable {
     }
 
     func outcome(_ outcome: OutcomeClass) {
-        outcomes[outcome]?.increment()
+        outcomes[outcome].increment()
     }
 
     /// A write's result; `nil` when the store failed.
     func write(_ result: WriteResult?) {
-        (result.flatMap { writes[$0] } ?? writeErrors).increment()
+        (result.map { writes[$0] } ?? writeErrors).increment()
     }
 }

@@ -104,13 +104,32 @@ public final class PullDispatcher: Sendable {
         let admission = kernel.admission(request, facts: facts)
         switch admission.result {
         case .skip(let reason):
-            kernel.metrics.submission(.skipped(reason))
-            kernel.metrics.requestSkip(reason)
-            counters.withLock { $0.count(.skipped(reason)) }
+            countSkip(reason, kernel: kernel)
             return PreparedSubmission(dispatcher: self, kernel: kernel, work: .skipped(reason, admission.withdrawing))
         case .pass(let edgeCookie):
             return PreparedSubmission(dispatcher: self, kernel: kernel, work: .pull(Job(request: request, edgeCookie: edgeCookie)))
         }
+    }
+
+    /// The gate's `fresh_memo` skip for a host that read a well-formed EC in place: whether
+    /// `kernel`'s memo holds for the EC whose hash is `ecHash` under these signals. A skip is
+    /// counted as ``prepare(_:)`` counts it; the host then has nothing to hand over. With the
+    /// memo not holding, the host prepares the request as usual (``GateFacts/freshMemoConsulted``).
+    package func skipsFreshMemo(
+        _ kernel: PullKernel,
+        ecHash: Substring,
+        consent: ConsentDecision,
+        strings: ConsentStrings
+    ) -> Bool {
+        guard kernel.freshMemoHolds(ecHash: ecHash, consent: consent, strings: strings) else { return false }
+        countSkip(.freshMemo, kernel: kernel)
+        return true
+    }
+
+    private func countSkip(_ reason: SkipReason, kernel: PullKernel) {
+        kernel.metrics.submission(.skipped(reason))
+        kernel.metrics.requestSkip(reason)
+        counters.withLock { $0.count(.skipped(reason)) }
     }
 
     /// Queues a request that passed the gate.

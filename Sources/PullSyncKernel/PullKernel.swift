@@ -201,7 +201,9 @@ public final class PullKernel: Sendable {
         guard let edgeCookie = parsed else { return (.skip(.invalidEC), nil) }
         // Before any consent string is read: the memo holds only for the very signals it was
         // made under, which passed this gate then.
-        if memo, freshMemoHolds(for: request, edgeCookie) { return (.skip(.freshMemo), nil) }
+        if memo, facts?.freshMemoConsulted != true, freshMemoHolds(for: request, edgeCookie) {
+            return (.skip(.freshMemo), nil)
+        }
         if let denial = facts?.denial ?? consent.requestDenial(request.consentStrings, host: request.consent) {
             return (.skip(denial.reason), denial.withdraws ? edgeCookie : nil)
         }
@@ -212,6 +214,14 @@ public final class PullKernel: Sendable {
     func freshMemoHolds(for request: OrganicRequest, _ edgeCookie: EdgeCookie) -> Bool {
         guard let consent = FreshECMemo.consent(of: request) else { return false }
         return freshMemo.holds(FreshECMemo.ECKey(edgeCookie), consent: consent, at: clock.now())
+    }
+
+    /// Whether the fresh-EC memo holds now for a well-formed EC whose hash is `ecHash`, under
+    /// these signals: the gate's `fresh_memo` check for a host that reads the EC in place (a
+    /// route found organic, the EC checked by this kernel's format), with nothing made for it.
+    package func freshMemoHolds(ecHash: Substring, consent: ConsentDecision, strings: ConsentStrings) -> Bool {
+        guard let consent = FreshECMemo.consent(consent, strings) else { return false }
+        return freshMemo.holds(FreshECMemo.ECKey(ecHash: ecHash), consent: consent, at: clock.now())
     }
 
     /// Decides every partner for `request` without sending, counting or writing anything:
@@ -651,9 +661,13 @@ package struct GateFacts: Sendable {
     /// The request-level consent rules' answer, when they were applied: `.some(nil)` for no
     /// denial, `nil` when not applied (the gate applies them if it gets that far).
     package var denial: ConsentDenial??
+    /// The host asked the fresh-EC memo already (``PullKernel/freshMemoHolds(ecHash:consent:strings:)``)
+    /// and it didn't hold.
+    package var freshMemoConsulted: Bool
 
-    package init(edgeCookie: EdgeCookie?, denial: ConsentDenial?? = nil) {
+    package init(edgeCookie: EdgeCookie?, denial: ConsentDenial?? = nil, freshMemoConsulted: Bool = false) {
         self.edgeCookie = edgeCookie
         self.denial = denial
+        self.freshMemoConsulted = freshMemoConsulted
     }
 }

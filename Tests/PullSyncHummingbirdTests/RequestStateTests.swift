@@ -26,6 +26,13 @@ struct AuctionContext: PullSyncRequestContext {
 
     /// The middleware and a route that answers with the request's EIDs, in the header format.
     static func application(graph: InMemoryIdentityGraph) throws -> some ApplicationProtocol {
+        try application(graph: graph, scripting: ScriptedTransport()).application
+    }
+
+    static func application(
+        graph: InMemoryIdentityGraph,
+        scripting transport: ScriptedTransport
+    ) throws -> (application: some ApplicationProtocol, dispatcher: PullDispatcher) {
         let kernel = PullKernel(
             registry: try PartnerRegistry([
                 TestPartners.partner("a"),
@@ -33,7 +40,7 @@ struct AuctionContext: PullSyncRequestContext {
             ]),
             graph: graph,
             rateLimiter: InMemoryRateLimiter(),
-            transport: ScriptedTransport(),
+            transport: transport,
             consent: IABConsentRules()
         )
         let dispatcher = PullDispatcher(kernel: kernel)
@@ -48,16 +55,17 @@ struct AuctionContext: PullSyncRequestContext {
         router.get("**") { _, context in
             EIDsHeader.value(for: await context.pullSync.eids()) ?? "none"
         }
+        router.get("ec") { _, context in context.pullSync.edgeCookie?.value ?? "none" }
         // Not organic: the middleware leaves the context alone.
         router.get("sync") { _, context in
             context.pullSync.edgeCookie == nil ? "untouched" : "filled"
         }
-        return Application(router: router, services: [DispatcherService(dispatcher: dispatcher)])
+        return (Application(router: router, services: [DispatcherService(dispatcher: dispatcher)]), dispatcher)
     }
 
-    @Test func aHandlerGetsTheConsentedEIDsOfItsRequest() async throws {
+    /// A graph that knows `known`, with a fresh UID from every partner.
+    static func knownBrowser(_ known: EdgeCookie) async throws -> InMemoryIdentityGraph {
         let graph = InMemoryIdentityGraph()
-        let known = EdgeCookie(unchecked: TestPartners.edgeCookie(7))
         _ = try await graph.createRoot(for: known, at: SystemWallClock().now())
         for id in Self.partnerIDs {
             graph.set(
@@ -66,6 +74,12 @@ struct AuctionContext: PullSyncRequestContext {
                 ecHash: String(known.hash)
             )
         }
+        return graph
+    }
+
+    @Test func aHandlerGetsTheConsentedEIDsOfItsRequest() async throws {
+        let known = EdgeCookie(unchecked: TestPartners.edgeCookie(7))
+        let graph = try await Self.knownBrowser(known)
         try await Self.application(graph: graph).test(.router) { client in
             func eids(_ fields: [(String, String)]) async throws -> [OpenRTB.EIDObject] {
                 let response = try await client.execute(uri: "/article", method: .get, headers: headers(fields))
@@ -84,6 +98,42 @@ struct AuctionContext: PullSyncRequestContext {
 
             let sync = try await client.execute(uri: "/sync", method: .get, headers: headers([cookie]))
             #expect(String(buffer: sync.body) == "untouched")
+        }
+    }
+
+    /// The middleware asks the fresh-EC memo itself, on the EC in the `Cookie` header: a returning
+    /// browser whose UIDs are all fresh is skipped before anything is made for it, and its handler
+    /// still gets its EC and EIDs.
+    @Test func aReturningBrowserTheMemoSkipsKeepsItsECAndEIDs() async throws {
+        let known = EdgeCookie(unchecked: TestPartners.edgeCookie(7))
+        let graph = try await Self.knownBrowser(known)
+        let transport = ScriptedTransport()
+        let (application, dispatcher) = try Self.application(graph: graph, scripting: transport)
+        try await application.test(.router) { client in
+            let cookie = headers([("Cookie", "theme=dark; ts-ec=\(known.value)")])
+            // The first page view is decided in full: every UID fresh, so the memo holds from then on.
+            _ = try await client.execute(uri: "/article", method: .get, headers: cookie)
+            #expect(await eventually { dispatcher.statistics.processed == 1 })
+            #expect(dispatcher.statistics.skips["fresh"] == 2)
+
+            for _ in 0..<3 {
+                let page = try await client.execute(uri: "/article", method: .get, headers: cookie)
+                #expect(try OpenRTB.eids(fromHeader: String(buffer: page.body)).map(\.source) == ["a.example", "v3.example"])
+                let ec = try await client.execute(uri: "/ec", method: .get, headers: cookie)
+                #expect(String(buffer: ec.body) == known.value)
+            }
+            #expect(dispatcher.statistics.skippedAtSubmit == 6)
+            #expect(dispatcher.statistics.enqueued == 1)
+            #expect(transport.requests.isEmpty)
+            // Other consent signals are not what the memo was made under: decided in full again.
+            let other = headers([("Cookie", "ts-ec=\(known.value); us_privacy=1YNN")])
+            _ = try await client.execute(uri: "/article", method: .get, headers: other)
+            #expect(await eventually { dispatcher.statistics.processed == 2 })
+            // A malformed EC is still refused as one.
+            let malformed = headers([("Cookie", "ts-ec=\(known.value.dropLast())")])
+            _ = try await client.execute(uri: "/article", method: .get, headers: malformed)
+            #expect(dispatcher.statistics.skippedAtSubmit == 7)
+            #expect(dispatcher.statistics.enqueued == 2)
         }
     }
 

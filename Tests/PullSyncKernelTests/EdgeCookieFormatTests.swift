@@ -55,6 +55,23 @@ struct EdgeCookieFormatTests {
         #expect(DefaultEdgeCookieFormat().parse(raw) == nil)
     }
 
+    @Test(
+        "Read in place, an EC in a header is well formed exactly when it parses, its hash as long",
+        arguments: [
+            hex64 + ".AbC123", String(hex64.uppercased()) + ".AbC123", hex64 + ".AbC12", hex64 + ".AbC12é",
+            hex64 + ":AbC123", "", "ec-abcd1234", "ec-abcd", "ec-ab.cd.1234",
+        ]
+    )
+    func hashLengthInPlace(raw: String) {
+        // In a header, as the middleware reads it.
+        let header = "theme=dark; ts-ec=\(raw); x=1"
+        let start = header.utf8.index(header.utf8.startIndex, offsetBy: 18)
+        let value = Substring(header.utf8[start..<header.utf8.index(start, offsetBy: raw.utf8.count)])
+        for format in [DefaultEdgeCookieFormat() as any EdgeCookieFormat, PrefixedEdgeCookieFormat()] {
+            #expect(format.hashLength(of: value) == format.parse(raw).map { $0.hash.utf8.count })
+        }
+    }
+
     @Test("A substring parses like the string")
     func substring() throws {
         let header = "ec=\(Self.hex64).AbC123; other=1"

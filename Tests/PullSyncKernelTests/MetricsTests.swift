@@ -56,6 +56,18 @@ struct MetricsTests {
         #expect(harness.metrics.counterTotal(label: "pullsync_writes_total") == 0)
     }
 
+    @Test("A metric handle is found by its case: every case of every labelled enum gets its own")
+    func handlesByCase() {
+        func check<Key: CaseIterable & RawRepresentable>(_: Key.Type) where Key.RawValue == String {
+            let table = CaseTable<Key, String> { $0.rawValue }
+            #expect(Key.allCases.map { table[$0] } == Key.allCases.map(\.rawValue))
+        }
+        check(SkipReason.self)
+        check(OutcomeClass.self)
+        check(WriteResult.self)
+        check(StoreOperation.self)
+    }
+
     @Test("Every metric is created up front for every partner, decision and outcome")
     func createdUpFront() throws {
         let harness = try Harness(partners: partners(["a", "b", "c"]))
