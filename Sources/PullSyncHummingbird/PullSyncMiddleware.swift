@@ -138,13 +138,13 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         let kernel = dispatcher.kernel
         // Built anew on every read (Hummingbird keeps the URI's bytes): read once.
         let path = request.uri.path
-        guard kernel.configuration.routes.isOrganic(path) else {
+        guard kernel.isOrganic(path) else {
             return try await next(request, context)
         }
         let cookies = RequestCookies(request)
         let (consent, strings) = consentSource.consent(for: request, cookies: cookies)
         let raw = cookies[cookie.name]
-        let hashLength = raw.flatMap(kernel.configuration.edgeCookieFormat.hashLength(of:))
+        let hashLength = raw.flatMap(kernel.ecHashLength(of:))
         if let raw, let hashLength {
             // The gate's first steps, on the EC in place: a returning browser for whom nothing can
             // be called (the most common page view) costs a hash lookup, and nothing is made for

@@ -216,6 +216,17 @@ public final class PullKernel: Sendable {
         return freshMemo.holds(FreshECMemo.ECKey(edgeCookie), consent: consent, at: clock.now())
     }
 
+    /// Whether `path` is organic under this kernel's routes. For a host in another module: read
+    /// there, `configuration.routes` is copied (a retain and a release of each of its arrays).
+    package func isOrganic(_ path: String) -> Bool {
+        configuration.routes.isOrganic(path)
+    }
+
+    /// This kernel's EC format's ``EdgeCookieFormat/hashLength(of:)`` (see ``isOrganic(_:)``).
+    package func ecHashLength(of raw: Substring) -> Int? {
+        configuration.edgeCookieFormat.hashLength(of: raw)
+    }
+
     /// Whether the fresh-EC memo holds now for a well-formed EC whose hash is `ecHash`, under
     /// these signals: the gate's `fresh_memo` check for a host that reads the EC in place (a
     /// route found organic, the EC checked by this kernel's format), with nothing made for it.
