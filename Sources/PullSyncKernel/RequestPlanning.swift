@@ -225,7 +225,7 @@ extension PullKernel {
                     lease: offer.lease,
                     at: now
                 )
-                let counted = try offer.preadmitted(by: admissions, partners: partners.count)
+                let counted = try offer.preadmitted(by: admissions, enabled: enabled, partners: partners.count)
                 // A store counts nothing for an unknown or withdrawn EC; one that did gets it back.
                 if found?.withdrawn ?? true, counted.admissions.contains(.admitted) {
                     await uncount(counted, ecHash: edgeCookie.hashKey, now: now)
@@ -290,19 +290,19 @@ extension PullKernel {
 
     /// Calls a known EC's combined step counted before the kernel decided from its record.
     struct Preadmitted {
-        /// Every partner the request's consent allows: in registry order, or, when the step
-        /// had to pick among them (a per-request cap), in the random order their calls are tried.
-        var order: [RunningPartner]
-        /// Whether `order` is random (else the kernel orders the calls itself, as without the step).
-        var shuffled: Bool
+        /// When the step had to pick among them (a per-request cap): every partner the request's
+        /// consent allows, in the random order their calls are tried. `nil` when it didn't: the
+        /// calls were offered in registry order, and the kernel orders them itself, as without
+        /// the step.
+        var shuffled: [RunningPartner]?
         /// What the step decided for each partner's call, by the partner's ordinal (`nil`: not
         /// tried); taken out as used, so that what is left admitted at the end was counted for a
         /// call never made.
         var admissions: [LeasedAdmission?]
 
-        /// The partners of the calls the step counted and nobody took.
-        var counted: some Sequence<RunningPartner> {
-            order.lazy.filter { self.admissions[$0.ordinal] == .admitted }
+        /// The partners of the calls the step counted and nobody took, among `enabled`.
+        func counted(among enabled: [RunningPartner]) -> some Sequence<RunningPartner> {
+            (shuffled ?? enabled).lazy.filter { self.admissions[$0.ordinal] == .admitted }
         }
 
         /// What the step decided for `partner`'s call, taken out; `nil` when it didn't try it.
@@ -320,10 +320,10 @@ extension PullKernel {
     /// What a known EC's combined step is offered (``CombinedStore``), with the order it was
     /// made in.
     struct DueCallsOffer {
-        /// Every partner the request's consent allows, in registry order or shuffled.
-        var order: [RunningPartner]
-        var shuffled: Bool
-        /// The calls offered, in `order`'s order.
+        /// Every partner the request's consent allows, shuffled, when the step may have to pick
+        /// among them; `nil` for the enabled partners' registry order.
+        var shuffled: [RunningPartner]?
+        /// The calls offered, in that order.
         var calls: [DueCall]
         /// How many of them the step may count.
         var cap: Int
@@ -331,11 +331,16 @@ extension PullKernel {
 
         /// The step's answers, kept by partner ordinal; a store that answers for other calls
         /// than asked is broken, and nothing it says is used.
-        func preadmitted(by admissions: [LeasedAdmission?], partners: Int) throws -> Preadmitted {
+        func preadmitted(
+            by admissions: [LeasedAdmission?],
+            enabled: [RunningPartner],
+            partners: Int
+        ) throws -> Preadmitted {
             guard admissions.count == calls.count else {
                 throw StoreAnswerMismatch(asked: calls.count, got: admissions.count)
             }
             var byOrdinal = [LeasedAdmission?](repeating: nil, count: partners)
+            let order = shuffled ?? enabled
             var next = 0
             for (call, admission) in zip(calls, admissions) {
                 // The calls were offered in `order`'s order: each one's partner is further on in it.
@@ -343,7 +348,7 @@ extension PullKernel {
                 byOrdinal[order[next].ordinal] = admission
                 next += 1
             }
-            return Preadmitted(order: order, shuffled: shuffled, admissions: byOrdinal)
+            return Preadmitted(shuffled: shuffled, admissions: byOrdinal)
         }
     }
 
@@ -361,33 +366,33 @@ extension PullKernel {
         _ now: Timestamp
     ) -> DueCallsOffer? {
         guard let combined else { return nil }
-        var order: [RunningPartner] = []
-        for partner in enabled where Self.consentDenial(of: partner, consent, request) == nil {
-            if order.isEmpty { order.reserveCapacity(enabled.count) }
-            order.append(partner)
-        }
-        guard !order.isEmpty else { return nil }
         // The step counts the first due calls up to the cap: when it may have to pick, it picks
-        // from a fresh random order (fair in expectation); else the kernel orders the calls
-        // afterwards, as without the step.
+        // from a fresh random order of the partners consent allows (fair in expectation); else
+        // the calls are offered in registry order (no array of them made) and the kernel orders
+        // them afterwards, as without the step.
         let cap = configuration.maxCallsPerRequest ?? Int.max
-        let shuffled = cap < order.count
-        if shuffled {
-            for position in stride(from: order.count - 1, to: 0, by: -1) {
-                order.swapAt(position, random.next(below: position + 1))
+        var shuffled: [RunningPartner]?
+        if cap < enabled.count {
+            var order = enabled.filter { Self.consentDenial(of: $0, consent, request) == nil }
+            if cap < order.count {
+                for position in stride(from: order.count - 1, to: 0, by: -1) {
+                    order.swapAt(position, random.next(below: position + 1))
+                }
+                shuffled = order
             }
         }
         var calls: [DueCall] = []
-        calls.reserveCapacity(order.count)
         // Only calls whose partner has room to spare are offered: a partner near its in-flight
         // cap or budget, or probing a half-open circuit, may refuse the call once the step
         // counted it (others may take the last places meanwhile), and a count taken back is a
         // round trip, visible to other nodes until then. Those partners are counted as before.
-        for partner in order
-        where !inFlight.contains(partner.id, ecHash: edgeCookie.hashKey)
+        for partner in shuffled ?? enabled
+        where (shuffled != nil || Self.consentDenial(of: partner, consent, request) == nil)
+            && !inFlight.contains(partner.id, ecHash: edgeCookie.hashKey)
             && partner.protection.hasRoom(at: now, margin: Self.offerMargin)
         {
             let policy = partner.definition.policy
+            if calls.isEmpty { calls.reserveCapacity(enabled.count) }
             calls.append(
                 DueCall(
                     sourceDomain: partner.definition.sourceDomain,
@@ -402,7 +407,7 @@ extension PullKernel {
         }
         guard !calls.isEmpty else { return nil }
         let lease = combined.sharesLeases ? DueLease(holder: leaseHolder, margin: configuration.leaseMargin) : nil
-        return DueCallsOffer(order: order, shuffled: shuffled, calls: calls, cap: cap, lease: lease)
+        return DueCallsOffer(shuffled: shuffled, calls: calls, cap: cap, lease: lease)
     }
 
     /// Free in-flight places and budget tokens a partner must have beyond a call's own for the
@@ -423,7 +428,7 @@ extension PullKernel {
     /// some first: an async call costs its frame even when it has nothing to do).
     private func uncount(_ left: Preadmitted, ecHash: ECHash, now: Timestamp) async {
         guard let combined else { return }
-        let keys = left.counted.map { RateLimitKey(partnerID: $0.id, ecHash: ecHash) }
+        let keys = left.counted(among: enabled).map { RateLimitKey(partnerID: $0.id, ecHash: ecHash) }
         metrics.roundTrip(.uncount)
         do {
             try await combined.uncount(keys, at: now, holder: combined.sharesLeases ? leaseHolder : nil)
@@ -523,7 +528,7 @@ extension PullKernel {
             freshMemo.remember(FreshECMemo.ECKey(edgeCookie), consent: consent, until: until, uids: kept)
         }
 
-        if let order = preadmitted?.order, preadmitted?.shuffled == true, !candidates.isEmpty {
+        if let order = preadmitted?.shuffled, !candidates.isEmpty {
             // The combined step's order, which holds every partner consent allows: the
             // candidates (those of them not fresh) are rewritten in place in that order.
             var next = 0
