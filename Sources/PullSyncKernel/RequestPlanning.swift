@@ -339,6 +339,8 @@ extension PullKernel {
             guard admissions.count == calls.count else {
                 throw StoreAnswerMismatch(asked: calls.count, got: admissions.count)
             }
+            // Every registered partner offered, in registry order: the answers are by ordinal already.
+            if shuffled == nil, calls.count == partners { return Preadmitted(shuffled: nil, admissions: admissions) }
             var byOrdinal = [LeasedAdmission?](repeating: nil, count: partners)
             let order = shuffled ?? enabled
             var next = 0
