@@ -153,22 +153,27 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
             if dispatcher.skipsFreshMemo(kernel, ecHash: Substring(ecHash), consent: consent, strings: strings) {
                 guard let attach else { return try await next(request, context) }
                 var context = context
-                let found = FoundEdgeCookie.inHeader(raw, hashLength: hashLength)
-                attach(&context, PullSyncRequestState(kernel: kernel, edgeCookie: found, issued: false, consent: consent, strings: strings))
+                let state = PullSyncRequestState(
+                    kernel: kernel,
+                    edgeCookie: .inHeader(raw, hashLength: hashLength),
+                    issued: false,
+                    consent: consent,
+                    strings: strings
+                )
+                attach(&context, state)
                 return try await next(request, context)
             }
         }
         var edgeCookie = raw.map(String.init)
-        // What is worked out here is handed to the gate, which then doesn't work it out again.
-        var facts = GateFacts(
-            edgeCookie: edgeCookie.flatMap { value in hashLength.map { EdgeCookie(unchecked: value, hashLength: $0) } },
-            freshMemoConsulted: true
-        )
+        // What is worked out here is handed to the gate, which then doesn't work it out again
+        // (the memo included, when it was asked above; an EC issued below is still to be asked).
+        var facts = GateFacts(edgeCookie: nil, freshMemoConsulted: hashLength != nil)
+        if let edgeCookie, let hashLength { facts.edgeCookie = EdgeCookie(unchecked: edgeCookie, hashLength: hashLength) }
         // No EC for a browser that denies consent or opts out (GPC, US opt-outs), nor while its
         // consent strings can't be read.
         var mayIssue = false
-        // The EC first: comparing the optional issuer with nil copies it (a retain and a release
-        // of each of its references), and a returning browser never needs it.
+        // The EC first: comparing the optional issuer with nil copies it (a retain and a
+        // release), and a returning browser never needs it.
         if facts.edgeCookie == nil, issuer != nil {
             let denial = kernel.consent.requestDenial(strings, host: consent)
             facts.denial = .some(denial)
