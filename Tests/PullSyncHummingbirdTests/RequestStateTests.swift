@@ -26,12 +26,12 @@ struct AuctionContext: PullSyncRequestContext {
 
     /// The middleware and a route that answers with the request's EIDs, in the header format.
     static func application(graph: InMemoryIdentityGraph) throws -> some ApplicationProtocol {
-        try application(graph: graph, scripting: ScriptedTransport()).application
+        try application(graph: graph, transport: ScriptedTransport()).application
     }
 
     static func application(
         graph: InMemoryIdentityGraph,
-        scripting transport: ScriptedTransport
+        transport: ScriptedTransport
     ) throws -> (application: some ApplicationProtocol, dispatcher: PullDispatcher) {
         let kernel = PullKernel(
             registry: try PartnerRegistry([
@@ -108,7 +108,7 @@ struct AuctionContext: PullSyncRequestContext {
         let known = EdgeCookie(unchecked: TestPartners.edgeCookie(7))
         let graph = try await Self.knownBrowser(known)
         let transport = ScriptedTransport()
-        let (application, dispatcher) = try Self.application(graph: graph, scripting: transport)
+        let (application, dispatcher) = try Self.application(graph: graph, transport: transport)
         try await application.test(.router) { client in
             let cookie = headers([("Cookie", "theme=dark; ts-ec=\(known.value)")])
             // The first page view is decided in full: every UID fresh, so the memo holds from then on.
