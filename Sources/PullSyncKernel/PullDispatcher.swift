@@ -101,7 +101,7 @@ public final class PullDispatcher: Sendable {
     /// request-level consent decided by the host already, with this dispatcher's kernel.
     package func prepare(_ request: OrganicRequest, facts: GateFacts?) -> PreparedSubmission {
         let kernel = self.kernel
-        let admission = kernel.admission(request, facts: facts)
+        let admission = kernel.admission(request, memo: facts?.freshMemoConsulted != true, facts: facts)
         switch admission.result {
         case .skip(let reason):
             countSkip(reason, kernel: kernel)

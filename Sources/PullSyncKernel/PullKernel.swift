@@ -201,9 +201,7 @@ public final class PullKernel: Sendable {
         guard let edgeCookie = parsed else { return (.skip(.invalidEC), nil) }
         // Before any consent string is read: the memo holds only for the very signals it was
         // made under, which passed this gate then.
-        if memo, facts?.freshMemoConsulted != true, freshMemoHolds(for: request, edgeCookie) {
-            return (.skip(.freshMemo), nil)
-        }
+        if memo, freshMemoHolds(for: request, edgeCookie) { return (.skip(.freshMemo), nil) }
         if let denial = facts?.denial ?? consent.requestDenial(request.consentStrings, host: request.consent) {
             return (.skip(denial.reason), denial.withdraws ? edgeCookie : nil)
         }
@@ -212,8 +210,12 @@ public final class PullKernel: Sendable {
 
     /// Whether the fresh-EC memo holds for `request` now.
     func freshMemoHolds(for request: OrganicRequest, _ edgeCookie: EdgeCookie) -> Bool {
-        guard let consent = FreshECMemo.consent(of: request) else { return false }
-        return freshMemo.holds(FreshECMemo.ECKey(edgeCookie), consent: consent, at: clock.now())
+        freshMemoHolds(FreshECMemo.ECKey(edgeCookie), request.consent, request.consentStrings)
+    }
+
+    private func freshMemoHolds(_ ec: FreshECMemo.ECKey, _ decision: ConsentDecision, _ strings: ConsentStrings) -> Bool {
+        guard let consent = FreshECMemo.consent(decision, strings) else { return false }
+        return freshMemo.holds(ec, consent: consent, at: clock.now())
     }
 
     /// Whether `path` is organic under this kernel's routes. For a host in another module: read
@@ -231,8 +233,7 @@ public final class PullKernel: Sendable {
     /// these signals: the gate's `fresh_memo` check for a host that reads the EC in place (a
     /// route found organic, the EC checked by this kernel's format), with nothing made for it.
     package func freshMemoHolds(ecHash: Substring, consent: ConsentDecision, strings: ConsentStrings) -> Bool {
-        guard let consent = FreshECMemo.consent(consent, strings) else { return false }
-        return freshMemo.holds(FreshECMemo.ECKey(ecHash: ecHash), consent: consent, at: clock.now())
+        freshMemoHolds(FreshECMemo.ECKey(ecHash: ecHash), consent, strings)
     }
 
     /// Decides every partner for `request` without sending, counting or writing anything:
@@ -673,7 +674,7 @@ package struct GateFacts: Sendable {
     /// denial, `nil` when not applied (the gate applies them if it gets that far).
     package var denial: ConsentDenial??
     /// The host asked the fresh-EC memo already (``PullKernel/freshMemoHolds(ecHash:consent:strings:)``)
-    /// and it didn't hold.
+    /// and it didn't hold: the dispatcher's gate doesn't ask it again.
     package var freshMemoConsulted: Bool
 
     package init(edgeCookie: EdgeCookie?, denial: ConsentDenial?? = nil, freshMemoConsulted: Bool = false) {
