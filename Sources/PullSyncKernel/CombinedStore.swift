@@ -126,8 +126,8 @@ extension CombinedStore {
     public func uncount(_ keys: [RateLimitKey], at now: Timestamp, holder: String?) async throws {}
 
     /// The admissions of ``record(ecHash:admittingDue:limit:lease:at:)`` for a store that counts
-    /// one call at a time with `count` (`true`: counted): the first `limit` calls due in `record`
-    /// at `now` are tried, in order; none without a record to count against.
+    /// one call at a time with `count` (`true`: counted): the calls ``tried(_:in:limit:at:)``
+    /// picks, in order.
     package static func admissions(
         of calls: [DueCall],
         in record: ECRecord?,
@@ -136,13 +136,24 @@ extension CombinedStore {
         counting count: (RateLimitRequest) async throws -> Bool
     ) async rethrows -> [LeasedAdmission?] {
         var admissions = [LeasedAdmission?](repeating: nil, count: calls.count)
-        guard let record, !record.withdrawn else { return admissions }
-        var tried = 0
-        for (index, call) in calls.enumerated() where tried < limit && call.isDue(in: record, at: now) {
-            tried += 1
-            admissions[index] = try await count(call.request) ? .admitted : .rateLimited
+        for index in tried(calls, in: record, limit: limit, at: now) {
+            admissions[index] = try await count(calls[index].request) ? .admitted : .rateLimited
         }
         return admissions
+    }
+
+    /// The indices of the calls ``record(ecHash:admittingDue:limit:lease:at:)`` tries: the first
+    /// `limit` of `calls` due in `record` at `now`, in order; none without a record to count
+    /// against.
+    package static func tried(
+        _ calls: [DueCall],
+        in record: ECRecord?,
+        limit: Int,
+        at now: Timestamp
+    ) -> some Sequence<Int> {
+        let countable = record.flatMap { $0.withdrawn ? nil : $0 }
+        return calls.indices.lazy.filter { index in countable.map { calls[index].isDue(in: $0, at: now) } ?? false }
+            .prefix(max(0, limit))
     }
 
     /// The `admissions` of ``createRoot(for:at:consent:admitting:lease:)`` for a limiter without

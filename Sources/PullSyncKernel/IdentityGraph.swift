@@ -112,6 +112,7 @@ public protocol IdentityGraph: Sendable {
     func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws -> ECRecord
 
     /// Applies conditional writes for one EC, in one round trip; returns one result per write.
+    /// The writes are for distinct partners (one per call of a request).
     func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult]
 
     /// Marks the EC withdrawn and forgets its partner UIDs and consent snapshot; in the same step,

@@ -90,7 +90,8 @@ public protocol RateLimiter: Sendable {
     /// For each request, counts one call at `now` if fewer than `policy.calls` calls were
     /// counted under its key after `now - policy.window` (calls counted at a later time than
     /// `now` included: requests' turns can come out of time order, and no window may hold more
-    /// than the limit); returns which were admitted.
+    /// than the limit); returns which were admitted. The requests' keys are distinct (the kernel
+    /// asks for each partner once per request).
     func acquire(_ requests: [RateLimitRequest], at now: Timestamp) async throws -> [Bool]
 
     /// Calls counted under `key` after `now - window`, without counting one.

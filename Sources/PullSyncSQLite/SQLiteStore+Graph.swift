@@ -23,9 +23,11 @@ extension SQLiteStore {
     ) async throws -> (record: ECRecord?, admissions: [LeasedAdmission?]) {
         try await transaction { connection in
             let record = try await Self.record(ecHash: ecHash, on: connection)
-            let admissions = try await Self.admissions(of: calls, in: record, limit: limit, at: now) { request in
-                try await Self.acquire(request, at: now, on: connection)
-            }
+            // Counted together (two statements), as one call after another would be.
+            let tried = Array(Self.tried(calls, in: record, limit: limit, at: now))
+            let counted = try await Self.acquire(tried.map { calls[$0].request }, at: now, on: connection)
+            var admissions = [LeasedAdmission?](repeating: nil, count: calls.count)
+            for (index, admitted) in zip(tried, counted) { admissions[index] = admitted ? .admitted : .rateLimited }
             return (record, admissions)
         }
     }
@@ -40,6 +42,11 @@ extension SQLiteStore {
             """,
             [.text(ecHash)]
         )
+        return record(ecHash: ecHash, from: rows)
+    }
+
+    /// The record in `rows` of the EC's columns, each with one UID's columns (or none).
+    private static func record(ecHash: String, from rows: [SQLiteRow]) -> ECRecord? {
         guard let first = rows.first else { return nil }
         var record = ECRecord(
             ecHash: ecHash,
@@ -98,18 +105,20 @@ extension SQLiteStore {
         on connection: SQLiteConnection
     ) async throws -> (record: ECRecord, created: Bool) {
         let hash = edgeCookie.hashString
+        // A new entry comes back as it was stored (no UIDs yet): no second statement to read it.
         let inserted = try await connection.query(
             """
             INSERT OR IGNORE INTO pullsync_ecs (ec_hash, ec_id, created_at, seen_at, \(consentColumns))
             VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-            RETURNING ec_hash
+            RETURNING ec_id, created_at, seen_at, withdrawn_at, consent_digest
             """,
             [.text(hash), .text(edgeCookie.value), .integer(int(now))] + consentValues(consent)
         )
+        if let created = record(ecHash: hash, from: inserted) { return (created, true) }
         guard let record = try await record(ecHash: hash, on: connection) else {
-            throw SQLiteStoreError("the root entry just created for an EC is missing")
+            throw SQLiteStoreError("the root entry of an EC is missing although it could not be created")
         }
-        return (record, !inserted.isEmpty)
+        return (record, false)
     }
 
     /// Writes; there are no shared leases to give back.
@@ -211,48 +220,58 @@ extension SQLiteStore {
         next?.resume(returning: .lead)
     }
 
-    /// Applies one EC's writes inside a transaction.
+    /// Applies one EC's writes inside a transaction: the EC and its UIDs read in one statement,
+    /// the writes that stand stored in one (each statement is compiled and run on the thread
+    /// pool: two per EC, not two per UID).
     private static func apply(_ writes: [UIDWrite], ecHash: String, on connection: SQLiteConnection) async throws
         -> [WriteResult]
     {
-        let root = try await connection.query(
-            "SELECT withdrawn_at FROM pullsync_ecs WHERE ec_hash = ?1",
+        let rows = try await connection.query(
+            """
+            SELECT e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at, u.revoked_at
+            FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
+            WHERE e.ec_hash = ?1
+            """,
             [.text(ecHash)]
         )
-        guard let row = root.first else { return writes.map { _ in .unknownEC } }
-        if !(row.column("withdrawn_at")?.isNull ?? true) { return writes.map { _ in .withdrawn } }
+        guard let root = rows.first else { return writes.map { _ in .unknownEC } }
+        if !(root.column("withdrawn_at")?.isNull ?? true) { return writes.map { _ in .withdrawn } }
+        // One write per partner (the kernel's batches hold one per call).
+        var existing: [String: (uid: PartnerUID?, revokedAt: Int?)] = [:]
+        for row in rows {
+            guard let domain = row.column("source_domain")?.string else { continue }
+            existing[domain] = (partnerUID(row), row.column("revoked_at")?.integer)
+        }
         var results: [WriteResult] = []
+        var stored: [SQLiteData] = []
         for write in writes {
-            let row = try await connection.query(
-                """
-                SELECT uid, synced_at, expires_at, revoked_at FROM pullsync_uids
-                WHERE ec_hash = ?1 AND source_domain = ?2
-                """,
-                [.text(ecHash), .text(write.sourceDomain)]
-            ).first
-            if let revokedAt = row?.column("revoked_at")?.integer, revokedAt >= Self.int(write.plannedAt) {
+            let current = existing[write.sourceDomain]
+            if let revokedAt = current?.revokedAt, revokedAt >= Self.int(write.plannedAt) {
                 results.append(.revoked)
                 continue
             }
-            guard row.flatMap(Self.partnerUID) == write.expected else {
+            guard current?.uid == write.expected else {
                 results.append(.conflict)
                 continue
             }
+            stored += [
+                .text(ecHash), .text(write.sourceDomain), .text(write.value.uid),
+                .integer(Self.int(write.value.syncedAt)),
+                write.value.expiresAt.map { .integer(Self.int($0)) } ?? .null,
+            ]
+            results.append(.stored)
+        }
+        for statement in Self.statements(stored, columns: 5) {
             _ = try await connection.query(
                 """
                 INSERT INTO pullsync_uids (ec_hash, source_domain, uid, synced_at, expires_at)
-                VALUES (?1, ?2, ?3, ?4, ?5)
+                VALUES \(statement.placeholders)
                 ON CONFLICT (ec_hash, source_domain) DO UPDATE
                 SET uid = excluded.uid, synced_at = excluded.synced_at, expires_at = excluded.expires_at,
                     revoked_at = NULL
                 """,
-                [
-                    .text(ecHash), .text(write.sourceDomain), .text(write.value.uid),
-                    .integer(Self.int(write.value.syncedAt)),
-                    write.value.expiresAt.map { .integer(Self.int($0)) } ?? .null,
-                ]
+                statement.values
             )
-            results.append(.stored)
         }
         return results
     }

@@ -162,6 +162,23 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
     }
 
     static func int(_ timestamp: Timestamp) -> SQLiteInt64 { SQLiteInt64(timestamp.nanosecondsSinceEpoch) }
+
+    /// The parameters a statement may bind at most in any SQLite (`SQLITE_MAX_VARIABLE_NUMBER`
+    /// before 3.32).
+    static let maxParameters = 999
+
+    /// `values`, `columns` to a row, split into as few statements as ``maxParameters`` allows,
+    /// each with its rows' placeholders: `(?1, ?2), (?3, ?4), …`.
+    static func statements(_ values: [SQLiteData], columns: Int) -> [(placeholders: String, values: [SQLiteData])] {
+        let perStatement = maxParameters / columns * columns
+        return stride(from: 0, to: values.count, by: perStatement).map { start in
+            let part = Array(values[start..<min(start + perStatement, values.count)])
+            let placeholders = (0..<part.count / columns).map { row in
+                "(" + (1...columns).map { "?\(row * columns + $0)" }.joined(separator: ", ") + ")"
+            }.joined(separator: ", ")
+            return (placeholders, part)
+        }
+    }
 }
 
 /// A store operation that can't go on.

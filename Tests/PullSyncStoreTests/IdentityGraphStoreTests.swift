@@ -59,6 +59,25 @@ struct IdentityGraphStoreTests {
         }
     }
 
+    @Test("A batch of 250 writes (more than one SQL statement binds) stores each", arguments: StoreKind.available)
+    func largeWriteBatch(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let graph = opened.store
+            _ = try await graph.createRoot(for: edgeCookie(1), at: t0)
+            let before = uid("old", at: t0)
+            _ = try await graph.write([UIDWrite(sourceDomain: "p3.example", value: before, expected: nil)], ecHash: ecHash(1))
+            let writes = (0..<250).map { n in
+                UIDWrite(sourceDomain: "p\(n).example", value: uid("u\(n)", at: t0 + .seconds(1)), expected: nil)
+            }
+            let results = try await graph.write(writes, ecHash: ecHash(1))
+            #expect(results.indices.filter { results[$0] != .stored } == [3], "p3 had a UID its writer didn't see")
+            let record = try #require(try await graph.record(ecHash: ecHash(1)))
+            #expect(record.partners.count == 250)
+            #expect(record.partners["p249.example"] == uid("u249", at: t0 + .seconds(1)))
+            #expect(record.partners["p3.example"] == before)
+        }
+    }
+
     @Test("A partner-given expiry survives the round trip", arguments: StoreKind.available)
     func expiryRoundTrip(kind: StoreKind) async throws {
         try await withStore(kind) { opened in

@@ -51,6 +51,21 @@ struct RateLimiterStoreTests {
         }
     }
 
+    @Test("A batch of 400 keys (more than one SQL statement binds) decides each", arguments: StoreKind.available)
+    func largeBatch(kind: StoreKind) async throws {
+        try await withStore(kind) { opened in
+            let limiter = opened.store
+            let one = RateLimitPolicy(calls: 1, window: .seconds(60))
+            let requests = (0..<400).map { RateLimitRequest(key: pullKey("p\($0)", "1"), policy: one) }
+            let early = try await limiter.acquire([requests[7], requests[390]], at: t0)
+            let answer = try await limiter.acquire(requests, at: t0 + .seconds(1))
+            #expect(early == [true, true])
+            #expect(answer.indices.filter { !answer[$0] } == [7, 390])
+            let counted = try await limiter.count(key: pullKey("p399", "1"), window: .seconds(60), at: t0 + .seconds(1))
+            #expect(counted == 1)
+        }
+    }
+
     @Test(
         "200 concurrent acquisitions of one key with a limit of 10: exactly 10 admitted",
         arguments: StoreKind.available
