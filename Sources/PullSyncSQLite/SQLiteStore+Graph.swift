@@ -6,7 +6,7 @@ import SQLiteNIO
 // revocations, withdrawals and retention.
 extension SQLiteStore {
     package func record(ecHash: String) async throws -> ECRecord? {
-        try await transaction { connection in try await Self.record(ecHash: ecHash, on: connection) }
+        try await alone { connection in try await Self.record(ecHash: ecHash, on: connection) }
     }
 
     /// It counts due calls with the record.
@@ -76,7 +76,9 @@ extension SQLiteStore {
     package func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws
         -> ECRecord
     {
-        try await transaction { connection in
+        // One statement when it creates the entry; an entry already there is read after it (as
+        // it is after the call, which is what is asked).
+        try await alone { connection in
             try await Self.createRoot(for: edgeCookie, at: now, consent: consent, on: connection).record
         }
     }

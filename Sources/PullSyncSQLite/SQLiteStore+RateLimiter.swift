@@ -80,7 +80,7 @@ extension SQLiteStore {
 
     package func count(key: RateLimitKey, window: Duration, at now: Timestamp) async throws -> Int {
         let key = key.description
-        return try await transaction { connection in
+        return try await alone { connection in
             try await Self.count(key, window: window, at: now, on: connection)
         }
     }

@@ -10,9 +10,9 @@ import Synchronization
 /// The embedded, persistent store (`sqlite:PATH`): the identity graph, the rate-limit
 /// counters and the EC-issuing secret in one SQLite file.
 ///
-/// One process owns the file: every operation runs as one `BEGIN IMMEDIATE` transaction on
-/// one connection, in turn, so each is atomic (and also against another process opening the
-/// same file). Duplicate calls are prevented in process (the kernel's own bookkeeping); for
+/// One process owns the file: every operation runs as one `BEGIN IMMEDIATE` transaction (or,
+/// if it is a single statement, as that statement alone) on one connection, in turn, so each
+/// is atomic (and also against another process opening the same file). Duplicate calls are prevented in process (the kernel's own bookkeeping); for
 /// several nodes use the PostgreSQL store, whose leases are shared.
 package final class SQLiteStore: PullSyncStore, CombinedStore {
     let connection: SQLiteConnection
@@ -111,6 +111,16 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
         case stored([WriteResult])
     }
 
+    /// Runs `body`, an operation of one statement, in turn but without a transaction of its
+    /// own: SQLite makes a single statement atomic by itself, and a `BEGIN` and a `COMMIT` would
+    /// be two statements more (each compiled and sent to the thread pool).
+    func alone<T: Sendable>(_ body: @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
+        try await turn.acquire()
+        defer { turn.release() }
+        transactions.add(1, ordering: .relaxed)
+        return try await body(connection)
+    }
+
     /// Runs `body` as one immediate transaction, after every earlier one (`holdingTurn`: the
     /// caller has taken the turn already; it is given back here either way).
     func transaction<T: Sendable>(
@@ -153,7 +163,7 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
     /// Deletes rate-limit rows whose window has passed; returns how many.
     @discardableResult
     package func sweep(at now: Timestamp = SystemWallClock().now()) async throws -> Int {
-        try await transaction { connection in
+        try await alone { connection in
             try await connection.query(
                 "DELETE FROM pullsync_rate_events WHERE expires_at <= ?1 RETURNING 1",
                 [.integer(Self.int(now))]
