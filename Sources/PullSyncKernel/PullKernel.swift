@@ -51,7 +51,8 @@ public final class PullKernel: Sendable {
     ///   - transport: sends the partner calls.
     ///   - consent: the rules applied to each request's consent signals.
     ///   - clock: the wall clock TTLs and windows are measured on. Default the system clock.
-    ///   - random: draws the fair order of partners. Default the system's secure generator.
+    ///   - random: draws the fair order of partners. Default a fast generator seeded from the system's
+    ///     (``SplitMixRandomSource``).
     ///   - metricsFactory: where the kernel's metrics go. Default none.
     ///   - logger: where the kernel logs. Default nowhere.
     public convenience init(
@@ -62,7 +63,7 @@ public final class PullKernel: Sendable {
         transport: any PullTransport,
         consent: any ConsentRules,
         clock: any WallClock = SystemWallClock(),
-        random: any RandomSource = SystemRandomSource(),
+        random: any RandomSource = SplitMixRandomSource(),
         metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance,
         logger: Logger = Logger(label: "pullsync", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {

@@ -73,3 +73,27 @@ struct FairOrderTests {
         #expect(Self.ids.allSatisfy { id in firsts.count { $0 == id } < 25 })
     }
 }
+
+/// The kernel's default generator: SplitMix64's reference sequence, shared between tasks
+/// without repeating a draw.
+@Suite("SplitMix random source")
+struct SplitMixRandomSourceTests {
+    @Test("Seed 0 gives SplitMix64's reference sequence, as the tests' seeded source does")
+    func referenceSequence() {
+        let source = SplitMixRandomSource(seed: 0)
+        let expected: [UInt64] = [0xE220_A839_7B1D_CDAF, 0x6E78_9E6A_A1B9_65F4, 0x06C4_5D18_8009_454F]
+        #expect((0..<3).map { _ in source.next() } == expected)
+        let seeded = SeededRandomSource(seed: 0)
+        #expect((0..<3).map { _ in seeded.next() } == expected)
+    }
+
+    @Test("Drawn from 8 tasks at once, 8,000 draws are 8,000 different values")
+    func sharedWithoutRepeats() async {
+        let source = SplitMixRandomSource()
+        let draws = await withTaskGroup(of: [UInt64].self) { group in
+            for _ in 0..<8 { group.addTask { (0..<1_000).map { _ in source.next() } } }
+            return await group.reduce(into: [UInt64]()) { $0 += $1 }
+        }
+        #expect(Set(draws).count == 8_000)
+    }
+}
