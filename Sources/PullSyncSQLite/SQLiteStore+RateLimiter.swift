@@ -24,7 +24,8 @@ extension SQLiteStore {
         for (index, (key, request)) in zip(keys, requests).enumerated() {
             asked += [.integer(index), .text(key), .integer(int(now - request.policy.window))]
         }
-        var used = [Int](repeating: 0, count: keys.count)
+        // A key SQLite gave no count for (it always does) is not admitted.
+        var used = [Int](repeating: .max, count: keys.count)
         for statement in statements(asked, columns: 3) {
             // Calls counted at a later time count too (a request's time is taken before its turn
             // comes, so turns can run out of time order): no window may hold more than the limit.
