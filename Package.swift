@@ -330,6 +330,8 @@ let package = Package(
                 "PullSyncHummingbird",
                 "PullSyncTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

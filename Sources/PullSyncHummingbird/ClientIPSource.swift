@@ -13,16 +13,46 @@ public enum ClientIPSource: Sendable, Hashable {
     /// The client IP of `request`, in canonical form (`::ffff:1.2.3.4` and `1.2.3.4:5555` are
     /// `1.2.3.4`), or `nil` when there is no valid IP address (then no EC is issued).
     public func clientIP<Context: RequestContext>(of request: Request, context: Context) -> String? {
-        switch self {
-        case .socketPeer:
-            guard let peer = (context as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress else { return nil }
-            return Self.normalize(peer)
-        case .header(let name):
-            guard let field = HTTPField.Name(name), let value = request.headers[field] else { return nil }
-            // The first non-empty entry (no array of them built).
-            let entries = value.drop { $0 == "," }
-            guard !entries.isEmpty else { return nil }
-            return Self.normalize(entries[..<(entries.firstIndex(of: ",") ?? entries.endIndex)])
+        Reader(self).clientIP(of: request, context: context)
+    }
+
+    /// This source made ready to read many requests: a header's name is checked and lowercased
+    /// once (the middleware's), not on every new browser's page view.
+    package struct Reader: Sendable {
+        private enum Place: Sendable {
+            case socketPeer
+            /// `nil`: not a valid field name, so no request has it.
+            case header(HTTPField.Name?)
+        }
+
+        private let place: Place
+
+        package init(_ source: ClientIPSource) {
+            switch source {
+            case .socketPeer: place = .socketPeer
+            case .header(let name): place = .header(HTTPField.Name(name))
+            }
+        }
+
+        /// ``ClientIPSource/clientIP(of:context:)``.
+        package func clientIP<Context: RequestContext>(of request: Request, context: Context) -> String? {
+            switch place {
+            case .socketPeer:
+                guard let peer = (context as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress else {
+                    return nil
+                }
+                return ClientIPSource.normalize(peer)
+            case .header(let name):
+                guard let name else { return nil }
+                // The first non-empty entry of the fields with that name, read where it lies (no
+                // string of all of them joined, no array of entries).
+                for field in request.headers where field.name == name {
+                    let entries = field.value.drop { $0 == "," }
+                    guard !entries.isEmpty else { continue }
+                    return ClientIPSource.normalize(entries[..<(entries.firstIndex(of: ",") ?? entries.endIndex)])
+                }
+                return nil
+            }
         }
     }
 

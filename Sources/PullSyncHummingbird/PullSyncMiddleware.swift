@@ -45,7 +45,7 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
     private let dispatcher: PullDispatcher
     private let issuer: EdgeCookieIssuer?
     private let consentSource: any ConsentSource
-    private let clientIP: ClientIPSource
+    private let clientIP: ClientIPSource.Reader
     private let cookie: CookieOptions
     /// What follows `name=value` in an issued EC's `Set-Cookie` (`; Max-Age=…; Path=/; HttpOnly;
     /// SameSite=Lax`), written by Hummingbird's `Cookie` once: a `Cookie` per page view (its
@@ -112,7 +112,7 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         self.dispatcher = dispatcher
         self.issuer = issuer
         self.consentSource = consent
-        self.clientIP = clientIP
+        self.clientIP = ClientIPSource.Reader(clientIP)
         self.cookie = cookie
         let template = Cookie(
             name: cookie.name,

@@ -2,6 +2,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
+import NIOEmbedded
 import PullSync
 import PullSyncConsent
 import PullSyncHummingbird
@@ -357,5 +359,44 @@ final class ListedRandomSource: RandomSource {
     @Test(arguments: ["garbage", "", "1.2.3", "unknown", String(repeating: "1", count: 100)])
     func nonAddressesAreRefused(raw: String) {
         #expect(ClientIPSource.normalize(raw) == nil)
+    }
+}
+
+@Suite struct ClientIPHeaderTests {
+    /// A request carrying `fields` (a name may repeat, as a proxy chain can send it).
+    static func request(_ fields: [(String, String)]) -> Request {
+        var headers = HTTPFields()
+        for (name, value) in fields { headers.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
+        return Request(
+            head: HTTPRequest(method: .get, scheme: "https", authority: "www.example", path: "/", headerFields: headers),
+            body: RequestBody(buffer: ByteBuffer())
+        )
+    }
+
+    static let context = BasicRequestContext(
+        source: ApplicationRequestContextSource(channel: EmbeddedChannel(), logger: Logger(label: "test"))
+    )
+
+    @Test(
+        "The first non-empty entry of the header's fields, in canonical form",
+        arguments: [
+            ([("X-Forwarded-For", "203.0.113.9, 10.0.0.1")], "203.0.113.9"),
+            ([("x-forwarded-for", ",, 198.51.100.3 ,10.0.0.1")], "198.51.100.3"),
+            ([("X-Forwarded-For", ""), ("X-Forwarded-For", "198.51.100.2")], "198.51.100.2"),
+            ([("X-Forwarded-For", ","), ("Via", "1.1 proxy"), ("X-Forwarded-For", "[2001:DB8::1]:443, 10.0.0.1")], "2001:db8::1"),
+            ([("X-Forwarded-For", "garbage, 198.51.100.2")], nil),
+            ([("X-Real-IP", "198.51.100.2")], nil),
+        ] as [([(String, String)], String?)]
+    )
+    func fromHeader(fields: [(String, String)], expected: String?) {
+        let request = Self.request(fields)
+        #expect(ClientIPSource.header("X-Forwarded-For").clientIP(of: request, context: Self.context) == expected)
+        #expect(ClientIPSource.Reader(.header("X-Forwarded-For")).clientIP(of: request, context: Self.context) == expected)
+    }
+
+    @Test("A header name that can't be one reads no address")
+    func invalidName() {
+        let request = Self.request([("X-Forwarded-For", "198.51.100.2")])
+        #expect(ClientIPSource.header("X Forwarded For").clientIP(of: request, context: Self.context) == nil)
     }
 }
