@@ -46,10 +46,13 @@ public enum ClientIPSource: Sendable, Hashable {
                 guard let name else { return nil }
                 // The first non-empty entry of the fields with that name, read where it lies (no
                 // string of all of them joined, no array of entries).
+                // Searched as bytes: searching `Character`s walks grapheme clusters.
+                let comma = UInt8(ascii: ",")
                 for field in request.headers where field.name == name {
-                    let entries = field.value.drop { $0 == "," }
-                    guard !entries.isEmpty else { continue }
-                    return ClientIPSource.normalize(entries[..<(entries.firstIndex(of: ",") ?? entries.endIndex)])
+                    let value = field.value
+                    guard let start = value.utf8.firstIndex(where: { $0 != comma }) else { continue }
+                    let end = value.utf8[start...].firstIndex(of: comma) ?? value.endIndex
+                    return ClientIPSource.normalize(value[start..<end])
                 }
                 return nil
             }
@@ -62,10 +65,12 @@ public enum ClientIPSource: Sendable, Hashable {
         let spaced = text.utf8.contains { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
         var candidate = spaced ? Substring(text).filter { $0 != " " && $0 != "\t" }[...] : Substring(text)
         guard !candidate.isEmpty, candidate.utf8.count <= 64 else { return nil }
-        if candidate.hasPrefix("["), let close = candidate.firstIndex(of: "]") {
-            candidate = candidate[candidate.index(after: candidate.startIndex)..<close]  // [v6]:port
-        } else if candidate.utf8.lazy.filter({ $0 == UInt8(ascii: ":") }).count == 1,
-            let colon = candidate.firstIndex(of: ":")
+        // Searched as bytes (the delimiters are ASCII): searching `Character`s walks grapheme clusters.
+        let utf8 = candidate.utf8
+        if utf8.first == UInt8(ascii: "["), let close = utf8.firstIndex(of: UInt8(ascii: "]")) {
+            candidate = candidate[utf8.index(after: utf8.startIndex)..<close]  // [v6]:port
+        } else if let colon = utf8.firstIndex(of: UInt8(ascii: ":")),
+            !utf8[utf8.index(after: colon)...].contains(UInt8(ascii: ":"))
         {
             candidate = candidate[..<colon]  // v4:port
         }
