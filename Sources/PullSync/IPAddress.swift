@@ -17,14 +17,16 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
         var literal = String(text)
         if literal.hasPrefix("["), literal.hasSuffix("]") { literal = String(literal.dropFirst().dropLast()) }
         if let zone = literal.firstIndex(of: "%") { literal = String(literal[..<zone]) }
+        // `withCString`, not the String itself: a short string passed to C is copied into an
+        // array first (an allocation per address), `withCString` copies it on the stack.
         var v4 = in_addr()
-        if inet_pton(AF_INET, literal, &v4) == 1 {
+        if literal.withCString({ inet_pton(AF_INET, $0, &v4) }) == 1 {
             let value = UInt32(bigEndian: v4.s_addr)
             self = .v4(UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF))
             return
         }
         var v6 = in6_addr()
-        if inet_pton(AF_INET6, literal, &v6) == 1 {
+        if literal.withCString({ inet_pton(AF_INET6, $0, &v6) }) == 1 {
             self = .v6(withUnsafeBytes(of: &v6) { Array($0) })
             return
         }

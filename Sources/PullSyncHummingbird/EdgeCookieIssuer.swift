@@ -45,10 +45,13 @@ public struct EdgeCookieIssuer: Sendable {
         // Written straight into the string's storage: one allocation.
         return String(unsafeUninitializedCapacity: 71) { buffer in
             var count = 0
-            for byte in mac {
-                buffer[count] = Self.hex[Int(byte >> 4)]
-                buffer[count + 1] = Self.hex[Int(byte & 0x0F)]
-                count += 2
+            // Read in place: iterating the MAC copies its bytes into an array first.
+            mac.withUnsafeBytes { bytes in
+                for byte in bytes {
+                    buffer[count] = Self.hex[Int(byte >> 4)]
+                    buffer[count + 1] = Self.hex[Int(byte & 0x0F)]
+                    count += 2
+                }
             }
             buffer[count] = UInt8(ascii: ".")
             count += 1
