@@ -45,8 +45,8 @@ public enum ClientIPSource: Sendable, Hashable {
             case .header(let name):
                 guard let name else { return nil }
                 // The first non-empty entry of the fields with that name, read where it lies (no
-                // string of all of them joined, no array of entries).
-                // Searched as bytes: searching `Character`s walks grapheme clusters.
+                // string of all of them joined, no array of entries), searched as bytes (searching
+                // `Character`s walks grapheme clusters).
                 let comma = UInt8(ascii: ",")
                 for field in request.headers where field.name == name {
                     let value = field.value

@@ -12,8 +12,9 @@ import Synchronization
 ///
 /// One process owns the file: every operation runs as one `BEGIN IMMEDIATE` transaction (or,
 /// if it is a single statement, as that statement alone) on one connection, in turn, so each
-/// is atomic (and also against another process opening the same file). Duplicate calls are prevented in process (the kernel's own bookkeeping); for
-/// several nodes use the PostgreSQL store, whose leases are shared.
+/// is atomic (and also against another process opening the same file). Duplicate calls are
+/// prevented in process (the kernel's own bookkeeping); for several nodes use the PostgreSQL
+/// store, whose leases are shared.
 package final class SQLiteStore: PullSyncStore, CombinedStore {
     let connection: SQLiteConnection
     let turn = AsyncSemaphore(permits: 1)
@@ -75,7 +76,8 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
         return try await body()
     }
 
-    /// Transactions run so far: the embedded store's "round trips".
+    /// Operations run so far (transactions, and single statements run alone): the embedded
+    /// store's "round trips".
     package var transactionCount: Int { transactions.load(ordering: .relaxed) }
 
     /// Closes the file. Later operations fail.
