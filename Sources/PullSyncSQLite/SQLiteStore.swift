@@ -115,34 +115,35 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
 
     /// Runs `body`, an operation of one statement, in turn but without a transaction of its
     /// own: SQLite makes a single statement atomic by itself, and a `BEGIN` and a `COMMIT` would
-    /// be two statements more (each compiled and sent to the thread pool).
-    func alone<T: Sendable>(_ body: @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
-        try await turn.acquire()
-        defer { turn.release() }
-        transactions.add(1, ordering: .relaxed)
-        return try await body(connection)
-    }
-
-    /// Runs `body` as one immediate transaction, after every earlier one (`holdingTurn`: the
-    /// caller has taken the turn already; it is given back here either way).
-    func transaction<T: Sendable>(
+    /// be two statements more (each compiled and sent to the thread pool). `holdingTurn`: the
+    /// caller has taken the turn already; it is given back here either way.
+    func alone<T: Sendable>(
         holdingTurn: Bool = false,
         _ body: @Sendable (SQLiteConnection) async throws -> T
     ) async throws -> T {
         if !holdingTurn { try await turn.acquire() }
         defer { turn.release() }
         transactions.add(1, ordering: .relaxed)
-        _ = try await connection.query("BEGIN IMMEDIATE")
-        do {
-            let result = try await body(connection)
-            _ = try await connection.query("COMMIT")
-            return result
-        } catch {
-            _ = try? await connection.query("ROLLBACK")
-            throw error
-        }
+        return try await body(connection)
     }
 
+    /// Runs `body` as one immediate transaction, in turn (see ``alone(holdingTurn:_:)``).
+    func transaction<T: Sendable>(
+        holdingTurn: Bool = false,
+        _ body: @Sendable (SQLiteConnection) async throws -> T
+    ) async throws -> T {
+        try await alone(holdingTurn: holdingTurn) { connection in
+            _ = try await connection.query("BEGIN IMMEDIATE")
+            do {
+                let result = try await body(connection)
+                _ = try await connection.query("COMMIT")
+                return result
+            } catch {
+                _ = try? await connection.query("ROLLBACK")
+                throw error
+            }
+        }
+    }
 
     // MARK: Upkeep
 
