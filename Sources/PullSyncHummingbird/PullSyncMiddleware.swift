@@ -167,8 +167,10 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         var edgeCookie = raw.map(String.init)
         // What is worked out here is handed to the gate, which then doesn't work it out again
         // (the memo included, when it was asked above; an EC issued below is still to be asked).
-        var facts = GateFacts(edgeCookie: nil, freshMemoConsulted: hashLength != nil)
-        if let edgeCookie, let hashLength { facts.edgeCookie = EdgeCookie(unchecked: edgeCookie, hashLength: hashLength) }
+        var facts = GateFacts(
+            edgeCookie: edgeCookie.flatMap { value in hashLength.map { EdgeCookie(unchecked: value, hashLength: $0) } },
+            freshMemoConsulted: hashLength != nil
+        )
         // No EC for a browser that denies consent or opts out (GPC, US opt-outs), nor while its
         // consent strings can't be read.
         var mayIssue = false
