@@ -150,15 +150,36 @@ extension CombinedStore {
         in record: ECRecord?,
         limit: Int,
         at now: Timestamp
-    ) -> some Sequence<Int> {
-        let countable = record.flatMap { $0.withdrawn ? nil : $0 }
-        return calls.indices.lazy.filter { index in countable.map { calls[index].isDue(in: $0, at: now) } ?? false }
-            .prefix(max(0, limit))
+    ) -> TriedCalls {
+        TriedCalls(calls: calls, record: record.flatMap { $0.withdrawn ? nil : $0 }, limit: limit, now: now)
     }
 
     /// The `admissions` of ``createRoot(for:at:consent:admitting:lease:)`` for a limiter without
     /// leases.
     package static func leased(_ acquired: [Bool]) -> [LeasedAdmission] {
         acquired.map { $0 ? .admitted : .rateLimited }
+    }
+}
+
+/// The indices ``CombinedStore/tried(_:in:limit:at:)`` picks. A sequence of its own, not a lazy
+/// filter: the filter's closure would be allocated on every request.
+package struct TriedCalls: Sequence, IteratorProtocol {
+    let calls: [DueCall]
+    /// `nil` when there is nothing to count against (no record, or a withdrawn EC).
+    let record: ECRecord?
+    var limit: Int
+    let now: Timestamp
+    var index = 0
+
+    package mutating func next() -> Int? {
+        guard let record else { return nil }
+        while limit > 0, index < calls.count {
+            defer { index += 1 }
+            if calls[index].isDue(in: record, at: now) {
+                limit -= 1
+                return index
+            }
+        }
+        return nil
     }
 }
