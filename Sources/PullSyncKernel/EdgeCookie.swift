@@ -107,3 +107,29 @@ package struct ECHash: Sendable {
         self.digest = digest
     }
 }
+
+/// An EC, as two hashes of its hash: no string kept, nothing allocated to look one up. What the
+/// node's own tables of ECs (the fresh-EC memo, the recently issued and withdrawn ECs) are keyed
+/// by. Two ECs share a key only if 128 bits of two seeded hashes collide; at worst one of those
+/// tables then answers for the other EC.
+package struct ECKey: Hashable, Sendable {
+    var first: Int
+    var second: Int
+
+    package init(_ edgeCookie: EdgeCookie) {
+        self.init(ecHash: edgeCookie.hashKey)
+    }
+
+    package init(ecHash: Substring) {
+        self.init(ecHash: ECHash(ecHash))
+    }
+
+    /// The first half is the hash value the EC carries already.
+    package init(ecHash: ECHash) {
+        var second = Hasher()
+        second.combine(0x5EC0_4D)
+        second.combine(ecHash.text)
+        self.first = ecHash.digest
+        self.second = second.finalize()
+    }
+}

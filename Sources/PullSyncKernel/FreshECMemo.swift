@@ -18,29 +18,6 @@ import Synchronization
 ///
 /// Bounded: at most `capacity` entries; a new one replaces the oldest.
 final class FreshECMemo: Sendable {
-    /// An EC, as two hashes of its hash (no string kept, nothing allocated to look one up).
-    struct ECKey: Hashable {
-        var first: Int
-        var second: Int
-
-        init(_ edgeCookie: EdgeCookie) {
-            self.init(ecHash: edgeCookie.hashKey)
-        }
-
-        init(ecHash: Substring) {
-            self.init(ecHash: ECHash(ecHash))
-        }
-
-        /// The first half is the hash value the EC carries already.
-        init(ecHash: ECHash) {
-            var second = Hasher()
-            second.combine(0x5EC0_4D)
-            second.combine(ecHash.text)
-            self.first = ecHash.digest
-            self.second = second.finalize()
-        }
-    }
-
     /// A fresh UID kept with an entry, for EIDs.
     struct KeptUID: Sendable {
         /// The partner's place in the kernel's enabled partners (the memo lives as long as they do).

@@ -137,8 +137,8 @@ public final class PullDispatcher: Sendable {
         var job = job
         // An EC this process issued moments ago is known even before its root is written.
         if job.request.ecIssuedOnThisRequest {
-            recentlyIssued.insert(job.edgeCookie.hash)
-        } else if recentlyIssued.contains(job.edgeCookie.hash) {
+            recentlyIssued.insert(job.edgeCookie.hashKey)
+        } else if recentlyIssued.contains(job.edgeCookie.hashKey) {
             job.request.ecIssuedOnThisRequest = true
         }
         let result: SubmitResult =
@@ -154,7 +154,7 @@ public final class PullDispatcher: Sendable {
     }
 
     fileprivate func queueWithdrawal(_ edgeCookie: EdgeCookie) {
-        guard !recentlyWithdrawn.contains(edgeCookie.hash) else { return }
+        guard !recentlyWithdrawn.contains(edgeCookie.hashKey) else { return }
         switch withdrawalInput.yield(edgeCookie) {
         case .enqueued:
             break
@@ -235,9 +235,9 @@ public final class PullDispatcher: Sendable {
         for await edgeCookie in withdrawals {
             let result = await kernel.withdrawDenied(
                 edgeCookie,
-                issuedHere: recentlyIssued.contains(edgeCookie.hash)
+                issuedHere: recentlyIssued.contains(edgeCookie.hashKey)
             )
-            if result == "withdrawn" || result == "already_withdrawn" { recentlyWithdrawn.insert(edgeCookie.hash) }
+            if result == "withdrawn" || result == "already_withdrawn" { recentlyWithdrawn.insert(edgeCookie.hashKey) }
             counters.withLock { $0.withdrawals[result, default: 0] += 1 }
         }
     }

@@ -47,7 +47,7 @@ extension PullKernel {
     ) async throws -> EIDLookup {
         freshMemo.startKeepingUIDs()
         let now = clock.now()
-        let key = FreshECMemo.ECKey(edgeCookie)
+        let key = ECKey(edgeCookie)
         let hash = FreshECMemo.consent(host, strings)
         if let hash, let kept = freshMemo.uids(key, consent: hash, at: now) {
             metrics.eidsFromMemo.increment()

@@ -211,10 +211,10 @@ public final class PullKernel: Sendable {
 
     /// Whether the fresh-EC memo holds for `request` now.
     func freshMemoHolds(for request: OrganicRequest, _ edgeCookie: EdgeCookie) -> Bool {
-        freshMemoHolds(FreshECMemo.ECKey(edgeCookie), request.consent, request.consentStrings)
+        freshMemoHolds(ECKey(edgeCookie), request.consent, request.consentStrings)
     }
 
-    private func freshMemoHolds(_ ec: FreshECMemo.ECKey, _ decision: ConsentDecision, _ strings: ConsentStrings) -> Bool {
+    private func freshMemoHolds(_ ec: ECKey, _ decision: ConsentDecision, _ strings: ConsentStrings) -> Bool {
         guard let consent = FreshECMemo.consent(decision, strings) else { return false }
         return freshMemo.holds(ec, consent: consent, at: clock.now())
     }
@@ -234,7 +234,7 @@ public final class PullKernel: Sendable {
     /// these signals: the gate's `fresh_memo` check for a host that reads the EC in place (a
     /// route found organic, the EC checked by this kernel's format), with nothing made for it.
     package func freshMemoHolds(ecHash: Substring, consent: ConsentDecision, strings: ConsentStrings) -> Bool {
-        freshMemoHolds(FreshECMemo.ECKey(ecHash: ecHash), consent, strings)
+        freshMemoHolds(ECKey(ecHash: ecHash), consent, strings)
     }
 
     /// Decides every partner for `request` without sending, counting or writing anything:
@@ -290,7 +290,7 @@ public final class PullKernel: Sendable {
     /// requests with it call no one, even if consent is given again. Returns whether the EC was
     /// known. What the admin API's `DELETE /_pullsync/ids/{ec_id}` does.
     public func withdraw(_ edgeCookie: EdgeCookie) async throws -> Bool {
-        freshMemo.forget(FreshECMemo.ECKey(edgeCookie))
+        freshMemo.forget(ECKey(edgeCookie))
         do {
             metrics.roundTrip(.withdraw)
             let known = try await graph.withdraw(ecHash: edgeCookie.hashString, at: clock.now(), notifying: optOutDomains)
@@ -309,7 +309,7 @@ public final class PullKernel: Sendable {
     /// page view queued stores nothing. Returns the metric's result name.
     package func withdrawDenied(_ edgeCookie: EdgeCookie, issuedHere: Bool) async -> String {
         let hash = edgeCookie.hashString
-        freshMemo.forget(FreshECMemo.ECKey(edgeCookie))
+        freshMemo.forget(ECKey(edgeCookie))
         let result: String
         do {
             metrics.roundTrip(.lookup)

@@ -9,10 +9,12 @@ import Synchronization
 ///   cost a store read.
 ///
 /// Only hashes the process minted or the graph confirmed go in, so spoofed IDs can't fill them.
+/// They are kept as ``ECKey``s: a full table holds no strings (each kept hash used to keep its
+/// whole EC alive), and an insert hashes two integers, not the EC's text twice.
 final class RecentECHashes: Sendable {
     private struct State {
-        var members: Set<Substring> = []
-        var ring: [Substring?]
+        var members: Set<ECKey> = []
+        var ring: [ECKey?]
         var next = 0
     }
 
@@ -22,8 +24,9 @@ final class RecentECHashes: Sendable {
         self.state = Mutex(State(ring: Array(repeating: nil, count: max(1, capacity))))
     }
 
-    func insert(_ hash: Substring) {
-        state.withLock { state in
+    func insert(_ hash: ECHash) {
+        let hash = ECKey(ecHash: hash)
+        return state.withLock { state in
             guard state.members.insert(hash).inserted else { return }
             if let evicted = state.ring[state.next] { state.members.remove(evicted) }
             state.ring[state.next] = hash
@@ -31,7 +34,8 @@ final class RecentECHashes: Sendable {
         }
     }
 
-    func contains(_ hash: Substring) -> Bool {
-        state.withLock { $0.members.contains(hash) }
+    func contains(_ hash: ECHash) -> Bool {
+        let hash = ECKey(ecHash: hash)
+        return state.withLock { $0.members.contains(hash) }
     }
 }

@@ -101,7 +101,7 @@ struct Committing: PlanningMode {
 
     func revoke(_ partners: [RunningPartner], ecHash: String, now: Timestamp, kernel: PullKernel) async {
         // An entry made under other signals may hold the revoked UIDs (for EIDs): it goes.
-        kernel.freshMemo.forget(FreshECMemo.ECKey(ecHash: ecHash[...]))
+        kernel.freshMemo.forget(ECKey(ecHash: ecHash[...]))
         kernel.metrics.roundTrip(.revoke)
         do {
             let forgotten = Set(
@@ -527,7 +527,7 @@ extension PullKernel {
         if candidates.isEmpty, !mode.isExplaining, let until = quietUntil,
             let consent = FreshECMemo.consent(of: request)
         {
-            freshMemo.remember(FreshECMemo.ECKey(edgeCookie), consent: consent, until: until, uids: kept)
+            freshMemo.remember(ECKey(edgeCookie), consent: consent, until: until, uids: kept)
         }
 
         if let order = preadmitted?.shuffled, !candidates.isEmpty {

@@ -1,4 +1,4 @@
-import PullSyncKernel
+@testable import PullSyncKernel
 import PullSyncTesting
 import Testing
 
@@ -23,5 +23,27 @@ import Testing
         #expect(harness.calls("a") == 2)
         dispatcher.beginShutdown()
         _ = await finishes(running)
+    }
+}
+
+@Suite struct RecentECHashesTests {
+    private func hash(_ n: Int) -> ECHash {
+        // Each from a string of its own: the table matches the text, not the storage.
+        ECHash(EdgeCookie(unchecked: TestPartners.edgeCookie(n)).hash)
+    }
+
+    @Test("Holds the last `capacity` hashes inserted; the oldest leaves first, a repeat takes no place")
+    func boundedOldestFirst() {
+        let table = RecentECHashes(capacity: 3)
+        for n in [1, 2, 3, 2] { table.insert(hash(n)) }
+        #expect([1, 2, 3].allSatisfy { table.contains(hash($0)) })
+        table.insert(hash(4))
+        #expect(!table.contains(hash(1)))
+        #expect([2, 3, 4].allSatisfy { table.contains(hash($0)) })
+        table.insert(hash(5))
+        table.insert(hash(6))
+        #expect(!table.contains(hash(2)) && !table.contains(hash(3)))
+        #expect([4, 5, 6].allSatisfy { table.contains(hash($0)) })
+        #expect(!table.contains(hash(7)))
     }
 }
