@@ -25,17 +25,17 @@ final class RecentECHashes: Sendable {
     }
 
     func insert(_ hash: ECHash) {
-        let hash = ECKey(ecHash: hash)
-        return state.withLock { state in
-            guard state.members.insert(hash).inserted else { return }
+        let key = ECKey(ecHash: hash)
+        state.withLock { state in
+            guard state.members.insert(key).inserted else { return }
             if let evicted = state.ring[state.next] { state.members.remove(evicted) }
-            state.ring[state.next] = hash
+            state.ring[state.next] = key
             state.next = (state.next + 1) % state.ring.count
         }
     }
 
     func contains(_ hash: ECHash) -> Bool {
-        let hash = ECKey(ecHash: hash)
-        return state.withLock { $0.members.contains(hash) }
+        let key = ECKey(ecHash: hash)
+        return state.withLock { $0.members.contains(key) }
     }
 }
