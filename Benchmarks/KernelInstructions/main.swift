@@ -35,19 +35,6 @@ struct FixedClock: WallClock {
     func now() -> Timestamp { Timestamp(secondsSinceEpoch: 1_767_225_600) }
 }
 
-/// A deterministic generator for the fair order (splitmix64).
-final class SplitMix: RandomSource, @unchecked Sendable {
-    // Single-threaded here: the plans run one after another.
-    private var state: UInt64 = 42
-    func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Plans are never executed.
 struct NoTransport: PullTransport {
     func send(_ request: PullRequest, limits: TransportLimits) async -> TransportResult { .failure(.transportError) }
@@ -122,7 +109,7 @@ if scenario == "baseline" {
         transport: NoTransport(),
         consent: IABConsentRules(),
         clock: FixedClock(),
-        random: SplitMix()
+        random: SplitMixRandomSource(seed: 42)
     )
     let requests = (0..<ecCount).map { n in
         OrganicRequest(path: "/article", edgeCookie: edgeCookie(n + 1), consent: .granted)

@@ -142,10 +142,28 @@ extension CombinedStore {
         return admissions
     }
 
+    /// The admissions of ``record(ecHash:admittingDue:limit:lease:at:)`` for a store that counts
+    /// the calls ``tried(_:in:limit:at:)`` picks in one batch with `count` (one answer per request,
+    /// in order; `true`: counted).
+    package static func admissions(
+        of calls: [DueCall],
+        in record: ECRecord?,
+        limit: Int,
+        at now: Timestamp,
+        countingAll count: ([RateLimitRequest]) async throws -> [Bool]
+    ) async rethrows -> [LeasedAdmission?] {
+        let tried = Array(tried(calls, in: record, limit: limit, at: now))
+        var admissions = [LeasedAdmission?](repeating: nil, count: calls.count)
+        guard !tried.isEmpty else { return admissions }
+        let counted = try await count(tried.map { calls[$0].request })
+        for (index, admitted) in zip(tried, counted) { admissions[index] = admitted ? .admitted : .rateLimited }
+        return admissions
+    }
+
     /// The indices of the calls ``record(ecHash:admittingDue:limit:lease:at:)`` tries: the first
     /// `limit` of `calls` due in `record` at `now`, in order; none without a record to count
     /// against.
-    package static func tried(
+    static func tried(
         _ calls: [DueCall],
         in record: ECRecord?,
         limit: Int,
@@ -163,7 +181,7 @@ extension CombinedStore {
 
 /// The indices ``CombinedStore/tried(_:in:limit:at:)`` picks. A sequence of its own, not a lazy
 /// filter: the filter's closure would be allocated on every request.
-package struct TriedCalls: Sequence, IteratorProtocol {
+struct TriedCalls: Sequence, IteratorProtocol {
     let calls: [DueCall]
     /// `nil` when there is nothing to count against (no record, or a withdrawn EC).
     let record: ECRecord?
@@ -171,7 +189,7 @@ package struct TriedCalls: Sequence, IteratorProtocol {
     let now: Timestamp
     var index = 0
 
-    package mutating func next() -> Int? {
+    mutating func next() -> Int? {
         guard let record else { return nil }
         while limit > 0, index < calls.count {
             defer { index += 1 }

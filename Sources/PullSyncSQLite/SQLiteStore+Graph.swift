@@ -24,10 +24,9 @@ extension SQLiteStore {
         try await transaction { connection in
             let record = try await Self.record(ecHash: ecHash, on: connection)
             // Counted together (two statements), as one call after another would be.
-            let tried = Array(Self.tried(calls, in: record, limit: limit, at: now))
-            let counted = try await Self.acquire(tried.map { calls[$0].request }, at: now, on: connection)
-            var admissions = [LeasedAdmission?](repeating: nil, count: calls.count)
-            for (index, admitted) in zip(tried, counted) { admissions[index] = admitted ? .admitted : .rateLimited }
+            let admissions = try await Self.admissions(of: calls, in: record, limit: limit, at: now) { requests in
+                try await Self.acquire(requests, at: now, on: connection)
+            }
             return (record, admissions)
         }
     }
