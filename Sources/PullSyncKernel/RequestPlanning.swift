@@ -490,7 +490,8 @@ extension PullKernel {
             decisions.append(PartnerDecision(partnerID: partner.id, decision: decision))
             if countsLater { uncounted.append(partner) } else { mode.count(decision, for: partner) }
         }
-        var candidates: [RunningPartner] = []
+        // Partners still to be tried, by ordinal: no array of them (see OrdinalSet).
+        var candidates = OrdinalSet(capacity: partners.count)
         // Until when nothing here can change, if every partner is fresh or refused by this
         // request's own signals (see FreshECMemo); `nil` once one isn't.
         var quietUntil: Timestamp? = now + FreshECMemo.longest
@@ -517,9 +518,7 @@ extension PullKernel {
                 let expiry = existing.expiresAt ?? existing.syncedAt + definition.policy.ttl
                 quietUntil = quietUntil.map { min($0, expiry) }
             } else {
-                // Reserved at the first one: a request with every UID fresh allocates none.
-                if candidates.isEmpty { candidates.reserveCapacity(enabled.count - index) }
-                candidates.append(partner)
+                candidates.insert(partner.ordinal)
             }
         }
         if newRoot != nil, candidates.isEmpty || !revoking.isEmpty { return nil }
@@ -530,36 +529,28 @@ extension PullKernel {
             freshMemo.remember(ECKey(edgeCookie), consent: consent, until: until, uids: kept)
         }
 
-        if let order = preadmitted?.shuffled, !candidates.isEmpty {
-            // The combined step's order, which holds every partner consent allows: the
-            // candidates (those of them not fresh) are rewritten in place in that order.
-            var next = 0
-            for partner in order {
-                let definition = partner.definition
-                if record.partners[definition.sourceDomain]?.isFresh(at: now, ttl: definition.policy.ttl) ?? false {
-                    continue
-                }
-                // The same rules chose both, so the counts agree; never write past the end.
-                guard next < candidates.count else { break }
-                candidates[next] = partner
-                next += 1
+        // The order calls are tried in, drawn one candidate at a time: the combined step's,
+        // which holds every partner consent allows, when it picked one; else a fresh random
+        // order per request, which differs across ECs and over time, fair in expectation.
+        let order = preadmitted?.shuffled
+        var nextInOrder = 0
+        func nextCandidate() -> RunningPartner? {
+            while let order, nextInOrder < order.count {
+                let partner = order[nextInOrder]
+                nextInOrder += 1
+                if candidates.remove(partner.ordinal) { return partner }
             }
-        } else {
-            // A fresh random order per request: differs across ECs and over time, fair in expectation.
-            for position in stride(from: candidates.count - 1, to: 0, by: -1) {
-                candidates.swapAt(position, random.next(below: position + 1))
-            }
+            return candidates.removeRandom(using: random).map { partners[$0] }
         }
 
         var newRoot = newRoot
         var calls: [PlannedCall] = []
-        var remaining = candidates[...]
         let cap = configuration.maxCallsPerRequest ?? Int.max
-        while calls.count < cap, !remaining.isEmpty {
+        while calls.count < cap, !candidates.isEmpty {
             // Admit locally (circuit, budget, URL) up to the cap, then count them in one batch.
             var batch: [PlannedCall] = []
-            batch.reserveCapacity(min(cap - calls.count, remaining.count))
-            while calls.count + batch.count < cap, let partner = remaining.popFirst() {
+            batch.reserveCapacity(min(cap - calls.count, candidates.count))
+            while calls.count + batch.count < cap, let partner = nextCandidate() {
                 let definition = partner.definition
                 let isProbe: Bool
                 switch mode.admit(partner, ecHash: edgeCookie.hashKey, now: now, kernel: self) {
@@ -651,8 +642,8 @@ extension PullKernel {
                     decide(call.partner, .skip(.storeUnavailable))
                 }
                 // The partners not yet batched can't be admitted either: not deferred, unavailable.
-                for partner in remaining { decide(partner, .skip(.storeUnavailable)) }
-                remaining = []
+                for ordinal in candidates { decide(partners[ordinal], .skip(.storeUnavailable)) }
+                candidates.removeAll()
                 break
             }
             // The admitted calls are moved to the front of the batch, in order; the first batch's
@@ -676,7 +667,7 @@ extension PullKernel {
         }
         // The root entry is still to be created (a cap of no calls at all): step by step.
         if newRoot != nil { return nil }
-        for partner in remaining { decide(partner, .skip(.deferred)) }
+        for ordinal in candidates { decide(partners[ordinal], .skip(.deferred)) }
         // Checked here: an async call costs its frame even when it has nothing to do.
         if let preadmitted, preadmitted.admissions.contains(.admitted) {
             await uncount(preadmitted, ecHash: edgeCookie.hashKey, now: now)
