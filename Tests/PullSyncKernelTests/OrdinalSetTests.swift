@@ -1,10 +1,14 @@
-@testable import PullSyncKernel
 import PullSyncTesting
 import Testing
 
+@testable import PullSyncKernel
+
 /// The set a request's candidate partners are kept and drawn from, by registry ordinal.
 @Suite struct OrdinalSetTests {
-    @Test("Inserts, finds and removes ordinals on both sides of 64; lists them smallest first", arguments: [10, 64, 65, 300])
+    @Test(
+        "Inserts, finds and removes ordinals on both sides of 64; lists them smallest first",
+        arguments: [10, 64, 65, 300]
+    )
     func membership(capacity: Int) {
         var set = OrdinalSet(capacity: capacity)
         let members = [0, 3, 9, 63, 64, 127, 128, 299].filter { $0 < capacity }
