@@ -251,7 +251,8 @@ struct EdgeCommand: AsyncParsableCommand {
         let submissions = ["enqueued", "dropped", "skipped", "not_running"].map {
             "\($0) \(Int(ServeProcess.sum(onMetrics, "pullsync_submissions_total", ["result=\"\($0)\""])))"
         }
-        print("pull sync (on): submissions \(submissions.joined(separator: ", "))")
+        let gaveWay = Int(ServeProcess.sum(onMetrics, "pullsync_gave_way_total"))
+        print("pull sync (on): submissions \(submissions.joined(separator: ", ")); gave way to pages \(gaveWay) times")
         let outcomes = ServeProcess.sum(onMetrics, "pullsync_outcomes_total")
         let stored = ServeProcess.sum(onMetrics, "pullsync_writes_total", ["result=\"stored\""])
         let skips = onMetrics.split(separator: "\n").filter {

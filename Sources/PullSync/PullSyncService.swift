@@ -51,6 +51,10 @@ public final class PullSyncService: Service, Sendable {
         /// How partners' opt-out endpoints are told of withdrawals and revocations. Default on:
         /// every second, retried with backoff for up to 7 days.
         public var optOuts: OptOutDelivery
+        /// When pull sync gives way to pages: while the CPU's pressure is over a limit, the
+        /// dispatcher takes no request (``CPUPressureGovernor``). Default on, at 30 %; `nil`
+        /// never gives way.
+        public var cpuPressure: CPUPressureGovernor.Configuration?
 
         /// Creates a configuration; every default is the one documented on its property.
         public init(
@@ -62,9 +66,11 @@ public final class PullSyncService: Service, Sendable {
             adapters: AdapterRegistry = .builtIn,
             reloadsOnHangup: Bool = true,
             retention: Retention = Retention(),
-            optOuts: OptOutDelivery = OptOutDelivery()
+            optOuts: OptOutDelivery = OptOutDelivery(),
+            cpuPressure: CPUPressureGovernor.Configuration? = CPUPressureGovernor.Configuration()
         ) {
             self.optOuts = optOuts
+            self.cpuPressure = cpuPressure
             self.partnersDirectory = partnersDirectory
             self.store = store
             self.storeDrivers = storeDrivers
@@ -97,6 +103,8 @@ public final class PullSyncService: Service, Sendable {
     package let retention: RetentionService?
     /// Delivers the opt-out outbox (unless off), and tries again withdrawals the store refused.
     package let optOuts: OptOutService
+    /// Gives way to pages under CPU pressure; `nil` when off.
+    package let governor: CPUPressureGovernor?
     private let logger: Logger
 
     /// Loads the partners (a broken manifest or an unresolved secret disables that partner and is
@@ -179,7 +187,10 @@ public final class PullSyncService: Service, Sendable {
             metricsFactory: metricsFactory,
             logger: logger
         )
-        dispatcher = PullDispatcher(kernel: kernel)
+        governor = configuration.cpuPressure.map {
+            CPUPressureGovernor(configuration: $0, metricsFactory: metricsFactory, logger: logger)
+        }
+        dispatcher = PullDispatcher(kernel: kernel, governor: governor)
         reloader = PartnerReloader(
             paths: [configuration.partnersDirectory],
             secrets: secrets,
@@ -212,10 +223,12 @@ public final class PullSyncService: Service, Sendable {
         self.logger = logger
     }
 
-    /// Runs the store, the transport and the dispatcher (and the `SIGHUP` reloader) until the
-    /// group shuts down, then stops them in reverse order.
+    /// Runs the store, the transport, the governor and the dispatcher (and the `SIGHUP` reloader)
+    /// until the group shuts down, then stops them in reverse order.
     public func run() async throws {
-        var services: [any Service] = [store, transport, DispatcherService(dispatcher: dispatcher)]
+        var services: [any Service] = [store, transport]
+        if let governor { services.append(governor) }
+        services.append(DispatcherService(dispatcher: dispatcher))
         if reloadsOnHangup { services.append(PartnerReloadSignalService(reloader: reloader)) }
         if let retention { services.append(retention) }
         // Last: the first to stop, so its calls end before the transport and the store close.

@@ -65,7 +65,8 @@ public struct EdgeService: Sendable {
                     storeDrivers: [.memory, .sqlite, .postgres],
                     pullSync: kernel,
                     transport: transport,
-                    retention: configuration.retention
+                    retention: configuration.retention,
+                    cpuPressure: configuration.cpuPressure
                 ),
                 environment: environment,
                 secrets: secrets,

@@ -32,6 +32,8 @@ public struct EdgeServiceConfiguration: Sendable {
     public var pullSyncEnabled: Bool
     /// How long the store keeps ECs (the UIDs' age is ``pullSync``'s `maxUIDAge`).
     public var retention: Retention
+    /// When pull sync gives way to pages (see `CPUPressureGovernor`); `nil` never does. Default on.
+    public var cpuPressure: CPUPressureGovernor.Configuration?
 
     /// Creates a configuration; every default is the one documented on its property.
     public init(
@@ -46,7 +48,8 @@ public struct EdgeServiceConfiguration: Sendable {
         clientIPHeader: String? = nil,
         pullSync: PullSyncConfiguration = PullSyncConfiguration(),
         pullSyncEnabled: Bool = true,
-        retention: Retention = Retention()
+        retention: Retention = Retention(),
+        cpuPressure: CPUPressureGovernor.Configuration? = CPUPressureGovernor.Configuration()
     ) {
         self.partnersDirectory = partnersDirectory
         self.host = host
@@ -60,5 +63,6 @@ public struct EdgeServiceConfiguration: Sendable {
         self.pullSync = pullSync
         self.pullSyncEnabled = pullSyncEnabled
         self.retention = retention
+        self.cpuPressure = cpuPressure
     }
 }

@@ -53,16 +53,20 @@ public final class PullDispatcher: Sendable {
     private let withdrawals: AsyncStream<EdgeCookie>
     private let withdrawalInput: AsyncStream<EdgeCookie>.Continuation
     private let sleep: @Sendable (Duration) async -> Void
+    private let governor: (any LoadGovernor)?
 
     /// - Parameters:
     ///   - kernel: the kernel that decides and calls.
+    ///   - governor: when to give way to pages; `nil` (the default) never does.
     ///   - sleep: waits out the shutdown grace period, returning early when cancelled (injected
     ///     by tests to end the grace period on cue). Default `Task.sleep(for:)`.
     public init(
         kernel: PullKernel,
+        governor: (any LoadGovernor)? = nil,
         sleep: @escaping @Sendable (Duration) async -> Void = { try? await Task.sleep(for: $0) }
     ) {
         self.sleep = sleep
+        self.governor = governor
         self.current = Mutex(kernel)
         (queue, queueInput) = AsyncStream.makeStream(
             of: Job.self,
@@ -243,15 +247,24 @@ public final class PullDispatcher: Sendable {
     }
 
     private func consume() async {
+        // Submissions counted when the last job was taken: more since means pages are arriving.
+        var submittedBefore = 0
         await withDiscardingTaskGroup { group in
             for await job in queue {
                 if isShuttingDown {
                     counters.withLock { $0.droppedAtShutdown += 1 }
                     continue
                 }
+                if let governor {
+                    let submitted = counters.withLock { $0.submitted }
+                    if submitted > submittedBefore, await governor.waitForRoom() {
+                        counters.withLock { $0.gaveWay += 1 }
+                    }
+                    submittedBefore = counters.withLock { $0.submitted }
+                }
                 do { try await requestSlots.acquire() } catch { break }
-                // Shutdown may have begun while this job waited for a slot: it has not started,
-                // so it is dropped like the jobs still queued.
+                // Shutdown may have begun while this job waited for room or a slot: it has not
+                // started, so it is dropped like the jobs still queued.
                 if isShuttingDown {
                     requestSlots.release()
                     counters.withLock { $0.droppedAtShutdown += 1 }
@@ -335,6 +348,12 @@ package struct DispatcherStatistics: Sendable, Hashable {
     /// Withdrawals of denied requests' ECs, by result (`withdrawn`, `already_withdrawn`,
     /// `unknown_ec`, `error`).
     package var withdrawals: [String: Int] = [:]
+
+    /// Times the dispatcher waited for its ``LoadGovernor`` before taking a request.
+    package var gaveWay = 0
+
+    /// Requests submitted, whatever became of them.
+    var submitted: Int { enqueued + skippedAtSubmit + dropped + notRunning }
 
     mutating func count(_ result: SubmitResult) {
         switch result {

@@ -68,6 +68,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("grace-period"), help: "Seconds pulls in flight get to finish at shutdown.")
     var gracePeriod: Double = 5
 
+    @Option(
+        name: .customLong("cpu-pressure-limit"),
+        help: "Give way to pages: take no pull-sync work while threads waited for a CPU more than this % of the time (0: never give way)."
+    )
+    var cpuPressureLimit: Double = 30
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -92,6 +98,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard uidMaxAgeDays >= 1, ecIdleDays >= 1 else {
             throw ValidationError("--uid-max-age-days and --ec-idle-days must be at least 1")
+        }
+        guard cpuPressureLimit >= 0, cpuPressureLimit <= 100 else {
+            throw ValidationError("--cpu-pressure-limit must be 0 to 100 (percent)")
         }
         guard gracePeriod >= 0, gracePeriod <= 300 else {
             throw ValidationError("--grace-period must be 0 to 300 seconds")
@@ -136,7 +145,8 @@ struct ServeCommand: AsyncParsableCommand {
                 maxUIDAge: .seconds(Int64(uidMaxAgeDays) * 86_400)
             ),
             pullSyncEnabled: !noPullSync,
-            retention: Retention(ecIdleAge: .seconds(Int64(ecIdleDays) * 86_400), enabled: !noRetention)
+            retention: Retention(ecIdleAge: .seconds(Int64(ecIdleDays) * 86_400), enabled: !noRetention),
+            cpuPressure: cpuPressureLimit > 0 ? CPUPressureGovernor.Configuration(limit: cpuPressureLimit / 100) : nil
         )
         let service: EdgeService
         let startLogger = logger

@@ -50,7 +50,9 @@ struct EdgeHarness {
                 store: "memory:",
                 tlsCAFile: caFile,
                 allowLoopback: true,
-                clientIPHeader: "X-Forwarded-For"
+                clientIPHeader: "X-Forwarded-For",
+                // Tests count what the dispatcher decides: it never gives way to a busy machine.
+                cpuPressure: nil
             ),
             environment: [
                 "PULLSYNC_ADMIN_TOKEN": harnessTokens.admin, "EDGE_TEST_TOKEN": harnessTokens.partner,
@@ -425,7 +427,9 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
                 port: 0,
                 store: "memory:",
                 origin: "http://127.0.0.1:\(origin.port)",
-                clientIPHeader: "X-Forwarded-For"
+                clientIPHeader: "X-Forwarded-For",
+                // Tests count what the dispatcher decides: it never gives way to a busy machine.
+                cpuPressure: nil
             ),
             environment: [:],
             logger: Logger(label: "edge-test", factory: { _ in SwiftLogNoOpLogHandler() })

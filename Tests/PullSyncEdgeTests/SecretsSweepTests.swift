@@ -72,7 +72,9 @@ import Testing
                 store: "memory:",
                 tlsCAFile: caFile,
                 allowLoopback: true,
-                clientIPHeader: "X-Forwarded-For"
+                clientIPHeader: "X-Forwarded-For",
+                // Tests count what the dispatcher decides: it never gives way to a busy machine.
+                cpuPressure: nil
             ),
             environment: secrets.merging(["PULLSYNC_ADMIN_TOKEN": admin, "PULLSYNC_EC_SECRET": ecSecret]) { $1 },
             hostResolver: StaticHostResolver(Dictionary(uniqueKeysWithValues: hosts.map { ($0, [loopback]) })),

@@ -100,8 +100,10 @@ final class ServeProcess {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         }
         // A generous connect timeout (hidden option): on a busy machine a loopback TLS handshake can take
-        // longer than the product's 1 s.
-        process.arguments = ["serve", "--listen", "127.0.0.1:0", "--connect-timeout", "30"] + arguments
+        // longer than the product's 1 s. Pull sync never gives way to the busy machine: tests count what
+        // it decides.
+        process.arguments =
+            ["serve", "--listen", "127.0.0.1:0", "--connect-timeout", "30", "--cpu-pressure-limit", "0"] + arguments
         errors.fileHandleForReading.readabilityHandler = { [log] handle in log.append(handle.availableData) }
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
