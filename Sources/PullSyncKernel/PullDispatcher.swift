@@ -42,6 +42,10 @@ public final class PullDispatcher: Sendable {
     private let current: Mutex<PullKernel>
     private let queue: AsyncStream<Job>
     private let queueInput: AsyncStream<Job>.Continuation
+    /// Jobs in the queue, and how many it holds: a request the gate passes while it is full is
+    /// dropped at once, so the host needn't hand it over (for a page, a body written in one go).
+    private let queued = Atomic(0)
+    private let queueCapacity: Int
     private let shutdownSignal: AsyncStream<Void>
     private let shutdownInput: AsyncStream<Void>.Continuation
     private let callSlots: AsyncSemaphore
@@ -68,6 +72,7 @@ public final class PullDispatcher: Sendable {
         self.sleep = sleep
         self.governor = governor
         self.current = Mutex(kernel)
+        queueCapacity = kernel.configuration.queueCapacity
         (queue, queueInput) = AsyncStream.makeStream(
             of: Job.self,
             bufferingPolicy: .bufferingOldest(kernel.configuration.queueCapacity)
@@ -96,6 +101,8 @@ public final class PullDispatcher: Sendable {
     /// A request skipped at the gate is counted here, and its `needsHandOver` is `false` unless
     /// it queues a withdrawal: the host then has nothing to wait for, which keeps the most common
     /// page view (a returning browser whose UIDs are all fresh) off pull sync's path entirely.
+    /// So is a request that passes while the queue is full: it is dropped and counted here (under
+    /// overload, most of them), and its page is written as if pull sync weren't there.
     /// Never suspends.
     public func prepare(_ request: OrganicRequest) -> PreparedSubmission {
         prepare(request, facts: nil)
@@ -111,6 +118,13 @@ public final class PullDispatcher: Sendable {
             countSkip(reason, kernel: kernel)
             return PreparedSubmission(dispatcher: self, kernel: kernel, work: .skipped(reason, admission.withdrawing))
         case .pass(let edgeCookie):
+            if queued.load(ordering: .relaxed) >= queueCapacity {
+                // Still known as issued here: the EC's next request creates its root entry.
+                if request.ecIssuedOnThisRequest { recentlyIssued.insert(edgeCookie.hashKey) }
+                kernel.metrics.submission(.dropped)
+                counters.withLock { $0.count(.dropped) }
+                return PreparedSubmission(dispatcher: self, kernel: kernel, work: .dropped)
+            }
             return PreparedSubmission(dispatcher: self, kernel: kernel, work: .pull(Job(request: request, edgeCookie: edgeCookie)))
         }
     }
@@ -145,6 +159,8 @@ public final class PullDispatcher: Sendable {
         } else if recentlyIssued.contains(job.edgeCookie.hashKey) {
             job.request.ecIssuedOnThisRequest = true
         }
+        // Counted before it can be taken, so the count is never below the queue's.
+        queued.add(1, ordering: .relaxed)
         let result: SubmitResult =
             switch queueInput.yield(job) {
             case .enqueued: .enqueued
@@ -152,6 +168,7 @@ public final class PullDispatcher: Sendable {
             case .dropped: .dropped
             @unknown default: .dropped
             }
+        if result != .enqueued { queued.subtract(1, ordering: .relaxed) }
         kernel.metrics.submission(result)
         counters.withLock { $0.count(result) }
         return result
@@ -251,6 +268,7 @@ public final class PullDispatcher: Sendable {
         var submittedBefore = 0
         await withDiscardingTaskGroup { group in
             for await job in queue {
+                queued.subtract(1, ordering: .relaxed)
                 if isShuttingDown {
                     counters.withLock { $0.droppedAtShutdown += 1 }
                     continue
@@ -292,23 +310,27 @@ public struct PreparedSubmission: Sendable {
     fileprivate enum Work: Sendable {
         case skipped(SkipReason, EdgeCookie?)
         case pull(PullDispatcher.Job)
+        /// Passed the gate while the queue was full: dropped and counted already.
+        case dropped
     }
 
     fileprivate let dispatcher: PullDispatcher
     fileprivate let kernel: PullKernel
     fileprivate let work: Work
 
-    /// Why the gate skipped the request; `nil` when it passed (and is queued by ``handOver()``).
+    /// Why the gate skipped the request; `nil` when it passed (and is queued by ``handOver()``,
+    /// or was dropped at once because the queue was full).
     public var skipReason: SkipReason? {
         if case .skipped(let reason, _) = work { reason } else { nil }
     }
 
-    /// Whether ``handOver()`` has anything to do: the request passed the gate, or its denial
-    /// withdraws its EC. When `false` the host may drop this value.
+    /// Whether ``handOver()`` has anything to do: the request passed the gate and the queue had
+    /// room, or its denial withdraws its EC. When `false` the host may drop this value.
     public var needsHandOver: Bool {
         switch work {
         case .skipped(_, let withdrawing): withdrawing != nil
         case .pull: true
+        case .dropped: false
         }
     }
 
@@ -322,6 +344,8 @@ public struct PreparedSubmission: Sendable {
             return .skipped(reason)
         case .pull(let job):
             return dispatcher.enqueue(job, kernel: kernel)
+        case .dropped:
+            return .dropped
         }
     }
 }

@@ -65,6 +65,31 @@ struct DispatcherTests {
         #expect(harness.counter("pullsync_submissions_total", [("result", "skipped")]) == 2)
     }
 
+    @Test("While the queue is full, the gate drops a request it passes at once: nothing to hand over, counted once")
+    func fullQueueDropsAtTheGate() async throws {
+        let harness = try Harness(partners: partners(count: 2), configuration: PullSyncConfiguration(queueCapacity: 1))
+        let dispatcher = PullDispatcher(kernel: harness.kernel)
+        #expect(dispatcher.submit(request(1)) == .enqueued)
+
+        let turnedAway = dispatcher.prepare(request(2))
+        #expect(turnedAway.skipReason == nil)
+        #expect(!turnedAway.needsHandOver)
+        #expect(dispatcher.statistics.dropped == 1)
+        #expect(turnedAway.handOver() == .dropped)
+        #expect(dispatcher.statistics.dropped == 1)
+        #expect(harness.counter("pullsync_submissions_total", [("result", "dropped")]) == 1)
+
+        // Once the queue has room again, the gate passes requests on.
+        let running = Task { await dispatcher.run() }
+        #expect(await eventually { dispatcher.statistics.processed == 1 })
+        let next = dispatcher.prepare(request(3))
+        #expect(next.needsHandOver)
+        #expect(next.handOver() == .enqueued)
+        #expect(await eventually { dispatcher.statistics.processed == 2 })
+        dispatcher.beginShutdown()
+        await running.value
+    }
+
     @Test(
         "Facts a host hands the gate (EC parsed, consent rules applied or not) decide as the gate would alone",
         arguments: [
