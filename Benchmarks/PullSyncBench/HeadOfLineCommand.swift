@@ -171,10 +171,10 @@ struct HeadOfLineCommand: AsyncParsableCommand {
     }
 }
 
-/// A fair order that is the registry's order: the kernel's shuffle swaps each place with itself
-/// (720,719 = lcm(1...16) - 1 leaves `n - 1` for every `next(below: n)` up to 16).
+/// A fair order that is the registry's order: the kernel always draws the first of the partners
+/// left (720,720 = lcm(1...16) leaves 0 for every `next(below: n)` up to 16).
 struct RegistryOrder: RandomSource {
-    func next() -> UInt64 { 720_719 }
+    func next() -> UInt64 { 720_720 }
 }
 
 /// An in-memory identity graph that notes when each UID was stored.

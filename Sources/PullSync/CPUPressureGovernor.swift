@@ -13,12 +13,12 @@ import Darwin
 #endif
 
 /// Makes pull sync give way to pages while the CPU is saturated: the dispatcher takes no
-/// request while, over the last `interval`, tasks waited for a CPU more than `limit` of the
+/// request while, over the last `interval`, threads waited for a CPU more than `limit` of the
 /// time. That share is Linux's pressure stall information ("some": time in which at least one
 /// runnable thread, a page's or anyone's, waited for a CPU), read from the cgroup's
-/// `cpu.pressure` in a container, else from `/proc/pressure/cpu`. Thread priorities can't do this: pull sync's work
-/// runs on the threads pages run on (the cooperative pool, the event loops, the store's), so
-/// what is bounded here is how much of it starts.
+/// `cpu.pressure` in a container, else from `/proc/pressure/cpu`. Thread priorities can't do
+/// this: pull sync's work runs on the threads pages run on (the cooperative pool, the event
+/// loops, the store's), so what is bounded here is how much of it starts.
 ///
 /// Where pressure isn't available (not Linux, or a kernel without PSI) it never gives way, and
 /// says so once in the log.
