@@ -18,29 +18,37 @@ struct OrdinalSet: Sequence {
 
     var isEmpty: Bool { count == 0 }
 
+    /// Where `ordinal`'s bit is: its word in ``high`` (`nil` for ``low``) and its mask.
+    private static func place(_ ordinal: Int) -> (word: Int?, mask: UInt64) {
+        (ordinal < 64 ? nil : ordinal / 64 - 1, 1 << (ordinal % 64))
+    }
+
     mutating func insert(_ ordinal: Int) {
         precondition(ordinal >= 0 && ordinal < capacity)
         guard !contains(ordinal) else { return }
-        if ordinal < 64 {
-            low |= 1 << ordinal
-        } else {
+        let (word, mask) = Self.place(ordinal)
+        if let word {
             if high.isEmpty { high = Array(repeating: 0, count: (capacity - 1) / 64) }
-            high[ordinal / 64 - 1] |= 1 << (ordinal % 64)
+            high[word] |= mask
+        } else {
+            low |= mask
         }
         count += 1
     }
 
     func contains(_ ordinal: Int) -> Bool {
-        guard ordinal >= 64 else { return ordinal >= 0 && low & (1 << ordinal) != 0 }
-        let word = ordinal / 64 - 1
-        return word < high.count && high[word] & (1 << (ordinal % 64)) != 0
+        guard ordinal >= 0 else { return false }
+        let (word, mask) = Self.place(ordinal)
+        guard let word else { return low & mask != 0 }
+        return word < high.count && high[word] & mask != 0
     }
 
     /// Removes `ordinal`; whether it was there.
     @discardableResult
     mutating func remove(_ ordinal: Int) -> Bool {
         guard contains(ordinal) else { return false }
-        if ordinal < 64 { low &= ~(1 << ordinal) } else { high[ordinal / 64 - 1] &= ~(1 << (ordinal % 64)) }
+        let (word, mask) = Self.place(ordinal)
+        if let word { high[word] &= ~mask } else { low &= ~mask }
         count -= 1
         return true
     }

@@ -121,8 +121,7 @@ public final class PullDispatcher: Sendable {
             if queued.load(ordering: .relaxed) >= queueCapacity {
                 // Still known as issued here: the EC's next request creates its root entry.
                 if request.ecIssuedOnThisRequest { recentlyIssued.insert(edgeCookie.hashKey) }
-                kernel.metrics.submission(.dropped)
-                counters.withLock { $0.count(.dropped) }
+                count(.dropped, kernel: kernel)
                 return PreparedSubmission(dispatcher: self, kernel: kernel, work: .dropped)
             }
             return PreparedSubmission(dispatcher: self, kernel: kernel, work: .pull(Job(request: request, edgeCookie: edgeCookie)))
@@ -145,9 +144,14 @@ public final class PullDispatcher: Sendable {
     }
 
     private func countSkip(_ reason: SkipReason, kernel: PullKernel) {
-        kernel.metrics.submission(.skipped(reason))
         kernel.metrics.requestSkip(reason)
-        counters.withLock { $0.count(.skipped(reason)) }
+        count(.skipped(reason), kernel: kernel)
+    }
+
+    /// Counts what became of a submission, in the metrics and the statistics.
+    private func count(_ result: SubmitResult, kernel: PullKernel) {
+        kernel.metrics.submission(result)
+        counters.withLock { $0.count(result) }
     }
 
     /// Queues a request that passed the gate.
@@ -169,8 +173,7 @@ public final class PullDispatcher: Sendable {
             @unknown default: .dropped
             }
         if result != .enqueued { queued.subtract(1, ordering: .relaxed) }
-        kernel.metrics.submission(result)
-        counters.withLock { $0.count(result) }
+        count(result, kernel: kernel)
         return result
     }
 
@@ -265,7 +268,7 @@ public final class PullDispatcher: Sendable {
 
     private func consume() async {
         // Submissions counted when the last job was taken: more since means pages are arriving.
-        var submittedBefore = 0
+        var submittedThen = 0
         await withDiscardingTaskGroup { group in
             for await job in queue {
                 queued.subtract(1, ordering: .relaxed)
@@ -275,10 +278,10 @@ public final class PullDispatcher: Sendable {
                 }
                 if let governor {
                     let submitted = counters.withLock { $0.submitted }
-                    if submitted > submittedBefore, await governor.waitForRoom() {
+                    if submitted > submittedThen, await governor.waitForRoom() {
                         counters.withLock { $0.gaveWay += 1 }
                     }
-                    submittedBefore = counters.withLock { $0.submitted }
+                    submittedThen = submitted
                 }
                 do { try await requestSlots.acquire() } catch { break }
                 // Shutdown may have begun while this job waited for room or a slot: it has not

@@ -427,9 +427,7 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
                 port: 0,
                 store: "memory:",
                 origin: "http://127.0.0.1:\(origin.port)",
-                clientIPHeader: "X-Forwarded-For",
-                // Tests count what the dispatcher decides: it never gives way to a busy machine.
-                cpuPressure: nil
+                clientIPHeader: "X-Forwarded-For"
             ),
             environment: [:],
             logger: Logger(label: "edge-test", factory: { _ in SwiftLogNoOpLogHandler() })
