@@ -47,6 +47,12 @@ struct EdgeCommand: AsyncParsableCommand {
     @Option(name: .customLong("known-ecs"), help: "Known ECs cycled through (fresh scenario).")
     var knownECs: Int = 500
 
+    @Option(
+        name: .customLong("perf-dir"),
+        help: "Record each measured round of each server with `perf record -F 999 -g` into this folder (on-1.data, off-1.data, …)."
+    )
+    var perfDirectory: String?
+
     @Option(help: "Store URL template; {mode} becomes on or off. Default a SQLite file per process.")
     var store: String?
 
@@ -171,13 +177,27 @@ struct EdgeCommand: AsyncParsableCommand {
         // The server's CPU time during each of its rounds: what a page costs the edge's CPU, beside
         // what it costs in throughput (both move with what else runs on the machine).
         var cpu: [String: [Double]] = ["on": [], "off": []]
+        // Busy cooperative-pool threads per round (see ``ServeProcess/busyPoolThreads``).
+        var poolThreads: [String: [Int]] = ["on": [], "off": []]
         for round in 0..<rounds {
             let order = round % 2 == 0 ? [on, off] : [off, on]
             for server in order {
                 if case .newECs = traffic { traffic = .newECs(firstIP: nextIP) }
                 let cpuBefore = server.cpuSeconds()
+                let threadsBefore = server.threadCPU()
+                let recorder = try perfDirectory.map { directory in
+                    try PerfRecorder(
+                        pid: server.pid,
+                        seconds: wrk.duration,
+                        output: "\(directory)/\(server.label)-\(round + 1).data"
+                    )
+                }
                 let result = try wrk.run(url: server.baseURL, traffic: traffic)
+                recorder?.wait()
                 cpu[server.label, default: []].append(server.cpuSeconds() - cpuBefore)
+                poolThreads[server.label, default: []].append(
+                    ServeProcess.busyPoolThreads(before: threadsBefore, after: server.threadCPU(), seconds: result.seconds)
+                )
                 nextIP += result.requests + 1000
                 results[server.label, default: []].append(result)
             }
@@ -243,6 +263,11 @@ struct EdgeCommand: AsyncParsableCommand {
             "server CPU per page (µs, user + system, measured rounds): on \(Statistics.format(cpuOn, 1)), "
                 + "off \(Statistics.format(cpuOff, 1)), on/off \(Statistics.format(cpuOn / cpuOff, 3)) "
                 + "(rounds: \(perRound.joined(separator: ", ")))"
+        )
+        print(
+            "busy cooperative-pool threads per round (at least a tenth of a core): on "
+                + poolThreads["on"]!.map(String.init).joined(separator: ", ") + "; off "
+                + poolThreads["off"]!.map(String.init).joined(separator: ", ")
         )
         let errors = (ons + offs).map { $0.errors + $0.non2xx }.reduce(0, +)
         print("socket errors and non-2xx responses: \(errors)")
@@ -345,4 +370,28 @@ struct EdgeCommand: AsyncParsableCommand {
         }
         throw BenchError("the known ECs' UIDs were not all stored")
     }
+}
+
+/// `perf record` attached to one server for one round (`--perf-dir`): only the pages measured,
+/// not the warm-up or the set-up, are in the profile.
+struct PerfRecorder {
+    private let process: Process
+
+    /// Records `pid` for `seconds` (until its `sleep` ends). perf is started through Python to
+    /// unblock the signals it inherits blocked from this process (it waits for `SIGCHLD`).
+    init(pid: Int32, seconds: Int, output: String) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        let perf = ["/usr/bin/perf", "record", "-F", "999", "-g", "-p", "\(pid)", "-o", output, "--", "sleep", "\(seconds)"]
+        process.arguments = [
+            "-c",
+            "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, set()); os.execv(sys.argv[1], sys.argv[1:])",
+        ] + perf
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    /// Waits until perf has written its file.
+    func wait() { process.waitUntilExit() }
 }

@@ -83,6 +83,39 @@ final class ServeProcess: Sendable {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// CPU time each of the process's threads has used so far (user and system), by thread id,
+    /// with the thread's name.
+    func threadCPU() -> [Int: (name: String, seconds: Double)] {
+        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return [:] }
+        var threads: [Int: (name: String, seconds: Double)] = [:]
+        for task in tasks {
+            guard let tid = Int(task),
+                let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
+                let open = stat.firstIndex(of: "("), let end = stat.lastIndex(of: ")")
+            else { continue }
+            let fields = stat[stat.index(after: end)...].split(separator: " ")
+            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
+            let name = String(stat[stat.index(after: open)..<end])
+            threads[tid] = (name, (user + system) / Double(sysconf(Int32(_SC_CLK_TCK))))
+        }
+        return threads
+    }
+
+    /// How many of Swift's cooperative-pool threads (libdispatch's workers, named `…default-qos`)
+    /// each used at least a tenth of `seconds` between `before` and `after` (two ``threadCPU()``
+    /// readings): libdispatch on Linux adds workers beyond the core count when it sees one not
+    /// runnable while work is queued, and a round served by three busy workers on two cores costs
+    /// more CPU per page than one served by two.
+    static func busyPoolThreads(
+        before: [Int: (name: String, seconds: Double)],
+        after: [Int: (name: String, seconds: Double)],
+        seconds: Double
+    ) -> Int {
+        after.filter { tid, thread in
+            thread.name.hasSuffix("default-qos") && thread.seconds - (before[tid]?.seconds ?? 0) >= seconds / 10
+        }.count
+    }
+
     /// The admin API's Prometheus text.
     func metrics(client: HTTPClient) async throws -> String {
         var request = HTTPClientRequest(url: baseURL + "/_pullsync/metrics")

@@ -7,14 +7,19 @@ public import NIOCore
 public struct EdgeRequestContext: PullSyncRequestContext, RemoteAddressRequestContext {
     /// Hummingbird's per-request state (logger, route parameters and the like), as `RequestContext` requires.
     public var coreContext: CoreRequestContextStorage
-    /// The TCP peer's address; `nil` when the channel doesn't know it.
-    public let remoteAddress: SocketAddress?
     /// What ``PullSyncMiddleware`` found: the EC, the consent, the request's EIDs.
     public var pullSync = PullSyncRequestState()
+    /// Read from only when the peer is asked for: NIO's cached address costs a generic type
+    /// lookup under a lock on every read (about half a microsecond a request), and most requests
+    /// never need it (a returning browser's, or any behind a client-IP header).
+    private let channel: any Channel
+
+    /// The TCP peer's address; `nil` when the channel doesn't know it.
+    public var remoteAddress: SocketAddress? { channel.remoteAddress }
 
     /// Creates the context for a request on `source`'s channel.
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
-        self.remoteAddress = source.channel.remoteAddress
+        self.channel = source.channel
     }
 }

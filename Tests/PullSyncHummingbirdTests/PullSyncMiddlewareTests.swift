@@ -400,3 +400,36 @@ final class ListedRandomSource: RandomSource {
         #expect(ClientIPSource.header("X Forwarded For").clientIP(of: request, context: Self.context) == nil)
     }
 }
+
+@Suite struct SocketPeerTests {
+    /// `EdgeRequestContext` reads the TCP peer only when asked; with `ClientIPSource.socketPeer`
+    /// a new browser's EC is still the HMAC of the peer's address (here the loopback client's).
+    @Test func aNewBrowsersECHashesTheTCPPeer() async throws {
+        let secret = Array("0123456789abcdef0123".utf8)
+        let graph = InMemoryIdentityGraph()
+        let kernel = PullKernel(
+            registry: try PartnerRegistry([TestPartners.partner("a")]),
+            graph: graph,
+            rateLimiter: InMemoryRateLimiter(),
+            transport: ScriptedTransport(),
+            consent: IABConsentRules(),
+            random: SeededRandomSource(seed: 3)
+        )
+        let dispatcher = PullDispatcher(kernel: kernel)
+        let router = Router(context: EdgeRequestContext.self)
+        router.add(
+            middleware: PullSyncMiddleware(dispatcher: dispatcher, issuer: EdgeCookieIssuer(secret: secret))
+        )
+        router.get("**") { _, context in context.remoteAddress?.ipAddress ?? "none" }
+        let application = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0))
+        )
+        try await application.test(.live) { client in
+            let response = try await client.execute(uri: "/news", method: .get)
+            #expect(String(buffer: response.body) == "127.0.0.1")
+            let ec = try #require(ecCookie(from: response))
+            #expect(ec.prefix(64) == EdgeCookieIssuer(secret: secret).issue(clientIP: "127.0.0.1").prefix(64))
+        }
+    }
+}
