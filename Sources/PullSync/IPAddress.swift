@@ -14,19 +14,25 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses a literal (`192.0.2.1`, `2001:db8::1`, `[::1]`); `nil` when it is not one.
     public init?(_ text: some StringProtocol) {
-        var literal = String(text)
-        if literal.hasPrefix("["), literal.hasSuffix("]") { literal = String(literal.dropFirst().dropLast()) }
-        if let zone = literal.firstIndex(of: "%") { literal = String(literal[..<zone]) }
+        // Looked at as bytes: searching `Character`s walks grapheme clusters (a new browser's
+        // client IP is parsed on every page view).
+        var literal = Substring(text)
+        let bytes = literal.utf8
+        if bytes.count >= 2, bytes.first == UInt8(ascii: "["), bytes.last == UInt8(ascii: "]") {
+            literal = literal[bytes.index(after: bytes.startIndex)..<bytes.index(before: bytes.endIndex)]
+        }
+        if let zone = literal.utf8.firstIndex(of: UInt8(ascii: "%")) { literal = literal[..<zone] }
+        let address = String(literal)
         // `withCString`, not the String itself: a short string passed to C is copied into an
         // array first (an allocation per address), `withCString` copies it on the stack.
         var v4 = in_addr()
-        if literal.withCString({ inet_pton(AF_INET, $0, &v4) }) == 1 {
+        if address.withCString({ inet_pton(AF_INET, $0, &v4) }) == 1 {
             let value = UInt32(bigEndian: v4.s_addr)
             self = .v4(UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF))
             return
         }
         var v6 = in6_addr()
-        if literal.withCString({ inet_pton(AF_INET6, $0, &v6) }) == 1 {
+        if address.withCString({ inet_pton(AF_INET6, $0, &v6) }) == 1 {
             self = .v6(withUnsafeBytes(of: &v6) { Array($0) })
             return
         }
@@ -37,7 +43,32 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .v4(let a, let b, let c, let d):
-            return "\(a).\(b).\(c).\(d)"
+            // Written into one buffer: interpolating the four numbers made and appended a string
+            // for each (a new browser's client IP is written this way on every page view).
+            return String(unsafeUninitializedCapacity: 15) { buffer in
+                var count = 0
+                func put(_ octet: UInt8, dot: Bool = true) {
+                    if dot {
+                        buffer[count] = UInt8(ascii: ".")
+                        count += 1
+                    }
+                    if octet >= 100 {
+                        buffer[count] = UInt8(ascii: "0") + octet / 100
+                        count += 1
+                    }
+                    if octet >= 10 {
+                        buffer[count] = UInt8(ascii: "0") + octet / 10 % 10
+                        count += 1
+                    }
+                    buffer[count] = UInt8(ascii: "0") + octet % 10
+                    count += 1
+                }
+                put(a, dot: false)
+                put(b)
+                put(c)
+                put(d)
+                return count
+            }
         case .v6(let bytes):
             var address = in6_addr()
             withUnsafeMutableBytes(of: &address) { $0.copyBytes(from: bytes) }

@@ -29,10 +29,14 @@ public struct EdgeCookieIssuer: Sendable {
 
     /// - Parameters:
     ///   - secret: the HMAC key (at least 16 bytes; `PULLSYNC_EC_SECRET`, or one kept in the store).
-    ///   - random: draws the suffix.
-    public init(secret: [UInt8], random: any RandomSource = SystemRandomSource()) {
+    ///   - random: draws the suffix; `nil` (the default) for the system's secure generator, read a
+    ///     few kilobytes at a time rather than with a system call per EC.
+    public init(secret: [UInt8], random: (any RandomSource)? = nil) {
         precondition(secret.count >= 16, "an EC secret needs at least 16 bytes")
-        self.parts = Parts(keyed: HMAC<SHA256>(key: SymmetricKey(data: secret)), random: random)
+        self.parts = Parts(
+            keyed: HMAC<SHA256>(key: SymmetricKey(data: secret)),
+            random: random ?? BufferedSystemRandom.shared
+        )
     }
 
     /// A new EC for a browser at `clientIP`.

@@ -6,7 +6,7 @@ import Logging
 import NIOEmbedded
 import PullSync
 import PullSyncConsent
-import PullSyncHummingbird
+@testable import PullSyncHummingbird
 import PullSyncStorage
 import PullSyncTesting
 import Synchronization
@@ -431,5 +431,37 @@ final class ListedRandomSource: RandomSource {
             let ec = try #require(ecCookie(from: response))
             #expect(ec.prefix(64) == EdgeCookieIssuer(secret: secret).issue(clientIP: "127.0.0.1").prefix(64))
         }
+    }
+}
+
+@Suite struct BufferedSystemRandomTests {
+    @Test("Draws past several refills of the buffer never repeat a word, nor leave it behind")
+    func refillsWithFreshBytes() {
+        let random = BufferedSystemRandom(path: "/dev/urandom")
+        // 512 words a refill: 2,000 draws take four. A refill that handed out the old (zeroed)
+        // buffer again, or the same bytes twice, would repeat values.
+        let draws = (0..<2_000).map { _ in random.next() }
+        #expect(Set(draws).count == draws.count)
+        #expect(!draws.contains(0))
+    }
+
+    @Test("Without the device each draw comes from the system's generator")
+    func fallsBackWithoutTheDevice() {
+        let random = BufferedSystemRandom(path: "/nonexistent/pullsync-random")
+        let draws = (0..<100).map { _ in random.next() }
+        #expect(Set(draws).count == draws.count)
+    }
+
+    @Test("A device that ends early is not used: the draws fall back rather than repeat")
+    func aShortDeviceFallsBack() throws {
+        // An empty file reads as end of file at once: a refill that trusted it would hand out
+        // zeros.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pullsync-empty-\(UUID())").path
+        #expect(FileManager.default.createFile(atPath: path, contents: Data()))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let random = BufferedSystemRandom(path: path)
+        let draws = (0..<100).map { _ in random.next() }
+        #expect(Set(draws).count == draws.count)
+        #expect(!draws.contains(0))
     }
 }

@@ -46,6 +46,12 @@ import Testing
 
     @Test func descriptionRoundTrips() throws {
         #expect(try #require(IPAddress("10.0.0.1")).description == "10.0.0.1")
+        for text in ["0.0.0.0", "9.10.99.100", "255.255.255.255", "203.0.113.7", "1.20.199.250"] {
+            #expect(try #require(IPAddress(text)).description == text)
+        }
+        #expect(IPAddress.v4(192, 0, 2, 1).description == "192.0.2.1")
+        for text in ["[", "]", "[]", "[1.2.3.4", "%", "[%]"] { #expect(IPAddress(text) == nil) }
+        #expect(IPAddress("[1.2.3.4]") == .v4(1, 2, 3, 4))
         #expect(try #require(IPAddress("[0:0::1]")).description == "::1")
         #expect(try #require(IPAddress("2001:DB8:0:0:0:0:0:1")).description == "2001:db8::1")
     }
