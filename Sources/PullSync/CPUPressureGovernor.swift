@@ -14,7 +14,7 @@ import Darwin
 
 /// Makes pull sync give way to pages while the CPU is saturated: the dispatcher takes no
 /// request while, over the last `interval`, threads waited for a CPU more than `limit` of the
-/// time. That share is Linux's pressure stall information ("some": time in which at least one
+/// time (and, once it gives way, until that share falls under three quarters of `limit`). That share is Linux's pressure stall information ("some": time in which at least one
 /// runnable thread, a page's or anyone's, waited for a CPU), read from the cgroup's
 /// `cpu.pressure` in a container, else from `/proc/pressure/cpu`. Thread priorities can't do
 /// this: pull sync's work runs on the threads pages run on (the cooperative pool, the event
@@ -54,6 +54,9 @@ public final class CPUPressureGovernor: LoadGovernor, Service {
             self.path = path
         }
     }
+
+    /// The share of the limit under which a governor that is giving way lets go.
+    static let release = 0.75
 
     private struct Reading {
         var stalled: UInt64
@@ -136,7 +139,12 @@ public final class CPUPressureGovernor: LoadGovernor, Service {
         }
         if let share {
             pressure.record(share)
-            busy.store(share > configuration.limit, ordering: .relaxed)
+            // Once giving way, it keeps giving way until the share falls under three quarters of
+            // the limit: let go as soon as it dipped under the limit, the queue that filled
+            // meanwhile was decided in one burst (up to an interval long) and pushed the share
+            // straight back over it.
+            let threshold = busy.load(ordering: .relaxed) ? configuration.limit * Self.release : configuration.limit
+            busy.store(share > threshold, ordering: .relaxed)
         }
         return true
     }

@@ -55,11 +55,21 @@ struct CPUPressureGovernorTests {
         #expect(try metrics.expectGauge("pullsync_cpu_pressure").lastValue == 0.2)
         governor.observe(1_110_000, at: start + .milliseconds(300))
         #expect(governor.isGivingWay)
+        // Giving way, it lets go only under three quarters of the limit: 25 % holds, 22 % lets go.
+        governor.observe(1_135_000, at: start + .milliseconds(400))
+        #expect(governor.isGivingWay)
+        governor.observe(1_157_000, at: start + .milliseconds(500))
+        #expect(!governor.isGivingWay)
+        // Not giving way, 25 % is under the limit.
+        governor.observe(1_182_000, at: start + .milliseconds(600))
+        #expect(!governor.isGivingWay)
         // A file that can no longer be read: never give way on a stale reading.
-        governor.observe(nil, at: start + .milliseconds(400))
+        governor.observe(1_250_000, at: start + .milliseconds(700))
+        #expect(governor.isGivingWay)
+        governor.observe(nil, at: start + .milliseconds(800))
         #expect(!governor.isGivingWay)
         // Nor on the first reading after it.
-        governor.observe(2_000_000, at: start + .milliseconds(500))
+        governor.observe(2_000_000, at: start + .milliseconds(900))
         #expect(!governor.isGivingWay)
     }
 
