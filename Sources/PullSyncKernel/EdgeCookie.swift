@@ -116,6 +116,11 @@ package struct ECKey: Hashable, Sendable {
     var first: Int
     var second: Int
 
+    init(first: Int, second: Int) {
+        self.first = first
+        self.second = second
+    }
+
     package init(_ edgeCookie: EdgeCookie) {
         self.init(ecHash: edgeCookie.hashKey)
     }

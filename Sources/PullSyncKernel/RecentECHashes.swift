@@ -9,33 +9,64 @@ import Synchronization
 ///   cost a store read.
 ///
 /// Only hashes the process minted or the graph confirmed go in, so spoofed IDs can't fill them.
-/// They are kept as ``ECKey``s: a full table holds no strings (each kept hash used to keep its
-/// whole EC alive), and an insert hashes two integers, not the EC's text twice.
+/// They are kept as ``ECKey``s, in buckets of up to four picked by the key's seeded hash, each
+/// bucket's oldest leaving first: an insert or a look-up touches one bucket (one cache line), with
+/// no set to hash into and no evicted key to look up and remove (a new browser's page view inserts
+/// its EC, and the set's two random accesses showed in overload profiles). There are slots for
+/// twice `capacity`: a key stays until four newer ones landed in its bucket, so nearly all of the
+/// last `capacity` keys are held, none for long after. The slots are made at the first insert
+/// (a table that never gets one, say no EC was ever withdrawn, costs no memory).
 final class RecentECHashes: Sendable {
     private struct State {
-        var members: Set<ECKey> = []
-        var ring: [ECKey?]
-        var next = 0
+        /// `buckets * ways` keys once anything was inserted; a bucket's slots are adjacent. An
+        /// all-zero key is an empty slot (a real one is all zero with a chance of one in 2^128).
+        var keys: [ECKey] = []
+        /// Per bucket, the slot its next insert takes (its oldest).
+        var next: [UInt8] = []
     }
 
+    private let ways: Int
+    /// A power of two, so a bucket is the hash's low bits.
+    private let buckets: Int
     private let state: Mutex<State>
 
     init(capacity: Int) {
-        self.state = Mutex(State(ring: Array(repeating: nil, count: max(1, capacity))))
+        let capacity = max(1, capacity)
+        // Small tables are one bucket: exactly the last `capacity` keys.
+        ways = min(4, capacity)
+        var buckets = 1
+        while buckets * ways < (capacity > ways ? 2 * capacity : capacity) { buckets *= 2 }
+        self.buckets = buckets
+        state = Mutex(State())
     }
 
     func insert(_ hash: ECHash) {
         let key = ECKey(ecHash: hash)
+        let bucket = bucket(of: key)
+        let first = bucket * ways
         state.withLock { state in
-            guard state.members.insert(key).inserted else { return }
-            if let evicted = state.ring[state.next] { state.members.remove(evicted) }
-            state.ring[state.next] = key
-            state.next = (state.next + 1) % state.ring.count
+            if state.keys.isEmpty {
+                state.keys = Array(repeating: ECKey(first: 0, second: 0), count: buckets * ways)
+                state.next = Array(repeating: 0, count: buckets)
+            }
+            for slot in first..<first + ways where state.keys[slot] == key { return }
+            let oldest = Int(state.next[bucket])
+            state.keys[first + oldest] = key
+            state.next[bucket] = UInt8((oldest + 1) % ways)
         }
     }
 
     func contains(_ hash: ECHash) -> Bool {
         let key = ECKey(ecHash: hash)
-        return state.withLock { $0.members.contains(key) }
+        let first = bucket(of: key) * ways
+        return state.withLock { state in
+            guard !state.keys.isEmpty else { return false }
+            for slot in first..<first + ways where state.keys[slot] == key { return true }
+            return false
+        }
+    }
+
+    private func bucket(of key: ECKey) -> Int {
+        Int(truncatingIfNeeded: UInt(bitPattern: key.second)) & (buckets - 1)
     }
 }

@@ -46,4 +46,20 @@ import Testing
         #expect([4, 5, 6].allSatisfy { table.contains(hash($0)) })
         #expect(!table.contains(hash(7)))
     }
+
+    @Test("A large table holds nearly all of the last `capacity` keys, and none long after")
+    func largeTableKeepsRecentKeys() {
+        let table = RecentECHashes(capacity: 4_096)
+        #expect(!table.contains(hash(1)))
+        for n in 1...4_096 { table.insert(hash(n)) }
+        // Slots for twice the capacity, in buckets of four picked by a seeded hash: a key leaves
+        // once four newer ones landed in its bucket. The bounds are far from what a seed can make
+        // of them (about 99 % of all, and all but one in thousands of the newest, are held).
+        #expect((1...4_096).filter { table.contains(hash($0)) }.count > 3_800)
+        #expect((3_585...4_096).filter { table.contains(hash($0)) }.count > 500)
+        // Twenty capacities later every bucket took far more than four newer keys.
+        for n in 4_097...86_016 { table.insert(hash(n)) }
+        #expect((1...1_024).allSatisfy { !table.contains(hash($0)) })
+        #expect(!table.contains(hash(90_000)))
+    }
 }
