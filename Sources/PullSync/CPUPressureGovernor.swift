@@ -14,7 +14,8 @@ import Darwin
 
 /// Makes pull sync give way to pages while the CPU is saturated: the dispatcher takes no
 /// request while, over the last `interval`, threads waited for a CPU more than `limit` of the
-/// time (and, once it gives way, until that share falls under three quarters of `limit`). That share is Linux's pressure stall information ("some": time in which at least one
+/// time (and, once it gives way, until that share falls under three quarters of `limit`). That
+/// share is Linux's pressure stall information ("some": time in which at least one
 /// runnable thread, a page's or anyone's, waited for a CPU), read from the cgroup's
 /// `cpu.pressure` in a container, else from `/proc/pressure/cpu`. Thread priorities can't do
 /// this: pull sync's work runs on the threads pages run on (the cooperative pool, the event

@@ -12,8 +12,9 @@ import Synchronization
 /// out 8 bytes per draw. On Linux `SystemRandomSource` makes a system call per draw (about
 /// 0.4 µs in a new browser's page view, for its EC's suffix); this makes one per 512 draws.
 /// The bytes are the kernel's (`/dev/urandom`), kept only in this process's memory until drawn,
-/// each handed out once. Where the device can't be read, each draw falls back to the system's
-/// generator.
+/// each handed out once (a process that forked would hand its unread bytes out in both; servers
+/// embedding this don't fork). Where the device can't be read, each draw falls back to the
+/// system's generator.
 final class BufferedSystemRandom: RandomSource {
     /// One process-wide buffer: issuers share it.
     static let shared = BufferedSystemRandom(path: "/dev/urandom")

@@ -10,8 +10,8 @@ public struct EdgeRequestContext: PullSyncRequestContext, RemoteAddressRequestCo
     /// What ``PullSyncMiddleware`` found: the EC, the consent, the request's EIDs.
     public var pullSync = PullSyncRequestState()
     /// Read from only when the peer is asked for: NIO's cached address costs a generic type
-    /// lookup under a lock on every read (about half a microsecond a request), and most requests
-    /// never need it (a returning browser's, or any behind a client-IP header).
+    /// lookup under a lock on every read (about a quarter of a microsecond a request), and most
+    /// requests never need it (a returning browser's, or any behind a client-IP header).
     private let channel: any Channel
 
     /// The TCP peer's address; `nil` when the channel doesn't know it.

@@ -42,17 +42,17 @@ final class RecentECHashes: Sendable {
 
     func insert(_ hash: ECHash) {
         let key = ECKey(ecHash: hash)
-        let bucket = bucket(of: key)
-        let first = bucket * ways
+        let index = bucket(of: key)
+        let first = index * ways
         state.withLock { state in
             if state.keys.isEmpty {
                 state.keys = Array(repeating: ECKey(first: 0, second: 0), count: buckets * ways)
                 state.next = Array(repeating: 0, count: buckets)
             }
             for slot in first..<first + ways where state.keys[slot] == key { return }
-            let oldest = Int(state.next[bucket])
+            let oldest = Int(state.next[index])
             state.keys[first + oldest] = key
-            state.next[bucket] = UInt8((oldest + 1) % ways)
+            state.next[index] = UInt8((oldest + 1) % ways)
         }
     }
 
