@@ -74,13 +74,18 @@ final class ServeProcess: Sendable {
 
     /// CPU time the process has used so far (user and system), from /proc.
     func cpuSeconds() -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let end = stat.lastIndex(of: ")")
-        else { return 0 }
+        Self.stat("/proc/\(pid)/stat")?.seconds ?? 0
+    }
+
+    /// A `/proc` `stat` file's command name and its CPU time (user and system), in seconds.
+    private static func stat(_ path: String) -> (name: String, seconds: Double)? {
+        guard let stat = try? String(contentsOfFile: path, encoding: .utf8),
+            let open = stat.firstIndex(of: "("), let end = stat.lastIndex(of: ")")
+        else { return nil }
         // After the command name: state is field 3, utime and stime are fields 14 and 15.
         let fields = stat[stat.index(after: end)...].split(separator: " ")
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (String(stat[stat.index(after: open)..<end]), (user + system) / Double(sysconf(Int32(_SC_CLK_TCK))))
     }
 
     /// CPU time each of the process's threads has used so far (user and system), by thread id,
@@ -89,14 +94,8 @@ final class ServeProcess: Sendable {
         guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return [:] }
         var threads: [Int: (name: String, seconds: Double)] = [:]
         for task in tasks {
-            guard let tid = Int(task),
-                let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
-                let open = stat.firstIndex(of: "("), let end = stat.lastIndex(of: ")")
-            else { continue }
-            let fields = stat[stat.index(after: end)...].split(separator: " ")
-            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
-            let name = String(stat[stat.index(after: open)..<end])
-            threads[tid] = (name, (user + system) / Double(sysconf(Int32(_SC_CLK_TCK))))
+            guard let tid = Int(task), let thread = Self.stat("/proc/\(pid)/task/\(task)/stat") else { continue }
+            threads[tid] = thread
         }
         return threads
     }
