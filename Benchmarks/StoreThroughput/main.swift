@@ -57,8 +57,9 @@ struct Phase {
     var requests: Int
     var pulls: Int
     var steps: [InterceptingStore.Step: Int]
-    /// SQLite's transactions in the phase (its round trips, which writes queued together share).
-    var transactions: Int?
+    /// The store's own round trips in the phase (SQLite's transactions, PostgreSQL's statements),
+    /// which UID writes queued together share.
+    var roundTrips: Int?
     var elapsed: Duration
 
     var perRequest: Double { Double(steps.values.reduce(0, +)) / Double(requests) }
@@ -67,8 +68,8 @@ struct Phase {
         let byStep = InterceptingStore.Step.allCases.compactMap { step in
             steps[step].map { "\(step.rawValue) \(String(format: "%.2f", Double($0) / Double(requests)))" }
         }.joined(separator: ", ")
-        guard let transactions else { return byStep }
-        return byStep + "; transactions \(String(format: "%.2f", Double(transactions) / Double(requests)))"
+        guard let roundTrips else { return byStep }
+        return byStep + "; the store's round trips \(String(format: "%.2f", Double(roundTrips) / Double(requests)))"
     }
     var pullsPerSecond: Double { Double(pulls) / seconds }
     var requestsPerSecond: Double { Double(requests) / seconds }
@@ -80,12 +81,12 @@ func run(
     _ options: Options,
     kernel: PullKernel,
     counter: StepCounter,
-    transactions: () -> Int?,
+    roundTrips: () -> Int?,
     ecs: Range<Int>,
     issued: Bool = false
 ) async -> Phase {
     let before = counter.steps
-    let transactionsBefore = transactions()
+    let roundTripsBefore = roundTrips()
     let started = ContinuousClock.now
     let pulls = await withTaskGroup(of: Int.self) { group in
         var next = ecs.lowerBound
@@ -114,7 +115,7 @@ func run(
         requests: ecs.count,
         pulls: pulls,
         steps: counter.steps.merging(before.mapValues { -$0 }, uniquingKeysWith: +).filter { $0.value != 0 },
-        transactions: transactions().flatMap { after in transactionsBefore.map { after - $0 } },
+        roundTrips: roundTrips().flatMap { after in roundTripsBefore.map { after - $0 } },
         elapsed: ContinuousClock.now - started
     )
 }
@@ -168,14 +169,14 @@ for (name, url) in stores {
                 consent: ConsentSnapshot(ConsentStrings(), seenAt: now)
             )
         }
-        let transactions = { (store as? SQLiteStore)?.transactionCount }
-        let sync = await run(options, kernel: kernel, counter: counter, transactions: transactions, ecs: 0..<options.ecs)
-        let fresh = await run(options, kernel: kernel, counter: counter, transactions: transactions, ecs: 0..<options.ecs)
+        let roundTrips = { (store as? SQLiteStore)?.transactionCount ?? (store as? PostgresStore)?.roundTrips }
+        let sync = await run(options, kernel: kernel, counter: counter, roundTrips: roundTrips, ecs: 0..<options.ecs)
+        let fresh = await run(options, kernel: kernel, counter: counter, roundTrips: roundTrips, ecs: 0..<options.ecs)
         let new = await run(
             options,
             kernel: kernel,
             counter: counter,
-            transactions: transactions,
+            roundTrips: roundTrips,
             ecs: options.ecs..<(2 * options.ecs),
             issued: true
         )
@@ -197,7 +198,7 @@ for (name, url) in stores {
 }
 print()
 print("| store | round trips per request by step (all need a call) | (new EC) |")
-// A step is one call to the store; on SQLite a round trip is a transaction, and UID writes that
-// queue behind another transaction share the next one.
+// A step is one call to the store; the store's own round trips are SQLite's transactions and
+// PostgreSQL's statements, which UID writes queued behind another share.
 print("|---|---|---|")
 for row in breakdowns { print(row) }

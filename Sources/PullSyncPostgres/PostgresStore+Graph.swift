@@ -159,98 +159,171 @@ extension PostgresStore {
             if let releasing { try await releaseLeases(text: releasing.keys, holder: releasing.holder) }
             return []
         }
-        let leaseKeys = releasing?.keys ?? []
-        let leaseHolder = releasing?.holder ?? ""
+        let pending = PendingWrite(
+            ecHash: ecHash,
+            writes: writes,
+            leaseKeys: releasing?.keys ?? [],
+            leaseHolder: releasing?.holder ?? ""
+        )
+        return try await writeGroup.submit(pending) { batch in await storeTogether(batch) }
+    }
+
+    /// Stores `batch` in one statement. Two writes of one EC's UID for one partner would be one
+    /// row's update in it: the later one goes in a statement after it. If the statement fails
+    /// for something PostgreSQL said (a deadlock with another node, say), each request's writes
+    /// go again in a statement of their own, so that one EC's can't fail another's; if it failed
+    /// for want of an answer, the others would too, and they fail with it.
+    private func storeTogether(_ batch: [PendingWrite]) async -> [Result<[WriteResult], any Error>] {
+        var results = [Result<[WriteResult], any Error>?](repeating: nil, count: batch.count)
+        var left = Array(batch.indices)
+        while !left.isEmpty {
+            var written = Set<String>()
+            var now: [Int] = []
+            var later: [Int] = []
+            for index in left {
+                let rows = batch[index].writes.map { batch[index].ecHash + " " + $0.sourceDomain }
+                if rows.contains(where: written.contains) {
+                    later.append(index)
+                } else {
+                    written.formUnion(rows)
+                    now.append(index)
+                }
+            }
+            do {
+                let stored = try await store(now.map { batch[$0] })
+                for (index, writes) in zip(now, stored) { results[index] = .success(writes) }
+            } catch let error as PSQLError where now.count > 1 && error.serverInfo != nil && !Task.isCancelled {
+                for index in now {
+                    do {
+                        results[index] = .success(try await store([batch[index]])[0])
+                    } catch {
+                        results[index] = .failure(error)
+                    }
+                }
+            } catch {
+                for index in now { results[index] = .failure(error) }
+            }
+            left = later
+        }
+        return results.map { $0 ?? .failure(PostgresStoreError("a UID write was left out of its group")) }
+    }
+
+    /// Stores the writes of `pending` (no EC's UID for one partner twice) and gives back their
+    /// requests' leases, in one statement; one result per request.
+    private func store(_ pending: [PendingWrite]) async throws -> [[WriteResult]] {
+        let writes = pending.flatMap { request in request.writes.map { (request.ecHash, $0) } }
         // NULL can't travel inside these arrays: -1 stands for "no expiry", and the expected
         // values of a write that expects no entry are ignored.
-        let domains = writes.map(\.sourceDomain)
-        let uids = writes.map(\.value.uid)
-        let synced = writes.map(\.value.syncedAt.nanosecondsSinceEpoch)
-        let expires = writes.map { $0.value.expiresAt?.nanosecondsSinceEpoch ?? -1 }
-        let hasExpected = writes.map { $0.expected != nil }
-        let expectedUIDs = writes.map { $0.expected?.uid ?? "" }
-        let expectedSynced = writes.map { $0.expected?.syncedAt.nanosecondsSinceEpoch ?? 0 }
-        let expectedExpires = writes.map { $0.expected?.expiresAt?.nanosecondsSinceEpoch ?? -1 }
-        let planned = writes.map(\.plannedAt.nanosecondsSinceEpoch)
-        // The root row is share-locked: a withdrawal waits for this write and then deletes
-        // what it stored, or went first and this write sees it (locking reads see the latest
-        // committed row). A revocation's row (no UID) is only replaced by a write planned after
-        // it; the update re-checks the row once it holds its lock.
-        let (rootCount, withdrawn, stored, revoked) = try await run(
+        let ecs = writes.map(\.0)
+        let domains = writes.map(\.1.sourceDomain)
+        let uids = writes.map(\.1.value.uid)
+        let synced = writes.map(\.1.value.syncedAt.nanosecondsSinceEpoch)
+        let expires = writes.map { $0.1.value.expiresAt?.nanosecondsSinceEpoch ?? -1 }
+        let hasExpected = writes.map { $0.1.expected != nil }
+        let expectedUIDs = writes.map { $0.1.expected?.uid ?? "" }
+        let expectedSynced = writes.map { $0.1.expected?.syncedAt.nanosecondsSinceEpoch ?? 0 }
+        let expectedExpires = writes.map { $0.1.expected?.expiresAt?.nanosecondsSinceEpoch ?? -1 }
+        let planned = writes.map(\.1.plannedAt.nanosecondsSinceEpoch)
+        let leaseKeys = pending.flatMap(\.leaseKeys)
+        let leaseHolders = pending.flatMap { request in request.leaseKeys.map { _ in request.leaseHolder } }
+        // The root rows are share-locked (in one order, for any other statement that locks
+        // several): a withdrawal waits for this write and then deletes what it stored, or went
+        // first and this write sees it (locking reads see the latest committed row). A
+        // revocation's row (no UID) is only replaced by a write planned after it; the update
+        // re-checks the row once it holds its lock.
+        let rows = try await run(
             """
             WITH root AS (
-                SELECT withdrawn_at FROM pullsync_ecs WHERE ec_hash = \(ecHash) FOR SHARE
+                SELECT ec_hash, withdrawn_at FROM pullsync_ecs WHERE ec_hash = ANY(\(Array(Set(ecs)))::text[])
+                ORDER BY ec_hash FOR SHARE
+            ), open AS (
+                SELECT ec_hash FROM root WHERE withdrawn_at IS NULL
             ), released AS (
                 -- Rows an admission or the sweep holds are skipped, not waited for: the UIDs must
                 -- not wait or deadlock on them, and a lease left behind lapses on its own.
                 UPDATE pullsync_rate SET lease_holder = NULL, lease_until = NULL
                 WHERE key IN (
                     SELECT key FROM pullsync_rate
-                    WHERE key = ANY(\(leaseKeys)::text[]) AND lease_holder = \(leaseHolder)
+                    WHERE (key, lease_holder) IN (SELECT * FROM unnest(\(leaseKeys)::text[], \(leaseHolders)::text[]))
                     ORDER BY key
                     FOR UPDATE SKIP LOCKED
                 )
             ), input AS (
                 SELECT * FROM unnest(
-                    \(domains)::text[], \(uids)::text[], \(synced)::bigint[], \(expires)::bigint[],
+                    \(ecs)::text[], \(domains)::text[], \(uids)::text[], \(synced)::bigint[], \(expires)::bigint[],
                     \(hasExpected)::boolean[], \(expectedUIDs)::text[], \(expectedSynced)::bigint[],
                     \(expectedExpires)::bigint[], \(planned)::bigint[]
                 ) AS w(
-                    domain, uid, synced_at, expires_at, has_expected, expected_uid, expected_synced, expected_expires,
-                    planned_at
+                    ec_hash, domain, uid, synced_at, expires_at, has_expected, expected_uid, expected_synced,
+                    expected_expires, planned_at
                 )
+                WHERE w.ec_hash IN (SELECT ec_hash FROM open)
             ), replaced AS (
                 UPDATE pullsync_uids u
                 SET uid = w.uid, synced_at = w.synced_at, expires_at = NULLIF(w.expires_at, -1), revoked_at = NULL
                 FROM input w
-                WHERE u.ec_hash = \(ecHash) AND u.source_domain = w.domain AND NOT w.has_expected
+                WHERE u.ec_hash = w.ec_hash AND u.source_domain = w.domain AND NOT w.has_expected
                     AND u.uid IS NULL AND u.revoked_at < w.planned_at
-                    AND EXISTS (SELECT 1 FROM root WHERE withdrawn_at IS NULL)
-                RETURNING u.source_domain
+                RETURNING u.ec_hash, u.source_domain
             ), inserted AS (
                 INSERT INTO pullsync_uids (ec_hash, source_domain, uid, synced_at, expires_at)
-                SELECT \(ecHash), w.domain, w.uid, w.synced_at, NULLIF(w.expires_at, -1)
+                SELECT w.ec_hash, w.domain, w.uid, w.synced_at, NULLIF(w.expires_at, -1)
                 FROM input w
-                WHERE NOT w.has_expected AND EXISTS (SELECT 1 FROM root WHERE withdrawn_at IS NULL)
-                ORDER BY w.domain
+                WHERE NOT w.has_expected
+                ORDER BY w.ec_hash, w.domain
                 ON CONFLICT (ec_hash, source_domain) DO NOTHING
-                RETURNING source_domain
+                RETURNING ec_hash, source_domain
             ), updated AS (
                 UPDATE pullsync_uids u
                 SET uid = w.uid, synced_at = w.synced_at, expires_at = NULLIF(w.expires_at, -1)
                 FROM input w
-                WHERE u.ec_hash = \(ecHash) AND u.source_domain = w.domain AND w.has_expected
+                WHERE u.ec_hash = w.ec_hash AND u.source_domain = w.domain AND w.has_expected
                     AND u.uid = w.expected_uid AND u.synced_at = w.expected_synced
                     AND u.expires_at IS NOT DISTINCT FROM NULLIF(w.expected_expires, -1)
-                    AND EXISTS (SELECT 1 FROM root WHERE withdrawn_at IS NULL)
-                RETURNING u.source_domain
+                RETURNING u.ec_hash, u.source_domain
             )
-            SELECT
-                (SELECT count(*) FROM root)::integer,
-                COALESCE((SELECT withdrawn_at IS NOT NULL FROM root), false),
-                ARRAY(
-                    SELECT source_domain FROM inserted UNION ALL SELECT source_domain FROM updated
-                    UNION ALL SELECT source_domain FROM replaced
-                ),
-                ARRAY(
-                    SELECT w.domain FROM input w
-                    JOIN pullsync_uids u ON u.ec_hash = \(ecHash) AND u.source_domain = w.domain
-                    WHERE u.uid IS NULL AND u.revoked_at >= w.planned_at
-                )
+            SELECT CASE WHEN withdrawn_at IS NULL THEN 'open' ELSE 'withdrawn' END, ec_hash, '' FROM root
+            UNION ALL SELECT 'stored', ec_hash, source_domain FROM inserted
+            UNION ALL SELECT 'stored', ec_hash, source_domain FROM updated
+            UNION ALL SELECT 'stored', ec_hash, source_domain FROM replaced
+            UNION ALL SELECT 'revoked', w.ec_hash, w.domain FROM input w
+                JOIN pullsync_uids u ON u.ec_hash = w.ec_hash AND u.source_domain = w.domain
+                WHERE u.uid IS NULL AND u.revoked_at >= w.planned_at
             """
         ) { rows in
-            var answer: (Int, Bool, [String], [String]) = (0, false, [], [])
-            for try await row in rows.decode((Int, Bool, [String], [String]).self) { answer = row }
-            return answer
+            var collected: [(String, String, String)] = []
+            for try await row in rows.decode((String, String, String).self) { collected.append(row) }
+            return collected
         }
-        if rootCount == 0 { return writes.map { _ in .unknownEC } }
-        if withdrawn { return writes.map { _ in .withdrawn } }
-        let storedDomains = Set(stored)
-        let revokedDomains = Set(revoked)
-        return writes.map { write in
-            if storedDomains.contains(write.sourceDomain) { return .stored }
-            return revokedDomains.contains(write.sourceDomain) ? .revoked : .conflict
+        var open = Set<String>()
+        var withdrawn = Set<String>()
+        var stored = Set<String>()
+        var revoked = Set<String>()
+        for (kind, ecHash, domain) in rows {
+            switch kind {
+            case "open": open.insert(ecHash)
+            case "withdrawn": withdrawn.insert(ecHash)
+            case "stored": stored.insert(ecHash + " " + domain)
+            default: revoked.insert(ecHash + " " + domain)
+            }
         }
+        return pending.map { request in
+            if withdrawn.contains(request.ecHash) { return request.writes.map { _ in .withdrawn } }
+            guard open.contains(request.ecHash) else { return request.writes.map { _ in .unknownEC } }
+            return request.writes.map { write in
+                let row = request.ecHash + " " + write.sourceDomain
+                if stored.contains(row) { return .stored }
+                return revoked.contains(row) ? .revoked : .conflict
+            }
+        }
+    }
+
+    /// One request's UID writes, and the leases it gives back with them.
+    struct PendingWrite: Sendable {
+        var ecHash: String
+        var writes: [UIDWrite]
+        var leaseKeys: [String]
+        var leaseHolder: String
     }
 
     package func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws {

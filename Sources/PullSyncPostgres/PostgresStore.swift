@@ -32,6 +32,8 @@ package final class PostgresStore: PullSyncStore, CombinedStore {
     let operationTimeout: Duration
     let budgetClock: BudgetClock
     let statements = Atomic<Int>(0)
+    /// UID writes waiting for the statement that stores them (see ``write(_:ecHash:)``).
+    let writeGroup = GroupCommit<PendingWrite, [WriteResult]>(maxBatch: 256)
     private let sweepInterval: Duration
     private let logger: Logger
 
@@ -118,6 +120,9 @@ package final class PostgresStore: PullSyncStore, CombinedStore {
 
     /// Statements sent so far: the store's round trips.
     package var roundTrips: Int { statements.load(ordering: .relaxed) }
+
+    /// UID writes queued for the next statement (tests).
+    package var queuedWriteCount: Int { writeGroup.waitingCount }
 
 
     // MARK: Upkeep

@@ -137,36 +137,17 @@ extension SQLiteStore {
     /// any EC. Each EC's writes are applied as a transaction of their own would apply them.
     package func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
         guard !writes.isEmpty else { return [] }
-        let place: WriteTurn = try await withCheckedThrowingContinuation { continuation in
-            // Deciding and queueing under one lock: no write can slip in after a leader's last look.
-            let leads = queuedWrites.withLock { queue in
-                let leads = !queue.leading
-                queue.leading = true
-                // The leader's own write carries no continuation: it learns its results in the loop.
-                queue.waiting.append(QueuedWrite(ecHash: ecHash, writes: writes, continuation: leads ? nil : continuation))
-                return leads
-            }
-            if leads { continuation.resume(returning: .lead) }
-        }
-        switch place {
-        case .stored(let results): return results
-        case .lead: break
-        }
-        // This caller stores the queue as it is when its transaction's turn comes, its own write
-        // among it, then hands the queue to the first write that arrived meanwhile.
-        do {
+        // The leader stores the queue as it is when its transaction's turn comes.
+        return try await writeGroup.submit(QueuedWrite(ecHash: ecHash, writes: writes)) {
             try await turn.acquire()
-        } catch {
-            // Cancelled before its turn: this write fails, the queue goes on without it.
-            queuedWrites.withLock { queue in queue.waiting.removeAll { $0.continuation == nil } }
-            handOverWriteQueue()
-            throw error
+        } commit: { batch in
+            await storeTogether(batch)
         }
-        let batch = queuedWrites.withLock { queue in
-            defer { queue.waiting.removeAll() }
-            return queue.waiting
-        }
-        let results: [Result<[WriteResult], any Error>]
+    }
+
+    /// One transaction for every EC's writes in `batch`; if it fails, each EC's again in a
+    /// transaction of its own, so that one EC's writes can't fail another's.
+    private func storeTogether(_ batch: [QueuedWrite]) async -> [Result<[WriteResult], any Error>] {
         do {
             let applied = try await transaction(holdingTurn: true) { connection in
                 var applied: [[WriteResult]] = []
@@ -175,50 +156,23 @@ extension SQLiteStore {
                 }
                 return applied
             }
-            results = applied.map { .success($0) }
+            return applied.map { .success($0) }
         } catch where batch.count > 1 && !Task.isCancelled {
-            // One EC's writes must not fail another's: each again in a transaction of its own.
             var each: [Result<[WriteResult], any Error>] = []
             for queued in batch {
                 do {
-                    each.append(
-                        .success(
-                            try await transaction { connection in
-                                try await Self.apply(queued.writes, ecHash: queued.ecHash, on: connection)
-                            }
-                        )
-                    )
+                    let applied = try await transaction { connection in
+                        try await Self.apply(queued.writes, ecHash: queued.ecHash, on: connection)
+                    }
+                    each.append(.success(applied))
                 } catch {
                     each.append(.failure(error))
                 }
             }
-            results = each
+            return each
         } catch {
-            results = batch.map { _ in .failure(error) }
+            return batch.map { _ in .failure(error) }
         }
-        handOverWriteQueue()
-        var own: Result<[WriteResult], any Error> = .success([])
-        for (queued, result) in zip(batch, results) {
-            guard let continuation = queued.continuation else {
-                own = result
-                continue
-            }
-            continuation.resume(with: result.map { .stored($0) })
-        }
-        return try own.get()
-    }
-
-    /// Makes the first queued write the queue's leader, or marks the queue idle when it is empty.
-    private func handOverWriteQueue() {
-        let next = queuedWrites.withLock { queue -> CheckedContinuation<WriteTurn, any Error>? in
-            guard !queue.waiting.isEmpty else {
-                queue.leading = false
-                return nil
-            }
-            defer { queue.waiting[0].continuation = nil }
-            return queue.waiting[0].continuation
-        }
-        next?.resume(returning: .lead)
     }
 
     /// Applies one EC's writes inside a transaction: the EC and its UIDs read in one statement,

@@ -20,7 +20,7 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
     let turn = AsyncSemaphore(permits: 1)
     private let transactions = Atomic<Int>(0)
     /// UID writes waiting for the transaction that stores them (see ``write(_:ecHash:)``).
-    let queuedWrites = Mutex(WriteQueue())
+    let writeGroup = GroupCommit<QueuedWrite, [WriteResult]>()
     private let logger: Logger
     private let sweepInterval: Duration
 
@@ -66,7 +66,7 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
     }
 
     /// UID writes queued for the next transaction (tests).
-    package var queuedWriteCount: Int { queuedWrites.withLock { $0.waiting.count } }
+    package var queuedWriteCount: Int { writeGroup.waitingCount }
 
     /// Runs `body` while holding the store's turn, so that no transaction runs meanwhile (tests
     /// queue writes behind it).
@@ -93,24 +93,10 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
 
     // MARK: Running transactions
 
-    /// UID writes waiting for a transaction, and whether a caller is storing them.
-    struct WriteQueue: ~Copyable {
-        var waiting: [QueuedWrite] = []
-        var leading = false
-    }
-
+    /// One EC's UID writes, waiting for the transaction that stores them.
     struct QueuedWrite: Sendable {
         var ecHash: String
         var writes: [UIDWrite]
-        /// `nil` for the leader's own write.
-        var continuation: CheckedContinuation<WriteTurn, any Error>?
-    }
-
-    enum WriteTurn: Sendable {
-        /// Nobody was storing: this caller stores the queue.
-        case lead
-        /// A leader stored the write.
-        case stored([WriteResult])
     }
 
     /// Runs `body`, an operation of one statement, in turn but without a transaction of its
