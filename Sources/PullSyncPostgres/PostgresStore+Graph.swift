@@ -211,7 +211,11 @@ extension PostgresStore {
     /// Stores the writes of `pending` (no EC's UID for one partner twice) and gives back their
     /// requests' leases, in one statement; one result per request.
     private func store(_ pending: [PendingWrite]) async throws -> [[WriteResult]] {
-        let writes = pending.flatMap { request in request.writes.map { (request.ecHash, $0) } }
+        // In one order on every node: rows are then locked in that order wherever the plan
+        // follows it, so two nodes' statements rarely wait on each other crosswise.
+        let writes = pending.flatMap { request in request.writes.map { (request.ecHash, $0) } }.sorted {
+            ($0.0, $0.1.sourceDomain) < ($1.0, $1.1.sourceDomain)
+        }
         // NULL can't travel inside these arrays: -1 stands for "no expiry", and the expected
         // values of a write that expects no entry are ignored.
         let ecs = writes.map(\.0)
