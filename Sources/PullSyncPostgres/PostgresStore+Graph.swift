@@ -155,10 +155,9 @@ extension PostgresStore {
     private func write(_ writes: [UIDWrite], ecHash: String, releasing: (keys: [String], holder: String)?) async throws
         -> [WriteResult]
     {
-        guard !writes.isEmpty else {
-            if let releasing { try await releaseLeases(text: releasing.keys, holder: releasing.holder) }
-            return []
-        }
+        // Leases given back without a write (the request's last call stored no UID) share the
+        // statement of the writes around them too.
+        guard !writes.isEmpty || !(releasing?.keys.isEmpty ?? true) else { return [] }
         let pending = PendingWrite(
             ecHash: ecHash,
             writes: writes,

@@ -75,11 +75,7 @@ extension SQLiteStore {
     package func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws
         -> ECRecord
     {
-        // One statement when it creates the entry; an entry already there is read after it (as
-        // it is after the call, which is what is asked).
-        try await alone { connection in
-            try await Self.createRoot(for: edgeCookie, at: now, consent: consent, on: connection).record
-        }
+        try await rootEntry(for: edgeCookie, at: now, consent: consent, admitting: nil).record
     }
 
     /// Creates the root entry and, only when this created it, counts `requests`, in one
@@ -92,34 +88,20 @@ extension SQLiteStore {
         admitting requests: [RateLimitRequest],
         lease: CallLease?
     ) async throws -> (record: ECRecord, admissions: [LeasedAdmission]?) {
-        try await transaction { connection in
-            let (record, created) = try await Self.createRoot(for: edgeCookie, at: now, consent: consent, on: connection)
-            guard created else { return (record, nil) }
-            return (record, Self.leased(try await Self.acquire(requests, at: now, on: connection)))
-        }
+        try await rootEntry(for: edgeCookie, at: now, consent: consent, admitting: requests)
     }
 
-    private static func createRoot(
+    private func rootEntry(
         for edgeCookie: EdgeCookie,
         at now: Timestamp,
         consent: ConsentSnapshot?,
-        on connection: SQLiteConnection
-    ) async throws -> (record: ECRecord, created: Bool) {
-        let hash = edgeCookie.hashString
-        // A new entry comes back as it was stored (no UIDs yet): no second statement to read it.
-        let inserted = try await connection.query(
-            """
-            INSERT OR IGNORE INTO pullsync_ecs (ec_hash, ec_id, created_at, seen_at, \(consentColumns))
-            VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-            RETURNING ec_id, created_at, seen_at, withdrawn_at, consent_digest
-            """,
-            [.text(hash), .text(edgeCookie.value), .integer(int(now))] + consentValues(consent)
-        )
-        if let created = record(ecHash: hash, from: inserted) { return (created, true) }
-        guard let record = try await record(ecHash: hash, on: connection) else {
-            throw SQLiteStoreError("the root entry of an EC is missing although it could not be created")
+        admitting requests: [RateLimitRequest]?
+    ) async throws -> (record: ECRecord, admissions: [LeasedAdmission]?) {
+        let root = Change.Root(edgeCookie: edgeCookie, at: now, consent: consent, admitting: requests)
+        guard case .root(let record, let admissions) = try await make(.root(root)) else {
+            throw SQLiteStoreError("a root entry's change came back as another kind")
         }
-        return (record, false)
+        return (record, admissions)
     }
 
     /// Writes; there are no shared leases to give back.
@@ -132,39 +114,51 @@ extension SQLiteStore {
         try await write(writes, ecHash: ecHash)
     }
 
-    /// Writes arriving while another transaction runs wait for the next one together: one
-    /// transaction stores every write queued by the time its turn comes (group commit), for
-    /// any EC. Each EC's writes are applied as a transaction of their own would apply them.
+    /// Writes arriving while another transaction runs wait for the next one together (see
+    /// ``make(_:)``). Each EC's writes are applied as a transaction of their own would apply them.
     package func write(_ writes: [UIDWrite], ecHash: String) async throws -> [WriteResult] {
         guard !writes.isEmpty else { return [] }
-        // The leader stores the queue as it is when its transaction's turn comes.
-        return try await writeGroup.submit(QueuedWrite(ecHash: ecHash, writes: writes)) {
+        guard case .written(let results) = try await make(.write(ecHash: ecHash, writes: writes)) else {
+            throw SQLiteStoreError("a UID write's change came back as another kind")
+        }
+        return results
+    }
+
+    /// Makes `change` in a transaction shared with every change queued by the time its turn
+    /// comes (group commit): UID writes and new ECs' root entries, of any EC.
+    private func make(_ change: Change) async throws -> Changed {
+        try await changes.submit(change) {
             try await turn.acquire()
         } commit: { batch in
-            await storeTogether(batch)
+            await makeTogether(batch)
         }
     }
 
-    /// One transaction for every EC's writes in `batch`; if it fails, each EC's again in a
-    /// transaction of its own, so that one EC's writes can't fail another's.
-    private func storeTogether(_ batch: [QueuedWrite]) async -> [Result<[WriteResult], any Error>] {
-        do {
-            let applied = try await transaction(holdingTurn: true) { connection in
-                var applied: [[WriteResult]] = []
-                for queued in batch {
-                    applied.append(try await Self.apply(queued.writes, ecHash: queued.ecHash, on: connection))
+    /// One transaction for `batch`; if it fails, each change again in a transaction of its own,
+    /// so that one EC's can't fail another's. A lone root entry with nothing to count is one
+    /// statement, which SQLite makes atomic by itself: no transaction around it.
+    private func makeTogether(_ batch: [Change]) async -> [Result<Changed, any Error>] {
+        if batch.count == 1, case .root(let root) = batch[0], root.admitting == nil {
+            do {
+                let made = try await alone(holdingTurn: true) { connection in
+                    try await Self.createRoots([root], on: connection)
                 }
-                return applied
+                return [.success(.root(made[0].record, admissions: nil))]
+            } catch {
+                return [.failure(error)]
             }
-            return applied.map { .success($0) }
+        }
+        do {
+            let made = try await transaction(holdingTurn: true) { connection in
+                try await Self.make(batch, on: connection)
+            }
+            return made.map { .success($0) }
         } catch where batch.count > 1 && !Task.isCancelled {
-            var each: [Result<[WriteResult], any Error>] = []
-            for queued in batch {
+            var each: [Result<Changed, any Error>] = []
+            for change in batch {
                 do {
-                    let applied = try await transaction { connection in
-                        try await Self.apply(queued.writes, ecHash: queued.ecHash, on: connection)
-                    }
-                    each.append(.success(applied))
+                    let made = try await transaction { connection in try await Self.make([change], on: connection) }
+                    each.append(.success(made[0]))
                 } catch {
                     each.append(.failure(error))
                 }
@@ -173,6 +167,78 @@ extension SQLiteStore {
         } catch {
             return batch.map { _ in .failure(error) }
         }
+    }
+
+    /// Makes `batch`'s changes inside a transaction: every root entry first, in as few statements
+    /// as the parameter limit allows, then each change's writes or first calls in order.
+    private static func make(_ batch: [Change], on connection: SQLiteConnection) async throws -> [Changed] {
+        let roots = batch.compactMap { change in if case .root(let root) = change { root } else { nil } }
+        var created = try await createRoots(roots, on: connection).makeIterator()
+        var made: [Changed] = []
+        made.reserveCapacity(batch.count)
+        for change in batch {
+            switch change {
+            case .write(let ecHash, let writes):
+                made.append(.written(try await apply(writes, ecHash: ecHash, on: connection)))
+            case .root(let root):
+                guard let (record, isNew) = created.next() else {
+                    throw SQLiteStoreError("a root entry was left out of its statement")
+                }
+                // Counted only for an entry this created: a new EC has no UID, so every call is due.
+                guard let requests = root.admitting, isNew else {
+                    made.append(.root(record, admissions: nil))
+                    continue
+                }
+                let admissions = leased(try await acquire(requests, at: root.at, on: connection))
+                made.append(.root(record, admissions: admissions))
+            }
+        }
+        return made
+    }
+
+    /// Creates the root entries of `roots`, in order, and tells which this created; one already
+    /// there is read after it (as it is after the call, which is what is asked).
+    private static func createRoots(
+        _ roots: [Change.Root],
+        on connection: SQLiteConnection
+    ) async throws -> [(record: ECRecord, created: Bool)] {
+        guard !roots.isEmpty else { return [] }
+        let hashes = roots.map(\.edgeCookie.hashString)
+        var values: [SQLiteData] = []
+        values.reserveCapacity(roots.count * 11)
+        for (hash, root) in zip(hashes, roots) {
+            let at = SQLiteData.integer(int(root.at))
+            values += [.text(hash), .text(root.edgeCookie.value), at, at] + consentValues(root.consent)
+        }
+        // New entries come back as they were stored (no UIDs yet): no second statement to read them.
+        var inserted: [String: ECRecord] = [:]
+        for statement in statements(values, columns: 11) {
+            let rows = try await connection.query(
+                """
+                INSERT OR IGNORE INTO pullsync_ecs (ec_hash, ec_id, created_at, seen_at, \(consentColumns))
+                VALUES \(statement.placeholders)
+                RETURNING ec_hash, ec_id, created_at, seen_at, withdrawn_at, consent_digest
+                """,
+                statement.values
+            )
+            for row in rows {
+                guard let hash = row.column("ec_hash")?.string else { continue }
+                inserted[hash] = record(ecHash: hash, from: [row])
+            }
+        }
+        var results: [(record: ECRecord, created: Bool)] = []
+        results.reserveCapacity(roots.count)
+        for hash in hashes {
+            // The first of one EC's entries in the batch created it; any other found it there.
+            if let created = inserted.removeValue(forKey: hash) {
+                results.append((created, true))
+            } else if let record = try await record(ecHash: hash, on: connection) {
+                results.append((record, false))
+            } else {
+                throw SQLiteStoreError("the root entry of an EC is missing although it could not be created")
+            }
+        }
+        return results
     }
 
     /// Applies one EC's writes inside a transaction: the EC and its UIDs read in one statement,

@@ -19,8 +19,9 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
     let connection: SQLiteConnection
     let turn = AsyncSemaphore(permits: 1)
     private let transactions = Atomic<Int>(0)
-    /// UID writes waiting for the transaction that stores them (see ``write(_:ecHash:)``).
-    let writeGroup = GroupCommit<QueuedWrite, [WriteResult]>()
+    /// UID writes and root entries waiting for the transaction that makes them (see
+    /// ``write(_:ecHash:)``).
+    let changes = GroupCommit<Change, Changed>()
     private let logger: Logger
     private let sweepInterval: Duration
 
@@ -65,8 +66,8 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
         ).run()
     }
 
-    /// UID writes queued for the next transaction (tests).
-    package var queuedWriteCount: Int { writeGroup.waitingCount }
+    /// UID writes and root entries queued for the next transaction (tests).
+    package var queuedChangeCount: Int { changes.waitingCount }
 
     /// Runs `body` while holding the store's turn, so that no transaction runs meanwhile (tests
     /// queue writes behind it).
@@ -93,10 +94,27 @@ package final class SQLiteStore: PullSyncStore, CombinedStore {
 
     // MARK: Running transactions
 
-    /// One EC's UID writes, waiting for the transaction that stores them.
-    struct QueuedWrite: Sendable {
-        var ecHash: String
-        var writes: [UIDWrite]
+    /// A change waiting for the transaction that makes it.
+    enum Change: Sendable {
+        /// One EC's UID writes.
+        case write(ecHash: String, writes: [UIDWrite])
+        /// An issued EC's root entry.
+        case root(Root)
+
+        struct Root: Sendable {
+            var edgeCookie: EdgeCookie
+            var at: Timestamp
+            var consent: ConsentSnapshot?
+            /// The calls to count if this creates the entry; `nil` when none are asked.
+            var admitting: [RateLimitRequest]?
+        }
+    }
+
+    /// What a change made.
+    enum Changed: Sendable {
+        case written([WriteResult])
+        /// The entry, and its calls' admissions (`nil` when none were asked or it was there already).
+        case root(ECRecord, admissions: [LeasedAdmission]?)
     }
 
     /// Runs `body`, an operation of one statement, in turn but without a transaction of its

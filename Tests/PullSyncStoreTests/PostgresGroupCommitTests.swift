@@ -23,6 +23,10 @@ struct PostgresGroupCommitTests {
             // Requests 4 and 5 hold leases on their a.example calls; request 5 gives back
             // another holder's only.
             let policy = RateLimitPolicy(calls: 5, window: .seconds(60))
+            // Request 14 gives back its lease on b for EC 6 with no UID to write.
+            let b6 = RateLimitRequest(key: pullKey("b", ecHash(6)), policy: policy)
+            let lease14 = CallLease(holder: "request-14", expiresAt: t0 + .seconds(60))
+            #expect(try await store.admit([b6], lease: lease14, at: t0) == [.admitted])
             for n in 4...5 {
                 let request = RateLimitRequest(key: pullKey("a", ecHash(n)), policy: policy)
                 let lease = CallLease(holder: "request-\(n)", expiresAt: t0 + .seconds(60))
@@ -66,6 +70,10 @@ struct PostgresGroupCommitTests {
                     (13, try await store.write([write("a.example", "a2-again", expected: "a2")], ecHash: ecHash(2)))
                 }
                 try #require(await eventually { store.queuedWriteCount == 12 })
+                group.addTask {
+                    (14, try await store.write([], ecHash: ecHash(6), releasing: [b6.key], holder: lease14.holder))
+                }
+                try #require(await eventually { store.queuedWriteCount == 13 })
                 try await PostgresWithdrawRaceTests.run(blocker, "COMMIT")
                 var results: [Int: [WriteResult]] = [:]
                 for try await (n, result) in group { results[n] = result }
@@ -79,7 +87,8 @@ struct PostgresGroupCommitTests {
             #expect(results[11] == [.withdrawn, .withdrawn])
             #expect(results[12] == [.unknownEC, .unknownEC])
             #expect(results[13] == [.stored])
-            // The held statement, the eleven queued behind it, and EC 2's second write.
+            #expect(results[14] == [])
+            // The held statement, the twelve queued behind it, and EC 2's second write.
             #expect(store.roundTrips - before == 3)
             #expect(store.queuedWriteCount == 0)
             #expect(try await store.record(ecHash: ecHash(7))?.partners["b.example"]?.uid == "b7")
@@ -103,6 +112,8 @@ struct PostgresGroupCommitTests {
                     at: t0
                 ) == [.leased]
             )
+            let b6Again = try await store.admit([b6], lease: elsewhere, at: t0)
+            #expect(b6Again == [.admitted], "request 14's lease is given back")
         }
     }
 }

@@ -3,9 +3,9 @@ import PullSyncSQLite
 import PullSyncTesting
 import Testing
 
-/// UID writes that queue while another transaction runs are stored together in the next one,
-/// each EC's as its own transaction would store them.
-@Suite("SQLite: writes that wait go in one transaction")
+/// UID writes and new ECs' root entries that queue while another transaction runs are made
+/// together in the next one, each as its own transaction would make it.
+@Suite("SQLite: writes and root entries that wait go in one transaction")
 struct SQLiteGroupCommitTests {
     @Test("Twelve writes queued behind a transaction: one transaction, and each caller gets its own results")
     func queuedWritesShareATransaction() async throws {
@@ -34,7 +34,7 @@ struct SQLiteGroupCommitTests {
                     }
                 }
                 // Every write waits behind the held turn before any transaction runs.
-                try #require(await eventually { store.queuedWriteCount == 12 })
+                try #require(await eventually { store.queuedChangeCount == 12 })
             }
             for try await (n, result) in group { byEC[n] = result }
         }
@@ -46,7 +46,7 @@ struct SQLiteGroupCommitTests {
         #expect(store.transactionCount - before == 1)
         #expect(try await store.record(ecHash: ecHash(7))?.partners["b.example"]?.uid == "b7")
         #expect(try await store.record(ecHash: ecHash(1))?.partners["b.example"]?.uid == "old")
-        #expect(store.queuedWriteCount == 0)
+        #expect(store.queuedChangeCount == 0)
         try await store.close()
     }
 
@@ -67,12 +67,12 @@ struct SQLiteGroupCommitTests {
 
         let (leader, follower) = try await store.holdingTurn {
             let leader = Task { try await write(1) }
-            try #require(await eventually { store.queuedWriteCount == 1 })
+            try #require(await eventually { store.queuedChangeCount == 1 })
             let follower = Task { try await write(2) }
-            try #require(await eventually { store.queuedWriteCount == 2 })
+            try #require(await eventually { store.queuedChangeCount == 2 })
             leader.cancel()
             // The leader leaves the queue once it sees the cancellation, before the turn is free.
-            try #require(await eventually { store.queuedWriteCount == 1 })
+            try #require(await eventually { store.queuedChangeCount == 1 })
             return (leader, follower)
         }
 
@@ -80,7 +80,66 @@ struct SQLiteGroupCommitTests {
         #expect(try await follower.value == [.stored])
         #expect(try await store.record(ecHash: ecHash(2))?.partners["a.example"]?.uid == "a2")
         #expect(try await store.record(ecHash: ecHash(1))?.partners["a.example"] == nil)
-        #expect(store.queuedWriteCount == 0)
+        #expect(store.queuedChangeCount == 0)
+        try await store.close()
+    }
+
+    @Test("Root entries queued with a write: one transaction; only an entry it created counts its calls")
+    func queuedRootEntriesShareATransaction() async throws {
+        let path = String(try await freshURL(.sqlite).dropFirst("sqlite:".count))
+        let store = try await SQLiteStore.open(path: path)
+        let once = RateLimitPolicy(calls: 1, window: .seconds(60))
+        @Sendable func call(_ partner: String, _ n: Int) -> RateLimitRequest {
+            RateLimitRequest(key: pullKey(partner, ecHash(n)), policy: once)
+        }
+        // EC 1 is there already; EC 4's call to a is used up.
+        _ = try await store.createRoot(for: edgeCookie(1), at: t0)
+        #expect(try await store.acquire([call("a", 4)], at: t0) == [true])
+        let before = store.transactionCount
+
+        typealias Made = (record: ECRecord, admissions: [LeasedAdmission]?)
+        let (made, written) = try await store.holdingTurn {
+            // Queued one by one, so that the batch's order is known.
+            @Sendable func root(_ n: Int, admitting calls: [RateLimitRequest]) async throws -> Made {
+                try await store.createRoot(for: edgeCookie(n), at: t0, consent: nil, admitting: calls, lease: nil)
+            }
+            let steps: [@Sendable () async throws -> Made] = [
+                { try await root(2, admitting: [call("a", 2), call("b", 2)]) },
+                { try await root(1, admitting: [call("a", 1)]) },
+                { (try await store.createRoot(for: edgeCookie(3), at: t0), nil) },
+                // EC 2 again, after the entry above: there already, so nothing is counted.
+                { try await root(2, admitting: [call("c", 2)]) },
+                { try await root(4, admitting: [call("a", 4)]) },
+            ]
+            var tasks: [Task<Made, any Error>] = []
+            for (index, step) in steps.enumerated() {
+                tasks.append(Task { try await step() })
+                try #require(await eventually { store.queuedChangeCount == index + 1 })
+            }
+            let write = Task {
+                try await store.write(
+                    [UIDWrite(sourceDomain: "a.example", value: uid("a1"), expected: nil)],
+                    ecHash: ecHash(1)
+                )
+            }
+            try #require(await eventually { store.queuedChangeCount == 6 })
+            return (tasks, write)
+        }
+        var results: [Made] = []
+        for task in made { results.append(try await task.value) }
+
+        #expect(store.transactionCount - before == 1)
+        #expect(results.map(\.record.ecHash) == [ecHash(2), ecHash(1), ecHash(3), ecHash(2), ecHash(4)])
+        #expect(results[0].admissions == [.admitted, .admitted])
+        #expect(results[1].admissions == nil, "EC 1 was there already")
+        #expect(results[2].admissions == nil)
+        #expect(results[3].admissions == nil, "EC 2 was created earlier in the same transaction")
+        #expect(results[4].admissions == [.rateLimited])
+        #expect(try await written.value == [.stored])
+        #expect(try await store.count(key: pullKey("a", ecHash(2)), window: .seconds(60), at: t0) == 1)
+        #expect(try await store.count(key: pullKey("c", ecHash(2)), window: .seconds(60), at: t0) == 0)
+        #expect(try await store.record(ecHash: ecHash(3)) != nil)
+        #expect(try await store.record(ecHash: ecHash(1))?.partners["a.example"]?.uid == "a1")
         try await store.close()
     }
 }
