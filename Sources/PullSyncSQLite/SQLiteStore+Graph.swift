@@ -169,17 +169,22 @@ extension SQLiteStore {
         }
     }
 
-    /// Makes `batch`'s changes inside a transaction: every root entry first, in as few statements
-    /// as the parameter limit allows, then each change's writes or first calls in order.
+    /// Makes `batch`'s changes inside a transaction: every root entry first, then each change's
+    /// first calls or writes in order. The written ECs and their UIDs are read in one statement
+    /// and the UIDs that stand stored in one, for the whole batch (each statement is compiled and
+    /// run on the thread pool: a handful per transaction, not two per EC).
     private static func make(_ batch: [Change], on connection: SQLiteConnection) async throws -> [Changed] {
         let roots = batch.compactMap { change in if case .root(let root) = change { root } else { nil } }
         var created = try await createRoots(roots, on: connection).makeIterator()
+        let written = batch.compactMap { change in if case .write(let ecHash, _) = change { ecHash } else { nil } }
+        var graph = try await entries(of: written, on: connection)
+        var stored: [SQLiteData] = []
         var made: [Changed] = []
         made.reserveCapacity(batch.count)
         for change in batch {
             switch change {
             case .write(let ecHash, let writes):
-                made.append(.written(try await apply(writes, ecHash: ecHash, on: connection)))
+                made.append(.written(apply(writes, ecHash: ecHash, to: &graph, storing: &stored)))
             case .root(let root):
                 guard let (record, isNew) = created.next() else {
                     throw SQLiteStoreError("a root entry was left out of its statement")
@@ -193,7 +198,91 @@ extension SQLiteStore {
                 made.append(.root(record, admissions: admissions))
             }
         }
+        // A UID written twice in the batch is upserted twice, in order: the later write stands.
+        for statement in statements(stored, columns: 5) {
+            _ = try await connection.query(
+                """
+                INSERT INTO pullsync_uids (ec_hash, source_domain, uid, synced_at, expires_at)
+                VALUES \(statement.placeholders)
+                ON CONFLICT (ec_hash, source_domain) DO UPDATE
+                SET uid = excluded.uid, synced_at = excluded.synced_at, expires_at = excluded.expires_at,
+                    revoked_at = NULL
+                """,
+                statement.values
+            )
+        }
         return made
+    }
+
+    /// An EC's root entry as a write sees it: withdrawn or not, and each partner's UID (or
+    /// revocation).
+    private struct WrittenEC {
+        var withdrawn: Bool
+        var partners: [String: (uid: PartnerUID?, revokedAt: Int?)] = [:]
+    }
+
+    /// The entries of the ECs `ecHashes` names that exist, with their UIDs, read in as few
+    /// statements as the parameter limit allows.
+    private static func entries(of ecHashes: [String], on connection: SQLiteConnection) async throws
+        -> [String: WrittenEC]
+    {
+        var graph: [String: WrittenEC] = [:]
+        let distinct = Array(Set(ecHashes))
+        for start in stride(from: 0, to: distinct.count, by: maxParameters) {
+            let part = distinct[start..<min(start + maxParameters, distinct.count)]
+            let placeholders = (1...part.count).map { "?\($0)" }.joined(separator: ", ")
+            let rows = try await connection.query(
+                """
+                SELECT e.ec_hash, e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at, u.revoked_at
+                FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
+                WHERE e.ec_hash IN (\(placeholders))
+                """,
+                part.map { .text($0) }
+            )
+            for row in rows {
+                guard let hash = row.column("ec_hash")?.string else { continue }
+                var entry = graph[hash] ?? WrittenEC(withdrawn: !(row.column("withdrawn_at")?.isNull ?? true))
+                if let domain = row.column("source_domain")?.string {
+                    entry.partners[domain] = (partnerUID(row), row.column("revoked_at")?.integer)
+                }
+                graph[hash] = entry
+            }
+        }
+        return graph
+    }
+
+    /// Applies one EC's writes to `graph` as its own transaction would: each one that stands is
+    /// added to `stored` (five values a row) and becomes what the batch's later writes see.
+    private static func apply(
+        _ writes: [UIDWrite],
+        ecHash: String,
+        to graph: inout [String: WrittenEC],
+        storing stored: inout [SQLiteData]
+    ) -> [WriteResult] {
+        guard var entry = graph[ecHash] else { return writes.map { _ in .unknownEC } }
+        if entry.withdrawn { return writes.map { _ in .withdrawn } }
+        // One write per partner (the kernel's batches hold one per call).
+        var results: [WriteResult] = []
+        for write in writes {
+            let current = entry.partners[write.sourceDomain]
+            if let revokedAt = current?.revokedAt, revokedAt >= Self.int(write.plannedAt) {
+                results.append(.revoked)
+                continue
+            }
+            guard current?.uid == write.expected else {
+                results.append(.conflict)
+                continue
+            }
+            stored += [
+                .text(ecHash), .text(write.sourceDomain), .text(write.value.uid),
+                .integer(Self.int(write.value.syncedAt)),
+                write.value.expiresAt.map { .integer(Self.int($0)) } ?? .null,
+            ]
+            entry.partners[write.sourceDomain] = (write.value, nil)
+            results.append(.stored)
+        }
+        graph[ecHash] = entry
+        return results
     }
 
     /// Creates the root entries of `roots`, in order, and tells which this created; one already
@@ -237,62 +326,6 @@ extension SQLiteStore {
             } else {
                 throw SQLiteStoreError("the root entry of an EC is missing although it could not be created")
             }
-        }
-        return results
-    }
-
-    /// Applies one EC's writes inside a transaction: the EC and its UIDs read in one statement,
-    /// the writes that stand stored in one (each statement is compiled and run on the thread
-    /// pool: two per EC, not two per UID).
-    private static func apply(_ writes: [UIDWrite], ecHash: String, on connection: SQLiteConnection) async throws
-        -> [WriteResult]
-    {
-        let rows = try await connection.query(
-            """
-            SELECT e.withdrawn_at, u.source_domain, u.uid, u.synced_at, u.expires_at, u.revoked_at
-            FROM pullsync_ecs e LEFT JOIN pullsync_uids u ON u.ec_hash = e.ec_hash
-            WHERE e.ec_hash = ?1
-            """,
-            [.text(ecHash)]
-        )
-        guard let root = rows.first else { return writes.map { _ in .unknownEC } }
-        if !(root.column("withdrawn_at")?.isNull ?? true) { return writes.map { _ in .withdrawn } }
-        // One write per partner (the kernel's batches hold one per call).
-        var existing: [String: (uid: PartnerUID?, revokedAt: Int?)] = [:]
-        for row in rows {
-            guard let domain = row.column("source_domain")?.string else { continue }
-            existing[domain] = (partnerUID(row), row.column("revoked_at")?.integer)
-        }
-        var results: [WriteResult] = []
-        var stored: [SQLiteData] = []
-        for write in writes {
-            let current = existing[write.sourceDomain]
-            if let revokedAt = current?.revokedAt, revokedAt >= Self.int(write.plannedAt) {
-                results.append(.revoked)
-                continue
-            }
-            guard current?.uid == write.expected else {
-                results.append(.conflict)
-                continue
-            }
-            stored += [
-                .text(ecHash), .text(write.sourceDomain), .text(write.value.uid),
-                .integer(Self.int(write.value.syncedAt)),
-                write.value.expiresAt.map { .integer(Self.int($0)) } ?? .null,
-            ]
-            results.append(.stored)
-        }
-        for statement in Self.statements(stored, columns: 5) {
-            _ = try await connection.query(
-                """
-                INSERT INTO pullsync_uids (ec_hash, source_domain, uid, synced_at, expires_at)
-                VALUES \(statement.placeholders)
-                ON CONFLICT (ec_hash, source_domain) DO UPDATE
-                SET uid = excluded.uid, synced_at = excluded.synced_at, expires_at = excluded.expires_at,
-                    revoked_at = NULL
-                """,
-                statement.values
-            )
         }
         return results
     }

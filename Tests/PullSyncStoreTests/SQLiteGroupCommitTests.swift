@@ -7,7 +7,7 @@ import Testing
 /// together in the next one, each as its own transaction would make it.
 @Suite("SQLite: writes and root entries that wait go in one transaction")
 struct SQLiteGroupCommitTests {
-    @Test("Twelve writes queued behind a transaction: one transaction, and each caller gets its own results")
+    @Test("Thirteen writes queued behind a transaction: one transaction, and each caller gets its own results")
     func queuedWritesShareATransaction() async throws {
         let path = String(try await freshURL(.sqlite).dropFirst("sqlite:".count))
         let store = try await SQLiteStore.open(path: path)
@@ -35,6 +35,12 @@ struct SQLiteGroupCommitTests {
                 }
                 // Every write waits behind the held turn before any transaction runs.
                 try #require(await eventually { store.queuedChangeCount == 12 })
+                // EC 2's a.example again, expecting the write queued before it: it sees that write.
+                group.addTask {
+                    let again = UIDWrite(sourceDomain: "a.example", value: uid("a2-again"), expected: uid("a2"))
+                    return (13, try await store.write([again], ecHash: ecHash(2)))
+                }
+                try #require(await eventually { store.queuedChangeCount == 13 })
             }
             for try await (n, result) in group { byEC[n] = result }
         }
@@ -43,7 +49,9 @@ struct SQLiteGroupCommitTests {
         for n in 2...10 { #expect(byEC[n] == [.stored, .stored], "EC \(n)") }
         #expect(byEC[11] == [.withdrawn, .withdrawn])
         #expect(byEC[12] == [.unknownEC, .unknownEC])
+        #expect(byEC[13] == [.stored])
         #expect(store.transactionCount - before == 1)
+        #expect(try await store.record(ecHash: ecHash(2))?.partners["a.example"]?.uid == "a2-again")
         #expect(try await store.record(ecHash: ecHash(7))?.partners["b.example"]?.uid == "b7")
         #expect(try await store.record(ecHash: ecHash(1))?.partners["b.example"]?.uid == "old")
         #expect(store.queuedChangeCount == 0)
