@@ -171,8 +171,9 @@ extension SQLiteStore {
 
     /// Makes `batch`'s changes inside a transaction: every root entry first, then each change's
     /// first calls or writes in order. The written ECs and their UIDs are read in one statement
-    /// and the UIDs that stand stored in one, for the whole batch (each statement is compiled and
-    /// run on the thread pool: a handful per transaction, not two per EC).
+    /// and the UIDs that stand stored in one, for the whole batch (one more of each per 999
+    /// parameters; each statement is compiled and run on the thread pool: a handful per
+    /// transaction, not two per EC).
     private static func make(_ batch: [Change], on connection: SQLiteConnection) async throws -> [Changed] {
         let roots = batch.compactMap { change in if case .root(let root) = change { root } else { nil } }
         var created = try await createRoots(roots, on: connection).makeIterator()
