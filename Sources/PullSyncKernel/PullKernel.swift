@@ -367,6 +367,11 @@ public final class PullKernel: Sendable {
 
     /// Makes a plan's calls with at most `perRequestConcurrency` in flight: when one ends,
     /// the next starts, so one slow partner never holds the others back.
+    ///
+    /// The window is `perRequestConcurrency` lanes, each taking the next call as soon as its
+    /// own ends, rather than a task per call: one lane runs in this task and the others in
+    /// child tasks, so a request of six calls starts two tasks, not six, and this task isn't
+    /// woken for each call's end (measure 4 in BENCHMARKS.md).
     func execute(
         _ plan: RequestPlan,
         globalSlots: AsyncSemaphore?,
@@ -375,48 +380,47 @@ public final class PullKernel: Sendable {
         guard let edgeCookie = plan.edgeCookie, !plan.calls.isEmpty else { return [] }
         let ecHash = plan.ecHash ?? edgeCookie.hashString
         let writer = makeWriter(ecHash: ecHash, calls: plan.calls)
-        let results = await withTaskGroup(of: CallResult?.self) { group in
-            var pending = plan.calls[...]
-            var results: [CallResult] = []
-            results.reserveCapacity(plan.calls.count)
-            func startNext() -> Bool {
-                guard shouldStartMore(), let call = pending.popFirst() else { return false }
-                group.addTask {
-                    if let globalSlots {
-                        do {
-                            try await globalSlots.acquire()
-                        } catch {
-                            self.release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe)
-                            return nil
-                        }
-                        // Shutdown may have begun while this call waited for a slot: it was
-                        // never sent, so it is not sent now either.
-                        guard shouldStartMore() else {
-                            globalSlots.release()
-                            self.release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe)
-                            return nil
-                        }
+        let window = CallWindow(plan.calls)
+        @Sendable func lane() async {
+            while shouldStartMore(), let call = window.next() {
+                if let globalSlots {
+                    do {
+                        try await globalSlots.acquire()
+                    } catch {
+                        release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe)
+                        continue
                     }
-                    defer { globalSlots?.release() }
-                    guard await self.mayStartSending(call) else {
-                        self.release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe)
-                        return nil
+                    // Shutdown may have begun while this call waited for a slot: it was
+                    // never sent, so it is not sent now either.
+                    guard shouldStartMore() else {
+                        globalSlots.release()
+                        release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe)
+                        break
                     }
-                    return await self.call(call, ecHash: ecHash, writer: writer)
                 }
-                return true
+                guard await mayStartSending(call) else {
+                    globalSlots?.release()
+                    release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe)
+                    continue
+                }
+                let result = await self.call(call, ecHash: ecHash, writer: writer)
+                globalSlots?.release()
+                window.ended(result)
             }
-            var running = 0
-            while running < configuration.perRequestConcurrency, startNext() { running += 1 }
-            for await result in group {
-                if let result { results.append(result) }
-                _ = startNext()
-            }
-            // Calls never started (shutdown) give their counted slot back to nobody: the rate
-            // limit stays conservative, and the budget is refunded.
-            for call in pending { release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe) }
-            return results
         }
+        let lanes = min(configuration.perRequestConcurrency, plan.calls.count)
+        if lanes == 1 {
+            await lane()
+        } else {
+            await withDiscardingTaskGroup { group in
+                for _ in 1..<lanes { group.addTask { await lane() } }
+                await lane()
+            }
+        }
+        // Calls never started (shutdown) give their counted slot back to nobody: the rate
+        // limit stays conservative, and the budget is refunded.
+        let (results, unstarted) = window.finish()
+        for call in unstarted { release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe) }
         if rateLimiter.sharesLeases, !writer.releasedLeases {
             // Every call of the request has ended and its last write didn't give the leases back
             // (a call stored nothing, or wasn't sent): they go back in one round trip. (A fast
