@@ -55,6 +55,11 @@ public final class PullSyncService: Service, Sendable {
         /// dispatcher takes no request (``CPUPressureGovernor``). Default on, at 30 %; `nil`
         /// never gives way.
         public var cpuPressure: CPUPressureGovernor.Configuration?
+        /// Whether requests are decided and called on threads below the pages' priority
+        /// (``BackgroundExecutor``), so that a page's task never waits behind pull sync's in
+        /// Swift's thread pool and the operating system runs a page's thread first. Default
+        /// `true`; `false` runs them on Swift's global executor beside the host's own tasks.
+        public var runsInBackground: Bool
 
         /// Creates a configuration; every default is the one documented on its property.
         public init(
@@ -67,8 +72,10 @@ public final class PullSyncService: Service, Sendable {
             reloadsOnHangup: Bool = true,
             retention: Retention = Retention(),
             optOuts: OptOutDelivery = OptOutDelivery(),
-            cpuPressure: CPUPressureGovernor.Configuration? = CPUPressureGovernor.Configuration()
+            cpuPressure: CPUPressureGovernor.Configuration? = CPUPressureGovernor.Configuration(),
+            runsInBackground: Bool = true
         ) {
+            self.runsInBackground = runsInBackground
             self.optOuts = optOuts
             self.cpuPressure = cpuPressure
             self.partnersDirectory = partnersDirectory
@@ -190,7 +197,11 @@ public final class PullSyncService: Service, Sendable {
         governor = configuration.cpuPressure.map {
             CPUPressureGovernor(configuration: $0, metricsFactory: metricsFactory, logger: logger)
         }
-        dispatcher = PullDispatcher(kernel: kernel, governor: governor)
+        dispatcher = PullDispatcher(
+            kernel: kernel,
+            governor: governor,
+            executor: configuration.runsInBackground ? BackgroundExecutor.shared : nil
+        )
         reloader = PartnerReloader(
             paths: [configuration.partnersDirectory],
             secrets: secrets,

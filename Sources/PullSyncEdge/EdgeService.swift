@@ -66,7 +66,8 @@ public struct EdgeService: Sendable {
                     pullSync: kernel,
                     transport: transport,
                     retention: configuration.retention,
-                    cpuPressure: configuration.cpuPressure
+                    cpuPressure: configuration.cpuPressure,
+                    runsInBackground: configuration.pullSyncInBackground
                 ),
                 environment: environment,
                 secrets: secrets,

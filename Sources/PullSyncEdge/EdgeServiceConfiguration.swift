@@ -34,6 +34,8 @@ public struct EdgeServiceConfiguration: Sendable {
     public var retention: Retention
     /// When pull sync gives way to pages (see `CPUPressureGovernor`); `nil` never does. Default on.
     public var cpuPressure: CPUPressureGovernor.Configuration?
+    /// Whether pull sync runs below the pages' priority (see `BackgroundExecutor`). Default on.
+    public var pullSyncInBackground: Bool
 
     /// Creates a configuration; every default is the one documented on its property.
     public init(
@@ -49,8 +51,10 @@ public struct EdgeServiceConfiguration: Sendable {
         pullSync: PullSyncConfiguration = PullSyncConfiguration(),
         pullSyncEnabled: Bool = true,
         retention: Retention = Retention(),
-        cpuPressure: CPUPressureGovernor.Configuration? = CPUPressureGovernor.Configuration()
+        cpuPressure: CPUPressureGovernor.Configuration? = CPUPressureGovernor.Configuration(),
+        pullSyncInBackground: Bool = true
     ) {
+        self.pullSyncInBackground = pullSyncInBackground
         self.partnersDirectory = partnersDirectory
         self.host = host
         self.port = port

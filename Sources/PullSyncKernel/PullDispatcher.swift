@@ -58,19 +58,25 @@ public final class PullDispatcher: Sendable {
     private let withdrawalInput: AsyncStream<EdgeCookie>.Continuation
     private let sleep: @Sendable (Duration) async -> Void
     private let governor: (any LoadGovernor)?
+    private let executor: (any TaskExecutor)?
 
     /// - Parameters:
     ///   - kernel: the kernel that decides and calls.
     ///   - governor: when to give way to pages; `nil` (the default) never does.
+    ///   - executor: where each request is decided and called; `nil` (the default) runs it
+    ///     on Swift's global executor, beside the host's own tasks. `PullSyncService`
+    ///     passes one whose threads run below the pages' priority.
     ///   - sleep: waits out the shutdown grace period, returning early when cancelled (injected
     ///     by tests to end the grace period on cue). Default `Task.sleep(for:)`.
     public init(
         kernel: PullKernel,
         governor: (any LoadGovernor)? = nil,
+        executor: (any TaskExecutor)? = nil,
         sleep: @escaping @Sendable (Duration) async -> Void = { try? await Task.sleep(for: $0) }
     ) {
         self.sleep = sleep
         self.governor = governor
+        self.executor = executor
         self.current = Mutex(kernel)
         queueCapacity = kernel.configuration.queueCapacity
         (queue, queueInput) = AsyncStream.makeStream(
@@ -293,7 +299,7 @@ public final class PullDispatcher: Sendable {
                 }
                 // A request is planned and called on one kernel, whatever reloads happen meanwhile.
                 let kernel = self.kernel
-                group.addTask {
+                group.addTask(executorPreference: self.executor) {
                     defer { self.requestSlots.release() }
                     let plan = await kernel.plan(job.request, gated: job.edgeCookie)
                     let results = await kernel.execute(

@@ -74,6 +74,13 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var cpuPressureLimit: Double = 30
 
+    @Flag(
+        name: .customLong("background-priority"),
+        inversion: .prefixedNo,
+        help: "Run pull sync's work on threads below the pages' priority (nice 10 on Linux)."
+    )
+    var backgroundPriority = true
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -146,7 +153,8 @@ struct ServeCommand: AsyncParsableCommand {
             ),
             pullSyncEnabled: !noPullSync,
             retention: Retention(ecIdleAge: .seconds(Int64(ecIdleDays) * 86_400), enabled: !noRetention),
-            cpuPressure: cpuPressureLimit > 0 ? CPUPressureGovernor.Configuration(limit: cpuPressureLimit / 100) : nil
+            cpuPressure: cpuPressureLimit > 0 ? CPUPressureGovernor.Configuration(limit: cpuPressureLimit / 100) : nil,
+            pullSyncInBackground: backgroundPriority
         )
         let service: EdgeService
         let startLogger = logger

@@ -1,0 +1,103 @@
+import CoreMetrics
+import Foundation
+import Logging
+import PullSync
+import PullSyncKernel
+import PullSyncTesting
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Synchronization
+import Testing
+
+/// Issue 17: pull sync's work runs below the pages' priority. ``PullSyncService`` decides and
+/// calls each request on ``BackgroundExecutor``, whose threads libdispatch runs at a higher nice
+/// value than the ones Swift's global executor (and a page's task) runs on.
+@Suite struct BackgroundPriorityTests {
+    /// The nice value of the thread the caller runs on (Linux's `/proc/thread-self/stat`).
+    static func currentNice() throws -> Int {
+        let stat = try String(contentsOfFile: "/proc/thread-self/stat", encoding: .utf8)
+        // The fields after the command name (which may hold spaces) start at the state, field 3;
+        // nice is field 19.
+        let fields = try #require(stat.split(separator: ")").last).split(separator: " ")
+        return try #require(Int(fields[16]))
+    }
+
+    static let hasProcStat = FileManager.default.fileExists(atPath: "/proc/thread-self/stat")
+
+    @Test(
+        "Work that prefers the background executor runs on a thread of a higher nice value",
+        .enabled(if: hasProcStat)
+    )
+    func executorThreadsRunBelowTheGlobalOnes() async throws {
+        let global = try Self.currentNice()
+        let background = try await withTaskExecutorPreference(BackgroundExecutor.shared) { try Self.currentNice() }
+        #expect(background > global)
+    }
+
+    @Test(
+        "The service calls partners from the background executor's threads, or from the pages' with it off",
+        .enabled(if: hasProcStat),
+        arguments: [true, false]
+    )
+    func serviceCallsInTheBackground(runsInBackground: Bool) async throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("priority-\(UUID().uuidString)")
+        let partners = scratch.appendingPathComponent("partners.d")
+        try FileManager.default.createDirectory(at: partners, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        try """
+        id: acme
+        source_domain: acme.example
+        pull:
+          url: https://sync.acme.example/v1/pull
+          allowed_hosts: [sync.acme.example]
+        """.write(to: partners.appendingPathComponent("acme.yaml"), atomically: true, encoding: .utf8)
+        let scripted = ScriptedTransport()
+        scripted.script("sync.acme.example", .uid("acme-1"))
+        let callerNice = Mutex<[Int]>([])
+        let pullSync = try await PullSyncService(
+            configuration: .init(
+                partnersDirectory: partners.path,
+                store: "memory:",
+                reloadsOnHangup: false,
+                cpuPressure: nil,
+                runsInBackground: runsInBackground
+            ),
+            environment: ["PULLSYNC_EC_SECRET": "0123456789abcdef"],
+            secrets: nil,
+            metricsFactory: NOOPMetricsHandler.instance,
+            wrapTransport: { _ in
+                NiceRecordingTransport(base: scripted) { nice in callerNice.withLock { $0.append(nice) } }
+            },
+            logger: Logger(label: "priority", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        let pageNice = try Self.currentNice()
+        let ec = TestPartners.edgeCookie(7)
+        pullSync.submit(OrganicRequest(path: "/", edgeCookie: ec, ecIssuedOnThisRequest: true, consent: .granted))
+
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await pullSync.run() }
+                #expect(await eventually { pullSync.dispatcher.statistics.processed == 1 })
+                trigger.triggerGracefulShutdown()
+                try await group.next()
+            }
+        }
+        let recorded = callerNice.withLock { $0 }
+        #expect(recorded.count == 1, "skips: \(pullSync.dispatcher.statistics.skips)")
+        for nice in recorded {
+            if runsInBackground { #expect(nice > pageNice) } else { #expect(nice == pageNice) }
+        }
+        #expect(pullSync.dispatcher.statistics.stored == 1)
+    }
+}
+
+/// Records the nice value of the thread each call is sent from, then answers through `base`.
+private struct NiceRecordingTransport: PullTransport {
+    let base: ScriptedTransport
+    let record: @Sendable (Int) -> Void
+
+    func send(_ request: PullRequest, limits: TransportLimits) async -> TransportResult {
+        record((try? BackgroundPriorityTests.currentNice()) ?? -100)
+        return await base.send(request, limits: limits)
+    }
+}
