@@ -40,6 +40,9 @@ struct FanOutCommand: AsyncParsableCommand {
     @Option(help: "Run only this one (dispatcher, client or transport), e.g. under callgrind.")
     var only: String?
 
+    @Flag(help: "Decide and call on BackgroundExecutor, as PullSyncService does (default: the global executor).")
+    var background = false
+
     func run() async throws {
         let loopback = try await LoopbackPartners.start(count: partners)
         let partnerList = loopback.partners()
@@ -144,7 +147,7 @@ struct FanOutCommand: AsyncParsableCommand {
             transport: transport,
             consent: IABConsentRules()
         )
-        let dispatcher = PullDispatcher(kernel: kernel)
+        let dispatcher = PullDispatcher(kernel: kernel, executor: background ? BackgroundExecutor.shared : nil)
         let organic = (0..<requests).map { n in
             OrganicRequest(
                 path: "/article",
