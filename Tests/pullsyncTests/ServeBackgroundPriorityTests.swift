@@ -1,6 +1,4 @@
-import AsyncHTTPClient
 import Foundation
-import PartnerSimulator
 import PullSyncTesting
 import Testing
 
@@ -23,37 +21,16 @@ import Glibc
 
     @Test(.enabled(if: hasProcTasks), arguments: [false, true])
     func partnerCallsRunOnBackgroundThreadsUnlessTurnedOff(turnedOff: Bool) async throws {
-        let server = try await PartnerServer.start()
         // Answered only after the test: the call is in flight while the test looks at the threads
-        // (libdispatch lets an idle worker go after a few seconds).
-        server.scriptDefault(.delayed(.seconds(3600), .uid("u-1")))
-        let directory = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let partners = directory.appendingPathComponent("partners.d")
-        try FileManager.default.createDirectory(at: partners, withIntermediateDirectories: true)
-        try """
-        id: local
-        source_domain: local.example
-        pull:
-          url: http://localhost:\(server.port)/pull
-          allowed_hosts: [localhost]
-          timeout: 30s
-        """.write(to: partners.appendingPathComponent("local.yaml"), atomically: true, encoding: .utf8)
-
+        // (libdispatch lets an idle worker go after 5 s).
+        let local = try await LocalPartner.start(answering: .delayed(.seconds(3600), .uid("u-1")))
         let serve = try await ServeProcess(
-            ["--partners", partners.path, "--allow-loopback", "--store", "memory:", "--grace-period", "1"]
+            ["--partners", local.partners.path, "--allow-loopback", "--store", "memory:", "--grace-period", "1"]
                 + (turnedOff ? ["--no-background-priority"] : [])
         )
         defer { serve.stop() }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let response = try await client.execute(
-            HTTPClientRequest(url: "http://127.0.0.1:\(serve.port)/page"),
-            timeout: .seconds(10)
-        )
-        _ = try await response.body.collect(upTo: 1 << 20)
-        try await client.shutdown()
-        #expect(response.status == .ok)
-        #expect(await eventually { server.requests.count == 1 })
+        #expect(try await fetchPage(port: serve.port).status == .ok)
+        #expect(await eventually { local.server.requests.count == 1 })
 
         let names = try Self.threadNames(serve.process.processIdentifier)
         let background = names.filter { $0.contains("background-qos") }
@@ -62,6 +39,6 @@ import Glibc
         kill(serve.process.processIdentifier, SIGTERM)
         #expect(await eventually { !serve.process.isRunning })
         #expect(serve.process.terminationStatus == 0)
-        try await server.shutdown()
+        try await local.stop()
     }
 }
