@@ -35,6 +35,6 @@ final class CallWindow: Sendable {
 
     /// Once every lane has ended: the results, and the calls no lane took (shutdown).
     func finish() -> (results: [CallResult], unstarted: ArraySlice<PlannedCall>) {
-        state.withLock { state in (state.results, calls[min(state.next, calls.count)...]) }
+        state.withLock { state in (state.results, calls[state.next...]) }
     }
 }

@@ -176,11 +176,11 @@ extension PostgresStore {
         var results = [Result<[WriteResult], any Error>?](repeating: nil, count: batch.count)
         var left = Array(batch.indices)
         while !left.isEmpty {
-            var written = Set<String>()
+            var written = Set<UIDRow>()
             var now: [Int] = []
             var later: [Int] = []
             for index in left {
-                let rows = batch[index].writes.map { batch[index].ecHash + " " + $0.sourceDomain }
+                let rows = batch[index].writes.map { UIDRow(ecHash: batch[index].ecHash, domain: $0.sourceDomain) }
                 if rows.contains(where: written.contains) {
                     later.append(index)
                 } else {
@@ -300,25 +300,31 @@ extension PostgresStore {
         }
         var open = Set<String>()
         var withdrawn = Set<String>()
-        var stored = Set<String>()
-        var revoked = Set<String>()
+        var stored = Set<UIDRow>()
+        var revoked = Set<UIDRow>()
         for (kind, ecHash, domain) in rows {
             switch kind {
             case "open": open.insert(ecHash)
             case "withdrawn": withdrawn.insert(ecHash)
-            case "stored": stored.insert(ecHash + " " + domain)
-            default: revoked.insert(ecHash + " " + domain)
+            case "stored": stored.insert(UIDRow(ecHash: ecHash, domain: domain))
+            default: revoked.insert(UIDRow(ecHash: ecHash, domain: domain))
             }
         }
         return pending.map { request in
             if withdrawn.contains(request.ecHash) { return request.writes.map { _ in .withdrawn } }
             guard open.contains(request.ecHash) else { return request.writes.map { _ in .unknownEC } }
             return request.writes.map { write in
-                let row = request.ecHash + " " + write.sourceDomain
+                let row = UIDRow(ecHash: request.ecHash, domain: write.sourceDomain)
                 if stored.contains(row) { return .stored }
                 return revoked.contains(row) ? .revoked : .conflict
             }
         }
+    }
+
+    /// A row of `pullsync_uids`: one EC's UID for one partner.
+    private struct UIDRow: Hashable {
+        var ecHash: String
+        var domain: String
     }
 
     /// One request's UID writes, and the leases it gives back with them.
