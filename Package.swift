@@ -68,13 +68,20 @@ let package = Package(
             dependencies: ["PullSyncKernel"],
             swiftSettings: swiftSettings
         ),
+        // One YAML document read strictly from libyaml's events (no anchors, aliases or tags;
+        // bounded size and depth), as a node tree with positions; files read safely.
+        .target(
+            name: "StrictYAML",
+            dependencies: ["CLibYAML"],
+            swiftSettings: swiftSettings
+        ),
         // YAML manifests -> validated partner definitions, with source positions.
         .target(
             name: "PartnerManifest",
             dependencies: [
                 "PullSyncKernel",
                 "PartnerAdapterKit",
-                "CLibYAML",
+                "StrictYAML",
             ],
             swiftSettings: swiftSettings
         ),
@@ -299,8 +306,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "StrictYAMLTests",
+            dependencies: ["StrictYAML"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "PartnerManifestTests",
-            dependencies: ["PartnerAdapterKit", "PartnerManifest", "PullSyncKernel", "PullSyncTesting"],
+            dependencies: ["PartnerAdapterKit", "PartnerManifest", "StrictYAML", "PullSyncKernel", "PullSyncTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 public import PartnerAdapterKit
 import PullSyncKernel
+import StrictYAML
 
 /// Loads partner manifests: YAML text to validated ``PartnerManifest`` values, with
 /// `path:line:column` diagnostics.
@@ -9,6 +10,9 @@ import PullSyncKernel
 /// appear (never expanding one), stops at nesting deeper than 64 levels and never recurses, so it
 /// returns promptly whatever it is given.
 public enum ManifestLoader {
+    /// Manifests are small; a bigger file is refused before it is parsed.
+    static let maxBytes = 1_048_576
+
     /// Parses and validates one manifest's bytes. `path` is used in diagnostics only.
     ///
     /// - Parameter adapters: the compiled adapters `pull.adapter` may name, with their parameters.
@@ -32,7 +36,7 @@ public enum ManifestLoader {
     ///
     /// - Parameter adapters: the compiled adapters `pull.adapter` may name, with their parameters.
     public static func load(paths: [String], adapters: [AdapterDescriptor] = AdapterDescriptor.builtIn) -> ManifestSet {
-        load(files: ManifestFiles.expand(paths), adapters: adapters)
+        load(files: YAMLFiles.expand(paths, maxBytes: maxBytes), adapters: adapters)
     }
 
     /// Loads manifests compiled into the binary (by the build plugin), exactly as ``load(paths:adapters:)``
@@ -43,12 +47,12 @@ public enum ManifestLoader {
         adapters: [AdapterDescriptor] = AdapterDescriptor.builtIn
     ) -> ManifestSet {
         load(
-            files: manifests.map { ManifestFiles.File(path: $0.path, contents: .success(Array($0.text.utf8))) },
+            files: manifests.map { YAMLFiles.File(path: $0.path, contents: .success(Array($0.text.utf8))) },
             adapters: adapters
         )
     }
 
-    private static func load(files: [ManifestFiles.File], adapters: [AdapterDescriptor]) -> ManifestSet {
+    private static func load(files: [YAMLFiles.File], adapters: [AdapterDescriptor]) -> ManifestSet {
         var set = ManifestSet()
         /// Where each partner id and source_domain was first used, by kind and value.
         var firstUses: [String: String] = [:]
@@ -62,7 +66,7 @@ public enum ManifestLoader {
             case .success(let contents): bytes = contents
             case .failure(let problem):
                 set.diagnostics.append(
-                    ManifestDiagnostic(path: file.path, line: 1, column: 1, message: problem.message)
+                    ManifestDiagnostic(path: file.path, line: 1, column: 1, message: problem.manifestMessage)
                 )
                 continue
             }
@@ -107,13 +111,11 @@ public enum ManifestLoader {
     ) -> (manifest: PartnerManifest?, diagnostics: [ManifestDiagnostic], validator: ManifestValidator) {
         var validator = ManifestValidator(path: path, adapters: adapters)
         var manifest: PartnerManifest?
-        switch ManifestText.check(bytes).map(ManifestComposer.compose) {
-        case .failure(let problem):
-            validator.error(problem.position, problem.message)
-        case .success(.failed(let problems)):
-            for problem in problems { validator.error(problem.position, problem.message) }
-        case .success(.document(let root, let tags)):
-            for tag in tags { validator.error(tag.position, tag.message) }
+        switch YAMLReader.read(bytes, maxBytes: maxBytes) {
+        case .failed(let problems):
+            for problem in problems { validator.error(problem.position, problem.manifestMessage) }
+        case .document(let root, let tags):
+            for tag in tags { validator.error(tag.position, tag.manifestMessage) }
             manifest = validator.validate(root)
         }
         var diagnostics = validator.problems.map {

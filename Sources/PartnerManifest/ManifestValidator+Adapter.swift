@@ -1,5 +1,6 @@
 import PartnerAdapterKit
 import PullSyncKernel
+import StrictYAML
 
 /// The validated `pull.adapter` and `pull.params`.
 struct CompiledAdapterSection {

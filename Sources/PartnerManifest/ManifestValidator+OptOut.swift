@@ -1,5 +1,6 @@
 import PartnerAdapterKit
 import PullSyncKernel
+import StrictYAML
 
 extension ManifestValidator {
     /// `optout`: the partner's opt-out endpoint, with the request keys of `pull` and a method,

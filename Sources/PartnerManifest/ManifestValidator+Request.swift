@@ -1,5 +1,6 @@
 import PartnerAdapterKit
 import PullSyncKernel
+import StrictYAML
 
 /// The validated request parts of `pull` or `optout`: query, headers and auth.
 struct RequestSection {

@@ -1,11 +1,16 @@
 import PartnerAdapterKit
 import PullSyncKernel
+import StrictYAML
 
 /// Walks one composed manifest, reporting every problem (it keeps going after each one) and
 /// building the ``PartnerManifest`` when there are none. Which keys a mapping may hold, what their
 /// values must be and how messages say so come from the table of keys (``ManifestKeys``).
 struct ManifestValidator {
-    typealias Problem = ManifestComposer.Problem
+    /// A problem, where it is.
+    struct Problem {
+        var position: SourcePosition
+        var message: String
+    }
 
     let path: String
     /// The compiled adapters `pull.adapter` may name.

@@ -1,6 +1,7 @@
 import Foundation
 
 @testable import PartnerManifest
+import StrictYAML
 
 /// A JSON value: a parsed schema, or a manifest read as JSON.
 indirect enum JSON: Equatable, Decodable, CustomStringConvertible {
@@ -34,13 +35,13 @@ indirect enum JSON: Equatable, Decodable, CustomStringConvertible {
     /// A manifest's YAML as the JSON an editor's YAML language server validates: scalars read
     /// with the loader's own rules (YAML 1.2 core), keys as strings.
     init(yaml: String) throws {
-        switch ManifestComposer.compose(Array(yaml.utf8)) {
+        switch YAMLReader.read(Array(yaml.utf8), maxBytes: ManifestLoader.maxBytes) {
         case .document(let node, _): self = JSON(node: node)
-        case .failed(let problems): throw YAMLProblems(messages: problems.map(\.message))
+        case .failed(let problems): throw YAMLProblems(messages: problems.map(\.manifestMessage))
         }
     }
 
-    /// Why a text is not one YAML document the composer accepts.
+    /// Why a text is not one YAML document the reader accepts.
     struct YAMLProblems: Error {
         var messages: [String]
     }

@@ -3,6 +3,7 @@ import PartnerManifest
 import Testing
 
 @testable import PartnerManifest
+import PartnerAdapterKit
 
 /// Every refusal of `pull.url`'s parser, at the value, with its exact message; and the quoting
 /// that messages use for manifest text.

@@ -1,39 +1,41 @@
 import CLibYAML
 
-/// Builds one manifest's node tree from libyaml's events (`yaml_parser_parse`), in a single pass
-/// with an explicit stack of open collections that never recurses and never expands anything:
+/// Reads one YAML document strictly, from libyaml's events (`yaml_parser_parse`): a node tree with
+/// where each node starts, in a single pass with an explicit stack of open collections that never
+/// recurses and never expands anything.
 ///
-/// - an anchor or alias is refused at its event (an alias is never resolved, so an alias bomb
-///   costs what its text costs), and so is the document; tags are noted for the validator;
-/// - depth is counted on collection start and end events, and the pass stops past ``maxDepth``;
-/// - a second document, or a parse error with libyaml's own text and mark, ends the pass.
-enum ManifestComposer {
+/// - The text is checked first: at most a size limit, UTF-8, only the characters YAML allows.
+/// - An anchor or alias is refused at its event (an alias is never resolved, so an alias bomb
+///   costs what its text costs), and so is the document; tags are reported beside the tree.
+/// - Depth is counted on collection start and end events, and the pass stops past ``maxDepth``.
+/// - A second document, or a parse error with libyaml's own text and mark, ends the pass.
+package enum YAMLReader {
     /// Nesting deeper than this is refused.
-    static let maxDepth = 64
-    /// At most this many anchors and aliases (and, separately, tags) are reported per file.
-    static let maxRefusals = 20
-
-    /// A problem found before validation (in the text or its YAML), where it is.
-    struct Problem: Error {
-        var position: SourcePosition
-        var message: String
-    }
+    package static let maxDepth = 64
+    /// At most this many anchors and aliases (and, separately, tags) are reported per document.
+    package static let maxRefusals = 20
 
     /// A document, or what stopped it.
-    enum Outcome {
-        /// The root node (null for an empty file, or only comments), and the tags found in it
-        /// (refused, beside the validator's findings).
-        case document(Node, tags: [Problem])
-        case failed([Problem])
+    package enum Outcome {
+        /// The root node (null for an empty text, or only comments), and the tags found in it
+        /// (to be refused beside what the caller finds in the tree).
+        case document(Node, tags: [YAMLProblem])
+        case failed([YAMLProblem])
     }
 
-    static func compose(_ text: [UInt8]) -> Outcome {
+    /// Reads `input`, which may be at most `maxBytes` long.
+    package static func read(_ input: [UInt8], maxBytes: Int) -> Outcome {
+        let text: [UInt8]
+        switch YAMLText.check(input, maxBytes: maxBytes) {
+        case .success(let checked): text = checked
+        case .failure(let problem): return .failed([problem])
+        }
         guard !text.isEmpty else { return .document(.null, tags: []) }
         // libyaml keeps pointers into the parser itself: it must not move.
         let parser = UnsafeMutablePointer<yaml_parser_t>.allocate(capacity: 1)
         defer { parser.deallocate() }
         guard yaml_parser_initialize(parser) == 1 else {
-            return .failed([Problem(position: .start, message: "invalid YAML: out of memory")])
+            return .failed([YAMLProblem(.outOfMemory, at: .start)])
         }
         defer { yaml_parser_delete(parser) }
         return text.withUnsafeBufferPointer { input in
@@ -45,8 +47,8 @@ enum ManifestComposer {
     }
 
     private static func compose(_ parser: UnsafeMutablePointer<yaml_parser_t>, _ text: [UInt8]) -> Outcome {
-        var refusals: [Problem] = []
-        var tags: [Problem] = []
+        var refusals: [YAMLProblem] = []
+        var tags: [YAMLProblem] = []
         var documents = 0
         /// The open lists and mappings, innermost last: where each starts and its nodes so far (a
         /// mapping's keys and values alternate).
@@ -72,33 +74,20 @@ enum ManifestComposer {
                 default: (nil, nil)
                 }
             if let anchor, refusals.count < maxRefusals {
-                refusals.append(Problem(position: start, message: refusal("anchors", "&" + String(cString: anchor))))
+                refusals.append(YAMLProblem(.anchor("&" + String(cString: anchor)), at: start))
             }
             if let tag, tags.count < maxRefusals {
-                let written = written(String(cString: tag))
-                tags.append(
-                    Problem(
-                        position: start,
-                        message:
-                            "YAML tags (\(Quote.text(written))) are not allowed in manifests; write the plain value"
-                    )
-                )
+                tags.append(YAMLProblem(.tag(written(String(cString: tag))), at: start))
             }
             switch event.type {
             case YAML_STREAM_START_EVENT, YAML_DOCUMENT_END_EVENT:
                 continue
             case YAML_DOCUMENT_START_EVENT:
                 documents += 1
-                guard documents == 1 else {
-                    let message =
-                        "a manifest holds one YAML document; found a second one here "
-                        + "(remove the '---' or '...' marker, or put each partner in its own file)"
-                    return .failed(refusals + [Problem(position: start, message: message)])
-                }
+                guard documents == 1 else { return .failed(refusals + [YAMLProblem(.secondDocument, at: start)]) }
             case YAML_ALIAS_EVENT:
                 if refusals.count < maxRefusals {
-                    let name = "*" + String(cString: event.data.alias.anchor)
-                    refusals.append(Problem(position: start, message: refusal("aliases", name)))
+                    refusals.append(YAMLProblem(.alias("*" + String(cString: event.data.alias.anchor)), at: start))
                 }
                 // Stands in for the alias, so that the tree keeps its shape; the document is refused.
                 add(Node(content: .scalar("", .plain), position: start))
@@ -117,8 +106,7 @@ enum ManifestComposer {
                     if anchor != nil || tag != nil {
                         at = flow ? SourcePosition(line: end.line, column: max(1, end.column - 1)) : end
                     }
-                    let problem = Problem(position: at, message: "nesting deeper than \(maxDepth) levels")
-                    return .failed(refusals + [problem])
+                    return .failed(refusals + [YAMLProblem(.tooDeep(limit: maxDepth), at: at)])
                 }
                 open.append((start, isMapping, []))
             case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
@@ -133,10 +121,6 @@ enum ManifestComposer {
             // The document is refused already: the rest is read only for more of the same.
             if refusals.count >= maxRefusals { return .failed(refusals) }
         }
-    }
-
-    private static func refusal(_ kind: String, _ text: String) -> String {
-        "YAML \(kind) (\(Quote.text(text))) are not allowed in manifests; write each value out in full"
     }
 
     private static func position(_ mark: yaml_mark_t) -> SourcePosition {
@@ -175,29 +159,27 @@ enum ManifestComposer {
     }
 
     /// libyaml's error, as it states it.
-    private static func problem(_ parser: yaml_parser_t, in text: [UInt8]) -> Problem {
+    private static func problem(_ parser: yaml_parser_t, in text: [UInt8]) -> YAMLProblem {
         let description = parser.problem.map { String(cString: $0) } ?? "unknown error"
         switch parser.error {
         case YAML_SCANNER_ERROR, YAML_PARSER_ERROR:
             let at = position(parser.problem_mark)
             if isIndentingTab(at: Int(parser.problem_mark.index), in: text) {
-                return Problem(position: at, message: "tab character in indentation; YAML indents with spaces only")
+                return YAMLProblem(.tabIndentation, at: at)
             }
             guard let context = parser.context.map({ String(cString: $0) }), !context.isEmpty else {
-                return Problem(position: at, message: "invalid YAML: \(description)")
+                return YAMLProblem(.syntax(description, context: nil, contextPosition: nil), at: at)
             }
-            let contextAt = position(parser.context_mark)
-            return Problem(
-                position: at,
-                message: "invalid YAML: \(description) (\(context) at line \(contextAt.line), "
-                    + "column \(contextAt.column))"
+            let kind = YAMLProblem.Kind.syntax(
+                description,
+                context: context,
+                contextPosition: position(parser.context_mark)
             )
+            return YAMLProblem(kind, at: at)
         case YAML_MEMORY_ERROR:
-            return Problem(position: .start, message: "invalid YAML: out of memory")
+            return YAMLProblem(.outOfMemory, at: .start)
         default:
-            // A reader error: the text was checked to be UTF-8 before, so this is unexpected.
-            let message = "invalid YAML: \(description) (at byte \(parser.problem_offset))"
-            return Problem(position: .start, message: message)
+            return YAMLProblem(.unreadable(description, offset: Int(parser.problem_offset)), at: .start)
         }
     }
 

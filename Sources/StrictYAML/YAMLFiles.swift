@@ -6,42 +6,51 @@ import Musl
 import Darwin
 #endif
 
-/// Finds manifest files and reads them, safely: only regular files are read (never a FIFO or a
-/// device that could block), and never more than the size limit allows.
-enum ManifestFiles {
-    struct ReadProblem: Error {
-        var message: String
+/// Finds YAML files and reads them, safely: only regular files are read (never a FIFO or a device
+/// that could block), and never more than the size limit allows.
+package enum YAMLFiles {
+    package enum ReadError: Error, Equatable {
+        /// The system's reason (or ours: "it is a folder") for not reading `path`.
+        case unreadable(path: String, reason: String)
+        /// The file is more than `limit` bytes.
+        case tooLarge(bytes: Int, limit: Int)
     }
 
-    struct File {
-        var path: String
-        var contents: Result<[UInt8], ReadProblem>
+    package struct File {
+        package var path: String
+        package var contents: Result<[UInt8], ReadError>
+
+        package init(path: String, contents: Result<[UInt8], ReadError>) {
+            self.path = path
+            self.contents = contents
+        }
     }
 
     /// The files that `paths` name: each folder's `*.yaml` and `*.yml` files sorted by name (not
-    /// recursive, dot files skipped), and each other path as given. Each file is read.
-    static func expand(_ paths: [String]) -> [File] {
+    /// recursive, dot files skipped), and each other path as given. Each file is read, up to
+    /// `maxBytes`.
+    package static func expand(_ paths: [String], maxBytes: Int) -> [File] {
         var files: [File] = []
         for path in paths {
             var info = stat()
             if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
-                switch listManifests(in: path) {
+                switch listYAMLFiles(in: path) {
                 case .success(let names):
                     let folder = path.hasSuffix("/") ? path : path + "/"
                     for name in names {
-                        files.append(File(path: folder + name, contents: readFile(folder + name)))
+                        files.append(File(path: folder + name, contents: readFile(folder + name, maxBytes: maxBytes)))
                     }
                 case .failure(let problem):
                     files.append(File(path: path, contents: .failure(problem)))
                 }
             } else {
-                files.append(File(path: path, contents: readFile(path)))
+                files.append(File(path: path, contents: readFile(path, maxBytes: maxBytes)))
             }
         }
         return files
     }
 
-    private static func listManifests(in folder: String) -> Result<[String], ReadProblem> {
+    private static func listYAMLFiles(in folder: String) -> Result<[String], ReadError> {
         guard let directory = opendir(folder) else { return cannotRead(folder) }
         defer { closedir(directory) }
         var names: [String] = []
@@ -57,9 +66,9 @@ enum ManifestFiles {
         return .success(names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
     }
 
-    /// Reads a regular file of at most ``ManifestText/maxBytes`` bytes (a bigger one is read
-    /// only far enough to report its size).
-    static func readFile(_ path: String) -> Result<[UInt8], ReadProblem> {
+    /// Reads a regular file of at most `maxBytes` bytes (a bigger one is read only far enough to
+    /// report its size).
+    package static func readFile(_ path: String, maxBytes: Int) -> Result<[UInt8], ReadError> {
         let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else { return cannotRead(path) }
         defer { close(descriptor) }
@@ -73,12 +82,10 @@ enum ManifestFiles {
         default:
             return cannotRead(path, "not a regular file")
         }
-        if Int(info.st_size) > ManifestText.maxBytes {
-            return .failure(
-                ReadProblem(message: "manifest is \(info.st_size) bytes; the limit is \(ManifestText.maxBytes)")
-            )
+        if Int(info.st_size) > maxBytes {
+            return .failure(.tooLarge(bytes: Int(info.st_size), limit: maxBytes))
         }
-        let limit = ManifestText.maxBytes + 1
+        let limit = maxBytes + 1
         var bytes = [UInt8](repeating: 0, count: limit)
         var count = 0
         while count < limit {
@@ -96,11 +103,11 @@ enum ManifestFiles {
         return .success(bytes)
     }
 
-    /// "cannot read PATH: " and why (by default, what the system said).
+    /// Why `path` can't be read (by default, what the system said).
     private static func cannotRead<T>(
         _ path: String,
         _ why: String = String(cString: strerror(errno))
-    ) -> Result<T, ReadProblem> {
-        .failure(ReadProblem(message: "cannot read \(path): \(why)"))
+    ) -> Result<T, ReadError> {
+        .failure(.unreadable(path: path, reason: why))
     }
 }

@@ -1,13 +1,13 @@
-import PullSyncKernel
+package import PullSyncKernel
 
 /// Reads `pull.url` into a ``PartnerURL``, strictly: an absolute `https` URL (or `http` to a
 /// loopback host), a DNS or loopback host, an optional port, a percent-encoded path and fixed
 /// query, no user information and no fragment.
 ///
 /// Messages never repeat the URL itself: a careless URL may carry a credential.
-enum PullURLParser {
-    struct Problem: Error, Equatable {
-        var message: String
+package enum PullURLParser {
+    package struct Problem: Error, Equatable {
+        package var message: String
     }
 
     /// What RFC 3986 lets a path or query hold without percent-encoding (`?` only starts the query).
@@ -15,7 +15,8 @@ enum PullURLParser {
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?".utf8
     )
 
-    static func parse(_ string: String, key: String) throws(Problem) -> PartnerURL {
+    /// The URL, or what is wrong with it, said of the manifest key `key` (`pull.url`).
+    package static func parse(_ string: String, key: String) throws(Problem) -> PartnerURL {
         let bytes = Array(string.utf8)
         let isLetter = { (byte: UInt8) in (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) }
         guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon > 0, isLetter(bytes[0]),
@@ -79,7 +80,7 @@ enum PullURLParser {
     }
 
     /// Normalizes a host for comparison: lowercase, no trailing dot, no IPv6 brackets.
-    static func normalizeHost(_ host: String) -> String {
+    package static func normalizeHost(_ host: String) -> String {
         let normalized = HostName.normalize(host)
         if normalized.hasPrefix("["), normalized.hasSuffix("]"), normalized.count >= 2 {
             return String(normalized.dropFirst().dropLast())
