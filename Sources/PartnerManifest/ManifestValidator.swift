@@ -212,16 +212,21 @@ extension ManifestValidator {
         var entries: [Entry] = []
         for entry in self.entries(of: node, path: path, sensitive: sensitive) {
             guard validKeys.contains(entry.key) else {
-                let valid = validKeys.joined(separator: ", ")
-                let suggestion =
-                    KeySuggestion.closest(to: entry.key, in: validKeys).map { "; did you mean '\($0)'?" } ?? ""
-                let key = sensitive ? "in '\(path ?? "")'" : Quote.text(entry.path)
-                error(entry.keyPosition, "unknown key \(key); valid keys: \(valid)\(suggestion)")
+                // Worded only while problems are kept: a file of 100,000 unknown keys costs no
+                // 100,000 suggestions.
+                error(entry.keyPosition, Self.unknownKey(entry, in: path, validKeys: validKeys, sensitive: sensitive))
                 continue
             }
             entries.append(entry)
         }
         return Fields(path: path, position: node.position, validKeys: validKeys, entries: entries)
+    }
+
+    /// "unknown key 'pull.tiemout'; valid keys: …; did you mean 'timeout'?"
+    private static func unknownKey(_ entry: Entry, in path: String?, validKeys: [String], sensitive: Bool) -> String {
+        let suggestion = KeySuggestion.closest(to: entry.key, in: validKeys).map { "; did you mean '\($0)'?" } ?? ""
+        let key = sensitive ? "in '\(path ?? "")'" : Quote.text(entry.path)
+        return "unknown key \(key); valid keys: \(validKeys.joined(separator: ", "))\(suggestion)"
     }
 
     /// The entries of a mapping, in order. Reports keys that are not scalars, and repeated keys
