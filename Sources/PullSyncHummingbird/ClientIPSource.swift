@@ -1,5 +1,6 @@
 import HTTPTypes
 public import Hummingbird
+import NIOCore
 import PullSync
 
 /// Where the browser's IP address comes from.
@@ -38,10 +39,8 @@ public enum ClientIPSource: Sendable, Hashable {
         package func clientIP<Context: RequestContext>(of request: Request, context: Context) -> String? {
             switch place {
             case .socketPeer:
-                guard let peer = (context as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress else {
-                    return nil
-                }
-                return ClientIPSource.normalize(peer)
+                guard let peer = Self.remoteAddress(of: context) else { return nil }
+                return Self.ipAddress(of: peer)?.canonical.description
             case .header(let name):
                 guard let name else { return nil }
                 // The first non-empty entry of the fields with that name, read where it lies (no
@@ -75,5 +74,32 @@ public enum ClientIPSource: Sendable, Hashable {
             candidate = candidate[..<colon]  // v4:port
         }
         return IPAddress(candidate)?.canonical.description
+    }
+}
+
+extension ClientIPSource.Reader {
+    /// The context's TCP peer. The context's type is asked, not the context: casting the value to
+    /// `any RemoteAddressRequestContext` would box a copy of the whole context on every new
+    /// browser's page view.
+    static func remoteAddress<Context: RequestContext>(of context: Context) -> SocketAddress? {
+        guard let type = Context.self as? any RemoteAddressRequestContext.Type else { return nil }
+        func read<Remote: RemoteAddressRequestContext>(_: Remote.Type) -> SocketAddress? {
+            (context as? Remote)?.remoteAddress
+        }
+        return read(type)
+    }
+
+    /// The address's bytes as they are (no text written by `inet_ntop` and parsed again).
+    static func ipAddress(of address: SocketAddress) -> IPAddress? {
+        switch address {
+        case .v4(let v4):
+            let value = UInt32(bigEndian: v4.address.sin_addr.s_addr)
+            return .v4(UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF))
+        case .v6(let v6):
+            var bytes = v6.address.sin6_addr
+            return .v6(withUnsafeBytes(of: &bytes) { Array($0) })
+        case .unixDomainSocket:
+            return nil
+        }
     }
 }

@@ -221,12 +221,13 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
             consentStrings: strings,
             clientIP: ip
         )
-        // The gate runs now (a returning browser with nothing to call ends here, its response
-        // untouched); what it lets through is handed over only once the body has been written.
-        let prepared = dispatcher.prepare(organic, facts: facts)
-        guard prepared.needsHandOver else { return response }
-        // Whether or not the write succeeded, the page was served. Nothing here can delay or fail
-        // it: handing over never waits, and the dispatcher records an issued EC's root entry itself.
+        // The gate and the hand-over run once the body has been written: nothing of pull sync's
+        // decides the response, so none of it is on the page's time (its p50 with slow partners,
+        // measure 3 in BENCHMARKS.md, was this middleware's own work). Whether or not the write
+        // succeeded, the page was served; handing over never waits, and the dispatcher records an
+        // issued EC's root entry itself.
+        let dispatcher = dispatcher
+        let gateFacts = facts
         let body = response.body
         response.body = ResponseBody(contentLength: body.contentLength) { writer in
             let written: Result<Void, any Error>
@@ -236,7 +237,8 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
             } catch {
                 written = .failure(error)
             }
-            prepared.handOver()
+            let prepared = dispatcher.prepare(organic, facts: gateFacts)
+            if prepared.needsHandOver { prepared.handOver() }
             try written.get()
         }
         return response

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import NIOCore
 import NIOEmbedded
 import PullSync
 import PullSyncConsent
@@ -431,6 +432,25 @@ final class ListedRandomSource: RandomSource {
             let ec = try #require(ecCookie(from: response))
             #expect(ec.prefix(64) == EdgeCookieIssuer(secret: secret).issue(clientIP: "127.0.0.1").prefix(64))
         }
+    }
+}
+
+extension SocketPeerTests {
+    /// The peer's address is read from its bytes, not from `inet_ntop`'s text parsed again: both
+    /// give the same canonical client IP (a v4-mapped IPv6 peer is its IPv4 address).
+    @Test(arguments: [
+        ("10.0.0.7", "10.0.0.7"), ("::1", "::1"), ("2001:db8::1", "2001:db8::1"),
+        ("::ffff:1.2.3.4", "1.2.3.4"), ("2001:DB8:0:0:0:0:0:2", "2001:db8::2"),
+    ])
+    func peerAddressesAreCanonical(peer: String, canonical: String) throws {
+        let address = try SocketAddress(ipAddress: peer, port: 443)
+        let fromBytes = ClientIPSource.Reader.ipAddress(of: address)?.canonical.description
+        #expect(fromBytes == canonical)
+        #expect(fromBytes == ClientIPSource.normalize(try #require(address.ipAddress)))
+    }
+
+    @Test func aContextWithoutAPeerGivesNoAddress() {
+        #expect(ClientIPSource.Reader.remoteAddress(of: BasicRequestContext(source: .init(channel: EmbeddedChannel(), logger: Logger(label: "t")))) == nil)
     }
 }
 
