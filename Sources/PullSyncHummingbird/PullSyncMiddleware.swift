@@ -221,15 +221,23 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
             consentStrings: strings,
             clientIP: ip
         )
-        // The gate and the hand-over run once the body has been written: nothing of pull sync's
-        // decides the response, so none of it is on the page's time (its p50 with slow partners,
-        // measure 3 in BENCHMARKS.md, was this middleware's own work). Whether or not the write
-        // succeeded, the page was served; handing over never waits, and the dispatcher records an
-        // issued EC's root entry itself.
+        // Without an EC the gate can only skip: it decides now, and the response stays as the
+        // route made it (Hummingbird writes a single-buffer page in one system call). With one,
+        // the gate runs once the body has been written: nothing of pull sync's decides the
+        // response, so none of it is on the page's time (a new browser's p50 with slow partners,
+        // measure 3 in BENCHMARKS.md, was this middleware's own work).
+        var decided: PreparedSubmission?
+        if facts.edgeCookie == nil {
+            let prepared = dispatcher.prepare(organic, facts: facts)
+            guard prepared.needsHandOver else { return response }
+            decided = prepared
+        }
+        // Whether or not the write succeeded, the page was served. Handing over never waits, and
+        // the dispatcher records an issued EC's root entry itself.
         let dispatcher = dispatcher
         let gateFacts = facts
         let body = response.body
-        response.body = ResponseBody(contentLength: body.contentLength) { writer in
+        response.body = ResponseBody(contentLength: body.contentLength) { [decided] writer in
             let written: Result<Void, any Error>
             do {
                 try await body.write(writer)
@@ -237,7 +245,7 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
             } catch {
                 written = .failure(error)
             }
-            let prepared = dispatcher.prepare(organic, facts: gateFacts)
+            let prepared = decided ?? dispatcher.prepare(organic, facts: gateFacts)
             if prepared.needsHandOver { prepared.handOver() }
             try written.get()
         }
