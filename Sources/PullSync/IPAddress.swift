@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+package import Glibc
 #elseif canImport(Musl)
-import Musl
+package import Musl
 #elseif canImport(Darwin)
-import Darwin
+package import Darwin
 #endif
 
 /// An IPv4 or IPv6 address, classified for target safety.
@@ -27,16 +27,27 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
         // array first (an allocation per address), `withCString` copies it on the stack.
         var v4 = in_addr()
         if address.withCString({ inet_pton(AF_INET, $0, &v4) }) == 1 {
-            let value = UInt32(bigEndian: v4.s_addr)
-            self = .v4(UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF))
+            self.init(v4)
             return
         }
         var v6 = in6_addr()
         if address.withCString({ inet_pton(AF_INET6, $0, &v6) }) == 1 {
-            self = .v6(withUnsafeBytes(of: &v6) { Array($0) })
+            self.init(v6)
             return
         }
         return nil
+    }
+
+    /// An IPv4 address as the system holds it.
+    package init(_ address: in_addr) {
+        let value = UInt32(bigEndian: address.s_addr)
+        self = .v4(UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF))
+    }
+
+    /// An IPv6 address as the system holds it.
+    package init(_ address: in6_addr) {
+        var bytes = address
+        self = .v6(withUnsafeBytes(of: &bytes) { Array($0) })
     }
 
     /// The literal form, as `inet_ntop` writes it.

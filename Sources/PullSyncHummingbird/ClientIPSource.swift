@@ -92,14 +92,9 @@ extension ClientIPSource.Reader {
     /// The address's bytes as they are (no text written by `inet_ntop` and parsed again).
     static func ipAddress(of address: SocketAddress) -> IPAddress? {
         switch address {
-        case .v4(let v4):
-            let value = UInt32(bigEndian: v4.address.sin_addr.s_addr)
-            return .v4(UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF))
-        case .v6(let v6):
-            var bytes = v6.address.sin6_addr
-            return .v6(withUnsafeBytes(of: &bytes) { Array($0) })
-        case .unixDomainSocket:
-            return nil
+        case .v4(let v4): IPAddress(v4.address.sin_addr)
+        case .v6(let v6): IPAddress(v6.address.sin6_addr)
+        case .unixDomainSocket: nil
         }
     }
 }
