@@ -9,6 +9,7 @@ import Darwin
 /// Finds YAML files and reads them, safely: only regular files are read (never a FIFO or a device
 /// that could block), and never more than the size limit allows.
 package enum YAMLFiles {
+    /// Why a file's bytes were not read.
     package enum ReadError: Error, Equatable {
         /// The system's reason (or ours: "it is a folder") for not reading `path`.
         case unreadable(path: String, reason: String)
@@ -16,6 +17,7 @@ package enum YAMLFiles {
         case tooLarge(bytes: Int, limit: Int)
     }
 
+    /// A path, and its bytes or why they weren't read.
     package struct File {
         package var path: String
         package var contents: Result<[UInt8], ReadError>

@@ -1,4 +1,4 @@
-/// The gate before libyaml: a document is at most ``maxBytes`` of UTF-8 text holding only the
+/// The gate before libyaml: a document is at most `maxBytes` of UTF-8 text holding only the
 /// characters YAML allows. A leading UTF-8 byte order mark is dropped.
 ///
 /// libyaml's reader refuses the same bytes, but names only a byte offset, and only once its
