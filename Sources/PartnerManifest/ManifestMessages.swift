@@ -8,7 +8,7 @@ extension YAMLProblem {
     var manifestMessage: String {
         switch kind {
         case .tooLarge(let bytes, let limit):
-            "manifest is \(bytes) bytes; the limit is \(limit)"
+            Self.tooLarge(bytes: bytes, limit: limit)
         case .notUTF8(let byte):
             "manifest is not UTF-8 text (byte 0x\(hex(byte, digits: 2)) is invalid here); is this a binary file?"
         case .disallowedCharacter(let scalar):
@@ -38,6 +38,11 @@ extension YAMLProblem {
         }
     }
 
+    /// A text, or a file, over the size limit.
+    static func tooLarge(bytes: Int, limit: Int) -> String {
+        "manifest is \(bytes) bytes; the limit is \(limit)"
+    }
+
     private func hex(_ value: some BinaryInteger, digits: Int) -> String {
         let text = String(value, radix: 16, uppercase: true)
         return String(repeating: "0", count: max(0, digits - text.count)) + text
@@ -48,7 +53,7 @@ extension YAMLFiles.ReadError {
     var manifestMessage: String {
         switch self {
         case .unreadable(let path, let reason): "cannot read \(path): \(reason)"
-        case .tooLarge(let bytes, let limit): "manifest is \(bytes) bytes; the limit is \(limit)"
+        case .tooLarge(let bytes, let limit): YAMLProblem.tooLarge(bytes: bytes, limit: limit)
         }
     }
 }

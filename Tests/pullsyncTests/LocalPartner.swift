@@ -2,25 +2,38 @@ import AsyncHTTPClient
 import Foundation
 import PartnerSimulator
 
-/// A plain-HTTP loopback partner, `local` (source domain `local.example`), and a fresh folder
-/// whose `partners.d` holds its manifest: what a test runs `pullsync serve --allow-loopback` on.
+/// A loopback partner, `local` (source domain `local.example`), and a fresh folder whose
+/// `partners.d` holds its manifest: what a test runs `pullsync serve --allow-loopback` on. Plain
+/// HTTP, or HTTPS with a certificate from a throwaway CA whose certificate is ``caFile``.
 struct LocalPartner {
     let server: PartnerServer
     /// Removed by ``stop()``.
     let directory: URL
     var partners: URL { directory.appendingPathComponent("partners.d") }
+    /// The CA's certificate, for `--tls-ca-file`, when the partner speaks HTTPS.
+    let caFile: String?
 
-    /// Starts the server, answering every path with `behavior`, and writes the manifest.
-    static func start(answering behavior: PartnerServer.Behavior) async throws -> LocalPartner {
-        let server = try await PartnerServer.start()
+    /// Starts the server, answering every path with `behavior` (over HTTPS with a certificate
+    /// from `certificateAuthority`, if given), and writes the manifest.
+    static func start(
+        answering behavior: PartnerServer.Behavior,
+        certificateAuthority: TestCertificateAuthority? = nil
+    ) async throws -> LocalPartner {
+        let server = try await PartnerServer.start(tls: try certificateAuthority?.issue(dnsNames: ["localhost"]))
         server.scriptDefault(behavior)
-        let local = LocalPartner(server: server, directory: try makeTemporaryDirectory())
+        let directory = try makeTemporaryDirectory()
+        let caFile = try certificateAuthority.map { authority in
+            let path = directory.appendingPathComponent("ca.pem").path
+            try authority.writeCACertificate(to: path)
+            return path
+        }
+        let local = LocalPartner(server: server, directory: directory, caFile: caFile)
         try FileManager.default.createDirectory(at: local.partners, withIntermediateDirectories: true)
         try """
         id: local
         source_domain: local.example
         pull:
-          url: http://localhost:\(server.port)/pull
+          url: \(caFile == nil ? "http" : "https")://localhost:\(server.port)/pull
           allowed_hosts: [localhost]
           timeout: 30s
         """.write(to: local.partners.appendingPathComponent("local.yaml"), atomically: true, encoding: .utf8)

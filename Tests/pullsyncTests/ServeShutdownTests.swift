@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import PullSync
 import PullSyncSQLite
@@ -25,42 +24,27 @@ import Glibc
         graceSeconds: Int,
         expectedStored: Int
     ) async throws {
-        let ca = TestCertificateAuthority()
-        let server = try await PartnerServer.start(tls: try ca.issue(dnsNames: ["localhost"]))
-        server.script(path: "/pull", .delayed(.milliseconds(partnerDelayMS), .uid("u-1")))
-        let directory = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let partners = directory.appendingPathComponent("partners.d")
-        try FileManager.default.createDirectory(at: partners, withIntermediateDirectories: true)
-        try """
-        id: slowpartner
-        source_domain: slow.example
-        pull:
-          url: https://localhost:\(server.port)/pull
-          allowed_hosts: [localhost]
-          timeout: 30s
-        """.write(to: partners.appendingPathComponent("slow.yaml"), atomically: true, encoding: .utf8)
-        let caFile = directory.appendingPathComponent("ca.pem").path
-        try ca.writeCACertificate(to: caFile)
+        let local = try await LocalPartner.start(
+            answering: .delayed(.milliseconds(partnerDelayMS), .uid("u-1")),
+            certificateAuthority: TestCertificateAuthority()
+        )
+        let server = local.server
+        let directory = local.directory
+        let caFile = try #require(local.caFile)
 
         let serve = try await ServeProcess([
-            "--partners", partners.path, "--allow-loopback", "--tls-ca-file", caFile, "--grace-period", "\(graceSeconds)",
+            "--partners", local.partners.path, "--allow-loopback", "--tls-ca-file", caFile, "--grace-period", "\(graceSeconds)",
             "--store", "sqlite:" + directory.appendingPathComponent("store.db").path,
         ])
         defer { serve.stop() }
         let process = serve.process
         let collector = serve.log
         let port = serve.port
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let response = try await client.execute(
-            HTTPClientRequest(url: "http://127.0.0.1:\(port)/page"),
-            timeout: .seconds(10)
-        )
+        let response = try await fetchPage(port: port)
         #expect(response.status == .ok)
         let cookie = try #require(response.headers["set-cookie"].first)
         #expect(cookie.hasPrefix("ts-ec="))
         let ecHash = String(cookie.dropFirst("ts-ec=".count).prefix(64))
-        try await client.shutdown()
         // The partner call is out (its response is delayed); now stop the service.
         #expect(await eventually { server.requestsInProgress == 1 })
         let stopped = ContinuousClock.now
@@ -76,13 +60,13 @@ import Glibc
         }
         #expect(await eventually { collector.value.contains("pullsync serve stopped") })
         #expect(collector.value.contains("stored=\(expectedStored)"), "\(collector.value)")
-        try await server.shutdown()
 
         // What the call learned before the exit is in the store file; the EC is there either way.
         let store = try await SQLiteStore.open(path: directory.appendingPathComponent("store.db").path)
         let record = try await store.record(ecHash: ecHash)
         try await store.close()
+        try await local.stop()
         #expect(record != nil, "the EC issued on the page was recorded")
-        #expect(record?.partners["slow.example"]?.uid == (expectedStored == 1 ? "u-1" : nil))
+        #expect(record?.partners["local.example"]?.uid == (expectedStored == 1 ? "u-1" : nil))
     }
 }
