@@ -6,7 +6,9 @@ import Synchronization
 ///
 /// An entry is made after a real decision in which no partner could be called and every
 /// partner's reason holds until a known time: its UID is fresh (until the earliest expiry), it
-/// is disabled, or the request's own consent refuses it (`tcf_consent`, `gpp_section`). It
+/// is disabled, or the request's own consent refuses it (`tcf_consent`, `gpp_section`). So it
+/// is after a decision whose calls all stored a UID, when every other partner was so: the
+/// browser's next page view then skips at once, rather than after one more decision. It
 /// holds for requests with the same consent signals; other signals, a withdrawal of the EC or
 /// a reload (a new kernel, a new memo) end it. It only ever skips, so it is safe beside other
 /// nodes: the worst a stale entry does is delay a call until it expires.
@@ -19,10 +21,23 @@ import Synchronization
 /// Bounded: at most `capacity` entries; a new one replaces the oldest.
 final class FreshECMemo: Sendable {
     /// A fresh UID kept with an entry, for EIDs.
-    struct KeptUID: Sendable {
-        /// The partner's place in the kernel's enabled partners (the memo lives as long as they do).
+    struct KeptUID: Sendable, Hashable {
+        /// The partner's ordinal in the kernel's registry (the memo lives as long as it does).
         var partner: Int
         var uid: PartnerUID
+    }
+
+    /// What a plan with calls knows for an entry, when every partner it doesn't call holds
+    /// until a known time: the entry is made once each of its calls has stored a UID.
+    struct Seed: Sendable {
+        /// The request's consent signals, hashed (``consent(of:)``).
+        var consent: Int
+        /// Until when the partners not called hold.
+        var until: Timestamp
+        /// Their fresh UIDs, when entries keep them.
+        var uids: [KeptUID]?
+        /// How many calls the plan makes: all of them must store a UID.
+        var calls: Int
     }
 
     private struct Entry {

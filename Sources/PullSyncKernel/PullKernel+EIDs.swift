@@ -51,7 +51,7 @@ extension PullKernel {
         let hash = FreshECMemo.consent(host, strings)
         if let hash, let kept = freshMemo.uids(key, consent: hash, at: now) {
             metrics.eidsFromMemo.increment()
-            return .eids(makeEIDs(kept.lazy.map { (self.enabled[$0.partner].definition, $0.uid) }, at: now))
+            return .eids(makeEIDs(kept.lazy.map { (self.partners[$0.partner].definition, $0.uid) }, at: now))
         }
         let rules = consent.requestDenial(strings, host: host) == nil ? consent.partnerRules(for: strings) : nil
         guard let rules, rules.requestDenial == nil else {
@@ -63,18 +63,18 @@ extension PullKernel {
         guard let record = try await graph.record(ecHash: edgeCookie.hashString) else { return .unknownEC }
         if record.withdrawn { return .eids([]) }
         var allowed: [FreshECMemo.KeptUID] = []
-        for (index, running) in enabled.enumerated() {
+        for running in enabled {
             let partner = running.definition
             let requirements = partner.policy.consent
             guard rules.denial(for: requirements) == nil, host.policyDenial(of: requirements) == nil,
                 let uid = record.partners[partner.sourceDomain]
             else { continue }
-            allowed.append(FreshECMemo.KeptUID(partner: index, uid: uid))
+            allowed.append(FreshECMemo.KeptUID(partner: running.ordinal, uid: uid))
         }
         // A memo entry made before EIDs were asked for holds for these signals: while it holds,
         // every UID consent allows is fresh, so it can answer the next time.
         if let hash { freshMemo.keep(allowed, for: key, consent: hash, at: now) }
-        return .eids(makeEIDs(allowed.lazy.map { (self.enabled[$0.partner].definition, $0.uid) }, at: now))
+        return .eids(makeEIDs(allowed.lazy.map { (self.partners[$0.partner].definition, $0.uid) }, at: now))
     }
 
     /// The EIDs for a page being served: a store failure gives none (logged, throttled), never

@@ -421,6 +421,7 @@ public final class PullKernel: Sendable {
         // limit stays conservative, and the budget is refunded.
         let (results, unstarted) = window.finish()
         for call in unstarted { release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe) }
+        if let seed = plan.memoSeed { rememberQuiet(edgeCookie, seed, after: results) }
         if rateLimiter.sharesLeases, !writer.releasedLeases {
             // Every call of the request has ended and its last write didn't give the leases back
             // (a call stored nothing, or wasn't sent): they go back in one round trip. (A fast
@@ -429,6 +430,24 @@ public final class PullKernel: Sendable {
             await releaseLeases(plan.calls.map { RateLimitKey(partnerID: $0.partnerID, ecHash: ecHash) })
         }
         return results
+    }
+
+    /// After a plan's calls: when each one stored a UID and every partner not called held until
+    /// a known time (`seed`), nothing can be called for the EC until the earliest expiry, as
+    /// after a decision that called nobody. The memo holds from now, not after one more decision.
+    private func rememberQuiet(_ edgeCookie: EdgeCookie, _ seed: FreshECMemo.Seed, after results: [CallResult]) {
+        guard results.count == seed.calls else { return }
+        var until = seed.until
+        var uids = seed.uids
+        for result in results {
+            guard let stored = result.stored else { return }
+            let ttl = partners[stored.partner].definition.policy.ttl
+            until = min(until, stored.uid.expiresAt ?? stored.uid.syncedAt + ttl)
+            uids?.append(stored)
+        }
+        // In registry order, as a decision keeps them (EIDs list them so).
+        uids?.sort { $0.partner < $1.partner }
+        freshMemo.remember(ECKey(edgeCookie), consent: seed.consent, until: until, uids: uids)
     }
 
     /// Gives back this kernel's leases on `keys`; they lapse on their own if that fails.
@@ -543,6 +562,7 @@ public final class PullKernel: Sendable {
         }
 
         var write: WriteResult?
+        var stored: FreshECMemo.KeptUID?
         if case .uid(let uid, let expiresAt) = outcome {
             writer.callEnded(writing: true)
             let value = PartnerUID(uid: uid, syncedAt: now, expiresAt: expiresAt)
@@ -555,11 +575,14 @@ public final class PullKernel: Sendable {
                 )
             )
             running.metrics.write(write)
+            if write == .stored { stored = FreshECMemo.KeptUID(partner: running.ordinal, uid: value) }
         } else {
             writer.callEnded(writing: false)
         }
         log(outcome, write: write, partner: partner, duration: duration, cancelled: cancelled)
-        return CallResult(partnerID: partner.id, outcome: outcome, write: write, duration: duration, status: status)
+        var result = CallResult(partnerID: partner.id, outcome: outcome, write: write, duration: duration, status: status)
+        result.stored = stored
+        return result
     }
 
     /// Checks the URL again right before sending, sends, and classifies. The third value is the

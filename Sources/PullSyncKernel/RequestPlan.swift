@@ -39,6 +39,8 @@ public struct RequestPlan: Sendable {
     /// Partners (ids) revoked for the EC: the request's consent refused them, and their UID was
     /// stored or a call to them was in flight. `explain` lists what would be revoked.
     public var revoked: [String] = []
+    /// Set when the memo may hold for the EC once every call has stored a UID.
+    var memoSeed: FreshECMemo.Seed?
 
     /// The decision for `partnerID`, if one was made.
     public func decision(for partnerID: String) -> Decision? {
@@ -56,6 +58,8 @@ package struct CallResult: Sendable, Hashable {
     package var duration: Duration
     /// The HTTP status, when a response arrived.
     package var status: Int?
+    /// The UID stored, with its partner's ordinal: fresh from now on.
+    var stored: FreshECMemo.KeptUID?
 }
 
 /// One call made by ``PullKernel/probe(partnerID:edgeCookie:)``: what was sent and what came back.

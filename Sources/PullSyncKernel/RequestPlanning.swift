@@ -500,7 +500,7 @@ extension PullKernel {
         // Partners the request's consent refuses that have a UID for the EC, or a call in flight
         // for it: revoked (their UID forgotten, the call's answer not stored).
         var revoking: [RunningPartner] = []
-        for (index, partner) in enabled.enumerated() {
+        for partner in enabled {
             let definition = partner.definition
             if let denial = Self.consentDenial(of: partner, consent, request) {
                 decide(partner, .skip(denial.reason))
@@ -514,7 +514,7 @@ extension PullKernel {
                 existing.isFresh(at: now, ttl: definition.policy.ttl)
             {
                 decide(partner, .skip(.fresh))
-                kept?.append(FreshECMemo.KeptUID(partner: index, uid: existing))
+                kept?.append(FreshECMemo.KeptUID(partner: partner.ordinal, uid: existing))
                 let expiry = existing.expiresAt ?? existing.syncedAt + definition.policy.ttl
                 quietUntil = quietUntil.map { min($0, expiry) }
             } else {
@@ -523,11 +523,13 @@ extension PullKernel {
         }
         if newRoot != nil, candidates.isEmpty || !revoking.isEmpty { return nil }
         if !revoking.isEmpty { await mode.revoke(revoking, ecHash: record.ecHash, now: now, kernel: self) }
-        if candidates.isEmpty, !mode.isExplaining, let until = quietUntil,
-            let consent = FreshECMemo.consent(of: request)
-        {
+        let memoConsent = mode.isExplaining ? nil : quietUntil.flatMap { _ in FreshECMemo.consent(of: request) }
+        if candidates.isEmpty, let until = quietUntil, let consent = memoConsent {
             freshMemo.remember(ECKey(edgeCookie), consent: consent, until: until, uids: kept)
         }
+        // Every partner but the candidates holds until a known time: if each candidate is
+        // called and stores a UID, the memo holds after the calls (see `execute`).
+        let seed = memoConsent.map { FreshECMemo.Seed(consent: $0, until: quietUntil!, uids: kept, calls: candidates.count) }
 
         // The order calls are tried in, drawn one candidate at a time: the combined step's,
         // which holds every partner consent allows, when it picked one; else a fresh random
@@ -680,6 +682,7 @@ extension PullKernel {
         var plan = RequestPlan(edgeCookie: edgeCookie, decisions: decisions, calls: calls)
         plan.ecHash = record.ecHash
         plan.revoked = revoking.map(\.id)
+        if let seed, !calls.isEmpty, calls.count == seed.calls { plan.memoSeed = seed }
         return plan
     }
 

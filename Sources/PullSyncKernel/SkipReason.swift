@@ -44,8 +44,8 @@ public enum SkipReason: String, Sendable, Hashable, CaseIterable {
     /// The partner asked for a pause (`429` or `503` with `Retry-After`) that has not ended.
     case partnerPaused = "partner_paused"
     /// A recent decision for this EC, under the same consent signals, found nothing to call
-    /// until a time not yet reached (every UID fresh, or refused by consent): skipped at the
-    /// gate, with no store read.
+    /// until a time not yet reached (every UID fresh, or refused by consent), or left nothing
+    /// once its calls stored their UIDs: skipped at the gate, with no store read.
     case freshMemo = "fresh_memo"
 }
 

@@ -84,6 +84,66 @@ struct FreshMemoTests {
         #expect(await harness.kernel.explain(request(1)).requestSkip == .consent)
     }
 
+    @Test("Calls that all store a UID leave it holding at once, until the earliest expiry, with their UIDs for EIDs")
+    func afterCalls() async throws {
+        // a's UID is fresh (learned an hour ago, TTL a day); b has none and answers with one that
+        // expires in 10 minutes.
+        let graph = LookupCountingGraph(base: InMemoryIdentityGraph())
+        let start = Timestamp(secondsSinceEpoch: 1_767_225_600)
+        let b = Partner(
+            id: "b",
+            sourceDomain: "b.example",
+            policy: PartnerPolicy(allowedHosts: AllowedHosts(["ids.b.example"])),
+            adapter: FixedOutcomeAdapter(host: "ids.b.example", outcome: .uid("ub", expiresAt: start + .seconds(600)))
+        )
+        let harness = try Harness(partners: partners(["a"]) + [b], graph: graph)
+        let now = harness.clock.now()
+        #expect(now == start)
+        _ = try await graph.createRoot(for: EdgeCookie(unchecked: ec(1)), at: now)
+        graph.base.set(uid("ua", age: .seconds(3600), now: now), sourceDomain: "a.example", ecHash: hash(1))
+        // A node that serves EIDs keeps UIDs with its entries.
+        _ = try await harness.kernel.eids(for: EdgeCookie(unchecked: ec(1)))
+
+        let first = await harness.kernel.process(request(1))
+        #expect(first.plan.decisions.map(\.decision) == [.skip(.fresh), .dispatch])
+        #expect(first.results.map(\.write) == [.stored])
+        let lookups = graph.lookups
+        #expect(harness.kernel.gate(request(1)) == .skip(.freshMemo), "no second decision needed")
+        let eids = try await harness.kernel.eids(for: EdgeCookie(unchecked: ec(1)))
+        #expect(eids?.map(\.source) == ["a.example", "b.example"])
+        #expect(eids?.map { $0.uids.first?.id } == ["ua", "ub"])
+        #expect(graph.lookups == lookups, "the EIDs came from the memo")
+
+        harness.clock.advance(by: .seconds(599))
+        #expect(harness.kernel.gate(request(1)) == .skip(.freshMemo))
+        harness.clock.advance(by: .seconds(1))
+        #expect(harness.kernel.gate(request(1)) == .pass(EdgeCookie(unchecked: ec(1))), "b's UID has expired")
+    }
+
+    @Test("Calls that don't all store a UID, or a cap that leaves a partner for later, leave nothing")
+    func notAfterIncompleteCalls() async throws {
+        // b answers with no UID: the EC still has a partner to call.
+        let harness = try Harness(partners: partners(["a", "b"]))
+        try await harness.seed(1)
+        harness.transport.script(TestPartners.host("a"), .uid("ua"))
+        harness.transport.script(TestPartners.host("b"), .status(204))
+        let report = await harness.kernel.process(request(1))
+        #expect(report.plan.calls.count == 2)
+        #expect(harness.kernel.gate(request(1)) == .pass(EdgeCookie(unchecked: ec(1))))
+
+        // One call per request: the other partner is deferred, so there is more to call.
+        let capped = try Harness(partners: partners(["a", "b"]), configuration: PullSyncConfiguration(maxCallsPerRequest: 1))
+        try await capped.seed(1)
+        capped.transport.script(TestPartners.host("a"), .uid("ua"))
+        capped.transport.script(TestPartners.host("b"), .uid("ub"))
+        let first = await capped.kernel.process(request(1))
+        #expect(first.results.map(\.write) == [.stored])
+        #expect(capped.kernel.gate(request(1)) == .pass(EdgeCookie(unchecked: ec(1))))
+        // The second request calls the other one: now every partner is fresh.
+        _ = await capped.kernel.process(request(1))
+        #expect(capped.kernel.gate(request(1)) == .skip(.freshMemo))
+    }
+
     @Test("A decision with a partner to call, rate-limited or refused by the host's policy is not remembered")
     func notRemembered() async throws {
         // A partner with no UID: it is called; nothing to remember.

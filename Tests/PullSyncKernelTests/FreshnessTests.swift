@@ -74,11 +74,13 @@ struct FreshnessTests {
         _ = await harness.kernel.process(request(1, issued: true))
         harness.clock.advance(by: .seconds(3599))
         let early = await harness.kernel.process(request(1))
+        // Fresh: the memo the call left skips the request; a full decision finds it so too.
+        #expect(early.plan.requestSkip == .freshMemo)
+        #expect(await harness.kernel.explain(request(1)).decision(for: "a") == .skip(.fresh))
         harness.clock.advance(by: .seconds(2))  // now older than the TTL
         harness.transport.script(TestPartners.host("a"), .uid("u2"))
         let late = await harness.kernel.process(request(1))
 
-        #expect(early.plan.decision(for: "a") == .skip(.fresh))
         #expect(late.plan.decision(for: "a") == .dispatch)
         #expect(harness.calls("a") == 2)
         #expect(try await harness.storedUID(1, "a") == PartnerUID(uid: "u2", syncedAt: harness.clock.now()))

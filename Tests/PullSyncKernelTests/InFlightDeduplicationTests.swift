@@ -19,9 +19,10 @@ import Testing
         #expect(firstReport.results.first?.write == .stored)
         #expect(harness.calls("a") == 1)
         #expect(harness.decisions("a", "in_flight") == 1)
-        // Once it is back, the pair is free again (here: fresh, so skipped as such).
-        let third = await harness.kernel.process(request(1))
-        #expect(third.plan.decision(for: "a") == .skip(.fresh))
+        // Once it is back, the pair is free again (here: fresh, so skipped as such, and at the
+        // gate: the call left the fresh-EC memo holding).
+        #expect(await harness.kernel.explain(request(1)).decision(for: "a") == .skip(.fresh))
+        #expect(await harness.kernel.process(request(1)).plan.requestSkip == .freshMemo)
         // explain shows in_flight too, without taking anything.
         let busyAnswer = TestGate()
         harness.transport.script(TestPartners.host("a"), ScriptedTransport.Reply.uid("u").held(by: busyAnswer))

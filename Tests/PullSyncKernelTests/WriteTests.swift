@@ -134,13 +134,16 @@ struct WriteTests {
         let stored = try await harness.record(1)?.partners["compiled.example"]
         harness.clock.advance(by: .seconds(599))
         let before = await harness.kernel.process(request(1))
+        // The memo the call left holds until the partner's expiry, not the TTL's end.
+        #expect(before.plan.requestSkip == .freshMemo)
+        let explained = await harness.kernel.explain(request(1))
         harness.clock.advance(by: .seconds(1))
         let after = await harness.kernel.process(request(1))
 
         #expect(
             stored == PartnerUID(uid: "c-1", syncedAt: Timestamp(secondsSinceEpoch: 1_767_225_600), expiresAt: expiry)
         )
-        #expect(before.plan.decision(for: "compiled") == .skip(.fresh))
+        #expect(explained.decision(for: "compiled") == .skip(.fresh))
         #expect(after.plan.decision(for: "compiled") == .dispatch)
     }
 
