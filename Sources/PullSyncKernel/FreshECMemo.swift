@@ -6,9 +6,9 @@ import Synchronization
 ///
 /// An entry is made after a real decision in which no partner could be called and every
 /// partner's reason holds until a known time: its UID is fresh (until the earliest expiry), it
-/// is disabled, or the request's own consent refuses it (`tcf_consent`, `gpp_section`). So it
-/// is after a decision whose calls all stored a UID, when every other partner was so: the
-/// browser's next page view then skips at once, rather than after one more decision. It
+/// is disabled, or the request's own consent refuses it (`tcf_consent`, `gpp_section`). One is
+/// also made once a decision's calls have each stored a UID, when every partner not called was
+/// so: the browser's next page view then skips, without one more decision to find that out. It
 /// holds for requests with the same consent signals; other signals, a withdrawal of the EC or
 /// a reload (a new kernel, a new memo) end it. It only ever skips, so it is safe beside other
 /// nodes: the worst a stale entry does is delay a call until it expires.

@@ -529,7 +529,9 @@ extension PullKernel {
         }
         // Every partner but the candidates holds until a known time: if each candidate is
         // called and stores a UID, the memo holds after the calls (see `execute`).
-        let seed = memoConsent.map { FreshECMemo.Seed(consent: $0, until: quietUntil!, uids: kept, calls: candidates.count) }
+        let seed = memoConsent.flatMap { consent in
+            quietUntil.map { FreshECMemo.Seed(consent: consent, until: $0, uids: kept, calls: candidates.count) }
+        }
 
         // The order calls are tried in, drawn one candidate at a time: the combined step's,
         // which holds every partner consent allows, when it picked one; else a fresh random
