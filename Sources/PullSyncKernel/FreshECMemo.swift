@@ -36,8 +36,6 @@ final class FreshECMemo: Sendable {
         var until: Timestamp
         /// Their fresh UIDs, when entries keep them.
         var uids: [KeptUID]?
-        /// How many calls the plan makes: all of them must store a UID.
-        var calls: Int
     }
 
     private struct Entry {

@@ -20,6 +20,12 @@ public struct PartnerUID: Sendable, Hashable {
         if let expiresAt { return now < expiresAt }
         return now - syncedAt <= ttl
     }
+
+    /// When this UID stops being fresh for a partner whose TTL is `ttl`: its expiry, or the end
+    /// of the TTL. Nothing about it can change before then.
+    func freshUntil(ttl: Duration) -> Timestamp {
+        expiresAt ?? syncedAt + ttl
+    }
 }
 
 /// One EC's root entry and the partner UIDs learned for it.

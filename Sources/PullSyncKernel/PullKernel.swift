@@ -421,7 +421,10 @@ public final class PullKernel: Sendable {
         // limit stays conservative, and the budget is refunded.
         let (results, unstarted) = window.finish()
         for call in unstarted { release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe) }
-        if let seed = plan.memoSeed { rememberQuiet(edgeCookie, seed, after: results) }
+        // Every call of the plan must have ended (none left unstarted at shutdown).
+        if let seed = plan.memoSeed, results.count == plan.calls.count {
+            rememberQuiet(edgeCookie, seed, after: results)
+        }
         if rateLimiter.sharesLeases, !writer.releasedLeases {
             // Every call of the request has ended and its last write didn't give the leases back
             // (a call stored nothing, or wasn't sent): they go back in one round trip. (A fast
@@ -436,13 +439,11 @@ public final class PullKernel: Sendable {
     /// a known time (`seed`), nothing can be called for the EC until the earliest expiry, as
     /// after a decision that called nobody. The memo holds from now, not after one more decision.
     private func rememberQuiet(_ edgeCookie: EdgeCookie, _ seed: FreshECMemo.Seed, after results: [CallResult]) {
-        guard results.count == seed.calls else { return }
         var until = seed.until
         var uids = seed.uids
         for result in results {
             guard let stored = result.stored else { return }
-            let ttl = partners[stored.partner].definition.policy.ttl
-            until = min(until, stored.uid.expiresAt ?? stored.uid.syncedAt + ttl)
+            until = min(until, stored.uid.freshUntil(ttl: partners[stored.partner].definition.policy.ttl))
             uids?.append(stored)
         }
         // In registry order, as a decision keeps them (EIDs list them so).

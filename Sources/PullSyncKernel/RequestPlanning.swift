@@ -515,8 +515,7 @@ extension PullKernel {
             {
                 decide(partner, .skip(.fresh))
                 kept?.append(FreshECMemo.KeptUID(partner: partner.ordinal, uid: existing))
-                let expiry = existing.expiresAt ?? existing.syncedAt + definition.policy.ttl
-                quietUntil = quietUntil.map { min($0, expiry) }
+                quietUntil = quietUntil.map { min($0, existing.freshUntil(ttl: definition.policy.ttl)) }
             } else {
                 candidates.insert(partner.ordinal)
             }
@@ -530,8 +529,9 @@ extension PullKernel {
         // Every partner but the candidates holds until a known time: if each candidate is
         // called and stores a UID, the memo holds after the calls (see `execute`).
         let seed = memoConsent.flatMap { consent in
-            quietUntil.map { FreshECMemo.Seed(consent: consent, until: $0, uids: kept, calls: candidates.count) }
+            quietUntil.map { FreshECMemo.Seed(consent: consent, until: $0, uids: kept) }
         }
+        let candidateCount = candidates.count
 
         // The order calls are tried in, drawn one candidate at a time: the combined step's,
         // which holds every partner consent allows, when it picked one; else a fresh random
@@ -684,7 +684,8 @@ extension PullKernel {
         var plan = RequestPlan(edgeCookie: edgeCookie, decisions: decisions, calls: calls)
         plan.ecHash = record.ecHash
         plan.revoked = revoking.map(\.id)
-        if let seed, !calls.isEmpty, calls.count == seed.calls { plan.memoSeed = seed }
+        // Only when every candidate is called: one left for later could still be called.
+        if let seed, !calls.isEmpty, calls.count == candidateCount { plan.memoSeed = seed }
         return plan
     }
 
