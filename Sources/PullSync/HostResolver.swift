@@ -31,9 +31,19 @@ public struct HostResolutionError: Error, Sendable, Hashable, CustomStringConver
     public var description: String { "cannot resolve '\(host)': \(reason)" }
 }
 
-/// The system resolver (`getaddrinfo`), run on NIO's thread pool so it never blocks a
-/// Swift concurrency thread. IP literals resolve to themselves without a lookup.
+/// The system resolver (`getaddrinfo`), run on threads of its own so it never blocks a Swift
+/// concurrency thread. IP literals resolve to themselves without a lookup.
 public struct SystemHostResolver: HostResolver {
+    /// Where lookups run, for the life of the process (as NIO's own singletons do). Not NIO's
+    /// shared pool: a lookup can block for seconds on a DNS server that doesn't answer, and there
+    /// it would hold up the SQLite store's queries, which run on that pool; nor would a lookup
+    /// wait behind them.
+    private static let lookupThreads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        return pool
+    }()
+
     /// Creates the system resolver.
     public init() {}
 
@@ -41,7 +51,7 @@ public struct SystemHostResolver: HostResolver {
         if let literal = IPAddress(host) { return [literal] }
         // getaddrinfo can't be interrupted: the caller stops waiting when cancelled (its deadline
         // passed), and the lookup finishes on the pool thread with nobody listening.
-        let future = NIOThreadPool.singleton.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) {
+        let future = Self.lookupThreads.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) {
             try Self.lookUp(host)
         }
         let once = ResumeOnce<[IPAddress]>()

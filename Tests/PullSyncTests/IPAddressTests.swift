@@ -1,3 +1,5 @@
+import Dispatch
+import NIOPosix
 import PullSync
 import PullSyncTesting
 import Testing
@@ -68,6 +70,21 @@ import Testing
         #expect(try await resolver.resolve(host: "127.0.0.1") == [IPAddress("127.0.0.1")!])
         let localhost = try await resolver.resolve(host: "localhost")
         #expect(!localhost.isEmpty)
+        #expect(localhost.allSatisfy { $0.isLoopback })
+    }
+
+    @Test("a name lookup doesn't wait behind work queued on NIO's shared thread pool (the SQLite store's queries)")
+    func systemResolverKeepsOffTheSharedPool() async throws {
+        // Every thread of the shared pool busy until the gate opens, and more work queued behind.
+        let gate = DispatchSemaphore(value: 0)
+        let blockers = 64
+        for _ in 0..<blockers {
+            NIOThreadPool.singleton.submit { _ in gate.wait() }
+        }
+        defer { for _ in 0..<blockers { gate.signal() } }
+        // Generous, not a performance assertion: on the shared pool the lookup would wait for the gate.
+        let looked = await finishing(within: .seconds(30)) { try await SystemHostResolver().resolve(host: "localhost") }
+        let localhost = try #require(try looked?.get(), "the lookup waited behind the shared pool")
         #expect(localhost.allSatisfy { $0.isLoopback })
     }
 }
