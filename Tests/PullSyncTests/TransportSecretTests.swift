@@ -43,7 +43,7 @@ extension AllTransportTests {
                                 path: "/\(id)",
                                 port: server.port,
                                 token: token,
-                                timeout: id == "timeout" ? .milliseconds(500) : .seconds(5),
+                                timeout: id == "timeout" ? .milliseconds(500) : .seconds(30),
                                 headers: isHeaderToken
                                     ? [.init(name: "X-Api-Key", value: template("key={token}"))] : [],
                                 auth: isHeaderToken ? .headerTemplate(.environment("HEADER_KEY")) : nil
