@@ -581,9 +581,14 @@ public final class PullKernel: Sendable {
             writer.callEnded(writing: false)
         }
         log(outcome, write: write, partner: partner, duration: duration, cancelled: cancelled)
-        var result = CallResult(partnerID: partner.id, outcome: outcome, write: write, duration: duration, status: status)
-        result.stored = stored
-        return result
+        return CallResult(
+            partnerID: partner.id,
+            outcome: outcome,
+            write: write,
+            duration: duration,
+            status: status,
+            stored: stored
+        )
     }
 
     /// Checks the URL again right before sending, sends, and classifies. The third value is the

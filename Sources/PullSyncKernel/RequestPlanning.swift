@@ -522,14 +522,15 @@ extension PullKernel {
         }
         if newRoot != nil, candidates.isEmpty || !revoking.isEmpty { return nil }
         if !revoking.isEmpty { await mode.revoke(revoking, ecHash: record.ecHash, now: now, kernel: self) }
-        let memoConsent = mode.isExplaining ? nil : quietUntil.flatMap { _ in FreshECMemo.consent(of: request) }
-        if candidates.isEmpty, let until = quietUntil, let consent = memoConsent {
-            freshMemo.remember(ECKey(edgeCookie), consent: consent, until: until, uids: kept)
-        }
-        // Every partner but the candidates holds until a known time: if each candidate is
-        // called and stores a UID, the memo holds after the calls (see `execute`).
-        let seed = memoConsent.flatMap { consent in
-            quietUntil.map { FreshECMemo.Seed(consent: consent, until: $0, uids: kept) }
+        // Every partner but the candidates holds until a known time: with no candidate the memo
+        // holds now; else it will once each candidate is called and stores a UID (`execute`).
+        var seed: FreshECMemo.Seed?
+        if !mode.isExplaining, let until = quietUntil, let consent = FreshECMemo.consent(of: request) {
+            if candidates.isEmpty {
+                freshMemo.remember(ECKey(edgeCookie), consent: consent, until: until, uids: kept)
+            } else {
+                seed = FreshECMemo.Seed(consent: consent, until: until, uids: kept)
+            }
         }
         let candidateCount = candidates.count
 
@@ -685,7 +686,7 @@ extension PullKernel {
         plan.ecHash = record.ecHash
         plan.revoked = revoking.map(\.id)
         // Only when every candidate is called: one left for later could still be called.
-        if let seed, !calls.isEmpty, calls.count == candidateCount { plan.memoSeed = seed }
+        if let seed, calls.count == candidateCount { plan.memoSeed = seed }
         return plan
     }
 
