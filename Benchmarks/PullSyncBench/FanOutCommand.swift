@@ -145,7 +145,8 @@ struct FanOutCommand: AsyncParsableCommand {
             graph: InMemoryIdentityGraph(),
             rateLimiter: InMemoryRateLimiter(),
             transport: transport,
-            consent: IABConsentRules()
+            consent: IABConsentRules(),
+            clock: SystemWallClock()
         )
         let dispatcher = PullDispatcher(kernel: kernel, executor: background ? BackgroundExecutor.shared : nil)
         let organic = (0..<requests).map { n in

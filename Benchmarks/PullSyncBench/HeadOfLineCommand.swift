@@ -102,6 +102,7 @@ struct HeadOfLineCommand: AsyncParsableCommand {
             rateLimiter: InMemoryRateLimiter(),
             transport: transport,
             consent: IABConsentRules(),
+            clock: SystemWallClock(),
             random: RegistryOrder()
         )
     }

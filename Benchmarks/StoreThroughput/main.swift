@@ -157,6 +157,7 @@ for (name, url) in stores {
             rateLimiter: counted,
             transport: ScriptedTransport(fallback: .uid("u")),
             consent: IABConsentRules(),
+            clock: SystemWallClock(),
             logger: logger
         )
         for n in 0..<options.ecs {

@@ -13,7 +13,10 @@ let package = Package(
         // The repository two levels up; named, so that the product reference below doesn't
         // depend on the folder the repository was cloned into.
         .package(name: "pullsync", path: "../.."),
-        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // No traits: with its two default ones, SwiftPM passes their -D flags in a different order from
+        // one command to the next (6.3.1), so each `swift build`/`swift test`/`swift run` recompiled
+        // Hummingbird (10-30 s); and neither is used here (swift-configuration, Foundation date formats).
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
     ],
     targets: [
         .executableTarget(

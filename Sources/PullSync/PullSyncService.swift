@@ -191,6 +191,7 @@ public final class PullSyncService: Service, Sendable {
             rateLimiter: store,
             transport: wrapTransport?(transport) ?? transport,
             consent: IABConsentRules(),
+            clock: SystemWallClock(),
             metricsFactory: metricsFactory,
             logger: logger
         )

@@ -1,11 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Host-name handling shared by manifest validation and the send-time URL check.
 package enum HostName {
     /// Lowercases ASCII letters, removes one trailing dot and the brackets of an IPv6
@@ -59,10 +51,71 @@ package enum HostName {
         guard labelLength > 0, previous != UInt8(ascii: "-"), !allDigitsAndDots else { return false }
         // `0x7f000001`, `0xa.0.0.1`, `2130706433`: forms that resolvers read as IPv4 addresses.
         // A real name's last label (its top-level domain) is never all digits (RFC 3696 §2).
-        var probe = in_addr()
-        if inet_aton(name, &probe) != 0 { return false }
+        if readsAsIPv4(name) { return false }
         let lastLabel = name.split(separator: ".").last ?? ""
         return !lastLabel.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+    }
+
+    /// Whether `inet_aton` (glibc's, which resolvers use) reads `text` as an IPv4 address: one to
+    /// four numbers separated by dots, each decimal, octal (a leading `0`) or hex (`0x`), the last
+    /// filling the bytes the others leave (`127.1`, `0x7f.1`, `2130706433`), and nothing after but
+    /// whitespace. The same grammar as the C function, written out so that the kernel needs no C
+    /// library (`NumericHostFormTests` compares the two).
+    package static func readsAsIPv4(_ text: some StringProtocol) -> Bool {
+        let utf8 = text.utf8
+        var index = utf8.startIndex
+        var numbersBefore = 0
+        while true {
+            // One number, as `strtoul(_, _, 0)` reads it; it must start with a digit.
+            guard index < utf8.endIndex, let first = digit(utf8[index], base: 10) else { return false }
+            var base: UInt64 = first == 0 ? 8 : 10
+            if first == 0 {
+                // `0x` is hex only when a hex digit follows; else the number is the `0`.
+                let x = utf8.index(after: index)
+                if x < utf8.endIndex, utf8[x] | 0x20 == UInt8(ascii: "x") {
+                    let after = utf8.index(after: x)
+                    if after < utf8.endIndex, digit(utf8[after], base: 16) != nil {
+                        base = 16
+                        index = after
+                    }
+                }
+            }
+            var value: UInt64 = 0
+            while index < utf8.endIndex, let next = digit(utf8[index], base: base) {
+                value = value * base + next
+                if value > 0xFFFF_FFFF { return false }
+                index = utf8.index(after: index)
+            }
+            if index < utf8.endIndex, utf8[index] == UInt8(ascii: ".") {
+                guard numbersBefore < 3, value <= 0xFF else { return false }
+                numbersBefore += 1
+                index = utf8.index(after: index)
+                continue
+            }
+            if index < utf8.endIndex, !isSpace(utf8[index]) { return false }
+            // The last number fills the bytes the ones before it left.
+            return value <= UInt64(0xFFFF_FFFF) >> (8 * numbersBefore)
+        }
+    }
+
+    /// The value of `byte` as a digit in `base` (8, 10 or 16), or `nil`.
+    private static func digit(_ byte: UInt8, base: UInt64) -> UInt64? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"):
+            let value = UInt64(byte - UInt8(ascii: "0"))
+            return value < base ? value : nil
+        case UInt8(ascii: "a")...UInt8(ascii: "f") where base == 16:
+            return UInt64(byte - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F") where base == 16:
+            return UInt64(byte - UInt8(ascii: "A") + 10)
+        default:
+            return nil
+        }
+    }
+
+    /// C's `isspace` in the C locale.
+    private static func isSpace(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || (byte >= 0x09 && byte <= 0x0D)
     }
 
     /// Whether `host` names this machine: `localhost`, `*.localhost`, `127.0.0.0/8` or `::1`.

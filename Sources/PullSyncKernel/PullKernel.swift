@@ -50,7 +50,8 @@ public final class PullKernel: Sendable {
     ///   - rateLimiter: where per-EC rate limits are counted (and, in a shared store, leases and budgets kept).
     ///   - transport: sends the partner calls.
     ///   - consent: the rules applied to each request's consent signals.
-    ///   - clock: the wall clock TTLs and windows are measured on. Default the system clock.
+    ///   - clock: the wall clock TTLs and windows are measured on (`SystemWallClock`, from
+    ///     `PullSyncStorage`, for the system's).
     ///   - random: draws the fair order of partners. Default a fast generator seeded from the system's
     ///     (``SplitMixRandomSource``).
     ///   - metricsFactory: where the kernel's metrics go. Default none.
@@ -62,7 +63,7 @@ public final class PullKernel: Sendable {
         rateLimiter: any RateLimiter,
         transport: any PullTransport,
         consent: any ConsentRules,
-        clock: any WallClock = SystemWallClock(),
+        clock: any WallClock,
         random: any RandomSource = SplitMixRandomSource(),
         metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance,
         logger: Logger = Logger(label: "pullsync", factory: { _ in SwiftLogNoOpLogHandler() })

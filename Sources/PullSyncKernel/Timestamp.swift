@@ -1,11 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A point in wall-clock time, in nanoseconds since the Unix epoch.
 ///
 /// The identity graph stores when each UID was learned as wall-clock time, so that several
@@ -66,20 +58,9 @@ extension Duration {
     }
 }
 
-/// The wall clock the kernel reads. Injected so that every time rule is testable.
+/// The wall clock the kernel reads. Injected so that every time rule is testable, and so that
+/// the kernel needs no C library: the system's clock, `SystemWallClock`, is in `PullSyncStorage`.
 public protocol WallClock: Sendable {
     /// The current time.
     func now() -> Timestamp
-}
-
-/// The system's real-time clock.
-public struct SystemWallClock: WallClock {
-    /// Creates the system wall clock.
-    public init() {}
-
-    public func now() -> Timestamp {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Timestamp(nanosecondsSinceEpoch: Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec))
-    }
 }

@@ -98,7 +98,8 @@ struct ExplainCommand: AsyncParsableCommand {
             graph: opened,
             rateLimiter: opened,
             transport: RefusingTransport(),
-            consent: IABConsentRules()
+            consent: IABConsentRules(),
+            clock: SystemWallClock()
         )
         let request = OrganicRequest(
             path: path,

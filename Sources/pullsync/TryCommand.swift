@@ -77,7 +77,8 @@ struct TryCommand: AsyncParsableCommand {
             graph: InMemoryIdentityGraph(),
             rateLimiter: InMemoryRateLimiter(),
             transport: transport,
-            consent: IABConsentRules()
+            consent: IABConsentRules(),
+            clock: SystemWallClock()
         )
         /// Sends once, then closes the transport whatever happened; an adapter error names the partner.
         func sendOnce<T: Sendable>(_ send: () async throws(AdapterError) -> T) async throws -> T {

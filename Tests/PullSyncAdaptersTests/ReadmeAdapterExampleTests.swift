@@ -82,7 +82,8 @@ struct AcmeBatchAdapter: CompiledAdapter {
             graph: InMemoryIdentityGraph(),
             rateLimiter: InMemoryRateLimiter(),
             transport: transport,
-            consent: IABConsentRules()
+            consent: IABConsentRules(),
+            clock: SystemWallClock()
         )
         let edgeCookie = try #require(DefaultEdgeCookieFormat().parse(TestPartners.edgeCookie(5)))
         let result = try #require(try await kernel.probe(partnerID: "acme", edgeCookie: edgeCookie))

@@ -37,6 +37,7 @@ struct MiddlewareHarness {
             rateLimiter: InMemoryRateLimiter(),
             transport: transport,
             consent: IABConsentRules(),
+            clock: SystemWallClock(),
             random: SeededRandomSource(seed: 3)
         )
         dispatcher = PullDispatcher(kernel: kernel)
@@ -414,6 +415,7 @@ final class ListedRandomSource: RandomSource {
             rateLimiter: InMemoryRateLimiter(),
             transport: ScriptedTransport(),
             consent: IABConsentRules(),
+            clock: SystemWallClock(),
             random: SeededRandomSource(seed: 3)
         )
         let dispatcher = PullDispatcher(kernel: kernel)

@@ -41,7 +41,8 @@ struct AuctionContext: PullSyncRequestContext {
             graph: graph,
             rateLimiter: InMemoryRateLimiter(),
             transport: transport,
-            consent: IABConsentRules()
+            consent: IABConsentRules(),
+            clock: SystemWallClock()
         )
         let dispatcher = PullDispatcher(kernel: kernel)
         let router = Router(context: AuctionContext.self)

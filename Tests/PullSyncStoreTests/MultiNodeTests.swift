@@ -135,6 +135,7 @@ struct Node {
             rateLimiter: opened,
             transport: transport,
             consent: IABConsentRules(),
+            clock: SystemWallClock(),
             logger: logger
         )
         dispatcher = PullDispatcher(kernel: kernel)

@@ -26,7 +26,8 @@ struct EdgeApp {
             graph: store,
             rateLimiter: store,
             transport: NoNetwork(),
-            consent: IABConsentRules()
+            consent: IABConsentRules(),
+            clock: SystemWallClock()
         )
         let plan = await kernel.explain(
             OrganicRequest(
