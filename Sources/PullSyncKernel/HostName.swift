@@ -58,9 +58,9 @@ package enum HostName {
 
     /// Whether `inet_aton` (glibc's, which resolvers use) reads `text` as an IPv4 address: one to
     /// four numbers separated by dots, each decimal, octal (a leading `0`) or hex (`0x`), the last
-    /// filling the bytes the others leave (`127.1`, `0x7f.1`, `2130706433`), and nothing after but
-    /// whitespace. The same grammar as the C function, written out so that the kernel needs no C
-    /// library (`NumericHostFormTests` compares the two).
+    /// filling the bytes the others leave (`127.1`, `0x7f.1`, `2130706433`), up to the end or to a
+    /// whitespace character (what follows one is not read). The C function's grammar, written out
+    /// so that the kernel needs no C library (`NumericHostFormTests` compares the two).
     package static func readsAsIPv4(_ text: some StringProtocol) -> Bool {
         let utf8 = text.utf8
         var index = utf8.startIndex

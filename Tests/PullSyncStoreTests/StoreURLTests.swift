@@ -1,6 +1,7 @@
 import PullSync
 import PullSyncStorage
 import PullSyncEdge
+import PullSyncTesting
 import Testing
 
 @Suite("Store URLs")
@@ -60,7 +61,9 @@ struct StoreURLTests {
 
     @Test("Opening a PostgreSQL store that can't be reached fails with the URL (no password) and the cause")
     func unreachable() async throws {
-        let port = freePort()
+        let held = try HeldPort()
+        defer { held.release() }
+        let port = held.port
         await #expect {
             _ = try await StoreURL.open("postgres://u:hunter2@127.0.0.1:\(port)/db", drivers: [.memory, .sqlite, .postgres], logger: .init(label: "t"))
         } throws: { error in

@@ -84,9 +84,11 @@ import Glibc
     func restartWithAFullOutbox() async throws {
         let pulls = try await PartnerServer.start()
         // The opt-out endpoints' address, with nobody listening on it yet: every attempt fails.
-        let reserved = try await PartnerServer.start()
-        let optOutPort = reserved.port
-        try await reserved.shutdown()
+        // Held until the endpoints start: a port merely freed was once given to another test's
+        // server, whose 404 acknowledged both opt-outs (CI, the whole suite running beside).
+        let held = try HeldPort()
+        defer { held.release() }
+        let optOutPort = held.port
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let partners = directory.appendingPathComponent("partners.d")
@@ -114,6 +116,7 @@ import Glibc
         #expect(first.serve.process.terminationStatus == 0)
 
         // The partners' endpoints are up; a new process on the same store.
+        held.release()
         let optOuts = try await PartnerServer.start(port: optOutPort)
         optOuts.script(path: "/p1/optout", .respond(status: 200, headers: [], body: []))
         optOuts.script(path: "/p2/optout", .respond(status: 204, headers: [], body: []))
