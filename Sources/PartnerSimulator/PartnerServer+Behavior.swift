@@ -1,3 +1,5 @@
+import Synchronization
+
 extension PartnerServer {
     /// How the server answers a request to a scripted path: the well-behaved answers and every way a
     /// partner can misbehave that the pull transport must survive.
@@ -8,6 +10,10 @@ extension PartnerServer {
         /// Waits `Duration` (a task scheduled on the connection's event loop, no thread blocked), then
         /// behaves as the inner behavior. A connection closed meanwhile cancels the wait.
         case delayed(Duration, Behavior)
+        /// Waits until `gate` opens (a request arriving after that goes straight on), then behaves as
+        /// the inner behavior: for a test that must act while a call is surely in flight, which a
+        /// delay can't promise on a busy machine. A connection closed meanwhile drops the answer.
+        case held(ResponseGate, Behavior)
         /// An empty-bodied redirect to `location`.
         case redirect(status: Int = 302, location: String)
         /// Sends `200` and its headers (with `Content-Length: contentLength`, or chunked when `nil`), then
@@ -57,5 +63,36 @@ extension PartnerServer {
             }
             return escaped
         }
+    }
+}
+
+/// Holds the answers of ``PartnerServer/Behavior/held(_:_:)`` until ``open()``.
+public final class ResponseGate: Sendable {
+    private struct State {
+        var isOpen = false
+        var waiting: [@Sendable () -> Void] = []
+    }
+    private let state = Mutex(State())
+
+    /// A closed gate.
+    public init() {}
+
+    /// Lets every held answer go, and every later one straight through.
+    public func open() {
+        let waiting = state.withLock { state in
+            state.isOpen = true
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for resume in waiting { resume() }
+    }
+
+    /// Runs `resume` once the gate is open: now, if it is.
+    func whenOpen(_ resume: @escaping @Sendable () -> Void) {
+        let isOpen = state.withLock { state in
+            if !state.isOpen { state.waiting.append(resume) }
+            return state.isOpen
+        }
+        if isOpen { resume() }
     }
 }

@@ -163,6 +163,15 @@ final class PartnerConnectionHandler: ChannelInboundHandler {
                 self.perform(next, path: path, isHead: isHead, requestNumber, context)
             }
 
+        case .held(let gate, let next):
+            let loop = context.eventLoop
+            let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
+            gate.whenOpen {
+                loop.execute {
+                    bound.value.handler.perform(next, path: path, isHead: isHead, requestNumber, bound.value.context)
+                }
+            }
+
         case .redirect(let status, let location):
             respond(status: status, headers: [("Location", location)], body: [], requestNumber, context)
 

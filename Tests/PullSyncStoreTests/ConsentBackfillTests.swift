@@ -46,7 +46,7 @@ struct ConsentBackfillTests {
         }
         let snapshots = Dictionary(uniqueKeysWithValues: population.enumerated().map { (edgeCookie($0 + 1).value, $1) })
         try await withStore(kind) { opened in
-            // Eight at a time: one by one, PostgreSQL's 10,000 round trips were the suite's last 20 s.
+            // Eight at a time: one by one, PostgreSQL's 10,000 round trips took 20 s of this test.
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for lane in 0..<8 {
                     group.addTask {

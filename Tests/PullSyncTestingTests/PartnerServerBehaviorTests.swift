@@ -69,6 +69,26 @@ extension AllPullSyncTestingTests {
             }
         }
 
+        @Test("held answers only once its gate opens; a request after that goes straight on", arguments: Scheme.allCases)
+        func held(scheme: Scheme) async throws {
+            try await withServer(scheme) { server in
+                let gate = ResponseGate()
+                server.script(path: "/held", .held(gate, .uid("released")))
+                try await withClient { client in
+                    async let first = fetch(client, pullRequest(server, "/held"))
+                    try #require(await eventually { server.requestsInProgress == 1 }, "the request to arrive")
+                    #expect(server.requestCount(path: "/held") == 1)
+                    gate.open()
+                    let answered = try await first
+                    #expect(answered.status == 200)
+                    #expect(answered.text == #"{"uid":"released"}"#)
+                    #expect(await eventually { server.requestsInProgress == 0 })
+                    let after = try await fetch(client, pullRequest(server, "/held"))
+                    #expect(after.text == #"{"uid":"released"}"#)
+                }
+            }
+        }
+
         @Test("redirect sends its status and Location, and a following client lands", arguments: Scheme.allCases)
         func redirect(scheme: Scheme) async throws {
             try await withServer(scheme) { server in

@@ -191,9 +191,10 @@ extension AllTransportTests {
         @Test("a call in flight when its host's address changes finishes on the old connection")
         func addressChangeKeepsCallsInFlight() async throws {
             try await withPartnerServer { server in
-                // A partner's latency, long enough that the in-flight call is still out while the name moves
-                // and the next call fails (both quick; the result checks hold either way).
-                server.script(path: "/slow", .delayed(.seconds(2), .uid("slow-uid")))
+                // The answer is held until the name has moved and the next call has failed, so the first
+                // call is surely still out meanwhile (a 2 s latency can't promise that on a busy machine).
+                let gate = ResponseGate()
+                server.script(path: "/slow", .held(gate, .uid("slow-uid")))
                 let resolver = ChangingResolver([loopbackV4])
                 let ttl = Duration.seconds(60)
                 let partner = makePartner("acme", path: "/slow", port: server.port, token: makeToken())
@@ -217,6 +218,7 @@ extension AllTransportTests {
                 #expect(resolver.lookups == 2)
 
                 // Retiring the old client must not cut the call it is still carrying.
+                gate.open()
                 let result = await inFlight.value
                 if case .response(let status, _, let body) = result {
                     #expect(status == 200)
