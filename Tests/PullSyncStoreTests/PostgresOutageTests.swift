@@ -16,7 +16,7 @@ struct PostgresOutageTests {
     @Test("Pages are served while PostgreSQL is down; pulls are skipped, counted, logged once, and resume on their own")
     func killAndRestart() async throws {
         // A cluster of its own: this test kills it.
-        let cluster = TestCluster.make(name: "outage")
+        let cluster = try TestCluster.make(name: "outage")
         let url = try await cluster.start()
         let partners = FileManager.default.temporaryDirectory.appendingPathComponent("pullsync-outage-\(UUID())")
         try FileManager.default.createDirectory(at: partners, withIntermediateDirectories: true)

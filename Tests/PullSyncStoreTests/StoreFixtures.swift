@@ -124,10 +124,10 @@ struct TestCluster: Sendable {
     let folder: String
     var port: Int = 0
 
-    static func make(name: String) -> TestCluster {
+    static func make(name: String) throws -> TestCluster {
         // Under /tmp: the server runs as `postgres` when tests run as root, and must reach it.
         let folder = "/tmp/pullsync-pg-\(getpid())-\(name)-\(UInt32.random(in: 0...UInt32.max))"
-        return TestCluster(folder: folder, port: freePort())
+        return TestCluster(folder: folder, port: try freePort())
     }
 
     /// Starts the cluster (creating it the first time); returns its store URL. The cluster is
@@ -159,22 +159,12 @@ struct TestCluster: Sendable {
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
 
-/// A TCP port nobody listens on right now.
-func freePort() -> Int {
-    let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(socket) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) }
-    }
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
+/// A TCP port nobody listens on right now, let go for a server of the test's own to bind (which
+/// another test's server could take first; where nobody must listen, hold a ``HeldPort``).
+func freePort() throws -> Int {
+    let held = try HeldPort()
+    defer { held.release() }
+    return held.port
 }
 
 // MARK: Test data
