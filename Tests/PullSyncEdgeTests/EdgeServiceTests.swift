@@ -17,7 +17,14 @@ struct EdgeHarness {
     let server: PartnerServer
     let service: EdgeService
 
-    static func make(partnerDelay: Duration = .milliseconds(150)) async throws -> EdgeHarness {
+    /// - Parameters:
+    ///   - partnerDelay: each partner's latency before it answers.
+    ///   - partnerGate: when given, every answer is also held until it opens (for a test that must
+    ///     act while calls are surely in flight).
+    static func make(
+        partnerDelay: Duration = .milliseconds(150),
+        partnerGate: ResponseGate? = nil
+    ) async throws -> EdgeHarness {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
             "pullsync-edge-\(UUID().uuidString)"
         )
@@ -37,7 +44,8 @@ struct EdgeHarness {
                 bearer: { env: EDGE_TEST_TOKEN }
               timeout: 30s
             """.write(to: partners.appendingPathComponent("\(id).yaml"), atomically: true, encoding: .utf8)
-            server.script(path: "/\(id)/pull", .delayed(partnerDelay, .uid("\(id)-uid")))
+            let answer = PartnerServer.Behavior.delayed(partnerDelay, .uid("\(id)-uid"))
+            server.script(path: "/\(id)/pull", partnerGate.map { .held($0, answer) } ?? answer)
         }
         let caFile = scratch.appendingPathComponent("ca.pem").path
         try authority.writeCACertificate(to: caFile)
@@ -93,8 +101,10 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
 
 @Suite(.serialized) struct EdgeServiceTests {
     @Test func oneOrganicRequestCallsAllSixPartnersNeverMoreThanThreeAtOnce() async throws {
-        // 1 s: a partner latency long enough that calls started together overlap on a busy machine.
-        let harness = try await EdgeHarness.make(partnerDelay: .seconds(1))
+        // Every answer held until three calls are in flight: the window is seen full, however busy
+        // the machine.
+        let gate = ResponseGate()
+        let harness = try await EdgeHarness.make(partnerDelay: .zero, partnerGate: gate)
         try await harness.service.application.test(.live) { client in
             let response = try await client.execute(
                 uri: "/news/today",
@@ -105,13 +115,14 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
             let setCookie = try #require(response.headers[.setCookie])
             let ec = String(setCookie.dropFirst("ts-ec=".count).prefix { $0 != ";" })
             #expect(DefaultEdgeCookieFormat().parse(ec) != nil)
+            #expect(await eventually { harness.server.requestsInProgress == 3 })
+            gate.open()
             #expect(
                 await eventually { harness.service.pullSync.dispatcher.statistics.stored == 6 },
                 "\(harness.service.pullSync.dispatcher.statistics.outcomes)"
             )
             #expect(harness.server.requests.count == 6)
-            #expect(harness.server.peakConcurrentRequests <= 3)
-            #expect(harness.server.peakConcurrentRequests >= 2)
+            #expect(harness.server.peakConcurrentRequests == 3)
             for request in harness.server.requests {
                 #expect(request.queryValue("ec_id") == ec)
                 #expect(request.header("Authorization") == "Bearer \(harness.partnerSecret)")
@@ -274,11 +285,13 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
     }
 
     @Test func adminDeleteWithdrawsAnECWhoseCallsAreInFlightAndNothingIsStored() async throws {
-        let harness = try await EdgeHarness.make(partnerDelay: .milliseconds(1500))
+        // The answers wait for the withdrawal (a gate, not a latency the machine could outlast).
+        let gate = ResponseGate()
+        let harness = try await EdgeHarness.make(partnerDelay: .zero, partnerGate: gate)
         try await harness.service.application.test(.live) { client in
             let admin = fields([("Authorization", "Bearer \(harness.admin)")])
             // A page view issues an EC; its six calls go out, three at a time, each answered
-            // with a UID after 1.5 s.
+            // with a UID once the EC is withdrawn.
             let page = try await client.execute(
                 uri: "/news",
                 method: .get,
@@ -290,6 +303,7 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
 
             let deleted = try await client.execute(uri: "/_pullsync/ids/\(ec)", method: .delete, headers: admin)
             #expect(deleted.status == .noContent)
+            gate.open()
 
             // Every partner answers afterwards with a UID; none is stored.
             #expect(await eventually { harness.service.pullSync.dispatcher.statistics.processed == 1 })

@@ -153,9 +153,9 @@ import Glibc
         try Self.writeManifests(to: partners, pulls: pulls, optOutPort: optOuts.port)
         // A cluster of its own: this test kills it.
         let cluster = "/tmp/pullsync-pg-\(getpid())-optout-\(UInt32.random(in: 0...UInt32.max))"
-        let reserved = try await PartnerServer.start()
+        let reserved = try HeldPort()
         let port = reserved.port
-        try await reserved.shutdown()
+        reserved.release()
         let url = try await Self.postgres("start", cluster, "\(port)", "\(getpid())")
             .trimmingCharacters(in: .whitespacesAndNewlines)
         defer { _ = try? Self.postgresNow("stop", cluster) }
