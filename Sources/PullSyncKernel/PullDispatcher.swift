@@ -124,7 +124,7 @@ public final class PullDispatcher: Sendable {
             countSkip(reason, kernel: kernel)
             return PreparedSubmission(dispatcher: self, kernel: kernel, work: .skipped(reason, admission.withdrawing))
         case .pass(let edgeCookie):
-            if queued.load(ordering: .relaxed) >= queueCapacity {
+            if isQueueFull {
                 // Still known as issued here: the EC's next request creates its root entry.
                 if request.ecIssuedOnThisRequest { recentlyIssued.insert(edgeCookie.hashKey) }
                 count(.dropped, kernel: kernel)
@@ -133,6 +133,11 @@ public final class PullDispatcher: Sendable {
             return PreparedSubmission(dispatcher: self, kernel: kernel, work: .pull(Job(request: request, edgeCookie: edgeCookie)))
         }
     }
+
+    /// Whether the queue is full now, so that a request the gate passes would be dropped: a host
+    /// that runs the gate after its response (to keep it off the page's time) can run it before
+    /// instead, and write the page as it is, with nothing to hand over.
+    package var isQueueFull: Bool { queued.load(ordering: .relaxed) >= queueCapacity }
 
     /// The gate's `fresh_memo` skip for a host that read a well-formed EC in place: whether
     /// `kernel`'s memo holds for the EC whose hash is `ecHash` under these signals. A skip is

@@ -487,3 +487,74 @@ extension SocketPeerTests {
         #expect(!draws.contains(0))
     }
 }
+
+/// The middleware called directly, so a test can look between the response it returns and the
+/// writing of that response's body (where a page's hand-over happens).
+@Suite struct FullQueueTests {
+    /// Collects what a response body writes.
+    final class CollectingWriter: ResponseBodyWriter {
+        var written = ByteBuffer()
+        var finished = false
+        func write(_ buffer: ByteBuffer) async throws { written.writeImmutableBuffer(buffer) }
+        func finish(_ trailingHeaders: HTTPFields?) async throws { finished = true }
+    }
+
+    static func written(_ response: Response) async throws -> String {
+        let writer = CollectingWriter()
+        try await response.body.write(writer)
+        #expect(writer.finished)
+        return String(buffer: writer.written)
+    }
+
+    @Test("While the queue is full, a new browser's page is decided before it is written, and still gets its EC")
+    func aFullQueueDecidesBeforeThePage() async throws {
+        let kernel = PullKernel(
+            registry: try PartnerRegistry([TestPartners.partner("a")]),
+            configuration: PullSyncConfiguration(queueCapacity: 1),
+            graph: InMemoryIdentityGraph(),
+            rateLimiter: InMemoryRateLimiter(),
+            transport: ScriptedTransport(),
+            consent: IABConsentRules(),
+            clock: SystemWallClock(),
+            random: SeededRandomSource(seed: 3)
+        )
+        // Not running: what is queued stays queued.
+        let dispatcher = PullDispatcher(kernel: kernel)
+        let middleware = PullSyncMiddleware<BasicRequestContext>(
+            dispatcher: dispatcher,
+            issuer: EdgeCookieIssuer(secret: Array("0123456789abcdef0123".utf8)),
+            clientIP: .header("X-Forwarded-For")
+        )
+        let context = BasicRequestContext(source: .init(channel: EmbeddedChannel(), logger: Logger(label: "test")))
+        func page(from ip: String) async throws -> Response {
+            let head = HTTPRequest(
+                method: .get,
+                scheme: "http",
+                authority: "edge.test",
+                path: "/news",
+                headerFields: headers([("X-Forwarded-For", ip)])
+            )
+            return try await middleware.handle(Request(head: head, body: RequestBody(buffer: ByteBuffer())), context: context) {
+                _,
+                _ in Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "page body")))
+            }
+        }
+
+        // Room in the queue: the request is handed over once the page is written, not before.
+        let first = try await page(from: "203.0.113.1")
+        #expect(dispatcher.statistics.enqueued == 0)
+        #expect(try await Self.written(first) == "page body")
+        #expect(dispatcher.statistics.enqueued == 1)
+        #expect(dispatcher.isQueueFull)
+
+        // The queue is full: the gate drops the request before the page is written (nothing to
+        // hand over after it), and the browser still gets its EC and the page as the route made it.
+        let second = try await page(from: "203.0.113.2")
+        #expect(dispatcher.statistics.dropped == 1)
+        let ec = try #require(second.headers[.setCookie].map { String($0.dropFirst(6).prefix { $0 != ";" }) })
+        #expect(DefaultEdgeCookieFormat().parse(ec) != nil)
+        #expect(try await Self.written(second) == "page body")
+        #expect(dispatcher.statistics.dropped == 1)
+        #expect(dispatcher.statistics.enqueued == 1)
+    }
+}
