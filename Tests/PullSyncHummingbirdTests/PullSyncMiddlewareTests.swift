@@ -80,6 +80,20 @@ func headers(_ fields: [(String, String)]) -> HTTPFields {
     return result
 }
 
+/// A kernel for partner `a` (whose calls a scripted transport would answer), on in-memory stores.
+func onePartnerKernel(_ configuration: PullSyncConfiguration = PullSyncConfiguration()) throws -> PullKernel {
+    PullKernel(
+        registry: try PartnerRegistry([TestPartners.partner("a")]),
+        configuration: configuration,
+        graph: InMemoryIdentityGraph(),
+        rateLimiter: InMemoryRateLimiter(),
+        transport: ScriptedTransport(),
+        consent: IABConsentRules(),
+        clock: SystemWallClock(),
+        random: SeededRandomSource(seed: 3)
+    )
+}
+
 func ecCookie(from response: TestResponse) -> String? {
     guard let setCookie = response.headers[.setCookie], setCookie.hasPrefix("ts-ec=") else { return nil }
     return String(setCookie.dropFirst(6).prefix { $0 != ";" })
@@ -408,17 +422,7 @@ final class ListedRandomSource: RandomSource {
     /// a new browser's EC is still the HMAC of the peer's address (here the loopback client's).
     @Test func aNewBrowsersECHashesTheTCPPeer() async throws {
         let secret = Array("0123456789abcdef0123".utf8)
-        let graph = InMemoryIdentityGraph()
-        let kernel = PullKernel(
-            registry: try PartnerRegistry([TestPartners.partner("a")]),
-            graph: graph,
-            rateLimiter: InMemoryRateLimiter(),
-            transport: ScriptedTransport(),
-            consent: IABConsentRules(),
-            clock: SystemWallClock(),
-            random: SeededRandomSource(seed: 3)
-        )
-        let dispatcher = PullDispatcher(kernel: kernel)
+        let dispatcher = PullDispatcher(kernel: try onePartnerKernel())
         let router = Router(context: EdgeRequestContext.self)
         router.add(
             middleware: PullSyncMiddleware(dispatcher: dispatcher, issuer: EdgeCookieIssuer(secret: secret))
@@ -508,18 +512,8 @@ extension SocketPeerTests {
 
     @Test("While the queue is full, a new browser's page is decided before it is written, and still gets its EC")
     func aFullQueueDecidesBeforeThePage() async throws {
-        let kernel = PullKernel(
-            registry: try PartnerRegistry([TestPartners.partner("a")]),
-            configuration: PullSyncConfiguration(queueCapacity: 1),
-            graph: InMemoryIdentityGraph(),
-            rateLimiter: InMemoryRateLimiter(),
-            transport: ScriptedTransport(),
-            consent: IABConsentRules(),
-            clock: SystemWallClock(),
-            random: SeededRandomSource(seed: 3)
-        )
         // Not running: what is queued stays queued.
-        let dispatcher = PullDispatcher(kernel: kernel)
+        let dispatcher = PullDispatcher(kernel: try onePartnerKernel(PullSyncConfiguration(queueCapacity: 1)))
         let middleware = PullSyncMiddleware<BasicRequestContext>(
             dispatcher: dispatcher,
             issuer: EdgeCookieIssuer(secret: Array("0123456789abcdef0123".utf8)),
