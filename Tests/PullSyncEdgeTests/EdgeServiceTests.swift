@@ -19,8 +19,8 @@ struct EdgeHarness {
 
     /// - Parameters:
     ///   - partnerDelay: each partner's latency before it answers.
-    ///   - partnerGate: when given, every answer is also held until it opens (for a test that must
-    ///     act while calls are surely in flight).
+    ///   - partnerGate: when given, every answer is held until it opens instead (for a test that
+    ///     must act while calls are surely in flight).
     static func make(
         partnerDelay: Duration = .milliseconds(150),
         partnerGate: ResponseGate? = nil
@@ -44,8 +44,8 @@ struct EdgeHarness {
                 bearer: { env: EDGE_TEST_TOKEN }
               timeout: 30s
             """.write(to: partners.appendingPathComponent("\(id).yaml"), atomically: true, encoding: .utf8)
-            let answer = PartnerServer.Behavior.delayed(partnerDelay, .uid("\(id)-uid"))
-            server.script(path: "/\(id)/pull", partnerGate.map { .held($0, answer) } ?? answer)
+            let answer = PartnerServer.Behavior.uid("\(id)-uid")
+            server.script(path: "/\(id)/pull", partnerGate.map { .held($0, answer) } ?? .delayed(partnerDelay, answer))
         }
         let caFile = scratch.appendingPathComponent("ca.pem").path
         try authority.writeCACertificate(to: caFile)
@@ -104,7 +104,7 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
         // Every answer held until three calls are in flight: the window is seen full, however busy
         // the machine.
         let gate = ResponseGate()
-        let harness = try await EdgeHarness.make(partnerDelay: .zero, partnerGate: gate)
+        let harness = try await EdgeHarness.make(partnerGate: gate)
         try await harness.service.application.test(.live) { client in
             let response = try await client.execute(
                 uri: "/news/today",
@@ -287,7 +287,7 @@ func fields(_ pairs: [(String, String)]) -> HTTPFields {
     @Test func adminDeleteWithdrawsAnECWhoseCallsAreInFlightAndNothingIsStored() async throws {
         // The answers wait for the withdrawal (a gate, not a latency the machine could outlast).
         let gate = ResponseGate()
-        let harness = try await EdgeHarness.make(partnerDelay: .zero, partnerGate: gate)
+        let harness = try await EdgeHarness.make(partnerGate: gate)
         try await harness.service.application.test(.live) { client in
             let admin = fields([("Authorization", "Bearer \(harness.admin)")])
             // A page view issues an EC; its six calls go out, three at a time, each answered
