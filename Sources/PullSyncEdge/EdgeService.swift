@@ -118,7 +118,8 @@ public struct EdgeService: Sendable {
         let application = Application(
             router: router,
             // Idle connections close, so a stalled client can't hold shutdown (or a socket) open.
-            server: .http1(configuration: .init(idleTimeout: .seconds(30))),
+            // Pull sync's HTTP/1.1: the hand-over after each page, which is written in one piece.
+            server: .pullSyncHTTP1(configuration: .init(idleTimeout: .seconds(30))),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "pullsync"

@@ -13,9 +13,12 @@ public import PullSync
 /// consent decision from a ``ConsentSource``, and runs the dispatcher's gate
 /// (``PullDispatcher/prepare(_:)``, a few lookups; a returning browser's EC is looked up in the
 /// fresh-EC memo in place, in the `Cookie` header). A request the gate lets through is handed
-/// to the dispatcher, which never waits, only once the response body has been written; one it
+/// to the dispatcher, which never waits, only once the response has been written; one it
 /// skips (say, a returning browser whose UIDs are all fresh) leaves the response exactly as the
-/// route made it. The response is never delayed, failed or changed by pull sync, except for the
+/// route made it. Serve the application with
+/// `HTTPServerBuilder.pullSyncHTTP1(configuration:)`, whose responder runs the
+/// hand-over after each response: with another server the middleware wraps the body of a response
+/// it hands over after, and Hummingbird then writes that page in three pieces instead of one. The response is never delayed, failed or changed by pull sync, except for the
 /// `Set-Cookie` of a new EC.
 ///
 /// With a context that conforms to ``PullSyncRequestContext``, it also tells the route handler
@@ -223,19 +226,27 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         )
         // Without an EC the gate can only skip: it decides now, and the response stays as the
         // route made it (Hummingbird writes a single-buffer page in one system call). With one,
-        // the gate runs once the body has been written: nothing of pull sync's decides the
+        // the gate runs once the response has been written: nothing of pull sync's decides the
         // response, so none of it is on the page's time (a new browser's p50 with slow partners,
         // measure 3 in BENCHMARKS.md, was this middleware's own work). But while the queue is
-        // full (overload) the gate would only drop it: deciding now costs less than the wrapped
-        // body's separate writes (measure 6).
+        // full (overload) the gate would only drop it: deciding now costs less than waiting
+        // (on another server than `.pullSyncHTTP1()`, less than the wrapped body's separate
+        // writes: measure 6).
         var decided: PreparedSubmission?
         if facts.edgeCookie == nil || dispatcher.isQueueFull {
             let prepared = dispatcher.prepare(organic, facts: facts)
             guard prepared.needsHandOver else { return response }
             decided = prepared
         }
-        // Whether or not the write succeeded, the page was served. Handing over never waits, and
-        // the dispatcher records an issued EC's root entry itself.
+        // Served by `.pullSyncHTTP1()`: its responder hands over once it has written the response,
+        // which stays as the route made it.
+        if let afterResponse = AfterResponse.current {
+            afterResponse.hold(AfterResponse.Pending(dispatcher: dispatcher, request: organic, facts: facts, decided: decided))
+            return response
+        }
+        // Any other server: the body, wrapped, says when it has been written. Whether or not the
+        // write succeeded, the page was served. Handing over never waits, and the dispatcher
+        // records an issued EC's root entry itself.
         let dispatcher = dispatcher
         let gateFacts = facts
         let body = response.body

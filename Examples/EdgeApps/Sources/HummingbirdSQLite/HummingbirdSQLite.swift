@@ -17,8 +17,8 @@ import PullSyncHummingbird
         let router = Router(context: EdgeRequestContext.self)  // it carries the browser's IP
         router.add(middleware: PullSyncMiddleware(pullSync))
         router.get("**") { _, _ in "Hello from the edge\n" }
-        // The app's services start before its server and stop after it.
-        let app = Application(router: router, services: [pullSync], logger: logger)
+        // Services start before the server, stop after it; the server hands pages over once written.
+        let app = Application(router: router, server: .pullSyncHTTP1(), services: [pullSync], logger: logger)
         try await app.runService()
     }
 }
