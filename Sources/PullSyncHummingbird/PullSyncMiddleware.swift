@@ -15,11 +15,13 @@ public import PullSync
 /// fresh-EC memo in place, in the `Cookie` header). A request the gate lets through is handed
 /// to the dispatcher, which never waits, only once the response has been written; one it
 /// skips (say, a returning browser whose UIDs are all fresh) leaves the response exactly as the
-/// route made it. Serve the application with
-/// `HTTPServerBuilder.pullSyncHTTP1(configuration:)`, whose responder runs the
-/// hand-over after each response: with another server the middleware wraps the body of a response
-/// it hands over after, and Hummingbird then writes that page in three pieces instead of one. The response is never delayed, failed or changed by pull sync, except for the
+/// route made it. The response is never delayed, failed or changed by pull sync, except for the
 /// `Set-Cookie` of a new EC.
+///
+/// Serve the application with `HTTPServerBuilder.pullSyncHTTP1(configuration:)`, whose responder
+/// runs the hand-over after each response. With another server the middleware wraps the body of
+/// a response it hands over after, and Hummingbird then writes that page in three pieces instead
+/// of one.
 ///
 /// With a context that conforms to ``PullSyncRequestContext``, it also tells the route handler
 /// what it found (``PullSyncRequestState``: the EC, the consent, and the request's EIDs).
@@ -241,7 +243,9 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
         // Served by `.pullSyncHTTP1()`: its responder hands over once it has written the response,
         // which stays as the route made it.
         if let afterResponse = AfterResponse.current {
-            afterResponse.hold(AfterResponse.Pending(dispatcher: dispatcher, request: organic, facts: facts, decided: decided))
+            afterResponse.hold(
+                AfterResponse.Pending(dispatcher: dispatcher, request: organic, facts: facts, decided: decided)
+            )
             return response
         }
         // Any other server: the body, wrapped, says when it has been written. Whether or not the

@@ -89,10 +89,10 @@ import Testing
         )
         // What the server's responder binds for each request.
         let afterResponse = AfterResponse()
+        let request = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
         let response = try await AfterResponse.$current.withValue(afterResponse) {
-            try await middleware.handle(Request(head: head, body: RequestBody(buffer: ByteBuffer())), context: context) {
-                _,
-                _ in Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "page body")))
+            try await middleware.handle(request, context: context) { _, _ in
+                Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "page body")))
             }
         }
         #expect(response.headers[.setCookie]?.hasPrefix("ts-ec=") == true)
