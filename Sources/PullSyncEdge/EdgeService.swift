@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 public import Hummingbird
+import HummingbirdCore
 public import Logging
 public import Prometheus
 public import PullSync
@@ -115,11 +116,13 @@ public struct EdgeService: Sendable {
             }
         }
 
+        let http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(30))
         let application = Application(
             router: router,
             // Idle connections close, so a stalled client can't hold shutdown (or a socket) open.
-            // Pull sync's HTTP/1.1: the hand-over after each page, which is written in one piece.
-            server: .pullSyncHTTP1(configuration: .init(idleTimeout: .seconds(30))),
+            // With pull sync, its HTTP/1.1: the hand-over after each page, written in one piece.
+            // Without, Hummingbird's own, so `--no-pull-sync` pays nothing of pull sync's.
+            server: configuration.pullSyncEnabled ? .pullSyncHTTP1(configuration: http1) : .http1(configuration: http1),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "pullsync"

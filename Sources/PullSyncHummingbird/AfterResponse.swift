@@ -16,6 +16,13 @@ final class AfterResponse: Sendable {
         var request: OrganicRequest
         var facts: GateFacts
         var decided: PreparedSubmission?
+
+        /// Runs the gate if it hasn't run yet, and hands the request over if the gate lets it
+        /// through. Never waits; the dispatcher records an issued EC's root entry itself.
+        func handOver() {
+            let prepared = decided ?? dispatcher.prepare(request, facts: facts)
+            if prepared.needsHandOver { prepared.handOver() }
+        }
     }
 
     @TaskLocal static var current: AfterResponse?
@@ -27,12 +34,9 @@ final class AfterResponse: Sendable {
         pending.withLock { $0 = work }
     }
 
-    /// Runs the gate if it hasn't run yet, and hands the request over if the gate lets it through.
-    /// Never waits.
+    /// Hands over what the middleware left, if anything (once).
     func run() {
-        guard let work = pending.withLock({ $0.take() }) else { return }
-        let prepared = work.decided ?? work.dispatcher.prepare(work.request, facts: work.facts)
-        if prepared.needsHandOver { prepared.handOver() }
+        pending.withLock { $0.take() }?.handOver()
     }
 
     /// `responder`, with pull sync's hand-overs run once it has written each response (whether or

@@ -240,21 +240,17 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
             guard prepared.needsHandOver else { return response }
             decided = prepared
         }
+        let pending = AfterResponse.Pending(dispatcher: dispatcher, request: organic, facts: facts, decided: decided)
         // Served by `.pullSyncHTTP1()`: its responder hands over once it has written the response,
         // which stays as the route made it.
         if let afterResponse = AfterResponse.current {
-            afterResponse.hold(
-                AfterResponse.Pending(dispatcher: dispatcher, request: organic, facts: facts, decided: decided)
-            )
+            afterResponse.hold(pending)
             return response
         }
         // Any other server: the body, wrapped, says when it has been written. Whether or not the
-        // write succeeded, the page was served. Handing over never waits, and the dispatcher
-        // records an issued EC's root entry itself.
-        let dispatcher = dispatcher
-        let gateFacts = facts
+        // write succeeded, the page was served.
         let body = response.body
-        response.body = ResponseBody(contentLength: body.contentLength) { [decided] writer in
+        response.body = ResponseBody(contentLength: body.contentLength) { writer in
             let written: Result<Void, any Error>
             do {
                 try await body.write(writer)
@@ -262,8 +258,7 @@ public struct PullSyncMiddleware<Context: RequestContext>: RouterMiddleware {
             } catch {
                 written = .failure(error)
             }
-            let prepared = decided ?? dispatcher.prepare(organic, facts: gateFacts)
-            if prepared.needsHandOver { prepared.handOver() }
+            pending.handOver()
             try written.get()
         }
         return response
