@@ -10,13 +10,31 @@ package struct ChildProcessResult: Sendable {
     package var exitedNormally: Bool
 }
 
+/// A child process that had not ended by the hang guard of ``runToCompletion(_:within:)``.
+package struct ChildProcessDidNotEnd: Error, CustomStringConvertible {
+    package var command: String
+    package var limit: Duration
+    package var description: String { "\(command) did not end within \(limit)" }
+}
+
 /// Runs `process` (configured but not started) to its end, collecting standard output and
-/// error, with standard input empty unless set.
-///
+/// error, with standard input empty unless set; gives up with ``ChildProcessDidNotEnd`` after
+/// `limit` (a hang guard, not a timing assertion: a test must fail, not hang the run).
+package func runToCompletion(
+    _ process: Process,
+    within limit: Duration = .seconds(300)
+) async throws -> ChildProcessResult {
+    let command = ([process.executableURL?.lastPathComponent ?? "?"] + (process.arguments ?? [])).joined(separator: " ")
+    guard let ended = await finishing(within: limit, { try await runUnguarded(process) }) else {
+        throw ChildProcessDidNotEnd(command: command, limit: limit)
+    }
+    return try ended.get()
+}
+
 /// The blocking reads and the wait for the exit happen on two threads of their own, never on
 /// a Swift concurrency thread: blocking the cooperative pool (two threads on a 2-core machine)
 /// would stall every other test in the process for as long as the child runs.
-package func runToCompletion(_ process: Process) async throws -> ChildProcessResult {
+private func runUnguarded(_ process: Process) async throws -> ChildProcessResult {
     let stdout = Pipe()
     let stderr = Pipe()
     process.standardOutput = stdout
