@@ -92,7 +92,8 @@ public final class HTTPPullTransport: PullTransport, Service {
     }
 
     private let configuration: Configuration
-    private let eventLoopGroup: any EventLoopGroup
+    /// The event loops the clients run on (tests read their threads' priority).
+    package let eventLoopGroup: any EventLoopGroup
     /// A group this transport created and so must shut down.
     private let ownedGroup: MultiThreadedEventLoopGroup?
     private let logger: Logger
@@ -115,12 +116,23 @@ public final class HTTPPullTransport: PullTransport, Service {
 
     /// A transport on event loops of its own (`threads` of them), so that partner TLS and I/O
     /// never run on the loops that serve pages. They are shut down with the transport.
+    ///
+    /// - Parameter belowPages: run those loops' threads below the pages' priority (nice 10 on
+    ///   Linux, like ``BackgroundExecutor``'s threads), so that a page's thread that wants a CPU
+    ///   gets it first. ``PullSyncService`` sets it when it runs in the background.
     public convenience init(
         configuration: Configuration = Configuration(),
         dedicatedThreads threads: Int,
+        belowPages: Bool = false,
         logger: Logger = Logger(label: "pullsync.transport", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        if belowPages {
+            // The first job of each loop: nothing runs on it before it is lowered.
+            for loop in group.makeIterator() {
+                loop.execute { ThreadPriority.lowerCurrentThread() }
+            }
+        }
         self.init(configuration: configuration, group: group, owned: group, logger: logger)
     }
 

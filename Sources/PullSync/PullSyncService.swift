@@ -55,10 +55,11 @@ public final class PullSyncService: Service, Sendable {
         /// dispatcher takes no request (``CPUPressureGovernor``). Default on, at 30 %; `nil`
         /// never gives way.
         public var cpuPressure: CPUPressureGovernor.Configuration?
-        /// Whether requests are decided and called on threads below the pages' priority
-        /// (``BackgroundExecutor``), so that a page's task never waits behind pull sync's in
-        /// Swift's thread pool and the operating system runs a page's thread first. Default
-        /// `true`; `false` runs them on Swift's global executor beside the host's own tasks.
+        /// Whether the queue is read and requests are decided and called on threads below the
+        /// pages' priority (``BackgroundExecutor``), and the transport's event loop runs below
+        /// them too, so that a page's task never waits behind pull sync's in Swift's thread pool
+        /// and the operating system runs a page's thread first. Default `true`; `false` runs
+        /// them on Swift's global executor beside the host's own tasks.
         public var runsInBackground: Bool
 
         /// Creates a configuration; every default is the one documented on its property.
@@ -183,7 +184,12 @@ public final class PullSyncService: Service, Sendable {
         // sharing a host; the pool opens only as many as are in use.
         transportConfiguration.connectionsPerHost = configuration.pullSync.maxInFlightCalls
         // Partner TLS and I/O on a loop of their own: they never hold up the loops serving pages.
-        transport = HTTPPullTransport(configuration: transportConfiguration, dedicatedThreads: 1, logger: logger)
+        transport = HTTPPullTransport(
+            configuration: transportConfiguration,
+            dedicatedThreads: 1,
+            belowPages: configuration.runsInBackground,
+            logger: logger
+        )
         let kernel = PullKernel(
             registry: loaded.registry,
             configuration: configuration.pullSync,

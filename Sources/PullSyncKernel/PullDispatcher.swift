@@ -63,9 +63,9 @@ public final class PullDispatcher: Sendable {
     /// - Parameters:
     ///   - kernel: the kernel that decides and calls.
     ///   - governor: when to give way to pages; `nil` (the default) never does.
-    ///   - executor: where each request is decided and called; `nil` (the default) runs it
-    ///     on Swift's global executor, beside the host's own tasks. `PullSyncService`
-    ///     passes one whose threads run below the pages' priority.
+    ///   - executor: where the queue is read and each request decided and called; `nil` (the
+    ///     default) runs them on Swift's global executor, beside the host's own tasks.
+    ///     `PullSyncService` passes one whose threads run below the pages' priority.
     ///   - sleep: waits out the shutdown grace period, returning early when cancelled (injected
     ///     by tests to end the grace period on cue). Default `Task.sleep(for:)`.
     public init(
@@ -215,7 +215,9 @@ public final class PullDispatcher: Sendable {
         }
         let grace = kernel.configuration.shutdownGracePeriod
         await withTaskGroup(of: Void.self) { group in
-            group.addTask {
+            // The queues' readers run where the requests do: a hand-over wakes a thread of the
+            // executor's, not one of those that run the pages' tasks.
+            group.addTask(executorPreference: executor) {
                 // Both queues drain at shutdown; the grace period bounds them together.
                 async let pulls: Void = self.consume()
                 async let withdrawals: Void = self.consumeWithdrawals()

@@ -2,6 +2,7 @@ import CoreMetrics
 import Foundation
 import Logging
 import PullSync
+import PullSyncConsent
 import PullSyncKernel
 import PullSyncTesting
 import ServiceLifecycle
@@ -32,6 +33,66 @@ import Testing
         let global = try Self.currentNice()
         let background = try await withTaskExecutorPreference(BackgroundExecutor.shared) { try Self.currentNice() }
         #expect(background > global)
+    }
+
+    @Test(
+        "The dispatcher reads its queue on its executor's threads: a hand-over wakes none of the pages'",
+        .enabled(if: hasProcStat),
+        arguments: [true, false]
+    )
+    func queueReaderRunsOnTheExecutor(inBackground: Bool) async throws {
+        let transport = ScriptedTransport()
+        transport.script(TestPartners.host("acme"), .uid("acme-1"))
+        let kernel = PullKernel(
+            registry: try PartnerRegistry([TestPartners.partner("acme")]),
+            configuration: PullSyncConfiguration(),
+            graph: InMemoryIdentityGraph(),
+            rateLimiter: InMemoryRateLimiter(),
+            transport: transport,
+            consent: IABConsentRules(),
+            clock: TestWallClock(),
+            random: SeededRandomSource(seed: 3)
+        )
+        // The reader asks the governor before it takes a request: it reports the reader's thread.
+        let governor = NiceRecordingGovernor()
+        let dispatcher = PullDispatcher(
+            kernel: kernel,
+            governor: governor,
+            executor: inBackground ? BackgroundExecutor.shared : nil
+        )
+        let pageNice = try Self.currentNice()
+        let running = Task { await dispatcher.run() }
+        let ec = TestPartners.edgeCookie(11)
+        #expect(
+            dispatcher.submit(OrganicRequest(path: "/", edgeCookie: ec, ecIssuedOnThisRequest: true, consent: .granted))
+                == .enqueued
+        )
+        #expect(await eventually { dispatcher.statistics.processed == 1 })
+        dispatcher.beginShutdown()
+        await running.value
+        let nices = governor.nices.withLock { $0 }
+        #expect(nices.count == 1)
+        for nice in nices {
+            if inBackground { #expect(nice > pageNice) } else { #expect(nice == pageNice) }
+        }
+    }
+
+    @Test(
+        "A transport's own event loop runs below the pages' with belowPages, beside them without",
+        .enabled(if: hasProcStat),
+        arguments: [true, false]
+    )
+    func transportLoopPriority(belowPages: Bool) async throws {
+        let pageNice = try Self.currentNice()
+        let transport = HTTPPullTransport(dedicatedThreads: 1, belowPages: belowPages)
+        let loopNice = try await transport.eventLoopGroup.next().submit { try Self.currentNice() }.get()
+        await transport.shutdown()
+        if belowPages {
+            #expect(loopNice == Int(ThreadPriority.backgroundNice))
+            #expect(loopNice > pageNice)
+        } else {
+            #expect(loopNice == pageNice)
+        }
     }
 
     @Test(
@@ -99,5 +160,16 @@ private struct NiceRecordingTransport: PullTransport {
     func send(_ request: PullRequest, limits: TransportLimits) async -> TransportResult {
         record((try? BackgroundPriorityTests.currentNice()) ?? -100)
         return await base.send(request, limits: limits)
+    }
+}
+
+/// Records the nice value of the thread the dispatcher's reader asks it from; never holds back.
+private final class NiceRecordingGovernor: LoadGovernor {
+    let nices = Mutex<[Int]>([])
+
+    func waitForRoom() async -> Bool {
+        let nice = (try? BackgroundPriorityTests.currentNice()) ?? -100
+        nices.withLock { $0.append(nice) }
+        return false
     }
 }
