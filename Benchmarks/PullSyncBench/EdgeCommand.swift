@@ -363,12 +363,21 @@ struct EdgeCommand: AsyncParsableCommand {
             if n % 50 == 49 { try await Task.sleep(for: .milliseconds(200)) }
         }
         let expected = Double(knownECs * partners)
+        var metrics = ""
         for _ in 0..<600 {
-            let metrics = try await on.metrics(client: client)
+            metrics = try await on.metrics(client: client)
             if ServeProcess.sum(metrics, "pullsync_writes_total", ["result=\"stored\""]) >= expected { return ecs }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw BenchError("the known ECs' UIDs were not all stored")
+        // What became of the calls and submissions, so that a run that stops here says why.
+        let counts = metrics.split(separator: "\n").filter { line in
+            ["pullsync_outcomes_total{", "pullsync_writes_total{", "pullsync_submissions_total{", "pullsync_decisions_total{"]
+                .contains { line.hasPrefix($0) } && !line.hasSuffix(" 0")
+        }
+        throw BenchError(
+            "the known ECs' UIDs were not all stored after 60 s (\(Int(expected)) expected); the on-server's counts:\n"
+                + counts.joined(separator: "\n")
+        )
     }
 }
 
