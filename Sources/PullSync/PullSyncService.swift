@@ -57,9 +57,9 @@ public final class PullSyncService: Service, Sendable {
         public var cpuPressure: CPUPressureGovernor.Configuration?
         /// Whether the queue is read and requests are decided and called on threads below the
         /// pages' priority (``BackgroundExecutor``), and the transport's event loop runs below
-        /// the pages too, so that a page's task never waits behind pull sync's in Swift's thread pool
-        /// and the operating system runs a page's thread first. Default `true`; `false` runs
-        /// them on Swift's global executor beside the host's own tasks.
+        /// the pages too, so that a page's task never waits behind pull sync's in Swift's thread
+        /// pool and the operating system runs a page's thread first. Default `true`; `false`
+        /// runs them on Swift's global executor beside the host's own tasks.
         public var runsInBackground: Bool
 
         /// Creates a configuration; every default is the one documented on its property.
