@@ -178,9 +178,23 @@ import Glibc
         _ = try await Self.postgres("restart", cluster)
         #expect(await eventually { (try? await edge.admin("optouts")) == #"{"pending":0,"withdrawals_pending":0}"# })
         #expect(try await edge.admin("ids/\(ec)").contains("\"withdrawn\":true"))
-        #expect(Self.optOutCalls(optOuts, "p1", ec: ec) == 1)
-        #expect(Self.optOutCalls(optOuts, "p2", ec: ec) == 1)
-        #expect(optOuts.requests.count == 2)
+        // Should a call be missing, what the edge made of each (an opt-out settles only on an
+        // answer), what the servers saw, and its log: this failed once in CI, p2 uncalled.
+        let diagnosis: () async -> Comment = {
+            let metrics = ((try? await edge.admin("metrics")) ?? "").split(separator: "\n")
+                .filter { $0.hasPrefix("pullsync_optouts_total{") || $0.hasPrefix("pullsync_withdrawals_total{") }
+            return Comment(
+                rawValue: "metrics: \(metrics)\nopt-out server: \(optOuts.requests.map(\.uri))\n"
+                    + "pull server: \(pulls.requests.map(\.uri))\nlog:\n\(edge.serve.log.value)"
+            )
+        }
+        let p1Calls = Self.optOutCalls(optOuts, "p1", ec: ec)
+        let p2Calls = Self.optOutCalls(optOuts, "p2", ec: ec)
+        let calls = optOuts.requests.count
+        let comment = p1Calls == 1 && p2Calls == 1 && calls == 2 ? Comment(rawValue: "") : await diagnosis()
+        #expect(p1Calls == 1, comment)
+        #expect(p2Calls == 1, comment)
+        #expect(calls == 2, comment)
         try await optOuts.shutdown()
         try await pulls.shutdown()
     }
