@@ -21,27 +21,14 @@ package enum ThreadPriority {
     /// gets about a tenth of a nice-0 thread's share of a busy CPU, and all of an idle one.
     package static let backgroundNice: Int32 = 10
 
-    /// Lowers the calling thread (only it: on Linux a thread's niceness is its own). Returns
-    /// whether it was lowered.
-    @discardableResult
-    package static func lowerCurrentThread() -> Bool {
+    /// Lowers the calling thread (only it: on Linux a thread's niceness is its own). Where that
+    /// is refused, the thread keeps its priority: lower is better, not required.
+    package static func lowerCurrentThread() {
         #if os(Linux)
         // PRIO_PROCESS with 0 names the calling thread, not the whole process, on Linux.
-        return setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, backgroundNice) == 0
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, backgroundNice)
         #elseif canImport(Darwin)
-        return pthread_set_qos_class_self_np(QOS_CLASS_BACKGROUND, 0) == 0
-        #else
-        return false
-        #endif
-    }
-
-    /// The calling thread's niceness (Linux; 0 elsewhere).
-    package static func currentNice() -> Int32 {
-        #if os(Linux)
-        errno = 0
-        return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
-        #else
-        return 0
+        _ = pthread_set_qos_class_self_np(QOS_CLASS_BACKGROUND, 0)
         #endif
     }
 }
