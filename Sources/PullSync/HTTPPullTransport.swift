@@ -117,9 +117,13 @@ public final class HTTPPullTransport: PullTransport, Service {
     /// A transport on event loops of its own (`threads` of them), so that partner TLS and I/O
     /// never run on the loops that serve pages. They are shut down with the transport.
     ///
-    /// - Parameter belowPages: run those loops' threads below the pages' priority (nice 10 on
-    ///   Linux, like ``BackgroundExecutor``'s threads), so that a page's thread that wants a CPU
-    ///   gets it first. ``PullSyncService`` sets it when it runs in the background.
+    /// - Parameters:
+    ///   - configuration: partner TLS, address checks and connection limits.
+    ///   - threads: how many event loops the transport starts (at least one).
+    ///   - belowPages: run those loops' threads below the pages' priority (nice 10 on Linux, like
+    ///     ``BackgroundExecutor``'s threads), so that a page's thread that wants a CPU gets it
+    ///     first. ``PullSyncService`` sets it when it runs in the background.
+    ///   - logger: where transport problems are logged.
     public convenience init(
         configuration: Configuration = Configuration(),
         dedicatedThreads threads: Int,
