@@ -145,6 +145,12 @@ public protocol IdentityGraph: Sendable {
     /// `consent` is given, replaces the EC's consent snapshot with it. Nothing happens for an
     /// unknown or withdrawn EC.
     func markSeen(ecHash: String, at now: Timestamp, consent: ConsentSnapshot?) async throws
+
+    /// Whether ``write(_:ecHash:)`` is a round trip worth saving (to a database, or a thread of
+    /// its own). When it is, a request's UID writes that end together give the scheduler a turn
+    /// before they go, so that they go as one; for a graph in this process's memory that turn
+    /// costs more than the write it would save. Default `true`.
+    var writeIsRoundTrip: Bool { get }
 }
 
 extension ECRecord {
@@ -154,6 +160,9 @@ extension ECRecord {
 }
 
 extension IdentityGraph {
+    /// A write is a round trip unless the graph says otherwise.
+    public var writeIsRoundTrip: Bool { true }
+
     /// Creates the root entry for `edgeCookie` if there is none, without a consent snapshot.
     public func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp) async throws -> ECRecord {
         try await createRoot(for: edgeCookie, at: now, consent: nil)

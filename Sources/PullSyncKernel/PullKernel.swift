@@ -383,10 +383,17 @@ public final class PullKernel: Sendable {
         let writer = makeWriter(ecHash: ecHash, calls: plan.calls)
         let window = CallWindow(plan.calls)
         @Sendable func lane() async {
+            // A lane keeps its global slot from one call of the request to the next: giving it
+            // back would wake a lane of another request, and this one would wait for a slot
+            // again (two more turns of the scheduler per call). A request, once started, ends
+            // sooner; the slot goes back when the lane has no call left.
+            var holdsSlot = false
+            defer { if holdsSlot { globalSlots?.release() } }
             while shouldStartMore(), let call = window.next() {
-                if let globalSlots {
+                if let globalSlots, !holdsSlot {
                     do {
                         try await globalSlots.acquire()
+                        holdsSlot = true
                     } catch {
                         release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe)
                         continue
@@ -394,18 +401,15 @@ public final class PullKernel: Sendable {
                     // Shutdown may have begun while this call waited for a slot: it was
                     // never sent, so it is not sent now either.
                     guard shouldStartMore() else {
-                        globalSlots.release()
                         release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe)
                         break
                     }
                 }
                 guard await mayStartSending(call) else {
-                    globalSlots?.release()
                     release(call.partner, ecHash: edgeCookie.hashKey, probe: call.isProbe)
                     continue
                 }
                 let result = await self.call(call, ecHash: ecHash, writer: writer)
-                globalSlots?.release()
                 window.ended(result)
             }
         }

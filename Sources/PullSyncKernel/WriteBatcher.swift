@@ -103,8 +103,9 @@ final class WriteBatcher: Sendable {
         // While other calls run, turns of the scheduler first, for as long as each turn sees
         // another call end: calls that ended together (partners answering at once) then join
         // this batch instead of the next round trip. A turn in which none ended stops the wait,
-        // so a call still waiting on its partner holds nothing back.
-        var running = state.withLock { $0.callsRunning }
+        // so a call still waiting on its partner holds nothing back. A write that is no round
+        // trip (a graph in memory) is not worth a turn: it goes at once.
+        var running = graph.writeIsRoundTrip ? state.withLock { $0.callsRunning } : 0
         while running > 0 {
             await Task.yield()
             let stillRunning = state.withLock { $0.callsRunning }

@@ -29,6 +29,9 @@ package final class InMemoryIdentityGraph: IdentityGraph, BackfillSource, OptOut
         records.withLock { $0[ecHash] }
     }
 
+    /// A write is a lock and a dictionary update: nothing worth a turn of the scheduler to share.
+    package var writeIsRoundTrip: Bool { false }
+
     package func createRoot(for edgeCookie: EdgeCookie, at now: Timestamp, consent: ConsentSnapshot?) async throws
         -> ECRecord
     {

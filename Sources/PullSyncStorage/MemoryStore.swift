@@ -42,6 +42,9 @@ public final class MemoryStore: PullSyncStore, CombinedStore {
         try await graph.write(writes, ecHash: ecHash)
     }
 
+    /// A write is in memory: nothing worth a turn of the scheduler to share.
+    public var writeIsRoundTrip: Bool { graph.writeIsRoundTrip }
+
     /// Creates the root entry and, only when this created it, counts `requests` (see
     /// ``CombinedStore/createRoot(for:at:consent:admitting:lease:)``). Leases are not kept.
     public func createRoot(

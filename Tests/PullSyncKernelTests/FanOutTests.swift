@@ -94,6 +94,51 @@ struct FanOutTests {
         #expect(harness.transport.peakInFlight == 3)
     }
 
+    @Test("A lane keeps its call slot for its request's next call: a request once started is not overtaken")
+    func laneKeepsItsSlot() async throws {
+        // Request 1 (EC 1) has only the a-partners to call, request 2 only the b-partners (each
+        // EC holds the others' UIDs, fresh): a call's host tells whose call it is.
+        let first = ["a1", "a2", "a3"]
+        let second = ["b1", "b2", "b3"]
+        let harness = try Harness(
+            partners: partners(first + second),
+            configuration: PullSyncConfiguration(perRequestConcurrency: 2, maxInFlightCalls: 2)
+        )
+        var gates: [String: TestGate] = [:]
+        for id in first + second {
+            let gate = TestGate()
+            gates[TestPartners.host(id)] = gate
+            harness.transport.script(TestPartners.host(id), ScriptedTransport.Reply.status(404).held(by: gate))
+        }
+        let fresh = PartnerUID(uid: "kept", syncedAt: harness.clock.now())
+        try await harness.seed(1, uids: Dictionary(uniqueKeysWithValues: second.map { ($0, fresh) }))
+        try await harness.seed(2, uids: Dictionary(uniqueKeysWithValues: first.map { ($0, fresh) }))
+        let dispatcher = PullDispatcher(kernel: harness.kernel)
+        let running = Task { await dispatcher.run() }
+
+        #expect(dispatcher.submit(request(1)) == .enqueued)
+        // Both slots: request 1's two lanes.
+        #expect(await harness.transport.started(2))
+        #expect(dispatcher.submit(request(2)) == .enqueued)
+        // Request 2 is decided; its lanes wait for a slot.
+        #expect(await eventually { second.allSatisfy { harness.decisions($0, "dispatch") == 1 } })
+
+        // One of request 1's calls ends: its lane goes on to request 1's third call with the slot
+        // it holds. (Given back, the slot would go to request 2's lane, waiting first.)
+        let endedHost = harness.transport.records[0].request.url.host
+        gates[endedHost]?.open()
+        #expect(await harness.transport.started(3))
+        let third = harness.transport.records[2].request.url.host
+        #expect(first.map(TestPartners.host).contains(third), "the third call was \(third)'s")
+
+        for gate in gates.values { gate.open() }
+        #expect(await eventually { dispatcher.statistics.processed == 2 })
+        #expect(harness.transport.records.count == 6)
+        #expect(harness.transport.peakInFlight <= 2)
+        dispatcher.beginShutdown()
+        #expect(await finishes(running))
+    }
+
     @Test("The global maxInFlightCalls caps calls across concurrent requests in the dispatcher")
     func globalCap() async throws {
         let harness = try Harness(
