@@ -157,7 +157,7 @@ struct EdgeCommand: AsyncParsableCommand {
         var nextIP = 1
         switch scenario {
         case .fresh:
-            let ecs = try await prepareFreshECs(on: on, loopback: loopback, client: client)
+            let ecs = try await prepareFreshECs(on: on, client: client)
             traffic = .knownECs(ecs)
         case .slow, .overload:
             traffic = .newECs(firstIP: nextIP)
@@ -349,12 +349,8 @@ struct EdgeCommand: AsyncParsableCommand {
     /// (`partner_busy`), as it would be for a real browser, whose next page view then calls it. So
     /// once every decided call has ended, the ECs still missing a UID come back for another page
     /// view (all of them do: one whose UIDs are all stored costs the edge nothing).
-    private func prepareFreshECs(
-        on: ServeProcess,
-        loopback: LoopbackPartners,
-        client: HTTPClient
-    ) async throws -> [String] {
-        func visit(_ n: Int, cookie: String?) async throws -> HTTPClientResponse {
+    private func prepareFreshECs(on: ServeProcess, client: HTTPClient) async throws -> [String] {
+        func pageView(_ n: Int, cookie: String?) async throws -> HTTPClientResponse {
             var request = HTTPClientRequest(url: on.baseURL + "/warm/\(n)")
             request.headers.add(name: "X-Forwarded-For", value: "198.18.\(n / 250).\(n % 250 + 1)")
             if let cookie { request.headers.add(name: "Cookie", value: "ts-ec=\(cookie)") }
@@ -366,15 +362,16 @@ struct EdgeCommand: AsyncParsableCommand {
         }
         var ecs: [String] = []
         for n in 0..<knownECs {
-            let response = try await visit(n, cookie: nil)
+            let response = try await pageView(n, cookie: nil)
             guard let cookie = response.headers["set-cookie"].first(where: { $0.hasPrefix("ts-ec=") }) else {
                 throw BenchError("the edge issued no EC")
             }
             ecs.append(String(cookie.dropFirst(6).prefix { $0 != ";" }))
         }
         let expected = Double(knownECs * partners)
+        let visits = 5
         var metrics = ""
-        for visits in 1...5 {
+        for visit in 1...visits {
             for _ in 0..<600 {
                 metrics = try await on.metrics(client: client)
                 if ServeProcess.sum(metrics, "pullsync_writes_total", ["result=\"stored\""]) >= expected { return ecs }
@@ -385,8 +382,8 @@ struct EdgeCommand: AsyncParsableCommand {
                 if decided >= queued && ServeProcess.sum(metrics, "pullsync_outcomes_total") >= called { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
-            guard visits < 5 else { break }
-            for (n, ec) in ecs.enumerated() { _ = try await visit(n, cookie: ec) }
+            guard visit < visits else { break }
+            for (n, ec) in ecs.enumerated() { _ = try await pageView(n, cookie: ec) }
         }
         // What became of the calls and submissions, so that a run that stops here says why.
         let counts = metrics.split(separator: "\n").filter { line in
@@ -394,7 +391,7 @@ struct EdgeCommand: AsyncParsableCommand {
                 .contains { line.hasPrefix($0) } && !line.hasSuffix(" 0")
         }
         throw BenchError(
-            "the known ECs' UIDs were not all stored after five page views each (\(Int(expected)) expected); the on-server's counts:\n"
+            "the known ECs' UIDs were not all stored after \(visits) page views each (\(Int(expected)) expected); the on-server's counts:\n"
                 + counts.joined(separator: "\n")
         )
     }
