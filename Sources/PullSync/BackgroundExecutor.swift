@@ -1,4 +1,6 @@
 import Dispatch
+import NIOCore
+import Synchronization
 
 /// Runs tasks on libdispatch's background-QoS threads, which run below the default-QoS threads
 /// that Swift's global executor (and with it a Hummingbird app's handlers) uses: on Linux,
@@ -11,16 +13,37 @@ import Dispatch
 /// CPU from a page's thread. Work on other threads keeps their priority unless lowered: the
 /// service lowers the transport's event loop too (``HTTPPullTransport``'s `belowPages`), not
 /// the store's thread pool, which a page's EID lookup also uses.
+///
+/// Its parallelism is bounded: jobs run on `lanes` serial queues, so at most that many of pull
+/// sync's jobs run at once, and a job enqueued while its lane is busy waits for it rather than
+/// waking another thread. Pull sync's jobs are short (a decision, a step of a call), and on a
+/// small machine the thread wake-ups between them cost more than the jobs: one lane took 15 %
+/// off pull sync's CPU per new browser in measure 3 of BENCHMARKS.md.
 public final class BackgroundExecutor: TaskExecutor {
-    /// The one executor; it holds no state but the queue.
-    public static let shared = BackgroundExecutor()
+    /// The executor ``PullSyncService`` uses: a lane per four cores, at least one.
+    public static let shared = BackgroundExecutor(lanes: max(1, System.coreCount / 4))
 
-    private let queue = DispatchQueue.global(qos: .background)
+    private let lanes: [DispatchQueue]
+    private let nextLane = Atomic<UInt>(0)
 
-    private init() {}
+    /// - Parameter lanes: how many of its jobs may run at once (at least 1); each lane is a
+    ///   serial queue on libdispatch's background-QoS threads.
+    public init(lanes: Int) {
+        precondition(lanes > 0, "a background executor needs at least one lane")
+        // Each lane drains on the background-QoS pool's threads (not an overcommit thread of its own).
+        let pool = DispatchQueue.global(qos: .background)
+        self.lanes = (0..<lanes).map { DispatchQueue(label: "pullsync.background.\($0)", qos: .background, target: pool) }
+    }
+
+    /// How many of its jobs may run at once.
+    public var laneCount: Int { lanes.count }
 
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+        // A task's jobs run one after another whatever the lane, so lanes are taken in turn.
+        let lane =
+            lanes.count == 1
+            ? lanes[0] : lanes[Int(nextLane.wrappingAdd(1, ordering: .relaxed).oldValue % UInt(lanes.count))]
+        lane.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }

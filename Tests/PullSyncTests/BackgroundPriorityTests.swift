@@ -173,3 +173,54 @@ private final class NiceRecordingGovernor: LoadGovernor {
         return false
     }
 }
+
+/// Issue 17: pull sync's parallelism is bounded by the executor's lanes.
+@Suite struct BackgroundExecutorLaneTests {
+    /// Runs `jobs` tasks on `executor`, each busy for a moment; returns how many ran at once at most.
+    static func mostAtOnce(on executor: BackgroundExecutor, jobs: Int) async -> Int {
+        let counts = Counts()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<jobs {
+                group.addTask(executorPreference: executor) {
+                    counts.started()
+                    // Long enough for another thread to start a job meanwhile, if it may.
+                    var spin = 0
+                    for value in 0..<20_000 { spin &+= value &* 31 }
+                    counts.ended(spin)
+                }
+            }
+        }
+        return counts.most.load(ordering: .sequentiallyConsistent)
+    }
+
+    /// Jobs running now, and the most seen at once.
+    final class Counts: Sendable {
+        let running = Atomic<Int>(0)
+        let most = Atomic<Int>(0)
+        let sink = Atomic<Int>(0)
+
+        func started() {
+            let now = running.add(1, ordering: .sequentiallyConsistent).newValue
+            most.max(now, ordering: .sequentiallyConsistent)
+        }
+
+        func ended(_ work: Int) {
+            sink.store(work, ordering: .relaxed)
+            running.subtract(1, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    @Test("With one lane, never two of its jobs at once; with two, never three", arguments: [1, 2])
+    func lanesBoundParallelism(lanes: Int) async {
+        let executor = BackgroundExecutor(lanes: lanes)
+        #expect(executor.laneCount == lanes)
+        let most = await Self.mostAtOnce(on: executor, jobs: 400)
+        #expect(most >= 1)
+        #expect(most <= lanes)
+    }
+
+    @Test("The shared executor has a lane per four cores, at least one")
+    func sharedLanes() {
+        #expect(BackgroundExecutor.shared.laneCount == max(1, ProcessInfo.processInfo.activeProcessorCount / 4))
+    }
+}
