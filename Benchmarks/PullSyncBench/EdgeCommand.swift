@@ -179,12 +179,15 @@ struct EdgeCommand: AsyncParsableCommand {
         var cpu: [String: [Double]] = ["on": [], "off": []]
         // Busy cooperative-pool threads per round (see ``ServeProcess/busyPoolThreads``).
         var poolThreads: [String: [Int]] = ["on": [], "off": []]
+        // Context switches of the server's threads per round: each a thread woken or preempted.
+        var switches: [String: [Int]] = ["on": [], "off": []]
         for round in 0..<rounds {
             let order = round % 2 == 0 ? [on, off] : [off, on]
             for server in order {
                 if case .newECs = traffic { traffic = .newECs(firstIP: nextIP) }
                 let cpuBefore = server.cpuSeconds()
                 let threadsBefore = server.threadCPU()
+                let switchesBefore = server.threadSwitches()
                 let recorder = try perfDirectory.map { directory in
                     try PerfRecorder(
                         pid: server.pid,
@@ -195,6 +198,9 @@ struct EdgeCommand: AsyncParsableCommand {
                 let result = try wrk.run(url: server.baseURL, traffic: traffic)
                 recorder?.wait()
                 cpu[server.label, default: []].append(server.cpuSeconds() - cpuBefore)
+                switches[server.label, default: []].append(
+                    ServeProcess.switches(before: switchesBefore, after: server.threadSwitches())
+                )
                 poolThreads[server.label, default: []].append(
                     ServeProcess.busyPoolThreads(before: threadsBefore, after: server.threadCPU(), seconds: result.seconds)
                 )
@@ -263,6 +269,14 @@ struct EdgeCommand: AsyncParsableCommand {
             "server CPU per page (µs, user + system, measured rounds): on \(Statistics.format(cpuOn, 1)), "
                 + "off \(Statistics.format(cpuOff, 1)), on/off \(Statistics.format(cpuOn / cpuOff, 3)) "
                 + "(rounds: \(perRound.joined(separator: ", ")))"
+        )
+        func switchesPerPage(_ label: String, _ results: [Wrk.Result]) -> Double {
+            Double(switches[label]!.reduce(0, +)) / Double(max(results.map(\.requests).reduce(0, +), 1))
+        }
+        let (switchesOn, switchesOff) = (switchesPerPage("on", ons), switchesPerPage("off", offs))
+        print(
+            "server context switches per page (its threads', measured rounds): on \(Statistics.format(switchesOn, 2)), "
+                + "off \(Statistics.format(switchesOff, 2)), on/off \(Statistics.format(switchesOn / max(switchesOff, 0.001), 3))"
         )
         print(
             "busy cooperative-pool threads per round (at least a tenth of a core): on "

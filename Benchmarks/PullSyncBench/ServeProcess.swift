@@ -88,6 +88,31 @@ final class ServeProcess: Sendable {
         return (String(stat[stat.index(after: open)..<end]), (user + system) / Double(sysconf(Int32(_SC_CLK_TCK))))
     }
 
+    /// Context switches of each of the process's threads so far (voluntary and involuntary, from
+    /// `/proc/PID/task/TID/status`), by thread id: every time a thread gave up or lost its CPU.
+    /// A count, so it doesn't move with the machine's speed the way CPU time does.
+    func threadSwitches() -> [Int: Int] {
+        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return [:] }
+        var switches: [Int: Int] = [:]
+        for task in tasks {
+            guard let tid = Int(task),
+                let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8)
+            else { continue }
+            var count = 0
+            for line in status.split(separator: "\n") where line.contains("ctxt_switches:") {
+                count += Int(line.split(separator: "\t").last ?? "") ?? 0
+            }
+            switches[tid] = count
+        }
+        return switches
+    }
+
+    /// Context switches between two ``threadSwitches()`` readings; a thread that ended in between
+    /// is not counted (libdispatch lets an idle worker go only after seconds without work).
+    static func switches(before: [Int: Int], after: [Int: Int]) -> Int {
+        after.map { tid, count in count - (before[tid] ?? 0) }.reduce(0, +)
+    }
+
     /// CPU time each of the process's threads has used so far (user and system), by thread id,
     /// with the thread's name.
     func threadCPU() -> [Int: (name: String, seconds: Double)] {
