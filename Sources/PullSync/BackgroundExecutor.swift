@@ -34,7 +34,9 @@ public final class BackgroundExecutor: TaskExecutor {
         precondition(lanes > 0, "a background executor needs at least one lane")
         // Each lane drains on the background-QoS pool's threads (not an overcommit thread of its own).
         let pool = DispatchQueue.global(qos: .background)
-        self.lanes = (0..<lanes).map { DispatchQueue(label: "pullsync.background.\($0)", qos: .background, target: pool) }
+        self.lanes = (0..<lanes).map { lane in
+            DispatchQueue(label: "pullsync.background.\(lane)", qos: .background, target: pool)
+        }
     }
 
     /// How many of its jobs may run at once.
