@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import Logging
+import NIOCore
 import PullSync
 import PullSyncConsent
 import PullSyncKernel
@@ -221,6 +222,6 @@ private final class NiceRecordingGovernor: LoadGovernor {
 
     @Test("The shared executor has a lane per four cores, at least one")
     func sharedLanes() {
-        #expect(BackgroundExecutor.shared.laneCount == max(1, ProcessInfo.processInfo.activeProcessorCount / 4))
+        #expect(BackgroundExecutor.shared.laneCount == max(1, System.coreCount / 4))
     }
 }
