@@ -92,19 +92,24 @@ final class ServeProcess: Sendable {
     /// `/proc/PID/task/TID/status`), by thread id: every time a thread gave up or lost its CPU.
     /// A count, so it doesn't move with the machine's speed the way CPU time does.
     func threadSwitches() -> [Int: Int] {
-        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return [:] }
-        var switches: [Int: Int] = [:]
-        for task in tasks {
-            guard let tid = Int(task),
-                let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8)
-            else { continue }
-            var count = 0
-            for line in status.split(separator: "\n") where line.contains("ctxt_switches:") {
-                count += Int(line.split(separator: "\t").last ?? "") ?? 0
+        perThread { tid in
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/status", encoding: .utf8) else {
+                return nil
             }
-            switches[tid] = count
+            return status.split(separator: "\n").filter { $0.contains("ctxt_switches:") }
+                .map { Int($0.split(separator: "\t").last ?? "") ?? 0 }.reduce(0, +)
         }
-        return switches
+    }
+
+    /// `read` for each of the process's threads, by thread id; threads it reads nothing for are left out.
+    private func perThread<Value>(_ read: (Int) -> Value?) -> [Int: Value] {
+        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return [:] }
+        var values: [Int: Value] = [:]
+        for task in tasks {
+            guard let tid = Int(task), let value = read(tid) else { continue }
+            values[tid] = value
+        }
+        return values
     }
 
     /// Context switches between two ``threadSwitches()`` readings; a thread that ended in between
@@ -116,13 +121,7 @@ final class ServeProcess: Sendable {
     /// CPU time each of the process's threads has used so far (user and system), by thread id,
     /// with the thread's name.
     func threadCPU() -> [Int: (name: String, seconds: Double)] {
-        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return [:] }
-        var threads: [Int: (name: String, seconds: Double)] = [:]
-        for task in tasks {
-            guard let tid = Int(task), let thread = Self.stat("/proc/\(pid)/task/\(task)/stat") else { continue }
-            threads[tid] = thread
-        }
-        return threads
+        perThread { tid in Self.stat("/proc/\(pid)/task/\(tid)/stat") }
     }
 
     /// How many of Swift's cooperative-pool threads (libdispatch's workers, named `…default-qos`)

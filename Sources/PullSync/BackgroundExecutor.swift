@@ -44,10 +44,12 @@ public final class BackgroundExecutor: TaskExecutor {
 
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        // A task's jobs run one after another whatever the lane, so lanes are taken in turn.
-        let lane =
-            lanes.count == 1
-            ? lanes[0] : lanes[Int(nextLane.wrappingAdd(1, ordering: .relaxed).oldValue % UInt(lanes.count))]
+        // A task's jobs run one after another whatever the lane, so lanes are taken in turn (with
+        // one lane, no shared counter for every thread that enqueues, a page's among them).
+        var lane = lanes[0]
+        if lanes.count > 1 {
+            lane = lanes[Int(nextLane.wrappingAdd(1, ordering: .relaxed).oldValue % UInt(lanes.count))]
+        }
         lane.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
